@@ -1,0 +1,95 @@
+# Declarations shared by the kernel driver (_kernels.pyx) and the gufunc loops (_gufuncs.pyx).
+from numpy cimport npy_intp
+from libc.stdint cimport int64_t
+
+cdef extern from "_rowmath.h" nogil:
+    ctypedef int (*ce_row_fn)(const void *problem, npy_intp row) noexcept nogil
+
+    int CE_ROW_BAD_LABEL, CE_ROW_NOT_NORMALISED, CE_ROW_OUT_OF_UNIT
+    int CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX
+    int CE_BIN_LOGITS_TF, CE_BIN_LOGITS_TORCH, CE_BIN_PROB_CLIP, CE_BIN_PROB_TORCH, CE_BIN_FOCAL
+    int64_t CE_NO_LABEL
+
+    ctypedef struct ce_xent_problem:
+        npy_intp rows, cols
+        const char *x
+        npy_intp x_rs, x_cs
+        const char *t
+        npy_intp t_rs, t_cs
+        const char *lab
+        npy_intp lab_rs
+        int lab_is64
+        const char *v
+        npy_intp v_cs
+        const char *r
+        npy_intp r_rs
+        char *loss
+        npy_intp loss_rs
+        char *grad
+        npy_intp g_rs, g_cs
+        double a, b, c
+        int64_t ignore
+        int mode
+
+    ctypedef struct ce_prob_problem:
+        npy_intp rows, cols
+        const char *x
+        npy_intp x_rs, x_cs
+        const char *t
+        npy_intp t_rs, t_cs
+        const char *lab
+        npy_intp lab_rs
+        int lab_is64
+        const char *r
+        npy_intp r_rs
+        char *loss
+        npy_intp loss_rs
+        char *grad
+        npy_intp g_rs, g_cs
+        double a, b, eps, alpha, gamma
+        int64_t ignore
+        int focal, from_logits, check
+
+    ctypedef struct ce_binary_problem:
+        npy_intp rows, cols, flat_total
+        const char *x
+        npy_intp x_rs, x_cs
+        const char *z
+        npy_intp z_rs, z_cs
+        const char *w
+        npy_intp w_rs, w_cs
+        const char *pw
+        npy_intp pw_rs, pw_cs
+        const char *r
+        npy_intp r_rs
+        char *loss
+        npy_intp loss_rs, loss_cs
+        char *grad
+        npy_intp g_rs, g_cs
+        double za, zb, eps, alpha, gamma, row_loss_scale, grad_scale
+        int mode, from_logits, balance, check
+
+    ctypedef struct ce_transform_problem:
+        npy_intp rows, cols
+        const char *x
+        npy_intp x_rs, x_cs
+        char *y
+        npy_intp y_rs, y_cs
+        int what
+
+    int ce_transform_row_f32(const void *, npy_intp) noexcept
+    int ce_transform_row_f64(const void *, npy_intp) noexcept
+    int ce_xent_row_f32(const void *, npy_intp) noexcept
+    int ce_xent_row_f64(const void *, npy_intp) noexcept
+    int ce_prob_row_f32(const void *, npy_intp) noexcept
+    int ce_prob_row_f64(const void *, npy_intp) noexcept
+    int ce_binary_row_f32(const void *, npy_intp) noexcept
+    int ce_binary_row_f64(const void *, npy_intp) noexcept
+
+
+cdef struct ce_counts:
+    npy_intp bad_label
+    npy_intp not_normalised
+    npy_intp out_of_unit
+
+cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_intp cols) noexcept nogil

@@ -1,0 +1,296 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The kernel driver: runs a row function over all rows with OpenMP, and the thread policy.
+
+Both the gufunc inner loops (_gufuncs.pyx) and the framework layers (keras.py, torch.py, tf.py) end here:
+the layers call the ``*_rows`` functions below with 2-D views and the parameters their semantics need, so
+no layer ever touches N x C data itself.
+"""
+import os
+
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+
+cnp.import_array()
+
+cdef extern from "<fenv.h>" nogil:
+    ctypedef struct fexcept_t:
+        pass
+    int FE_ALL_EXCEPT
+    int fegetexceptflag(fexcept_t *flagp, int excepts)
+    int fesetexceptflag(const fexcept_t *flagp, int excepts)
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define CE_HAVE_OPENMP 1
+    #else
+    #define CE_HAVE_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
+    """
+    int CE_HAVE_OPENMP
+    int omp_get_max_threads() nogil
+
+
+# ---- thread policy ------------------------------------------------------------------------------------
+cdef int _requested_threads = 0          # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
+cdef int _cpu_count = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+cdef bint _in_forked_child = False       # GNU OpenMP's pool does not survive fork(): run serially there
+# Below this many elements per thread a thread team costs more than it saves (measured: team start-up is a
+# few microseconds, a row of exp costs ~0.1-0.3 ns per element).
+cdef npy_intp _min_work_per_thread = 1 << 15
+
+
+def _after_fork_in_child():
+    global _in_forked_child
+    _in_forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+cdef inline int _max_threads() noexcept nogil:
+    cdef int n
+    if _in_forked_child:
+        return 1
+    if _requested_threads > 0:
+        return _requested_threads
+    n = omp_get_max_threads()
+    return n if n < _cpu_count else _cpu_count
+
+
+cdef inline int _threads_for(npy_intp rows, npy_intp cols) noexcept nogil:
+    cdef npy_intp by_work = rows * (cols + 8) // _min_work_per_thread
+    cdef npy_intp nt = _max_threads()
+    if by_work < nt:
+        nt = by_work
+    if rows < nt:
+        nt = rows
+    return <int>nt if nt > 1 else 1
+
+
+def set_num_threads(n=None):
+    """Use at most ``n`` threads in every kernel (``None`` or 0: follow OpenMP, i.e. ``OMP_NUM_THREADS``
+    or threadpoolctl).  Small inputs always run on one thread."""
+    global _requested_threads
+    if n is None:
+        n = 0
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"n must be >= 0 or None, got {n}")
+    _requested_threads = n
+
+
+def get_num_threads():
+    """The number of threads a large input is computed with."""
+    return _max_threads()
+
+
+def _set_min_work_per_thread(n):
+    """Tuning knob for benchmarks: elements of work below which a thread is not started."""
+    global _min_work_per_thread
+    _min_work_per_thread = max(1, int(n))
+
+
+def openmp_info():
+    return {"openmp": bool(CE_HAVE_OPENMP), "omp_max_threads": int(omp_get_max_threads()),
+            "cpu_count": int(_cpu_count), "min_work_per_thread": int(_min_work_per_thread),
+            "forked_child": bool(_in_forked_child)}
+
+
+# ---- the driver -------------------------------------------------------------------------------------
+cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_intp cols) noexcept nogil:
+    """Run ``fn`` over rows (in parallel when the work is large) and count the flags rows returned.
+    Floating-point flags raised by the row math are discarded: results say what went wrong (NaN), and
+    callers raise the flags they mean (a bad label) themselves."""
+    cdef ce_counts counts
+    cdef npy_intp i, bad = 0, not_norm = 0, oou = 0
+    cdef int ret, nt = _threads_for(rows, cols)
+    cdef fexcept_t saved
+    fegetexceptflag(&saved, FE_ALL_EXCEPT)
+    if nt <= 1:
+        for i in range(rows):
+            ret = fn(problem, i)
+            if ret:
+                bad += (ret & CE_ROW_BAD_LABEL) != 0
+                not_norm += (ret & CE_ROW_NOT_NORMALISED) != 0
+                oou += (ret & CE_ROW_OUT_OF_UNIT) != 0
+    else:
+        for i in prange(rows, num_threads=nt, schedule="static"):
+            ret = fn(problem, i)
+            bad += (ret & CE_ROW_BAD_LABEL) != 0
+            not_norm += (ret & CE_ROW_NOT_NORMALISED) != 0
+            oou += (ret & CE_ROW_OUT_OF_UNIT) != 0
+    fesetexceptflag(&saved, FE_ALL_EXCEPT)
+    counts.bad_label = bad
+    counts.not_normalised = not_norm
+    counts.out_of_unit = oou
+    return counts
+
+
+# ---- Python entry points for the framework layers ----------------------------------------------------
+# Each takes 2-D views (rows x classes, any strides), checks every shape, dtype and stride it will touch
+# (so no caller can make it read out of bounds), fills a problem struct and runs it.
+
+cdef object _float_dtype(cnp.ndarray x, str name):
+    if x.dtype == np.float32 or x.dtype == np.float64:
+        if not x.dtype.isnative:
+            raise TypeError(f"{name} must be in native byte order")
+        return x.dtype
+    raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+
+
+cdef cnp.ndarray _arr(object a, str name, tuple shape, object dtype, bint out=False):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if (<object>arr).shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {(<object>arr).shape}")
+    if dtype is not None and arr.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {arr.dtype}")
+    if not cnp.PyArray_ISALIGNED(arr):
+        raise ValueError(f"{name} must be aligned")
+    if out and not cnp.PyArray_ISWRITEABLE(arr):
+        raise ValueError(f"{name} must be writeable")
+    return arr
+
+
+cdef inline const char *_ptr(cnp.ndarray a):
+    return <const char *>cnp.PyArray_DATA(a) if a is not None else NULL
+
+
+cdef inline npy_intp _st(cnp.ndarray a, int axis):
+    return cnp.PyArray_STRIDE(a, axis) if a is not None else 0
+
+
+cdef cnp.ndarray _labels(object labels, npy_intp rows, int *is64):
+    if labels is None:
+        return None
+    cdef cnp.ndarray lab = _arr(labels, "labels", (rows,), None)
+    if lab.dtype == np.int64 and lab.dtype.isnative:
+        is64[0] = 1
+    elif lab.dtype == np.int32 and lab.dtype.isnative:
+        is64[0] = 0
+    else:
+        raise TypeError(f"labels must be int32 or int64, got {lab.dtype}")
+    return lab
+
+
+cdef dict _counts_dict(ce_counts c):
+    return {"bad_label": c.bad_label, "not_normalised": c.not_normalised, "out_of_unit": c.out_of_unit}
+
+
+def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double a=1.0, double b=0.0,
+                      double c=1.0, ignore=None, row_scale=None, grad=None, bint log_probs=False):
+    """Softmax cross-entropy of each row of ``x`` (rows x cols) against t'_j = v_j (a t_j + b + c [j == label]).
+
+    Writes ``loss`` (rows,) and, if given, ``grad`` (rows x cols) = row_scale * (sum(t') softmax - t').
+    ``log_probs``: x already holds log-probabilities (no log-softmax).  Returns flag counts."""
+    cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
+    dt = _float_dtype(X, "x")
+    cdef npy_intp rows = X.shape[0], cols = X.shape[1]
+    cdef int is64 = 0
+    cdef cnp.ndarray T = _arr(t, "t", (rows, cols), dt) if t is not None else None
+    cdef cnp.ndarray LAB = _labels(labels, rows, &is64)
+    cdef cnp.ndarray V = _arr(class_vector, "class_vector", (cols,), dt) if class_vector is not None else None
+    cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
+    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), dt, True)
+    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
+    cdef ce_xent_problem p
+    p.rows = rows; p.cols = cols
+    p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
+    p.t = _ptr(T); p.t_rs = _st(T, 0); p.t_cs = _st(T, 1)
+    p.lab = _ptr(LAB); p.lab_rs = _st(LAB, 0); p.lab_is64 = is64
+    p.v = _ptr(V); p.v_cs = _st(V, 0)
+    p.r = _ptr(R); p.r_rs = _st(R, 0)
+    p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
+    p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
+    p.a = a; p.b = b; p.c = c
+    p.ignore = CE_NO_LABEL if ignore is None else <int64_t>ignore
+    p.mode = 1 if log_probs else 0
+    cdef ce_row_fn fn = ce_xent_row_f64 if dt == np.float64 else ce_xent_row_f32
+    cdef ce_counts counts
+    with nogil:
+        counts = run_rows(fn, &p, rows, cols)
+    return _counts_dict(counts)
+
+
+def prob_xent_rows(x, loss, *, t=None, labels=None, double a=1.0, double b=0.0, double eps=1e-7,
+                   bint focal=False, double alpha=0.25, double gamma=2.0, bint from_logits=False,
+                   ignore=None, row_scale=None, grad=None, bint check=True):
+    """Cross-entropy of probability rows, rescaled by their sum and clipped to [eps, 1-eps] (optionally
+    after a softmax, optionally focal), against t'_j = a t_j + b (+ [j == label]).  Returns flag counts."""
+    cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
+    dt = _float_dtype(X, "x")
+    cdef npy_intp rows = X.shape[0], cols = X.shape[1]
+    cdef int is64 = 0
+    cdef cnp.ndarray T = _arr(t, "t", (rows, cols), dt) if t is not None else None
+    cdef cnp.ndarray LAB = _labels(labels, rows, &is64)
+    cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
+    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), dt, True)
+    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
+    cdef ce_prob_problem p
+    p.rows = rows; p.cols = cols
+    p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
+    p.t = _ptr(T); p.t_rs = _st(T, 0); p.t_cs = _st(T, 1)
+    p.lab = _ptr(LAB); p.lab_rs = _st(LAB, 0); p.lab_is64 = is64
+    p.r = _ptr(R); p.r_rs = _st(R, 0)
+    p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
+    p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
+    p.a = a; p.b = b; p.eps = eps; p.alpha = alpha; p.gamma = gamma
+    p.ignore = CE_NO_LABEL if ignore is None else <int64_t>ignore
+    p.focal = focal; p.from_logits = from_logits; p.check = check
+    cdef ce_row_fn fn = ce_prob_row_f64 if dt == np.float64 else ce_prob_row_f32
+    cdef ce_counts counts
+    with nogil:
+        counts = run_rows(fn, &p, rows, cols)
+    return _counts_dict(counts)
+
+
+_BINARY_MODES = {"logits_tf": CE_BIN_LOGITS_TF, "logits_torch": CE_BIN_LOGITS_TORCH,
+                 "prob_clip": CE_BIN_PROB_CLIP, "prob_torch": CE_BIN_PROB_TORCH, "focal": CE_BIN_FOCAL}
+
+
+def binary_xent_rows(x, z, loss, *, str mode, weight=None, pos_weight=None, row_scale=None, grad=None,
+                     double za=1.0, double zb=0.0, double eps=1e-7, double alpha=0.25, double gamma=2.0,
+                     bint from_logits=False, bint balance=False, double row_divisor=1.0,
+                     double grad_scale=1.0, bint check=False):
+    """Element-wise binary cross-entropy of ``x`` against ``z`` (both rows x cols; weight and pos_weight
+    too, broadcast views welcome).  ``loss`` is (rows,) for the row sum / row_divisor, or (rows, cols) for
+    element-wise values.  grad = row_scale * grad_scale * d loss / d x.  Returns flag counts."""
+    cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
+    dt = _float_dtype(X, "x")
+    cdef npy_intp rows = X.shape[0], cols = X.shape[1]
+    cdef cnp.ndarray Z = _arr(z, "z", (rows, cols), dt)
+    cdef cnp.ndarray W = _arr(weight, "weight", (rows, cols), dt) if weight is not None else None
+    cdef cnp.ndarray PW = _arr(pos_weight, "pos_weight", (rows, cols), dt) if pos_weight is not None else None
+    cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
+    cdef bint elementwise = np.ndim(loss) == 2
+    cdef cnp.ndarray L = _arr(loss, "loss", (<object>(rows, cols)) if elementwise else (<object>(rows,)), dt, True)
+    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
+    if mode not in _BINARY_MODES:
+        raise ValueError(f"mode must be one of {sorted(_BINARY_MODES)}, got {mode!r}")
+    cdef ce_binary_problem p
+    p.rows = rows; p.cols = cols; p.flat_total = 0
+    p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
+    p.z = _ptr(Z); p.z_rs = _st(Z, 0); p.z_cs = _st(Z, 1)
+    p.w = _ptr(W); p.w_rs = _st(W, 0); p.w_cs = _st(W, 1)
+    p.pw = _ptr(PW); p.pw_rs = _st(PW, 0); p.pw_cs = _st(PW, 1)
+    p.r = _ptr(R); p.r_rs = _st(R, 0)
+    p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
+    p.loss_cs = _st(L, 1) if elementwise else 0
+    if elementwise and p.loss_cs == 0:   # only possible for one column; keep the element-wise mode
+        p.loss_cs = L.itemsize
+    p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
+    p.za = za; p.zb = zb; p.eps = eps; p.alpha = alpha; p.gamma = gamma
+    p.row_loss_scale = row_divisor; p.grad_scale = grad_scale
+    p.mode = _BINARY_MODES[mode]; p.from_logits = from_logits; p.balance = balance; p.check = check
+    cdef ce_row_fn fn = ce_binary_row_f64 if dt == np.float64 else ce_binary_row_f32
+    cdef ce_counts counts
+    with nogil:
+        counts = run_rows(fn, &p, rows, cols)
+    return _counts_dict(counts)

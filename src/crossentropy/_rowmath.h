@@ -1,0 +1,146 @@
+/* Row math for crossentropy: vectorisable exp/log, and one function per kernel that computes a row's
+ * loss (and optionally its gradient) in a few in-cache sweeps.  Everything here is C because Cython
+ * cannot emit the `omp simd` pragmas that make GCC/Clang vectorise the reductions.
+ *
+ * Problems are described by plain structs with byte strides, filled either from a gufunc inner loop's
+ * (args, dims, steps) or from ndarrays by the Python-facing drivers; the row functions are then run over
+ * all rows by one OpenMP driver (`run_rows` in _kernels.pyx).
+ */
+#ifndef CROSSENTROPY_ROWMATH_H
+#define CROSSENTROPY_ROWMATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <limits.h>
+#include <numpy/npy_common.h>
+
+#if defined(__GNUC__)
+#define CE_INLINE static inline __attribute__((always_inline))
+#else
+#define CE_INLINE static inline
+#endif
+
+#if defined(_OPENMP) || defined(__clang__) || defined(__GNUC__)
+#define CE_PRAGMA(x) _Pragma(#x)
+#define CE_SIMD_REDUCE(...) CE_PRAGMA(omp simd reduction(__VA_ARGS__))
+#define CE_SIMD CE_PRAGMA(omp simd)
+#else
+#define CE_SIMD_REDUCE(...)
+#define CE_SIMD
+#endif
+
+/* Bits returned by every row function; the driver counts them over rows. */
+#define CE_ROW_BAD_LABEL 1   /* label outside [0, cols): the row's results are NaN */
+#define CE_ROW_NOT_NORMALISED 2 /* probability row whose sum differs from 1 by more than CE_NORM_TOL */
+#define CE_ROW_OUT_OF_UNIT 4 /* probability row with a value outside [0, 1] (probably logits) */
+#define CE_NORM_TOL 1e-3
+
+#define CE_NO_LABEL INT64_MIN /* `ignore` value meaning "no label is ignored" */
+
+typedef int (*ce_row_fn)(const void *problem, npy_intp row);
+
+/* Softmax cross-entropy against the composite target
+ *     t'_j = v_j * (a * t_j + b + c * [j == label])
+ * (v_j = 1 without a class vector, the t term absent without dense targets, the label term absent without
+ * labels).  One struct covers TF/Keras dense labels with smoothing, sparse labels, and torch's class
+ * weights with label smoothing.  Loss = sum_j t'_j * (lse - x_j); grad_j = r * (sum(t') * softmax_j - t'_j).
+ * mode 1 treats x as log-probabilities (no log-softmax): loss = -sum t'_j x_j, grad_j = -r t'_j. */
+typedef struct {
+    npy_intp rows, cols;
+    const char *x; npy_intp x_rs, x_cs;
+    const char *t; npy_intp t_rs, t_cs;
+    const char *lab; npy_intp lab_rs; int lab_is64;
+    const char *v; npy_intp v_cs;
+    const char *r; npy_intp r_rs;          /* per-row gradient scale, NULL = 1 */
+    char *loss; npy_intp loss_rs;
+    char *grad; npy_intp g_rs, g_cs;       /* NULL = no gradient */
+    double a, b, c;
+    int64_t ignore;                        /* rows whose label equals this give loss 0, grad 0 */
+    int mode;                              /* 0 = logits, 1 = log-probabilities */
+} ce_xent_problem;
+
+/* Cross-entropy of probabilities that are first rescaled by their row sum and clipped to [eps, 1-eps]
+ * (optionally after a softmax, and optionally focal-weighted):
+ *     q = p / sum(p);  c = clip(q, eps, 1 - eps);  loss = sum_j w(c_j) * (-t'_j log c_j)
+ * with t'_j = a * t_j + b (+ [j == label]) and w(c) = alpha (1 - c)^gamma when focal, else 1.
+ * The gradient goes through the clip (zero outside (eps, 1-eps)), the rescale and the softmax. */
+typedef struct {
+    npy_intp rows, cols;
+    const char *x; npy_intp x_rs, x_cs;
+    const char *t; npy_intp t_rs, t_cs;
+    const char *lab; npy_intp lab_rs; int lab_is64;
+    const char *r; npy_intp r_rs;
+    char *loss; npy_intp loss_rs;
+    char *grad; npy_intp g_rs, g_cs;
+    double a, b, eps, alpha, gamma;
+    int64_t ignore;
+    int focal, from_logits, check;         /* check: report CE_ROW_NOT_NORMALISED / CE_ROW_OUT_OF_UNIT */
+} ce_prob_problem;
+
+/* Element-wise binary cross-entropy, summed over a row (times row_loss_scale, e.g. 1/cols for Keras'
+ * mean) or written element-wise (loss_cs != 0).  z' = za * z + zb (label smoothing).  Modes: */
+#define CE_BIN_LOGITS_TF 0     /* max(x,0) - x z + log1p(exp(-|x|)), pos_weight form when pw given */
+#define CE_BIN_LOGITS_TORCH 1  /* (1-z) x + lw * softplus(-x), lw = 1 + (pw-1) z */
+#define CE_BIN_PROB_CLIP 2     /* Keras: c = clip(p, eps, 1-eps); -(z log c + (1-z) log(1-c)) */
+#define CE_BIN_PROB_TORCH 3    /* torch: -(z max(log p,-100) + (1-z) max(log(1-p),-100)) */
+#define CE_BIN_FOCAL 4         /* Keras binary focal on p (or sigmoid(x) when from_logits) */
+typedef struct {
+    npy_intp rows, cols, flat_total;       /* flat_total > 0: a 1-D array cut into rows of `cols` */
+    const char *x; npy_intp x_rs, x_cs;
+    const char *z; npy_intp z_rs, z_cs;
+    const char *w; npy_intp w_rs, w_cs;    /* element weight or NULL */
+    const char *pw; npy_intp pw_rs, pw_cs; /* pos_weight or NULL */
+    const char *r; npy_intp r_rs;          /* per-row gradient scale or NULL */
+    char *loss; npy_intp loss_rs, loss_cs; /* loss_cs == 0: one value per row */
+    char *grad; npy_intp g_rs, g_cs;
+    double za, zb, eps, alpha, gamma, row_loss_scale, grad_scale;
+    int mode, from_logits, balance, check;
+} ce_binary_problem;
+
+/* Plain row transforms for the logsumexp / softmax / log_softmax gufuncs. */
+#define CE_ROW_LSE 0
+#define CE_ROW_SOFTMAX 1
+#define CE_ROW_LOG_SOFTMAX 2
+typedef struct {
+    npy_intp rows, cols;
+    const char *x; npy_intp x_rs, x_cs;
+    char *y; npy_intp y_rs, y_cs;          /* a scalar per row for CE_ROW_LSE */
+    int what;
+} ce_transform_problem;
+
+CE_INLINE int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)
+{
+    return is64 ? *(const int64_t *)(lab + i * rs) : (int64_t)*(const int32_t *)(lab + i * rs);
+}
+
+#define CE_CAT_(a, b) a##_##b
+#define CE_CAT(a, b) CE_CAT_(a, b)
+#define CE_F(name) CE_CAT(name, CE_SUF)
+
+/* ---- the two element types ---- */
+#define CE_T float
+#define CE_IS_DOUBLE 0
+#define CE_SUF f32
+#define CE_UINT uint32_t
+#define CE_SINT int32_t
+#include "_rowmath_t.h"
+#undef CE_T
+#undef CE_SUF
+#undef CE_UINT
+#undef CE_SINT
+#undef CE_IS_DOUBLE
+
+#define CE_T double
+#define CE_IS_DOUBLE 1
+#define CE_SUF f64
+#define CE_UINT uint64_t
+#define CE_SINT int64_t
+#include "_rowmath_t.h"
+#undef CE_T
+#undef CE_SUF
+#undef CE_UINT
+#undef CE_SINT
+#undef CE_IS_DOUBLE
+
+#endif

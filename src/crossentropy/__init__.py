@@ -1,4 +1,11 @@
-"""crossentropy: fast, faithful cross-entropy losses and gradients for NumPy."""
+"""crossentropy: fast, faithful cross-entropy losses and gradients for NumPy.
+
+Top level: nine NumPy gufuncs (float32/float64, axis=, out=, broadcasting, dask via __array_ufunc__),
+thread control and the build report.  Framework semantics live in ``crossentropy.keras``,
+``crossentropy.torch`` and ``crossentropy.tf``.
+"""
+from crossentropy._config import show_config
+from crossentropy._diagnostics import ProbabilityWarning
 from crossentropy._gufuncs import (
     logsumexp,
     log_softmax,
@@ -13,3 +20,10 @@ from crossentropy._gufuncs import (
 from crossentropy._kernels import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "logsumexp", "softmax", "log_softmax",
+    "softmax_cross_entropy", "sparse_softmax_cross_entropy", "sigmoid_cross_entropy",
+    "softmax_cross_entropy_and_grad", "sparse_softmax_cross_entropy_and_grad", "sigmoid_cross_entropy_and_grad",
+    "set_num_threads", "get_num_threads", "show_config", "ProbabilityWarning",
+]

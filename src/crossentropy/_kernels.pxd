@@ -8,7 +8,10 @@ cdef extern from "_rowmath.h" nogil:
     int CE_ROW_BAD_LABEL, CE_ROW_NOT_NORMALISED, CE_ROW_OUT_OF_UNIT
     int CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX
     int CE_BIN_LOGITS_TF, CE_BIN_LOGITS_TORCH, CE_BIN_PROB_CLIP, CE_BIN_PROB_TORCH, CE_BIN_FOCAL
+    int CE_BIN_LOGITS_TF_WEIGHTED, CE_BIN_LOGITS_KERAS
     int64_t CE_NO_LABEL
+    int CE_HAVE_CLONES
+    const char *ce_simd_path()
 
     ctypedef struct ce_xent_problem:
         npy_intp rows, cols
@@ -47,6 +50,9 @@ cdef extern from "_rowmath.h" nogil:
         char *grad
         npy_intp g_rs, g_cs
         double a, b, eps, alpha, gamma
+        const char *v
+        npy_intp v_cs
+        double clip_tie
         int64_t ignore
         int focal, from_logits, check
 
@@ -68,6 +74,7 @@ cdef extern from "_rowmath.h" nogil:
         npy_intp g_rs, g_cs
         double za, zb, eps, alpha, gamma, row_loss_scale, grad_scale
         int mode, from_logits, balance, check
+        double clip_tie
 
     ctypedef struct ce_transform_problem:
         npy_intp rows, cols

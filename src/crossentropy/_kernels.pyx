@@ -97,7 +97,8 @@ def _set_min_work_per_thread(n):
 
 
 def openmp_info():
-    return {"openmp": bool(CE_HAVE_OPENMP), "omp_max_threads": int(omp_get_max_threads()),
+    return {"openmp": bool(CE_HAVE_OPENMP), "simd_clones": bool(CE_HAVE_CLONES),
+            "simd_path": ce_simd_path().decode(), "omp_max_threads": int(omp_get_max_threads()),
             "cpu_count": int(_cpu_count), "min_work_per_thread": int(_min_work_per_thread),
             "forked_child": bool(_in_forked_child)}
 
@@ -185,11 +186,13 @@ cdef dict _counts_dict(ce_counts c):
 
 
 def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double a=1.0, double b=0.0,
-                      double c=1.0, ignore=None, row_scale=None, grad=None, bint log_probs=False):
+                      double c=1.0, ignore=None, row_scale=None, grad=None, bint log_probs=False,
+                      bint tf_op_grad=False):
     """Softmax cross-entropy of each row of ``x`` (rows x cols) against t'_j = v_j (a t_j + b + c [j == label]).
 
     Writes ``loss`` (rows,) and, if given, ``grad`` (rows x cols) = row_scale * (sum(t') softmax - t').
-    ``log_probs``: x already holds log-probabilities (no log-softmax).  Returns flag counts."""
+    ``log_probs``: x already holds log-probabilities (no log-softmax).  ``tf_op_grad``: grad = row_scale *
+    (softmax - t'), what TF's SoftmaxCrossEntropyWithLogits op returns.  Returns flag counts."""
     cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
     dt = _float_dtype(X, "x")
     cdef npy_intp rows = X.shape[0], cols = X.shape[1]
@@ -211,7 +214,7 @@ def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double
     p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
     p.a = a; p.b = b; p.c = c
     p.ignore = CE_NO_LABEL if ignore is None else <int64_t>ignore
-    p.mode = 1 if log_probs else 0
+    p.mode = 1 if log_probs else (2 if tf_op_grad else 0)
     cdef ce_row_fn fn = ce_xent_row_f64 if dt == np.float64 else ce_xent_row_f32
     cdef ce_counts counts
     with nogil:
@@ -221,9 +224,11 @@ def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double
 
 def prob_xent_rows(x, loss, *, t=None, labels=None, double a=1.0, double b=0.0, double eps=1e-7,
                    bint focal=False, double alpha=0.25, double gamma=2.0, bint from_logits=False,
-                   ignore=None, row_scale=None, grad=None, bint check=True):
+                   ignore=None, row_scale=None, grad=None, bint check=True, class_vector=None,
+                   double clip_tie=0.0):
     """Cross-entropy of probability rows, rescaled by their sum and clipped to [eps, 1-eps] (optionally
-    after a softmax, optionally focal), against t'_j = a t_j + b (+ [j == label]).  Returns flag counts."""
+    after a softmax, optionally focal), against t'_j = v_j (a t_j + b (+ [j == label])).  ``clip_tie``: the
+    share of the gradient passed where a value equals a clip bound (JAX's clip: 0.5).  Returns flag counts."""
     cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
     dt = _float_dtype(X, "x")
     cdef npy_intp rows = X.shape[0], cols = X.shape[1]
@@ -231,6 +236,7 @@ def prob_xent_rows(x, loss, *, t=None, labels=None, double a=1.0, double b=0.0, 
     cdef cnp.ndarray T = _arr(t, "t", (rows, cols), dt) if t is not None else None
     cdef cnp.ndarray LAB = _labels(labels, rows, &is64)
     cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
+    cdef cnp.ndarray V = _arr(class_vector, "class_vector", (cols,), dt) if class_vector is not None else None
     cdef cnp.ndarray L = _arr(loss, "loss", (rows,), dt, True)
     cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
     cdef ce_prob_problem p
@@ -242,6 +248,7 @@ def prob_xent_rows(x, loss, *, t=None, labels=None, double a=1.0, double b=0.0, 
     p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
     p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
     p.a = a; p.b = b; p.eps = eps; p.alpha = alpha; p.gamma = gamma
+    p.v = _ptr(V); p.v_cs = _st(V, 0); p.clip_tie = clip_tie
     p.ignore = CE_NO_LABEL if ignore is None else <int64_t>ignore
     p.focal = focal; p.from_logits = from_logits; p.check = check
     cdef ce_row_fn fn = ce_prob_row_f64 if dt == np.float64 else ce_prob_row_f32
@@ -252,13 +259,14 @@ def prob_xent_rows(x, loss, *, t=None, labels=None, double a=1.0, double b=0.0, 
 
 
 _BINARY_MODES = {"logits_tf": CE_BIN_LOGITS_TF, "logits_torch": CE_BIN_LOGITS_TORCH,
-                 "prob_clip": CE_BIN_PROB_CLIP, "prob_torch": CE_BIN_PROB_TORCH, "focal": CE_BIN_FOCAL}
+                 "prob_clip": CE_BIN_PROB_CLIP, "prob_torch": CE_BIN_PROB_TORCH, "focal": CE_BIN_FOCAL,
+                 "logits_tf_weighted": CE_BIN_LOGITS_TF_WEIGHTED, "logits_keras": CE_BIN_LOGITS_KERAS}
 
 
 def binary_xent_rows(x, z, loss, *, str mode, weight=None, pos_weight=None, row_scale=None, grad=None,
                      double za=1.0, double zb=0.0, double eps=1e-7, double alpha=0.25, double gamma=2.0,
                      bint from_logits=False, bint balance=False, double row_divisor=1.0,
-                     double grad_scale=1.0, bint check=False):
+                     double grad_scale=1.0, bint check=False, double clip_tie=0.0):
     """Element-wise binary cross-entropy of ``x`` against ``z`` (both rows x cols; weight and pos_weight
     too, broadcast views welcome).  ``loss`` is (rows,) for the row sum / row_divisor, or (rows, cols) for
     element-wise values.  grad = row_scale * grad_scale * d loss / d x.  Returns flag counts."""
@@ -289,6 +297,7 @@ def binary_xent_rows(x, z, loss, *, str mode, weight=None, pos_weight=None, row_
     p.za = za; p.zb = zb; p.eps = eps; p.alpha = alpha; p.gamma = gamma
     p.row_loss_scale = row_divisor; p.grad_scale = grad_scale
     p.mode = _BINARY_MODES[mode]; p.from_logits = from_logits; p.balance = balance; p.check = check
+    p.clip_tie = clip_tie   # prob_clip / focal: share of the gradient where p equals a clip bound
     cdef ce_row_fn fn = ce_binary_row_f64 if dt == np.float64 else ce_binary_row_f32
     cdef ce_counts counts
     with nogil:

@@ -21,6 +21,27 @@
 #define CE_INLINE static inline
 #endif
 
+/* Hot row functions are compiled for AVX-512, AVX2+FMA and the baseline; the loader picks one per CPU
+ * (GCC ifunc), so portable wheels still run at full width. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(CE_NO_CLONES)
+#define CE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define CE_HAVE_CLONES 1
+#else
+#define CE_CLONES
+#define CE_HAVE_CLONES 0
+#endif
+
+/* Which of the clones above this CPU runs: "x86-64-v4", "x86-64-v3" or "baseline". */
+static inline const char *ce_simd_path(void)
+{
+#if CE_HAVE_CLONES
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
+    if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
+#endif
+    return "baseline";
+}
+
 #if defined(_OPENMP) || defined(__clang__) || defined(__GNUC__)
 #define CE_PRAGMA(x) _Pragma(#x)
 #define CE_SIMD_REDUCE(...) CE_PRAGMA(omp simd reduction(__VA_ARGS__))
@@ -35,6 +56,7 @@
 #define CE_ROW_NOT_NORMALISED 2 /* probability row whose sum differs from 1 by more than CE_NORM_TOL */
 #define CE_ROW_OUT_OF_UNIT 4 /* probability row with a value outside [0, 1] (probably logits) */
 #define CE_NORM_TOL 1e-3
+#define CE_SUM_BLOCK 1024    /* elements summed in the row type before adding into a double */
 
 #define CE_NO_LABEL INT64_MIN /* `ignore` value meaning "no label is ignored" */
 
@@ -45,7 +67,8 @@ typedef int (*ce_row_fn)(const void *problem, npy_intp row);
  * (v_j = 1 without a class vector, the t term absent without dense targets, the label term absent without
  * labels).  One struct covers TF/Keras dense labels with smoothing, sparse labels, and torch's class
  * weights with label smoothing.  Loss = sum_j t'_j * (lse - x_j); grad_j = r * (sum(t') * softmax_j - t'_j).
- * mode 1 treats x as log-probabilities (no log-softmax): loss = -sum t'_j x_j, grad_j = -r t'_j. */
+ * mode 1 treats x as log-probabilities (no log-softmax): loss = -sum t'_j x_j, grad_j = -r t'_j.
+ * mode 2 is mode 0 with the gradient TF's SoftmaxCrossEntropyWithLogits op returns: r * (softmax_j - t'_j). */
 typedef struct {
     npy_intp rows, cols;
     const char *x; npy_intp x_rs, x_cs;
@@ -57,14 +80,16 @@ typedef struct {
     char *grad; npy_intp g_rs, g_cs;       /* NULL = no gradient */
     double a, b, c;
     int64_t ignore;                        /* rows whose label equals this give loss 0, grad 0 */
-    int mode;                              /* 0 = logits, 1 = log-probabilities */
+    int mode;                              /* 0 = logits, 1 = log-probabilities, 2 = logits, TF op grad */
 } ce_xent_problem;
 
 /* Cross-entropy of probabilities that are first rescaled by their row sum and clipped to [eps, 1-eps]
  * (optionally after a softmax, and optionally focal-weighted):
  *     q = p / sum(p);  c = clip(q, eps, 1 - eps);  loss = sum_j w(c_j) * (-t'_j log c_j)
- * with t'_j = a * t_j + b (+ [j == label]) and w(c) = alpha (1 - c)^gamma when focal, else 1.
- * The gradient goes through the clip (zero outside (eps, 1-eps)), the rescale and the softmax. */
+ * with t'_j = v_j * (a * t_j + b (+ [j == label])) (v_j = 1 without a class vector) and
+ * w(c) = alpha (1 - c)^gamma when focal, else 1.
+ * The gradient goes through the clip (zero outside [eps, 1-eps], clip_tie times the unclipped one where
+ * q equals a bound exactly: JAX's max/min give 0.5), the rescale and the softmax. */
 typedef struct {
     npy_intp rows, cols;
     const char *x; npy_intp x_rs, x_cs;
@@ -74,6 +99,8 @@ typedef struct {
     char *loss; npy_intp loss_rs;
     char *grad; npy_intp g_rs, g_cs;
     double a, b, eps, alpha, gamma;
+    const char *v; npy_intp v_cs;          /* class vector multiplying the target, or NULL */
+    double clip_tie;                       /* gradient fraction where q equals a clip bound */
     int64_t ignore;
     int focal, from_logits, check;         /* check: report CE_ROW_NOT_NORMALISED / CE_ROW_OUT_OF_UNIT */
 } ce_prob_problem;
@@ -85,6 +112,9 @@ typedef struct {
 #define CE_BIN_PROB_CLIP 2     /* Keras: c = clip(p, eps, 1-eps); -(z log c + (1-z) log(1-c)) */
 #define CE_BIN_PROB_TORCH 3    /* torch: -(z max(log p,-100) + (1-z) max(log(1-p),-100)) */
 #define CE_BIN_FOCAL 4         /* Keras binary focal on p (or sigmoid(x) when from_logits) */
+#define CE_BIN_LOGITS_TF_WEIGHTED 5 /* TF weighted_cross_entropy_with_logits: the pos_weight form, grad 1-z at x=0 */
+#define CE_BIN_LOGITS_KERAS 6  /* Keras (JAX): -z log sig(x) - (1-z) log sig(-x) = ((1-z) x or -z x) + log1p(exp(-|x|));
+                                  +inf (TF's form: NaN) at x = +-inf with 0 < z < 1 */
 typedef struct {
     npy_intp rows, cols, flat_total;       /* flat_total > 0: a 1-D array cut into rows of `cols` */
     const char *x; npy_intp x_rs, x_cs;
@@ -96,6 +126,7 @@ typedef struct {
     char *grad; npy_intp g_rs, g_cs;
     double za, zb, eps, alpha, gamma, row_loss_scale, grad_scale;
     int mode, from_logits, balance, check;
+    double clip_tie;                       /* PROB_CLIP / FOCAL: gradient fraction where p equals a clip bound */
 } ce_binary_problem;
 
 /* Plain row transforms for the logsumexp / softmax / log_softmax gufuncs. */

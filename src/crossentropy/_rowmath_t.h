@@ -149,16 +149,22 @@ CE_INLINE CE_T CE_F(ce_max_impl)(const CE_T *x, npy_intp n, npy_intp sx)
 
 CE_INLINE void CE_F(ce_expsum_impl)(const CE_T *x, npy_intp n, npy_intp sx, CE_T m, CE_T *rest_out, CE_T *cnt_out)
 {
-    CE_T rest = 0, cnt = 0;
-    CE_SIMD_REDUCE(+ : rest, cnt)
-    for (npy_intp j = 0; j < n; j++) {
-        CE_T d = x[j * sx] - m;
-        CE_T e = CE_F(ce_exp)(d);
-        rest += d == 0 ? CE_K(0.0) : e;
-        cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
+    double rest_all = 0, cnt_all = 0;   /* blocks summed in double: float32 rows of 10^5+ stay accurate */
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T rest = 0, cnt = 0;
+        CE_SIMD_REDUCE(+ : rest, cnt)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_T d = x[j * sx] - m;
+            CE_T e = CE_F(ce_exp)(d);
+            rest += d == 0 ? CE_K(0.0) : e;
+            cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
+        }
+        rest_all += rest;
+        cnt_all += cnt;
     }
-    *rest_out = rest;
-    *cnt_out = cnt;
+    *rest_out = (CE_T)rest_all;
+    *cnt_out = (CE_T)cnt_all;
 }
 
 /* The value of a row's log-sum-exp when its max is not finite: -inf for an empty or all -inf row, +inf
@@ -197,7 +203,7 @@ CE_INLINE void CE_F(ce_fill)(CE_T *g, npy_intp n, npy_intp sg, CE_T v)
 /* ---------------------------------------------------------------------------------------------------
  * logsumexp / softmax / log_softmax of one row.  The writing sweep reads x_j before writing y_j, so
  * y may be x itself (softmax(x, out=x)). */
-static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
+CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
     const CE_T *x = (const CE_T *)(p->x + i * p->x_rs);
@@ -246,7 +252,7 @@ CE_INLINE CE_T CE_F(ce_target)(const CE_T *t, npy_intp st, const CE_T *v, npy_in
 
 CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_T *x, npy_intp sx, const CE_T *t, npy_intp st, const CE_T *v,
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
-                                         CE_T *g, npy_intp sg, int has_t, int has_v, int has_lab)
+                                         CE_T *g, npy_intp sg, int has_t, int has_v, int has_lab, int op_grad)
 {
     CE_T m = CE_F(ce_max_impl)(x, n, sx);
     if (!(m > -(CE_T)INFINITY && m < (CE_T)INFINITY)) {
@@ -260,20 +266,27 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_T *x, npy_intp sx, const CE_T 
         S = c;
         dot = c * (m - x[y * sx]);
     } else {
-        CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
-        for (npy_intp j = 0; j < n; j++) {
-            CE_T d = x[j * sx] - m;
-            CE_T e = CE_F(ce_exp)(d);
-            rest += d == 0 ? CE_K(0.0) : e;
-            cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
-            CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            S += tj;
-            dot += tj != 0 ? tj * -d : CE_K(0.0);   /* a zero target on a -inf logit adds 0, not NaN */
+        double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
+        for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+            npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+            rest = 0; cnt = 0; S = 0; dot = 0;
+            CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
+            for (npy_intp j = j0; j < j1; j++) {
+                CE_T d = x[j * sx] - m;
+                CE_T e = CE_F(ce_exp)(d);
+                rest += d == 0 ? CE_K(0.0) : e;
+                cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
+                CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
+                S += tj;
+                dot += tj != 0 ? tj * -d : CE_K(0.0);   /* a zero target on a -inf logit adds 0, not NaN */
+            }
+            rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
         }
+        rest = (CE_T)rest_all; cnt = (CE_T)cnt_all; S = (CE_T)S_all; dot = (CE_T)dot_all;
     }
     CE_T L = CE_F(ce_log1p)(rest + (cnt - CE_K(1.0)));
     if (g) {
-        CE_T coef = r * S / (cnt + rest);
+        CE_T coef = r * (op_grad ? CE_K(1.0) : S) / (cnt + rest);   /* op_grad: TF's softmax - t' */
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
@@ -286,8 +299,9 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_T *x, npy_intp sx, const CE_T 
 /* x holds log-probabilities (torch nll_loss): loss = -sum t'_j x_j, grad = -r t'_j. */
 CE_INLINE CE_T CE_F(ce_xent_logprob_impl)(const CE_T *x, npy_intp sx, const CE_T *t, npy_intp st, const CE_T *v,
                                           npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
-                                          CE_T *g, npy_intp sg, int has_t, int has_v, int has_lab)
+                                          CE_T *g, npy_intp sg, int has_t, int has_v, int has_lab, int op_grad)
 {
+    (void)op_grad;   /* no softmax here */
     CE_T dot = 0;
     if (has_lab && !has_t && b == 0) {
         dot = -(c * (has_v ? v[y * sv] : CE_K(1.0))) * x[y * sx];
@@ -307,9 +321,9 @@ CE_INLINE CE_T CE_F(ce_xent_logprob_impl)(const CE_T *x, npy_intp sx, const CE_T
 }
 
 #define CE_XENT_CALL(fn, SX, ST, SV, SG, HT, HV, HL) \
-    fn(x, SX, t, ST, v, SV, n, y, a, b, c, r, g, SG, HT, HV, HL)
+    fn(x, SX, t, ST, v, SV, n, y, a, b, c, r, g, SG, HT, HV, HL, op_grad)
 
-static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
+CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp sz = (npy_intp)sizeof(CE_T), n = p->cols;
@@ -335,7 +349,7 @@ static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
             return CE_ROW_BAD_LABEL;
         }
     }
-    int ht = t != NULL, hv = v != NULL, hl = p->lab != NULL;
+    int ht = t != NULL, hv = v != NULL, hl = p->lab != NULL, op_grad = p->mode == 2;
     if (p->mode == 1) {
         *loss = CE_XENT_CALL(CE_F(ce_xent_logprob_impl), sx, st, sv, sg, ht, hv, hl);
         return 0;
@@ -355,31 +369,38 @@ static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
 /* ---------------------------------------------------------------------------------------------------
  * Probabilities: rescale by the row sum, clip, (focal-)weighted -t log c.  See ce_prob_problem. */
 typedef struct {
-    CE_T eps, hi, alpha, gamma, S;
+    CE_T eps, hi, alpha, gamma, S, tie;
     int focal;
 } CE_F(ce_prob_ctx);
 
-/* One element's loss term f and h = d f / d q (zero where the clip is active). */
+/* The share of d clip(q) / dq passed at q: 1 strictly inside (eps, hi), `tie` on a bound, 0 outside. */
+CE_INLINE CE_T CE_F(ce_clip_pass)(CE_T q, CE_T eps, CE_T hi, CE_T tie)
+{
+    /* NaN passes NaN: JAX's clip returns NaN and its gradient carries it */
+    return (q > eps && q < hi) ? CE_K(1.0) : ((q == eps || q == hi) ? tie : (q != q ? q : CE_K(0.0)));
+}
+
+/* One element's loss term f and h = d f / d q (zero where the clip is active, a share at ties). */
 CE_INLINE void CE_F(ce_prob_term)(const CE_F(ce_prob_ctx) *k, CE_T pj, CE_T tj, CE_T *f, CE_T *h)
 {
     CE_T q = pj / k->S;
     CE_T c = q < k->eps ? k->eps : q;
     c = c > k->hi ? k->hi : c;
     CE_T lc = CE_F(ce_log)(c);
-    int inside = q > k->eps && q < k->hi;
+    CE_T pass = CE_F(ce_clip_pass)(q, k->eps, k->hi, k->tie);
     if (k->focal) {
         CE_T om = CE_K(1.0) - c;
         CE_T pw = k->gamma == 2 ? om * om : pow(om, k->gamma);
         CE_T dpw = k->gamma == 0 ? CE_K(0.0) : k->gamma * (k->gamma == 2 ? om : pow(om, k->gamma - 1));
         *f = k->alpha * pw * (-tj * lc);
-        *h = inside ? k->alpha * (dpw * tj * lc - pw * tj / c) : CE_K(0.0);
+        *h = pass != 0 ? pass * (k->alpha * (dpw * tj * lc - pw * tj / c)) : CE_K(0.0);
     } else {
         *f = -tj * lc;
-        *h = inside ? -tj / c : CE_K(0.0);
+        *h = pass != 0 ? pass * (-tj / c) : CE_K(0.0);
     }
 }
 
-static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
+CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
 {
     const ce_prob_problem *p = (const ce_prob_problem *)pp;
     const npy_intp sz = (npy_intp)sizeof(CE_T), n = p->cols;
@@ -405,10 +426,13 @@ static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
             return CE_ROW_BAD_LABEL;
         }
     }
-#define CE_TGT(j) ((t ? a * t[(j) * st] + b : b) + ((j) == y ? CE_K(1.0) : CE_K(0.0)))
+    const CE_T *v = (const CE_T *)p->v;
+    npy_intp sv = p->v_cs / sz;
+#define CE_TGT(j) (((t ? a * t[(j) * st] + b : b) + ((j) == y ? CE_K(1.0) : CE_K(0.0))) * (v ? v[(j) * sv] : CE_K(1.0)))
     CE_F(ce_prob_ctx) k;
     k.eps = (CE_T)p->eps;
     k.hi = CE_K(1.0) - k.eps;
+    k.tie = (CE_T)p->clip_tie;
     k.alpha = (CE_T)p->alpha;
     k.gamma = (CE_T)p->gamma;
     k.focal = p->focal;
@@ -477,9 +501,10 @@ static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
 /* ---------------------------------------------------------------------------------------------------
  * Binary cross-entropy, element by element.  Returns the loss term and d loss / d x. */
 CE_INLINE void CE_F(ce_binary_elem)(int mode, CE_T x, CE_T z, CE_T pw, int has_pw, CE_T eps, CE_T alpha,
-                                    CE_T gamma, int from_logits, int balance, CE_T *l, CE_T *g)
+                                    CE_T gamma, int from_logits, int balance, CE_T tie, CE_T *l, CE_T *g)
 {
-    if (mode == CE_BIN_LOGITS_TF || mode == CE_BIN_LOGITS_TORCH) {
+    if (mode == CE_BIN_LOGITS_TF || mode == CE_BIN_LOGITS_TORCH || mode == CE_BIN_LOGITS_TF_WEIGHTED ||
+        mode == CE_BIN_LOGITS_KERAS) {
         CE_T ax = x < 0 ? -x : x;
         CE_T e = CE_F(ce_exp)(-ax);
         CE_T sp = CE_F(ce_log1p)(e);
@@ -491,16 +516,22 @@ CE_INLINE void CE_F(ce_binary_elem)(int mode, CE_T x, CE_T z, CE_T pw, int has_p
         } else if (mode == CE_BIN_LOGITS_TF) {
             *l = (x > 0 ? x : CE_K(0.0)) - x * z + sp;
             *g = sig - z;
+        } else if (mode == CE_BIN_LOGITS_KERAS) {
+            *l = (x > 0 ? (CE_K(1.0) - z) * x : -z * x) + sp;
+            *g = sig - z;
         } else {
             *l = (CE_K(1.0) - z) * x + (sp + (x < 0 ? -x : CE_K(0.0)));
             *g = sig - z;
         }
+        /* TF differentiates abs and relu with subgradient 0 at 0, so its weighted grad at x = 0 is 1 - z */
+        if (mode == CE_BIN_LOGITS_TF_WEIGHTED && x == 0) *g = CE_K(1.0) - z;
     } else if (mode == CE_BIN_PROB_CLIP) {
         CE_T hi = CE_K(1.0) - eps;
         CE_T c = x < eps ? eps : x;
         c = c > hi ? hi : c;
         *l = -(z * CE_F(ce_log)(c) + (CE_K(1.0) - z) * CE_F(ce_log)(CE_K(1.0) - c));
-        *g = (x > eps && x < hi) ? -z / c + (CE_K(1.0) - z) / (CE_K(1.0) - c) : CE_K(0.0);
+        CE_T pass = CE_F(ce_clip_pass)(x, eps, hi, tie);
+        *g = pass != 0 ? pass * (-z / c + (CE_K(1.0) - z) / (CE_K(1.0) - c)) : CE_K(0.0);
     } else if (mode == CE_BIN_PROB_TORCH) {
         CE_T lp = CE_F(ce_log)(x);
         CE_T l1p = CE_F(ce_log1p)(-x);
@@ -508,7 +539,8 @@ CE_INLINE void CE_F(ce_binary_elem)(int mode, CE_T x, CE_T z, CE_T pw, int has_p
         l1p = l1p < CE_K(-100.0) ? CE_K(-100.0) : l1p;
         *l = (z - CE_K(1.0)) * l1p - z * lp;
         CE_T den = (CE_K(1.0) - x) * x;
-        *g = (x - z) / (den < CE_K(1e-12) ? CE_K(1e-12) : den);
+        const CE_T tiny = (CE_T)1e-12f;   /* torch's EPS: the float32 constant, for float64 too */
+        *g = (x - z) / (den < tiny ? tiny : den);
     } else { /* CE_BIN_FOCAL */
         CE_T pr = x;
         if (from_logits) {
@@ -519,7 +551,8 @@ CE_INLINE void CE_F(ce_binary_elem)(int mode, CE_T x, CE_T z, CE_T pw, int has_p
         CE_T c = pr < eps ? eps : pr;
         c = c > hi ? hi : c;
         CE_T bce = -(z * CE_F(ce_log)(c) + (CE_K(1.0) - z) * CE_F(ce_log)(CE_K(1.0) - c));
-        CE_T dbce = (pr > eps && pr < hi) ? -z / c + (CE_K(1.0) - z) / (CE_K(1.0) - c) : CE_K(0.0);
+        CE_T pass = CE_F(ce_clip_pass)(pr, eps, hi, tie);
+        CE_T dbce = pass != 0 ? pass * (-z / c + (CE_K(1.0) - z) / (CE_K(1.0) - c)) : CE_K(0.0);
         CE_T pt = z * pr + (CE_K(1.0) - z) * (CE_K(1.0) - pr);
         CE_T om = CE_K(1.0) - pt;
         CE_T ff = gamma == 2 ? om * om : pow(om, gamma);
@@ -539,12 +572,14 @@ CE_INLINE int CE_F(ce_binary_row_impl)(const ce_binary_problem *p, int mode, con
     const CE_T za = (CE_T)p->za, zb = (CE_T)p->zb, eps = (CE_T)p->eps, alpha = (CE_T)p->alpha,
                gamma = (CE_T)p->gamma, div = (CE_T)p->row_loss_scale, gs = r * (CE_T)p->grad_scale;
     const int has_pw = pw != NULL, has_w = w != NULL, fl = p->from_logits, bal = p->balance;
+    /* only the clipping modes read clip_tie (the gufuncs leave it unset) */
+    const CE_T tie = (mode == CE_BIN_PROB_CLIP || mode == CE_BIN_FOCAL) ? (CE_T)p->clip_tie : CE_K(0.0);
     CE_T total = 0, out_of_unit = 0;
     CE_SIMD_REDUCE(+ : total, out_of_unit)
     for (npy_intp j = 0; j < n; j++) {
         CE_T xj = x[j * sx], l, gj;
         CE_F(ce_binary_elem)(mode, xj, za * z[j * sz_] + zb, has_pw ? pw[j * spw] : CE_K(1.0), has_pw, eps, alpha,
-                             gamma, fl, bal, &l, &gj);
+                             gamma, fl, bal, tie, &l, &gj);
         if (has_w) {
             l *= w[j * sw];
             gj *= w[j * sw];
@@ -558,7 +593,7 @@ CE_INLINE int CE_F(ce_binary_row_impl)(const ce_binary_problem *p, int mode, con
     return (p->check && out_of_unit > 0) ? CE_ROW_OUT_OF_UNIT : 0;
 }
 
-static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
+CE_CLONES static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
 {
     const ce_binary_problem *p = (const ce_binary_problem *)pp;
     const npy_intp sz = (npy_intp)sizeof(CE_T);
@@ -585,6 +620,8 @@ static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
         CE_BIN_CASE(CE_BIN_LOGITS_TORCH)
         CE_BIN_CASE(CE_BIN_PROB_CLIP)
         CE_BIN_CASE(CE_BIN_PROB_TORCH)
+        CE_BIN_CASE(CE_BIN_LOGITS_TF_WEIGHTED)
+        CE_BIN_CASE(CE_BIN_LOGITS_KERAS)
         default:
         CE_BIN_CASE(CE_BIN_FOCAL)
     }

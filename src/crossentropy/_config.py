@@ -1,0 +1,33 @@
+"""show_config(): what this build can do and what it uses on this machine."""
+import sys
+
+import numpy as np
+
+from crossentropy import _kernels
+
+
+def build_info():
+    """The build and thread configuration as a dict (used by show_config and ``crossentropy info``)."""
+    info = _kernels.openmp_info()
+    info["threads_in_use"] = _kernels.get_num_threads()
+    info["simd_paths_built"] = (["x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)", "baseline"]
+                                if info["simd_clones"] else ["baseline"])
+    info["numpy"] = np.__version__
+    info["python"] = sys.version.split()[0]
+    return info
+
+
+def show_config(file=None):
+    """Print the build configuration: OpenMP on/off, SIMD paths compiled and the one in use, threads."""
+    info = build_info()
+    lines = [
+        "crossentropy build configuration",
+        f"  OpenMP:            {'on' if info['openmp'] else 'OFF (kernels run serially)'}",
+        f"  threads in use:    {info['threads_in_use']} (OpenMP max {info['omp_max_threads']}, "
+        f"CPUs available {info['cpu_count']}{', forked child: serial' if info['forked_child'] else ''})",
+        f"  SIMD paths built:  {', '.join(info['simd_paths_built'])}",
+        f"  SIMD path in use:  {info['simd_path']}",
+        f"  work per thread:   >= {info['min_work_per_thread']} elements before a thread is started",
+        f"  numpy {info['numpy']}, python {info['python']}",
+    ]
+    print("\n".join(lines), file=file or sys.stdout)

@@ -1,0 +1,541 @@
+"""Keras 3 semantics for the cross-entropy losses (``keras.losses``), on the fused kernels.
+
+Functions ``categorical_crossentropy``, ``sparse_categorical_crossentropy``, ``binary_crossentropy``,
+``categorical_focal_crossentropy`` and ``binary_focal_crossentropy`` take Keras' arguments and defaults and
+return the per-sample losses; the classes of the same names (``CategoricalCrossentropy``, ...) add Keras'
+sample weights, masks and reductions.  Every one accepts ``return_grad=True`` and then returns
+``(value, grad)``, ``grad`` = d sum(value) / d y_pred as JAX autodiff of the Keras code gives it (same shape
+and dtype as ``y_pred``), computed in the same kernel pass as the value: reductions, sample weights and
+masks reach the kernel as one weight per sample, never as an N x C array.
+
+Dtypes: functions compute in ``y_pred``'s dtype when it is float32 or float64 and in Keras' floatx
+(float32) otherwise; ``y_true`` is cast to that dtype, as Keras does.  Classes compute in their ``dtype``
+(default float32), whatever the inputs, and return the gradient in the dtype of the ``y_pred`` given.
+
+Keras behaviour reproduced (Keras 3.15, JAX backend; the golden tests pin each of these):
+
+* probabilities (``from_logits=False``) are divided by their sum along ``axis``, then clipped to
+  [1e-7, 1 - 1e-7]; the gradient is zero where the clip is active and half of the unclipped one where a
+  value equals a bound exactly (``jnp.clip`` is max/min, which split ties);
+* ``label_smoothing``: categorical targets become ``t (1 - ls) + ls / K`` with K the LAST dimension of
+  ``y_true`` even when ``axis`` is another one; binary targets ``t (1 - ls) + ls / 2``;
+* ``binary_crossentropy(from_logits=True)`` is the exact log-sigmoid form of the JAX and TensorFlow
+  backends (Keras' NumPy backend clips ``sigmoid(x)`` instead); binary losses are means along ``axis``;
+* categorical focal: softmax first when ``from_logits``, then the rescale and clip above; the modulating
+  factor ``(1 - p)**gamma`` uses the clipped probabilities.  Binary focal: ``p_t`` uses the unclipped ones;
+* ``ignore_class``: ignored entries give 0 and a zero gradient, and the classes turn them into a mask:
+  ``sum_over_batch_size``/``mean`` divide by the number of valid entries, ``sum`` and
+  ``mean_with_sample_weight`` use 0/1 weights; all entries ignored gives 0;
+* reductions: ``mean_with_sample_weight`` divides by the sum of the weights as given (a scalar weight 0.7
+  divides by 0.7, a (B, 1) weight by the sum of its B entries); a zero divisor gives 0 (``divide_no_nan``);
+  0-d and (0,)-shaped losses are returned unreduced; ``y_true``/``y_pred`` and the weights go through
+  Keras' ``squeeze_or_expand_to_same_rank`` (so a (B,) weight against (B, T) losses raises, unless B == T,
+  where it broadcasts along T as in Keras);
+* ``categorical_crossentropy`` and the focal variant warn (``SyntaxWarning``) when ``y_pred.shape[-1]`` is 1;
+  ``SparseCategoricalCrossentropy.get_config()`` has no ``axis``, as in Keras.
+
+Differences from Keras (deliberate; tests pin our behaviour):
+
+* a zero target on a ``-inf`` logit adds 0 to the loss (Keras: 0 * -inf = NaN for the whole row); the
+  gradients agree;
+* sparse labels outside [0, C) that are not ``ignore_class`` raise IndexError (Keras' JAX backend turns
+  them into an all-zero one-hot row and returns 0, its NumPy backend raises IndexError);
+  non-integer float labels raise ValueError (Keras truncates them to int32);
+* sparse labels with ``axis`` other than -1 must have ``y_pred``'s shape without the class axis (Keras
+  compares them against ``y_pred.shape[:-1]`` and raises otherwise, although it then indexes them the way
+  we do);
+* ``categorical_focal_crossentropy`` needs ``y_true`` and ``y_pred`` of the same shape (Keras broadcasts);
+  a per-class ``alpha`` (a sequence) needs the class axis last (Keras broadcasts it against the last axis);
+* float64 binary losses are averaged in float64 (Keras' JAX ``ops.mean`` averages float64 in float32, so
+  its values and gradients carry float32 rounding);
+* float16/bfloat16 and integer inputs are computed in float32; ``name=None`` gives the snake-case class
+  name without Keras' global uniquifying counter; Keras masks attached to tensors do not exist for NumPy
+  arrays; a Python scalar ``y_true`` is accepted by the sparse loss (Keras needs an array).
+
+Diagnostics: with ``from_logits=False`` a ``crossentropy.ProbabilityWarning`` reports rows that do not sum
+to 1 (categorical losses rescale them) or hold values outside [0, 1] (probably logits), from flags the
+kernel sets while computing the loss.
+"""
+import operator
+import warnings
+
+import numpy as np
+
+from crossentropy import _kernels
+from crossentropy import _validate
+from crossentropy._diagnostics import warn_probabilities
+from crossentropy._layout import class_last, row_blocks
+
+__all__ = [
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "categorical_focal_crossentropy", "binary_focal_crossentropy",
+    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
+    "CategoricalFocalCrossentropy", "BinaryFocalCrossentropy",
+]
+
+_EPSILON = 1e-7                       # keras.backend.epsilon()
+_FLOATX = np.dtype(np.float32)        # keras.backend.floatx()
+_REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight")
+# JAX differentiates jnp.clip as max/min, which pass half the gradient where the value equals the bound
+_CLIP_TIE_GRAD = 0.5
+# When the warnings below are raised, the user's call is this many frames up (warn <- helper <- loss <- user)
+_WARN_STACKLEVEL = 4
+
+
+# ---- inputs ---------------------------------------------------------------------------------------------
+def _pred_array(y_pred, dtype):
+    """y_pred in the compute dtype: the given one, else float32/float64 kept and anything else floatx."""
+    if dtype is None:
+        dtype = np.asarray(y_pred).dtype
+        dtype = dtype if dtype in (np.float32, np.float64) else _FLOATX
+    return _validate.float_array(y_pred, "y_pred", dtype)
+
+
+def _axis(axis, ndim):
+    if isinstance(axis, bool):   # Keras rejects bools explicitly; operator.index would take them
+        raise ValueError(f"axis must be an integer, got {axis!r}")
+    return _validate.axis_index(axis, ndim)
+
+
+def _dense_inputs(y_true, y_pred, axis, dtype):
+    """(y_true, y_pred, axis index) for the losses whose y_true has y_pred's shape."""
+    x = _pred_array(y_pred, dtype)
+    t = _validate.float_array(y_true, "y_true", x.dtype)
+    _validate.same_shape(t, x, "y_true", "y_pred")
+    if x.ndim < 1:
+        raise ValueError(f"y_true and y_pred must have at least one dimension (the classes), got shape {x.shape}")
+    ax = _axis(axis, x.ndim)
+    if x.shape[ax] == 0:
+        raise ValueError(f"y_pred has no entries along axis {axis} (shape {x.shape})")
+    return t, x, ax
+
+
+def _warn_single_class(x, fname):
+    if x.shape[-1] == 1:   # Keras' own warning, same category
+        warnings.warn(
+            f"In loss {fname}, expected y_pred.shape to be (batch_size, num_classes) with num_classes > 1. "
+            f"Received: y_pred.shape={x.shape}. Consider using 'binary_crossentropy' if you only have 2 classes.",
+            SyntaxWarning, stacklevel=_WARN_STACKLEVEL)
+
+
+def _ignore_value(ignore_class):
+    if ignore_class is None:
+        return None
+    try:
+        return operator.index(ignore_class)
+    except TypeError:
+        if isinstance(ignore_class, (float, np.floating)) and float(ignore_class).is_integer():
+            return int(ignore_class)
+    raise ValueError(f"ignore_class must be None or an integer class id, got {ignore_class!r}")
+
+
+# ---- one loss evaluation -------------------------------------------------------------------------------
+def _binary_rows(x, loss, *, t, **params):
+    """binary_xent_rows with the calling convention of the two softmax/probability drivers."""
+    return _kernels.binary_xent_rows(x, t, loss, **params)
+
+
+class _Evaluation:
+    """A validated loss call: the kernel, its class-last operands and parameters, the shape of the
+    per-sample losses and, for ignore_class, which of them are valid.  ``run`` fills the losses (and the
+    gradient, with a weight per sample) in one pass over the data."""
+
+    def __init__(self, kernel, x, ax, params, *, t=None, labels=None, mask=None, check=None, rescaled=False):
+        self.kernel, self.x, self.ax, self.params = kernel, x, ax, params
+        self.t, self.labels, self.mask = t, labels, mask
+        self.check, self.rescaled = check, rescaled
+        self.loss_shape = x.shape[:ax] + x.shape[ax + 1:]
+
+    def run(self, row_scale=None, return_grad=False):
+        """(per-sample losses, grad or None); ``row_scale`` (None or an array of the losses' shape) is each
+        sample's weight in the gradient."""
+        x = self.x
+        loss = np.empty(self.loss_shape, x.dtype)
+        grad = np.empty_like(x) if return_grad else None
+        params = dict(self.params)
+        if self.check is not None:
+            params["check"] = self.check
+        totals = {}
+        blocks = row_blocks(class_last(x, self.ax), None if self.t is None else class_last(self.t, self.ax),
+                            self.labels, loss, None if grad is None else class_last(grad, self.ax), row_scale)
+        for xb, tb, lb, lossb, gb, rb in blocks:
+            if tb is not None:
+                params["t"] = tb
+            if lb is not None:
+                params["labels"] = lb
+            counts = self.kernel(xb, lossb, grad=gb, row_scale=rb, **params)
+            for key, n in counts.items():
+                totals[key] = totals.get(key, 0) + n
+        if self.check:
+            warn_probabilities(totals, int(np.prod(self.loss_shape)), "y_pred", rescaled=self.rescaled,
+                               stacklevel=_WARN_STACKLEVEL)
+        return loss, grad
+
+
+def _result(loss, grad, return_grad):
+    return (loss, grad) if return_grad else loss
+
+
+# ---- the five losses, as evaluations ----------------------------------------------------------------------
+def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, focal=None,
+                 fname="categorical_crossentropy"):
+    t, x, ax = _dense_inputs(y_true, y_pred, axis, dtype)
+    _warn_single_class(x, fname)
+    # smoothed targets a t + b; Keras divides by y_true's LAST dimension, whatever the axis
+    ls = float(label_smoothing)
+    a, b = (1.0 - ls, ls / t.shape[-1]) if ls else (1.0, 0.0)
+    if focal is None and from_logits:
+        return _Evaluation(_kernels.softmax_xent_rows, x, ax, {"a": a, "b": b}, t=t)
+    params = {"a": a, "b": b, "eps": _EPSILON, "from_logits": bool(from_logits), "clip_tie": _CLIP_TIE_GRAD}
+    if focal is not None:
+        alpha, gamma = focal
+        params.update(focal=True, gamma=float(gamma), **_focal_alpha(alpha, x, ax))
+    return _Evaluation(_kernels.prob_xent_rows, x, ax, params, t=t,
+                       check=not from_logits, rescaled=True)
+
+
+def _focal_alpha(alpha, x, ax):
+    """Kernel parameters for Keras' alpha: a scalar, or one weight per class (broadcast along the last axis)."""
+    arr = np.asarray(alpha)
+    if arr.ndim == 0:
+        return {"alpha": float(arr)}
+    if arr.ndim != 1 or arr.shape[0] not in (1, x.shape[-1]) or ax != x.ndim - 1:
+        raise ValueError(f"alpha must be a number or a sequence of one weight per class along the last axis "
+                         f"(y_pred shape {x.shape}, axis {ax}), got shape {arr.shape}")
+    weights = np.broadcast_to(_validate.float_array(arr, "alpha", x.dtype), (x.shape[-1],))
+    return {"alpha": 1.0, "class_vector": weights}
+
+
+def _sparse(y_true, y_pred, from_logits, ignore_class, axis, dtype):
+    x = _pred_array(y_pred, dtype)
+    if x.ndim < 1:
+        raise ValueError(f"y_pred must have at least one dimension (the classes), got shape {x.shape}")
+    ax = _axis(axis, x.ndim)
+    C = x.shape[ax]
+    labels = np.asarray(y_true)
+    if labels.ndim == x.ndim and labels.shape[ax] == 1:        # Keras squeezes y_true along axis ...
+        labels = np.squeeze(labels, ax)
+    if labels.ndim == x.ndim and labels.shape[-1] == 1:        # ... and its backend along the last one
+        labels = np.squeeze(labels, -1)
+    expected = x.shape[:ax] + x.shape[ax + 1:]
+    if labels.shape != expected:
+        raise ValueError(f"y_true must have y_pred's shape without the class axis, {expected} (or with a "
+                         f"trailing 1), got {np.shape(y_true)} for y_pred of shape {x.shape}")
+    labels = _validate.int_labels(labels, "y_true")
+    ignore = _ignore_value(ignore_class)
+    _validate.check_labels_in_range(labels, C, "y_true", ignore=ignore)
+    mask = None if ignore is None else labels != ignore
+    if from_logits:
+        return _Evaluation(_kernels.softmax_xent_rows, x, ax, {"ignore": ignore}, labels=labels, mask=mask)
+    return _Evaluation(_kernels.prob_xent_rows, x, ax, {"ignore": ignore, "eps": _EPSILON,
+                                                        "clip_tie": _CLIP_TIE_GRAD},
+                       labels=labels, mask=mask, check=True, rescaled=True)
+
+
+def _binary(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, focal=None):
+    t, x, ax = _dense_inputs(y_true, y_pred, axis, dtype)
+    ls = float(label_smoothing)
+    C = x.shape[ax]
+    # Keras' mean along axis: the row sum over C, and 1/C in the gradient
+    params = {"za": 1.0 - ls, "zb": 0.5 * ls, "eps": _EPSILON, "row_divisor": float(C), "grad_scale": 1.0 / C,
+              "clip_tie": _CLIP_TIE_GRAD}
+    if focal is not None:
+        balance, alpha, gamma = focal
+        params.update(mode="focal", from_logits=bool(from_logits), balance=bool(balance), alpha=float(alpha),
+                      gamma=float(gamma))
+    else:
+        params["mode"] = "logits_keras" if from_logits else "prob_clip"
+    return _Evaluation(_binary_rows, x, ax, params, t=t, check=not from_logits)
+
+
+# ---- per-sample functions ------------------------------------------------------------------------------
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *,
+                             return_grad=False):
+    """Keras' ``categorical_crossentropy``: per-sample losses (``y_pred``'s shape without ``axis``)."""
+    evaluation = _categorical(y_true, y_pred, from_logits, label_smoothing, axis, None)
+    return _result(*evaluation.run(None, return_grad), return_grad)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, *,
+                                    return_grad=False):
+    """Keras' ``sparse_categorical_crossentropy``: integer labels, 0 (and zero gradient) for ``ignore_class``."""
+    evaluation = _sparse(y_true, y_pred, from_logits, ignore_class, axis, None)
+    return _result(*evaluation.run(None, return_grad), return_grad)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, return_grad=False):
+    """Keras' ``binary_crossentropy``: element-wise losses averaged along ``axis``."""
+    evaluation = _binary(y_true, y_pred, from_logits, label_smoothing, axis, None)
+    return _result(*evaluation.run(None, return_grad), return_grad)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1, *, return_grad=False):
+    """Keras' ``categorical_focal_crossentropy``: sum of alpha (1 - p)**gamma (-t log p) along ``axis``."""
+    evaluation = _categorical(y_true, y_pred, from_logits, label_smoothing, axis, None, focal=(alpha, gamma),
+                              fname="categorical_focal_crossentropy")
+    return _result(*evaluation.run(None, return_grad), return_grad)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1, *, return_grad=False):
+    """Keras' ``binary_focal_crossentropy``: element-wise focal losses averaged along ``axis``."""
+    evaluation = _binary(y_true, y_pred, from_logits, label_smoothing, axis, None,
+                         focal=(apply_class_balancing, alpha, gamma))
+    return _result(*evaluation.run(None, return_grad), return_grad)
+
+
+# ---- reductions ------------------------------------------------------------------------------------------
+def _squeeze_or_expand(x1, x2):
+    """Keras' squeeze_or_expand_to_same_rank (ranks that differ by one, with a trailing 1)."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1:
+            x2 = x2[..., np.newaxis]
+        else:
+            x1 = x1[..., 0]
+    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1:
+            x1 = x1[..., np.newaxis]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def _sum_to_shape(a, shape):
+    """Sum ``a`` over the axes that broadcasting added to ``shape`` (the transpose of broadcasting)."""
+    a = a.sum(axis=tuple(range(a.ndim - len(shape)))) if a.ndim > len(shape) else a
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and a.shape[i] != 1)
+    return a.sum(axis=axes, keepdims=True) if axes else a
+
+
+class _Reduction:
+    """Keras' reduce_weighted_values for losses of a known shape.  It is linear in the losses, so the weight
+    of each loss in d sum(value) / d losses is known before the losses are: that goes to the kernel."""
+
+    def __init__(self, loss_shape, sample_weight, mask, reduction, dtype):
+        self.dtype = dtype
+        sw = None if sample_weight is None else _validate.float_array(sample_weight, "sample_weight", dtype)
+        if mask is not None:
+            sw = self._merge_mask(sw, mask, reduction)
+        values = np.empty(loss_shape, dtype)     # shapes only: squeeze/expand gives views of it
+        self.loss_shape = loss_shape
+        if sw is not None:
+            values, sw = _squeeze_or_expand(values, sw)
+            try:
+                out_shape = np.broadcast_shapes(values.shape, sw.shape)
+            except ValueError:
+                raise ValueError(f"sample_weight of shape {np.shape(sample_weight)} does not broadcast against "
+                                 f"the per-sample losses of shape {loss_shape}") from None
+        else:
+            out_shape = loss_shape
+        self.values_shape, self.sw, self.out_shape = values.shape, sw, out_shape
+        self.reduced = reduction not in (None, "none") and out_shape not in ((), (0,))
+        self.divisor = None
+        if self.reduced and reduction != "sum":
+            with np.errstate(all="ignore"):
+                self.divisor = (np.sum(sw, dtype=dtype) if reduction == "mean_with_sample_weight" and sw is not None
+                                else dtype.type(np.prod(out_shape)))
+        # d value / d (weighted loss): 1, 1 / divisor, or 0 for a zero divisor (divide_no_nan)
+        one = dtype.type(1)
+        self.scale = one if self.divisor is None else (one / self.divisor if self.divisor != 0 else dtype.type(0))
+
+    def _merge_mask(self, sw, mask, reduction):
+        """Keras' apply_mask: the mask becomes (part of) the sample weight."""
+        dt = self.dtype.type
+        if reduction in ("mean", "sum_over_batch_size"):
+            valid = dt(np.count_nonzero(mask))
+            mask_weight = dt(mask.size) / valid if valid else dt(0)   # valid entries weigh total / valid
+            float_mask = np.where(mask, mask_weight, dt(0)).astype(self.dtype)
+        else:
+            float_mask = mask.astype(self.dtype)
+        if sw is None:
+            return float_mask
+        float_mask, sw = _squeeze_or_expand(float_mask, sw)
+        return sw * float_mask
+
+    def value(self, losses):
+        """The reduced value of the per-sample losses."""
+        with np.errstate(all="ignore"):   # inf/NaN losses propagate as in Keras
+            v = losses.reshape(self.values_shape)
+            if self.sw is not None:
+                v = v * self.sw
+            if not self.reduced:
+                return v
+            total = np.sum(v, dtype=self.dtype)
+            if self.divisor is not None:
+                total = total / self.divisor if self.divisor != 0 else self.dtype.type(0)
+            return np.asarray(total, self.dtype)
+
+    def loss_weights(self):
+        """d sum(value) / d losses, an array of the losses' shape (None: all ones)."""
+        if self.sw is None:
+            if self.scale == 1:
+                return None
+            return np.full(self.loss_shape, self.scale, self.dtype)
+        with np.errstate(all="ignore"):
+            w = np.broadcast_to(self.scale * self.sw, self.out_shape)
+            w = np.broadcast_to(_sum_to_shape(w, self.values_shape), self.values_shape)
+        return np.ascontiguousarray(w.reshape(self.loss_shape), dtype=self.dtype)
+
+
+# ---- classes ---------------------------------------------------------------------------------------------
+def _compute_dtype(dtype):
+    if dtype is None:
+        return _FLOATX
+    dtype = getattr(dtype, "compute_dtype", dtype)   # a Keras DTypePolicy
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be None, 'float32' or 'float64' (or a policy computing in one), got {dtype!r}")
+    return dt
+
+
+def _snake_case(name):
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+class _Loss:
+    """Keras' Loss/LossFunctionWrapper: convert to the compute dtype, match ranks, per-sample losses,
+    sample weights and masks, reduction."""
+
+    _build = None          # the evaluation builder of the loss (a staticmethod)
+
+    def __init__(self, reduction, name, dtype, fn_kwargs):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"Invalid value for argument `reduction`. Expected one of {set(_REDUCTIONS)}. "
+                             f"Received: reduction={reduction}")
+        self.name = name or _snake_case(type(self).__name__)
+        self.reduction = reduction
+        self._dtype = _compute_dtype(dtype)
+        self._fn_kwargs = fn_kwargs
+
+    @property
+    def dtype(self):
+        """The compute dtype (Keras: the policy's compute_dtype), as a string."""
+        return self._dtype.name
+
+    def __call__(self, y_true, y_pred, sample_weight=None, *, return_grad=False):
+        """The reduced loss; with ``return_grad``, ``(value, d sum(value) / d y_pred)``."""
+        given = np.asarray(y_pred)
+        x = _pred_array(given, self._dtype)
+        t = np.asarray(y_true) if type(self) is SparseCategoricalCrossentropy else \
+            _validate.float_array(y_true, "y_true", self._dtype)
+        t, x = _squeeze_or_expand(t, x)
+        evaluation = self._build(t, x, dtype=self._dtype, **self._fn_kwargs)
+        reduction = _Reduction(evaluation.loss_shape, sample_weight, evaluation.mask, self.reduction, self._dtype)
+        loss, grad = evaluation.run(reduction.loss_weights() if return_grad else None, return_grad)
+        value = reduction.value(loss)
+        if not return_grad:
+            return value
+        grad = grad.reshape(given.shape)   # undo the rank matching (a trailing 1)
+        if given.dtype in (np.float32, np.float64) and given.dtype != grad.dtype:
+            grad = grad.astype(given.dtype)
+        return value, grad
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+
+class CategoricalCrossentropy(_Loss):
+    """Keras' ``CategoricalCrossentropy``: one-hot (or soft) targets."""
+
+    _build = staticmethod(_categorical)
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="categorical_crossentropy", dtype=None):
+        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "label_smoothing": label_smoothing,
+                                                  "axis": axis})
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
+
+
+class SparseCategoricalCrossentropy(_Loss):
+    """Keras' ``SparseCategoricalCrossentropy``: integer labels, optional ``ignore_class``."""
+
+    _build = staticmethod(_sparse)
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
+                 name="sparse_categorical_crossentropy", dtype=None):
+        _ignore_value(ignore_class)   # fail at construction, not at the first call
+        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "ignore_class": ignore_class,
+                                                  "axis": axis})
+        self.from_logits = from_logits
+        self.ignore_class = ignore_class
+
+    def get_config(self):   # Keras leaves axis out
+        return {**super().get_config(), "from_logits": self.from_logits, "ignore_class": self.ignore_class}
+
+
+class BinaryCrossentropy(_Loss):
+    """Keras' ``BinaryCrossentropy``: element-wise, averaged along ``axis``."""
+
+    _build = staticmethod(_binary)
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_crossentropy", dtype=None):
+        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "label_smoothing": label_smoothing,
+                                                  "axis": axis})
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
+
+
+class CategoricalFocalCrossentropy(_Loss):
+    """Keras' ``CategoricalFocalCrossentropy``."""
+
+    _build = staticmethod(_categorical)
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "label_smoothing": label_smoothing,
+                                                  "axis": axis, "focal": (alpha, gamma),
+                                                  "fname": "categorical_focal_crossentropy"})
+        self.alpha = alpha
+        self.gamma = gamma
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis, "alpha": self.alpha, "gamma": self.gamma}
+
+
+class BinaryFocalCrossentropy(_Loss):
+    """Keras' ``BinaryFocalCrossentropy``."""
+
+    _build = staticmethod(_binary)
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
+        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "label_smoothing": label_smoothing,
+                                                  "axis": axis, "focal": (apply_class_balancing, alpha, gamma)})
+        self.apply_class_balancing = apply_class_balancing
+        self.alpha = alpha
+        self.gamma = gamma
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis, "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha,
+                "gamma": self.gamma}

@@ -1,0 +1,149 @@
+"""TensorFlow semantics on NumPy arrays: the ``tf.nn`` cross-entropy ops, without TensorFlow.
+
+``softmax_cross_entropy_with_logits``, ``sparse_softmax_cross_entropy_with_logits``,
+``sigmoid_cross_entropy_with_logits`` and ``weighted_cross_entropy_with_logits`` take the arguments of their
+``tf.nn`` namesakes and return per-example (per-element for the sigmoid ops) losses.  ``return_grad=True``
+returns ``(value, grad)`` with ``grad`` = d sum(value) / d logits exactly as ``tf.GradientTape`` gives it,
+computed in the same kernel pass as the value.  float32 logits give float32 results, float64 give float64
+(float16 is computed in float32 and cast back, as TF does).
+
+Reproduced TensorFlow behaviour:
+* ``softmax_cross_entropy_with_logits``: labels are not normalised, and the gradient is what TF's op returns,
+  softmax - labels, even where the labels do not sum to 1 (the true derivative would be
+  softmax * sum(labels) - labels: use the top-level ``softmax_cross_entropy_and_grad`` for that).  Labels are
+  cast to the logits' dtype and broadcast to their shape; ``axis`` picks the class axis.
+* ``sparse_softmax_cross_entropy_with_logits``: labels must be int32 or int64; a label outside [0, C) raises
+  (TF raises InvalidArgumentError on CPU; here IndexError naming ``labels``).
+* ``sigmoid_cross_entropy_with_logits``: max(x, 0) - x z + log1p(exp(-|x|)), so x = +inf gives NaN and
+  x = -inf gives +inf (NaN for z = 0); the grad is sigmoid(x) - z everywhere.
+* ``weighted_cross_entropy_with_logits``: (1 - z) x + (1 + (q - 1) z) (log1p(exp(-|x|)) + relu(-x)), so
+  x = -inf gives NaN for every z; at x = 0 the grad is TF's 1 - z (its abs and relu have subgradient 0 there),
+  not the true derivative.
+* As in TF, the sigmoid ops need labels (and an array pos_weight) of the logits' dtype.  Bad shapes and values
+  give ValueError and bad dtypes TypeError, each message naming the argument.
+
+Differences from TensorFlow (deliberate):
+* ``softmax_cross_entropy_with_logits``: a label of 0 on a -inf logit adds 0 to the loss, the finite
+  mathematically right value; TF computes 0 * inf = NaN there.  The gradient (finite) is the same.
+* Array-likes without a dtype (lists, Python numbers) take the logits' dtype.
+"""
+import numpy as np
+
+from crossentropy import _kernels
+from crossentropy._layout import class_last, row_blocks
+from crossentropy._validate import axis_index, check_labels_in_range, float_array, int_labels
+
+__all__ = [
+    "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
+    "sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits",
+]
+
+
+def _float_logits(logits):
+    """(array to compute with, dtype to return): TF refuses integer logits and runs float16 in float32."""
+    arr = np.asarray(logits)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"logits must be a floating-point array (float32 or float64), got dtype {arr.dtype}")
+    half = arr.dtype.itemsize < 4
+    computed = float_array(arr, "logits", np.float32 if half else None)
+    return computed, (arr.dtype if half else computed.dtype)
+
+
+def _same_dtype_as_logits(a, name, x, user_dtype):
+    """``a`` in the compute dtype; like TF, an array of another dtype is an error (lists are converted)."""
+    if hasattr(a, "dtype") and np.asarray(a).dtype != user_dtype:
+        raise TypeError(f"{name} must have the logits' dtype {user_dtype} (TensorFlow does not cast it), "
+                        f"got {np.asarray(a).dtype}")
+    return float_array(a, name, x.dtype)
+
+
+def _result(value, grad, user_dtype):
+    value = value[()] if value.ndim == 0 else value
+    value = value.astype(user_dtype) if value.dtype != user_dtype else value
+    return value if grad is None else (value, grad.astype(user_dtype, copy=False))
+
+
+def _softmax_rows(x, return_grad, axis=-1, *, t=None, labels=None, **params):
+    """Per-row softmax cross-entropy over ``axis`` in one fused pass: (loss, grad or None, bad-label count)."""
+    xv = class_last(x, axis)
+    loss = np.empty(xv.shape[:-1], x.dtype)
+    grad = np.empty_like(x) if return_grad else None
+    bad = 0
+    for xb, tb, lb, lossb, gb in row_blocks(xv, None if t is None else class_last(t, axis), labels, loss,
+                                             None if grad is None else class_last(grad, axis)):
+        bad += _kernels.softmax_xent_rows(xb, lossb, t=tb, labels=lb, grad=gb, **params)["bad_label"]
+    return loss, grad, bad
+
+
+def _with_class_axis(logits):
+    x, user_dtype = _float_logits(logits)
+    if x.ndim == 0:
+        raise ValueError(f"logits cannot be a scalar; they need a class axis, got {x!r}")
+    return x, user_dtype
+
+
+def softmax_cross_entropy_with_logits(labels, logits, axis=-1, *, return_grad=False):
+    """``tf.nn.softmax_cross_entropy_with_logits``: sum_c labels_c (logsumexp(logits) - logits_c) over ``axis``;
+    the grad is TF's softmax - labels."""
+    x, user_dtype = _with_class_axis(logits)
+    axis = axis_index(axis, x.ndim)
+    t = float_array(labels, "labels", x.dtype)   # TF casts the labels to the logits' dtype
+    try:
+        t = np.broadcast_to(t, x.shape)          # stride-0 view, no copy
+    except ValueError:
+        raise ValueError(f"labels of shape {t.shape} and logits of shape {x.shape} must be broadcastable "
+                         "to the logits' shape") from None
+    loss, grad, _ = _softmax_rows(x, return_grad, axis, t=t, tf_op_grad=True)
+    return _result(loss, grad, user_dtype)
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits, *, return_grad=False):
+    """``tf.nn.sparse_softmax_cross_entropy_with_logits``: logsumexp(logits) - logits[label] over the last axis;
+    the grad is softmax - onehot(label)."""
+    x, user_dtype = _with_class_axis(logits)
+    y = np.asarray(labels)
+    if y.dtype.kind != "i" or y.dtype.itemsize not in (4, 8):
+        raise TypeError(f"labels must be int32 or int64 class indices, got dtype {y.dtype}")
+    if y.shape != x.shape[:-1]:
+        raise ValueError(f"labels must have the logits' shape without the class axis, {x.shape[:-1]} "
+                         f"(rank {x.ndim - 1}), got shape {y.shape} (rank {y.ndim})")
+    y = int_labels(y, "labels")
+    loss, grad, bad = _softmax_rows(x, return_grad, labels=y)
+    if bad:   # TF raises on CPU; the kernel only flagged the rows
+        check_labels_in_range(y, x.shape[-1], "labels")
+    return _result(loss, grad, user_dtype)
+
+
+def _elementwise(labels, logits, return_grad, mode, pos_weight=None):
+    """Element-wise binary cross-entropy of the sigmoid ops in one kernel pass."""
+    x, user_dtype = _float_logits(logits)
+    z = _same_dtype_as_logits(labels, "labels", x, user_dtype)
+    if z.shape != x.shape:
+        raise ValueError(f"logits and labels must have the same shape, got {x.shape} and {z.shape}")
+    pw = None
+    if pos_weight is not None:
+        pw = _same_dtype_as_logits(pos_weight, "pos_weight", x, user_dtype)
+        try:
+            pw = np.broadcast_to(pw, x.shape)
+        except ValueError:
+            raise ValueError(f"pos_weight of shape {pw.shape} does not broadcast to the logits' shape "
+                             f"{x.shape}") from None
+    shape = x.shape
+    x, z = np.atleast_1d(x, z)   # views; 0-d logits are one row of one element
+    pw = None if pw is None else pw.reshape(x.shape)
+    loss = np.empty_like(x)
+    grad = np.empty_like(x) if return_grad else None
+    for xb, zb, pwb, lossb, gb in row_blocks(x, z, pw, loss, grad):
+        _kernels.binary_xent_rows(xb, zb, lossb, mode=mode, pos_weight=pwb, grad=gb)
+    return _result(loss.reshape(shape), None if grad is None else grad.reshape(shape), user_dtype)
+
+
+def sigmoid_cross_entropy_with_logits(labels, logits, *, return_grad=False):
+    """``tf.nn.sigmoid_cross_entropy_with_logits``: max(x, 0) - x z + log1p(exp(-|x|)), element-wise."""
+    return _elementwise(labels, logits, return_grad, "logits_tf")
+
+
+def weighted_cross_entropy_with_logits(labels, logits, pos_weight, *, return_grad=False):
+    """``tf.nn.weighted_cross_entropy_with_logits``: (1 - z) x + (1 + (pos_weight - 1) z) (log1p(exp(-|x|)) +
+    relu(-x)), element-wise; ``pos_weight`` is a number or broadcasts to the logits' shape."""
+    return _elementwise(labels, logits, return_grad, "logits_tf_weighted", pos_weight=pos_weight)

@@ -1,0 +1,357 @@
+"""PyTorch semantics on NumPy arrays: ``torch.nn.functional`` cross-entropy losses, without torch.
+
+Functions (the arguments, defaults and results of ``torch.nn.functional``; class axis 1):
+``cross_entropy``, ``nll_loss``, ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``, and the modules
+``CrossEntropyLoss``, ``NLLLoss``, ``BCELoss``, ``BCEWithLogitsLoss`` (calling one calls its function).
+
+``return_grad=True`` returns ``(value, grad)`` with ``grad`` = ``input.grad`` after ``value.sum().backward()``,
+computed in the same kernel pass as the value.  Inputs are (C,), (N, C) or (N, C, d1, ...) and are never copied;
+float32 in gives float32 out, float64 gives float64 (float16 is computed in float32 and cast back).
+
+Reproduced PyTorch behaviour:
+* ``reduction="mean"`` with class indices divides by the summed weight of the non-ignored targets, the same
+  denominator for the label-smoothing term; with class probabilities it divides by numel(input) / C.
+* Every target ignored: ``mean`` is NaN (0/0), ``sum`` 0, and the grad is all zeros.
+* A negative ``label_smoothing`` is ignored (torch only switches smoothing on for > 0); > 1 raises.
+* ``binary_cross_entropy`` clamps the logs at -100 and its grad divides by max(p (1 - p), 1e-12) with torch's
+  float32 EPS even for float64 (p = 0, target 1 gives -1.0000000039958e12), not the derivative of the clamp.
+* ``binary_cross_entropy_with_logits`` follows torch's expression, so x = -inf gives NaN for every target.
+* Errors where torch raises: an out-of-range class index gives IndexError; a bad shape, value or argument
+  gives ValueError and a bad dtype TypeError (torch's RuntimeErrors), each message naming the argument.
+  As in torch, class indices must be int64 (or uint8), BCE's target must have the input's dtype, and
+  ``weight`` for class indices must have the input's dtype.
+
+Differences from PyTorch (deliberate):
+* A zero target probability (or a zero class weight) on a -inf logit adds 0 to the loss, the finite
+  mathematically right value; torch computes 0 * (-inf) = NaN there.  Its gradient is finite in both.
+* 1-D input with a one-element target of shape (1,): torch computes the value but its backward raises
+  ("size mismatch"), and with label_smoothing even the value raises; here it works like a 0-d target.
+* Mixed float dtypes: torch promotes a float32 input with a float64 probability target (or weight) to float64;
+  here the result always has the input's dtype and the other array is cast.  Array-likes without a dtype
+  (lists, Python numbers) take the input's dtype.
+* ``nll_loss(reduction="mean")`` whose non-ignored targets all have weight 0 (0/0): torch's grad is NaN only
+  at the target entries of those rows; here the whole row is NaN.
+* The deprecated ``size_average`` / ``reduce`` module arguments are not supported (use ``reduction``).
+"""
+import operator
+
+import numpy as np
+
+from crossentropy import _kernels
+from crossentropy._layout import class_last, row_blocks
+from crossentropy._validate import check_labels_in_range, float_array
+
+__all__ = [
+    "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+# ---- argument conversion ------------------------------------------------------------------------------
+def _float_input(x, name="input"):
+    """(array to compute with, dtype to return): torch refuses integer inputs, and float16 runs in float32."""
+    arr = np.asarray(x)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating-point array (float32 or float64), got dtype {arr.dtype}")
+    half = arr.dtype.itemsize < 4
+    computed = float_array(arr, name, np.float32 if half else None)
+    return computed, (arr.dtype if half else computed.dtype)
+
+
+def _like_input(a, name, x, user_dtype, *, same_dtype=False, floating=False):
+    """``a`` in the compute dtype of ``x``.  same_dtype / floating: the dtype checks torch makes for this
+    argument; array-likes without a dtype (lists, numbers) are simply converted."""
+    has_dtype = hasattr(a, "dtype")
+    arr = np.asarray(a)
+    if has_dtype and same_dtype and arr.dtype != user_dtype:
+        raise TypeError(f"{name} must have the input's dtype {user_dtype} (torch requires it), got {arr.dtype}")
+    if has_dtype and floating and arr.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
+    return float_array(arr, name, x.dtype)
+
+
+def _check_reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction: {reduction!r} is not a valid value for reduction; use one of {_REDUCTIONS}")
+
+
+def _broadcast_to_input(a, name, x):
+    try:
+        return np.broadcast_to(a, x.shape)   # a stride-0 view: nothing is copied
+    except ValueError:
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the input's shape {x.shape} "
+                         "(the result must keep the input's shape)") from None
+
+
+def _check_unit_interval(a, name):
+    # torch raises for values outside [0, 1] and for NaN; min/max see NaN as a failed comparison
+    with np.errstate(invalid="ignore"):
+        if a.size and not (a.min() >= 0 and a.max() <= 1):
+            raise ValueError(f"{name}: all elements should be between 0 and 1 (NaN is not allowed)")
+
+
+# ---- results --------------------------------------------------------------------------------------------
+def _reduce(loss, reduction, denominator):
+    """The reduced value as a NumPy scalar (or the per-element array for "none")."""
+    if reduction == "none":
+        return loss[()] if loss.ndim == 0 else loss
+    total = loss.sum(dtype=loss.dtype)
+    if reduction == "sum":
+        return total
+    with np.errstate(divide="ignore", invalid="ignore"):   # an empty or all-ignored batch: 0/0 = NaN
+        return loss.dtype.type(total / loss.dtype.type(denominator))
+
+
+def _per_row_constant(value, shape, dtype):
+    """A read-only stride-0 array holding ``value`` for every row (the mean's 1/denominator)."""
+    return np.broadcast_to(np.asarray(value, dtype), shape)
+
+
+def _mean_scale(denominator, shape, dtype):
+    # a zero denominator makes the grad 0/0 = NaN, as in torch; ignored rows still get 0 from the kernel
+    return _per_row_constant(1.0 / denominator if denominator else np.nan, shape, dtype)
+
+
+def _result(value, grad, out_dtype):
+    value = value.astype(out_dtype) if value.dtype != out_dtype else value
+    if grad is None:
+        return value
+    return value, grad.astype(out_dtype, copy=False)
+
+
+# ---- softmax cross-entropy ----------------------------------------------------------------------------
+def _class_axis_last(a):
+    """(…, C) view: the class axis is 1, or 0 for 1-D input."""
+    return a if a.ndim == 1 else class_last(a, 1)
+
+
+def _row_shape(x):
+    """Shape of the per-position output: the input without its class axis."""
+    return () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+
+
+def _softmax_rows(x, return_grad, *, t=None, labels=None, row_scale=None, **params):
+    """One fused kernel pass over every row; returns (per-row loss, grad or None, flag counts)."""
+    loss = np.empty(_row_shape(x), x.dtype)
+    grad = np.empty_like(x) if return_grad else None
+    bad = 0
+    for xb, tb, lb, sb, lossb, gb in row_blocks(_class_axis_last(x), None if t is None else _class_axis_last(t),
+                                                 labels, row_scale, loss,
+                                                 None if grad is None else _class_axis_last(grad)):
+        bad += _kernels.softmax_xent_rows(xb, lossb, t=tb, labels=lb, row_scale=sb, grad=gb, **params)["bad_label"]
+    return loss, grad, bad
+
+
+def _class_weight(weight, n_classes, x, user_dtype, same_dtype):
+    if weight is None:
+        return None
+    w = _like_input(weight, "weight", x, user_dtype, same_dtype=same_dtype)
+    if w.shape != (n_classes,):
+        raise ValueError(f"weight must have one entry per class, shape ({n_classes},), got shape {w.shape}")
+    return w
+
+
+def _class_indices(target, x, allow_probabilities):
+    """Validated int64 class indices shaped like the input without its class axis."""
+    t = np.asarray(target)
+    if x.ndim == 1:
+        if t.shape not in ((), (1,)):
+            raise ValueError(f"target: for 1-D input (C,) the target is one class index, shape () or (1,), "
+                             f"got shape {t.shape}")
+    elif t.shape != _row_shape(x):
+        also = f" or {x.shape} (class probabilities)" if allow_probabilities else ""
+        raise ValueError(f"target: expected shape {_row_shape(x)} (class indices: the input's shape without the "
+                         f"class axis 1){also} for input of shape {x.shape}, got {t.shape}")
+    if t.dtype != np.uint8 and not (t.dtype.kind == "i" and t.dtype.itemsize == 8):
+        raise TypeError(f"target: class indices must be int64 (torch's Long) or uint8, got dtype {t.dtype}; "
+                        "convert with target.astype(np.int64)")
+    if t.dtype != np.int64 or not t.dtype.isnative:
+        t = t.astype(np.int64)
+    return t.reshape(_row_shape(x))
+
+
+def _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad, log_probs):
+    """cross_entropy / nll_loss with class indices: composite target w_j ((1 - e) [j == y] + e / C)."""
+    n_classes = x.shape[0 if x.ndim == 1 else 1]
+    labels = _class_indices(target, x, allow_probabilities=not log_probs)
+    w = _class_weight(weight, n_classes, x, user_dtype, same_dtype=True)
+    ignore_index = operator.index(ignore_index)
+    row_scale, denominator = None, None
+    if reduction == "mean":
+        kept = labels != ignore_index
+        # out-of-range labels are clipped here only to stay in bounds: the kernel flags them and we raise below
+        denominator = (np.count_nonzero(kept) if w is None
+                       else np.take(w, labels[kept], mode="clip").sum(dtype=np.float64))
+        if return_grad:
+            row_scale = _mean_scale(denominator, labels.shape, x.dtype)
+    loss, grad, bad = _softmax_rows(x, return_grad, labels=labels, row_scale=row_scale, class_vector=w,
+                                    c=1.0 - smoothing, b=smoothing / n_classes if n_classes else 0.0,
+                                    ignore=ignore_index, log_probs=log_probs)
+    if bad:
+        check_labels_in_range(labels, n_classes, "target", ignore=ignore_index)
+    return _result(_reduce(loss, reduction, denominator), grad, user_dtype)
+
+
+def _probability_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad):
+    """cross_entropy with class probabilities: composite target w_j ((1 - e) t_j + e / C), nothing normalised."""
+    n_classes = x.shape[0 if x.ndim == 1 else 1]
+    if operator.index(ignore_index) >= 0:
+        raise ValueError(f"ignore_index={ignore_index} is not supported with class-probability targets "
+                         "(only negative values, which have no effect)")
+    t = _like_input(target, "target", x, user_dtype, floating=True)
+    w = _class_weight(weight, n_classes, x, user_dtype, same_dtype=False)
+    n_rows = x.size // n_classes if n_classes else int(np.prod(_row_shape(x)))
+    row_scale = _mean_scale(n_rows, _row_shape(x), x.dtype) if reduction == "mean" and return_grad else None
+    loss, grad, _ = _softmax_rows(x, return_grad, t=t, row_scale=row_scale, class_vector=w,
+                                  a=1.0 - smoothing, b=smoothing / n_classes if n_classes else 0.0)
+    return _result(_reduce(loss, reduction, n_rows), grad, user_dtype)
+
+
+def _checked_input(input, reduction):
+    x, user_dtype = _float_input(input)
+    _check_reduction(reduction)
+    if x.ndim == 0:
+        raise ValueError("input must have a class axis: shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
+    return x, user_dtype
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, *,
+                  return_grad=False):
+    """``torch.nn.functional.cross_entropy``: log-softmax over axis 1 (axis 0 for 1-D input) and negative
+    log-likelihood.  ``target`` holds class indices (the input's shape without axis 1, int64) or class
+    probabilities (the input's shape, floating point)."""
+    x, user_dtype = _checked_input(input, reduction)
+    label_smoothing = float(label_smoothing)
+    if label_smoothing > 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    smoothing = max(label_smoothing, 0.0)   # torch ignores a negative value
+    if np.shape(target) == x.shape:
+        return _probability_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad)
+    return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad,
+                          log_probs=False)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *, return_grad=False):
+    """``torch.nn.functional.nll_loss``: ``input`` already holds log-probabilities; loss = -weight[y] input[y]."""
+    x, user_dtype = _checked_input(input, reduction)
+    return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, 0.0, return_grad,
+                          log_probs=True)
+
+
+# ---- binary cross-entropy -----------------------------------------------------------------------------
+def _binary(x, user_dtype, z, weight, pos_weight, reduction, return_grad, mode):
+    """Element-wise binary cross-entropy in one kernel pass; the mean's 1/numel goes into grad_scale."""
+    shape = x.shape
+    x, z = np.atleast_1d(x, z)   # views; a 0-d input is one row of one element
+    weight, pos_weight = (None if a is None else a.reshape(x.shape) for a in (weight, pos_weight))
+    loss = np.empty(x.shape if reduction == "none" else x.shape[:-1], x.dtype)
+    grad = np.empty_like(x) if return_grad else None
+    grad_scale = 1.0 / x.size if reduction == "mean" and x.size else 1.0
+    for xb, zb, wb, pwb, lossb, gb in row_blocks(x, z, weight, pos_weight, loss, grad):
+        _kernels.binary_xent_rows(xb, zb, lossb, mode=mode, weight=wb, pos_weight=pwb, grad=gb,
+                                  grad_scale=grad_scale)
+    value = _reduce(loss.reshape(shape) if reduction == "none" else loss, reduction, x.size)
+    return _result(value, None if grad is None else grad.reshape(shape), user_dtype)
+
+
+def _binary_target(target, x, user_dtype, **dtype_rule):
+    z = _like_input(target, "target", x, user_dtype, **dtype_rule)
+    if z.shape != x.shape:
+        raise ValueError(f"target size {z.shape} must be the same as input size {x.shape}")
+    return z
+
+
+def _element_weight(a, name, x):
+    return None if a is None else _broadcast_to_input(_like_input(a, name, x, None), name, x)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return_grad=False):
+    """``torch.nn.functional.binary_cross_entropy`` of probabilities ``input`` (logs clamped at -100)."""
+    p, user_dtype = _float_input(input)
+    _check_reduction(reduction)
+    z = _binary_target(target, p, user_dtype, same_dtype=True)
+    _check_unit_interval(p, "input")
+    _check_unit_interval(z, "target")
+    return _binary(p, user_dtype, z, _element_weight(weight, "weight", p), None, reduction, return_grad,
+                   "prob_torch")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None, *,
+                                     return_grad=False):
+    """``torch.nn.functional.binary_cross_entropy_with_logits``: (1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x),
+    times ``weight``."""
+    x, user_dtype = _float_input(input)
+    _check_reduction(reduction)
+    z = _binary_target(target, x, user_dtype, floating=True)
+    return _binary(x, user_dtype, z, _element_weight(weight, "weight", x),
+                   _element_weight(pos_weight, "pos_weight", x), reduction, return_grad, "logits_torch")
+
+
+# ---- modules --------------------------------------------------------------------------------------------
+class _Loss:
+    """Stores the constructor arguments; calling the module calls its function with them."""
+    _arguments = ()
+
+    def __call__(self, input, target, *, return_grad=False):
+        return self._function(input, target, return_grad=return_grad,
+                              **{name: getattr(self, name) for name in self._arguments})
+
+    forward = __call__
+
+    def __repr__(self):
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._arguments
+                         if getattr(self, name) is not None)
+        return f"{type(self).__name__}({args})"
+
+
+def _no_legacy(size_average, reduce):
+    if size_average is not None or reduce is not None:
+        raise TypeError("size_average and reduce are deprecated in torch and not supported here: use reduction=")
+
+
+class CrossEntropyLoss(_Loss):
+    """``torch.nn.CrossEntropyLoss``: calls :func:`cross_entropy`."""
+    _arguments = ("weight", "ignore_index", "reduction", "label_smoothing")
+    _function = staticmethod(cross_entropy)
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                 label_smoothing=0.0):
+        _no_legacy(size_average, reduce)
+        _check_reduction(reduction)
+        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
+        self.label_smoothing = label_smoothing
+
+
+class NLLLoss(_Loss):
+    """``torch.nn.NLLLoss``: calls :func:`nll_loss`."""
+    _arguments = ("weight", "ignore_index", "reduction")
+    _function = staticmethod(nll_loss)
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+        _no_legacy(size_average, reduce)
+        _check_reduction(reduction)
+        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
+
+
+class BCELoss(_Loss):
+    """``torch.nn.BCELoss``: calls :func:`binary_cross_entropy`."""
+    _arguments = ("weight", "reduction")
+    _function = staticmethod(binary_cross_entropy)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        _no_legacy(size_average, reduce)
+        _check_reduction(reduction)
+        self.weight, self.reduction = weight, reduction
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``torch.nn.BCEWithLogitsLoss``: calls :func:`binary_cross_entropy_with_logits`."""
+    _arguments = ("weight", "reduction", "pos_weight")
+    _function = staticmethod(binary_cross_entropy_with_logits)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+        _no_legacy(size_average, reduce)
+        _check_reduction(reduction)
+        self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight

@@ -303,14 +303,15 @@ def test_dense_grad_is_the_true_derivative_when_labels_do_not_sum_to_one():
 
 
 # ---- threads ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cols", [257, 10], ids=["row-wise", "few-classes-blocks"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_results_identical_whatever_the_thread_count(dtype):
+def test_results_identical_whatever_the_thread_count(dtype, cols):
     rng = np.random.default_rng(5)
-    x = (rng.standard_normal((3001, 257)) * 4).astype(dtype)
+    x = (rng.standard_normal((3001, cols)) * 4).astype(dtype)
     x[::7, 3] = -np.inf
     x[5, 5] = np.nan
-    label = rng.integers(0, 257, 3001)
-    z = rng.random((3001, 257)).astype(dtype)
+    label = rng.integers(0, cols, 3001)
+    z = rng.random((3001, cols)).astype(dtype)
     results = []
     try:
         for nt in (1, 2, 3):
@@ -326,3 +327,34 @@ def test_results_identical_whatever_the_thread_count(dtype):
         flat1 = [v for r in other for v in (r if isinstance(r, tuple) else (r,))]
         for a, b in zip(flat0, flat1):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", [1, 2, 10, 32, 33])
+def test_few_classes_many_rows(dtype, cols, threads):
+    """Rows of <= 32 classes are computed in blocks of rows; check every row kind inside a block."""
+    rng = np.random.default_rng(cols)
+    x = (rng.standard_normal((1000, cols)) * 3).astype(dtype)
+    x[3] = -np.inf
+    x[4, 0] = np.inf
+    x[6, -1] = np.nan
+    x[7] = 2.5                      # all equal
+    label = rng.integers(0, cols, 1000)
+    t = rng.random((1000, cols)).astype(dtype)
+    t[::5] = 0
+    loss, grad = ce.sparse_softmax_cross_entropy_and_grad(x, label)
+    assert_close(loss, ref.sparse_softmax_cross_entropy(x, label), x, dtype)
+    want = np.where(np.isnan(loss)[:, None], np.nan, ref.sparse_softmax_cross_entropy_grad(x, label))
+    assert_close(grad, want, np.zeros((1000, 1)), dtype)
+    dloss, dgrad = ce.softmax_cross_entropy_and_grad(x, t)
+    assert_close(dloss, ref.softmax_cross_entropy(x, t), np.where(np.isfinite(x), x, 0) * 2, dtype)
+    want = np.where(np.isnan(dloss)[:, None], np.nan, ref.softmax_cross_entropy_grad(x, t))
+    assert_close(dgrad, want, np.zeros((1000, 1)), dtype)
+    bad = label.copy()
+    bad[[10, 70, 71]] = [cols, -1, 10**6]
+    with np.errstate(invalid="ignore"):
+        bl = ce.sparse_softmax_cross_entropy(x, bad)
+    assert np.isnan(bl[[10, 70, 71]]).all()
+    keep = np.ones(1000, bool)
+    keep[[3, 4, 6, 10, 70, 71]] = False
+    np.testing.assert_array_equal(bl[keep], loss[keep])

@@ -10,7 +10,7 @@ cimport numpy as cnp
 from numpy cimport npy_intp, PyUFuncGenericFunction
 
 from crossentropy._kernels cimport (
-    ce_counts, ce_row_fn, run_rows, ce_transform_problem, ce_xent_problem, ce_binary_problem,
+    ce_counts, ce_row_fn, run_rows, run_xent, ce_transform_problem, ce_xent_problem, ce_binary_problem,
     ce_transform_row_f32, ce_transform_row_f64, ce_xent_row_f32, ce_xent_row_f64,
     ce_binary_row_f32, ce_binary_row_f64, CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX,
     CE_BIN_LOGITS_TF, CE_NO_LABEL,
@@ -63,7 +63,7 @@ cdef void dense_xent_loop(char **args, npy_intp *dims, npy_intp *steps, void *da
     _xent_init(&p, args, dims, steps)
     p.t = args[1]; p.t_rs = steps[1]
     p.x_cs = steps[3]; p.t_cs = steps[4]
-    run_rows(info.fn, &p, p.rows, p.cols)
+    run_xent(&p, info.itemsize == 8)
 
 
 cdef void dense_xent_grad_loop(char **args, npy_intp *dims, npy_intp *steps, void *data) noexcept nogil:
@@ -74,11 +74,11 @@ cdef void dense_xent_grad_loop(char **args, npy_intp *dims, npy_intp *steps, voi
     p.t = args[1]; p.t_rs = steps[1]
     p.grad = args[3]; p.g_rs = steps[3]
     p.x_cs = steps[4]; p.t_cs = steps[5]; p.g_cs = steps[6]
-    run_rows(info.fn, &p, p.rows, p.cols)
+    run_xent(&p, info.itemsize == 8)
 
 
 cdef inline void _sparse_run(ce_xent_problem *p, loop_info *info) noexcept nogil:
-    cdef ce_counts counts = run_rows(info.fn, p, p.rows, p.cols)
+    cdef ce_counts counts = run_xent(p, info.itemsize == 8)
     if counts.bad_label:
         feraiseexcept(FE_INVALID)   # from the calling thread, after the parallel region: NumPy sees it
 

@@ -11,6 +11,7 @@ cdef extern from "_rowmath.h" nogil:
     int CE_BIN_LOGITS_TF_WEIGHTED, CE_BIN_LOGITS_KERAS
     int64_t CE_NO_LABEL
     int CE_HAVE_CLONES
+    int CE_BLOCK_ROWS, CE_COUNT_SHIFT
     const char *ce_simd_path()
 
     ctypedef struct ce_xent_problem:
@@ -88,6 +89,10 @@ cdef extern from "_rowmath.h" nogil:
     int ce_transform_row_f64(const void *, npy_intp) noexcept
     int ce_xent_row_f32(const void *, npy_intp) noexcept
     int ce_xent_row_f64(const void *, npy_intp) noexcept
+    int ce_xent_small_block_f32(const void *, npy_intp) noexcept
+    int ce_xent_small_block_f64(const void *, npy_intp) noexcept
+    int ce_xent_small_ok_f32(const ce_xent_problem *) noexcept
+    int ce_xent_small_ok_f64(const ce_xent_problem *) noexcept
     int ce_prob_row_f32(const void *, npy_intp) noexcept
     int ce_prob_row_f64(const void *, npy_intp) noexcept
     int ce_binary_row_f32(const void *, npy_intp) noexcept
@@ -100,3 +105,4 @@ cdef struct ce_counts:
     npy_intp out_of_unit
 
 cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_intp cols) noexcept nogil
+cdef ce_counts run_xent(const ce_xent_problem *p, bint is_double) noexcept nogil

@@ -117,13 +117,13 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
         for i in range(rows):
             ret = fn(problem, i)
             if ret:
-                bad += (ret & CE_ROW_BAD_LABEL) != 0
+                bad += (ret >> CE_COUNT_SHIFT) if ret >> CE_COUNT_SHIFT else (ret & CE_ROW_BAD_LABEL)
                 not_norm += (ret & CE_ROW_NOT_NORMALISED) != 0
                 oou += (ret & CE_ROW_OUT_OF_UNIT) != 0
     else:
         for i in prange(rows, num_threads=nt, schedule="static"):
             ret = fn(problem, i)
-            bad += (ret & CE_ROW_BAD_LABEL) != 0
+            bad += (ret >> CE_COUNT_SHIFT) if ret >> CE_COUNT_SHIFT else (ret & CE_ROW_BAD_LABEL)
             not_norm += (ret & CE_ROW_NOT_NORMALISED) != 0
             oou += (ret & CE_ROW_OUT_OF_UNIT) != 0
     fesetexceptflag(&saved, FE_ALL_EXCEPT)
@@ -131,6 +131,18 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
     counts.not_normalised = not_norm
     counts.out_of_unit = oou
     return counts
+
+
+cdef ce_counts run_xent(const ce_xent_problem *p, bint is_double) noexcept nogil:
+    """Softmax cross-entropy: few-class contiguous problems go block-wise (exp vectorised across rows)."""
+    cdef npy_intp blocks = (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS
+    if is_double:
+        if ce_xent_small_ok_f64(p):
+            return run_rows(ce_xent_small_block_f64, p, blocks, p.cols * CE_BLOCK_ROWS)
+        return run_rows(ce_xent_row_f64, p, p.rows, p.cols)
+    if ce_xent_small_ok_f32(p):
+        return run_rows(ce_xent_small_block_f32, p, blocks, p.cols * CE_BLOCK_ROWS)
+    return run_rows(ce_xent_row_f32, p, p.rows, p.cols)
 
 
 # ---- Python entry points for the framework layers ----------------------------------------------------
@@ -215,10 +227,10 @@ def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double
     p.a = a; p.b = b; p.c = c
     p.ignore = CE_NO_LABEL if ignore is None else <int64_t>ignore
     p.mode = 1 if log_probs else (2 if tf_op_grad else 0)
-    cdef ce_row_fn fn = ce_xent_row_f64 if dt == np.float64 else ce_xent_row_f32
+    cdef bint is_double = dt == np.float64
     cdef ce_counts counts
     with nogil:
-        counts = run_rows(fn, &p, rows, cols)
+        counts = run_xent(&p, is_double)
     return _counts_dict(counts)
 
 

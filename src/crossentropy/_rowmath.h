@@ -56,6 +56,9 @@ static inline const char *ce_simd_path(void)
 #define CE_ROW_NOT_NORMALISED 2 /* probability row whose sum differs from 1 by more than CE_NORM_TOL */
 #define CE_ROW_OUT_OF_UNIT 4 /* probability row with a value outside [0, 1] (probably logits) */
 #define CE_NORM_TOL 1e-3
+#define CE_SMALL_COLS 32     /* rows this short are vectorised across rows, CE_BLOCK_ROWS at a time */
+#define CE_BLOCK_ROWS 64
+#define CE_COUNT_SHIFT 3     /* row functions handling blocks return their bad-row count above the flags */
 #define CE_SUM_BLOCK 1024    /* elements summed in the row type before adding into a double */
 
 #define CE_NO_LABEL INT64_MIN /* `ignore` value meaning "no label is ignored" */

@@ -7,7 +7,13 @@ safely, so float32 comes before float64 and int32 labels before int64 (no cast c
 """
 import numpy as np
 cimport numpy as cnp
-from numpy cimport npy_intp, PyUFuncGenericFunction
+from numpy cimport npy_intp
+
+# NumPy 2's loop type has const dims/steps (GCC 14 rejects a mismatch); numpy's .pxd still omits it.
+cdef extern from "numpy/ufuncobject.h":
+    ctypedef void (*PyUFuncGenericFunction)(char **, const npy_intp *, const npy_intp *, void *) noexcept nogil
+    object PyUFunc_FromFuncAndDataAndSignature(PyUFuncGenericFunction *, void **, char *, int, int, int, int,
+                                               const char *, const char *, int, const char *)
 
 from crossentropy._kernels cimport (
     ce_counts, ce_row_fn, run_rows, run_xent, ce_transform_problem, ce_xent_problem, ce_binary_problem,
@@ -32,7 +38,7 @@ cdef struct loop_info:
 
 
 # ---- inner loops ------------------------------------------------------------------------------------
-cdef void transform_loop(char **args, npy_intp *dims, npy_intp *steps, void *data) noexcept nogil:
+cdef void transform_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (n)->() : steps [x, y, x_n];  (n)->(n) : steps [x, y, x_n, y_n]
     cdef loop_info *info = <loop_info *>data
     cdef ce_transform_problem p
@@ -43,7 +49,7 @@ cdef void transform_loop(char **args, npy_intp *dims, npy_intp *steps, void *dat
     run_rows(info.fn, &p, p.rows, p.cols)
 
 
-cdef inline void _xent_init(ce_xent_problem *p, char **args, npy_intp *dims, npy_intp *steps) noexcept nogil:
+cdef inline void _xent_init(ce_xent_problem *p, char **args, const npy_intp *dims, const npy_intp *steps) noexcept nogil:
     p.rows = dims[0]; p.cols = dims[1]
     p.x = args[0]; p.x_rs = steps[0]
     p.t = NULL; p.t_rs = 0; p.t_cs = 0
@@ -56,7 +62,7 @@ cdef inline void _xent_init(ce_xent_problem *p, char **args, npy_intp *dims, npy
     p.ignore = CE_NO_LABEL; p.mode = 0
 
 
-cdef void dense_xent_loop(char **args, npy_intp *dims, npy_intp *steps, void *data) noexcept nogil:
+cdef void dense_xent_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (n),(n)->() : steps [x, t, loss, x_n, t_n]
     cdef loop_info *info = <loop_info *>data
     cdef ce_xent_problem p
@@ -66,7 +72,7 @@ cdef void dense_xent_loop(char **args, npy_intp *dims, npy_intp *steps, void *da
     run_xent(&p, info.itemsize == 8)
 
 
-cdef void dense_xent_grad_loop(char **args, npy_intp *dims, npy_intp *steps, void *data) noexcept nogil:
+cdef void dense_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (n),(n)->(),(n) : steps [x, t, loss, g, x_n, t_n, g_n]
     cdef loop_info *info = <loop_info *>data
     cdef ce_xent_problem p
@@ -83,7 +89,7 @@ cdef inline void _sparse_run(ce_xent_problem *p, loop_info *info) noexcept nogil
         feraiseexcept(FE_INVALID)   # from the calling thread, after the parallel region: NumPy sees it
 
 
-cdef void sparse_xent_loop(char **args, npy_intp *dims, npy_intp *steps, void *data) noexcept nogil:
+cdef void sparse_xent_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (n),()->() : steps [x, label, loss, x_n]
     cdef loop_info *info = <loop_info *>data
     cdef ce_xent_problem p
@@ -93,7 +99,7 @@ cdef void sparse_xent_loop(char **args, npy_intp *dims, npy_intp *steps, void *d
     _sparse_run(&p, info)
 
 
-cdef void sparse_xent_grad_loop(char **args, npy_intp *dims, npy_intp *steps, void *data) noexcept nogil:
+cdef void sparse_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (n),()->(),(n) : steps [x, label, loss, g, x_n, g_n]
     cdef loop_info *info = <loop_info *>data
     cdef ce_xent_problem p
@@ -107,7 +113,7 @@ cdef void sparse_xent_grad_loop(char **args, npy_intp *dims, npy_intp *steps, vo
 DEF FLAT_BLOCK = 8192   # element-wise loops are cut into rows of this many elements for the threads
 
 
-cdef inline void _sigmoid_run(char **args, npy_intp *dims, npy_intp *steps, loop_info *info,
+cdef inline void _sigmoid_run(char **args, const npy_intp *dims, const npy_intp *steps, loop_info *info,
                               char *grad, npy_intp g_step) noexcept nogil:
     cdef ce_binary_problem p
     cdef npy_intp n = dims[0], block = FLAT_BLOCK if dims[0] > FLAT_BLOCK else dims[0]
@@ -128,12 +134,12 @@ cdef inline void _sigmoid_run(char **args, npy_intp *dims, npy_intp *steps, loop
     run_rows(info.fn, &p, p.rows, p.cols)
 
 
-cdef void sigmoid_xent_loop(char **args, npy_intp *dims, npy_intp *steps, void *data) noexcept nogil:
+cdef void sigmoid_xent_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (),()->() : steps [x, z, loss]
     _sigmoid_run(args, dims, steps, <loop_info *>data, NULL, 0)
 
 
-cdef void sigmoid_xent_grad_loop(char **args, npy_intp *dims, npy_intp *steps, void *data) noexcept nogil:
+cdef void sigmoid_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (),()->(),() : steps [x, z, loss, g]
     _sigmoid_run(args, dims, steps, <loop_info *>data, args[3], steps[3] if steps[3] != 0 else (<loop_info *>data).itemsize)
 
@@ -175,7 +181,7 @@ cdef object _make(PyUFuncGenericFunction loop, list loops, int nin, int nout, st
     sig_b = signature.encode() if signature is not None else None
     _docs.extend([name_b, doc_b, sig_b])
     cdef char *sig = <char *>sig_b if sig_b is not None else NULL
-    return cnp.PyUFunc_FromFuncAndDataAndSignature(
+    return PyUFunc_FromFuncAndDataAndSignature(
         e.funcs, e.data, e.types, len(loops), nin, nout, cnp.PyUFunc_None, <char *>name_b, <char *>doc_b, 0, sig)
 
 

@@ -374,7 +374,7 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
 CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
-    const npy_intp sz = (npy_intp)sizeof(CE_T), n = p->cols;
+    const npy_intp n = p->cols;
     const npy_intp r0 = blk * CE_BLOCK_ROWS;
     const npy_intp nb = p->rows - r0 < CE_BLOCK_ROWS ? p->rows - r0 : CE_BLOCK_ROWS;
     const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;

@@ -87,11 +87,11 @@ def _build_parser():
     d = sub.add_parser("demo", help="reproduce the seed documents' numbers, then time a synthetic batch",
                        description="Recompute the numbers of the seed documents (Keras vs tf.nn vs PyTorch vs "
                        "the plain formula), explain each difference, then time a synthetic batch.")
-    d.add_argument("--rows", type=int, default=16384, help="rows of the synthetic batch (default 16384)")
-    d.add_argument("--classes", type=int, default=1000, help="classes of the synthetic batch (default 1000)")
+    d.add_argument("--rows", type=int, default=16384, metavar="N", help="rows of the synthetic batch (default 16384)")
+    d.add_argument("--classes", type=int, default=1000, metavar="C", help="classes of the synthetic batch (default 1000)")
     d.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    d.add_argument("--repeat", type=int, default=3, help="timed repetitions, best is reported (default 3)")
-    d.add_argument("--threads", type=int, default=None, help="kernel threads (default: OpenMP's choice)")
+    d.add_argument("--repeat", type=int, default=3, metavar="N", help="timed repetitions, best is reported (default 3)")
+    d.add_argument("--threads", type=int, default=None, metavar="N", help="kernel threads (default: OpenMP's choice)")
     d.add_argument("--no-bench", action="store_true", help="skip the throughput part")
     d.set_defaults(func=cmd_demo)
 
@@ -103,23 +103,26 @@ def _build_parser():
                    "class indices for sparse_categorical, 0/1 (or soft) labels for binary losses")
     e.add_argument("--loss", choices=LOSSES, required=True)
     e.add_argument("--semantics", choices=SEMANTICS, default="keras",
-                   help="whose definition to follow (default keras); torch and tf take logits")
+                   help="whose definition to follow (default keras); tf.nn and torch's categorical losses "
+                   "take logits (--from-logits)")
     e.add_argument("--from-logits", action="store_true", help="PRED holds logits, not probabilities")
-    e.add_argument("--axis", type=int, default=None,
+    e.add_argument("--axis", type=int, default=None, metavar="N",
                    help="class axis of PRED (default -1; 1 for torch categorical/sparse_categorical)")
-    e.add_argument("--label-smoothing", type=float, default=0.0)
-    e.add_argument("--ignore-class", type=int, default=None,
+    e.add_argument("--label-smoothing", type=float, default=0.0, metavar="X",
+                   help="keras categorical/binary/focal, torch categorical/sparse_categorical (default 0)")
+    e.add_argument("--ignore-class", type=int, default=None, metavar="K",
                    help="sparse_categorical: label value that is ignored (keras ignore_class, torch "
                    "ignore_index; torch's default -100 applies under --semantics torch)")
-    e.add_argument("--alpha", type=float, default=0.25, help="focal losses: alpha (default 0.25)")
-    e.add_argument("--gamma", type=float, default=2.0, help="focal losses: gamma (default 2.0)")
+    e.add_argument("--alpha", type=float, default=0.25, metavar="X", help="focal losses: alpha (default 0.25)")
+    e.add_argument("--gamma", type=float, default=2.0, metavar="X", help="focal losses: gamma (default 2.0)")
     e.add_argument("--class-balancing", action="store_true", help="binary_focal: apply_class_balancing=True")
-    e.add_argument("--pred-key", default=None, help="array name inside a PRED .npz")
-    e.add_argument("--target-key", default=None, help="array name inside a TARGET .npz")
+    e.add_argument("--pred-key", default=None, metavar="NAME", help="array name inside a PRED .npz")
+    e.add_argument("--target-key", default=None, metavar="NAME", help="array name inside a TARGET .npz")
     e.add_argument("--per-sample", metavar="OUT.npy", default=None,
                    help="write the per-sample losses to this .npy file (memory-mapped, written chunk by chunk)")
-    e.add_argument("--threads", type=int, default=None, help="kernel threads (crossentropy.set_num_threads)")
-    e.add_argument("--chunk-rows", type=int, default=None,
+    e.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="kernel threads (crossentropy.set_num_threads)")
+    e.add_argument("--chunk-rows", type=int, default=None, metavar="N",
                    help=f"rows per chunk (default: about {DEFAULT_CHUNK_BYTES >> 20} MiB of PRED)")
     e.add_argument("--json", action="store_true", help="print the result as one JSON object")
     e.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
@@ -129,7 +132,7 @@ def _build_parser():
     i = sub.add_parser("info", help="build and thread configuration",
                        description="Print the build and thread configuration (OpenMP, SIMD paths, threads).")
     i.add_argument("--json", action="store_true", help="print crossentropy._config.build_info() as JSON")
-    i.add_argument("--threads", type=int, default=None, help="report as if set_num_threads(N) had been called")
+    i.add_argument("--threads", type=int, default=None, metavar="N", help="report as if set_num_threads(N) had been called")
     i.set_defaults(func=cmd_info)
     return p
 
@@ -163,11 +166,16 @@ def cmd_info(args):
 # ---------------------------------------------------------------------------------------------------------
 # demo
 # ---------------------------------------------------------------------------------------------------------
-def _fmt(a, digits=8):
-    a = np.asarray(a)
-    if a.ndim == 0:
-        return f"{float(a):.{digits}g}"
-    return "[" + " ".join(f"{float(v):.{digits}g}" for v in a.ravel()) + "]"
+def _num(v):
+    """A number as the seed documents print it: float32 by its shortest repr, float64 to 8 digits."""
+    v = np.asarray(v)
+    if v.ndim:
+        if v.dtype == np.float32:
+            return "[" + " ".join(str(x) for x in v.ravel()) + "]"
+        return np.array2string(v.ravel(), precision=8, separator=" ")
+    if v.dtype == np.float32:
+        return str(v[()])
+    return f"{float(v):.8g}"
 
 
 def cmd_demo(args):
@@ -178,75 +186,99 @@ def cmd_demo(args):
     import crossentropy as ce
     from crossentropy import keras as K, tf as TF, torch as T
 
-    out = sys.stdout
-    w = lambda s="": print(s, file=out)   # noqa: E731
+    def w(s=""):
+        print(s, file=sys.stdout)
 
+    def row(what, seed, ours, note=""):
+        w(f"    {what:56s} {ours:>14s}   seed: {seed}" + (f"   {note}" if note else ""))
+
+    def why(text):
+        w(f"    why: {text}")
+
+    def warned(caught):
+        seen = set()
+        for wm in caught:
+            msg = _first_sentence(str(wm.message))
+            if issubclass(wm.category, ce.ProbabilityWarning) and msg not in seen:
+                seen.add(msg)
+                w(f"    (crossentropy warns: ProbabilityWarning: {msg})")
+        caught.clear()
+
+    f32 = np.float32
     w("crossentropy demo: the seed documents' numbers, recomputed with crossentropy")
-    w("=" * 78)
-
-    # --- seed 000: Keras rescales rows that do not sum to 1 -------------------------------------------
-    y_true = np.array([[1., 0., 0.], [0., 1., 0.], [0., 0., 1.]])
-    y_pred = np.array([[.9, .05, .05], [.5, .89, .6], [.05, .01, .94]])
-    plain = np.sum(-y_true * np.log(y_pred), axis=1)
+    w("=" * 100)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", ce.ProbabilityWarning)
+
+        # --- seed 000: Keras rescales rows that do not sum to 1 ---------------------------------------
+        y_true = np.array([[1., 0., 0.], [0., 1., 0.], [0., 0., 1.]])
+        y_pred = np.array([[.9, .05, .05], [.5, .89, .6], [.05, .01, .94]])
+        plain = np.sum(-y_true * np.log(y_pred), axis=1)
         keras_rows = K.categorical_crossentropy(y_true, y_pred)
         keras_mean = K.CategoricalCrossentropy()(y_true, y_pred)
-    w("[1] seed 000: tf.keras CategoricalCrossentropy vs the plain formula -sum(y*log(p))")
-    w(f"    y_pred rows {_fmt(y_pred[0], 3)} {_fmt(y_pred[1], 3)} {_fmt(y_pred[2], 3)}; "
-      f"row 2 sums to {y_pred[1].sum():.2f}")
-    w(f"    plain formula per sample  {_fmt(plain)}   sum {plain.sum():.7f}   mean {plain.mean():.7f}")
-    w(f"    keras per sample          {_fmt(keras_rows)}")
-    w(f"    keras CategoricalCrossentropy()  {float(keras_mean):.7f}  (float32, mean over the batch)")
-    w(f"    why: Keras divides each probability row by its sum first: {_fmt(y_pred[1], 3)} -> "
-      f"{_fmt(y_pred[1] / y_pred[1].sum())}, so row 2 costs -log(0.4472) = {float(keras_rows[1]):.8f}.")
-    for wm in caught:
-        if issubclass(wm.category, ce.ProbabilityWarning):
-            w(f"    (crossentropy says so: ProbabilityWarning: {_first_sentence(str(wm.message))})")
-            break
+        w("[1] seed 000: tf.keras CategoricalCrossentropy gives a different value than the plain formula")
+        w("    y_true = eye(3), y_pred = [[.9 .05 .05] [.5 .89 .6] [.05 .01 .94]]  (row 2 sums to 1.99)")
+        w(f"    plain -sum(y_true*log(y_pred), axis=1)     {_num(plain)}   seed: [0.10536052 0.11653382 0.0618754 ]")
+        row("plain: sum over the batch", "0.2837697356318653", _num(plain.sum()))
+        row("plain: mean over the batch", "0.09458991187728844", _num(plain.mean()))
+        w(f"    keras categorical_crossentropy (per sample) {_num(keras_rows)}   seed: [0.10536052 0.80466845 0.0618754 ]")
+        row("keras CategoricalCrossentropy()(y_true, y_pred)", "0.3239681124687195", _num(keras_mean),
+            f"(float32; float64 mean {_num(np.mean(keras_rows))})")
+        why(f"Keras divides each probability row by its sum: [.5 .89 .6] -> "
+            f"{_num(y_pred[1] / y_pred[1].sum())}, so row 2 costs -log 0.4472 = {_num(keras_rows[1])}, "
+            f"not -log 0.89 (the class then averages in float32: last digit is rounding).")
+        warned(caught)
 
-    # --- seed 000: clipping ------------------------------------------------------------------------------
-    y_true2 = np.array([[0., 1.]])
-    y_pred2 = np.array([[0.99999999999, 0.00000000001]])
-    plain2 = np.sum(-y_true2 * np.log(y_pred2), axis=1)
-    keras2 = K.categorical_crossentropy(y_true2, y_pred2)
-    w()
-    w("[2] seed 000: the 1e-11 probability")
-    w(f"    plain formula {_fmt(plain2)}   keras {_fmt(keras2)}")
-    w(f"    why: Keras clips probabilities to [1e-7, 1 - 1e-7]: -log(1e-11) = {float(plain2[0]):.3f} becomes "
-      f"-log(1e-7) = {-math.log(1e-7):.3f}.")
+        # --- seed 000: clipping ------------------------------------------------------------------------
+        y_true2 = np.array([[0., 1.]])
+        y_pred2 = np.array([[0.99999999999, 0.00000000001]])
+        plain2 = np.sum(-y_true2 * np.log(y_pred2), axis=1)
+        keras2 = K.categorical_crossentropy(y_true2, y_pred2)
+        w()
+        w("[2] seed 000: y_true = [[0 1]], y_pred = [[0.99999999999 1e-11]]")
+        row("plain -sum(y_true*log(y_pred))", "25.32843602", _num(plain2[0]))
+        row("keras categorical_crossentropy", "16.11809565", _num(keras2[0]))
+        why(f"Keras clips probabilities to [1e-7, 1 - 1e-7]: -log(1e-11) = {plain2[0]:.3f} becomes "
+            f"-log(1e-7) = {-math.log(1e-7):.3f}.")
+        warned(caught)
 
-    # --- seed 002: tf.nn takes logits, Keras takes probabilities ---------------------------------------
-    f32 = np.float32
-    soft = TF.softmax_cross_entropy_with_logits(labels=np.array([1, 2], f32), logits=np.array([1, 2], f32))
-    kcat = K.categorical_crossentropy(np.array([1, 2], f32), np.array([1, 2], f32))
-    sparse = TF.sparse_softmax_cross_entropy_with_logits(labels=np.array(1, np.int32),
-                                                          logits=np.array([1, 2], f32))
-    ksparse = K.sparse_categorical_crossentropy(np.array([1]), np.array([[.2, .2, .6]], f32))
-    sig = TF.sigmoid_cross_entropy_with_logits(labels=np.array([1], f32), logits=np.array([1], f32))
-    kbin = K.binary_crossentropy(np.array([1], f32), np.array([1], f32))
-    p = np.clip(f32(1), f32(1e-7), f32(1) - f32(1e-7))
-    old_keras = ce.sigmoid_cross_entropy(np.log(p / (f32(1) - p)), f32(1))   # seed 002's Keras 2 route
-    w()
-    w("[3] seed 002: tf.nn (logits) vs Keras (probabilities)")
-    w(f"    tf.nn.softmax_cross_entropy_with_logits(labels=[1,2], logits=[1,2])   {_fmt(soft, 7)}")
-    w("    why: softmax([1,2]) = [0.2689 0.7311] and the labels need not sum to 1: "
-      "-(1*log 0.2689 + 2*log 0.7311).")
-    w(f"    keras categorical_crossentropy(y_true=[1,2], y_pred=[1,2])             {_fmt(kcat, 8)}")
-    w("    why: Keras reads [1,2] as probabilities and rescales them to [1/3, 2/3]: "
-      "-(1*log(1/3) + 2*log(2/3)).")
-    w(f"    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=1, logits=[1,2]) {_fmt(sparse, 8)}")
-    w("    why: only the labelled class counts: -log softmax([1,2])[1] = -log 0.7311.")
-    w(f"    keras sparse_categorical_crossentropy(1, [0.2, 0.2, 0.6])              {_fmt(ksparse, 7)}")
-    w("    why: the row is already a probability vector, so the loss is -log 0.2.")
-    w(f"    tf.nn.sigmoid_cross_entropy_with_logits(labels=[1], logits=[1])       {_fmt(sig, 7)}")
-    w("    why: 1 is a logit: p = sigmoid(1) = 0.731, so labels == logits is not a perfect prediction.")
-    w(f"    keras binary_crossentropy(y_true=[1], y_pred=[1])                      {_fmt(kbin, 8)}"
-      f"  (Keras 3: clip, then log)")
-    w(f"      seed's Keras 2 route: clip to 1-1e-7, logit = {float(np.log(p / (f32(1) - p))):.6f}, "
-      f"sigmoid xent -> {_fmt(old_keras, 8)}")
-    w("    why: 1 is a probability, clipped to 1 - 1e-7; the loss is -log(1 - 1e-7) ~ 1.19e-07, "
-      "float32 rounding gives the last digits.")
+        # --- seed 002: tf.nn takes logits, Keras takes probabilities -----------------------------------
+        soft = TF.softmax_cross_entropy_with_logits(labels=np.array([1, 2], f32), logits=np.array([1, 2], f32))
+        kcat = K.categorical_crossentropy(np.array([1, 2], f32), np.array([1, 2], f32))
+        kcat_caught = list(caught)
+        caught.clear()
+        sparse = TF.sparse_softmax_cross_entropy_with_logits(labels=np.array(1, np.int32),
+                                                              logits=np.array([1, 2], f32))
+        sparse64 = TF.sparse_softmax_cross_entropy_with_logits(labels=np.array(1), logits=np.array([1., 2.]))
+        ksparse = K.sparse_categorical_crossentropy(np.array([1]), np.array([[.2, .2, .6]], f32))
+        sig = TF.sigmoid_cross_entropy_with_logits(labels=np.array([1], f32), logits=np.array([1], f32))
+        kbin = K.binary_crossentropy(np.array([1], f32), np.array([1], f32))
+        p = np.clip(f32(1), f32(1e-7), f32(1) - f32(1e-7))
+        logit = np.log(p / (f32(1) - p))
+        old_keras = ce.sigmoid_cross_entropy(logit, f32(1))       # seed 002's Keras 2 route
+        w()
+        w("[3] seed 002: tf.nn functions take logits, Keras losses take probabilities (float32)")
+        row("tf.nn.softmax_cross_entropy_with_logits([1,2], [1,2])", "1.939785", _num(soft))
+        why("softmax([1,2]) = [0.2689 0.7311], labels need not sum to 1: -(1*log 0.2689 + 2*log 0.7311).")
+        row("keras categorical_crossentropy([1,2], [1,2])", "1.9095424", _num(kcat))
+        why("Keras reads [1,2] as probabilities and rescales them to [1/3, 2/3]: -(log(1/3) + 2*log(2/3)).")
+        caught.extend(kcat_caught)
+        warned(caught)
+        row("tf.nn.sparse_softmax_cross_entropy_with_logits(1, [1,2])", "0.31326166", _num(sparse),
+            f"(float64 {_num(sparse64)})")
+        why("only the labelled class counts: -log softmax([1,2])[1] = log(1 + e^-1) = 0.3132616875; TF's "
+            "float32 log(1 + exp(-1)) lands one ulp low, crossentropy's log1p is correctly rounded.")
+        row("keras sparse_categorical_crossentropy(1, [0.2 0.2 0.6])", "1.609438", _num(ksparse))
+        why("the row is already a probability vector: -log 0.2.")
+        row("tf.nn.sigmoid_cross_entropy_with_logits([1], [1])", "0.3132617", _num(sig))
+        why("1 is a logit, p = sigmoid(1) = 0.731: labels == logits is not a perfect prediction, "
+            "max(x,0) - x*z + log(1 + e^-|x|) = log(1 + e^-1).")
+        row("keras binary_crossentropy([1], [1]), the seed's route", "1.1920933e-07", _num(old_keras),
+            f"(clip to 1-1e-7, logit {_num(logit)}, sigmoid_cross_entropy)")
+        row("keras binary_crossentropy([1], [1]), Keras 3", "-", _num(kbin), "(clip to 1-1e-7, log)")
+        why("1 is a probability, clipped to 1 - 1e-7, so the loss is -log(1 - 1e-7) ~ 1.19e-07, not 0; the "
+            "last digits are float32 rounding of the route taken.")
+        warned(caught)
 
     # --- seed 001: the gradient is y_hat - y -------------------------------------------------------------
     rng = np.random.default_rng(1234)
@@ -256,16 +288,16 @@ def cmd_demo(args):
     onehot = np.eye(7)[y]
     manual = -(np.log(ce.softmax(x)) * onehot).sum() / 4
     expected = (ce.softmax(x) - onehot) / 4
-    row_loss, row_grad = ce.sparse_softmax_cross_entropy_and_grad(x, y)
+    _, row_grad = ce.sparse_softmax_cross_entropy_and_grad(x, y)
     w()
-    w("[4] seed 001: PyTorch CrossEntropyLoss and its gradient, x = rand(4, 7), y = [1, 3, 5, 0]")
-    w(f"    torch.cross_entropy(x, y)        {float(loss):.8f}   manual -(log(softmax(x)) * onehot).sum()/4 "
-      f"{manual:.8f}")
-    w(f"    max |grad - (softmax(x) - onehot)/4|        = {np.max(np.abs(grad - expected)):.1e}")
-    w(f"    max |sparse_softmax_cross_entropy_and_grad - (softmax - onehot)| = "
-      f"{np.max(np.abs(row_grad - (ce.softmax(x) - onehot))):.1e}   (per-row gradient, no 1/N)")
-    w("    why: d(-log softmax(x)[y])/dx = softmax(x) - onehot(y): the softmax Jacobian cancels the 1/y_hat "
-      "of the log; the mean adds 1/N.")
+    w("[4] seed 001: torch CrossEntropyLoss and its gradient; x = rand(4, 7), y = [1, 3, 5, 0]")
+    row("crossentropy.torch.cross_entropy(x, y)", "-", _num(loss))
+    row("manual -(log(softmax(x)) * onehot).sum() / 4", "-", _num(manual))
+    row("max |grad - (softmax(x) - onehot) / 4|", "-", f"{np.max(np.abs(grad - expected)):.1e}")
+    row("max |sparse_..._and_grad(x, y)[1] - (softmax - onehot)|", "-",
+        f"{np.max(np.abs(row_grad - (ce.softmax(x) - onehot))):.1e}")
+    why("gradient = y_hat - y: d(-log softmax(x)[y])/dx = softmax(x) - onehot(y) (the softmax Jacobian "
+        "cancels the 1/y_hat of the log); CrossEntropyLoss's mean adds the 1/N.")
 
     if not args.no_bench:
         w()
@@ -351,7 +383,7 @@ class _MemmapSource:
 
 
 def _mmap_of(arr):
-    """The mmap.mmap object behind a memmap (or a view of one) and the address where the array data starts."""
+    """The mmap.mmap object behind a memmap or a view of one (None for an in-memory array)."""
     base = arr
     while base is not None and not isinstance(getattr(base, "_mmap", None), mmap.mmap):
         base = getattr(base, "base", None)
@@ -364,11 +396,10 @@ def _drop_pages(arr, axis, start, stop):
     mm = _mmap_of(arr)
     if mm is None or axis != 0 or not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
         return
-    if stop <= start or arr.ndim == 0 or arr.strides[0] <= 0:
-        return
-    try:
-        import ctypes
-        mm_addr = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+    if stop <= start or arr.ndim == 0 or arr.strides[0] <= 0 or not arr.flags.c_contiguous:
+        return                     # Fortran order: a block of rows is not a block of pages
+    try:     # works for read-only maps too (ctypes.from_buffer needs a writable one)
+        mm_addr = np.frombuffer(mm, np.uint8, count=1).__array_interface__["data"][0]
     except (TypeError, ValueError, BufferError):
         return
     data_addr = arr.__array_interface__["data"][0]
@@ -467,6 +498,10 @@ def _open_source(path, key, role, key_option):
         return _open_npz(path, key, role, key_option)
     if key is not None:
         raise CLIError(f"{key_option} applies to .npz files only, but {role} {path} is not one")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise CLIError(f"{role} {path} is not a .npy or .npz file (no NumPy header)")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -654,7 +689,7 @@ def _labels(t, plan, label, row0):
             bad = ~np.isfinite(t) | (t != np.floor(t))
         if bad.any():
             pos = np.unravel_index(int(np.flatnonzero(bad)[0]), t.shape)
-            raise CLIError(f"{label}: label {t[pos]!r} at index {_pos(pos, row0, plan.t_chunk_axis)} is not an "
+            raise CLIError(f"{label}: label {float(t[pos])!r} at index {_pos(pos, row0, plan.t_chunk_axis)} is not an "
                            "integer class index")
         t = t.astype(np.int64)
     elif t.dtype.kind in "iu" and (t.dtype not in (np.int32, np.int64) or not t.dtype.isnative):
@@ -823,8 +858,9 @@ def cmd_eval(args):
                 else:
                     p = pred.read(plan.chunk_axis, start, stop)
                     t = target.read(plan.t_chunk_axis, start, stop)
+                p, t = _aligned(p), _aligned(t)       # an np.savez member can sit at any byte offset
                 if plan.loss == "sparse_categorical":
-                    t = _labels(np.asarray(t), plan, target.label, start)
+                    t = _labels(t, plan, target.label, start)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     vals, mask = _compute(plan, args, p, t)
@@ -883,10 +919,16 @@ def cmd_eval(args):
         print(f"mean        {mean!r}")
         print(f"count       {count}" + (f" (of {result['samples']}; the rest ignored)"
                                         if count != result["samples"] else ""))
-        print(f"chunks      {n_chunks} x {plan.chunk_rows} rows, {seconds:.3f} s, {result['threads']} thread(s)")
+        print(f"chunks      {n_chunks} x <= {min(plan.chunk_rows, max(plan.n_rows, 1))} rows, {seconds:.3f} s, "
+              f"{result['threads']} thread(s)")
         if args.per_sample:
             print(f"per-sample  {args.per_sample} {out_shape} {result['dtype']}")
     return 0
+
+
+def _aligned(a):
+    a = np.asarray(a)
+    return a if a.flags.aligned else a.copy()
 
 
 def _chunk_shape(shape, axis, rows):

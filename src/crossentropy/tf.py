@@ -59,8 +59,9 @@ def _same_dtype_as_logits(a, name, x, user_dtype):
 
 def _result(value, grad, user_dtype):
     value = value[()] if value.ndim == 0 else value
-    value = value.astype(user_dtype) if value.dtype != user_dtype else value
-    return value if grad is None else (value, grad.astype(user_dtype, copy=False))
+    with np.errstate(over="ignore", under="ignore"):   # float16 results round like TF's
+        value = value.astype(user_dtype) if value.dtype != user_dtype else value
+        return value if grad is None else (value, grad.astype(user_dtype, copy=False))
 
 
 def _softmax_rows(x, return_grad, axis=-1, *, t=None, labels=None, **params):

@@ -60,9 +60,9 @@ def _float_input(x, name="input"):
     return computed, (arr.dtype if half else computed.dtype)
 
 
-def _like_input(a, name, x, user_dtype, *, same_dtype=False, floating=False):
-    """``a`` in the compute dtype of ``x``.  same_dtype / floating: the dtype checks torch makes for this
-    argument; array-likes without a dtype (lists, numbers) are simply converted."""
+def _like_input(a, name, x, user_dtype=None, *, same_dtype=False, floating=False):
+    """``a`` in the dtype ``x`` is computed in.  same_dtype (== user_dtype) / floating: the dtype checks torch
+    makes for this argument; array-likes without a dtype (lists, numbers) are simply converted."""
     has_dtype = hasattr(a, "dtype")
     arr = np.asarray(a)
     if has_dtype and same_dtype and arr.dtype != user_dtype:
@@ -97,11 +97,9 @@ def _reduce(loss, reduction, denominator):
     """The reduced value as a NumPy scalar (or the per-element array for "none")."""
     if reduction == "none":
         return loss[()] if loss.ndim == 0 else loss
-    total = loss.sum(dtype=loss.dtype)
-    if reduction == "sum":
-        return total
-    with np.errstate(divide="ignore", invalid="ignore"):   # an empty or all-ignored batch: 0/0 = NaN
-        return loss.dtype.type(total / loss.dtype.type(denominator))
+    with np.errstate(all="ignore"):   # like the kernels: inf - inf or 0/0 (all ignored) give NaN, not errors
+        total = loss.sum(dtype=loss.dtype)
+        return total if reduction == "sum" else loss.dtype.type(total / loss.dtype.type(denominator))
 
 
 def _per_row_constant(value, shape, dtype):
@@ -115,10 +113,9 @@ def _mean_scale(denominator, shape, dtype):
 
 
 def _result(value, grad, out_dtype):
-    value = value.astype(out_dtype) if value.dtype != out_dtype else value
-    if grad is None:
-        return value
-    return value, grad.astype(out_dtype, copy=False)
+    with np.errstate(over="ignore", under="ignore"):   # float16 results round like torch's
+        value = value.astype(out_dtype) if value.dtype != out_dtype else value
+        return value if grad is None else (value, grad.astype(out_dtype, copy=False))
 
 
 # ---- softmax cross-entropy ----------------------------------------------------------------------------
@@ -133,7 +130,7 @@ def _row_shape(x):
 
 
 def _softmax_rows(x, return_grad, *, t=None, labels=None, row_scale=None, **params):
-    """One fused kernel pass over every row; returns (per-row loss, grad or None, flag counts)."""
+    """One fused kernel pass over every row; returns (per-row loss, grad or None, rows with a bad label)."""
     loss = np.empty(_row_shape(x), x.dtype)
     grad = np.empty_like(x) if return_grad else None
     bad = 0
@@ -264,7 +261,7 @@ def _binary_target(target, x, user_dtype, **dtype_rule):
 
 
 def _element_weight(a, name, x):
-    return None if a is None else _broadcast_to_input(_like_input(a, name, x, None), name, x)
+    return None if a is None else _broadcast_to_input(_like_input(a, name, x), name, x)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return_grad=False):

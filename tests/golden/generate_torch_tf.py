@@ -21,9 +21,16 @@ JSON layout::
                 "kwargs": {...},          # array kwargs -> {"array": npz key}
                 "inputs": {...},          # argument name -> npz key
                 "outputs": {"value": key, "grad": key, ...},
-                "dtype": "float32"|"float64", "tags": [...]}],
-     "error_cases": [{"id", "name", "kind", "qualname", "kwargs", "inputs",
-                      "error_type", "message"}]}
+                "dtype": "float32"|"float64", "tags": [...],
+                "grad_error": {"error_type", "message"}}],
+     "error_cases": [...]}
+
+"grad_error" is present only when the forward works but the backward raises;
+such a case has no "grad" output.  "outputs" may hold extra keys (the seed
+case also stores "closed_form_grad").  Error cases look like::
+
+    {"id", "name", "kind", "qualname", "kwargs", "inputs", "error_type",
+     "message"}
 
 Torch inputs are ``{"input", "target"}``; ``grad`` is ``input.grad`` after
 ``loss.sum().backward()`` (whatever the reduction).  TF inputs are
@@ -76,7 +83,7 @@ class GoldenSet:
         self._ids: set[str] = set()
 
     def array(self, key: str, arr) -> str:
-        arr = np.array(arr, order="C")  # (ascontiguousarray would make 0-d 1-d)
+        arr = np.array(arr, order="C")  # keeps 0-d arrays 0-d
         digest = hashlib.sha1(
             f"{arr.dtype.str}{arr.shape}".encode() + arr.tobytes()
         ).hexdigest()
@@ -101,7 +108,7 @@ class GoldenSet:
         self._ids.add(case_id)
 
     def add_case(self, case_id, name, kind, qualname, kwargs, inputs, outputs,
-                 dtype, tags=()):
+                 dtype, tags=(), extra=None):
         self._new_id(case_id)
         self.cases.append({
             "id": case_id,
@@ -115,6 +122,7 @@ class GoldenSet:
                         for k, v in outputs.items()},
             "dtype": dtype,
             "tags": list(tags),
+            **(extra or {}),
         })
 
     def add_error(self, case_id, name, kind, qualname, kwargs, inputs, exc):
@@ -302,7 +310,10 @@ def generate_torch(out_dir: Path) -> None:
             out = functions[name](x, t, **kw)
         else:
             out = classes[name](**kw)(x, t)
-        out.sum().backward()
+        try:
+            out.sum().backward()
+        except RuntimeError as exc:  # forward worked, backward did not
+            return out.detach().numpy(), exc
         grad = x.grad if x.grad is not None else torch.zeros_like(x)
         return out.detach().numpy(), grad.numpy()
 
@@ -310,9 +321,13 @@ def generate_torch(out_dir: Path) -> None:
         value, grad = call(name, kind, x, t, kwargs)
         qual = (f"torch.nn.functional.{name}" if kind == "function"
                 else f"torch.nn.{name}")
+        outputs, extra = {"value": value, "grad": grad}, {}
+        if isinstance(grad, Exception):
+            del outputs["grad"]
+            extra["grad_error"] = {"error_type": type(grad).__name__,
+                                   "message": str(grad)}
         gs.add_case(case_id, name, kind, qual, kwargs,
-                    {"input": x, "target": t},
-                    {"value": value, "grad": grad}, dtype, tags)
+                    {"input": x, "target": t}, outputs, dtype, tags, extra)
 
     def add_error(case_id, name, x, t, kwargs, kind="function"):
         qual = (f"torch.nn.functional.{name}" if kind == "function"
@@ -383,7 +398,8 @@ def generate_torch(out_dir: Path) -> None:
             if ignore != -100:
                 kw["ignore_index"] = ignore
             if use_w:
-                kw["weight"] = rng.uniform(0.2, 2.0, n_classes(shape)).astype(dt)
+                kw["weight"] = rng.uniform(
+                    0.2, 2.0, n_classes(shape)).astype(dt)
             if ls:
                 kw["label_smoothing"] = ls
             add(f"ce.all_ignored.{tag}.i{ignore}.{'w' if use_w else 'nw'}"
@@ -492,7 +508,7 @@ def generate_torch(out_dir: Path) -> None:
 
     # ---- binary_cross_entropy -----------------------------------------
     rng = np.random.default_rng(1006)
-    bce_shapes = (("N", (6,)), ("NK", (3, 4)), ("NKM", (2, 3, 4)))
+    bce_shapes = (("N", (8,)), ("NK", (3, 4)), ("NKM", (2, 3, 4)))
     for (tag, shape), pmode, tmode in itertools.product(
             bce_shapes, ("interior", "edges"), ("hard", "soft")):
         p64 = rng.uniform(0.02, 0.98, size=shape)
@@ -525,14 +541,14 @@ def generate_torch(out_dir: Path) -> None:
         x64 = rng.normal(scale=3.0, size=shape)
         if xmode == "extreme":
             flat = x64.reshape(-1)
-            flat[:6] = [100.0, -100.0, INF, -INF, NAN, 0.0]
+            flat[:8] = [100.0, -100.0, INF, -INF, INF, -INF, NAN, 0.0]
         t64 = (rng.integers(0, 2, size=shape).astype(np.float64)
                if tmode == "hard" else rng.uniform(size=shape))
         if xmode == "extreme":
-            # cover both target values at +-100 and +-inf
-            flat = t64.reshape(-1)
-            flat[:4] = [0.0, 1.0, 1.0, 0.0] if tmode == "hard" else \
-                [0.3, 0.7, 1.0, 0.0]
+            # both target values at +-100 and +-inf (soft: in-between too)
+            t64.reshape(-1)[:8] = (
+                [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0] if tmode == "hard"
+                else [0.3, 0.7, 1.0, 0.0, 0.4, 0.6, 0.5, 0.5])
         shapes = {"none": None, "full": shape, "last": shape[-1:], "one": (1,),
                   "bcast": (shape[0],) + (1,) * (len(shape) - 1)}
         vals = {k: None if s is None else rng.uniform(0.2, 3.0, size=s)
@@ -822,16 +838,16 @@ def generate_tf(out_dir: Path) -> None:
     # ---- sigmoid / weighted ------------------------------------------------
     rng = np.random.default_rng(2004)
     for (tag, shape), xmode, lmode in itertools.product(
-            (("N", (6,)), ("NK", (3, 4)), ("NKM", (2, 3, 4))),
+            (("N", (8,)), ("NK", (3, 4)), ("NKM", (2, 3, 4))),
             ("normal", "extreme"), ("hard", "soft")):
         x64 = rng.normal(scale=3.0, size=shape)
         z64 = (rng.integers(0, 2, size=shape).astype(np.float64)
                if lmode == "hard" else rng.uniform(size=shape))
         if xmode == "extreme":
             flat, zf = x64.reshape(-1), z64.reshape(-1)
-            flat[:6] = [1e4, -1e4, INF, -INF, NAN, 0.0]
-            zf[:6] = ([0, 1, 1, 0, 1, 1] if lmode == "hard"
-                      else [0.3, 0.7, 1.0, 0.0, 0.5, 0.5])
+            flat[:8] = [1e4, -1e4, INF, -INF, INF, -INF, NAN, 0.0]
+            zf[:8] = ([0, 1, 1, 0, 0, 1, 1, 1] if lmode == "hard"
+                      else [0.3, 0.7, 1.0, 0.0, 0.4, 0.6, 0.5, 0.5])
         pw_last = rng.uniform(0.2, 3.0, size=shape[-1:])
         pw_full = rng.uniform(0.2, 3.0, size=shape)
         for dt in DTYPES:

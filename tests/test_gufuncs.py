@@ -358,3 +358,35 @@ def test_few_classes_many_rows(dtype, cols, threads):
     keep = np.ones(1000, bool)
     keep[[3, 4, 6, 10, 70, 71]] = False
     np.testing.assert_array_equal(bl[keep], loss[keep])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", [3, 20, 600, 5000])
+def test_class_axis_not_last_goes_through_row_blocks(dtype, cols, threads):
+    """axis=0 of a C-ordered array: rows are adjacent, classes strided; blocks of rows are copied to a
+    contiguous buffer.  Cover several blocks, bad labels, -inf/NaN rows and in-place output."""
+    rng = np.random.default_rng(cols)
+    n_rows = 1100
+    x = (rng.standard_normal((cols, n_rows)) * 3).astype(dtype)
+    x[:, 5] = -np.inf
+    x[0, 7] = np.nan
+    label = rng.integers(0, cols, n_rows)
+    t = rng.random((cols, n_rows)).astype(dtype)
+    xr, tr = x.T, t.T
+    loss, grad = ce.sparse_softmax_cross_entropy_and_grad(x, label, axes=[0, (), (), 0])
+    assert_close(loss, ref.sparse_softmax_cross_entropy(xr, label), xr, dtype)
+    want = np.where(np.isnan(loss)[:, None], np.nan, ref.sparse_softmax_cross_entropy_grad(xr, label))
+    assert_close(grad.T, want, np.zeros((n_rows, 1)), dtype)
+    dloss, dgrad = ce.softmax_cross_entropy_and_grad(x, t, axes=[0, 0, (), 0])
+    assert_close(dloss, ref.softmax_cross_entropy(xr, tr), np.where(np.isfinite(xr), xr, 0) * 2, dtype)
+    assert_close(ce.logsumexp(x, axis=0), ref.logsumexp(xr), xr, dtype)
+    y = x.copy()
+    ce.softmax(y, axis=0, out=y)
+    assert_close(y.T, ref.softmax(xr), np.zeros((n_rows, 1)), dtype)
+    bad = label.copy()
+    bad[[0, 600, 1099]] = [-1, cols, cols + 7]
+    with np.errstate(invalid="ignore"):
+        bl = ce.sparse_softmax_cross_entropy(x, bad, axes=[0, (), ()])
+    assert np.isnan(bl[[0, 600, 1099]]).all()
+    with pytest.raises(FloatingPointError):
+        ce.sparse_softmax_cross_entropy(x, bad, axes=[0, (), ()])

@@ -16,7 +16,7 @@ cdef extern from "numpy/ufuncobject.h":
                                                const char *, const char *, int, const char *)
 
 from crossentropy._kernels cimport (
-    ce_counts, ce_row_fn, run_rows, run_xent, ce_transform_problem, ce_xent_problem, ce_binary_problem,
+    ce_counts, ce_row_fn, run_rows, run_xent, run_transform, ce_transform_problem, ce_xent_problem, ce_binary_problem,
     ce_transform_row_f32, ce_transform_row_f64, ce_xent_row_f32, ce_xent_row_f64,
     ce_binary_row_f32, ce_binary_row_f64, CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX,
     CE_BIN_LOGITS_TF, CE_NO_LABEL,
@@ -46,7 +46,7 @@ cdef void transform_loop(char **args, const npy_intp *dims, const npy_intp *step
     p.x = args[0]; p.x_rs = steps[0]; p.x_cs = steps[2]
     p.y = args[1]; p.y_rs = steps[1]
     p.y_cs = 0 if info.what == CE_ROW_LSE else steps[3]
-    run_rows(info.fn, &p, p.rows, p.cols)
+    run_transform(&p, info.itemsize == 8)
 
 
 cdef inline void _xent_init(ce_xent_problem *p, char **args, const npy_intp *dims, const npy_intp *steps) noexcept nogil:

@@ -93,6 +93,12 @@ cdef extern from "_rowmath.h" nogil:
     int ce_xent_small_block_f64(const void *, npy_intp) noexcept
     int ce_xent_small_ok_f32(const ce_xent_problem *) noexcept
     int ce_xent_small_ok_f64(const ce_xent_problem *) noexcept
+    int ce_xent_tblock_f32(const void *, npy_intp) noexcept
+    int ce_xent_tblock_f64(const void *, npy_intp) noexcept
+    int ce_transform_tblock_f32(const void *, npy_intp) noexcept
+    int ce_transform_tblock_f64(const void *, npy_intp) noexcept
+    npy_intp ce_tblock_rows(npy_intp cols)
+    int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
     int ce_prob_row_f32(const void *, npy_intp) noexcept
     int ce_prob_row_f64(const void *, npy_intp) noexcept
     int ce_binary_row_f32(const void *, npy_intp) noexcept
@@ -106,3 +112,4 @@ cdef struct ce_counts:
 
 cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_intp cols) noexcept nogil
 cdef ce_counts run_xent(const ce_xent_problem *p, bint is_double) noexcept nogil
+cdef ce_counts run_transform(const ce_transform_problem *p, bint is_double) noexcept nogil

@@ -136,6 +136,10 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
 cdef ce_counts run_xent(const ce_xent_problem *p, bint is_double) noexcept nogil:
     """Softmax cross-entropy: few-class contiguous problems go block-wise (exp vectorised across rows)."""
     cdef npy_intp blocks = (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS
+    cdef npy_intp tb = ce_tblock_rows(p.cols)
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, 8 if is_double else 4):
+        return run_rows(ce_xent_tblock_f64 if is_double else ce_xent_tblock_f32, p, (p.rows + tb - 1) // tb,
+                        p.cols * tb)
     if is_double:
         if ce_xent_small_ok_f64(p):
             return run_rows(ce_xent_small_block_f64, p, blocks, p.cols * CE_BLOCK_ROWS)
@@ -143,6 +147,15 @@ cdef ce_counts run_xent(const ce_xent_problem *p, bint is_double) noexcept nogil
     if ce_xent_small_ok_f32(p):
         return run_rows(ce_xent_small_block_f32, p, blocks, p.cols * CE_BLOCK_ROWS)
     return run_rows(ce_xent_row_f32, p, p.rows, p.cols)
+
+
+cdef ce_counts run_transform(const ce_transform_problem *p, bint is_double) noexcept nogil:
+    """logsumexp / softmax / log_softmax; adjacent strided rows go through contiguous block buffers."""
+    cdef npy_intp tb = ce_tblock_rows(p.cols)
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, 8 if is_double else 4):
+        return run_rows(ce_transform_tblock_f64 if is_double else ce_transform_tblock_f32, p,
+                        (p.rows + tb - 1) // tb, p.cols * tb)
+    return run_rows(ce_transform_row_f64 if is_double else ce_transform_row_f32, p, p.rows, p.cols)
 
 
 # ---- Python entry points for the framework layers ----------------------------------------------------

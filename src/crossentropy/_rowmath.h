@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <numpy/npy_common.h>
 
 #if defined(__GNUC__)
@@ -142,6 +143,21 @@ typedef struct {
     char *y; npy_intp y_rs, y_cs;          /* a scalar per row for CE_ROW_LSE */
     int what;
 } ce_transform_problem;
+
+/* Rows per block when strided rows are copied into a contiguous buffer (see ce_xent_tblock): enough rows
+ * to read whole cache lines across them, few enough that the buffer stays in L2. */
+CE_INLINE npy_intp ce_tblock_rows(npy_intp cols)
+{
+    npy_intp r = (npy_intp)262144 / (cols > 0 ? cols : 1);
+    return r < 16 ? 16 : (r > 512 ? 512 : r - r % 16);
+}
+
+/* Whether a problem's rows are strided but adjacent, so that copying blocks of rows pays. */
+CE_INLINE int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
+{
+    npy_intp ars = rs < 0 ? -rs : rs, acs = cs < 0 ? -cs : cs;
+    return rows > 1 && cols > 1 && cs != itemsize && ars < acs;
+}
 
 CE_INLINE int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)
 {

@@ -468,6 +468,83 @@ static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 }
 
 /* ---------------------------------------------------------------------------------------------------
+ * Rows that lie next to each other while their classes are strided (axis=0 of a C-ordered array, torch's
+ * (N, C, d...) with the class axis moved last): strided rows cannot use vector loads, so a block of rows
+ * is copied into a contiguous buffer (reading whole cache lines across rows), the contiguous row kernel
+ * runs there, and the gradient or output rows are copied back.  Buffers are O(block x cols) per thread. */
+CE_INLINE void CE_F(ce_gather_rows)(CE_T *dst, const char *src, npy_intp rs, npy_intp cs, npy_intp nb, npy_intp n)
+{
+    for (npy_intp j = 0; j < n; j++)
+        for (npy_intp i = 0; i < nb; i++) dst[i * n + j] = *(const CE_T *)(src + j * cs + i * rs);
+}
+
+CE_INLINE void CE_F(ce_scatter_rows)(char *dst, npy_intp rs, npy_intp cs, const CE_T *src, npy_intp nb, npy_intp n)
+{
+    for (npy_intp j = 0; j < n; j++)
+        for (npy_intp i = 0; i < nb; i++) *(CE_T *)(dst + j * cs + i * rs) = src[i * n + j];
+}
+
+CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp sz = (npy_intp)sizeof(CE_T), n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
+    const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
+    int nbuf = 1 + (p->t != NULL) + (p->grad != NULL), ret, nbad = 0;
+    CE_T *buf = (CE_T *)malloc((size_t)(nbuf * nb * n) * sizeof(CE_T));
+    if (!buf) {   /* out of memory: the strided row kernel needs no buffer */
+        for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(pp, r0 + i) & CE_ROW_BAD_LABEL;
+        return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+    }
+    ce_xent_problem q = *p;
+    CE_T *xb = buf, *tb_ = buf + nb * n, *gb = buf + (nbuf - 1) * nb * n;
+    CE_F(ce_gather_rows)(xb, p->x + r0 * p->x_rs, p->x_rs, p->x_cs, nb, n);
+    q.rows = nb;
+    q.x = (const char *)xb; q.x_rs = n * sz; q.x_cs = sz;
+    if (p->t) {
+        CE_F(ce_gather_rows)(tb_, p->t + r0 * p->t_rs, p->t_rs, p->t_cs, nb, n);
+        q.t = (const char *)tb_; q.t_rs = n * sz; q.t_cs = sz;
+    }
+    if (p->lab) q.lab = p->lab + r0 * p->lab_rs;
+    if (p->r) q.r = p->r + r0 * p->r_rs;
+    q.loss = p->loss + r0 * p->loss_rs;
+    if (p->grad) { q.grad = (char *)gb; q.g_rs = n * sz; q.g_cs = sz; }
+    if (CE_F(ce_xent_small_ok)(&q)) {
+        for (npy_intp k = 0; k * CE_BLOCK_ROWS < nb; k++) {
+            ret = CE_F(ce_xent_small_block)(&q, k);
+            nbad += ret >> CE_COUNT_SHIFT;
+        }
+    } else {
+        for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(&q, i) & CE_ROW_BAD_LABEL;
+    }
+    if (p->grad) CE_F(ce_scatter_rows)(p->grad + r0 * p->g_rs, p->g_rs, p->g_cs, gb, nb, n);
+    free(buf);
+    return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+}
+
+CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
+{
+    const ce_transform_problem *p = (const ce_transform_problem *)pp;
+    const npy_intp sz = (npy_intp)sizeof(CE_T), n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
+    const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
+    const int row_out = p->what != CE_ROW_LSE;
+    CE_T *buf = (CE_T *)malloc((size_t)((1 + row_out) * nb * n) * sizeof(CE_T));
+    if (!buf) {
+        for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(pp, r0 + i);
+        return 0;
+    }
+    ce_transform_problem q = *p;
+    CE_F(ce_gather_rows)(buf, p->x + r0 * p->x_rs, p->x_rs, p->x_cs, nb, n);
+    q.rows = nb;
+    q.x = (const char *)buf; q.x_rs = n * sz; q.x_cs = sz;
+    q.y = p->y + r0 * p->y_rs;
+    if (row_out) { q.y = (char *)(buf + nb * n); q.y_rs = n * sz; q.y_cs = sz; }
+    for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(&q, i);
+    if (row_out) CE_F(ce_scatter_rows)(p->y + r0 * p->y_rs, p->y_rs, p->y_cs, buf + nb * n, nb, n);
+    free(buf);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------
  * Probabilities: rescale by the row sum, clip, (focal-)weighted -t log c.  See ce_prob_problem. */
 typedef struct {
     CE_T eps, hi, alpha, gamma, S, tie;

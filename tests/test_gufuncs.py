@@ -24,7 +24,7 @@ def threads(request):
     ce.set_num_threads(request.param)
     _kernels._set_min_work_per_thread(1)   # thread even tiny inputs, so the parallel path is exercised
     yield request.param
-    _kernels._set_min_work_per_thread(1 << 15)
+    _kernels._set_min_work_per_thread(None)
     ce.set_num_threads(None)
 
 
@@ -321,7 +321,7 @@ def test_results_identical_whatever_the_thread_count(dtype, cols):
                             ce.sigmoid_cross_entropy_and_grad(x, z)))
     finally:
         ce.set_num_threads(None)
-        _kernels._set_min_work_per_thread(1 << 15)
+        _kernels._set_min_work_per_thread(None)
     for other in results[1:]:
         flat0 = [v for r in results[0] for v in (r if isinstance(r, tuple) else (r,))]
         flat1 = [v for r in other for v in (r if isinstance(r, tuple) else (r,))]

@@ -200,6 +200,25 @@ CE_INLINE void CE_F(ce_fill)(CE_T *g, npy_intp n, npy_intp sg, CE_T v)
     for (npy_intp j = 0; j < n; j++) g[j * sg] = v;
 }
 
+/* Row i's label: rows with the ignored label get loss 0 and grad 0, rows with a label outside [0, n) get
+ * NaN.  Returns 1 when the row is still to be computed (label in *y), 0 when ignored, -1 when bad. */
+CE_INLINE int CE_F(ce_row_label)(const char *lab, npy_intp lab_rs, int is64, int64_t ignore, npy_intp i,
+                                 npy_intp n, CE_T *loss, CE_T *g, npy_intp sg, int64_t *y)
+{
+    *y = ce_label_at(lab, lab_rs, i, is64);
+    if (*y == ignore) {
+        *loss = 0;
+        if (g) CE_F(ce_fill)(g, n, sg, CE_K(0.0));
+        return 0;
+    }
+    if (*y < 0 || *y >= n) {
+        *loss = (CE_T)NAN;
+        if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
+        return -1;
+    }
+    return 1;
+}
+
 /* ---------------------------------------------------------------------------------------------------
  * logsumexp / softmax / log_softmax of one row.  The writing sweep reads x_j before writing y_j, so
  * y may be x itself (softmax(x, out=x)). */
@@ -337,17 +356,8 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
     CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
     int64_t y = -1;
     if (p->lab) {
-        y = ce_label_at(p->lab, p->lab_rs, i, p->lab_is64);
-        if (y == p->ignore) {
-            *loss = 0;
-            if (g) CE_F(ce_fill)(g, n, sg, CE_K(0.0));
-            return 0;
-        }
-        if (y < 0 || y >= n) {
-            *loss = (CE_T)NAN;
-            if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
-            return CE_ROW_BAD_LABEL;
-        }
+        int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, i, n, loss, g, sg, &y);
+        if (todo <= 0) return todo < 0 ? CE_ROW_BAD_LABEL : 0;
     }
     int ht = t != NULL, hv = v != NULL, hl = p->lab != NULL, op_grad = p->mode == 2;
     if (p->mode == 1) {
@@ -379,7 +389,6 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
     const npy_intp nb = p->rows - r0 < CE_BLOCK_ROWS ? p->rows - r0 : CE_BLOCK_ROWS;
     const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
     CE_T e[CE_BLOCK_ROWS * CE_SMALL_COLS], mrow[CE_BLOCK_ROWS], arg[CE_BLOCK_ROWS], L[CE_BLOCK_ROWS];
-    int64_t lab[CE_BLOCK_ROWS];
     int nbad = 0;
     for (npy_intp i = 0; i < nb; i++) {
         const CE_T *x = (const CE_T *)(p->x + (r0 + i) * p->x_rs);
@@ -389,7 +398,6 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         mrow[i] = finite ? m : (CE_T)NAN;      /* NaN marks a row whose results are NaN */
         CE_T mm = finite ? m : CE_K(0.0);
         for (npy_intp j = 0; j < n; j++) e[i * n + j] = x[j] - mm;
-        lab[i] = p->lab ? ce_label_at(p->lab, p->lab_rs, r0 + i, p->lab_is64) : -1;
     }
     const npy_intp total = nb * n;
     CE_SIMD
@@ -413,17 +421,11 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         CE_T *loss = (CE_T *)(p->loss + (r0 + i) * p->loss_rs);
         CE_T *g = p->grad ? (CE_T *)(p->grad + (r0 + i) * p->g_rs) : NULL;
         CE_T r = p->r ? *(const CE_T *)(p->r + (r0 + i) * p->r_rs) : CE_K(1.0);
-        int64_t y = lab[i];
+        int64_t y = -1;
         if (p->lab) {
-            if (y == p->ignore) {
-                *loss = 0;
-                if (g) CE_F(ce_fill)(g, n, 1, CE_K(0.0));
-                continue;
-            }
-            if (y < 0 || y >= n) {
-                *loss = (CE_T)NAN;
-                if (g) CE_F(ce_fill)(g, n, 1, (CE_T)NAN);
-                nbad++;
+            int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0 + i, n, loss, g, 1, &y);
+            if (todo <= 0) {
+                nbad += todo < 0;
                 continue;
             }
         }
@@ -592,17 +594,8 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
     int64_t y = -1;
     int flags = 0;
     if (p->lab) {
-        y = ce_label_at(p->lab, p->lab_rs, i, p->lab_is64);
-        if (y == p->ignore) {
-            *loss = 0;
-            if (g) CE_F(ce_fill)(g, n, sg, CE_K(0.0));
-            return 0;
-        }
-        if (y < 0 || y >= n) {
-            *loss = (CE_T)NAN;
-            if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
-            return CE_ROW_BAD_LABEL;
-        }
+        int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, i, n, loss, g, sg, &y);
+        if (todo <= 0) return todo < 0 ? CE_ROW_BAD_LABEL : 0;
     }
     const CE_T *v = (const CE_T *)p->v;
     npy_intp sv = p->v_cs / sz;

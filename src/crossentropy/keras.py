@@ -19,8 +19,9 @@ Keras behaviour reproduced (Keras 3.15, JAX backend; the golden tests pin each o
   value equals a bound exactly (``jnp.clip`` is max/min, which split ties);
 * ``label_smoothing``: categorical targets become ``t (1 - ls) + ls / K`` with K the LAST dimension of
   ``y_true`` even when ``axis`` is another one; binary targets ``t (1 - ls) + ls / 2``;
-* ``binary_crossentropy(from_logits=True)`` is the exact log-sigmoid form of the JAX and TensorFlow
-  backends (Keras' NumPy backend clips ``sigmoid(x)`` instead); binary losses are means along ``axis``;
+* ``binary_crossentropy(from_logits=True)`` is the exact log-sigmoid form of the JAX backend (Keras' NumPy
+  backend clips ``sigmoid(x)`` instead), so a +-inf logit with a smoothed target gives +inf, not NaN;
+  binary losses are means along ``axis``, and a NaN prediction makes only its own gradient entry NaN;
 * categorical focal: softmax first when ``from_logits``, then the rescale and clip above; the modulating
   factor ``(1 - p)**gamma`` uses the clipped probabilities.  Binary focal: ``p_t`` uses the unclipped ones;
 * ``ignore_class``: ignored entries give 0 and a zero gradient, and the classes turn them into a mask:
@@ -48,8 +49,12 @@ Differences from Keras (deliberate; tests pin our behaviour):
   a per-class ``alpha`` (a sequence) needs the class axis last (Keras broadcasts it against the last axis);
 * float64 binary losses are averaged in float64 (Keras' JAX ``ops.mean`` averages float64 in float32, so
   its values and gradients carry float32 rounding);
-* float16/bfloat16 and integer inputs are computed in float32; ``name=None`` gives the snake-case class
-  name without Keras' global uniquifying counter; Keras masks attached to tensors do not exist for NumPy
+* binary focal with ``gamma < 1`` at a prediction exactly equal to its hard label (``1 - p_t == 0``): Keras'
+  gradient is NaN there (0 * inf in the power's derivative); ours is 0 for ``gamma == 0`` (the focal factor
+  is constant 1) and the one-sided infinite derivative for ``0 < gamma < 1``;
+* float16/bfloat16 and integer inputs are computed in float32, and a class ``dtype`` must be float32 or
+  float64 (or a policy computing in one); ``name=None`` gives the snake-case class name without Keras'
+  global uniquifying counter; Keras masks attached to tensors do not exist for NumPy
   arrays; a Python scalar ``y_true`` is accepted by the sparse loss (Keras needs an array).
 
 Diagnostics: with ``from_logits=False`` a ``crossentropy.ProbabilityWarning`` reports rows that do not sum
@@ -156,8 +161,9 @@ class _Evaluation:
         if self.check is not None:
             params["check"] = self.check
         totals = {}
-        blocks = row_blocks(class_last(x, self.ax), None if self.t is None else class_last(self.t, self.ax),
-                            self.labels, loss, None if grad is None else class_last(grad, self.ax), row_scale)
+        last = (lambda a: a) if self.ax == x.ndim - 1 else (lambda a: class_last(a, self.ax))   # skip no-op views
+        blocks = row_blocks(last(x), None if self.t is None else last(self.t), self.labels, loss,
+                            None if grad is None else last(grad), row_scale)
         for xb, tb, lb, lossb, gb, rb in blocks:
             if tb is not None:
                 params["t"] = tb
@@ -317,18 +323,17 @@ class _Reduction:
         sw = None if sample_weight is None else _validate.float_array(sample_weight, "sample_weight", dtype)
         if mask is not None:
             sw = self._merge_mask(sw, mask, reduction)
-        values = np.empty(loss_shape, dtype)     # shapes only: squeeze/expand gives views of it
-        self.loss_shape = loss_shape
+        self.loss_shape = values_shape = out_shape = loss_shape
         if sw is not None:
+            values = np.broadcast_to(np.empty((), dtype), loss_shape)   # shapes only, for the rank matching
             values, sw = _squeeze_or_expand(values, sw)
+            values_shape = values.shape
             try:
-                out_shape = np.broadcast_shapes(values.shape, sw.shape)
+                out_shape = np.broadcast_shapes(values_shape, sw.shape)
             except ValueError:
                 raise ValueError(f"sample_weight of shape {np.shape(sample_weight)} does not broadcast against "
                                  f"the per-sample losses of shape {loss_shape}") from None
-        else:
-            out_shape = loss_shape
-        self.values_shape, self.sw, self.out_shape = values.shape, sw, out_shape
+        self.values_shape, self.sw, self.out_shape = values_shape, sw, out_shape
         self.reduced = reduction not in (None, "none") and out_shape not in ((), (0,))
         self.divisor = None
         if self.reduced and reduction != "sum":
@@ -400,7 +405,8 @@ class _Loss:
     """Keras' Loss/LossFunctionWrapper: convert to the compute dtype, match ranks, per-sample losses,
     sample weights and masks, reduction."""
 
-    _build = None          # the evaluation builder of the loss (a staticmethod)
+    _build = None                # the evaluation builder of the loss (a staticmethod)
+    _labels_are_indices = False  # y_true holds class ids, not values of y_pred's dtype
 
     def __init__(self, reduction, name, dtype, fn_kwargs):
         if reduction not in _REDUCTIONS:
@@ -420,8 +426,7 @@ class _Loss:
         """The reduced loss; with ``return_grad``, ``(value, d sum(value) / d y_pred)``."""
         given = np.asarray(y_pred)
         x = _pred_array(given, self._dtype)
-        t = np.asarray(y_true) if type(self) is SparseCategoricalCrossentropy else \
-            _validate.float_array(y_true, "y_true", self._dtype)
+        t = np.asarray(y_true) if self._labels_are_indices else _validate.float_array(y_true, "y_true", self._dtype)
         t, x = _squeeze_or_expand(t, x)
         evaluation = self._build(t, x, dtype=self._dtype, **self._fn_kwargs)
         reduction = _Reduction(evaluation.loss_shape, sample_weight, evaluation.mask, self.reduction, self._dtype)
@@ -467,6 +472,7 @@ class SparseCategoricalCrossentropy(_Loss):
     """Keras' ``SparseCategoricalCrossentropy``: integer labels, optional ``ignore_class``."""
 
     _build = staticmethod(_sparse)
+    _labels_are_indices = True
 
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
                  name="sparse_categorical_crossentropy", dtype=None):

@@ -1,40 +1,53 @@
 """Generate golden reference values from real Keras 3 for ``crossentropy.keras``.
 
 Run from the repository root, in an environment with keras, jax and jaxlib
-(not needed by the package itself)::
+(not needed by the package itself); ``--tf-python`` (or the environment
+variable ``KERAS_GOLDEN_TF_PYTHON``) names a second interpreter that has
+tensorflow and the same keras, and adds the TensorFlow backend::
 
-    python tests/golden/generate_keras.py
+    python tests/golden/generate_keras.py --tf-python /path/to/tf/venv/bin/python
 
 It writes, next to this script:
 
 * ``keras_arrays.npz``  -- every input and output array;
-* ``keras_cases.json``  -- ``{"versions", "configs", "backend_mismatches", "cases"}``.
+* ``keras_cases.json``  -- ``{"versions", "configs", "backend_mismatches",
+  "backend_dtype_mismatches", "tf_jax_mismatches", "cases"}``.
 
 Each case is ``{"id", "kind" ("function" | "class"), "name", "kwargs",
 "inputs": {"y_true", "y_pred"[, "sample_weight"]}, "outputs": {"value",
-"value_numpy", "value_jax", "grad"}, "dtype", ...}``; the strings in
-``inputs``/``outputs`` are keys of the npz file (``None`` where Keras raised,
-see ``"errors"``).  ``kwargs`` are the function's keyword arguments
-(kind "function") or the constructor's (kind "class").  ``dtype`` is the dtype
-of the ``y_pred`` input.  A 0-d ``sample_weight`` with
-``"sample_weight_python_scalar": true`` was passed as a Python float.
+"grad", "value_numpy", "value_jax", "grad_jax", "value_tf", "grad_tf"},
+"dtype", ...}``; the strings in ``inputs``/``outputs`` are keys of the npz
+file (``None`` where Keras raised, see ``"errors"``).  ``kwargs`` are the
+function's keyword arguments (kind "function") or the constructor's (kind
+"class").  ``dtype`` is the dtype of the ``y_pred`` input.  A 0-d
+``sample_weight`` with ``"sample_weight_python_scalar": true`` was passed as a
+Python float.  Class cases carry their ``get_config()`` in ``"config"``, and
+``"configs"`` holds each class's default config.
 
 Backends: a Keras backend is fixed at import, so each one runs in a subprocess
 (this script calling itself with ``--worker``).
 
 * ``value_numpy``: ``KERAS_BACKEND=numpy``.
-* ``value_jax`` and ``grad``: ``KERAS_BACKEND=jax`` on the CPU.  Cases whose
+* ``value_jax``/``grad_jax``: ``KERAS_BACKEND=jax`` on the CPU.  Cases whose
   y_pred is float64 or whose class has ``dtype="float64"`` run with
   ``jax_enable_x64``; all other cases run with JAX's default (32-bit) config,
   which is what a Keras/JAX user gets (with x64 on, ``jax.nn.one_hot`` returns
   float64 and would promote float32 sparse losses).
   ``grad = jax.grad(lambda p: jnp.sum(loss(y_true, p)))(y_pred)``, the class's
   reduction and ``sample_weight`` included.
-* ``value`` is the reference value to test against: the JAX backend's.  The
-  NumPy backend differs by design in two ways (see ``backend_mismatches``):
+* ``value_tf``/``grad_tf``: ``KERAS_BACKEND=tensorflow``, gradient from
+  ``tf.GradientTape`` of the same sum (only with ``--tf-python``).
+* ``value``/``grad`` are the reference to test against: the JAX backend's.
+  The NumPy backend differs by design in two ways (see ``backend_mismatches``):
   Keras' dtype rules turn float64 tensors into float32 there, and its
   ``binary_crossentropy(from_logits=True)`` clips ``sigmoid(x)`` to
   [eps, 1-eps] where JAX (and TensorFlow) use the exact ``log_sigmoid``.
+  ``backend_mismatches`` lists the cases whose NumPy and JAX values differ
+  beyond float tolerance (or where only one backend raised);
+  ``backend_dtype_mismatches`` those that agree to float32 tolerance but come
+  back as float32 from NumPy; ``tf_jax_mismatches`` those whose TensorFlow
+  value or gradient differs from JAX's (including float-rounding-only
+  differences at float64 tolerance).
 
 Data come from fixed-seed ``numpy.random.default_rng`` streams and the npz is
 written with fixed zip timestamps, so regenerating gives identical files.
@@ -634,17 +647,51 @@ def needs_x64(case):
             or case["kwargs"].get("dtype") == "float64")
 
 
+def make_grad_fn(backend):
+    """Returns grad(f, y_pred) = d sum(f(y_pred)) / d y_pred for a backend."""
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        return lambda f, y_pred: jax.grad(lambda p: jnp.sum(f(p)))(
+            jnp.asarray(y_pred))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def grad(f, y_pred):
+            p = tf.constant(y_pred)
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                total = tf.reduce_sum(f(p))
+            return tape.gradient(
+                total, p, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+        return grad
+    return None
+
+
 def worker(backend, x64, spec_dir, out_dir):
     import keras
 
     assert keras.backend.backend() == backend, keras.backend.backend()
     warnings.simplefilter("ignore")
     np.seterr(all="ignore")
+    versions = {"keras": keras.__version__, "numpy": np.__version__,
+                "python": sys.version.split()[0]}
     if backend == "jax":
         import jax
-        import jax.numpy as jnp
+        import jaxlib
 
         jax.config.update("jax_enable_x64", x64)
+        versions.update(jax=jax.__version__, jaxlib=jaxlib.__version__)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # Not tf.config.experimental.enable_op_determinism(): it swaps the
+        # fused softmax_cross_entropy_with_logits kernel (gradient
+        # softmax - labels) for a composite one (softmax * sum(labels) - labels).
+        versions.update(tensorflow=tf.__version__)
+    grad_fn = make_grad_fn(backend)
 
     with open(os.path.join(spec_dir, "cases.json")) as f:
         cases = json.load(f)
@@ -674,24 +721,16 @@ def worker(backend, x64, spec_dir, out_dir):
             value = loss_fn(case)(y_pred)
             out[f"{cid}/value"] = np.asarray(value)
         except Exception as e:  # Keras' own error is part of the spec
-            res["error"] = f"{type(e).__name__}: {e}"
-        if backend == "jax" and "error" not in res:
+            res["error"] = f"{type(e).__name__}: {e}".split("\n")[0]
+        if grad_fn is not None and "error" not in res:
             try:
-                f = loss_fn(case)
-                grad = jax.grad(lambda p: jnp.sum(f(p)))(jnp.asarray(y_pred))
-                out[f"{cid}/grad"] = np.asarray(grad)
+                out[f"{cid}/grad"] = np.asarray(grad_fn(loss_fn(case), y_pred))
             except Exception as e:
-                res["grad_error"] = f"{type(e).__name__}: {e}"
+                res["grad_error"] = f"{type(e).__name__}: {e}".split("\n")[0]
         if case["kind"] == "class":
             cfg = getattr(keras.losses, case["name"])(**case["kwargs"])
             res["config"] = cfg.get_config()
 
-    versions = {"keras": keras.__version__, "numpy": np.__version__,
-                "python": sys.version.split()[0]}
-    if backend == "jax":
-        import jaxlib
-
-        versions.update(jax=jax.__version__, jaxlib=jaxlib.__version__)
     configs = {name: getattr(keras.losses, name)().get_config()
                for name in CLASSES}
     np.savez(os.path.join(out_dir, "outputs.npz"), **out)
@@ -705,11 +744,12 @@ def worker(backend, x64, spec_dir, out_dir):
 # --------------------------------------------------------------------------
 
 
-def run_worker(backend, x64, spec_dir):
+def run_worker(backend, x64, spec_dir, python=sys.executable):
     out_dir = tempfile.mkdtemp(prefix=f"keras_{backend}_", dir=spec_dir)
-    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu",
+               CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
     subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--worker", backend,
+        [python, os.path.abspath(__file__), "--worker", backend,
          "--x64", str(int(x64)), spec_dir, out_dir],
         env=env, check=True)
     with open(os.path.join(out_dir, "results.json")) as f:
@@ -726,6 +766,12 @@ def values_agree(a, b):
                             rtol=rtol, atol=atol, equal_nan=True))
 
 
+def outputs_agree(arrays, key_a, key_b):
+    if (key_a is None) != (key_b is None):
+        return False
+    return key_a is None or values_agree(arrays[key_a], arrays[key_b])
+
+
 def save_npz(path, arrays):
     """np.savez_compressed with fixed timestamps (reproducible bytes)."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -734,85 +780,101 @@ def save_npz(path, arrays):
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             with zf.open(info, "w") as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(arrays[key]),
+                np.lib.format.write_array(f, np.asarray(arrays[key]),
                                           allow_pickle=False)
 
 
-def main():
+def main(tf_python=None):
     built = build_cases()
     with tempfile.TemporaryDirectory() as spec_dir:
         with open(os.path.join(spec_dir, "cases.json"), "w") as f:
             json.dump(built.cases, f)
         np.savez(os.path.join(spec_dir, "inputs.npz"), **built.arrays)
-        meta_np, out_np = run_worker("numpy", False, spec_dir)
-        meta_32, out_32 = run_worker("jax", False, spec_dir)
-        meta_64, out_64 = run_worker("jax", True, spec_dir)
+        runs = {"numpy": run_worker("numpy", False, spec_dir),
+                "jax32": run_worker("jax", False, spec_dir),
+                "jax64": run_worker("jax", True, spec_dir)}
+        if tf_python:
+            runs["tf"] = run_worker("tensorflow", False, spec_dir, tf_python)
 
     arrays = dict(built.arrays)
-    mismatches = []
+    mismatches, dtype_mismatches, tf_mismatches = [], [], []
     for case in built.cases:
         cid = case["id"]
-        meta_jax, out_jax = (meta_64, out_64) if needs_x64(case) else (
-            meta_32, out_32)
-        res_np = meta_np["results"][cid]
-        res_jax = meta_jax["results"][cid]
-        outputs = {"value": None, "value_numpy": None, "value_jax": None,
-                   "grad": None}
-        for label, out in (("numpy", out_np), ("jax", out_jax)):
-            if f"{cid}/value" in out:
-                key = f"{cid}/value_{label}"
-                arrays[key] = out[f"{cid}/value"]
-                outputs[f"value_{label}"] = key
-        if f"{cid}/grad" in out_jax:
-            arrays[f"{cid}/grad"] = out_jax[f"{cid}/grad"]
-            outputs["grad"] = f"{cid}/grad"
-        outputs["value"] = outputs["value_jax"]
-        case["outputs"] = outputs
+        by_label = {"numpy": runs["numpy"],
+                    "jax": runs["jax64" if needs_x64(case) else "jax32"]}
+        if "tf" in runs:
+            by_label["tf"] = runs["tf"]
+        outputs, errors = {}, {}
+        for label, (meta, out) in by_label.items():
+            res = meta["results"][cid]
+            for kind in ("value", "grad"):
+                key = None
+                if f"{cid}/{kind}" in out:
+                    key = f"{cid}/{kind}_{label}"
+                    arrays[key] = out[f"{cid}/{kind}"]
+                if kind == "value" or label != "numpy":
+                    outputs[f"{kind}_{label}"] = key
+            if res.get("error"):
+                errors[label] = res["error"]
+            if res.get("grad_error"):
+                errors[f"{label}_grad"] = res["grad_error"]
+        case["outputs"] = {"value": outputs["value_jax"],
+                           "grad": outputs["grad_jax"], **outputs}
         case["jax_x64"] = needs_x64(case)
-        errors = {k: v for k, v in (("numpy", res_np.get("error")),
-                                    ("jax", res_jax.get("error")),
-                                    ("jax_grad", res_jax.get("grad_error")))
-                  if v}
         if errors:
             case["errors"] = errors
         if case["kind"] == "class":
-            case["config"] = res_jax["config"]
+            case["config"] = by_label["jax"][0]["results"][cid]["config"]
         vn, vj = outputs["value_numpy"], outputs["value_jax"]
-        if (vn is None) != (vj is None):
-            agree = False
-        elif vn is None:
-            agree = True
-        else:
-            agree = values_agree(arrays[vn], arrays[vj])
-        case["backends_agree"] = agree
-        if not agree:
+        case["backends_agree"] = outputs_agree(arrays, vn, vj)
+        if not case["backends_agree"]:
             mismatches.append(cid)
+        elif vn is not None and arrays[vn].dtype != arrays[vj].dtype:
+            dtype_mismatches.append(cid)
+        if "tf" in runs:
+            same = (outputs_agree(arrays, outputs["value_tf"], vj)
+                    and outputs_agree(arrays, outputs["grad_tf"],
+                                      outputs["grad_jax"]))
+            case["tf_agrees_with_jax"] = same
+            if not same:
+                tf_mismatches.append(cid)
 
-    versions = dict(meta_np["versions"])
-    versions.update({k: v for k, v in meta_32["versions"].items()
+    versions = dict(runs["numpy"][0]["versions"])
+    versions.update({k: v for k, v in runs["jax32"][0]["versions"].items()
                      if k in ("jax", "jaxlib")})
+    if "tf" in runs:
+        versions["tensorflow_run"] = runs["tf"][0]["versions"]
     doc = {
         "versions": versions,
-        "configs": meta_32["configs"],
+        "configs": runs["jax32"][0]["configs"],
         "backend_mismatches": mismatches,
+        "backend_dtype_mismatches": dtype_mismatches,
+        "tf_jax_mismatches": tf_mismatches if "tf" in runs else None,
         "cases": built.cases,
     }
     save_npz(ARRAYS_FILE, arrays)
     with open(CASES_FILE, "w") as f:
         json.dump(doc, f, indent=1, allow_nan=False)
         f.write("\n")
-    print(f"{len(built.cases)} cases, {len(mismatches)} backend mismatches; "
+    print(f"{len(built.cases)} cases; numpy-vs-jax: {len(mismatches)} value "
+          f"mismatches, {len(dtype_mismatches)} more with another dtype; "
+          f"tf-vs-jax: {len(tf_mismatches) if 'tf' in runs else 'not run'}; "
           f"wrote {ARRAYS_FILE} ({os.path.getsize(ARRAYS_FILE)} bytes) and "
           f"{CASES_FILE}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--worker", choices=["numpy", "jax"])
-    parser.add_argument("--x64", type=int, default=0)
-    parser.add_argument("dirs", nargs="*")
+    parser.add_argument(
+        "--tf-python", default=os.environ.get("KERAS_GOLDEN_TF_PYTHON"),
+        help="a Python with tensorflow and the same keras: adds the "
+             "TensorFlow backend's values and gradients (value_tf, grad_tf)")
+    parser.add_argument("--worker", choices=["numpy", "jax", "tensorflow"],
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--x64", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("dirs", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, bool(args.x64), *args.dirs)
     else:
-        main()
+        main(args.tf_python)

@@ -147,7 +147,8 @@ CE_INLINE CE_T CE_F(ce_max_impl)(const CE_T *x, npy_intp n, npy_intp sx)
     return m;
 }
 
-CE_INLINE void CE_F(ce_expsum_impl)(const CE_T *x, npy_intp n, npy_intp sx, CE_T m, CE_T *rest_out, CE_T *cnt_out)
+CE_INLINE void CE_F(ce_expsum_impl)(const CE_T *x, npy_intp n, npy_intp sx, CE_T m, CE_T *rest_out, CE_T *cnt_out,
+                                     CE_T *keep, npy_intp sk)
 {
     double rest_all = 0, cnt_all = 0;   /* blocks summed in double: float32 rows of 10^5+ stay accurate */
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
@@ -159,6 +160,7 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_T *x, npy_intp n, npy_intp sx, CE_T
             CE_T e = CE_F(ce_exp)(d);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            if (keep) keep[j * sk] = e;   /* the gradient sweep reuses it (callers pass NULL or not as a constant) */
         }
         rest_all += rest;
         cnt_all += cnt;
@@ -188,8 +190,8 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_T *x, npy_intp n, npy_intp 
         st.L = 0; st.s = 0;
         return st;
     }
-    if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt);
-    else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt);
+    if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, NULL, 0);
+    else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, NULL, 0);
     st.L = CE_F(ce_log1p)(rest + (cnt - CE_K(1.0)));
     st.s = cnt + rest;
     return st;
@@ -206,7 +208,8 @@ CE_INLINE int CE_F(ce_row_label)(const char *lab, npy_intp lab_rs, int is64, int
                                  npy_intp n, CE_T *loss, CE_T *g, npy_intp sg, int64_t *y)
 {
     *y = ce_label_at(lab, lab_rs, i, is64);
-    if (*y == ignore) {
+    /* CE_NO_LABEL (INT64_MIN) means "nothing ignored": a label equal to it is out of range, not ignored */
+    if (*y == ignore && ignore != CE_NO_LABEL) {
         *loss = 0;
         if (g) CE_F(ce_fill)(g, n, sg, CE_K(0.0));
         return 0;
@@ -269,6 +272,34 @@ CE_INLINE CE_T CE_F(ce_target)(const CE_T *t, npy_intp st, const CE_T *v, npy_in
     return tj;
 }
 
+/* The sums of the softmax cross-entropy sweep: exps split as in ce_expsum_impl, S = sum t', dot =
+ * sum t'_j (m - x_j); exps optionally kept in `keep` for the gradient sweep. */
+CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_T *x, npy_intp sx, const CE_T *t, npy_intp st, const CE_T *v,
+                                       npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
+                                       int has_t, int has_v, int has_lab, CE_T *keep, npy_intp sk, CE_T *out)
+{
+    double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T rest = 0, cnt = 0, S = 0, dot = 0;
+        CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_T d = x[j * sx] - m;
+            CE_T e = CE_F(ce_exp)(d);
+            rest += d == 0 ? CE_K(0.0) : e;
+            cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
+            S += tj;
+            /* a zero target on a -inf logit adds 0, not NaN; so does any target on the max (d == 0), where
+             * an infinite one would give inf * 0 = NaN instead of its S * L share (inf) */
+            dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);
+            if (keep) keep[j * sk] = e;
+        }
+        rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
+    }
+    out[0] = (CE_T)rest_all; out[1] = (CE_T)cnt_all; out[2] = (CE_T)S_all; out[3] = (CE_T)dot_all;
+}
+
 CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_T *x, npy_intp sx, const CE_T *t, npy_intp st, const CE_T *v,
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
                                          CE_T *g, npy_intp sg, int has_t, int has_v, int has_lab, int op_grad)
@@ -280,36 +311,37 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_T *x, npy_intp sx, const CE_T 
     }
     CE_T rest = 0, cnt = 0, S = 0, dot = 0;
     int sparse_only = has_lab && !has_t && !has_v && b == 0;
+    /* With a gradient to write, the sum sweep leaves its exps in g so the gradient sweep needs no second
+     * exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself. */
+    CE_T *keep = (g && !(has_t && (const CE_T *)g == t)) ? g : NULL;
     if (sparse_only) {
-        CE_F(ce_expsum_impl)(x, n, sx, m, &rest, &cnt);
+        dot = c * (m - x[y * sx]);   /* before the sweep: g may be x itself */
+        if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &rest, &cnt, keep, sg);
+        else CE_F(ce_expsum_impl)(x, n, sx, m, &rest, &cnt, NULL, 0);
         S = c;
-        dot = c * (m - x[y * sx]);
     } else {
-        double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
-        for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
-            npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
-            rest = 0; cnt = 0; S = 0; dot = 0;
-            CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
-            for (npy_intp j = j0; j < j1; j++) {
-                CE_T d = x[j * sx] - m;
-                CE_T e = CE_F(ce_exp)(d);
-                rest += d == 0 ? CE_K(0.0) : e;
-                cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
-                CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-                S += tj;
-                dot += tj != 0 ? tj * -d : CE_K(0.0);   /* a zero target on a -inf logit adds 0, not NaN */
-            }
-            rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
-        }
-        rest = (CE_T)rest_all; cnt = (CE_T)cnt_all; S = (CE_T)S_all; dot = (CE_T)dot_all;
+        CE_T sums[4];
+        if (keep)
+            CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, keep, sg, sums);
+        else
+            CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, 0, sums);
+        rest = sums[0]; cnt = sums[1]; S = sums[2]; dot = sums[3];
     }
     CE_T L = CE_F(ce_log1p)(rest + (cnt - CE_K(1.0)));
     if (g) {
         CE_T coef = r * (op_grad ? CE_K(1.0) : S) / (cnt + rest);   /* op_grad: TF's softmax - t' */
-        CE_SIMD
-        for (npy_intp j = 0; j < n; j++) {
-            CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            g[j * sg] = coef * CE_F(ce_exp)(x[j * sx] - m) - r * tj;
+        if (keep) {
+            CE_SIMD
+            for (npy_intp j = 0; j < n; j++) {
+                CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
+                g[j * sg] = coef * g[j * sg] - r * tj;
+            }
+        } else {
+            CE_SIMD
+            for (npy_intp j = 0; j < n; j++) {
+                CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
+                g[j * sg] = coef * CE_F(ce_exp)(x[j * sx] - m) - r * tj;
+            }
         }
     }
     return dot + S * L;
@@ -440,7 +472,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
             for (npy_intp j = 0; j < n; j++) {
                 CE_T tj = a * t[j] + b;
                 S += tj;
-                dot += tj != 0 ? tj * (m - x[j]) : CE_K(0.0);
+                dot += (tj != 0 && x[j] != m) ? tj * (m - x[j]) : CE_K(0.0);   /* as in ce_xent_logits_impl */
             }
         } else {
             S = c;

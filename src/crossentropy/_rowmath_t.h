@@ -416,40 +416,55 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
 CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
-    const npy_intp n = p->cols;
-    const npy_intp r0 = blk * CE_BLOCK_ROWS;
+    const npy_intp n = p->cols, r0 = blk * CE_BLOCK_ROWS;
     const npy_intp nb = p->rows - r0 < CE_BLOCK_ROWS ? p->rows - r0 : CE_BLOCK_ROWS;
     const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
-    CE_T e[CE_BLOCK_ROWS * CE_SMALL_COLS], mrow[CE_BLOCK_ROWS], arg[CE_BLOCK_ROWS], L[CE_BLOCK_ROWS];
+    enum { R = CE_BLOCK_ROWS };
+    /* the block transposed (class-major), so every step below is a vector op across the block's rows */
+    CE_T xt[R * CE_SMALL_COLS], et[R * CE_SMALL_COLS], tt[R * CE_SMALL_COLS];
+    CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
     int nbad = 0;
-    for (npy_intp i = 0; i < nb; i++) {
-        const CE_T *x = (const CE_T *)(p->x + (r0 + i) * p->x_rs);
-        CE_T m = -(CE_T)INFINITY;
-        for (npy_intp j = 0; j < n; j++) m = x[j] > m ? x[j] : m;
-        int finite = m > -(CE_T)INFINITY && m < (CE_T)INFINITY;
-        mrow[i] = finite ? m : (CE_T)NAN;      /* NaN marks a row whose results are NaN */
-        CE_T mm = finite ? m : CE_K(0.0);
-        for (npy_intp j = 0; j < n; j++) e[i * n + j] = x[j] - mm;
-    }
-    const npy_intp total = nb * n;
-    CE_SIMD
-    for (npy_intp k = 0; k < total; k++) e[k] = e[k] == 0 ? CE_K(-0.0) : CE_F(ce_exp)(e[k]);  /* -0.0 marks a max */
-    for (npy_intp i = 0; i < nb; i++) {
-        CE_T rest = 0, cnt = 0;
+    for (npy_intp i = 0; i < R; i++) {
+        const CE_T *x = (const CE_T *)(p->x + (r0 + (i < nb ? i : 0)) * p->x_rs);
+        const CE_T *t = p->t ? (const CE_T *)(p->t + (r0 + (i < nb ? i : 0)) * p->t_rs) : NULL;
         for (npy_intp j = 0; j < n; j++) {
-            CE_T v = e[i * n + j];
-            int top = v == 0 && signbit(v);
-            rest += top ? CE_K(0.0) : v;
-            cnt += top ? CE_K(1.0) : CE_K(0.0);
-            e[i * n + j] = top ? CE_K(1.0) : v;
+            xt[j * R + i] = i < nb ? x[j] : CE_K(0.0);   /* rows past the end are padding */
+            if (t) tt[j * R + i] = i < nb ? a * t[j] + b : CE_K(0.0);
         }
-        arg[i] = rest + (cnt - CE_K(1.0));
     }
     CE_SIMD
-    for (npy_intp i = 0; i < nb; i++) L[i] = CE_F(ce_log1p)(arg[i]);
+    for (npy_intp i = 0; i < R; i++) m[i] = -(CE_T)INFINITY;
+    for (npy_intp j = 0; j < n; j++) {
+        CE_SIMD
+        for (npy_intp i = 0; i < R; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
+    }
+    CE_SIMD
+    for (npy_intp i = 0; i < R; i++) {
+        mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
+        rest[i] = 0; cnt[i] = 0; S[i] = 0; dot[i] = 0;
+    }
+    for (npy_intp j = 0; j < n; j++) {
+        CE_SIMD
+        for (npy_intp i = 0; i < R; i++) {
+            CE_T d = xt[j * R + i] - mm[i];
+            CE_T e = CE_F(ce_exp)(d);
+            rest[i] += d == 0 ? CE_K(0.0) : e;
+            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            et[j * R + i] = e;
+        }
+        if (p->t) {
+            CE_SIMD
+            for (npy_intp i = 0; i < R; i++) {
+                CE_T d = xt[j * R + i] - mm[i], tj = tt[j * R + i];
+                S[i] += tj;
+                dot[i] += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);
+            }
+        }
+    }
+    CE_SIMD
+    for (npy_intp i = 0; i < R; i++) L[i] = CE_F(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));
     for (npy_intp i = 0; i < nb; i++) {
         const CE_T *x = (const CE_T *)(p->x + (r0 + i) * p->x_rs);
-        const CE_T *t = p->t ? (const CE_T *)(p->t + (r0 + i) * p->t_rs) : NULL;
         CE_T *loss = (CE_T *)(p->loss + (r0 + i) * p->loss_rs);
         CE_T *g = p->grad ? (CE_T *)(p->grad + (r0 + i) * p->g_rs) : NULL;
         CE_T r = p->r ? *(const CE_T *)(p->r + (r0 + i) * p->r_rs) : CE_K(1.0);
@@ -461,29 +476,18 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
                 continue;
             }
         }
-        CE_T m = mrow[i];
-        if (m != m) {
+        if (!(m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY)) {
             *loss = (CE_T)NAN;
             if (g) CE_F(ce_fill)(g, n, 1, (CE_T)NAN);
             continue;
         }
-        CE_T S = 0, dot = 0, s = arg[i] + CE_K(1.0);
-        if (t) {
-            for (npy_intp j = 0; j < n; j++) {
-                CE_T tj = a * t[j] + b;
-                S += tj;
-                dot += (tj != 0 && x[j] != m) ? tj * (m - x[j]) : CE_K(0.0);   /* as in ce_xent_logits_impl */
-            }
-        } else {
-            S = c;
-            dot = c * (m - x[y]);
-        }
-        *loss = dot + S * L[i];
+        CE_T Si = p->t ? S[i] : c, doti = p->t ? dot[i] : c * (m[i] - x[y]);
+        *loss = doti + Si * L[i];
         if (g) {
-            CE_T coef = r * S / s;
+            CE_T coef = r * Si / (cnt[i] + rest[i]);
             for (npy_intp j = 0; j < n; j++) {
-                CE_T tj = t ? a * t[j] + b : (j == y ? c : CE_K(0.0));
-                g[j] = coef * e[i * n + j] - r * tj;
+                CE_T tj = p->t ? tt[j * R + i] : (j == y ? c : CE_K(0.0));
+                g[j] = coef * et[j * R + i] - r * tj;
             }
         }
     }

@@ -11,6 +11,7 @@ import pytest
 
 import crossentropy as ce
 from crossentropy import keras as K
+from helpers import finite_difference
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 DOC = json.loads((GOLDEN / "keras_cases.json").read_text())
@@ -493,16 +494,6 @@ def test_class_dtype_rules(name):
 
 
 # ---- gradients by finite differences ---------------------------------------------------------------------------
-def numeric_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += h
-        xm[i] -= h
-        g[i] = (np.sum(f(xp)) - np.sum(f(xm))) / (2 * h)
-    return g
-
-
 FD_CASES = [
     ("categorical_crossentropy", {}), ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.2}),
     ("categorical_crossentropy", {"axis": 0}), ("sparse_categorical_crossentropy", {}),
@@ -540,7 +531,7 @@ def test_function_gradients_match_finite_differences(fn, kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ce.ProbabilityWarning)
         _, grad = f(y_true, y_pred, **kw, return_grad=True)
-        want = numeric_grad(lambda p: f(y_true, p, **kw), y_pred)
+        want = finite_difference(lambda p: f(y_true, p, **kw), y_pred)
     np.testing.assert_allclose(grad, want, rtol=1e-6, atol=1e-7)
 
 
@@ -556,7 +547,7 @@ def test_class_gradients_match_finite_differences(name, reduction):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ce.ProbabilityWarning)
         _, grad = loss(y_true, y_pred, sample_weight=sw, return_grad=True)
-        want = numeric_grad(lambda p: loss(y_true, p, sample_weight=sw), y_pred)
+        want = finite_difference(lambda p: loss(y_true, p, sample_weight=sw), y_pred)
     np.testing.assert_allclose(grad, want, rtol=1e-6, atol=1e-7)
 
 

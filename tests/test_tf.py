@@ -8,6 +8,7 @@ import pytest
 
 import crossentropy as ce
 from crossentropy import tf as ctf
+from helpers import finite_difference
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 DOC = json.loads((GOLDEN / "tf_cases.json").read_text())
@@ -195,16 +196,6 @@ def test_scalar_logits_for_the_elementwise_ops():
 
 
 # ---- finite differences (away from x = 0, where weighted gives TF's subgradient) ---------------------
-def _finite_difference(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += h
-        down[i] -= h
-        g[i] = (np.sum(f(up)) - np.sum(f(down))) / (2 * h)
-    return g
-
-
 def _fd_problems():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 4)) * 3
@@ -224,4 +215,4 @@ def _fd_problems():
 def test_grad_matches_finite_differences(name):
     fn, x, kwargs = _fd_problems()[name]
     _, grad = fn(logits=x, return_grad=True, **kwargs)
-    np.testing.assert_allclose(grad, _finite_difference(lambda a: fn(logits=a, **kwargs), x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grad, finite_difference(lambda a: fn(logits=a, **kwargs), x), rtol=1e-6, atol=1e-8)

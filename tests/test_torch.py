@@ -8,6 +8,7 @@ import pytest
 
 import crossentropy as ce
 from crossentropy import torch as ct
+from helpers import finite_difference
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 DOC = json.loads((GOLDEN / "torch_cases.json").read_text())
@@ -260,16 +261,6 @@ def test_binary_strided_and_broadcast_weights(fn):
 
 
 # ---- finite differences ---------------------------------------------------------------------------------
-def _finite_difference(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += h
-        down[i] -= h
-        g[i] = (np.sum(f(up)) - np.sum(f(down))) / (2 * h)
-    return g
-
-
 def _fd_problems():
     """name -> (function, input, other arguments), all float64."""
     rng = np.random.default_rng(4)
@@ -295,7 +286,7 @@ def _fd_problems():
 def test_grad_matches_finite_differences(name):
     fn, x, kwargs = _fd_problems()[name]
     _, grad = fn(x, return_grad=True, **kwargs)
-    np.testing.assert_allclose(grad, _finite_difference(lambda a: fn(a, **kwargs), x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grad, finite_difference(lambda a: fn(a, **kwargs), x), rtol=1e-6, atol=1e-8)
 
 
 # ---- reductions, dtypes, modules ------------------------------------------------------------------------

@@ -92,7 +92,8 @@ def _pred_array(y_pred, dtype):
     """y_pred in the compute dtype: the given one, else float32/float64 kept and anything else floatx."""
     if dtype is None:
         dtype = np.asarray(y_pred).dtype
-        dtype = dtype if dtype in (np.float32, np.float64) else _FLOATX
+        # a big-endian float64 is still float64 (float_array makes it native)
+        dtype = dtype.newbyteorder("=") if dtype.kind == "f" and dtype.itemsize in (4, 8) else _FLOATX
     return _validate.float_array(y_pred, "y_pred", dtype)
 
 

@@ -5,6 +5,7 @@ Both the gufunc inner loops (_gufuncs.pyx) and the framework layers (keras.py, t
 the layers call the ``*_rows`` functions below with 2-D views and the parameters their semantics need, so
 no layer ever touches N x C data itself.
 """
+import operator
 import os
 
 import numpy as np
@@ -33,6 +34,41 @@ cdef extern from *:
     """
     int CE_HAVE_OPENMP
     int omp_get_max_threads() nogil
+
+# The process-wide budget of OpenMP worker threads.  Each Python thread that enters a parallel region is
+# the master of its own team (GNU OpenMP keeps one pool per master thread), so 8 Python threads calling
+# kernels with 2 threads each would run 16 threads.  A kernel therefore reserves its extra workers from
+# one budget of (threads - 1) shared by all callers and runs serially when none are free: at most
+# (number of calling threads) + (threads - 1) threads compute at any time.  Results do not depend on it.
+cdef extern from *:
+    """
+    static int ce_busy_workers = 0, ce_peak_workers = 0;
+    static int ce_reserve_workers(int want, int budget)
+    {
+        int got = 0;
+    #ifdef _OPENMP
+        #pragma omp critical(ce_worker_budget)
+        {
+            got = budget - ce_busy_workers;
+            got = got < want ? got : want;
+            got = got > 0 ? got : 0;
+            ce_busy_workers += got;
+            if (ce_busy_workers > ce_peak_workers) ce_peak_workers = ce_busy_workers;
+        }
+    #endif
+        return got;
+    }
+    static void ce_release_workers(int n)
+    {
+    #ifdef _OPENMP
+        #pragma omp critical(ce_worker_budget)
+        ce_busy_workers -= n;
+    #endif
+    }
+    """
+    int ce_reserve_workers(int want, int budget) nogil
+    void ce_release_workers(int n) nogil
+    int ce_busy_workers, ce_peak_workers
 
 
 # ---- thread policy ------------------------------------------------------------------------------------
@@ -66,10 +102,11 @@ cdef inline int _max_threads() noexcept nogil:
 
 
 cdef inline int _threads_for(npy_intp rows, npy_intp cols) noexcept nogil:
-    cdef npy_intp by_work = rows * (cols + 8) // _min_work_per_thread
+    # in floating point: rows * (cols + 8) overflows npy_intp for huge stride-0 (broadcast) inputs
+    cdef double by_work = (<double>rows * (<double>cols + 8.0)) / <double>_min_work_per_thread
     cdef npy_intp nt = _max_threads()
     if by_work < nt:
-        nt = by_work
+        nt = <npy_intp>by_work
     if rows < nt:
         nt = rows
     return <int>nt if nt > 1 else 1
@@ -81,10 +118,21 @@ def set_num_threads(n=None):
     global _requested_threads
     if n is None:
         n = 0
-    n = int(n)
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n must be an integer or None, got {type(n).__name__}") from None
     if n < 0:
         raise ValueError(f"n must be >= 0 or None, got {n}")
+    # GNU OpenMP ends the process when it cannot create a thread: refuse absurd requests here instead
+    if n > _thread_request_limit():
+        raise ValueError(f"n={n} is too many threads: at most {_thread_request_limit()} "
+                         f"(4 x the {_cpu_count} CPUs available, and at least 64)")
     _requested_threads = n
+
+
+def _thread_request_limit():
+    return max(64, 4 * _cpu_count)
 
 
 def get_num_threads():
@@ -106,6 +154,15 @@ def openmp_info():
             "forked_child": bool(_in_forked_child)}
 
 
+def _worker_budget(reset_peak=False):
+    """(OpenMP workers busy now, most ever busy at once) under the shared budget (tests)."""
+    global ce_peak_workers
+    cdef int busy = ce_busy_workers, peak = ce_peak_workers
+    if reset_peak:
+        ce_peak_workers = busy
+    return busy, peak
+
+
 # ---- the driver -------------------------------------------------------------------------------------
 cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_intp cols) noexcept nogil:
     """Run ``fn`` over rows (in parallel when the work is large) and count the flags rows returned.
@@ -113,8 +170,11 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
     callers raise the flags they mean (a bad label) themselves."""
     cdef ce_counts counts
     cdef npy_intp i, bad = 0, not_norm = 0, oou = 0
-    cdef int ret, nt = _threads_for(rows, cols)
+    cdef int ret, extra = 0, nt = _threads_for(rows, cols)
     cdef fexcept_t saved
+    if nt > 1:   # take the extra workers from the process-wide budget (see ce_reserve_workers)
+        extra = ce_reserve_workers(nt - 1, _max_threads() - 1)
+        nt = 1 + extra
     fegetexceptflag(&saved, FE_ALL_EXCEPT)
     if nt <= 1:
         for i in range(rows):
@@ -129,6 +189,8 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
             bad += (ret >> CE_COUNT_SHIFT) if ret >> CE_COUNT_SHIFT else (ret & CE_ROW_BAD_LABEL)
             not_norm += (ret & CE_ROW_NOT_NORMALISED) != 0
             oou += (ret & CE_ROW_OUT_OF_UNIT) != 0
+    if extra:
+        ce_release_workers(extra)
     fesetexceptflag(&saved, FE_ALL_EXCEPT)
     counts.bad_label = bad
     counts.not_normalised = not_norm
@@ -209,6 +271,16 @@ cdef cnp.ndarray _labels(object labels, npy_intp rows, int *is64):
     return lab
 
 
+cdef int64_t _ignore_value(object ignore) except? -1:
+    """The label to ignore; CE_NO_LABEL (INT64_MIN) is the kernels' "nothing ignored", so it cannot be one."""
+    if ignore is None:
+        return CE_NO_LABEL
+    ignore = operator.index(ignore)
+    if not CE_NO_LABEL < ignore <= 0x7FFFFFFFFFFFFFFF:
+        raise ValueError(f"ignore={ignore} is outside the labels that can be ignored, (-2**63, 2**63)")
+    return <int64_t>ignore
+
+
 cdef dict _counts_dict(ce_counts c):
     return {"bad_label": c.bad_label, "not_normalised": c.not_normalised, "out_of_unit": c.out_of_unit}
 
@@ -241,7 +313,7 @@ def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double
     p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
     p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
     p.a = a; p.b = b; p.c = c
-    p.ignore = CE_NO_LABEL if ignore is None else <int64_t>ignore
+    p.ignore = _ignore_value(ignore)
     p.mode = 1 if log_probs else (2 if tf_op_grad else 0)
     cdef bint is_double = dt == np.float64
     cdef ce_counts counts
@@ -277,7 +349,7 @@ def prob_xent_rows(x, loss, *, t=None, labels=None, double a=1.0, double b=0.0, 
     p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
     p.a = a; p.b = b; p.eps = eps; p.alpha = alpha; p.gamma = gamma
     p.v = _ptr(V); p.v_cs = _st(V, 0); p.clip_tie = clip_tie
-    p.ignore = CE_NO_LABEL if ignore is None else <int64_t>ignore
+    p.ignore = _ignore_value(ignore)
     p.focal = focal; p.from_logits = from_logits; p.check = check
     cdef ce_row_fn fn = ce_prob_row_f64 if dt == np.float64 else ce_prob_row_f32
     cdef ce_counts counts

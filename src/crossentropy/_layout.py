@@ -4,6 +4,8 @@ The kernels take any strides, so a layer never copies N x C data: when the leadi
 into one row axis (e.g. torch's (N, C, d1, d2) with the class axis moved last), the arrays are walked
 block by block along the first axis instead.
 """
+import math
+
 import numpy as np
 
 
@@ -18,7 +20,8 @@ def _as_rows(a):
         return a
     view = a.view()
     try:
-        view.shape = (-1, a.shape[-1]) if a.ndim else (1, 1)
+        # the row count spelled out: -1 is ambiguous (ValueError) when there are no classes (C = 0)
+        view.shape = (math.prod(a.shape[:-1]), a.shape[-1]) if a.ndim else (1, 1)
     except AttributeError:
         return None
     return view

@@ -13,8 +13,9 @@ def float_array(x, name, dtype=None):
         raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if dtype is None:
-        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+    if dtype is None:   # compare in native byte order: a big-endian float32 stays float32
+        native = arr.dtype.newbyteorder("=")
+        dtype = native if native in (np.float32, np.float64) else np.float64
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")

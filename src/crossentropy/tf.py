@@ -46,12 +46,12 @@ def _float_logits(logits):
         raise TypeError(f"logits must be a floating-point array (float32 or float64), got dtype {arr.dtype}")
     half = arr.dtype.itemsize < 4
     computed = float_array(arr, "logits", np.float32 if half else None)
-    return computed, (arr.dtype if half else computed.dtype)
+    return computed, (arr.dtype.newbyteorder("=") if half else computed.dtype)
 
 
 def _same_dtype_as_logits(a, name, x, user_dtype):
     """``a`` in the compute dtype; like TF, an array of another dtype is an error (lists are converted)."""
-    if hasattr(a, "dtype") and np.asarray(a).dtype != user_dtype:
+    if hasattr(a, "dtype") and np.asarray(a).dtype.newbyteorder("=") != user_dtype:   # byte order does not count
         raise TypeError(f"{name} must have the logits' dtype {user_dtype} (TensorFlow does not cast it), "
                         f"got {np.asarray(a).dtype}")
     return float_array(a, name, x.dtype)

@@ -57,7 +57,7 @@ def _float_input(x, name="input"):
         raise TypeError(f"{name} must be a floating-point array (float32 or float64), got dtype {arr.dtype}")
     half = arr.dtype.itemsize < 4
     computed = float_array(arr, name, np.float32 if half else None)
-    return computed, (arr.dtype if half else computed.dtype)
+    return computed, (arr.dtype.newbyteorder("=") if half else computed.dtype)
 
 
 def _like_input(a, name, x, user_dtype=None, *, same_dtype=False, floating=False):
@@ -65,11 +65,23 @@ def _like_input(a, name, x, user_dtype=None, *, same_dtype=False, floating=False
     makes for this argument; array-likes without a dtype (lists, numbers) are simply converted."""
     has_dtype = hasattr(a, "dtype")
     arr = np.asarray(a)
-    if has_dtype and same_dtype and arr.dtype != user_dtype:
+    if has_dtype and same_dtype and arr.dtype.newbyteorder("=") != user_dtype:   # byte order does not count
         raise TypeError(f"{name} must have the input's dtype {user_dtype} (torch requires it), got {arr.dtype}")
     if has_dtype and floating and arr.dtype.kind != "f":
         raise TypeError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
     return float_array(arr, name, x.dtype)
+
+
+def _ignore_index(ignore_index):
+    """ignore_index as an int64 value (torch: TypeError for a non-integer, ValueError on int64 overflow)."""
+    try:
+        value = operator.index(ignore_index)
+    except TypeError:
+        raise TypeError(f"ignore_index must be an integer, got {type(ignore_index).__name__}") from None
+    # int64 (torch's ValueError on overflow), less -2**63: that is the kernels' "nothing ignored" marker
+    if not -2**63 < value < 2**63:
+        raise ValueError(f"ignore_index={value} is outside (-2**63, 2**63): an int64, and -2**63 is reserved")
+    return value
 
 
 def _check_reduction(reduction):
@@ -174,13 +186,14 @@ def _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoot
     n_classes = x.shape[0 if x.ndim == 1 else 1]
     labels = _class_indices(target, x, allow_probabilities=not log_probs)
     w = _class_weight(weight, n_classes, x, user_dtype, same_dtype=True)
-    ignore_index = operator.index(ignore_index)
+    ignore_index = _ignore_index(ignore_index)
     row_scale, denominator = None, None
     if reduction == "mean":
         kept = labels != ignore_index
         # out-of-range labels are clipped here only to stay in bounds: the kernel flags them and we raise below
+        # (with no classes there is nothing to take from: every kept label is out of range, flagged below)
         denominator = (np.count_nonzero(kept) if w is None
-                       else np.take(w, labels[kept], mode="clip").sum(dtype=np.float64))
+                       else np.take(w, labels[kept], mode="clip").sum(dtype=np.float64) if w.size else 0.0)
         if return_grad:
             row_scale = _mean_scale(denominator, labels.shape, x.dtype)
     loss, grad, bad = _softmax_rows(x, return_grad, labels=labels, row_scale=row_scale, class_vector=w,
@@ -194,12 +207,13 @@ def _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoot
 def _probability_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad):
     """cross_entropy with class probabilities: composite target w_j ((1 - e) t_j + e / C), nothing normalised."""
     n_classes = x.shape[0 if x.ndim == 1 else 1]
-    if operator.index(ignore_index) >= 0:
+    if _ignore_index(ignore_index) >= 0:
         raise ValueError(f"ignore_index={ignore_index} is not supported with class-probability targets "
                          "(only negative values, which have no effect)")
     t = _like_input(target, "target", x, user_dtype, floating=True)
     w = _class_weight(weight, n_classes, x, user_dtype, same_dtype=False)
-    n_rows = x.size // n_classes if n_classes else int(np.prod(_row_shape(x)))
+    # torch divides by numel(input) / C, which is 0 / 0 = NaN for C = 0 (whatever the number of rows)
+    n_rows = x.size // n_classes if n_classes else 0
     row_scale = _mean_scale(n_rows, _row_shape(x), x.dtype) if reduction == "mean" and return_grad else None
     loss, grad, _ = _softmax_rows(x, return_grad, t=t, row_scale=row_scale, class_vector=w,
                                   a=1.0 - smoothing, b=smoothing / n_classes if n_classes else 0.0)
@@ -223,7 +237,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     label_smoothing = float(label_smoothing)
     if label_smoothing > 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-    smoothing = max(label_smoothing, 0.0)   # torch ignores a negative value
+    smoothing = label_smoothing if label_smoothing > 0.0 else 0.0   # torch ignores a negative value (and NaN)
     if np.shape(target) == x.shape:
         return _probability_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad)
     return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad,

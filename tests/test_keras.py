@@ -599,3 +599,9 @@ def test_inputs_are_not_modified():
     K.CategoricalFocalCrossentropy()(y_true, y_pred, sample_weight=[1, 2], return_grad=True)
     np.testing.assert_array_equal(y_pred, before[0])
     np.testing.assert_array_equal(y_true, before[1])
+
+
+@pytest.mark.parametrize("value", [-2**63, 2**70])
+def test_ignore_class_outside_int64_is_named(value):
+    with pytest.raises(ValueError, match="ignore_class"):
+        K.sparse_categorical_crossentropy(np.array([0, 1]), np.array([[0.5, 0.5], [0.3, 0.7]]), ignore_class=value)

@@ -128,11 +128,14 @@ def _ignore_value(ignore_class):
     if ignore_class is None:
         return None
     try:
-        return operator.index(ignore_class)
+        value = operator.index(ignore_class)
     except TypeError:
-        if isinstance(ignore_class, (float, np.floating)) and float(ignore_class).is_integer():
-            return int(ignore_class)
-    raise ValueError(f"ignore_class must be None or an integer class id, got {ignore_class!r}")
+        if not (isinstance(ignore_class, (float, np.floating)) and float(ignore_class).is_integer()):
+            raise ValueError(f"ignore_class must be None or an integer class id, got {ignore_class!r}") from None
+        value = int(ignore_class)
+    if not -2**63 < value < 2**63:   # the kernels take an int64 and reserve -2**63 for "nothing ignored"
+        raise ValueError(f"ignore_class={value} is outside (-2**63, 2**63)")
+    return value
 
 
 # ---- one loss evaluation -------------------------------------------------------------------------------

@@ -12,3 +12,12 @@ def _fp_errors_raise():
     """Valid inputs must not raise NumPy floating-point warnings: every test runs with all of them raising."""
     with np.errstate(all="raise"):
         yield
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``slow`` (fuzzing campaigns, leak soaks, wheel builds) run only when the ``-m`` expression
+    asks for them, e.g. ``python -m pytest -m slow tests/test_fuzz.py``; a plain ``pytest tests`` skips them."""
+    if item.get_closest_marker("slow") is not None:
+        expr = item.config.getoption("markexpr") or ""
+        if "slow" not in expr or "not slow" in expr:
+            pytest.skip("slow: select with -m slow (see docs/hardening.md)")

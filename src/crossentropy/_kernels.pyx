@@ -285,14 +285,14 @@ cdef dict _counts_dict(ce_counts c):
     return {"bad_label": c.bad_label, "not_normalised": c.not_normalised, "out_of_unit": c.out_of_unit}
 
 
-def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double a=1.0, double b=0.0,
-                      double c=1.0, ignore=None, row_scale=None, grad=None, bint log_probs=False,
-                      bint tf_op_grad=False):
-    """Softmax cross-entropy of each row of ``x`` (rows x cols) against t'_j = v_j (a t_j + b + c [j == label]).
+ctypedef fused label_problem:
+    ce_xent_problem
+    ce_prob_problem
 
-    Writes ``loss`` (rows,) and, if given, ``grad`` (rows x cols) = row_scale * (sum(t') softmax - t').
-    ``log_probs``: x already holds log-probabilities (no log-softmax).  ``tf_op_grad``: grad = row_scale *
-    (softmax - t'), what TF's SoftmaxCrossEntropyWithLogits op returns.  Returns flag counts."""
+
+cdef object _fill_label_problem(label_problem *p, x, loss, t, labels, class_vector, row_scale, grad, ignore):
+    """Check the operands the softmax and probability kernels share and point ``p`` at them.
+    Returns the compute dtype (the arrays stay alive in the caller's arguments)."""
     cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
     dt = _float_dtype(X, "x")
     cdef npy_intp rows = X.shape[0], cols = X.shape[1]
@@ -303,7 +303,6 @@ def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double
     cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
     cdef cnp.ndarray L = _arr(loss, "loss", (rows,), dt, True)
     cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
-    cdef ce_xent_problem p
     p.rows = rows; p.cols = cols
     p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
     p.t = _ptr(T); p.t_rs = _st(T, 0); p.t_cs = _st(T, 1)
@@ -312,8 +311,21 @@ def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double
     p.r = _ptr(R); p.r_rs = _st(R, 0)
     p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
     p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
-    p.a = a; p.b = b; p.c = c
     p.ignore = _ignore_value(ignore)
+    return dt
+
+
+def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double a=1.0, double b=0.0,
+                      double c=1.0, ignore=None, row_scale=None, grad=None, bint log_probs=False,
+                      bint tf_op_grad=False):
+    """Softmax cross-entropy of each row of ``x`` (rows x cols) against t'_j = v_j (a t_j + b + c [j == label]).
+
+    Writes ``loss`` (rows,) and, if given, ``grad`` (rows x cols) = row_scale * (sum(t') softmax - t').
+    ``log_probs``: x already holds log-probabilities (no log-softmax).  ``tf_op_grad``: grad = row_scale *
+    (softmax - t'), what TF's SoftmaxCrossEntropyWithLogits op returns.  Returns flag counts."""
+    cdef ce_xent_problem p
+    dt = _fill_label_problem(&p, x, loss, t, labels, class_vector, row_scale, grad, ignore)
+    p.a = a; p.b = b; p.c = c
     p.mode = 1 if log_probs else (2 if tf_op_grad else 0)
     cdef bint is_double = dt == np.float64
     cdef ce_counts counts
@@ -329,32 +341,14 @@ def prob_xent_rows(x, loss, *, t=None, labels=None, double a=1.0, double b=0.0, 
     """Cross-entropy of probability rows, rescaled by their sum and clipped to [eps, 1-eps] (optionally
     after a softmax, optionally focal), against t'_j = v_j (a t_j + b (+ [j == label])).  ``clip_tie``: the
     share of the gradient passed where a value equals a clip bound (JAX's clip: 0.5).  Returns flag counts."""
-    cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
-    dt = _float_dtype(X, "x")
-    cdef npy_intp rows = X.shape[0], cols = X.shape[1]
-    cdef int is64 = 0
-    cdef cnp.ndarray T = _arr(t, "t", (rows, cols), dt) if t is not None else None
-    cdef cnp.ndarray LAB = _labels(labels, rows, &is64)
-    cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
-    cdef cnp.ndarray V = _arr(class_vector, "class_vector", (cols,), dt) if class_vector is not None else None
-    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), dt, True)
-    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
     cdef ce_prob_problem p
-    p.rows = rows; p.cols = cols
-    p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
-    p.t = _ptr(T); p.t_rs = _st(T, 0); p.t_cs = _st(T, 1)
-    p.lab = _ptr(LAB); p.lab_rs = _st(LAB, 0); p.lab_is64 = is64
-    p.r = _ptr(R); p.r_rs = _st(R, 0)
-    p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
-    p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
-    p.a = a; p.b = b; p.eps = eps; p.alpha = alpha; p.gamma = gamma
-    p.v = _ptr(V); p.v_cs = _st(V, 0); p.clip_tie = clip_tie
-    p.ignore = _ignore_value(ignore)
+    dt = _fill_label_problem(&p, x, loss, t, labels, class_vector, row_scale, grad, ignore)
+    p.a = a; p.b = b; p.eps = eps; p.alpha = alpha; p.gamma = gamma; p.clip_tie = clip_tie
     p.focal = focal; p.from_logits = from_logits; p.check = check
     cdef ce_row_fn fn = ce_prob_row_f64 if dt == np.float64 else ce_prob_row_f32
     cdef ce_counts counts
     with nogil:
-        counts = run_rows(fn, &p, rows, cols)
+        counts = run_rows(fn, &p, p.rows, p.cols)
     return _counts_dict(counts)
 
 

@@ -37,3 +37,11 @@ def test_set_num_threads_overrides_and_resets():
     finally:
         ce.set_num_threads(None)
     assert ce.get_num_threads() >= 1
+
+
+def test_type_stubs_are_installed():
+    import importlib.resources
+
+    files = importlib.resources.files("crossentropy")
+    for name in ("py.typed", "_gufuncs.pyi", "_kernels.pyi"):
+        assert (files / name).is_file(), name

@@ -412,7 +412,9 @@ class _Loss:
     _build = None                # the evaluation builder of the loss (a staticmethod)
     _labels_are_indices = False  # y_true holds class ids, not values of y_pred's dtype
 
-    def __init__(self, reduction, name, dtype, fn_kwargs):
+    def __init__(self, reduction, name, dtype, fn_kwargs, config):
+        """``fn_kwargs``: what the evaluation builder takes; ``config``: the constructor arguments Keras'
+        get_config() reports beyond name and reduction (they also become attributes, as in Keras)."""
         if reduction not in _REDUCTIONS:
             raise ValueError(f"Invalid value for argument `reduction`. Expected one of {set(_REDUCTIONS)}. "
                              f"Received: reduction={reduction}")
@@ -420,6 +422,9 @@ class _Loss:
         self.reduction = reduction
         self._dtype = _compute_dtype(dtype)
         self._fn_kwargs = fn_kwargs
+        self._config_keys = tuple(config)
+        for key, value in config.items():
+            setattr(self, key, value)
 
     @property
     def dtype(self):
@@ -444,7 +449,7 @@ class _Loss:
         return value, grad
 
     def get_config(self):
-        return {"name": self.name, "reduction": self.reduction}
+        return {"name": self.name, "reduction": self.reduction, **{k: getattr(self, k) for k in self._config_keys}}
 
     @classmethod
     def from_config(cls, config):
@@ -461,15 +466,8 @@ class CategoricalCrossentropy(_Loss):
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="categorical_crossentropy", dtype=None):
-        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "label_smoothing": label_smoothing,
-                                                  "axis": axis})
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                "axis": self.axis}
+        config = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+        super().__init__(reduction, name, dtype, config, config)
 
 
 class SparseCategoricalCrossentropy(_Loss):
@@ -481,13 +479,8 @@ class SparseCategoricalCrossentropy(_Loss):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
                  name="sparse_categorical_crossentropy", dtype=None):
         _ignore_value(ignore_class)   # fail at construction, not at the first call
-        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "ignore_class": ignore_class,
-                                                  "axis": axis})
-        self.from_logits = from_logits
-        self.ignore_class = ignore_class
-
-    def get_config(self):   # Keras leaves axis out
-        return {**super().get_config(), "from_logits": self.from_logits, "ignore_class": self.ignore_class}
+        config = {"from_logits": from_logits, "ignore_class": ignore_class}   # Keras leaves axis out
+        super().__init__(reduction, name, dtype, {**config, "axis": axis}, config)
 
 
 class BinaryCrossentropy(_Loss):
@@ -497,15 +490,8 @@ class BinaryCrossentropy(_Loss):
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="binary_crossentropy", dtype=None):
-        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "label_smoothing": label_smoothing,
-                                                  "axis": axis})
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                "axis": self.axis}
+        config = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+        super().__init__(reduction, name, dtype, config, config)
 
 
 class CategoricalFocalCrossentropy(_Loss):
@@ -515,18 +501,9 @@ class CategoricalFocalCrossentropy(_Loss):
 
     def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
-        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "label_smoothing": label_smoothing,
-                                                  "axis": axis, "focal": (alpha, gamma),
-                                                  "fname": "categorical_focal_crossentropy"})
-        self.alpha = alpha
-        self.gamma = gamma
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                "axis": self.axis, "alpha": self.alpha, "gamma": self.gamma}
+        config = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+        fn_kwargs = {**config, "focal": (alpha, gamma), "fname": "categorical_focal_crossentropy"}
+        super().__init__(reduction, name, dtype, fn_kwargs, {**config, "alpha": alpha, "gamma": gamma})
 
 
 class BinaryFocalCrossentropy(_Loss):
@@ -536,16 +513,7 @@ class BinaryFocalCrossentropy(_Loss):
 
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
                  axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
-        super().__init__(reduction, name, dtype, {"from_logits": from_logits, "label_smoothing": label_smoothing,
-                                                  "axis": axis, "focal": (apply_class_balancing, alpha, gamma)})
-        self.apply_class_balancing = apply_class_balancing
-        self.alpha = alpha
-        self.gamma = gamma
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                "axis": self.axis, "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha,
-                "gamma": self.gamma}
+        config = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+        fn_kwargs = {**config, "focal": (apply_class_balancing, alpha, gamma)}
+        super().__init__(reduction, name, dtype, fn_kwargs,
+                         {**config, "apply_class_balancing": apply_class_balancing, "alpha": alpha, "gamma": gamma})

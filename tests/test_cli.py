@@ -597,3 +597,16 @@ def test_info(capsys):
     for key in ("openmp", "simd_path", "threads_in_use", "cpu_count"):
         assert info[key] == expected[key]
     assert info["version"] == ce.__version__
+
+
+def test_eval_big_endian_float32_prediction_gives_float32_losses(tmp_path):
+    import subprocess
+    import sys
+
+    x = np.random.default_rng(0).standard_normal((10, 4)).astype(">f4")
+    np.save(tmp_path / "p.npy", x)
+    np.save(tmp_path / "t.npy", np.arange(10) % 4)
+    subprocess.run([sys.executable, "-m", "crossentropy", "eval", str(tmp_path / "p.npy"), str(tmp_path / "t.npy"),
+                    "--loss", "sparse_categorical", "--from-logits", "--per-sample", str(tmp_path / "o.npy")],
+                   check=True, capture_output=True)
+    assert np.load(tmp_path / "o.npy").dtype == np.float32

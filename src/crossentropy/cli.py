@@ -676,7 +676,8 @@ def _make_plan(args, pred, target):
     plan.ignore = args.ignore_class
     if sparse and sem == "torch" and plan.ignore is None:
         plan.ignore = -100                               # torch's default ignore_index
-    plan.out_dtype = pred.dtype if pred.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    native = pred.dtype.newbyteorder("=")   # a big-endian float32 file still gives float32 losses
+    plan.out_dtype = native if native in (np.float32, np.float64) else np.dtype(np.float64)
     return plan
 
 

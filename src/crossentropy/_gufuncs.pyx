@@ -16,8 +16,7 @@ cdef extern from "numpy/ufuncobject.h":
                                                const char *, const char *, int, const char *)
 
 from crossentropy._kernels cimport (
-    ce_counts, ce_row_fn, run_rows, run_xent, run_transform, ce_transform_problem, ce_xent_problem, ce_binary_problem,
-    ce_transform_row_f32, ce_transform_row_f64, ce_xent_row_f32, ce_xent_row_f64,
+    ce_counts, run_rows, run_xent, run_transform, ce_transform_problem, ce_xent_problem, ce_binary_problem,
     ce_binary_row_f32, ce_binary_row_f64, CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX,
     CE_BIN_LOGITS_TF, CE_NO_LABEL,
 )
@@ -31,7 +30,6 @@ cdef extern from "<fenv.h>" nogil:
 
 
 cdef struct loop_info:
-    ce_row_fn fn
     int what        # transform: CE_ROW_*
     int lab_is64
     int itemsize
@@ -131,7 +129,7 @@ cdef inline void _sigmoid_run(char **args, const npy_intp *dims, const npy_intp 
     p.za = 1.0; p.zb = 0.0; p.eps = 0.0; p.alpha = 0.0; p.gamma = 0.0
     p.row_loss_scale = 1.0; p.grad_scale = 1.0
     p.mode = CE_BIN_LOGITS_TF; p.from_logits = 1; p.balance = 0; p.check = 0
-    run_rows(info.fn, &p, p.rows, p.cols)
+    run_rows(ce_binary_row_f64 if info.itemsize == 8 else ce_binary_row_f32, &p, p.rows, p.cols)
 
 
 cdef void sigmoid_xent_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
@@ -162,20 +160,19 @@ _docs = []   # the doc strings NumPy points at
 
 
 cdef object _make(PyUFuncGenericFunction loop, list loops, int nin, int nout, str name, str doc, signature):
-    """loops: list of (row_fn_index, what, lab_is64, itemsize, type codes...)."""
+    """loops: list of (what, lab_is64, itemsize, type codes...); the row function follows from itemsize."""
     global _next_entry
     cdef table_entry *e = &_table[_next_entry]
     _next_entry += 1
     cdef int k, j, nargs = nin + nout
     for k, spec in enumerate(loops):
         e.funcs[k] = loop
-        e.infos[k].fn = <ce_row_fn><size_t>spec[0]
-        e.infos[k].what = spec[1]
-        e.infos[k].lab_is64 = spec[2]
-        e.infos[k].itemsize = spec[3]
+        e.infos[k].what = spec[0]
+        e.infos[k].lab_is64 = spec[1]
+        e.infos[k].itemsize = spec[2]
         e.data[k] = &e.infos[k]
         for j in range(nargs):
-            e.types[k * nargs + j] = spec[4 + j]
+            e.types[k * nargs + j] = spec[3 + j]
     name_b = name.encode()
     doc_b = doc.encode()
     sig_b = signature.encode() if signature is not None else None
@@ -185,14 +182,11 @@ cdef object _make(PyUFuncGenericFunction loop, list loops, int nin, int nout, st
         e.funcs, e.data, e.types, len(loops), nin, nout, cnp.PyUFunc_None, <char *>name_b, <char *>doc_b, 0, sig)
 
 
-cdef size_t T32 = <size_t>ce_transform_row_f32, T64 = <size_t>ce_transform_row_f64
-cdef size_t X32 = <size_t>ce_xent_row_f32, X64 = <size_t>ce_xent_row_f64
-cdef size_t B32 = <size_t>ce_binary_row_f32, B64 = <size_t>ce_binary_row_f64
 cdef int F4 = cnp.NPY_FLOAT32, F8 = cnp.NPY_FLOAT64, I4 = cnp.NPY_INT32, I8 = cnp.NPY_INT64
 
 
 def _transform(what, name, doc, sig, nargs):
-    return _make(transform_loop, [(T32, what, 0, 4) + (F4,) * nargs, (T64, what, 0, 8) + (F8,) * nargs],
+    return _make(transform_loop, [(what, 0, 4) + (F4,) * nargs, (what, 0, 8) + (F8,) * nargs],
                  1, 1, name, doc, sig)
 
 
@@ -209,17 +203,17 @@ log_softmax = _transform(CE_ROW_LOG_SOFTMAX, "log_softmax",
 _DENSE_DOC = ("softmax_cross_entropy(logits, labels, /, out=None, *, axis=-1, ...)\n\n"
               "sum(-labels * log_softmax(logits)) over the class axis; labels need not sum to 1. "
               "Zero labels contribute 0 even where a logit is -inf (a masked class).")
-softmax_cross_entropy = _make(dense_xent_loop, [(X32, 0, 0, 4, F4, F4, F4), (X64, 0, 0, 8, F8, F8, F8)],
+softmax_cross_entropy = _make(dense_xent_loop, [(0, 0, 4, F4, F4, F4), (0, 0, 8, F8, F8, F8)],
                               2, 1, "softmax_cross_entropy", _DENSE_DOC, "(n),(n)->()")
 softmax_cross_entropy_and_grad = _make(
-    dense_xent_grad_loop, [(X32, 0, 0, 4, F4, F4, F4, F4), (X64, 0, 0, 8, F8, F8, F8, F8)], 2, 2,
+    dense_xent_grad_loop, [(0, 0, 4, F4, F4, F4, F4), (0, 0, 8, F8, F8, F8, F8)], 2, 2,
     "softmax_cross_entropy_and_grad",
     "softmax_cross_entropy_and_grad(logits, labels, /, out=(None, None), *, axis=-1, ...)\n\n"
     "(loss, grad) with loss as in softmax_cross_entropy and grad = softmax(logits) * sum(labels) - labels, "
     "the true derivative, computed in the same pass.", "(n),(n)->(),(n)")
 
-_SPARSE_LOOPS = [(X32, 0, 0, 4, F4, I4, F4), (X32, 0, 1, 4, F4, I8, F4),
-                 (X64, 0, 0, 8, F8, I4, F8), (X64, 0, 1, 8, F8, I8, F8)]
+_SPARSE_LOOPS = [(0, 0, 4, F4, I4, F4), (0, 1, 4, F4, I8, F4),
+                 (0, 0, 8, F8, I4, F8), (0, 1, 8, F8, I8, F8)]
 sparse_softmax_cross_entropy = _make(
     sparse_xent_loop, _SPARSE_LOOPS, 2, 1, "sparse_softmax_cross_entropy",
     "sparse_softmax_cross_entropy(logits, label, /, out=None, *, axis=-1, ...)\n\n"
@@ -227,19 +221,19 @@ sparse_softmax_cross_entropy = _make(
     "for that row and the 'invalid value' floating-point signal (np.errstate(invalid='raise') raises).",
     "(n),()->()")
 sparse_softmax_cross_entropy_and_grad = _make(
-    sparse_xent_grad_loop, [s + (s[4],) for s in _SPARSE_LOOPS], 2, 2,
+    sparse_xent_grad_loop, [s + (s[3],) for s in _SPARSE_LOOPS], 2, 2,
     "sparse_softmax_cross_entropy_and_grad",
     "sparse_softmax_cross_entropy_and_grad(logits, label, /, out=(None, None), *, axis=-1, ...)\n\n"
     "(loss, softmax(logits) - onehot(label)); a bad label gives a NaN row and the invalid signal.",
     "(n),()->(),(n)")
 
 sigmoid_cross_entropy = _make(
-    sigmoid_xent_loop, [(B32, 0, 0, 4, F4, F4, F4), (B64, 0, 0, 8, F8, F8, F8)], 2, 1,
+    sigmoid_xent_loop, [(0, 0, 4, F4, F4, F4), (0, 0, 8, F8, F8, F8)], 2, 1,
     "sigmoid_cross_entropy",
     "sigmoid_cross_entropy(logits, labels, /, out=None, ...)\n\nElement-wise "
     "max(x, 0) - x * z + log1p(exp(-|x|)) (tf.nn.sigmoid_cross_entropy_with_logits).", None)
 sigmoid_cross_entropy_and_grad = _make(
-    sigmoid_xent_grad_loop, [(B32, 0, 0, 4, F4, F4, F4, F4), (B64, 0, 0, 8, F8, F8, F8, F8)], 2, 2,
+    sigmoid_xent_grad_loop, [(0, 0, 4, F4, F4, F4, F4), (0, 0, 8, F8, F8, F8, F8)], 2, 2,
     "sigmoid_cross_entropy_and_grad",
     "sigmoid_cross_entropy_and_grad(logits, labels, /, out=(None, None), ...)\n\nElement-wise "
     "(loss, sigmoid(x) - z).  For dask, use da.apply_gufunc(f, '(),()->(),()', x, z).", None)

@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The gufunc loop table: one inner loop per signature, one entry per (gufunc, dtypes) -> row function.
+"""The gufunc loop table: one inner loop per signature, one entry per (gufunc, dtypes).
 
-Inner loops only translate NumPy's (args, dims, steps) into a problem struct and hand it to ``run_rows``;
+Inner loops only translate NumPy's (args, dims, steps) into a problem struct and hand it to the kernel
+driver (``run_xent``, ``run_transform``, ``run_rows``), which picks the row function for the dtype;
 the math lives in _rowmath_t.h.  Loop order matters: NumPy takes the first loop its inputs cast to
 safely, so float32 comes before float64 and int32 labels before int64 (no cast copy for either).
 """

@@ -43,7 +43,7 @@ def wheel(tmp_path_factory):
 
 def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for module in ("__init__.py", "__main__.py", "cli.py", "keras.py", "torch.py", "tf.py", "py.typed",
+    for module in ("__init__.py", "__main__.py", "cli.py", "keras/__init__.py", "keras/losses.py", "torch.py", "tf.py", "py.typed",
                    "_gufuncs.pyi", "_kernels.pyi"):
         assert f"crossentropy/{module}" in names
     assert sum(n.startswith("crossentropy/_kernels.") and n.endswith((".so", ".pyd")) for n in names) == 1

@@ -236,13 +236,18 @@ def spec_inputs(spec):
     return out
 
 
+def is_float(a):
+    """float16/32/64 or bfloat16 (whose NumPy kind is "V", not "f")."""
+    return a.dtype.kind == "f" or a.dtype.name == "bfloat16"
+
+
 def to64(a, compute=None):
     """``a`` as float64 after rounding to ``compute`` (Keras classes convert their inputs first); integer
     arrays are kept as they are unless a compute dtype converts them."""
     a = np.asarray(a)
     if compute is not None:
         a = a.astype(half_dtype(compute))
-    return a.astype(np.float64) if a.dtype.kind == "f" or compute is not None else a
+    return a.astype(np.float64) if is_float(a) or compute is not None else a
 
 
 # ---- workers: one framework each, in a subprocess ----------------------------------------------------
@@ -335,7 +340,7 @@ def run_tf(specs):
     import tensorflow as tf
 
     def call(spec, args, double):
-        ts = {k: tf.constant(v.astype(np.float64) if double and v.dtype.kind == "f" else v) for k, v in args.items()}
+        ts = {k: tf.constant(v.astype(np.float64) if double and is_float(v) else v) for k, v in args.items()}
         with tf.GradientTape() as tape:
             tape.watch(ts["logits"])
             value = getattr(tf.nn, spec["name"])(**ts, **spec["kwargs"])
@@ -392,7 +397,7 @@ def save_npz(path, arrays):
             if arr.dtype.name == "bfloat16":
                 arr = arr.view(np.uint16)
             buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            np.lib.format.write_array(buf, np.asarray(arr, order="C"), allow_pickle=False)   # keeps 0-d arrays 0-d
             info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, buf.getvalue())

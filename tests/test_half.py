@@ -1,0 +1,517 @@
+"""float16 and bfloat16 inputs: read directly, computed in float32 (docs/half_precision.md).
+
+* gufuncs: result dtypes, accuracy against float64 arithmetic on the same half values (losses within
+  4 float32 ulp; half outputs within 1 ulp of the exact value rounded to the output dtype), the
+  ``dtype=np.float32`` loops, no cast copy (tracemalloc), strided and broadcast operands;
+* bfloat16 loops registered lazily (``import crossentropy`` never imports ml_dtypes);
+* framework layers against the golden values of tests/golden/half_cases.json (Keras, torch, TF in half
+  dtypes): same result dtype, same refusals, and where the value differs from the framework's, it is closer
+  to the framework's own float64 result on the same values;
+* Keras' five ``test_dtype_arg`` cases, bad input, and ``crossentropy eval`` on float16 files.
+"""
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import crossentropy as ce
+from crossentropy import _reference as ref
+
+try:
+    import ml_dtypes
+
+    BF16 = np.dtype(ml_dtypes.bfloat16)
+except ImportError:   # optional: the bfloat16 half of this module is skipped
+    ml_dtypes = None
+    BF16 = None
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+F16 = np.dtype(np.float16)
+F32 = np.dtype(np.float32)
+HALVES = [pytest.param(F16, id="float16"),
+          pytest.param(BF16, id="bfloat16", marks=pytest.mark.skipif(BF16 is None, reason="ml_dtypes missing"))]
+NMANT = {"float16": 10, "bfloat16": 7}
+SUBNORMAL = {"float16": 2.0**-24, "bfloat16": 2.0**-133}
+
+
+# ---- ulps ------------------------------------------------------------------------------------------
+def ulp(v, dtype):
+    """The spacing of ``dtype`` (float16, bfloat16 or float32) at |v|, as float64."""
+    v = np.abs(np.asarray(v, np.float64))
+    name = np.dtype(dtype).name
+    nmant, sub = (23, 2.0**-149) if name == "float32" else (NMANT[name], SUBNORMAL[name])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.floor(np.log2(np.where(v > 0, v, 1.0)))
+    return np.maximum(np.exp2(e - nmant), sub)
+
+
+def assert_close_ulps(got, exact, dtype, n_ulps, extra=0.0, what=""):
+    """|got - exact| <= n_ulps ulp(exact) + extra elementwise; NaN where exact is NaN, infinities equal."""
+    got = np.asarray(got).astype(np.float64)
+    exact = np.asarray(exact, np.float64)
+    assert got.shape == exact.shape, what
+    nan = np.isnan(exact)
+    np.testing.assert_array_equal(np.isnan(got), nan, err_msg=f"{what}: NaN positions")
+    inf = np.isinf(exact) & ~nan
+    np.testing.assert_array_equal(got[inf], exact[inf], err_msg=f"{what}: infinities")
+    fin = ~nan & ~inf
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got[fin] - exact[fin])
+    bound = n_ulps * ulp(exact[fin], dtype) + (extra[fin] if np.ndim(extra) else extra)
+    bad = ~(err <= bound)
+    assert not bad.any(), (f"{what}: {bad.sum()} of {bad.size} beyond {n_ulps} ulp ({np.dtype(dtype).name}); "
+                           f"worst got {got[fin][bad][:4]} exact {exact[fin][bad][:4]}")
+
+
+# ---- inputs covering the accuracy bars ------------------------------------------------------------
+def half_rows(dtype, cols, seed=0):
+    """Rows of logits exactly representable in ``dtype``: ordinary, confident, at the float16 extremes
+    (+-6e4), -inf masks (never every entry), one NaN row; and a label per row that is never masked."""
+    rng = np.random.default_rng(seed)
+    rows = [rng.standard_normal(cols) * s for s in (0.5, 3.0, 8.0)]
+    conf = np.full(cols, -12.0)
+    conf[1] = 7.0
+    rows.append(conf)                      # confident: loss ~ cols * e^-19, far below 1
+    ext = rng.standard_normal(cols)
+    ext[0], ext[-1] = 6e4, -6e4
+    rows.append(ext)
+    ext2 = np.full(cols, -6e4)
+    ext2[cols // 2] = 6e4
+    rows.append(ext2)
+    masked = rng.standard_normal(cols) * 2.0
+    masked[::3] = -np.inf
+    rows.append(masked)
+    nan = rng.standard_normal(cols)
+    nan[cols // 3] = np.nan
+    rows.append(nan)
+    x = np.stack(rows).astype(dtype)
+    labels = np.array([0, 1, 2, 1, 0, cols // 2, 1, 0], np.int64)
+    return x, labels
+
+
+def soft_targets(x, dtype, seed=1):
+    rng = np.random.default_rng(seed)
+    t = rng.random(x.shape)
+    t[np.isneginf(x.astype(np.float64))] = 0.0     # no mass on masked classes (else the loss is +inf)
+    return (t / t.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+COLS = [pytest.param(5, id="C5"), pytest.param(37, id="C37"), pytest.param(300, id="C300")]
+
+
+# ---- result dtypes -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("h", HALVES)
+def test_result_dtypes(h):
+    x = np.zeros((3, 4), h)
+    lab32, lab64 = np.array([0, 1, 2], np.int32), np.array([0, 1, 2], np.int64)
+    assert ce.logsumexp(x).dtype == F32
+    assert ce.softmax(x).dtype == h
+    assert ce.log_softmax(x).dtype == h
+    for t in (x, x.astype(np.float32)):
+        assert ce.softmax_cross_entropy(x, t).dtype == F32
+        loss, g = ce.softmax_cross_entropy_and_grad(x, t)
+        assert (loss.dtype, g.dtype) == (F32, h)
+        assert ce.sigmoid_cross_entropy(x, t).dtype == F32
+        loss, g = ce.sigmoid_cross_entropy_and_grad(x, t)
+        assert (loss.dtype, g.dtype) == (F32, h)
+    for lab in (lab32, lab64):
+        assert ce.sparse_softmax_cross_entropy(x, lab).dtype == F32
+        loss, g = ce.sparse_softmax_cross_entropy_and_grad(x, lab)
+        assert (loss.dtype, g.dtype) == (F32, h)
+    # integer and boolean inputs keep running in float32 (a float16 loop would accept int8 and bool)
+    for dt in (np.int8, np.uint8, bool):
+        assert ce.softmax(np.zeros((2, 3), dt)).dtype == F32
+    # dtype=float32 selects the loops that write float32
+    assert ce.softmax(x, dtype=np.float32).dtype == F32
+    loss, g = ce.sparse_softmax_cross_entropy_and_grad(x, lab64, dtype=np.float32)
+    assert (loss.dtype, g.dtype) == (F32, F32)
+
+
+def test_half_loops_are_listed():
+    for uf in (ce.logsumexp, ce.softmax, ce.softmax_cross_entropy_and_grad, ce.sparse_softmax_cross_entropy,
+               ce.sigmoid_cross_entropy_and_grad):
+        assert any(t.startswith("e") for t in uf.types), uf.__name__
+
+
+# ---- accuracy against float64 on the same half values ------------------------------------------------
+@pytest.mark.parametrize("cols", COLS)
+@pytest.mark.parametrize("h", HALVES)
+def test_row_losses_within_4_float32_ulp(h, cols):
+    x, labels = half_rows(h, cols)
+    t = soft_targets(x, h)
+    z = (np.random.default_rng(2).random(x.shape) < 0.5).astype(h)
+    cases = [
+        ("logsumexp", ce.logsumexp(x), ref.logsumexp(x)),
+        ("sparse", ce.sparse_softmax_cross_entropy(x, labels), ref.sparse_softmax_cross_entropy(x, labels)),
+        ("sparse_and_grad", ce.sparse_softmax_cross_entropy_and_grad(x, labels)[0],
+         ref.sparse_softmax_cross_entropy(x, labels)),
+        ("dense", ce.softmax_cross_entropy(x, t), ref.softmax_cross_entropy(x, t)),
+        ("dense_f32_targets", ce.softmax_cross_entropy(x, t.astype(np.float32)), ref.softmax_cross_entropy(x, t)),
+        ("dense_and_grad", ce.softmax_cross_entropy_and_grad(x, t)[0], ref.softmax_cross_entropy(x, t)),
+        ("sigmoid", ce.sigmoid_cross_entropy(x, z), ref.sigmoid_cross_entropy(x, z)),
+        ("sigmoid_and_grad", ce.sigmoid_cross_entropy_and_grad(x, z)[0], ref.sigmoid_cross_entropy(x, z)),
+    ]
+    for name, got, exact in cases:
+        assert got.dtype == F32, name
+        assert_close_ulps(got, exact, F32, 4, what=name)
+    # the confident row keeps its digits (a loss of cols * e^-19, not 0)
+    assert 0 < ce.sparse_softmax_cross_entropy(x[3:4], labels[3:4])[0] < 1e-4
+
+
+@pytest.mark.parametrize("h", HALVES)
+def test_long_row_losses(h):
+    """Rows longer than one float32 summation block (1024 terms): the float32 arithmetic shared with
+    float32 inputs sums a confident row's thousands of equal tiny terms to within ~8 ulp, not 4."""
+    x, labels = half_rows(h, 3000)
+    got = ce.sparse_softmax_cross_entropy(x, labels)
+    assert got.dtype == F32
+    assert_close_ulps(got, ref.sparse_softmax_cross_entropy(x, labels), F32, 12, what="sparse, 3000 classes")
+    np.testing.assert_array_equal(got, ce.sparse_softmax_cross_entropy(x.astype(np.float32), labels))
+
+
+def _lse_cancel(x, lse):
+    """float32 rounding of x - lse where the two nearly cancel: a few ulp of the larger operand."""
+    x64 = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore"):
+        big = np.maximum(np.abs(np.nan_to_num(x64, posinf=0, neginf=0)),
+                         np.abs(np.nan_to_num(np.asarray(lse, np.float64)[:, None], posinf=0, neginf=0)))
+    return 2 * ulp(big, F32)
+
+
+@pytest.mark.parametrize("cols", [*COLS, pytest.param(1500, id="C1500")])
+@pytest.mark.parametrize("h", HALVES)
+def test_nxc_outputs_within_1_ulp_of_exact(h, cols):
+    x, labels = half_rows(h, cols)
+    t = soft_targets(x, h)
+    z = (np.random.default_rng(3).random(x.shape) < 0.5).astype(h)
+    lse = ref.logsumexp(x)
+    # softmax / gradients are at most 1 in magnitude: float32 arithmetic adds at most a few 2^-24
+    f32_abs = 4 * 2.0**-24
+    outs = [
+        ("softmax", ce.softmax(x), ref.softmax(x), 0.0),
+        ("log_softmax", ce.log_softmax(x), ref.log_softmax(x), _lse_cancel(x, lse)),
+        ("sparse_grad", ce.sparse_softmax_cross_entropy_and_grad(x, labels)[1],
+         ref.sparse_softmax_cross_entropy_grad(x, labels), f32_abs),
+        ("dense_grad", ce.softmax_cross_entropy_and_grad(x, t)[1], ref.softmax_cross_entropy_grad(x, t), f32_abs),
+        ("sigmoid_grad", ce.sigmoid_cross_entropy_and_grad(x, z)[1], ref.sigmoid_cross_entropy_grad(x, z), f32_abs),
+    ]
+    top = float(np.finfo(np.float16).max) + 16.0 if h == F16 else np.inf   # rounds to +-inf from here on
+    for name, got, exact, extra in outs:
+        assert got.dtype == h, name
+        with np.errstate(invalid="ignore"):
+            exact = np.where(np.abs(exact) >= top, np.sign(exact) * np.inf, exact)
+        assert_close_ulps(got, exact, h, 1, extra=extra, what=name)
+
+
+@pytest.mark.parametrize("h", HALVES)
+def test_float32_loops_at_float32_accuracy(h):
+    """dtype=np.float32 (and a float32 out= with it) read the half input and write float32 results as
+    accurate as the float32 path on the same values."""
+    x, labels = half_rows(h, 37)
+    x32 = x.astype(np.float32)
+    sm = ce.softmax(x, dtype=np.float32)
+    assert sm.dtype == F32
+    assert_close_ulps(sm, ref.softmax(x), F32, 4, extra=2.0**-40, what="softmax float32")
+    out = np.full(x.shape, np.nan, np.float32)
+    res = ce.log_softmax(x, out=out, dtype=np.float32)
+    assert res is out
+    lse = ref.logsumexp(x)
+    assert_close_ulps(out, ref.log_softmax(x), F32, 4, extra=_lse_cancel(x, lse), what="log_softmax float32 out")
+    loss, g = ce.sparse_softmax_cross_entropy_and_grad(x, labels, dtype=np.float32)
+    loss32, _ = ce.sparse_softmax_cross_entropy_and_grad(x32, labels)
+    np.testing.assert_array_equal(loss, loss32)
+    assert_close_ulps(g, ref.sparse_softmax_cross_entropy_grad(x, labels), F32, 4, extra=4 * 2.0**-40,
+                      what="sparse grad float32")
+    # a float32 out= without dtype= gets the half result converted to float32 (NumPy 2 picks loops from
+    # inputs and dtype=, not from out=): exactly the half values
+    out2 = np.empty(x.shape, np.float32)
+    ce.softmax(x, out=out2)
+    np.testing.assert_array_equal(out2, ce.softmax(x).astype(np.float32))
+
+
+@pytest.mark.parametrize("h", HALVES)
+def test_strided_broadcast_axis_and_inplace(h):
+    x, labels = half_rows(h, 37)
+    fin = np.isfinite(x.astype(np.float64)).all(axis=1)
+    x, labels = x[fin], labels[fin]
+    want = ce.sparse_softmax_cross_entropy(x, labels)
+    xt = np.ascontiguousarray(x.T)
+    np.testing.assert_array_equal(ce.sparse_softmax_cross_entropy(xt, labels, axis=0), want)
+    np.testing.assert_array_equal(ce.logsumexp(x[:, ::2]), ce.logsumexp(np.ascontiguousarray(x[:, ::2])))
+    np.testing.assert_array_equal(ce.softmax(xt, axis=0).T, ce.softmax(x))
+    # one label row broadcast against many logits rows; targets broadcast along rows
+    t = soft_targets(x[:1], h)
+    np.testing.assert_array_equal(ce.softmax_cross_entropy(x, t),
+                                  ce.softmax_cross_entropy(x, np.repeat(t, len(x), axis=0)))
+    y = x.copy()
+    ce.softmax(y, out=y)
+    np.testing.assert_array_equal(y, ce.softmax(x))
+
+
+@pytest.mark.parametrize("h", HALVES)
+def test_bad_label_signals_invalid(h):
+    x = np.zeros((2, 4), h)
+    with np.errstate(invalid="ignore"):
+        got = ce.sparse_softmax_cross_entropy(x, np.array([1, 9]))
+    assert np.isnan(got[1]) and got[0] == pytest.approx(np.log(4))
+    with pytest.raises(FloatingPointError):
+        ce.sparse_softmax_cross_entropy(x, np.array([1, -1]))
+
+
+# ---- memory: no cast copy ------------------------------------------------------------------------------
+def _peak_extra(f):
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        out = f()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - base, out
+
+
+@pytest.mark.parametrize("h", HALVES)
+def test_no_cast_copy(h):
+    x = np.random.default_rng(0).standard_normal((256, 4096)).astype(h)   # 2 MiB of half logits
+    labels = np.arange(256, dtype=np.int64)
+    extra, (loss, g) = _peak_extra(lambda: ce.sparse_softmax_cross_entropy_and_grad(x, labels))
+    outputs = loss.nbytes + g.nbytes
+    assert extra <= outputs + 64 * 1024, (extra, outputs)     # a float32 copy would add 4 MiB
+    extra, sm = _peak_extra(lambda: ce.softmax(x, dtype=np.float32))
+    assert extra <= sm.nbytes + 64 * 1024, (extra, sm.nbytes)
+
+
+# ---- bfloat16 registration is lazy ---------------------------------------------------------------------
+def _run(code):
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONWARNINGS="error::RuntimeWarning"))
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.skipif(BF16 is None, reason="ml_dtypes missing")
+def test_bfloat16_registered_lazily():
+    out = _run(
+        "import sys, numpy as np, crossentropy as ce\n"
+        "print('eager' if 'ml_dtypes' in sys.modules else 'lazy')\n"
+        "import ml_dtypes\n"
+        "x = np.zeros((2, 3), ml_dtypes.bfloat16)\n"
+        "print(ce.softmax(x).dtype, ce.logsumexp(x).dtype, ce.sparse_softmax_cross_entropy(x, [0, 1]).dtype)\n")
+    assert out.split() == ["lazy", "bfloat16", "float32", "float32"]
+    out = _run(
+        "import numpy as np, ml_dtypes, crossentropy as ce\n"
+        "x = np.zeros((2, 3), ml_dtypes.bfloat16)\n"
+        "print(ce.softmax_cross_entropy_and_grad(x, x)[1].dtype)\n")
+    assert out.split() == ["bfloat16"]
+
+
+# ---- framework layers against the golden values -------------------------------------------------------
+def _golden():
+    with open(os.path.join(GOLDEN, "half_cases.json")) as fh:
+        meta = json.load(fh)
+    bf16_keys = set(meta["bfloat16_keys"])
+    data = np.load(os.path.join(GOLDEN, "half_arrays.npz"))
+
+    def arr(key):
+        a = data[key]
+        if key in bf16_keys:
+            if BF16 is None:
+                pytest.skip("ml_dtypes missing")
+            a = a.view(BF16)
+        return a
+
+    return meta, arr
+
+
+_META, _ARR = _golden()
+
+
+def _ours(case, arr):
+    """(value, grad) from our layer for a golden case; raises where we refuse the call."""
+    inputs = {k: arr(v) for k, v in case["inputs"].items()}
+    kwargs = dict(case["kwargs"])
+    fw = case["framework"]
+    if fw == "keras":
+        from crossentropy import keras as K
+
+        if case["kind"] == "class":
+            obj = getattr(K, case["name"])(**kwargs)
+            return obj(inputs["y_true"], inputs["y_pred"], return_grad=True)
+        return getattr(K, case["name"])(inputs["y_true"], inputs["y_pred"], return_grad=True, **kwargs)
+    if fw == "torch":
+        from crossentropy import torch as T
+
+        return getattr(T, case["name"])(**inputs, **kwargs, return_grad=True)
+    from crossentropy import tf as TF
+
+    return getattr(TF, case["name"])(**inputs, **kwargs, return_grad=True)
+
+
+def _is_float(a):
+    return a.dtype.kind == "f" or a.dtype.name == "bfloat16"   # bfloat16's NumPy kind is "V"
+
+
+def _ours64(case, arr):
+    """Our layer on the same values in float64 (a class case with dtype="float64")."""
+    c64 = dict(case)
+    if case["kind"] == "class":
+        c64["kwargs"] = dict(case["kwargs"], dtype="float64")
+
+    def arr64(key):
+        a = arr(key)
+        compute = case["kwargs"].get("dtype", "") if case["kind"] == "class" else ""
+        if "bfloat16" in compute:
+            a = np.asarray(a).astype(BF16)
+        elif "float16" in compute:
+            a = np.asarray(a).astype(np.float16)
+        return a.astype(np.float64) if _is_float(a) else a
+
+    with np.errstate(all="ignore"):
+        return _ours(c64, arr64)
+
+
+def _in_range(exact, dtype):
+    """The exact values as the dtype can hold them: beyond float16's largest value they round to +-inf."""
+    if np.dtype(dtype) != F16:
+        return exact
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(exact) >= float(np.finfo(np.float16).max) + 16.0, np.sign(exact) * np.inf, exact)
+
+
+def _closer_or_equal(ours, fw, exact, ours64, dtype, n_ulps, extra, what):
+    """Each entry is at least as close to the framework's float64 result as the framework's own half result
+    is, or within ``n_ulps`` of ``dtype`` (+ ``extra``) of it.  Where that float64 result is NaN but ours is
+    not (documented differences such as a zero target on a -inf logit), ours equals our own float64 result
+    on the same values to the same tolerance."""
+    ours = np.asarray(ours).astype(np.float64)
+    fw = np.asarray(fw).astype(np.float64)
+    exact = _in_range(np.asarray(exact, np.float64), dtype)
+    assert ours.shape == exact.shape, f"{what}: shape {ours.shape} != {exact.shape}"
+    nan_ours, nan_exact = np.isnan(ours), np.isnan(exact)
+    np.testing.assert_array_equal(nan_ours & ~nan_exact, False, err_msg=f"{what}: NaN where float64 is not")
+    differs = nan_exact & ~nan_ours
+    if differs.any():
+        mine = _in_range(np.asarray(ours64(), np.float64), dtype)
+        exact = np.where(differs, mine, exact)
+        fw = np.where(differs, mine, fw)
+    fin = ~np.isnan(exact)
+    with np.errstate(invalid="ignore"):
+        err_ours = np.abs(ours[fin] - exact[fin])
+        err_fw = np.abs(fw[fin] - exact[fin])
+    inf = np.isinf(exact[fin])
+    err_ours = np.where(inf, np.where(ours[fin] == exact[fin], 0.0, np.inf), err_ours)
+    err_fw = np.where(inf | np.isnan(err_fw), np.where(fw[fin] == exact[fin], 0.0, np.inf), err_fw)
+    bound = np.maximum(err_fw, n_ulps * ulp(exact[fin], dtype) + extra)
+    bad = ~(err_ours <= bound)
+    assert not bad.any(), (f"{what}: {bad.sum()} entries farther from float64 than the framework: "
+                           f"ours {ours[fin][bad][:4]} framework {fw[fin][bad][:4]} float64 {exact[fin][bad][:4]}")
+
+
+@pytest.mark.parametrize("case", _META["cases"], ids=[c["id"] for c in _META["cases"]])
+def test_golden_half(case):
+    if case["half"] == "bfloat16" and BF16 is None:
+        pytest.skip("ml_dtypes missing")
+    if case["error"] is not None:
+        with pytest.raises((TypeError, ValueError)):
+            _ours(case, _ARR)
+        return
+    with np.errstate(all="ignore"):
+        value, grad = _ours(case, _ARR)
+    value, grad = np.asarray(value), np.asarray(grad)
+    assert value.dtype.name == case["value_dtype"], "result dtype"
+    assert grad.dtype.name == case["grad_dtype"], "gradient dtype"
+    ours64 = _memo(lambda: _ours64(case, _ARR))
+    out_dt = value.dtype if value.dtype.name in NMANT else F32
+    _closer_or_equal(value, _ARR(case["value"]), _ARR(case["value64"]), lambda: ours64()[0], out_dt,
+                     1 if out_dt != F32 else 4, 0.0, "value")
+    g_dt = grad.dtype if grad.dtype.name in NMANT else F32
+    _closer_or_equal(grad, _ARR(case["grad"]), _ARR(case["grad64"]), lambda: ours64()[1], g_dt, 1,
+                     4 * 2.0**-24, "grad")
+
+
+def _memo(f):
+    box = []
+
+    def get():
+        if not box:
+            box.append(f())
+        return box[0]
+
+    return get
+
+
+# ---- Keras' own test_dtype_arg, for the five classes ---------------------------------------------------
+DTYPE_ARG = {   # keras/src/losses/losses_test.py, test_dtype_arg of each cross-entropy class
+    "BinaryCrossentropy": ({}, [[1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32,
+                           [[0.9, 0.1, 0.2], [0.3, 0.8, 0.1], [0.1, 0.2, 0.7]], np.float32),
+    "CategoricalCrossentropy": ({}, [[1, 0, 0], [0, 1, 0], [0, 0, 1]], np.int64, np.eye(3), np.float32),
+    "SparseCategoricalCrossentropy": ({}, [[0], [1], [2]], np.int64, np.eye(3), np.float32),
+    "BinaryFocalCrossentropy": ({}, [[1, 0], [1, 0]], np.int64, [[0.9, 0.8], [0.7, 0.2]], np.float32),
+    "CategoricalFocalCrossentropy": ({"from_logits": True}, [[1, 0, 0]], np.int64, [[4.9, -0.5, 2.05]],
+                                     np.float64),
+}
+
+
+@pytest.mark.skipif(BF16 is None, reason="ml_dtypes missing")
+@pytest.mark.parametrize("name", list(DTYPE_ARG))
+def test_keras_dtype_arg(name):
+    from crossentropy import keras as K
+
+    kwargs, yt, yt_dt, yp, yp_dt = DTYPE_ARG[name]
+    obj = getattr(K, name)(dtype="bfloat16", **kwargs)
+    loss = obj(np.array(yt, yt_dt), np.array(yp, yp_dt))
+    assert np.asarray(loss).dtype == BF16
+
+
+# ---- bad input ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("h", HALVES)
+def test_non_integer_half_labels_refused(h):
+    from crossentropy import keras as K
+    from crossentropy import tf as TF
+    from crossentropy import torch as T
+
+    x = np.zeros((2, 4), h)
+    bad = np.array([0.5, 1.0], h)
+    with pytest.raises(ValueError, match="y_true"):
+        K.sparse_categorical_crossentropy(bad, x, from_logits=True)
+    with pytest.raises(ValueError, match="labels"):
+        TF.sparse_softmax_cross_entropy_with_logits(labels=bad, logits=x)
+    with pytest.raises((TypeError, ValueError), match="target"):
+        T.cross_entropy(x, bad)
+    # whole-number half labels are class ids
+    got = K.sparse_categorical_crossentropy(np.array([0, 3], h), x, from_logits=True)
+    np.testing.assert_allclose(np.asarray(got, np.float64), np.log(4), rtol=1e-6)
+
+
+def test_bfloat16_without_ml_dtypes():
+    code = ("import sys; sys.modules['ml_dtypes'] = None\n"
+            "import numpy as np\n"
+            "from crossentropy import keras as K\n"
+            "try:\n"
+            "    K.CategoricalCrossentropy(dtype='bfloat16')(np.eye(3), np.eye(3))\n"
+            "except (ImportError, TypeError, ValueError) as exc:\n"
+            "    print(type(exc).__name__, exc)\n")
+    out = _run(code)
+    assert "dtype" in out and "ml_dtypes" in out, out
+
+
+# ---- crossentropy eval on float16 files ---------------------------------------------------------------
+def test_cli_eval_float16(tmp_path):
+    rng = np.random.default_rng(5)
+    logits = (rng.standard_normal((300, 11)) * 2).astype(np.float16)
+    labels = rng.integers(0, 11, 300)
+    np.save(tmp_path / "logits.npy", logits)
+    np.save(tmp_path / "labels.npy", labels)
+    proc = subprocess.run([sys.executable, "-m", "crossentropy", "eval", str(tmp_path / "logits.npy"),
+                           str(tmp_path / "labels.npy"), "--loss", "sparse_categorical", "--from-logits",
+                           "--json"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    want = np.mean(ref.sparse_softmax_cross_entropy(logits, labels))
+    assert res["mean"] == pytest.approx(want, rel=1e-6)
+    assert res["dtype"] == "float32"

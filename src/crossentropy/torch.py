@@ -16,6 +16,8 @@ Reproduced PyTorch behaviour:
 * ``binary_cross_entropy`` clamps the logs at -100 and its grad divides by max(p (1 - p), 1e-12) with torch's
   float32 EPS even for float64 (p = 0, target 1 gives -1.0000000039958e12), not the derivative of the clamp.
 * ``binary_cross_entropy_with_logits`` follows torch's expression, so x = -inf gives NaN for every target.
+* Positional arguments bind as in torch's signatures, legacy slots included: ``size_average`` / ``reduce``
+  (deprecated in torch) override ``reduction`` by torch's rules, with torch's deprecation warning.
 * Errors where torch raises: an out-of-range class index gives IndexError; a bad shape, value or argument
   gives ValueError and a bad dtype TypeError (torch's RuntimeErrors), each message naming the argument.
   As in torch, class indices must be int64 (or uint8), BCE's target must have the input's dtype, and
@@ -31,9 +33,9 @@ Differences from PyTorch (deliberate):
   (lists, Python numbers) take the input's dtype.
 * ``nll_loss(reduction="mean")`` whose non-ignored targets all have weight 0 (0/0): torch's grad is NaN only
   at the target entries of those rows; here the whole row is NaN.
-* The deprecated ``size_average`` / ``reduce`` module arguments are not supported (use ``reduction``).
 """
 import operator
+import warnings
 
 import numpy as np
 
@@ -82,6 +84,19 @@ def _ignore_index(ignore_index):
     if not -2**63 < value < 2**63:
         raise ValueError(f"ignore_index={value} is outside (-2**63, 2**63): an int64, and -2**63 is reserved")
     return value
+
+
+def _legacy_reduction(size_average, reduce, reduction):
+    """torch's ``_Reduction.legacy_get_string``: either legacy flag given overrides ``reduction`` (None counts
+    as True), with torch's deprecation warning."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    legacy = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
+                  UserWarning, stacklevel=3)
+    return legacy
 
 
 def _check_reduction(reduction):
@@ -228,11 +243,12 @@ def _checked_input(input, reduction):
     return x, user_dtype
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, *,
-                  return_grad=False):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0, *, return_grad=False):
     """``torch.nn.functional.cross_entropy``: log-softmax over axis 1 (axis 0 for 1-D input) and negative
     log-likelihood.  ``target`` holds class indices (the input's shape without axis 1, int64) or class
     probabilities (the input's shape, floating point)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _checked_input(input, reduction)
     label_smoothing = float(label_smoothing)
     if label_smoothing > 1.0:
@@ -244,8 +260,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                           log_probs=False)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *, return_grad=False):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", *,
+             return_grad=False):
     """``torch.nn.functional.nll_loss``: ``input`` already holds log-probabilities; loss = -weight[y] input[y]."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _checked_input(input, reduction)
     return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, 0.0, return_grad,
                           log_probs=True)
@@ -278,8 +296,10 @@ def _element_weight(a, name, x):
     return None if a is None else _broadcast_to_input(_like_input(a, name, x), name, x)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return_grad=False):
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean", *,
+                         return_grad=False):
     """``torch.nn.functional.binary_cross_entropy`` of probabilities ``input`` (logs clamped at -100)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     p, user_dtype = _float_input(input)
     _check_reduction(reduction)
     z = _binary_target(target, p, user_dtype, same_dtype=True)
@@ -289,10 +309,11 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return
                    "prob_torch")
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None, *,
-                                     return_grad=False):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None, *, return_grad=False):
     """``torch.nn.functional.binary_cross_entropy_with_logits``: (1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x),
     times ``weight``."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _float_input(input)
     _check_reduction(reduction)
     z = _binary_target(target, x, user_dtype, floating=True)
@@ -317,11 +338,6 @@ class _Loss:
         return f"{type(self).__name__}({args})"
 
 
-def _no_legacy(size_average, reduce):
-    if size_average is not None or reduce is not None:
-        raise TypeError("size_average and reduce are deprecated in torch and not supported here: use reduction=")
-
-
 class CrossEntropyLoss(_Loss):
     """``torch.nn.CrossEntropyLoss``: calls :func:`cross_entropy`."""
     _arguments = ("weight", "ignore_index", "reduction", "label_smoothing")
@@ -329,7 +345,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                  label_smoothing=0.0):
-        _no_legacy(size_average, reduce)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
         self.label_smoothing = label_smoothing
@@ -341,7 +357,7 @@ class NLLLoss(_Loss):
     _function = staticmethod(nll_loss)
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
-        _no_legacy(size_average, reduce)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
 
@@ -352,7 +368,7 @@ class BCELoss(_Loss):
     _function = staticmethod(binary_cross_entropy)
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
-        _no_legacy(size_average, reduce)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.reduction = weight, reduction
 
@@ -363,6 +379,6 @@ class BCEWithLogitsLoss(_Loss):
     _function = staticmethod(binary_cross_entropy_with_logits)
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
-        _no_legacy(size_average, reduce)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight

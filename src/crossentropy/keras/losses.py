@@ -384,7 +384,8 @@ class _Reduction:
         with np.errstate(all="ignore"):
             w = np.broadcast_to(self.scale * self.sw, self.out_shape)
             w = np.broadcast_to(_sum_to_shape(w, self.values_shape), self.values_shape)
-        return np.ascontiguousarray(w.reshape(self.loss_shape), dtype=self.dtype)
+        # np.array, not ascontiguousarray: that one turns the 0-d weight of a single-row loss into shape (1,)
+        return np.array(w.reshape(self.loss_shape), dtype=self.dtype, order="C")
 
 
 # ---- classes ---------------------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def _elementwise(labels, logits, return_grad, mode, pos_weight=None):
     loss = np.empty_like(x)
     grad = np.empty_like(x) if return_grad else None
     for xb, zb, pwb, lossb, gb in row_blocks(x, z, pw, loss, grad):
-        _kernels.binary_xent_rows(xb, zb, lossb, mode=mode, pos_weight=pwb, grad=gb)
+        _kernels.binary_xent_rows(xb, lossb, t=zb, mode=mode, pos_weight=pwb, grad=gb)
     return _result(loss.reshape(shape), None if grad is None else grad.reshape(shape), user_dtype)
 
 

@@ -261,7 +261,7 @@ def _binary(x, user_dtype, z, weight, pos_weight, reduction, return_grad, mode):
     grad = np.empty_like(x) if return_grad else None
     grad_scale = 1.0 / x.size if reduction == "mean" and x.size else 1.0
     for xb, zb, wb, pwb, lossb, gb in row_blocks(x, z, weight, pos_weight, loss, grad):
-        _kernels.binary_xent_rows(xb, zb, lossb, mode=mode, weight=wb, pos_weight=pwb, grad=gb,
+        _kernels.binary_xent_rows(xb, lossb, t=zb, mode=mode, weight=wb, pos_weight=pwb, grad=gb,
                                   grad_scale=grad_scale)
     value = _reduce(loss.reshape(shape) if reduction == "none" else loss, reduction, x.size)
     return _result(value, None if grad is None else grad.reshape(shape), user_dtype)

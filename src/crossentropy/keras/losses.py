@@ -141,7 +141,7 @@ def _ignore_value(ignore_class):
 # ---- one loss evaluation -------------------------------------------------------------------------------
 def _binary_rows(x, loss, *, t, **params):
     """binary_xent_rows with the calling convention of the two softmax/probability drivers."""
-    return _kernels.binary_xent_rows(x, t, loss, **params)
+    return _kernels.binary_xent_rows(x, loss, t=t, **params)
 
 
 class _Evaluation:

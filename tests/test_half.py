@@ -113,13 +113,14 @@ def test_result_dtypes(h):
     assert ce.logsumexp(x).dtype == F32
     assert ce.softmax(x).dtype == h
     assert ce.log_softmax(x).dtype == h
-    for t in (x, x.astype(np.float32)):
+    # targets of the logits' half type: the half loops; float32 targets: NumPy resolves to the float32 loop
+    for t, g_dt in ((x, h), (x.astype(np.float32), F32)):
         assert ce.softmax_cross_entropy(x, t).dtype == F32
         loss, g = ce.softmax_cross_entropy_and_grad(x, t)
-        assert (loss.dtype, g.dtype) == (F32, h)
+        assert (loss.dtype, g.dtype) == (F32, g_dt)
         assert ce.sigmoid_cross_entropy(x, t).dtype == F32
         loss, g = ce.sigmoid_cross_entropy_and_grad(x, t)
-        assert (loss.dtype, g.dtype) == (F32, h)
+        assert (loss.dtype, g.dtype) == (F32, g_dt)
     for lab in (lab32, lab64):
         assert ce.sparse_softmax_cross_entropy(x, lab).dtype == F32
         loss, g = ce.sparse_softmax_cross_entropy_and_grad(x, lab)
@@ -490,7 +491,7 @@ def test_non_integer_half_labels_refused(h):
     bad = np.array([0.5, 1.0], h)
     with pytest.raises(ValueError, match="y_true"):
         K.sparse_categorical_crossentropy(bad, x, from_logits=True)
-    with pytest.raises(ValueError, match="labels"):
+    with pytest.raises((TypeError, ValueError), match="labels"):   # tf.nn wants integer labels at all
         TF.sparse_softmax_cross_entropy_with_logits(labels=bad, logits=x)
     with pytest.raises((TypeError, ValueError), match="target"):
         T.cross_entropy(x, bad)
@@ -514,7 +515,8 @@ def test_bfloat16_without_ml_dtypes():
 # ---- crossentropy eval on float16 files ---------------------------------------------------------------
 def test_cli_eval_float16(tmp_path):
     rng = np.random.default_rng(5)
-    logits = (rng.standard_normal((300, 11)) * 2).astype(np.float16)
+    with np.errstate(under="ignore"):
+        logits = (rng.standard_normal((300, 11)) * 2).astype(np.float16)
     labels = rng.integers(0, 11, 300)
     np.save(tmp_path / "logits.npy", logits)
     np.save(tmp_path / "labels.npy", labels)

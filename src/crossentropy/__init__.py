@@ -18,6 +18,9 @@ from crossentropy._gufuncs import (
     sparse_softmax_cross_entropy_and_grad,
 )
 from crossentropy._kernels import get_num_threads, set_num_threads
+from crossentropy import _bfloat16
+
+_bfloat16.install()   # bfloat16 loops once ml_dtypes is imported (never imported here: it is slow)
 
 try:   # the installed distribution's version: meson.build's project(version:) is the only place it is written
     from importlib.metadata import PackageNotFoundError

@@ -3,6 +3,8 @@
  * the ce_row_fn entries of the dtype's ce_dtype_kernels table. */
 
 #define CE_SZ ((npy_intp)sizeof(CE_S))
+#define CE_SZG ((npy_intp)sizeof(CE_SG))   /* N x C outputs (softmax, gradients) */
+#define CE_SZR ((npy_intp)sizeof(CE_SR))   /* per-row results (losses, logsumexp) and row scales */
 #define CE_ROW(T, base, rs, i) ((T *)((base) + (i) * (rs)))
 
 /* ---------------------------------------------------------------------------------------------------
@@ -12,11 +14,11 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
-    CE_S *y = CE_ROW(CE_S, p->y, p->y_rs, i);
-    npy_intp n = p->cols, sx = p->x_cs / CE_SZ, sy = p->y_cs / CE_SZ;
+    CE_SG *y = CE_ROW(CE_SG, p->y, p->y_rs, i);
+    npy_intp n = p->cols, sx = p->x_cs / CE_SZ, sy = p->y_cs / CE_SZG;
     CE_F(ce_lse_t) st = CE_F(ce_lse_stats)(x, n, sx);
     if (p->what == CE_ROW_LSE) {
-        *y = CE_ST(st.finite ? st.m + st.L : CE_F(ce_lse_nonfinite)(x, n, sx, st.m));
+        *CE_ROW(CE_SR, p->y, p->y_rs, i) = CE_STR(st.finite ? st.m + st.L : CE_F(ce_lse_nonfinite)(x, n, sx, st.m));
         return 0;
     }
     if (!st.finite) {
@@ -27,16 +29,16 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
     if (p->what == CE_ROW_SOFTMAX) {
         if (sx == 1 && sy == 1) {
             CE_SIMD
-            for (npy_intp j = 0; j < n; j++) y[j] = CE_ST(CE_M(ce_exp)(CE_LD(x[j]) - m) * inv);
+            for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(CE_M(ce_exp)(CE_LD(x[j]) - m) * inv);
         } else {
-            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_ST(CE_M(ce_exp)(CE_LD(x[j * sx]) - m) * inv);
+            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_STG(CE_M(ce_exp)(CE_LD(x[j * sx]) - m) * inv);
         }
     } else {
         if (sx == 1 && sy == 1) {
             CE_SIMD
-            for (npy_intp j = 0; j < n; j++) y[j] = CE_ST((CE_LD(x[j]) - m) - L);
+            for (npy_intp j = 0; j < n; j++) y[j] = CE_STG((CE_LD(x[j]) - m) - L);
         } else {
-            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_ST((CE_LD(x[j * sx]) - m) - L);
+            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_STG((CE_LD(x[j * sx]) - m) - L);
         }
     }
     return 0;
@@ -47,7 +49,7 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
  * has_t / has_v / has_lab are compile-time constants at each call site (see ce_xent_row). */
 CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
-                                         CE_S *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode)
+                                         CE_SG *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode)
 {
     CE_T m = CE_F(ce_max_impl)(x, n, sx);
     if (!(m > -(CE_T)INFINITY && m < (CE_T)INFINITY)) {
@@ -59,7 +61,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     /* With a gradient to write, the statistics sweep leaves its exps in g so the gradient sweep needs no
      * second exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself,
      * nor when g's storage type is narrower than the compute type. */
-    CE_S *keep = (CE_KEEP_EXPS && g && !(has_t && (const CE_S *)g == t)) ? g : NULL;
+    CE_SG *keep = (CE_KEEP_EXPS && g && !(has_t && (const void *)g == (const void *)t)) ? g : NULL;
     if (sparse_only) {
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
@@ -82,7 +84,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
 /* x holds log-probabilities (torch nll_loss): loss = -sum t'_j x_j, grad = -r t'_j. */
 CE_INLINE CE_T CE_F(ce_xent_logprob_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                           npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
-                                          CE_S *g, npy_intp sg, int has_t, int has_v, int has_lab)
+                                          CE_SG *g, npy_intp sg, int has_t, int has_v, int has_lab)
 {
     CE_T dot = 0;
     if (has_lab && !has_t && b == 0) {
@@ -97,7 +99,7 @@ CE_INLINE CE_T CE_F(ce_xent_logprob_impl)(const CE_S *x, npy_intp sx, const CE_S
     if (g) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++)
-            g[j * sg] = CE_ST(-r * CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab));
+            g[j * sg] = CE_STG(-r * CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab));
     }
     return dot;
 }
@@ -109,10 +111,10 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
     const CE_S *t = p->t ? CE_ROW(const CE_S, p->t, p->t_rs, i) : NULL;
     const CE_S *v = (const CE_S *)p->v;
-    CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, i) : NULL;
-    npy_intp sx = p->x_cs / CE_SZ, st = p->t_cs / CE_SZ, sv = p->v_cs / CE_SZ, sg = p->g_cs / CE_SZ;
-    CE_S *loss = CE_ROW(CE_S, p->loss, p->loss_rs, i);
-    CE_T r = p->r ? CE_LD(*CE_ROW(const CE_S, p->r, p->r_rs, i)) : CE_K(1.0);
+    CE_SG *g = p->grad ? CE_ROW(CE_SG, p->grad, p->g_rs, i) : NULL;
+    npy_intp sx = p->x_cs / CE_SZ, st = p->t_cs / CE_SZ, sv = p->v_cs / CE_SZ, sg = p->g_cs / CE_SZG;
+    CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, i);
+    CE_T r = p->r ? CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, i)) : CE_K(1.0);
     CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
     int64_t y = -1;
     if (p->lab) {
@@ -122,7 +124,7 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
     int ht = t != NULL, hv = v != NULL, hl = p->lab != NULL;
     ce_xent_mode mode = p->mode;
     if (mode == CE_XENT_LOG_PROBS) {
-        *loss = CE_ST(CE_F(ce_xent_logprob_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl));
+        *loss = CE_STR(CE_F(ce_xent_logprob_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl));
         return 0;
     }
     CE_T res;
@@ -136,7 +138,7 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
         res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode);
     else
         res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode);
-    *loss = CE_ST(res);
+    *loss = CE_STR(res);
     return 0;
 }
 
@@ -194,9 +196,9 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         }
     }
     for (npy_intp i = 0; i < nb; i++) {
-        CE_S *loss = CE_ROW(CE_S, p->loss, p->loss_rs, r0 + i);
-        CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, r0 + i) : NULL;
-        CE_T r = p->r ? CE_LD(*CE_ROW(const CE_S, p->r, p->r_rs, r0 + i)) : CE_K(1.0);
+        CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
+        CE_SG *g = p->grad ? CE_ROW(CE_SG, p->grad, p->g_rs, r0 + i) : NULL;
+        CE_T r = p->r ? CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, r0 + i)) : CE_K(1.0);
         int64_t y = -1;
         if (p->lab) {
             int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0 + i, n, loss, g, 1, &y);
@@ -206,7 +208,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
             }
         }
         if (!(m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY)) {
-            *loss = CE_ST((CE_T)NAN);
+            *loss = CE_STR((CE_T)NAN);
             if (g) CE_F(ce_fill)(g, n, 1, (CE_T)NAN);
             continue;
         }
@@ -215,11 +217,11 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         s.S = p->t ? S[i] : c;
         s.dot = p->t ? dot[i] : c * (m[i] - xt[y * R + i]);
         CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(p->mode, &s, r);
-        *loss = CE_ST(e.loss);
+        *loss = CE_STR(e.loss);
         if (g) {
             for (npy_intp j = 0; j < n; j++) {
                 CE_T tj = p->t ? tt[j * R + i] : (j == y ? c : CE_K(0.0));
-                g[j] = CE_ST(e.coef * et[j * R + i] - e.tcoef * tj);
+                g[j] = CE_STG(e.coef * et[j * R + i] - e.tcoef * tj);
             }
         }
     }
@@ -232,7 +234,7 @@ static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
     if (p->mode != CE_XENT_LOGITS || p->v || p->cols > CE_SMALL_COLS || p->cols == 0 || p->x_cs != CE_SZ) return 0;
     if (p->t && (p->lab || p->t_cs != CE_SZ)) return 0;
     if (!p->t && (!p->lab || p->b != 0)) return 0;
-    if (p->grad && p->g_cs != CE_SZ) return 0;
+    if (p->grad && p->g_cs != CE_SZG) return 0;
     return 1;
 }
 
@@ -247,10 +249,10 @@ CE_INLINE void CE_F(ce_gather_rows)(CE_S *dst, const char *src, npy_intp rs, npy
         for (npy_intp i = 0; i < nb; i++) dst[i * n + j] = *(const CE_S *)(src + j * cs + i * rs);
 }
 
-CE_INLINE void CE_F(ce_scatter_rows)(char *dst, npy_intp rs, npy_intp cs, const CE_S *src, npy_intp nb, npy_intp n)
+CE_INLINE void CE_F(ce_scatter_rows)(char *dst, npy_intp rs, npy_intp cs, const CE_SG *src, npy_intp nb, npy_intp n)
 {
     for (npy_intp j = 0; j < n; j++)
-        for (npy_intp i = 0; i < nb; i++) *(CE_S *)(dst + j * cs + i * rs) = src[i * n + j];
+        for (npy_intp i = 0; i < nb; i++) *(CE_SG *)(dst + j * cs + i * rs) = src[i * n + j];
 }
 
 CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
@@ -258,14 +260,17 @@ CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
     const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
-    int nbuf = 1 + (p->t != NULL) + (p->grad != NULL), ret, nbad = 0;
-    CE_S *buf = (CE_S *)malloc((size_t)(nbuf * nb * n) * sizeof(CE_S));
+    int nin = 1 + (p->t != NULL), ret, nbad = 0;
+    /* the input rows (x, t) in the storage type, then the gradient rows in the output type */
+    size_t goff = ((size_t)(nb * n) * nin * sizeof(CE_S) + 15) & ~(size_t)15;   /* gradient rows, aligned */
+    char *buf = (char *)malloc(goff + (size_t)(nb * n) * (p->grad != NULL) * sizeof(CE_SG));
     if (!buf) {   /* out of memory: the strided row kernel needs no buffer */
         for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(pp, r0 + i) & CE_ROW_BAD_LABEL;
         return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
     }
     ce_xent_problem q = *p;
-    CE_S *xb = buf, *tb_ = buf + nb * n, *gb = buf + (nbuf - 1) * nb * n;
+    CE_S *xb = (CE_S *)buf, *tb_ = xb + nb * n;
+    CE_SG *gb = (CE_SG *)(buf + goff);
     CE_F(ce_gather_rows)(xb, p->x + r0 * p->x_rs, p->x_rs, p->x_cs, nb, n);
     q.rows = nb;
     q.x = (const char *)xb; q.x_rs = n * CE_SZ; q.x_cs = CE_SZ;
@@ -276,7 +281,7 @@ CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
     if (p->lab) q.lab = p->lab + r0 * p->lab_rs;
     if (p->r) q.r = p->r + r0 * p->r_rs;
     q.loss = p->loss + r0 * p->loss_rs;
-    if (p->grad) { q.grad = (char *)gb; q.g_rs = n * CE_SZ; q.g_cs = CE_SZ; }
+    if (p->grad) { q.grad = (char *)gb; q.g_rs = n * CE_SZG; q.g_cs = CE_SZG; }
     if (CE_F(ce_xent_small_ok)(&q)) {
         for (npy_intp k = 0; k * CE_BLOCK_ROWS < nb; k++) {
             ret = CE_F(ce_xent_small_block)(&q, k);
@@ -296,19 +301,21 @@ CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
     const npy_intp n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
     const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
     const int row_out = p->what != CE_ROW_LSE;
-    CE_S *buf = (CE_S *)malloc((size_t)((1 + row_out) * nb * n) * sizeof(CE_S));
+    size_t yoff = ((size_t)(nb * n) * sizeof(CE_S) + 15) & ~(size_t)15;   /* output rows, aligned */
+    CE_S *buf = (CE_S *)malloc(yoff + (size_t)(nb * n) * row_out * sizeof(CE_SG));
     if (!buf) {
         for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(pp, r0 + i);
         return 0;
     }
+    CE_SG *yb = (CE_SG *)((char *)buf + yoff);
     ce_transform_problem q = *p;
     CE_F(ce_gather_rows)(buf, p->x + r0 * p->x_rs, p->x_rs, p->x_cs, nb, n);
     q.rows = nb;
     q.x = (const char *)buf; q.x_rs = n * CE_SZ; q.x_cs = CE_SZ;
     q.y = p->y + r0 * p->y_rs;
-    if (row_out) { q.y = (char *)(buf + nb * n); q.y_rs = n * CE_SZ; q.y_cs = CE_SZ; }
+    if (row_out) { q.y = (char *)yb; q.y_rs = n * CE_SZG; q.y_cs = CE_SZG; }
     for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(&q, i);
-    if (row_out) CE_F(ce_scatter_rows)(p->y + r0 * p->y_rs, p->y_rs, p->y_cs, buf + nb * n, nb, n);
+    if (row_out) CE_F(ce_scatter_rows)(p->y + r0 * p->y_rs, p->y_rs, p->y_cs, yb, nb, n);
     free(buf);
     return 0;
 }
@@ -321,10 +328,10 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
     const npy_intp n = p->cols;
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
     const CE_S *t = p->t ? CE_ROW(const CE_S, p->t, p->t_rs, i) : NULL;
-    CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, i) : NULL;
-    npy_intp sx = p->x_cs / CE_SZ, st = p->t_cs / CE_SZ, sg = p->g_cs / CE_SZ;
-    CE_S *loss = CE_ROW(CE_S, p->loss, p->loss_rs, i);
-    CE_T r = p->r ? CE_LD(*CE_ROW(const CE_S, p->r, p->r_rs, i)) : CE_K(1.0);
+    CE_SG *g = p->grad ? CE_ROW(CE_SG, p->grad, p->g_rs, i) : NULL;
+    npy_intp sx = p->x_cs / CE_SZ, st = p->t_cs / CE_SZ, sg = p->g_cs / CE_SZG;
+    CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, i);
+    CE_T r = p->r ? CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, i)) : CE_K(1.0);
     CE_T a = (CE_T)p->a, b = (CE_T)p->b;
     int64_t y = -1;
     int flags = 0;
@@ -347,7 +354,7 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
     if (p->from_logits) {
         CE_F(ce_lse_t) ls = CE_F(ce_lse_stats)(x, n, sx);
         if (!ls.finite) {
-            *loss = CE_ST((CE_T)NAN);
+            *loss = CE_STR((CE_T)NAN);
             if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
             return flags;
         }
@@ -377,13 +384,13 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
         total += f;
         G += h * (pj / S);
     }
-    *loss = CE_ST(total);
+    *loss = CE_STR(total);
     if (g) {
         if (!p->from_logits) {
             for (npy_intp j = 0; j < n; j++) {
                 CE_T f, h;
                 CE_F(ce_prob_term)(&k, CE_LD(x[j * sx]), CE_TGT(j), &f, &h);
-                g[j * sg] = CE_ST(r * ((h - G) / S));
+                g[j * sg] = CE_STG(r * ((h - G) / S));
             }
         } else {
             /* through the softmax too: dx_k = p_k (dp_k - sum_j p_j dp_j) */
@@ -396,7 +403,7 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
             for (npy_intp j = 0; j < n; j++) {
                 CE_T f, h, pj = CE_PROB(j);
                 CE_F(ce_prob_term)(&k, pj, CE_TGT(j), &f, &h);
-                g[j * sg] = CE_ST(r * (pj * ((h - G) / S - D)));
+                g[j * sg] = CE_STG(r * (pj * ((h - G) / S - D)));
             }
         }
     }
@@ -411,7 +418,7 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
 #define CE_BIN_ROW_LOOP(LOSS)                                                                                  \
     CE_INLINE int CE_F(ce_binary_row_##LOSS)(const ce_binary_problem *p, const CE_F(ce_bin_ctx) *k, const CE_S *x, \
                                              npy_intp sx, const CE_S *z, npy_intp sz_, const CE_S *w, npy_intp sw, \
-                                             const CE_S *pw, npy_intp spw, CE_S *lo, npy_intp sl, CE_S *g,      \
+                                             const CE_S *pw, npy_intp spw, CE_SR *lo, npy_intp sl, CE_SG *g,    \
                                              npy_intp sg, npy_intp n, CE_T r)                                    \
     {                                                                                                          \
         const CE_T za = (CE_T)p->za, zb = (CE_T)p->zb, div = (CE_T)p->row_divisor, gs = r * (CE_T)p->grad_scale; \
@@ -426,12 +433,12 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
                 l *= CE_LD(w[j * sw]);                                                                         \
                 gj *= CE_LD(w[j * sw]);                                                                        \
             }                                                                                                  \
-            if (sl) lo[j * sl] = CE_ST(l);                                                                     \
+            if (sl) lo[j * sl] = CE_STR(l);                                                                    \
             else total += l;                                                                                   \
-            if (g) g[j * sg] = CE_ST(gs * gj);                                                                 \
+            if (g) g[j * sg] = CE_STG(gs * gj);                                                                \
             out_of_unit += (xj < 0 || xj > 1) ? CE_K(1.0) : CE_K(0.0);                                         \
         }                                                                                                      \
-        if (!sl) *lo = CE_ST(total / div);                                                                     \
+        if (!sl) *lo = CE_STR(total / div);                                                                    \
         return (p->check && out_of_unit > 0) ? CE_ROW_OUT_OF_UNIT : 0;                                         \
     }
 CE_BIN_ROW_LOOP(logits_tf)
@@ -452,11 +459,11 @@ CE_CLONES static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
     const CE_S *z = CE_ROW(const CE_S, p->z, p->z_rs, i);
     const CE_S *w = p->w ? CE_ROW(const CE_S, p->w, p->w_rs, i) : NULL;
     const CE_S *pw = p->pw ? CE_ROW(const CE_S, p->pw, p->pw_rs, i) : NULL;
-    CE_S *lo = CE_ROW(CE_S, p->loss, p->loss_rs, i);
-    CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, i) : NULL;
-    CE_T r = p->r ? CE_LD(*CE_ROW(const CE_S, p->r, p->r_rs, i)) : CE_K(1.0);
+    CE_SR *lo = CE_ROW(CE_SR, p->loss, p->loss_rs, i);
+    CE_SG *g = p->grad ? CE_ROW(CE_SG, p->grad, p->g_rs, i) : NULL;
+    CE_T r = p->r ? CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, i)) : CE_K(1.0);
     npy_intp sx = p->x_cs / CE_SZ, szz = p->z_cs / CE_SZ, sw = p->w_cs / CE_SZ, spw = p->pw_cs / CE_SZ,
-             sl = p->loss_cs / CE_SZ, sg = p->g_cs / CE_SZ;
+             sl = p->loss_cs / CE_SZR, sg = p->g_cs / CE_SZG;
     CE_F(ce_bin_ctx) k;
     k.eps = (CE_T)p->eps; k.alpha = (CE_T)p->alpha; k.gamma = (CE_T)p->gamma;
     /* only the clipping losses read clip_tie */
@@ -485,11 +492,13 @@ CE_CLONES static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
 
 /* This element type's entry in the kernel table (ce_kernels_for). */
 static const ce_dtype_kernels CE_F(ce_kernels) = {
-    CE_NAME, CE_NPY, (int)sizeof(CE_S),
+    CE_NAME, CE_NPY, (int)sizeof(CE_S), (int)sizeof(CE_SR), (int)sizeof(CE_SG),
     CE_F(ce_transform_row), CE_F(ce_transform_tblock),
     CE_F(ce_xent_row), CE_F(ce_xent_small_block), CE_F(ce_xent_tblock), CE_F(ce_xent_small_ok),
     CE_F(ce_prob_row), CE_F(ce_binary_row),
 };
 
 #undef CE_SZ
+#undef CE_SZG
+#undef CE_SZR
 #undef CE_ROW

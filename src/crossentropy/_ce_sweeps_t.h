@@ -19,7 +19,7 @@ CE_INLINE CE_T CE_F(ce_max_impl)(const CE_S *x, npy_intp n, npy_intp sx)
  * L = log1p(rest + cnt - 1) keeps a confident row's tiny loss (logits [-40, 0] give 4.2e-18, not 0).
  * The exps are optionally kept in `keep` for the gradient sweep. */
 CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T m, CE_T *rest_out, CE_T *cnt_out,
-                                     CE_S *keep, npy_intp sk)
+                                     CE_SG *keep, npy_intp sk)
 {
     double rest_all = 0, cnt_all = 0;   /* blocks summed in double: float32 rows of 10^5+ stay accurate */
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
@@ -31,7 +31,7 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
             CE_T e = CE_M(ce_exp)(d);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
-            if (keep) keep[j * sk] = CE_ST(e);   /* callers pass NULL or not as a constant */
+            if (keep) keep[j * sk] = CE_STG(e);   /* callers pass NULL or not as a constant */
         }
         rest_all += rest;
         cnt_all += cnt;
@@ -69,25 +69,25 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp 
     return st;
 }
 
-CE_INLINE void CE_F(ce_fill)(CE_S *g, npy_intp n, npy_intp sg, CE_T v)
+CE_INLINE void CE_F(ce_fill)(CE_SG *g, npy_intp n, npy_intp sg, CE_T v)
 {
-    for (npy_intp j = 0; j < n; j++) g[j * sg] = CE_ST(v);
+    for (npy_intp j = 0; j < n; j++) g[j * sg] = CE_STG(v);
 }
 
 /* Row i's label: rows with the ignored label get loss 0 and grad 0, rows with a label outside [0, n) get
  * NaN.  Returns 1 when the row is still to be computed (label in *y), 0 when ignored, -1 when bad. */
 CE_INLINE int CE_F(ce_row_label)(const char *lab, npy_intp lab_rs, int is64, int64_t ignore, npy_intp i,
-                                 npy_intp n, CE_S *loss, CE_S *g, npy_intp sg, int64_t *y)
+                                 npy_intp n, CE_SR *loss, CE_SG *g, npy_intp sg, int64_t *y)
 {
     *y = ce_label_at(lab, lab_rs, i, is64);
     /* CE_NO_LABEL (INT64_MIN) means "nothing ignored": a label equal to it is out of range, not ignored */
     if (*y == ignore && ignore != CE_NO_LABEL) {
-        *loss = CE_ST(CE_K(0.0));
+        *loss = CE_STR(CE_K(0.0));
         if (g) CE_F(ce_fill)(g, n, sg, CE_K(0.0));
         return 0;
     }
     if (*y < 0 || *y >= n) {
-        *loss = CE_ST((CE_T)NAN);
+        *loss = CE_STR((CE_T)NAN);
         if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
         return -1;
     }
@@ -119,7 +119,7 @@ typedef struct {
  * optionally kept in `keep` for the gradient sweep. */
 CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                        npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
-                                       int has_t, int has_v, int has_lab, CE_S *keep, npy_intp sk,
+                                       int has_t, int has_v, int has_lab, CE_SG *keep, npy_intp sk,
                                        CE_F(ce_xent_stats) *out)
 {
     double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
@@ -137,7 +137,7 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
             /* a zero target on a -inf logit adds 0, not NaN; so does any target on the max (d == 0), where
              * an infinite one would give inf * 0 = NaN instead of its S * L share (inf) */
             dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);
-            if (keep) keep[j * sk] = CE_ST(e);
+            if (keep) keep[j * sk] = CE_STG(e);
         }
         rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
     }
@@ -150,19 +150,19 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
 CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                         npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
                                         CE_T coef, CE_T tcoef, int has_t, int has_v, int has_lab, int kept,
-                                        CE_S *g, npy_intp sg)
+                                        CE_SG *g, npy_intp sg)
 {
     if (kept) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            g[j * sg] = CE_ST(coef * CE_LD(g[j * sg]) - tcoef * tj);
+            g[j * sg] = CE_STG(coef * CE_LDG(g[j * sg]) - tcoef * tj);
         }
     } else {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            g[j * sg] = CE_ST(coef * CE_M(ce_exp)(CE_LD(x[j * sx]) - m) - tcoef * tj);
+            g[j * sg] = CE_STG(coef * CE_M(ce_exp)(CE_LD(x[j * sx]) - m) - tcoef * tj);
         }
     }
 }

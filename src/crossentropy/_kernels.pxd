@@ -100,12 +100,18 @@ cdef extern from "_rowmath.h" nogil:
         const char *name
         int type_num
         int itemsize
+        int row_itemsize
+        int out_itemsize
         ce_row_fn transform_row, transform_tblock
         ce_row_fn xent_row, xent_small_block, xent_tblock
         int (*xent_small_ok)(const ce_xent_problem *p) noexcept nogil
         ce_row_fn prob_row, binary_row
 
     const ce_dtype_kernels *ce_kernels_for(int type_num)
+    const ce_dtype_kernels *ce_kernels_for_out(int type_num, int out_type_num)
+    void ce_set_bfloat16_type_num(int type_num)
+    int ce_bfloat16_type_num()
+    const char *ce_float16_path()
     npy_intp ce_tblock_rows(npy_intp cols)
     int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
 

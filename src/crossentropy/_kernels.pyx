@@ -149,7 +149,8 @@ def _set_min_work_per_thread(n=None):
 
 def openmp_info():
     return {"openmp": bool(CE_HAVE_OPENMP), "simd_clones": bool(CE_HAVE_CLONES),
-            "simd_path": ce_simd_path().decode(), "omp_max_threads": int(omp_get_max_threads()),
+            "simd_path": ce_simd_path().decode(), "float16_path": ce_float16_path().decode(),
+            "omp_max_threads": int(omp_get_max_threads()),
             "cpu_count": int(_cpu_count), "min_work_per_thread": int(_min_work_per_thread),
             "forked_child": bool(_in_forked_child)}
 
@@ -222,14 +223,28 @@ cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kerne
 # Each takes 2-D views (rows x classes, any strides), checks every shape, dtype and stride it will touch
 # (so no caller can make it read out of bounds), fills a problem struct and runs it.
 
-cdef const ce_dtype_kernels *_kernels_of(cnp.ndarray x, str name) except NULL:
-    """The kernel table entry for x's element type: the one place the drivers dispatch on dtype."""
+cdef const ce_dtype_kernels *_kernels_of(cnp.ndarray x, str name, object grad=None) except NULL:
+    """The kernel table entry for x's element type (and, for half x, the gradient's: x's own or float32):
+    the one place the drivers dispatch on dtype."""
     cdef const ce_dtype_kernels *k = ce_kernels_for(x.dtype.num)
     if k == NULL:
-        raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+        raise TypeError(f"{name} must be float32, float64, float16 or bfloat16, got {x.dtype}")
     if not x.dtype.isnative:
         raise TypeError(f"{name} must be in native byte order")
+    if grad is not None and k.itemsize == 2 and isinstance(grad, np.ndarray) and grad.dtype == np.float32:
+        k = ce_kernels_for_out(x.dtype.num, cnp.NPY_FLOAT32)
     return k
+
+
+def _set_bfloat16_type_num(int type_num):
+    """ml_dtypes' bfloat16 type number, for this module's copy of the row math (see _gufuncs.register_bfloat16)."""
+    ce_set_bfloat16_type_num(type_num)
+
+
+def row_dtype(dtype):
+    """The dtype of per-row results and row scales for inputs of ``dtype``: float32 for the half types."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype.itemsize == 2 else dtype
 
 
 cdef cnp.ndarray _arr(object a, str name, tuple shape, object dtype, bint out=False):
@@ -292,16 +307,18 @@ cdef const ce_dtype_kernels *_fill_label_problem(label_problem *p, x, loss, t, l
     """Check the operands the softmax and probability kernels share and point ``p`` (already initialised)
     at them.  Returns the dtype's kernels (the arrays stay alive in the caller's arguments)."""
     cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
-    cdef const ce_dtype_kernels *k = _kernels_of(X, "x")
+    cdef const ce_dtype_kernels *k = _kernels_of(X, "x", grad)
     dt = X.dtype
+    rdt = row_dtype(dt)
+    gdt = np.float32 if k.out_itemsize != k.itemsize else dt
     cdef npy_intp rows = X.shape[0], cols = X.shape[1]
     cdef int is64 = 0
     cdef cnp.ndarray T = _arr(t, "t", (rows, cols), dt) if t is not None else None
     cdef cnp.ndarray LAB = _labels(labels, rows, &is64)
     cdef cnp.ndarray V = _arr(class_vector, "class_vector", (cols,), dt) if class_vector is not None else None
-    cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
-    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), dt, True)
-    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
+    cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), rdt) if row_scale is not None else None
+    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), rdt, True)
+    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), gdt, True) if grad is not None else None
     p.rows = rows; p.cols = cols
     p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
     p.t = _ptr(T); p.t_rs = _st(T, 0); p.t_cs = _st(T, 1)
@@ -369,16 +386,18 @@ def binary_xent_rows(x, loss, *, t, str mode, weight=None, pos_weight=None, doub
     (rows, cols) for element-wise values.  grad = row_scale * grad_scale * d loss / d x.  Returns flag
     counts."""
     cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
-    cdef const ce_dtype_kernels *k = _kernels_of(X, "x")
+    cdef const ce_dtype_kernels *k = _kernels_of(X, "x", grad)
     dt = X.dtype
+    rdt = row_dtype(dt)
+    gdt = np.float32 if k.out_itemsize != k.itemsize else dt
     cdef npy_intp rows = X.shape[0], cols = X.shape[1]
     cdef cnp.ndarray Z = _arr(t, "t", (rows, cols), dt)
     cdef cnp.ndarray W = _arr(weight, "weight", (rows, cols), dt) if weight is not None else None
     cdef cnp.ndarray PW = _arr(pos_weight, "pos_weight", (rows, cols), dt) if pos_weight is not None else None
-    cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
+    cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), rdt) if row_scale is not None else None
     cdef bint elementwise = np.ndim(loss) == 2
-    cdef cnp.ndarray L = _arr(loss, "loss", (<object>(rows, cols)) if elementwise else (<object>(rows,)), dt, True)
-    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
+    cdef cnp.ndarray L = _arr(loss, "loss", (<object>(rows, cols)) if elementwise else (<object>(rows,)), rdt, True)
+    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), gdt, True) if grad is not None else None
     if mode not in _BINARY_LOSSES:
         raise ValueError(f"mode must be one of {sorted(_BINARY_LOSSES)}, got {mode!r}")
     cdef ce_binary_problem p

@@ -87,11 +87,83 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_NPY NPY_FLOAT64
 #include CE_INSTANTIATE
 
-const ce_dtype_kernels *ce_kernels_for(int type_num)
+/* ---- half precision (docs/half_precision.md): stored as 16 bits, computed in float32; per-row results
+ * float32; N x C outputs in the half type ("...") or float32 ("...f", the dtype=float32 loops) ---- */
+#include "_ce_half.h"
+/* bfloat16: the conversions are shifts and integer rounding, fast in every clone */
+#define CE_S uint16_t
+#define CE_T float
+#define CE_K(v) v##f
+#define CE_SUF bf16
+#define CE_MSUF f32
+#define CE_LD(v) ce_ld_bf16(v)
+#define CE_ST(v) ce_st_bf16(v)
+#define CE_SR float
+#define CE_LDR(v) (v)
+#define CE_STR(v) (v)
+#define CE_KEEP_EXPS 0   /* bfloat16 gradient rows are too narrow to hold the exps */
+#define CE_NAME "bfloat16"
+#define CE_NPY (-1)      /* ml_dtypes' type number is known only at run time */
+#include CE_INSTANTIATE
+
+#define CE_S uint16_t
+#define CE_T float
+#define CE_K(v) v##f
+#define CE_SUF bf16f
+#define CE_MSUF f32
+#define CE_LD(v) ce_ld_bf16(v)
+#define CE_ST(v) ce_st_bf16(v)
+#define CE_SR float
+#define CE_LDR(v) (v)
+#define CE_STR(v) (v)
+#define CE_SG float
+#define CE_LDG(v) (v)
+#define CE_STG(v) (v)
+#define CE_KEEP_EXPS 1
+#define CE_NAME "bfloat16->float32"
+#define CE_NPY (-1)
+#include CE_INSTANTIATE
+
+/* float16: converted with exact integer bit operations (_ce_half.h), which vectorise in every SIMD clone.
+ * (Compiling the columns under `#pragma GCC target` regions so that _Float16 conversions become F16C /
+ * AVX-512 instructions was measured: the row sums then round differently from the float32 columns, up to
+ * 20 float32 ulp on confident rows, and the build takes three times as long.) */
+#define CE_F16_SUF f16
+#define CE_F16_SUFF f16f
+#define CE_F16_LD(v) ce_ld_f16_bits(v)
+#define CE_F16_ST(v) ce_st_f16_bits(v)
+#include "_ce_half_columns.h"
+
+static int ce_bf16_num = -1;
+void ce_set_bfloat16_type_num(int type_num) { ce_bf16_num = type_num; }
+int ce_bfloat16_type_num(void) { return ce_bf16_num; }
+
+static const ce_dtype_kernels *ce_f16_pair(int out_f32)
+{
+    return out_f32 ? &ce_kernels_f16f : &ce_kernels_f16;
+}
+
+const char *ce_float16_path(void)
+{
+    return "integer bit conversions, vectorised in the SIMD clones";
+}
+
+const ce_dtype_kernels *ce_kernels_for_out(int type_num, int out_type_num)
 {
     switch (type_num) {
-        case NPY_FLOAT32: return &ce_kernels_f32;
-        case NPY_FLOAT64: return &ce_kernels_f64;
-        default: return NULL;
+        case NPY_FLOAT32: return out_type_num == NPY_FLOAT32 ? &ce_kernels_f32 : NULL;
+        case NPY_FLOAT64: return out_type_num == NPY_FLOAT64 ? &ce_kernels_f64 : NULL;
+        case NPY_HALF:
+            if (out_type_num == NPY_HALF) return ce_f16_pair(0);
+            return out_type_num == NPY_FLOAT32 ? ce_f16_pair(1) : NULL;
+        default:
+            if (ce_bf16_num < 0 || type_num != ce_bf16_num) return NULL;
+            if (out_type_num == ce_bf16_num) return &ce_kernels_bf16;
+            return out_type_num == NPY_FLOAT32 ? &ce_kernels_bf16f : NULL;
     }
+}
+
+const ce_dtype_kernels *ce_kernels_for(int type_num)
+{
+    return ce_kernels_for_out(type_num, type_num);
 }

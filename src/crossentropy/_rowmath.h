@@ -155,6 +155,8 @@ typedef struct {
     const char *name;                     /* "float32", ... */
     int type_num;                         /* NPY_FLOAT32, ... */
     int itemsize;                         /* bytes per stored element */
+    int row_itemsize;                     /* bytes per per-row result (loss, logsumexp) and row scale */
+    int out_itemsize;                     /* bytes per N x C output element (softmax, gradient) */
     ce_row_fn transform_row, transform_tblock;
     ce_row_fn xent_row, xent_small_block, xent_tblock;
     int (*xent_small_ok)(const ce_xent_problem *p);
@@ -163,6 +165,14 @@ typedef struct {
 
 /* The kernels for a NumPy type number, or NULL when that element type has none. */
 const ce_dtype_kernels *ce_kernels_for(int type_num);
+/* The kernels reading type_num and writing N x C outputs of out_type_num (a half type, or float32 from a
+ * half type), or NULL. */
+const ce_dtype_kernels *ce_kernels_for_out(int type_num, int out_type_num);
+/* bfloat16 has no fixed NumPy type number: ml_dtypes' is set here when its loops are registered. */
+void ce_set_bfloat16_type_num(int type_num);
+int ce_bfloat16_type_num(void);
+/* Which float16 conversion the float16 kernels use: "F16C (AVX-512)", "F16C" or "integer bits". */
+const char *ce_float16_path(void);
 /* Which of the SIMD clones this CPU runs: "x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)" or "baseline". */
 const char *ce_simd_path(void);
 extern const int CE_HAVE_CLONES;

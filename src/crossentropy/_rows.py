@@ -24,7 +24,7 @@ def _call(kernel, x, loss, operands):
 
 
 def run_rows(family, x, *, axis=-1, t=None, labels=None, row_scale=None, elementwise=None, per_element_loss=False,
-             return_grad=False, **params):
+             return_grad=False, grad_dtype=None, **params):
     """Run a row kernel over every row of ``x`` along class axis ``axis``.
 
     Parameters
@@ -68,8 +68,11 @@ def run_rows(family, x, *, axis=-1, t=None, labels=None, row_scale=None, element
         axis = -1
     axis = axis % x.ndim
     last = (lambda a: a) if axis == x.ndim - 1 else (lambda a: class_last(a, axis))
-    loss_full = np.empty(x.shape if per_element_loss else x.shape[:axis] + x.shape[axis + 1:], x.dtype)
-    grad = np.empty_like(x) if return_grad else None
+    # losses of half inputs are float32 (the kernels compute in float32; the layers round the result once)
+    loss_full = np.empty(x.shape if per_element_loss else x.shape[:axis] + x.shape[axis + 1:],
+                         _kernels.row_dtype(x.dtype))
+    # grad_dtype: float32 gradients of half x (the half kernels write them directly, at float32 accuracy)
+    grad = np.empty(x.shape, grad_dtype or x.dtype) if return_grad else None
     names = ["x", "loss", "t", "labels", "row_scale", "grad"]
     arrays = [last(x), last(loss_full) if per_element_loss else loss_full, None if t is None else last(t), labels,
               row_scale, None if grad is None else last(grad)]

@@ -11,14 +11,14 @@ def float_array(x, name, dtype=None):
         arr = np.asarray(x)
     except Exception as exc:   # ragged lists and the like
         raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "biuf" and not is_half(arr.dtype):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if dtype is None:   # compare in native byte order: a big-endian float32 stays float32
         native = arr.dtype.newbyteorder("=")
         dtype = native if native in (np.float32, np.float64) else np.float64
     dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    if dtype not in (np.float32, np.float64) and not is_half(dtype):
+        raise TypeError(f"dtype must be float16, bfloat16, float32 or float64, got {dtype}")
     if arr.dtype != dtype or not arr.dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
     if not arr.flags.aligned:
@@ -26,15 +26,36 @@ def float_array(x, name, dtype=None):
     return arr
 
 
+def is_half(dtype):
+    """float16, or ml_dtypes' bfloat16 (whose NumPy kind is "V", so it is recognised by name)."""
+    dtype = np.dtype(dtype)
+    return dtype.newbyteorder("=") == np.float16 or dtype.name == "bfloat16"
+
+
+def bfloat16_dtype(name):
+    """ml_dtypes' bfloat16, or an ImportError naming the argument that asked for it."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ImportError(f"{name}='bfloat16' needs the ml_dtypes package: pip install \"crossentropy[bfloat16]\" "
+                          "(or pip install ml_dtypes)") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
 def float_input(x, name):
     """(array to compute with, dtype of the result) for layers that refuse non-float input (torch, tf.nn):
-    float32/float64 compute as they are, float16 computes in float32 and its result is cast back."""
+    float32/float64 compute as they are; float16 and bfloat16 are read by the kernels as they are (no
+    float32 copy), computed in float32, and the result comes back in their dtype."""
     arr = np.asarray(x)
+    if is_half(arr.dtype):
+        if not arr.dtype.isnative or not arr.flags.aligned:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        return arr, arr.dtype
     if arr.dtype.kind != "f":
-        raise TypeError(f"{name} must be a floating-point array (float32 or float64), got dtype {arr.dtype}")
-    half = arr.dtype.itemsize < 4
-    computed = float_array(arr, name, np.float32 if half else None)
-    return computed, (arr.dtype.newbyteorder("=") if half else computed.dtype)
+        raise TypeError(f"{name} must be a floating-point array (float16, bfloat16, float32 or float64), "
+                        f"got dtype {arr.dtype}")
+    computed = float_array(arr, name)
+    return computed, computed.dtype
 
 
 def like_input(a, name, x, *, same_dtype=None, floating=False):
@@ -89,6 +110,8 @@ def int_labels(y, name):
     """Integer class labels as a native int32/int64 array; floats that are whole numbers are accepted
     (Keras passes labels around as floats), anything else raises."""
     arr = np.asarray(y)
+    if is_half(arr.dtype):   # float16/bfloat16 labels: checked as floats, in float32 (exact for both)
+        arr = arr.astype(np.float32)
     if arr.dtype.kind == "b":
         arr = arr.astype(np.int64)
     elif arr.dtype.kind == "f":

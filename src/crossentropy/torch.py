@@ -38,7 +38,7 @@ import warnings
 
 import numpy as np
 
-from crossentropy import _validate
+from crossentropy import _kernels, _validate
 from crossentropy._rows import run_rows
 
 __all__ = [
@@ -164,7 +164,7 @@ def _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoot
         denominator = (np.count_nonzero(kept) if w is None
                        else np.take(w, labels[kept], mode="clip").sum(dtype=np.float64) if w.size else 0.0)
         if return_grad:
-            row_scale = _mean_scale(denominator, labels.shape, x.dtype)
+            row_scale = _mean_scale(denominator, labels.shape, _kernels.row_dtype(x.dtype))
     loss, grad, bad = _softmax_rows(x, return_grad, labels=labels, row_scale=row_scale, class_vector=w,
                                     c=1.0 - smoothing, b=smoothing / n_classes if n_classes else 0.0,
                                     ignore=ignore_index, log_probs=log_probs)
@@ -173,8 +173,26 @@ def _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoot
     return _result(_reduce(loss, reduction, denominator), grad, user_dtype)
 
 
+def _promote_half(x, user_dtype, other):
+    """torch's type promotion of a Half/BFloat16 input with a float32/float64 tensor: the wider float (the
+    gradient keeps the input's dtype)."""
+    dt = getattr(other, "dtype", None)
+    if _validate.is_half(user_dtype) and dt is not None and np.dtype(dt).kind == "f" and np.dtype(dt).itemsize >= 4:
+        wide = np.dtype(dt).newbyteorder("=")
+        return x.astype(wide), wide
+    return x, user_dtype
+
+
+def _grad_as_input(result, input_dtype, return_grad):
+    if not return_grad or result[1].dtype == input_dtype:
+        return result
+    return result[0], result[1].astype(input_dtype)
+
+
 def _probability_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad):
     """cross_entropy with class probabilities: composite target w_j ((1 - e) t_j + e / C), nothing normalised."""
+    input_dtype = user_dtype
+    x, user_dtype = _promote_half(x, user_dtype, target)
     n_classes = x.shape[0 if x.ndim == 1 else 1]
     if _ignore_index(ignore_index) >= 0:
         raise ValueError(f"ignore_index={ignore_index} is not supported with class-probability targets "
@@ -183,10 +201,11 @@ def _probability_targets(x, user_dtype, target, weight, ignore_index, reduction,
     w = _class_weight(weight, n_classes, x, user_dtype, same_dtype=False)
     # torch divides by numel(input) / C, which is 0 / 0 = NaN for C = 0 (whatever the number of rows)
     n_rows = x.size // n_classes if n_classes else 0
-    row_scale = _mean_scale(n_rows, _row_shape(x), x.dtype) if reduction == "mean" and return_grad else None
+    row_scale = (_mean_scale(n_rows, _row_shape(x), _kernels.row_dtype(x.dtype))
+                 if reduction == "mean" and return_grad else None)
     loss, grad, _ = _softmax_rows(x, return_grad, t=t, row_scale=row_scale, class_vector=w,
                                   a=1.0 - smoothing, b=smoothing / n_classes if n_classes else 0.0)
-    return _result(_reduce(loss, reduction, n_rows), grad, user_dtype)
+    return _grad_as_input(_result(_reduce(loss, reduction, n_rows), grad, user_dtype), input_dtype, return_grad)
 
 
 def _checked_input(input, reduction):
@@ -423,9 +442,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _validate.float_input(input, "input")
     _check_reduction(reduction)
+    input_dtype = user_dtype
+    x, user_dtype = _promote_half(x, user_dtype, target)
     z = _binary_target(target, x, user_dtype, floating=True)
-    return _binary(x, user_dtype, z, _element_weight(weight, "weight", x),
-                   _element_weight(pos_weight, "pos_weight", x), reduction, return_grad, "logits_torch")
+    return _grad_as_input(_binary(x, user_dtype, z, _element_weight(weight, "weight", x),
+                                  _element_weight(pos_weight, "pos_weight", x), reduction, return_grad,
+                                  "logits_torch"), input_dtype, return_grad)
 
 
 # ---- modules --------------------------------------------------------------------------------------------

@@ -141,6 +141,8 @@ def _make_plan(args, pred, target):
         plan.ignore = -100  # torch's default ignore_index
     native = pred.dtype.newbyteorder("=")  # a big-endian float32 file still gives float32 losses
     plan.out_dtype = native if native in (np.float32, np.float64) else np.dtype(np.float64)
+    if native == np.float16 or native.name == "bfloat16":   # read as they are; losses reported in float32
+        plan.out_dtype = np.dtype(np.float32)
     return plan
 
 

@@ -65,7 +65,7 @@ import warnings
 
 import numpy as np
 
-from crossentropy import _validate
+from crossentropy import _kernels, _validate
 from crossentropy._diagnostics import warn_probabilities
 from crossentropy._rows import run_rows
 
@@ -90,9 +90,19 @@ def _pred_array(y_pred, dtype):
     """y_pred in the compute dtype: the given one, else float32/float64 kept and anything else floatx."""
     if dtype is None:
         dtype = np.asarray(y_pred).dtype
-        # a big-endian float64 is still float64 (float_array makes it native)
-        dtype = dtype.newbyteorder("=") if dtype.kind == "f" and dtype.itemsize in (4, 8) else _FLOATX
+        # a big-endian float64 is still float64 (float_array makes it native); half types are read as they are
+        keep = (dtype.kind == "f" and dtype.itemsize in (4, 8)) or _validate.is_half(dtype)
+        dtype = dtype.newbyteorder("=") if keep else _FLOATX
     return _validate.float_array(y_pred, "y_pred", dtype)
+
+
+def _in_pred_dtype(evaluation, return_grad):
+    """A function's result: half y_pred gives losses in its dtype (computed in float32, rounded once)."""
+    loss, grad = evaluation.run(None, return_grad)
+    if _validate.is_half(evaluation.x.dtype):
+        with np.errstate(over="ignore", under="ignore"):
+            loss = loss.astype(evaluation.x.dtype)
+    return _result(loss, grad, return_grad)
 
 
 def _axis(axis, ndim):
@@ -138,14 +148,15 @@ class _Evaluation:
         self.check, self.rescaled = check, rescaled
         self.loss_shape = x.shape[:ax] + x.shape[ax + 1:]
 
-    def run(self, row_scale=None, return_grad=False):
+    def run(self, row_scale=None, return_grad=False, grad_dtype=None):
         """(per-sample losses, grad or None); ``row_scale`` (None or an array of the losses' shape) is each
         sample's weight in the gradient."""
         params = dict(self.params)
         if self.check is not None:
             params["check"] = self.check
         loss, grad, totals = run_rows(self.family, self.x, axis=self.ax, t=self.t, labels=self.labels,
-                                      row_scale=row_scale, return_grad=return_grad, **params)
+                                      row_scale=row_scale, return_grad=return_grad, grad_dtype=grad_dtype,
+                                      **params)
         if self.check:
             warn_probabilities(totals, int(np.prod(self.loss_shape)), "y_pred", rescaled=self.rescaled,
                                stacklevel=_WARN_STACKLEVEL)
@@ -272,7 +283,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
            [ 0.2119, -0.4239,  0.2119]])
     """
     evaluation = _categorical(y_true, y_pred, from_logits, label_smoothing, axis, None)
-    return _result(*evaluation.run(None, return_grad), return_grad)
+    return _in_pred_dtype(evaluation, return_grad)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, *,
@@ -315,6 +326,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     array([0.510826, 0.      ])
     """
     evaluation = _sparse(y_true, y_pred, from_logits, ignore_class, axis, None)
+    # half y_pred: float32 losses, as Keras' JAX backend returns (its one-hot is float32)
     return _result(*evaluation.run(None, return_grad), return_grad)
 
 
@@ -358,7 +370,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
            [-0.8333, -1.    ]])
     """
     evaluation = _binary(y_true, y_pred, from_logits, label_smoothing, axis, None)
-    return _result(*evaluation.run(None, return_grad), return_grad)
+    return _in_pred_dtype(evaluation, return_grad)
 
 
 def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
@@ -404,7 +416,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     """
     evaluation = _categorical(y_true, y_pred, from_logits, label_smoothing, axis, None, focal=(alpha, gamma),
                               fname="categorical_focal_crossentropy")
-    return _result(*evaluation.run(None, return_grad), return_grad)
+    return _in_pred_dtype(evaluation, return_grad)
 
 
 def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
@@ -451,7 +463,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     """
     evaluation = _binary(y_true, y_pred, from_logits, label_smoothing, axis, None,
                          focal=(apply_class_balancing, alpha, gamma))
-    return _result(*evaluation.run(None, return_grad), return_grad)
+    return _in_pred_dtype(evaluation, return_grad)
 
 
 # ---- reductions ------------------------------------------------------------------------------------------
@@ -548,16 +560,24 @@ class _Reduction:
 
 
 # ---- classes ---------------------------------------------------------------------------------------------
+_MIXED_POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}   # Keras: the compute dtype
+
+
 def _compute_dtype(dtype):
     if dtype is None:
         return _FLOATX
     dtype = getattr(dtype, "compute_dtype", dtype)   # a Keras DTypePolicy
+    if isinstance(dtype, str):
+        dtype = _MIXED_POLICIES.get(dtype, dtype)
+        if dtype == "bfloat16":
+            return _validate.bfloat16_dtype("dtype")
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be None, 'float32' or 'float64' (or a policy computing in one), got {dtype!r}")
+    if dt is None or not (dt in (np.float32, np.float64) or _validate.is_half(dt)):
+        raise ValueError(f"dtype must be None, 'float32', 'float64', 'float16', 'bfloat16', 'mixed_float16' or "
+                         f"'mixed_bfloat16' (or a policy computing in one), got {dtype!r}")
     return dt
 
 
@@ -618,9 +638,16 @@ class _Loss:
         t = np.asarray(y_true) if self._labels_are_indices else _validate.float_array(y_true, "y_true", self._dtype)
         t, x = _squeeze_or_expand(t, x)
         evaluation = self._build(t, x, dtype=self._dtype, **self._fn_kwargs)
-        reduction = _Reduction(evaluation.loss_shape, sample_weight, evaluation.mask, self.reduction, self._dtype)
-        loss, grad = evaluation.run(reduction.loss_weights() if return_grad else None, return_grad)
+        # half dtypes: losses, weights and the reduction in float32, the value rounded to the dtype once
+        reduction = _Reduction(evaluation.loss_shape, sample_weight, evaluation.mask, self.reduction,
+                               _kernels.row_dtype(self._dtype))
+        # a half dtype with float32/float64 y_pred: the gradient written in float32 by the kernel
+        grad_dtype = np.float32 if _validate.is_half(self._dtype) and given.dtype in (np.float32, np.float64) else None
+        loss, grad = evaluation.run(reduction.loss_weights() if return_grad else None, return_grad, grad_dtype)
         value = reduction.value(loss)
+        if value.dtype != self._dtype:
+            with np.errstate(over="ignore", under="ignore"):
+                value = np.asarray(value).astype(self._dtype)
         if not return_grad:
             return value
         grad = grad.reshape(given.shape)   # undo the rank matching (a trailing 1)

@@ -112,12 +112,12 @@ def run(shapes, threads, repeat, frameworks=True):
             x = base.astype(dt)
             mem = None
             if name != "float32":
-                mem = _peak_extra(lambda x=x: ce.sparse_softmax_cross_entropy_and_grad(x, y))
+                mem = _peak_extra(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y))
             for nt in threads:
                 ce.set_num_threads(nt)
                 rec = {"shape": shape, "dtype": name, "threads": nt,
-                       "fwd": _best(lambda x=x: ce.sparse_softmax_cross_entropy(x, y), repeat),
-                       "grad": _best(lambda x=x: ce.sparse_softmax_cross_entropy_and_grad(x, y), repeat),
+                       "fwd": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy(x, y), repeat),
+                       "grad": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y), repeat),
                        "mem": mem}
                 if frameworks and name != "float32":
                     tf = _torch_fns(x, y, nt)

@@ -304,8 +304,12 @@ for _k in _registry.KERNELS.values():
     _want = _k.reference(*_empty)
     case(f"registry-{_k.name}-N0", _k.ufunc, *_empty,
          expect=result_is(np.float32, np.shape(_want[0] if _k.with_grad else _want)))
-    case(f"registry-{_k.name}-float16-loop-refused", _k.ufunc, *_args, dtype=np.float16,
-         expect=Raises(TypeError, r"No loop matching the specified signature"))
+    if "e->e" in _k.ufunc.types:   # softmax / log_softmax: float16 in and out is a loop of their own
+        case(f"registry-{_k.name}-float16-dtype", _k.ufunc, *_args, dtype=np.float16,
+             expect=result_is(np.float16, np.shape(_args[0])))
+    else:   # the other float16 loops write float32 losses: an all-float16 signature has no loop
+        case(f"registry-{_k.name}-float16-loop-refused", _k.ufunc, *_args, dtype=np.float16,
+             expect=Raises(TypeError, r"No loop matching the specified signature"))
     case(f"registry-{_k.name}-complex-refused", _k.ufunc, _args[0].astype(np.complex128), *_args[1:],
          expect=Raises(TypeError, r"not supported for the input types"))
     case(f"registry-{_k.name}-readonly-inputs", _k.ufunc, *[_readonly(a) for a in _args], expect=_twin(_k))

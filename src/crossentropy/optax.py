@@ -93,12 +93,13 @@ def _from_rows(g, batch, moved_shape, axes):
     return g.transpose(np.argsort(batch + axes))
 
 
-def _where_full(where, x, axes):
-    """``where`` broadcast to the logits' shape; optax adds the class axis when its rank is one less."""
+def _where_full(where, x, axes, expand=True):
+    """``where`` broadcast to the logits' shape; optax adds the class axes when its rank differs (not for
+    poly_loss_cross_entropy: ``expand=False``)."""
     w = np.asarray(where)
     if w.dtype != np.bool_:
         w = w.astype(bool)
-    if w.ndim != x.ndim:
+    if expand and w.ndim != x.ndim:
         w = np.expand_dims(w, axes)
     try:
         return np.broadcast_to(w, x.shape)
@@ -176,7 +177,7 @@ def _softmax_family(logits, labels, axis, where, return_grad, *, safe, poly_epsi
         raise ValueError("logits cannot be a scalar: they need a class axis")
     t = _float_labels(labels, x)
     axes = _class_axes(axis, x.ndim)
-    w = None if where is None else _where_full(where, x, axes)
+    w = None if where is None else _where_full(where, x, axes, expand=poly_epsilon is None)
     xr, batch, moved = _to_rows(x, axes)
     tr = _to_rows(t, axes)[0]
     wr = None if w is None else _to_rows(w, axes)[0]
@@ -192,6 +193,8 @@ def _softmax_family(logits, labels, axis, where, return_grad, *, safe, poly_epsi
         if nan_rows is not None:
             loss[nan_rows] = np.nan
     if wr is not None:
+        if grad is not None:   # masked classes get exactly 0, even in a NaN row
+            grad[~wr] = 0.0
         empty = ~np.any(wr, axis=-1)
         if np.any(empty):
             loss[empty] = 0.0 if poly_epsilon is not None else -0.0
@@ -394,6 +397,7 @@ def _sparse_xent_masked(xr, y, wr, return_grad):
         grad = None
         if return_grad:
             grad = _gufuncs.softmax(xm)
+            grad[~wr] = 0.0   # masked classes are out of the normaliser, even in a NaN row
             np.put_along_axis(grad, y[..., None].astype(np.intp),
                               np.take_along_axis(grad, y[..., None].astype(np.intp), axis=-1) - 1, axis=-1)
     empty = ~np.any(wr, axis=-1)

@@ -40,7 +40,8 @@ def _float_text(values):
         if values.dtype == np.float64 or not math.isfinite(v):
             out.append(float(v))
             continue
-        text = np.format_float_positional(v, unique=True, trim="-") if 1e-4 <= abs(v) < 1e16 or v == 0 \
+        size = abs(float(v))
+        text = np.format_float_positional(v, unique=True, trim="-") if 1e-4 <= size < 1e16 or size == 0 \
             else np.format_float_scientific(v, unique=True, trim="-")
         short = float(text)
         # float64 -> float32/16 double rounding can in principle miss; then the exact float64 value is written
@@ -127,3 +128,19 @@ def load(name_or_path):
     if path.suffix != ".jsonl":
         path = path_of(str(name_or_path))
     return loads(path.read_text())
+
+
+def value_of(spec, arrays):
+    """The Python value an argument spec of a case stands for: ``{"array": name}``, ``{"list": [...]}``,
+    ``{"object_array": [...]}``, ``{"bytes_list": [...]}``, ``{"scalar": v}`` or ``{"none": true}``."""
+    if "array" in spec:
+        return arrays[spec["array"]]
+    if "list" in spec:
+        return spec["list"]
+    if "object_array" in spec:
+        return np.array(spec["object_array"], dtype=object)
+    if "bytes_list" in spec:
+        return [v.encode("ascii") for v in spec["bytes_list"]]
+    if "none" in spec:
+        return None
+    return spec["scalar"]

@@ -25,7 +25,7 @@ def _call(case):
         with np.errstate(all="ignore"):
             try:
                 return log_loss(**args), None, caught
-            except Exception as exc:   # compared with scikit-learn's below
+            except Exception as exc:  # noqa: BLE001 - compared with scikit-learn's below
                 return None, exc, caught
 
 
@@ -86,7 +86,7 @@ def _both(*args, **kwargs):
             warnings.simplefilter("always")
             try:
                 out.append((fn(*args, **kwargs), None, [str(w.message) for w in caught]))
-            except Exception as exc:   # compared below
+            except Exception as exc:  # noqa: BLE001 - compared below
                 out.append((None, (type(exc).__name__ if type(exc).__name__ != "InvalidParameterError"
                                    else "InvalidParameterError", str(exc)), [str(w.message) for w in caught]))
     return out

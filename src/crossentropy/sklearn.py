@@ -253,8 +253,8 @@ def _row_sums(p2, binary):
     """Per-row sums of the probability matrix scikit-learn builds (two columns for binary input)."""
     if binary:
         return (1 - p2) + p2
-    if p2.dtype != np.float16 and p2.flags.c_contiguous:
-        return p2 @ np.ones(p2.shape[1], p2.dtype)   # BLAS: one streaming pass, O(n) result
+    if p2.dtype != np.float16:
+        return np.einsum("ij->i", p2)   # one streaming pass, O(n) result; faster than sum(axis=1) on short rows
     return np.sum(p2, axis=1)
 
 
@@ -262,6 +262,11 @@ def _true_class_proba(p2, binary, index):
     """Each sample's probability of its true class, as scikit-learn's two-column / one-hot product picks it."""
     if binary:
         return np.where(index == 1, p2, 1 - p2)
+    if p2.flags.c_contiguous:   # one flat take: faster than a two-array fancy index
+        n, c = p2.shape
+        flat = np.arange(0, n * c, c, dtype=np.intp)
+        flat += index
+        return np.take(p2.reshape(-1), flat)
     return p2[np.arange(p2.shape[0]), index]
 
 
@@ -330,7 +335,8 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     p2 = p.reshape(-1) if binary else p
     n_cols = 2 if binary else p.shape[1]
     eps = np.finfo(p.dtype).eps
-    if not np.all(np.isclose(_row_sums(p2, binary), 1, rtol=math.sqrt(eps))):
+    # np.isclose(sums, 1, rtol=sqrt(eps)) for every row <=> the largest |sum - 1| is within 1e-8 + sqrt(eps)
+    if not np.max(np.abs(_row_sums(p2, binary) - 1)) <= 1e-8 + math.sqrt(eps):
         warnings.warn("The y_prob values do not sum to one. Make sure to pass probabilities.", UserWarning,
                       stacklevel=2)
     if classes.shape[0] != n_cols:

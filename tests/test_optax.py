@@ -62,6 +62,12 @@ def test_labels_out_of_range_raise(labels):
         cox.softmax_cross_entropy_with_integer_labels(np.zeros((2, 3)), np.array(labels), where=np.ones((2, 3)))
 
 
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(cox).failed == 0
+
+
 def test_float16_computes_in_float32():
     x = np.array([[1.0, 2.0, 3.0]], np.float16)
     value, grad = cox.softmax_cross_entropy(x, np.array([[0.0, 0.0, 1.0]], np.float16), return_grad=True)
@@ -91,7 +97,8 @@ def _optax():
 # one shape per dtype: every new shape costs a JAX compilation (seconds); ~60 s in all, so marked slow
 @pytest.mark.slow
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(["float32", "float64"]), masked=st.booleans(), neg_inf=st.booleans(),
+@given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(["float32", "float64"]), masked=st.booleans(),
+       neg_inf=st.booleans(),
        name=st.sampled_from(["softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
                              "safe_softmax_cross_entropy", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
                              "poly_loss_cross_entropy"]))

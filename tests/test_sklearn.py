@@ -54,6 +54,14 @@ def test_golden_covers_every_error_class():
     assert {c["result"].get("error") for c in CASES} >= set(ERRORS)
 
 
+def test_docstring_examples():
+    import doctest
+
+    import crossentropy.sklearn
+
+    assert doctest.testmod(crossentropy.sklearn).failed == 0
+
+
 def test_gather_memory_is_o_n():
     """No (n, C) temporary: the extra memory of a 20000 x 200 float64 call stays far below the input's size."""
     rng = np.random.default_rng(1)

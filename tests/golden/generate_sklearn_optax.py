@@ -9,7 +9,8 @@ It writes ``sklearn.jsonl`` and ``optax.jsonl`` next to this script, in the shar
 
 sklearn document: ``{"versions", "cases"}``; each case is ``{"id", "args": {name: value}, "result"}`` where a
 value is ``{"array": name}`` (an array of the golden file), ``{"list": [...]}`` (passed as a Python list, e.g.
-string labels), ``{"object_array": [...]}``, ``{"bytes_list": [...]}``, ``{"scalar": v}``, or ``{"none": true}``; ``result`` is ``{"value": float, "warnings":
+string labels), ``{"object_array": [...]}``, ``{"bytes_list": [...]}``, ``{"scalar": v}``, or ``{"none": true}``
+(see ``goldenio.value_of``); ``result`` is ``{"value": float, "warnings":
 [[class, message], ...]}`` or ``{"error": class name, "message": str}``.
 
 optax document: ``{"versions", "cases"}``; each case is ``{"id", "name", "args": {...}, "kwargs": {...},

@@ -441,10 +441,11 @@ def sigmoid_binary_cross_entropy(logits, labels, *, return_grad=False):
     with np.errstate(invalid="ignore"):
         loss, grad = _sigmoid_xent(x, t, return_grad)
     # JAX: 0 * log_sigmoid(-/+inf) = NaN where the logit is infinite (the gradient stays 0 there)
-    if x.size and not np.all(np.isfinite([np.min(x), np.max(x)])):
-        loss[np.isinf(x)] = np.nan
+    if x.size and not np.all(np.isfinite([np.min(x), np.max(x)])):   # element-wise only when needed
+        infinite = np.isinf(x)
+        loss[infinite] = np.nan
         if grad is not None:
-            grad[np.isinf(x)] = np.where(np.isnan(x[np.isinf(x)]), np.nan, 0.0)
+            grad[infinite] = 0.0
     return _result(loss, grad, user, return_grad)
 
 

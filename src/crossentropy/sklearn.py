@@ -32,6 +32,7 @@ __all__ = ["InvalidParameterError", "log_loss"]
 
 _FLOAT_DTYPES = (np.float64, np.float32, np.float16)
 _BINCOUNT_SPAN = 1 << 22   # integer labels spanning fewer values are encoded by counting, not sorting
+_UNIQUE_CACHE = {}         # id(labels) -> (labels, sorted unique labels), alive only during one _encode call
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -155,9 +156,10 @@ def _type_of_target(y, input_name=""):
         if np.any(arr != integral):
             _assert_finite(arr, input_name)
             return "continuous" + suffix
-    if (arr.ndim == 2 and arr.shape[1] > 1) or len(_unique(y, arr)) > 2:
+    if arr.ndim == 2 and arr.shape[1] > 1:
         return "multiclass" + suffix
-    return "binary"
+    _UNIQUE_CACHE[id(y)] = (y, _unique(y, arr))   # reused by _classes: one sort / count per call
+    return "multiclass" if len(_UNIQUE_CACHE[id(y)][1]) > 2 else "binary"
 
 
 def _unique(y, arr):
@@ -181,11 +183,21 @@ def _classes(y, y_type):
         return np.arange(_target_array(y).shape[1])
     if y_type not in ("binary", "multiclass"):
         raise ValueError(f"Unknown label type: {(y,)!r}")
+    cached = _UNIQUE_CACHE.pop(id(y), None)
+    if cached is not None and cached[0] is y:
+        return cached[1]
     return _unique(y, _target_array(y))
 
 
 def _encode(y_true, labels):
     """(classes, per-sample class index) or (classes, indicator matrix) for a multilabel indicator."""
+    try:
+        return _encode_uncached(y_true, labels)
+    finally:
+        _UNIQUE_CACHE.clear()
+
+
+def _encode_uncached(y_true, labels):
     for given in (y_true, labels):   # scikit-learn sorts object arrays up front: mixed types raise TypeError
         if hasattr(given, "__array__") and np.asarray(given).dtype == object:
             np.unique(np.asarray(given))

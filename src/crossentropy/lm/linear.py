@@ -21,6 +21,7 @@ _FULL_ROWS_MIN = 32          # fewer whole-vocabulary rows per tile than this: c
 _MIN_ROWS, _MIN_COLS = 4, 64  # the smallest tile any max_memory must hold ("a few rows of one chunk")
 _ROW_CANDIDATES = (1024, 256, 64, 16, _MIN_ROWS)
 _VECTORS_PER_ROW = 12        # per-row statistics and index arrays, in 8-byte words
+_D_WEIGHT_SLICE_BYTES = 2 * 2**20
 
 _Plan = namedtuple("_Plan", "rows cols working_set")
 
@@ -95,9 +96,14 @@ def _working_set(rows, cols, *, n, v, d, itemsize, grad, tiles, copy_hidden, cop
         total += rows * d * itemsize
     if grad and gather:                   # d_hidden of the gathered rows, scattered back
         total += rows * d * itemsize
-    if grad and row_blocks > 1:           # d_weight of the tile, added to the running chunk
-        total += cols * d * itemsize
+    if grad and row_blocks > 1:           # d_weight of a slice of the chunk, added to the running sum
+        total += _d_weight_rows(cols, d, itemsize) * d * itemsize
     return total
+
+
+def _d_weight_rows(cols, d, itemsize):
+    """Rows of d_weight added at a time after the first row block (a slice that stays in cache)."""
+    return min(cols, max(16, _D_WEIGHT_SLICE_BYTES // max(d * itemsize, 1)))
 
 
 def _plan(n, v, d, max_memory, **sizes):
@@ -197,11 +203,11 @@ def linear_cross_entropy(hidden, weight, labels, bias=None, *, ignore_index=-100
     >>> weight = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
     >>> labels = np.array([0, 1, -100])
     >>> print(f"{linear_cross_entropy(hidden, weight, labels):.6f}")
-    0.490377
+    0.543938
     >>> loss, (d_hidden, d_weight, d_bias) = linear_cross_entropy(hidden, weight, labels, return_grad=True)
     >>> print(np.round(d_hidden, 4))
-    [[-0.2284  0.1463]
-     [ 0.0898 -0.1321]
+    [[-0.17    0.17  ]
+     [ 0.1062 -0.1062]
      [ 0.      0.    ]]
     >>> d_bias is None
     True
@@ -317,7 +323,8 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
     one_chunk = len(chunks) == 1
     dh_acc = np.empty((plan.rows, d), dtype) if (grad and gather) else None
     dh_buf = np.empty((plan.rows, d), dtype) if (grad and not one_chunk) else None
-    dw_buf = np.empty((plan.cols, d), dtype) if (grad and plan.rows < n_rows) else None
+    dw_buf = np.empty((_d_weight_rows(plan.cols, d, dtype.itemsize), d), dtype) if (grad and plan.rows < n_rows) \
+        else None
     eps_v = dtype.type(smoothing / v)
     keep = dtype.type(1.0 - smoothing)
 
@@ -347,9 +354,10 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
                 z_label[inside] = z[inside, yb[inside] - v0]
                 if smoothing:
                     z_sum += z.sum(axis=1)
-            loss = lse - keep * z_label
+            loss = lse - z_label          # the nll first: exactly 0 where the label holds all the mass
             if smoothing:
-                loss -= eps_v * z_sum
+                loss *= keep
+                loss += dtype.type(smoothing) * (lse - z_sum / dtype.type(v))
             if z_loss:
                 loss += dtype.type(z_loss) * lse * lse
             losses[idx] = loss

@@ -18,10 +18,12 @@ __all__ = ["linear_cross_entropy"]
 DEFAULT_MAX_MEMORY = 256 * 2**20
 _REDUCTIONS = ("mean", "sum", "none")
 _FULL_ROWS_MIN = 32          # fewer whole-vocabulary rows per tile than this: chunk the vocabulary instead
-_MIN_ROWS, _MIN_COLS = 4, 64  # the smallest tile any max_memory must hold ("a few rows of one chunk")
-_ROW_CANDIDATES = (1024, 256, 64, 16, _MIN_ROWS)
+_MIN_ROWS, _MIN_COLS = 4, 16  # the smallest tile any max_memory must hold ("a few rows of one chunk")
+# tiles tried in turn when whole rows do not fit: (rows, fewest classes worth a chunk)
+_CHUNKED_TILES = ((1024, 1024), (256, 512), (64, 256), (16, 64), (_MIN_ROWS, _MIN_COLS))
 _VECTORS_PER_ROW = 12        # per-row statistics and index arrays, in 8-byte words
 _D_WEIGHT_SLICE_BYTES = 2 * 2**20
+_NUMPY_BUFFERS = 64 * 2**10   # NumPy's ufunc iteration buffers (8192 elements per broadcast operand)
 
 _Plan = namedtuple("_Plan", "rows cols working_set")
 
@@ -87,7 +89,7 @@ def _working_set(rows, cols, *, n, v, d, itemsize, grad, tiles, copy_hidden, cop
     """Bytes held at once while computing ``rows`` × ``cols`` tiles (buffers only; inputs and outputs aside)."""
     chunks = -(-v // cols)
     row_blocks = -(-n // rows)
-    total = rows * cols * itemsize * tiles + rows * _VECTORS_PER_ROW * 8 + rows * chunks * itemsize
+    total = _NUMPY_BUFFERS + rows * cols * itemsize * tiles + rows * _VECTORS_PER_ROW * 8 + rows * chunks * itemsize
     if copy_hidden:                       # cast or gathered rows of hidden (plus NumPy's gather temporary)
         total += rows * d * (itemsize + hidden_itemsize)
     if copy_weight:                       # cast or contiguous copy of a chunk of weight
@@ -126,14 +128,15 @@ def _plan(n, v, d, max_memory, **sizes):
         lo, hi = (mid, hi) if fits(mid, v) else (lo, mid - 1)
     if lo >= min(n1, _FULL_ROWS_MIN):
         return _Plan(lo, v, _working_set(lo, v, n=n, v=v, d=d, **sizes))
-    for candidate in _ROW_CANDIDATES:
-        rows = min(n1, candidate)
+    for rows, min_cols in _CHUNKED_TILES:
+        rows = min(n1, rows)
         cols = most_cols(rows)
-        if cols >= min(v, _MIN_COLS if rows > _MIN_ROWS else 1) and cols > 0:
+        if cols >= min(v, min_cols):
             return _Plan(rows, cols, _working_set(rows, cols, n=n, v=v, d=d, **sizes))
-    need = _working_set(min(n1, _MIN_ROWS), min(v, _MIN_COLS), n=n, v=v, d=d, **sizes)
-    raise ValueError(f"max_memory={max_memory} bytes is too small: a tile of {min(n1, _MIN_ROWS)} rows × "
-                     f"{min(v, _MIN_COLS)} classes with hidden size {d} needs {need} bytes")
+    rows, cols = min(n1, _MIN_ROWS), min(v, _MIN_COLS)
+    need = _working_set(rows, cols, n=n, v=v, d=d, **sizes)
+    raise ValueError(f"max_memory={max_memory} bytes is too small: a tile of {rows} rows × {cols} classes "
+                     f"with hidden size {d} needs {need} bytes")
 
 
 def _blas_ready(a):
@@ -179,7 +182,7 @@ def linear_cross_entropy(hidden, weight, labels, bias=None, *, ignore_index=-100
         Also return ``(d_hidden, d_weight, d_bias)``, the gradients of the value (of its sum for "none").
     max_memory : int, optional
         Bytes the working buffers may take (default 256 MiB); the tile shape is derived from it.  Inputs
-        and outputs are not counted.  A budget that cannot hold 4 rows × 64 classes raises ValueError.
+        and outputs are not counted.  A budget that cannot hold 4 rows × 16 classes raises ValueError.
 
     Returns
     -------
@@ -367,9 +370,8 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
             # sweep 2: G = scale * (p * (1 + 2 z_loss lse) - keep * onehot - eps / V), times the soft-cap's slope;
             # one chunk: the logits are still in the buffer; several: each chunk's logits are recomputed
             d_hidden, d_weight, d_bias = grads
-            coef = np.full(r, scale, dtype)
-            if z_loss:
-                coef *= 1 + dtype.type(2 * z_loss) * lse
+            s_ = dtype.type(scale)
+            lse2 = dtype.type(2 * z_loss) * lse if z_loss else None   # d (z_loss lse**2) / d lse
             dh = d_hidden[idx] if not gather else dh_acc[:r]
             for k, (v0, v1) in enumerate(chunks):
                 if not one_chunk:
@@ -378,16 +380,24 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
                 g = tiles.grad_buffer(z)
                 softmax(z, out=g)
                 if one_chunk:
-                    g *= coef[:, None]
+                    g *= s_
                 else:                     # chunk softmax -> softmax over the whole row
                     empty = np.isneginf(chunk_lse[k])
-                    g *= (coef * np.exp(np.where(empty, 0, chunk_lse[k] - lse)))[:, None]
+                    g *= (s_ * np.exp(np.where(empty, 0, chunk_lse[k] - lse)))[:, None]
                     if empty.any():       # every logit of the chunk is -inf: its probabilities are 0
                         g[empty] = 0
-                if smoothing:
-                    g -= dtype.type(scale) * eps_v
                 inside = np.flatnonzero((yb >= v0) & (yb < v1))
-                g[inside, yb[inside] - v0] -= dtype.type(scale) * keep
+                cols = yb[inside] - v0
+                sp_label = g[inside, cols]   # scale * p[label]
+                if z_loss:
+                    g *= (1 + lse2)[:, None]
+                if smoothing:
+                    g -= s_ * eps_v
+                # the label's entry as scale * ((p - target) + 2 z_loss lse p): no cancellation when p ~ 1
+                at_label = sp_label - s_ * (keep + eps_v)
+                if z_loss:
+                    at_label += lse2[inside] * sp_label
+                g[inside, cols] = at_label
                 tiles.chain_softcap(z, g)
                 if d_bias is not None:
                     d_bias[v0:v1] += g.sum(axis=0)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossentropy.lm import linear_cross_entropy
 from crossentropy.lm import linear as linear_module
+from crossentropy.lm import linear_cross_entropy
 
 GOLDEN = Path(__file__).parent / "golden"
 META = json.loads((GOLDEN / "linear_ce_cases.json").read_text())
@@ -196,7 +196,7 @@ def test_nan_in_nan_out_and_ignored_rows_stay_out():
     h[2, 0] = np.nan   # row 2 is ignored: it contributes nothing
     y[0] = -100
     value, (dh, dw, db) = linear_cross_entropy(h, w, y, b, return_grad=True)
-    assert np.isfinite(value) and np.all(np.isfinite(dw)) and np.all(dh[[0, 2]] == 0)
+    assert np.isfinite(value) and np.all(np.isfinite(dw)) and np.all(np.isfinite(db)) and np.all(dh[[0, 2]] == 0)
 
 
 def test_minus_inf_bias_masks_classes_in_every_chunk_layout():

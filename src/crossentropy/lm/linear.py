@@ -33,7 +33,7 @@ def _float_operand(x, name):
     """``x`` as an array of float16, bfloat16, float32 or float64 (anything else raises TypeError)."""
     try:
         arr = np.asarray(x)
-    except Exception as exc:   # ragged lists and the like
+    except (TypeError, ValueError) as exc:   # ragged lists and the like
         raise TypeError(f"{name} must be an array of floats: {exc}") from None
     if not (arr.dtype.kind == "f" and arr.dtype.itemsize <= 8) and arr.dtype.name != "bfloat16":
         raise TypeError(f"{name} must hold float16, bfloat16, float32 or float64 values, got dtype {arr.dtype}")

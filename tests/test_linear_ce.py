@@ -91,7 +91,7 @@ def test_many_tokens_budgets_match_golden(max_memory):
 # ---- tile plans ---------------------------------------------------------------------------------------
 def test_plan_whole_rows_by_default_and_chunks_when_tight():
     sizes = {"itemsize": 4, "grad": True, "tiles": 1, "copy_hidden": False, "copy_weight": False,
-             "gather": False, "hidden_itemsize": 4}
+             "gather": False, "hidden_itemsize": 4, "slice_bytes": 2**20}
     whole = linear_module._plan(2048, 65536, 1024, 256 * 2**20, **sizes)
     assert whole.cols == 65536 and 32 <= whole.rows < 2048 and whole.working_set <= 256 * 2**20
     tight = linear_module._plan(2048, 65536, 1024, 8 * 2**20, **sizes)
@@ -283,3 +283,9 @@ def test_live_against_torch_autograd(n, v, d, dtype, reduction, smoothing, z_los
     got = linear_cross_entropy(hidden, weight, labels, bias, return_grad=True, max_memory=max_memory, **opts)
     check_against({"value": value, "d_hidden": d_hidden, "d_weight": d_weight, "d_bias": d_bias}, got, dtype,
                   with_bias)
+
+
+def test_docstring_examples_run():
+    import doctest
+    result = doctest.testmod(linear_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0

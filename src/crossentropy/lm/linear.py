@@ -22,7 +22,7 @@ _MIN_ROWS, _MIN_COLS = 4, 16  # the smallest tile any max_memory must hold ("a f
 # tiles tried in turn when whole rows do not fit: (rows, fewest classes worth a chunk)
 _CHUNKED_TILES = ((1024, 1024), (256, 512), (64, 256), (16, 64), (_MIN_ROWS, _MIN_COLS))
 _VECTORS_PER_ROW = 12        # per-row statistics and index arrays, in 8-byte words
-_D_WEIGHT_SLICE_BYTES = 2 * 2**20
+_D_WEIGHT_SLICE_BYTES = (256 * 2**10, 16 * 2**20)   # bounds of the d_weight slice (else max_memory / 8)
 _NUMPY_BUFFERS = 64 * 2**10   # NumPy's ufunc iteration buffers (8192 elements per broadcast operand)
 
 _Plan = namedtuple("_Plan", "rows cols working_set")
@@ -85,7 +85,7 @@ def _check_options(reduction, label_smoothing, z_loss, softcap, ignore_index, ma
 
 # ---- working-set plan -----------------------------------------------------------------------------------
 def _working_set(rows, cols, *, n, v, d, itemsize, grad, tiles, copy_hidden, copy_weight, gather,
-                 hidden_itemsize):
+                 hidden_itemsize, slice_bytes):
     """Bytes held at once while computing ``rows`` × ``cols`` tiles (buffers only; inputs and outputs aside)."""
     chunks = -(-v // cols)
     row_blocks = -(-n // rows)
@@ -99,13 +99,24 @@ def _working_set(rows, cols, *, n, v, d, itemsize, grad, tiles, copy_hidden, cop
     if grad and gather:                   # d_hidden of the gathered rows, scattered back
         total += rows * d * itemsize
     if grad and row_blocks > 1:           # d_weight of a slice of the chunk, added to the running sum
-        total += _d_weight_rows(cols, d, itemsize) * d * itemsize
+        total += _d_weight_rows(cols, d, itemsize, slice_bytes) * d * itemsize
     return total
 
 
-def _d_weight_rows(cols, d, itemsize):
-    """Rows of d_weight added at a time after the first row block (a slice that stays in cache)."""
-    return min(cols, max(16, _D_WEIGHT_SLICE_BYTES // max(d * itemsize, 1)))
+def _d_weight_rows(cols, d, itemsize, slice_bytes):
+    """Rows of d_weight added at a time after the first row block: a slice large enough for an efficient
+    matmul (few large ones beat many small ones, most of all when the BLAS threads must synchronise)."""
+    return min(cols, max(16, slice_bytes // max(d * itemsize, 1)))
+
+
+def _slice_bytes(max_memory):
+    low, high = _D_WEIGHT_SLICE_BYTES
+    return min(high, max(low, max_memory // 8))
+
+
+def _balanced(n, rows):
+    """As many row blocks as ``rows`` needs, of equal size (no small last block with an inefficient matmul)."""
+    return -(-n // -(-n // rows))
 
 
 def _plan(n, v, d, max_memory, **sizes):
@@ -127,9 +138,10 @@ def _plan(n, v, d, max_memory, **sizes):
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if fits(mid, v) else (lo, mid - 1)
     if lo >= min(n1, _FULL_ROWS_MIN):
-        return _Plan(lo, v, _working_set(lo, v, n=n, v=v, d=d, **sizes))
+        rows = _balanced(n1, lo)
+        return _Plan(rows, v, _working_set(rows, v, n=n, v=v, d=d, **sizes))
     for rows, min_cols in _CHUNKED_TILES:
-        rows = min(n1, rows)
+        rows = _balanced(n1, min(n1, rows))
         cols = most_cols(rows)
         if cols >= min(v, min_cols):
             return _Plan(rows, cols, _working_set(rows, cols, n=n, v=v, d=d, **sizes))
@@ -319,15 +331,16 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
     copy_weight = w.dtype != dtype or not _blas_ready(w)
     plan = _plan(n_rows, v, d, max_memory, itemsize=dtype.itemsize, grad=grad,
                  tiles=2 if (grad and softcap is not None) else 1, copy_hidden=copy_hidden,
-                 copy_weight=copy_weight, gather=gather, hidden_itemsize=h2.dtype.itemsize)
+                 copy_weight=copy_weight, gather=gather, hidden_itemsize=h2.dtype.itemsize,
+                 slice_bytes=_slice_bytes(max_memory))
     tiles = _Tiles(w, b, dtype, plan, d, softcap, grad, copy_weight)
     hbuf = np.empty((plan.rows, d), dtype) if copy_hidden else None
     chunks = [(v0, min(v0 + plan.cols, v)) for v0 in range(0, v, plan.cols)]
     one_chunk = len(chunks) == 1
     dh_acc = np.empty((plan.rows, d), dtype) if (grad and gather) else None
     dh_buf = np.empty((plan.rows, d), dtype) if (grad and not one_chunk) else None
-    dw_buf = np.empty((_d_weight_rows(plan.cols, d, dtype.itemsize), d), dtype) if (grad and plan.rows < n_rows) \
-        else None
+    dw_rows = _d_weight_rows(plan.cols, d, dtype.itemsize, _slice_bytes(max_memory))
+    dw_buf = np.empty((dw_rows, d), dtype) if (grad and plan.rows < n_rows) else None
     eps_v = dtype.type(smoothing / v)
     keep = dtype.type(1.0 - smoothing)
 

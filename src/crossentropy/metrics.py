@@ -154,6 +154,11 @@ class _MeanMetric:
         None
         """
         values = np.asarray(values)
+        with np.errstate(under="ignore"):       # tiny products and error terms flush harmlessly
+            self._accumulate(values, sample_weight, valid)
+        self.updates += 1
+
+    def _accumulate(self, values, sample_weight, valid):
         if sample_weight is None and valid is None:
             self.total.add(values)
             self.weight.add_pair(float(values.size), 0.0)
@@ -164,7 +169,6 @@ class _MeanMetric:
                 values = np.where(valid, values, 0.0)     # an ignored sample's value may be NaN by design
             self.total.add(np.multiply(values, w, dtype=np.float64))
             self.weight.add(w)
-        self.updates += 1
 
     def _mean(self):
         den = self.weight.value

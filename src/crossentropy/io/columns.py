@@ -191,7 +191,7 @@ def _pandas(s, name, row0):
         raise TypeError(f"{name}: expected one column, got a DataFrame with columns {list(s.columns)}")
     if isinstance(s.dtype, pd.ArrowDtype):
         pa = require_pyarrow(f"column {name!r}")
-        return to_ndarray(pa.chunked_array(s.array), name, row0)   # the Arrow memory itself, no copy
+        return to_ndarray(pa.chunked_array(s.array.__arrow_array__()), name, row0)   # the Arrow memory, no copy
     if s.dtype == object:
         if s.isna().any():
             raise ValueError(f"column {name!r}: a null at row {row0 + int(np.flatnonzero(s.isna().to_numpy())[0])}")

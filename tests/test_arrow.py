@@ -1,0 +1,204 @@
+"""crossentropy.io.arrow: Parquet files, datasets (folder, glob) and Arrow IPC files streamed as NumPy blocks;
+column types, errors naming the column and row, zero-copy memory-mapped IPC, bounded memory."""
+import os
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+feather = pytest.importorskip("pyarrow.feather")
+
+from crossentropy.io import arrow as A  # noqa: E402
+from crossentropy.metrics import CrossEntropy  # noqa: E402
+
+
+def _fsl(x):
+    return pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1000, 7)).astype(np.float32)
+    y = rng.integers(0, 7, 1000)
+    return x, y
+
+
+def _collect(blocks):
+    rows, ps, ts = [], [], []
+    for r, p, t in blocks:
+        rows.append(r)
+        ps.append(p)
+        ts.append(t)
+    return rows, np.concatenate(ps), np.concatenate(ts)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["fixed_size_list", "list", "tensor"])
+def test_parquet_column_kinds(tmp_path, data, dtype, kind):
+    x, y = data
+    x = x.astype(dtype)
+    col = {"fixed_size_list": _fsl(x), "list": pa.array(list(x), type=pa.list_(pa.from_numpy_dtype(dtype))),
+           "tensor": pa.FixedShapeTensorArray.from_numpy_ndarray(x)}[kind]
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"logits": col, "label": y}), path, row_group_size=300)
+    rows, p, t = _collect(A.iter_blocks(str(path), "logits", target_col="label", max_rows=128))
+    np.testing.assert_array_equal(p, x)
+    np.testing.assert_array_equal(t, y)
+    assert rows[:3] == [0, 128, 256] and max(np.diff(rows)) <= 128
+
+
+def test_dataset_folder_and_glob(tmp_path, data):
+    x, y = data
+    d = tmp_path / "ds"
+    (d / "sub").mkdir(parents=True)
+    cuts = [0, 300, 301, 700, 1000]
+    for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+        where = d / "sub" if k == 2 else d
+        pq.write_table(pa.table({"x": _fsl(x[a:b]), "y": y[a:b]}), where / f"part-{k}.parquet")
+    (d / "README.txt").write_text("not parquet")
+    rows, p, t = _collect(A.iter_blocks(str(d), "x", target_col="y", max_rows=1000))
+    # folder order is sorted path order: part-0, part-1, part-3, then sub/part-2
+    order = np.r_[0:300, 300:301, 701 - 1:1000, 301:700]
+    np.testing.assert_array_equal(p, x[order])
+    np.testing.assert_array_equal(t, y[order])
+    rows, p, t = _collect(A.iter_blocks(str(d / "part-*.parquet"), "x", target_col="y"))
+    assert len(p) == 300 + 1 + 300
+    with A.open_table(str(d), ["x"]) as tab:
+        assert tab.num_rows == 1000 and len(tab.files) == 4
+
+
+def test_ipc_file_zero_copy_and_stream(tmp_path, data):
+    x, y = data
+    path = tmp_path / "t.arrow"
+    feather.write_feather(pa.table({"x": _fsl(x), "y": y}), path, compression="uncompressed", chunksize=256)
+    with A.open_table(str(path), ["x", "y"]) as tab:
+        base = tab._buf.address
+        size = os.path.getsize(path)
+        blocks = list(A.iter_blocks(tab, "x", target_col="y", max_rows=100))
+        for _, p, t in blocks:                        # views of the memory map, not copies
+            assert base <= p.ctypes.data < base + size and base <= t.ctypes.data < base + size
+        rows, p, t = _collect(blocks)
+        np.testing.assert_array_equal(p, x)
+        np.testing.assert_array_equal(t, y)
+        assert rows[:4] == [0, 100, 200, 256]         # blocks never straddle record batches
+    spath = tmp_path / "t.arrows"
+    with pa.OSFile(str(spath), "wb") as fh, pa.ipc.new_stream(fh, pa.schema([("x", _fsl(x).type),
+                                                                                ("y", pa.int64())])) as w:
+        w.write_table(pa.table({"x": _fsl(x), "y": y}), max_chunksize=333)
+    rows, p, t = _collect(A.iter_blocks(str(spath), "x", target_col="y"))
+    np.testing.assert_array_equal(p, x)
+    zpath = tmp_path / "z.feather"                    # compressed IPC: decoded batch by batch
+    feather.write_feather(pa.table({"x": _fsl(x), "y": y}), zpath, compression="zstd", chunksize=128)
+    rows, p, t = _collect(A.iter_blocks(str(zpath), "x", target_col="y"))
+    np.testing.assert_array_equal(p, x)
+
+
+def test_two_tables_with_different_batches(tmp_path, data):
+    x, y = data
+    pq.write_table(pa.table({"logits": _fsl(x)}), tmp_path / "pred.parquet", row_group_size=170)
+    feather.write_feather(pa.table({"label": y}), tmp_path / "target.arrow", chunksize=333)
+    rows, p, t = _collect(A.iter_blocks(str(tmp_path / "pred.parquet"), "logits", str(tmp_path / "target.arrow"),
+                                        "label", max_rows=100))
+    np.testing.assert_array_equal(p, x)
+    np.testing.assert_array_equal(t, y)
+    m, ref = CrossEntropy(), CrossEntropy()
+    for _, pb, tb in A.iter_blocks(str(tmp_path / "pred.parquet"), "logits", str(tmp_path / "target.arrow"),
+                                   "label", max_rows=100):
+        m.update(pb, tb)
+    ref.update(x, y)
+    assert m.result() == pytest.approx(ref.result(), rel=1e-15)
+    feather.write_feather(pa.table({"label": y[:-1]}), tmp_path / "short.arrow")
+    with pytest.raises(ValueError, match="1000 rows.*999|need one row each"):
+        list(A.iter_blocks(str(tmp_path / "pred.parquet"), "logits", str(tmp_path / "short.arrow"), "label"))
+
+
+def test_errors_name_column_and_row(tmp_path, data):
+    x, y = data
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"x": _fsl(x), "y": y, "s": pa.array([str(v) for v in y])}), path)
+    with pytest.raises(ValueError, match=r"no column 'logits' \(columns: x, y, s\)"):
+        A.open_table(str(path), ["logits"])
+    with pytest.raises(TypeError, match=r"column 's' has type string"):
+        A.open_table(str(path), ["x", "s"])
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        A.open_table(str(tmp_path / "missing.parquet"), ["x"])
+    with pytest.raises(ValueError, match="no file matches"):
+        A.open_table(str(tmp_path / "nothing-*.parquet"), ["x"])
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(ValueError, match="not a readable Parquet file"):
+        A.open_table(str(tmp_path / "bad.parquet"), ["x"])
+
+    rows = [list(r) for r in x[:10]]
+    rows[7] = rows[7][:3]                                            # ragged at global row 507
+    nulls = [int(v) for v in y[:10]]
+    nulls[4] = None                                                  # null label at global row 504
+    part0 = pa.table({"x": pa.array(list(x[:500]), pa.list_(pa.float32())), "y": y[:500]})
+    part1 = pa.table({"x": pa.array(rows, pa.list_(pa.float32())), "y": pa.array(nulls, pa.int64())})
+    pq.write_table(pa.concat_tables([part0, part1]), tmp_path / "r.parquet", row_group_size=500)
+    with pytest.raises(ValueError, match=r"column 'x': ragged lists: row 507 has 3 values"):
+        list(A.iter_blocks(str(tmp_path / "r.parquet"), "x", target_col="y", max_rows=600))
+    part1 = pa.table({"x": pa.array(list(x[:10]), pa.list_(pa.float32())), "y": pa.array(nulls, pa.int64())})
+    pq.write_table(pa.concat_tables([part0, part1]), tmp_path / "n.parquet", row_group_size=500)
+    with pytest.raises(ValueError, match=r"column 'y': a null at row 504"):
+        list(A.iter_blocks(str(tmp_path / "n.parquet"), "x", target_col="y", max_rows=600))
+
+    d = tmp_path / "mixed"
+    d.mkdir()
+    pq.write_table(pa.table({"x": _fsl(x), "y": y}), d / "a.parquet")
+    pq.write_table(pa.table({"x": _fsl(x.astype(np.float64)), "y": y}), d / "b.parquet")
+    with pytest.raises(TypeError, match=r"b.parquet: column 'x' has type"):
+        A.open_table(str(d), ["x", "y"])
+
+
+@pytest.mark.slow
+def test_parquet_streams_in_bounded_memory(tmp_path):
+    """RSS while streaming a 128 MiB Parquet file in 2 MiB batches grows by a constant (pyarrow's decode buffers
+    and its allocator's cache: about 32 MiB measured here on 83 MiB and 333 MiB files), not with the file."""
+    rng = np.random.default_rng(0)
+    rows, c = 128 * 1024, 256
+    path = tmp_path / "big.parquet"
+    with pq.ParquetWriter(path, pa.schema([("x", pa.list_(pa.float32(), c)), ("y", pa.int64())]),
+                          compression="none") as w:
+        for _ in range(4):
+            x = rng.standard_normal((rows // 4, c)).astype(np.float32)
+            w.write_table(pa.table({"x": _fsl(x), "y": rng.integers(0, c, rows // 4)}), row_group_size=2048)
+    del x
+
+    def rss():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("needs /proc")
+    pa.default_memory_pool().release_unused()
+    base = rss()
+    peak = base
+    n = 0
+    for _, p, t in A.iter_blocks(str(path), "x", target_col="y", max_rows=2048):
+        n += len(p)
+        peak = max(peak, rss())
+    assert n == rows
+    assert peak - base < 64 << 20, f"RSS grew by {(peak - base) >> 20} MiB streaming a 128 MiB file"
+
+
+def test_without_pyarrow_one_line(monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "pyarrow" or name.startswith("pyarrow."):
+            raise ImportError("no pyarrow")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(ImportError, match=r"^reading x.parquet needs pyarrow, which is not installed: "
+                                          r"pip install crossentropy\[arrow\]$"):
+        A.open_table("x.parquet", ["a"])
+
+
+def test_is_arrow_path(tmp_path):
+    assert A.is_arrow_path("a.parquet") and A.is_arrow_path("b.feather") and A.is_arrow_path("c.ARROW")
+    assert A.is_arrow_path(str(tmp_path)) and A.is_arrow_path(str(tmp_path / "p-*.parquet"))
+    assert not A.is_arrow_path("a.npy") and not A.is_arrow_path("a.npz")

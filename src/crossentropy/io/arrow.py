@@ -379,3 +379,155 @@ def evaluate(metric, pred, pred_col, target=None, target_col=None, *, max_rows=N
     for _, p, t in iter_blocks(pred, pred_col, target, target_col, max_rows=max_rows):
         metric.update(p, t)
     return metric
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the command line's reader interface (crossentropy.io.ArrayReader): one column of a table as an array
+# ---------------------------------------------------------------------------------------------------------
+def _row_shape(table, column):
+    """Shape of one row of ``column`` from the schema (a ``list`` column: from its first row)."""
+    import pyarrow as pa
+    t = table.schema.field(column).type
+    if isinstance(t, pa.FixedShapeTensorType):
+        return tuple(t.shape), t.value_type
+    shape = []
+    while pa.types.is_fixed_size_list(t):
+        shape.append(t.list_size)
+        t = t.value_type
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        first = next(iter(table.batches(1)), None)
+        if first is None or first.num_rows == 0:
+            return tuple(shape) + (0,), t.value_type
+        block = to_ndarray(first.column(column), column, 0)
+        return block.shape[1:], t.value_type if not shape else t
+    return tuple(shape), t
+
+
+def _numpy_dtype(arrow_type):
+    import pyarrow as pa
+    while pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(
+            arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_boolean(arrow_type):
+        return np.dtype(bool)
+    return np.dtype(arrow_type.to_pandas_dtype())
+
+
+try:
+    from crossentropy.io import ArrayReader as _ArrayReaderBase
+    from crossentropy.io import ReadError as _ReadError
+except ImportError:                 # the io package without its reader interface
+    _ArrayReaderBase, _ReadError = object, ValueError
+
+
+class ColumnReader(_ArrayReaderBase):
+    """One column of a Parquet/Arrow table as an array of shape (rows, *row shape), read in row blocks.
+
+    Blocks are read in increasing order from one stream of record batches (pyarrow's batch size follows the
+    first block asked for); a block inside one record batch is a view, a block that straddles two is joined
+    (a copy of that block only).  Going back restarts the stream.
+    """
+
+    def __init__(self, table, column, label):
+        self._table = table
+        self.column = column
+        self.label = label
+        row_shape, leaf = _row_shape(table, column)
+        n = table.num_rows
+        if n is None:                                        # IPC stream: count the batches' rows
+            n = sum(rb.num_rows for rb in table._ipc_batches())
+        self._row_shape = tuple(row_shape)
+        self.shape = (n, *row_shape)
+        self.dtype = _numpy_dtype(leaf)
+        self._fns = []
+        self._stream = None
+
+    def view(self, fn):
+        self._fns.append(fn)
+        probe = np.empty((0, *self.shape[1:]), self.dtype)
+        for f in self._fns:
+            probe = f(probe)
+        self.shape = (self.shape[0], *probe.shape[1:])
+
+    def _apply(self, a):
+        for f in self._fns:
+            a = f(a)
+        return a
+
+    def _restart(self, rows):
+        self._stream = (rb.column(self.column) for rb in self._table.batches(rows))
+        self._pos = 0
+        self._cur = None
+
+    def _take(self, start, stop):
+        if self._stream is None or start < self._pos:
+            self._restart(max(1, stop - start))
+        pieces = []
+        while self._pos < stop:
+            if self._cur is None or len(self._cur) == 0:
+                self._cur = next(self._stream, None)
+                if self._cur is None:
+                    break
+            cur_end = self._pos + len(self._cur)
+            if cur_end <= start:                               # skip rows before the block
+                self._pos, self._cur = cur_end, None
+                continue
+            a = max(start, self._pos) - self._pos
+            b = min(stop, cur_end) - self._pos
+            pieces.append((self._pos + a, self._cur.slice(a, b - a)))
+            if b == len(self._cur):
+                self._pos, self._cur = cur_end, None
+            else:
+                self._cur = self._cur.slice(b)
+                self._pos += b
+        blocks = [to_ndarray(p, self.column, r0) for r0, p in pieces]
+        if not blocks:
+            return np.empty((0, *self.shape[1:]), self.dtype)
+        if len(blocks) > 1:
+            shapes = {b.shape[1:] for b in blocks}
+            if len(shapes) > 1:
+                raise ValueError(f"column {self.column!r}: rows of different lengths across record batches "
+                                 f"(from row {pieces[1][0]}: {sorted(shapes)})")
+        out = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        if out.shape[1:] != self._row_shape:
+            raise ValueError(f"column {self.column!r}: ragged lists: the rows from {start} have {out.shape[1:]} "
+                             f"values, the first row has {self._row_shape}")
+        return out
+
+    def read(self, axis, start, stop):
+        if axis != 0:
+            whole = self.whole()
+            idx = [slice(None)] * whole.ndim
+            idx[axis] = slice(start, stop)
+            return whole[tuple(idx)]
+        return self._apply(self._take(start, stop))
+
+    def whole(self):
+        return self._apply(self._take(0, self.shape[0]))
+
+    def close(self):
+        self._stream = None
+        self._table.close()
+
+
+def open_column(path, key=None, *, role="input", key_option="column option"):
+    """Open column ``key`` of a Parquet file/dataset or Arrow IPC file as a :class:`ColumnReader`.
+
+    Raises ``ReadError`` (one line) for a missing file or column, an unreadable file or a column that does not
+    hold numbers, and ImportError with the install hint when pyarrow is missing.
+    """
+    try:
+        if key is None:
+            with ArrowTable(path, []) as t:
+                names = t.schema.names
+        table = None if key is None and len(names) != 1 else ArrowTable(path, [key or names[0]])
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise _ReadError(f"{role} {exc}") from None
+    if table is None:
+        raise _ReadError(f"{role} {path} is a table with columns {', '.join(names)}: name one with {key_option}")
+    key = key or names[0]
+    try:
+        return ColumnReader(table, key, f"{role} {path}[{key}]")
+    except BaseException:
+        table.close()
+        raise

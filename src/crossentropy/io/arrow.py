@@ -413,11 +413,9 @@ def _numpy_dtype(arrow_type):
     return np.dtype(arrow_type.to_pandas_dtype())
 
 
-try:
-    from crossentropy.io import ArrayReader as _ArrayReaderBase
-    from crossentropy.io import ReadError as _ReadError
-except ImportError:                 # the io package without its reader interface
-    _ArrayReaderBase, _ReadError = object, ValueError
+from crossentropy.io import ArrayReader as _ArrayReaderBase  # noqa: E402 - io/__init__ defines it first
+from crossentropy.io import ReadError as _ReadError  # noqa: E402
+from crossentropy.io import register_format  # noqa: E402
 
 
 class ColumnReader(_ArrayReaderBase):
@@ -531,3 +529,6 @@ def open_column(path, key=None, *, role="input", key_option="column option"):
     except BaseException:
         table.close()
         raise
+
+
+register_format("arrow", is_arrow_path, open_column, datasets=True)

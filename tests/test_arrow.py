@@ -202,3 +202,121 @@ def test_is_arrow_path(tmp_path):
     assert A.is_arrow_path("a.parquet") and A.is_arrow_path("b.feather") and A.is_arrow_path("c.ARROW")
     assert A.is_arrow_path(str(tmp_path)) and A.is_arrow_path(str(tmp_path / "p-*.parquet"))
     assert not A.is_arrow_path("a.npy") and not A.is_arrow_path("a.npz")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# crossentropy eval on tables
+# ---------------------------------------------------------------------------------------------------------
+def _eval(capsys, *argv):
+    import json
+
+    from crossentropy.cli import main
+    rc = main(["eval", *argv, "--json"])
+    out, err = capsys.readouterr()
+    return rc, (json.loads(out) if rc == 0 else None), err
+
+
+def test_cli_parquet_one_table_matches_npy(tmp_path, capsys, data):
+    x, y = data
+    y = y.copy()
+    y[::7] = -100
+    pq.write_table(pa.table({"logits": _fsl(x), "label": y}), tmp_path / "p.parquet", row_group_size=300)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    common = ["--loss", "sparse_categorical", "--from-logits", "--semantics", "torch", "--top-k", "3",
+              "--chunk-rows", "128"]
+    rc, tab, err = _eval(capsys, str(tmp_path / "p.parquet"), "--pred-col", "logits", "--target-col", "label",
+                         *common, "--per-sample", str(tmp_path / "ps.npy"))
+    assert rc == 0, err
+    rc, arr, err = _eval(capsys, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), *common)
+    assert rc == 0, err
+    for k in ("mean", "sum", "count", "perplexity", "accuracy", "classes", "dtype"):
+        assert tab[k] == arr[k], k
+    from crossentropy.metrics import Accuracy, CrossEntropy
+    ce_m, acc = CrossEntropy(semantics="torch"), Accuracy(top_k=3)
+    ce_m.update(x, y)
+    acc.update(x, y)
+    assert tab["mean"] == pytest.approx(ce_m.result(), rel=1e-6) and tab["accuracy"] == acc.result()
+    assert tab["perplexity"] == pytest.approx(np.exp(tab["mean"]), rel=1e-15)
+    assert np.load(tmp_path / "ps.npy").shape == (1000,)
+
+
+@pytest.mark.parametrize("layout", ["dataset", "glob", "ipc", "feather", "two-files"])
+def test_cli_table_layouts(tmp_path, capsys, data, layout):
+    x, y = data
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    rc, ref, err = _eval(capsys, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--loss", "sparse_categorical",
+                         "--from-logits")
+    table = pa.table({"logits": _fsl(x), "label": y})
+    if layout in ("dataset", "glob"):
+        d = tmp_path / "ds"
+        d.mkdir()
+        for k, (a, b) in enumerate(((0, 400), (400, 401), (401, 1000))):
+            pq.write_table(table.slice(a, b - a), d / f"part-{k}.parquet")
+        args = [str(d) if layout == "dataset" else str(d / "part-*.parquet"), "--pred-col", "logits",
+                "--target-col", "label"]
+    elif layout in ("ipc", "feather"):
+        path = tmp_path / ("t.arrow" if layout == "ipc" else "t.feather")
+        feather.write_feather(table, path, compression="uncompressed" if layout == "ipc" else "lz4",
+                              chunksize=300)
+        args = [str(path), "--pred-col", "logits", "--target-col", "label"]
+    else:
+        pq.write_table(table.select(["logits"]), tmp_path / "pred.parquet", row_group_size=333)
+        feather.write_feather(table.select(["label"]), tmp_path / "target.arrow", chunksize=250)
+        args = [str(tmp_path / "pred.parquet"), str(tmp_path / "target.arrow"), "--pred-col", "logits",
+                "--target-col", "label"]
+    rc, got, err = _eval(capsys, *args, "--loss", "sparse_categorical", "--from-logits", "--chunk-rows", "256")
+    assert rc == 0, err
+    assert got["count"] == ref["count"] == 1000
+    assert got["mean"] == pytest.approx(ref["mean"], rel=1e-12) and got["accuracy"] == ref["accuracy"]
+
+
+def test_cli_dense_targets_and_binary(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    p = rng.random((50, 4)).astype(np.float32)
+    t = rng.integers(0, 2, (50, 4)).astype(np.float32)
+    pq.write_table(pa.table({"p": _fsl(p), "t": pa.array(list(t), pa.list_(pa.float32()))}), tmp_path / "b.parquet")
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "t.npy", t)
+    rc, got, err = _eval(capsys, str(tmp_path / "b.parquet"), "--pred-col", "p", "--target-col", "t", "--loss",
+                         "binary")
+    assert rc == 0, err
+    rc, ref, _ = _eval(capsys, str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), "--loss", "binary")
+    assert got["mean"] == ref["mean"] and "accuracy" not in got
+
+
+def test_cli_table_errors_one_line_nothing_written(tmp_path, capsys, data):
+    from crossentropy.cli import main
+    x, y = data
+    rows = [list(r) for r in x]
+    rows[600] = rows[600][:5]
+    pq.write_table(pa.table({"logits": pa.array(rows, pa.list_(pa.float32())), "label": y,
+                             "s": pa.array(["a"] * 1000)}), tmp_path / "r.parquet", row_group_size=250)
+    out = tmp_path / "out.npy"
+
+    def err_of(*argv):
+        rc = main(["eval", *argv, "--loss", "sparse_categorical", "--from-logits"])
+        _, err = capsys.readouterr()
+        assert rc == 1 and err.count("\n") == 1, err
+        return err
+
+    e = err_of(str(tmp_path / "r.parquet"), "--pred-col", "logits", "--target-col", "label", "--per-sample",
+               str(out), "--chunk-rows", "200")
+    assert "column 'logits'" in e and "row 600" in e
+    assert not out.exists() and not [f for f in os.listdir(tmp_path) if f.startswith(".crossentropy-")]
+    e = err_of(str(tmp_path / "r.parquet"), "--pred-col", "nope", "--target-col", "label")
+    assert "no column 'nope' (columns: logits, label, s)" in e
+    e = err_of(str(tmp_path / "r.parquet"), "--pred-col", "s", "--target-col", "label")
+    assert "column 's' has type string" in e
+    e = err_of(str(tmp_path / "r.parquet"), "--target-col", "label")
+    assert "name one with --pred-col" in e
+    e = err_of(str(tmp_path / "r.parquet"), "--pred-col", "logits")
+    assert "TARGET is missing" in e
+    np.save(tmp_path / "x.npy", x)
+    e = err_of(str(tmp_path / "x.npy"), str(tmp_path / "r.parquet"), "--pred-col", "logits", "--target-col", "label")
+    assert "--pred-col names a column of a Parquet/Arrow table" in e
+    nulls = pa.array([None if i == 321 else int(v) for i, v in enumerate(y)], pa.int64())
+    pq.write_table(pa.table({"logits": _fsl(x), "label": nulls}), tmp_path / "n.parquet")
+    e = err_of(str(tmp_path / "n.parquet"), "--pred-col", "logits", "--target-col", "label")
+    assert "column 'label': a null at row 321" in e

@@ -1,5 +1,6 @@
 """A Parquet dataset of several files evaluated on a dask.distributed LocalCluster: each partition (file)
-gives a metric state, the states merge, and the result equals one single-process pass (docs/scaling.md)."""
+gives a metric state, the states merge, and the result equals one single-process pass and `crossentropy eval`
+(docs/scaling.md)."""
 import functools
 import pickle
 
@@ -20,6 +21,20 @@ def _evaluate_file(path, make_metric):
     return pickle.dumps(evaluate(make_metric(), path, "logits", target_col="label", max_rows=500))
 
 
+def _cli_eval(path):
+    import contextlib
+    import io
+    import json
+
+    from crossentropy.cli import main
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["eval", str(path), "--pred-col", "logits", "--target-col", "label", "--loss",
+                     "sparse_categorical", "--from-logits", "--semantics", "torch", "--top-k", "3", "--json",
+                     "--chunk-rows", "700"]) == 0
+    return json.loads(buf.getvalue())
+
+
 def test_local_cluster_matches_single_pass(tmp_path):
     rng = np.random.default_rng(21)
     d = tmp_path / "preds"
@@ -35,6 +50,10 @@ def test_local_cluster_matches_single_pass(tmp_path):
     factories = [functools.partial(CrossEntropy, semantics="torch"), Perplexity, functools.partial(Accuracy, top_k=3)]
 
     single = [evaluate(f(), str(d), "logits", target_col="label") for f in factories]
+    cli = _cli_eval(d)                                   # the single-process command line, same accumulation
+    assert cli["count"] == single[0].count and cli["mean"] == pytest.approx(single[0].result(), rel=1e-15)
+    assert cli["perplexity"] == pytest.approx(single[1].result(), rel=1e-12)
+    assert cli["accuracy"] == single[2].result()
 
     # processes=False (worker threads) keeps the test to a few seconds; the states still travel pickled
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,

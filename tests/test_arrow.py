@@ -54,7 +54,7 @@ def test_dataset_folder_and_glob(tmp_path, data):
     d = tmp_path / "ds"
     (d / "sub").mkdir(parents=True)
     cuts = [0, 300, 301, 700, 1000]
-    for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+    for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=False)):
         where = d / "sub" if k == 2 else d
         pq.write_table(pa.table({"x": _fsl(x[a:b]), "y": y[a:b]}), where / f"part-{k}.parquet")
     (d / "README.txt").write_text("not parquet")
@@ -176,7 +176,7 @@ def test_parquet_streams_in_bounded_memory(tmp_path):
     base = rss()
     peak = base
     n = 0
-    for _, p, t in A.iter_blocks(str(path), "x", target_col="y", max_rows=2048):
+    for _, p, _t in A.iter_blocks(str(path), "x", target_col="y", max_rows=2048):
         n += len(p)
         peak = max(peak, rss())
     assert n == rows

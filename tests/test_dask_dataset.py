@@ -58,7 +58,7 @@ def test_local_cluster_matches_single_pass(tmp_path):
     # processes=False (worker threads) keeps the test to a few seconds; the states still travel pickled
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
                                   silence_logs=50) as cluster, distributed.Client(cluster) as client:
-        for factory, ref in zip(factories, single):
+        for factory, ref in zip(factories, single, strict=False):
             states = [pickle.loads(b) for b in
                       client.gather(client.map(_evaluate_file, files, make_metric=factory, pure=False))]
             merged = functools.reduce(lambda a, b: a.merge(b), states)

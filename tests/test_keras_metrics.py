@@ -24,7 +24,7 @@ def _dec(d):
 def test_golden(case):
     m = getattr(KM, case["metric"])(**case["kwargs"])
     with np.errstate(all="ignore"):
-        for upd, want in zip(case["updates"], case["results"]):
+        for upd, want in zip(case["updates"], case["results"], strict=False):
             m.update_state(_dec(upd["y_true"]), _dec(upd["y_pred"]), sample_weight=_dec(upd["sample_weight"]))
             got = m.result()
             assert got.dtype == np.float32

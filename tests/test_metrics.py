@@ -94,7 +94,7 @@ def test_merging_any_split_equals_single_pass(seed, n_batches, n_shards, scale, 
             single.update(x, y, w)
         shards = [pickle.loads(pickle.dumps(metric)) for _ in range(n_shards)]
         owner = rng.integers(0, n_shards, n_batches)
-        for (x, y, w), k in zip(batches, owner):
+        for (x, y, w), k in zip(batches, owner, strict=False):
             shards[k].update(x, y, w)
         shards = [pickle.loads(pickle.dumps(s)) for s in shards]      # states travel between processes
         order = rng.permutation(n_shards)
@@ -154,7 +154,9 @@ def test_all_ignored_is_nan_and_empty_is_nan():
     ("binary", "tf", True, {}),
 ])
 def test_table_matches_the_layer_functions(loss, sem, from_logits, kw):
-    from crossentropy import keras as K, tf as TF, torch as T
+    from crossentropy import keras as K
+    from crossentropy import tf as TF
+    from crossentropy import torch as T
     rng = np.random.default_rng(2)
     x = rng.standard_normal((30, 4))
     if not from_logits:

@@ -376,7 +376,9 @@ def _open_inputs(args):
     from crossentropy.io.arrow import is_arrow_path
 
     if args.target is None and args.target_col is None:
-        raise CLIError("TARGET is missing: give a TARGET file, or --target-col NAME when PRED's table holds the targets")
+        raise CLIError(
+            "TARGET is missing: give a TARGET file, or --target-col NAME when PRED's table holds the targets"
+        )
     target_path = args.pred if args.target is None else args.target
     for role, path, col, key in (
         ("PRED", args.pred, args.pred_col, args.pred_key),

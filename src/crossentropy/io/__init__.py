@@ -123,5 +123,5 @@ def open_array(path, key=None, *, role="input", key_option="key"):
     raise ReadError(f"{role} {path} is not a .npy or .npz file, nor a .parquet, .arrow or .feather table")
 
 
-from crossentropy.io import numpy_files  # noqa: E402,F401 - registers .npy/.npz
-from crossentropy.io import arrow  # noqa: E402,F401 - registers .parquet/.arrow/.feather and datasets
+from crossentropy.io import numpy_files  # noqa: E402,F401,I001 - registers .npy/.npz first
+from crossentropy.io import arrow  # noqa: E402,F401 - then .parquet/.arrow/.feather and datasets

@@ -106,7 +106,7 @@ class ArrowTable:
             rows += pf.metadata.num_rows
         self.schema = self._parquet[0].schema_arrow
         self.num_rows = rows
-        for f, pf in zip(self.files[1:], self._parquet[1:]):
+        for f, pf in zip(self.files[1:], self._parquet[1:], strict=False):
             for c in self.columns:
                 a, b = _field(self.schema, c), _field(pf.schema_arrow, c)
                 if b is None:

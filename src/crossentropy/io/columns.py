@@ -100,7 +100,7 @@ def to_ndarray(x, name="column", row0=0):
             else:
                 # one array was asked for: the chunks must be joined (aligned_blocks walks them without a copy)
                 return np.concatenate([_arrow_array(c, name, row0 + off)
-                                       for c, off in zip(arr.chunks, _chunk_offsets(arr))])
+                                       for c, off in zip(arr.chunks, _chunk_offsets(arr), strict=False)])
         return _arrow_array(arr, name, row0)
     return np.asarray(x)
 
@@ -142,10 +142,10 @@ def _arrow_array(arr, name, row0):
         shape = [len(arr)]
         cur = arr
         while pa.types.is_fixed_size_list(cur.type):
-            size = cur.type.list_size
-            shape.append(size)
+            shape.append(cur.type.list_size)
             inner = cur.flatten()                  # honours the slice offset (.values does not)
-            _check_child_nulls(inner, name, row0, lambda i, s=int(np.prod(shape[1:])): i // s)
+            per_row = int(np.prod(shape[1:]))
+            _check_child_nulls(inner, name, row0, lambda i, per_row=per_row: i // per_row)
             cur = inner
         return _leaf(cur, name, row0).reshape(shape)
     if pa.types.is_list(t) or pa.types.is_large_list(t):
@@ -241,7 +241,7 @@ def aligned_blocks(*columns, names=None):
     """
     names = names or [f"argument {k}" for k in range(len(columns))]
     chunked, whole = [], []
-    for col, nm in zip(columns, names):
+    for col, nm in zip(columns, names, strict=False):
         ch = _multi_chunk(col, nm)
         chunked.append(ch)
         whole.append(None if col is None or ch is not None else to_ndarray(col, nm))
@@ -254,9 +254,9 @@ def aligned_blocks(*columns, names=None):
         if ch is not None:
             cuts.update(int(o) for o in np.cumsum([len(c) for c in ch.chunks]))
     cuts = sorted(x for x in cuts if x <= n)
-    for a, b in zip(cuts[:-1], cuts[1:]):
+    for a, b in zip(cuts[:-1], cuts[1:], strict=False):
         out = []
-        for w, ch, nm in zip(whole, chunked, names):
+        for w, ch, nm in zip(whole, chunked, names, strict=False):
             if ch is not None:
                 out.append(to_ndarray(ch.slice(a, b - a), nm, a))   # a slice inside one chunk: a view
             elif w is None or w.ndim == 0:

@@ -89,6 +89,10 @@ def test_ipc_file_zero_copy_and_stream(tmp_path, data):
         w.write_table(pa.table({"x": _fsl(x), "y": y}), max_chunksize=333)
     rows, p, t = _collect(A.iter_blocks(str(spath), "x", target_col="y"))
     np.testing.assert_array_equal(p, x)
+    reader = A.open_column(str(spath), "x", role="PRED")      # the command line's reader: counts, then reads
+    assert reader.shape == (1000, 7)
+    np.testing.assert_array_equal(reader.read(0, 0, 1000), x)
+    reader.close()
     zpath = tmp_path / "z.feather"                    # compressed IPC: decoded batch by batch
     feather.write_feather(pa.table({"x": _fsl(x), "y": y}), zpath, compression="zstd", chunksize=128)
     rows, p, t = _collect(A.iter_blocks(str(zpath), "x", target_col="y"))

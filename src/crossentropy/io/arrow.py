@@ -165,7 +165,7 @@ class ArrowTable:
 
     def _ipc_batches(self):
         if self._stream:
-            yield from self._reader
+            yield from self._pa.ipc.open_stream(self._pa.BufferReader(self._buf))   # a stream reads once: reopen
         else:
             for i in range(self._reader.num_record_batches):
                 yield self._reader.get_batch(i)

@@ -324,3 +324,75 @@ def test_cli_table_errors_one_line_nothing_written(tmp_path, capsys, data):
     pq.write_table(pa.table({"logits": _fsl(x), "label": nulls}), tmp_path / "n.parquet")
     e = err_of(str(tmp_path / "n.parquet"), "--pred-col", "logits", "--target-col", "label")
     assert "column 'label': a null at row 321" in e
+
+
+def _token_reference(x, y, ignore=-100):
+    x = x.astype(np.float64)
+    valid = y != ignore
+    safe = np.where(valid, y, 0)
+    m = x.max(axis=-1, keepdims=True)
+    lse = (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[..., 0]
+    own = np.take_along_axis(x, safe[..., None], axis=-1)[..., 0]
+    logp = x - lse[..., None]
+    entropy = -(np.exp(logp) * logp).sum(axis=-1)
+    rank = np.where(valid, (x > own[..., None]).sum(axis=-1), -1)
+    return np.where(valid, lse - own, 0.0), lse, entropy, rank, valid
+
+
+@pytest.mark.parametrize("source", ["npy", "parquet"])
+def test_cli_per_token_and_per_sequence(tmp_path, capsys, source):
+    rng = np.random.default_rng(9)
+    b, t, v = 6, 5, 11
+    x = (rng.standard_normal((b, t, v)) * 2).astype(np.float32)
+    y = rng.integers(0, v, (b, t))
+    y[1, :3] = -100
+    y[4, :] = -100                                          # a sequence with no counted token: NaN
+    if source == "npy":
+        np.save(tmp_path / "x.npy", x)
+        np.save(tmp_path / "y.npy", y)
+        args = [str(tmp_path / "x.npy"), str(tmp_path / "y.npy")]
+    else:
+        inner = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), v)
+        col = pa.FixedSizeListArray.from_arrays(inner, t)        # (B, T, V) as nested fixed-size lists
+        labels = pa.FixedSizeListArray.from_arrays(pa.array(y.ravel()), t)
+        pq.write_table(pa.table({"x": col, "y": labels}), tmp_path / "lm.parquet", row_group_size=4)
+        args = [str(tmp_path / "lm.parquet"), "--pred-col", "x", "--target-col", "y"]
+    rc, res, err = _eval(capsys, *args, "--loss", "sparse_categorical", "--from-logits", "--semantics", "torch",
+                         "--axis", "-1", "--per-token", str(tmp_path / "tok.npz"), "--per-sequence", str(tmp_path / "seq.npy"),
+                         "--chunk-rows", "4", "--top-k", "2")
+    assert rc == 0, err
+    got = np.load(tmp_path / "tok.npz")
+    ref = _token_reference(x, y)
+    for name, want in zip(("nll", "lse", "entropy", "rank", "valid"), ref, strict=True):
+        assert got[name].shape == (b, t)
+        if got[name].dtype.kind == "f":
+            assert got[name].dtype == np.float32
+            np.testing.assert_allclose(got[name], want, rtol=2e-6, atol=2e-6)
+        else:
+            np.testing.assert_array_equal(got[name], want)
+    seq = np.load(tmp_path / "seq.npy")
+    nll, valid = ref[0], ref[4]
+    with np.errstate(all="ignore"):
+        want = np.exp(np.sum(nll * valid, axis=1) / valid.sum(axis=1))
+    np.testing.assert_allclose(seq, want, rtol=1e-6)
+    assert np.isnan(seq[4]) and np.isnan(want[4])
+    assert res["perplexity"] == pytest.approx(np.exp(nll[valid].mean()), rel=1e-6)
+    assert res["accuracy"] == pytest.approx(np.mean(ref[3][valid] < 2))
+
+
+def test_cli_per_token_refused_and_nothing_left(tmp_path, capsys):
+    from crossentropy.cli import main
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", np.array([0, 1, 2, 7]))
+    rc = main(["eval", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--loss", "sparse_categorical",
+               "--from-logits", "--per-token", str(tmp_path / "t.npz")])
+    assert rc == 1 and "outside the class range" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["x.npy", "y.npy"]
+    rc = main(["eval", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--loss", "sparse_categorical",
+               "--from-logits", "--per-sequence", str(tmp_path / "s.npy")])
+    assert rc == 1 and "(B, T, V)" in capsys.readouterr().err
+    rc = main(["eval", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--loss", "categorical",
+               "--from-logits", "--per-token", str(tmp_path / "t.npz")])
+    assert rc == 1 and "--per-token and --per-sequence apply to" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["x.npy", "y.npy"]

@@ -401,3 +401,36 @@ def test_without_pyarrow_message(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(ImportError, match=r"pip install crossentropy\[arrow\]"):
         columns.require_pyarrow("reading x.parquet")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_token_stats_blocks(monkeypatch, dtype):
+    """The token statistics the command line writes (--per-token): crossentropy.lm.token_stats when installed,
+    else the gufuncs in row blocks; both against a float64 reference."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((3, 17, 13)) * 3).astype(dtype)
+    x[0, 0, 4] = -np.inf
+    y = rng.integers(0, 13, (3, 17))
+    y[2, ::2] = -100
+    monkeypatch.setattr(M, "_RANK_BLOCK_BYTES", 200)
+    xd = x.astype(np.float64)
+    valid = y != -100
+    own = np.take_along_axis(xd, np.where(valid, y, 0)[..., None], axis=-1)[..., 0]
+    lse = np.log(np.exp(xd).sum(axis=-1))
+    with np.errstate(invalid="ignore"):                    # 0 * -inf at the -inf logit, dropped by the where
+        p = np.exp(xd - lse[..., None])
+        ent = -np.sum(np.where(p > 0, p * (xd - lse[..., None]), 0), axis=-1)
+    rank = np.where(valid, (xd > own[..., None]).sum(axis=-1), -1)
+    variants = [M._lm_token_stats]
+    if M._lm_token_stats() is not None:
+        variants.append(lambda: None)                      # the fallback, too
+    for variant in variants:
+        monkeypatch.setattr(M, "_lm_token_stats", variant)
+        nll, l, e, r, v = M.token_stats_blocks(x, y, -100)
+        tol = 1e-12 if dtype == np.float64 else 2e-6
+        assert nll.dtype == l.dtype == e.dtype == dtype
+        np.testing.assert_allclose(nll, np.where(valid, lse - own, 0), rtol=tol, atol=tol)
+        np.testing.assert_allclose(l, lse, rtol=tol)
+        np.testing.assert_allclose(e, ent, rtol=tol, atol=tol)
+        np.testing.assert_array_equal(r, rank)
+        np.testing.assert_array_equal(v, valid)

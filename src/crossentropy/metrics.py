@@ -448,6 +448,8 @@ class Perplexity(_MeanMetric):
 
     def _values(self, pred, target, row0):
         logits, labels, valid = _logits_and_labels(pred, target, self.ignore_index)
+        if _lm_token_stats() is not None:
+            return token_stats_blocks(logits, labels, self.ignore_index)[0], valid
         from crossentropy.keras import sparse_categorical_crossentropy
         nll = sparse_categorical_crossentropy(labels, logits, from_logits=True, ignore_class=self.ignore_index)
         return np.asarray(nll), valid
@@ -458,16 +460,76 @@ class Perplexity(_MeanMetric):
         return math.exp(mean) if mean < 709.78 else (float("inf") if mean == mean else mean)
 
 
+def _lm_token_stats():
+    """``crossentropy.lm.token_stats`` (one kernel pass for nll, lse, entropy and rank) when installed."""
+    try:
+        from crossentropy.lm import token_stats
+    except ImportError:
+        return None
+    return token_stats
+
+
+def token_stats_blocks(logits, labels, ignore_index):
+    """(nll, lse, entropy, rank, valid) of every position, class axis last, as ``crossentropy.lm.token_stats``
+    defines them; from that kernel when present, else from the gufuncs in row blocks of a few MiB.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray, (..., C)
+    labels : numpy.ndarray of int, logits' shape without the last axis
+    ignore_index : int or None
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        nll, lse, entropy (float32 for float32/half logits, float64 for float64), rank (int64, -1 where
+        ignored), valid (bool).
+    """
+    fast = _lm_token_stats()
+    if fast is not None:
+        ignore = -100 if ignore_index is None else ignore_index    # labels are checked to lie in [0, C) already
+        st = fast(logits, labels, ignore_index=ignore)
+        return st.nll, st.lse, st.entropy, st.rank, st.valid
+    import crossentropy as ce
+    x = logits.reshape(-1, logits.shape[-1])
+    lab = labels.reshape(-1)
+    valid = np.ones(lab.shape, bool) if ignore_index is None else lab != ignore_index
+    ftype = np.float64 if x.dtype == np.float64 else np.float32
+    out = [np.empty(lab.shape, ftype) for _ in range(3)]
+    rank = _ranks(logits, labels, None if ignore_index is None else valid).reshape(-1)
+    rank[~valid] = -1
+    rows = max(1, _RANK_BLOCK_BYTES // max(1, 8 * x.shape[1]))
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
+        for a in range(0, x.shape[0], rows):
+            blk = x[a:a + rows].astype(ftype, copy=False)
+            ok = valid[a:a + rows]
+            safe = np.where(ok, lab[a:a + rows], 0)
+            out[0][a:a + rows] = np.where(ok, ce.sparse_softmax_cross_entropy(blk, safe), 0)
+            out[1][a:a + rows] = ce.logsumexp(blk)
+            logp = ce.log_softmax(blk)
+            p = np.exp(logp)
+            out[2][a:a + rows] = -np.sum(np.where(p > 0, p * logp, 0), axis=1)
+    shape = labels.shape
+    return out[0].reshape(shape), out[1].reshape(shape), out[2].reshape(shape), rank.reshape(shape), \
+        valid.reshape(shape)
+
+
+def _check_label_range(labels, valid, n_classes):
+    lab = labels.reshape(-1)
+    ok = np.ones(lab.shape, bool) if valid is None else np.asarray(valid).reshape(-1)
+    bad = ok & ((lab < 0) | (lab >= n_classes))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise IndexError(f"target: label {int(lab[i])} at position {i} is outside the class range [0, {n_classes})")
+
+
 def _ranks(logits, labels, valid):
     """Per-row rank of the label's logit (classes strictly greater), in row blocks of bounded size."""
     x = logits.reshape(-1, logits.shape[-1])
     lab = labels.reshape(-1)
     ok = np.ones(lab.shape, bool) if valid is None else valid.reshape(-1)
     n_classes = x.shape[1]
-    bad = ok & ((lab < 0) | (lab >= n_classes))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise IndexError(f"target: label {int(lab[i])} at position {i} is outside the class range [0, {n_classes})")
+    _check_label_range(lab, ok, n_classes)
     rank = np.zeros(lab.shape, np.int64)
     rows = max(1, _RANK_BLOCK_BYTES // max(1, n_classes))
     for a in range(0, x.shape[0], rows):
@@ -515,7 +577,15 @@ class Accuracy(_MeanMetric):
 
     def _values(self, pred, target, row0):
         logits, labels, valid = _logits_and_labels(pred, target, self.ignore_index)
-        hits = (_ranks(logits, labels, valid) < self.top_k).astype(np.float64)
+        if _lm_token_stats() is not None:
+            _check_label_range(labels, valid, logits.shape[-1])
+            rank = token_stats_blocks(logits, labels, self.ignore_index)[3]
+            # a NaN score ranks 0 in the kernel's count; count it as a miss, as the fallback does
+            rank = np.where(np.isnan(np.take_along_axis(
+                logits, np.where(rank >= 0, labels, 0)[..., None], axis=-1)[..., 0]), logits.shape[-1], rank)
+        else:
+            rank = _ranks(logits, labels, valid)
+        hits = ((rank >= 0) & (rank < self.top_k)).astype(np.float64)
         return hits, valid
 
     def result(self):

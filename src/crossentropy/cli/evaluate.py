@@ -401,6 +401,102 @@ def _open_inputs(args):
     return pred, target, target_path
 
 
+class _TokenOutputs:
+    """``--per-token`` (the token statistics nll, lse, entropy, rank, valid) and ``--per-sequence``: written
+    chunk by chunk into temporary .npy files beside the outputs, moved into place only when the run succeeds."""
+
+    NAMES = ("nll", "lse", "entropy", "rank", "valid")
+
+    def __init__(self, args, plan, pred_dtype):
+        import tempfile
+
+        self.per_token, self.per_sequence = args.per_token, args.per_sequence
+        self.plan = plan
+        self.files = []
+        self.arrays = {}
+        if plan.loss != "sparse_categorical" or not args.from_logits:
+            raise CLIError("--per-token and --per-sequence apply to --loss sparse_categorical --from-logits")
+        if self.per_sequence and (len(plan.sample_shape) != 2 or plan.chunk_axis != 0):
+            raise CLIError(
+                f"--per-sequence needs (B, T, V) PRED with the class axis last or in the middle, got PRED of "
+                f"{len(plan.sample_shape) + 1} dimensions with class axis {plan.axis}"
+            )
+        ftype = np.float64 if pred_dtype.newbyteorder("=") == np.float64 else np.float32
+        dtypes = dict(nll=ftype, lse=ftype, entropy=ftype, rank=np.int64, valid=np.bool_)
+        for path, opt in ((self.per_token, "--per-token"), (self.per_sequence, "--per-sequence")):
+            if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                raise CLIError(f"{opt}: directory {os.path.dirname(os.path.abspath(path))} does not exist")
+        try:
+            if self.per_token:
+                out_dir = os.path.dirname(os.path.abspath(self.per_token))
+                self.tmpdir = tempfile.mkdtemp(prefix=".crossentropy-", dir=out_dir)
+                for name in self.NAMES:
+                    f = os.path.join(self.tmpdir, name + ".npy")
+                    self.files.append(f)
+                    self.arrays[name] = _open_output(f, dtypes[name], plan.sample_shape, self.per_token)
+            if self.per_sequence:
+                self.seq_tmp = _temp_path(self.per_sequence)
+                self.files.append(self.seq_tmp)
+                shape = plan.sample_shape[:1]
+                self.arrays["sequence"] = _open_output(self.seq_tmp, np.float64, shape, self.per_sequence)
+        except BaseException:
+            self.discard()
+            raise
+
+    def write(self, start, stop, logits_last, labels):
+        from crossentropy.metrics import token_stats_blocks
+
+        stats = token_stats_blocks(logits_last, labels, self.plan.ignore)
+        axis = self.plan.out_chunk_axis
+        for name, value in zip(self.NAMES, stats, strict=True):
+            out = self.arrays.get(name)
+            if out is None:
+                continue
+            if axis is None:
+                out[...] = value
+            else:
+                idx = [slice(None)] * out.ndim
+                idx[axis] = slice(start, stop)
+                out[tuple(idx)] = value
+        seq = self.arrays.get("sequence")
+        if seq is not None:
+            nll, valid = stats[0], stats[4]
+            total = np.sum(nll, axis=1, where=valid, dtype=np.float64)
+            n = np.count_nonzero(valid, axis=1)
+            with np.errstate(all="ignore"):
+                seq[start:stop] = np.exp(total / n)  # no counted token: 0/0 = NaN
+
+    def commit(self):
+        import zipfile
+
+        for a in self.arrays.values():
+            if a is not None:
+                a.flush()
+        self.arrays = {}
+        if self.per_token:
+            tmp_npz = os.path.join(self.tmpdir, "stats.npz")
+            with zipfile.ZipFile(tmp_npz, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+                for name in self.NAMES:
+                    z.write(os.path.join(self.tmpdir, name + ".npy"), arcname=name + ".npy")
+            os.replace(tmp_npz, self.per_token)
+        if self.per_sequence:
+            os.replace(self.seq_tmp, self.per_sequence)
+            self.files.remove(self.seq_tmp)
+        self.discard()
+
+    def discard(self):
+        self.arrays = {}
+        for f in self.files:
+            if os.path.exists(f):
+                os.unlink(f)
+        self.files = []
+        if getattr(self, "tmpdir", None) and os.path.isdir(self.tmpdir):
+            for f in os.listdir(self.tmpdir):
+                os.unlink(os.path.join(self.tmpdir, f))
+            os.rmdir(self.tmpdir)
+        self.tmpdir = None
+
+
 def _lm_metrics(plan, args):
     """Perplexity and top-k accuracy accumulators for sparse_categorical from logits (None otherwise)."""
     if plan.loss != "sparse_categorical" or not args.from_logits:
@@ -422,6 +518,7 @@ def cmd_eval(args):
     pred, target, target_path = _open_inputs(args)
     out_arr = None
     tmp_out = None
+    token_out = None
     try:
         plan = _make_plan(args, pred, target)
         if args.per_sample:
@@ -437,6 +534,8 @@ def cmd_eval(args):
         # one accumulation path for the command line, the Python API and Dask: crossentropy.metrics
         metric = CrossEntropy(plan.loss, from_logits=bool(args.from_logits), semantics=plan.sem)
         ppl, acc = _lm_metrics(plan, args)
+        if args.per_token or args.per_sequence:
+            token_out = _TokenOutputs(args, plan, pred.dtype)
         n_chunks = 0
         out_shape = plan.sample_shape
         if args.per_sample:
@@ -469,6 +568,8 @@ def cmd_eval(args):
                     acc.update(p_last, t)
                     if ppl is not None:
                         ppl.update(p_last, t)
+                    if token_out is not None:
+                        token_out.write(start, stop, p_last, t)
                 if out_arr is not None:
                     if plan.out_chunk_axis is None:
                         out_arr[...] = vals
@@ -491,6 +592,9 @@ def cmd_eval(args):
         if tmp_out is not None:
             os.replace(tmp_out, args.per_sample)
             tmp_out = None
+        if token_out is not None:
+            token_out.commit()
+            token_out = None
     finally:
         pred.close()
         target.close()
@@ -498,6 +602,8 @@ def cmd_eval(args):
             del out_arr
         if tmp_out is not None and os.path.exists(tmp_out):
             os.unlink(tmp_out)
+        if token_out is not None:
+            token_out.discard()
     count = int(metric.count)
     total = metric.total.value
     mean = metric.result()
@@ -526,6 +632,8 @@ def cmd_eval(args):
         "threads": crossentropy.get_num_threads(),
         "seconds": round(seconds, 6),
         "per_sample": args.per_sample,
+        "per_token": args.per_token,
+        "per_sequence": args.per_sequence,
         "warnings": warn_msgs,
     }
     if acc is not None:
@@ -552,6 +660,10 @@ def cmd_eval(args):
         )
         if args.per_sample:
             print(f"per-sample  {args.per_sample} {out_shape} {result['dtype']}")
+        if args.per_token:
+            print(f"per-token   {args.per_token} (nll, lse, entropy, rank, valid) {out_shape}")
+        if args.per_sequence:
+            print(f"per-seq     {args.per_sequence} {out_shape[:1]} float64")
     return 0
 
 

@@ -113,6 +113,20 @@ def build_parser():
         help="TARGET column (of TARGET's table, or of PRED's table when no TARGET file is given)",
     )
     e.add_argument(
+        "--per-token",
+        metavar="OUT.npz",
+        default=None,
+        help="sparse_categorical from logits: write the token statistics nll, lse, entropy, rank, valid "
+        "(each of the labels' shape) to this .npz",
+    )
+    e.add_argument(
+        "--per-sequence",
+        metavar="OUT.npy",
+        default=None,
+        help="sparse_categorical from logits with (B, T, V) PRED: write the B per-sequence perplexities "
+        "(exp of the mean nll over each sequence's counted tokens; NaN for none)",
+    )
+    e.add_argument(
         "--top-k",
         type=int,
         default=1,

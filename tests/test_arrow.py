@@ -358,7 +358,8 @@ def test_cli_per_token_and_per_sequence(tmp_path, capsys, source):
         pq.write_table(pa.table({"x": col, "y": labels}), tmp_path / "lm.parquet", row_group_size=4)
         args = [str(tmp_path / "lm.parquet"), "--pred-col", "x", "--target-col", "y"]
     rc, res, err = _eval(capsys, *args, "--loss", "sparse_categorical", "--from-logits", "--semantics", "torch",
-                         "--axis", "-1", "--per-token", str(tmp_path / "tok.npz"), "--per-sequence", str(tmp_path / "seq.npy"),
+                         "--axis", "-1", "--per-token", str(tmp_path / "tok.npz"),
+                         "--per-sequence", str(tmp_path / "seq.npy"),
                          "--chunk-rows", "4", "--top-k", "2")
     assert rc == 0, err
     got = np.load(tmp_path / "tok.npz")

@@ -426,11 +426,11 @@ def test_token_stats_blocks(monkeypatch, dtype):
         variants.append(lambda: None)                      # the fallback, too
     for variant in variants:
         monkeypatch.setattr(M, "_lm_token_stats", variant)
-        nll, l, e, r, v = M.token_stats_blocks(x, y, -100)
+        nll, lse_got, e, r, v = M.token_stats_blocks(x, y, -100)
         tol = 1e-12 if dtype == np.float64 else 2e-6
-        assert nll.dtype == l.dtype == e.dtype == dtype
+        assert nll.dtype == lse_got.dtype == e.dtype == dtype
         np.testing.assert_allclose(nll, np.where(valid, lse - own, 0), rtol=tol, atol=tol)
-        np.testing.assert_allclose(l, lse, rtol=tol)
+        np.testing.assert_allclose(lse_got, lse, rtol=tol)
         np.testing.assert_allclose(e, ent, rtol=tol, atol=tol)
         np.testing.assert_array_equal(r, rank)
         np.testing.assert_array_equal(v, valid)

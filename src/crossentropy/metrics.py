@@ -6,8 +6,9 @@ Dask partition, another machine), ``reset()`` starts over, and metrics pickle, s
 workers.  The per-sample losses come from crossentropy's kernels (the framework layers or gufuncs); the metric
 adds only the accumulation, which is O(N) and never holds an N x C temporary.
 
-Accumulation is compensated and in float64: each batch is summed by a pairwise tree of exact two-sums
-(error-free transformations), and batches are added into a (high, low) pair of doubles.  The result equals the
+Accumulation is compensated and in float64: each batch is summed error-free (Rump's extraction: the high
+parts of all values on one grid sum exactly, the small remainders separately), and batches are added into a
+(high, low) pair of doubles with exact two-sums.  The result equals the
 correctly rounded mean to about 1e-15 relative however many batches arrive and in whatever split: merging
 shards gives the single-pass result to float64 rounding.
 
@@ -39,26 +40,74 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
+_SUM_BLOCK = 1 << 15     # values per extraction block: two block-sized buffers stay in cache
+
+
 def _batch_sum(x):
     """(hi, lo) with hi + lo = sum(x) to about float64 epsilon squared, relative to sum(|x|).
 
-    A pairwise tree whose every addition is an exact two-sum: the partial sums travel up the tree, the
-    rounding errors are summed separately (they are smaller by 2**-53, so a plain sum of them is enough).
+    Rump's error-free extraction, block by block: with sigma a power of two above 2 n max|x| of the block,
+    q = (x + sigma) - sigma keeps the high bits of every value on one grid, so sum(q) is exact in any order
+    (NumPy's pairwise sum), and the remainders r = x - q (exact) are small enough that their plain float64 sum
+    is accurate to far below an ulp of the total.  Block sums are added with exact two-sums.
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     if x.size == 0:
         return 0.0, 0.0
+    buf_q = np.empty(min(_SUM_BLOCK, x.size))
+    buf_r = np.empty_like(buf_q)
+    hi = lo = 0.0
+    for a in range(0, x.size, _SUM_BLOCK):
+        blk = x[a:a + _SUM_BLOCK]
+        n = blk.size
+        big = max(float(np.max(blk)), -float(np.min(blk)))
+        if not math.isfinite(big):
+            return float(np.sum(x)), 0.0    # inf or NaN: the plain sum says which
+        if big == 0.0:
+            continue
+        k = math.frexp(big)[1] + math.frexp(n)[1] + 1
+        if k > 1022:
+            parts, rest = _two_sum_tree(blk), 0.0  # values near the float64 limit: no room for sigma
+        else:
+            b_hi, r = _extract(blk, k, buf_q[:n], buf_r[:n])
+            # a second extraction of the remainders: their high parts sum exactly too; what is left is tiny
+            big_r = max(float(np.max(r)), -float(np.min(r)))
+            if big_r == 0.0:
+                parts, rest = (b_hi,), 0.0
+            else:
+                b_mid, r2 = _extract(r, math.frexp(big_r)[1] + math.frexp(n)[1] + 1, buf_q[:n], r)
+                parts, rest = (b_hi, b_mid), float(np.sum(r2))
+        for part in parts:                   # exact values: added to the pair without loss
+            hi, e = _two_sum(hi, part)
+            lo += e
+        lo += rest
+    if not math.isfinite(hi):
+        return float(np.sum(x)), 0.0
+    return _two_sum(hi, lo)
+
+
+def _extract(x, k, buf_q, buf_r):
+    """sum(q) (exact) and the remainders r = x - q (exact), q = x rounded to the grid of sigma = 2**k."""
+    sigma = math.ldexp(1.0, k)
+    q = np.add(x, sigma, out=buf_q)
+    q -= sigma
+    total = float(np.sum(q))
+    return total, np.subtract(x, q, out=buf_r)
+
+
+def _two_sum_tree(x):
+    """(hi, lo): a pairwise tree of exact two-sums, the rounding errors summed separately."""
     level = x
     errors = []
     while level.size > 1:
         odd = level[-1:] if level.size % 2 else None
-        even = level[: level.size - (level.size % 2)]
-        s, e = _two_sum(even[0::2], even[1::2])
+        h = level.size // 2
+        s, e = _two_sum(level[:h], level[h:2 * h])
         errors.append(float(np.sum(e)))
         level = s if odd is None else np.concatenate([s, odd])
     hi = float(level[0])
     if not math.isfinite(hi):
-        return float(np.sum(x)), 0.0        # inf or NaN: the error terms mean nothing (inf - inf)
+        return float(np.sum(x)), 0.0
     return hi, math.fsum(errors)
 
 

@@ -135,6 +135,9 @@ def _make_plan(args, pred, target):
     else:
         row_bytes = max(1, plan.row_elems * pred.dtype.itemsize)
         plan.chunk_rows = max(1, DEFAULT_CHUNK_BYTES // row_bytes)
+        batch_rows = getattr(pred, "batch_rows", None)  # a table's record batches: chunks that never straddle
+        if plan.chunk_axis == 0 and batch_rows and batch_rows < plan.chunk_rows:
+            plan.chunk_rows = batch_rows
 
     plan.ignore = args.ignore_class
     if sparse and sem == "torch" and plan.ignore is None:

@@ -418,12 +418,23 @@ from crossentropy.io import ReadError as _ReadError  # noqa: E402
 from crossentropy.io import register_format  # noqa: E402
 
 
+def _uniform_batch_rows(table):
+    """Rows per record batch of an Arrow IPC file whose batches (but the last) are all that long, else None:
+    blocks of that many rows are views of the memory map (a block across two batches would be a copy)."""
+    if table.kind != "ipc" or table._stream:
+        return None
+    n = table._reader.num_record_batches
+    lengths = {table._reader.get_batch(i).num_rows for i in range(max(0, n - 1))}
+    return lengths.pop() if len(lengths) == 1 else None
+
+
 class ColumnReader(_ArrayReaderBase):
     """One column of a Parquet/Arrow table as an array of shape (rows, *row shape), read in row blocks.
 
     Blocks are read in increasing order from one stream of record batches (pyarrow's batch size follows the
     first block asked for); a block inside one record batch is a view, a block that straddles two is joined
-    (a copy of that block only).  Going back restarts the stream.
+    (a copy of that block only).  Going back restarts the stream.  ``batch_rows``: the rows per record batch
+    of an IPC file with equal batches (the command line then reads blocks of that size), else None.
     """
 
     def __init__(self, table, column, label):
@@ -439,6 +450,7 @@ class ColumnReader(_ArrayReaderBase):
         self.dtype = _numpy_dtype(leaf)
         self._fns = []
         self._stream = None
+        self.batch_rows = _uniform_batch_rows(table)
 
     def view(self, fn):
         self._fns.append(fn)

@@ -16,6 +16,7 @@ imports (``wait4`` ru_maxrss).  ``eval`` here is ``crossentropy.cli.main([...])`
 within one run.
 
     python benchmarks/compare_io.py [--dir /tmp/ce-io] [--repeat 3] [--shapes 2000000x10,65536x1000]
+                                    [--batch-rows N] [--threads N]
 """
 import argparse
 import json
@@ -97,6 +98,7 @@ def main(argv=None):
     ap.add_argument("--kinds", default="parquet-zstd,parquet-none,ipc")
     ap.add_argument("--batch-rows", type=int, default=None,
                     help="rows per block for both (default: the eval command's own choice, about 64 MiB)")
+    ap.add_argument("--threads", type=int, default=None, help="kernel threads for eval (default: OpenMP's choice)")
     args = ap.parse_args(argv)
     os.makedirs(args.dir, exist_ok=True)
     py = sys.executable
@@ -111,6 +113,8 @@ def main(argv=None):
             _write(path, kind, n, c)
             ev_cmd = [py, "-c", EVAL, "eval", path, "--pred-col", "logits", "--target-col", "label",
                       "--loss", "sparse_categorical", "--from-logits", "--json", "--chunk-rows", str(batch)]
+            if args.threads:
+                ev_cmd += ["--threads", str(args.threads)]
             fl_cmd = [py, "-c", FLOOR, path, str(batch)]
             ev = min((_run(ev_cmd) for _ in range(args.repeat)), key=lambda r: r[0])
             fl = min((_run(fl_cmd) for _ in range(args.repeat)), key=lambda r: r[0])
@@ -119,7 +123,8 @@ def main(argv=None):
             rows.append((kind, f"{n}x{c}", os.path.getsize(path) / 2**20, ev[0], fl[0], n / ev[0], mb / ev[0],
                          mb / fl[0], (ev[1] - base_rss) / 2**20, (fl[1] - base_rss) / 2**20, mean))
     print(f"crossentropy eval vs pyarrow read (I/O floor); RSS columns: peak above a process with the same "
-          f"imports ({base_rss / 2**20:.0f} MiB); block rows: {args.batch_rows or 'about 64 MiB of logits'}")
+          f"imports ({base_rss / 2**20:.0f} MiB); block rows: {args.batch_rows or 'about 64 MiB of logits'}; "
+          f"threads: {args.threads or 'default'}")
     hdr = (f"{'file':14s} {'shape':>13s} {'MiB':>7s} {'eval s':>8s} {'floor s':>8s} {'eval/floor':>10s} "
            f"{'eval Mrow/s':>11s} {'eval MB/s':>9s} {'floor MB/s':>10s} {'+RSS eval':>9s} {'+RSS floor':>10s}")
     print(hdr)

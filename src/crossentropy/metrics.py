@@ -509,13 +509,18 @@ class Perplexity(_MeanMetric):
         return math.exp(mean) if mean < 709.78 else (float("inf") if mean == mean else mean)
 
 
+_TOKEN_STATS = []   # the looked-up crossentropy.lm.token_stats (or None), once per process
+
+
 def _lm_token_stats():
     """``crossentropy.lm.token_stats`` (one kernel pass for nll, lse, entropy and rank) when installed."""
-    try:
-        from crossentropy.lm import token_stats
-    except ImportError:
-        return None
-    return token_stats
+    if not _TOKEN_STATS:
+        try:
+            from crossentropy.lm import token_stats
+        except ImportError:     # looked up once: a failed import is not cached by Python
+            token_stats = None
+        _TOKEN_STATS.append(token_stats)
+    return _TOKEN_STATS[0]
 
 
 def token_stats_blocks(logits, labels, ignore_index):

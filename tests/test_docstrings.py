@@ -20,6 +20,10 @@ MODULES = (
     "crossentropy.io",
     "crossentropy.io.numpy_files",
     "crossentropy.cli",
+    "crossentropy.metrics",
+    "crossentropy.keras.metrics",
+    "crossentropy.io.columns",
+    "crossentropy.io.arrow",
 )
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 

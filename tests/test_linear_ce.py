@@ -289,3 +289,18 @@ def test_docstring_examples_run():
     import doctest
     result = doctest.testmod(linear_module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 5 and result.failed == 0
+
+
+def test_thread_setting_is_restored():
+    import crossentropy as ce
+    h, w, y, b = _small(np.random.default_rng(8), np.float64)
+    before = ce.get_num_threads()
+    linear_cross_entropy(h, w, y, b, return_grad=True)
+    assert ce.get_num_threads() == before
+    ce.set_num_threads(1)
+    try:
+        linear_cross_entropy(h, w, y, b)
+        assert ce.get_num_threads() == 1
+    finally:
+        ce.set_num_threads(None)
+    assert ce.get_num_threads() == before

@@ -7,10 +7,13 @@ vocabulary (the usual case) there is no recomputation: three matmuls in all, as 
 a second sweep recomputes each chunk's logits once the rows' log-sum-exp is known.
 """
 import operator
+import threading
 from collections import namedtuple
+from contextlib import contextmanager
 
 import numpy as np
 
+from crossentropy import _kernels
 from crossentropy._gufuncs import logsumexp, softmax
 
 __all__ = ["linear_cross_entropy"]
@@ -26,6 +29,9 @@ _D_WEIGHT_SLICE_BYTES = (256 * 2**10, 16 * 2**20)   # bounds of the d_weight sli
 _NUMPY_BUFFERS = 64 * 2**10   # NumPy's ufunc iteration buffers (8192 elements per broadcast operand)
 
 _Plan = namedtuple("_Plan", "rows cols working_set")
+_serial_lock = threading.Lock()
+_serial_depth = 0
+_serial_saved = None
 
 
 # ---- arguments ------------------------------------------------------------------------------------------
@@ -262,8 +268,9 @@ def linear_cross_entropy(hidden, weight, labels, bias=None, *, ignore_index=-100
         grads = (np.zeros((n, d), dtype), np.zeros((v, d), dtype), None if b is None else np.zeros(v, dtype))
     if n_valid:
         scale = 1.0 / n_valid if reduction == "mean" else 1.0   # d value / d (loss of one token)
-        _run(h2, w, b, y, None if n_valid == n else rows_valid, losses, grads, dtype=dtype, scale=scale,
-             smoothing=smoothing, z_loss=z_loss, softcap=softcap, max_memory=max_memory)
+        with _row_kernels_serial():
+            _run(h2, w, b, y, None if n_valid == n else rows_valid, losses, grads, dtype=dtype, scale=scale,
+                 smoothing=smoothing, z_loss=z_loss, softcap=softcap, max_memory=max_memory)
     if reduction == "none":
         value = losses.reshape(y.shape if h.ndim == 1 else h.shape[:-1])
     else:
@@ -275,6 +282,32 @@ def linear_cross_entropy(hidden, weight, labels, bias=None, *, ignore_index=-100
         return value
     d_hidden, d_weight, d_bias = grads
     return value, (d_hidden.reshape(h.shape), d_weight, d_bias)
+
+
+# ---- threads -----------------------------------------------------------------------------------------------
+@contextmanager
+def _row_kernels_serial():
+    """Run this package's row kernels on the calling thread while the tiles are swept.
+
+    Between BLAS calls, an OpenMP team of the row kernels and the BLAS threads (which spin for a while after
+    each call) would fight for the same cores; the matmuls carry the parallel work here.  Nested and
+    concurrent sweeps share one save/restore of the user's setting (``set_num_threads``)."""
+    global _serial_depth, _serial_saved
+    with _serial_lock:
+        if _serial_depth == 0:
+            info = _kernels.openmp_info()
+            current = _kernels.get_num_threads()
+            default = 1 if info["forked_child"] else min(info["omp_max_threads"], info["cpu_count"])
+            _serial_saved = None if current == default else current   # None: follow OpenMP again
+            _kernels.set_num_threads(1)
+        _serial_depth += 1
+    try:
+        yield
+    finally:
+        with _serial_lock:
+            _serial_depth -= 1
+            if _serial_depth == 0:
+                _kernels.set_num_threads(_serial_saved)
 
 
 # ---- the tile sweep -------------------------------------------------------------------------------------

@@ -113,3 +113,30 @@ cdef struct ce_counts:
 cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_intp cols) noexcept nogil
 cdef ce_counts run_xent(const ce_xent_problem *p, bint is_double) noexcept nogil
 cdef ce_counts run_transform(const ce_transform_problem *p, bint is_double) noexcept nogil
+
+cdef extern from "_rowmath.h" nogil:
+    ctypedef enum ce_lm_kind:
+        CE_LM_STATS
+        CE_LM_LOSS
+    ctypedef struct ce_lm_problem:
+        npy_intp rows, cols
+        const char *x
+        npy_intp x_rs, x_cs
+        const char *lab
+        npy_intp lab_rs
+        int lab_is64
+        int64_t ignore
+        double softcap, smoothing, z_loss, grad_scale
+        char *nll
+        char *lse
+        char *ent
+        char *rank
+        npy_intp nll_rs, lse_rs, ent_rs, rank_rs
+        char *loss
+        npy_intp loss_rs
+        char *grad
+        npy_intp g_rs, g_cs
+        ce_lm_kind what
+    void ce_lm_problem_init(ce_lm_problem *p)
+    int ce_lm_row_f32(const void *, npy_intp) noexcept
+    int ce_lm_row_f64(const void *, npy_intp) noexcept

@@ -397,3 +397,91 @@ def binary_xent_rows(x, z, loss, *, str mode, weight=None, pos_weight=None, row_
     with nogil:
         counts = run_rows(fn, &p, rows, cols)
     return _counts_dict(counts)
+
+
+# ---- language-model rows (crossentropy.lm) ----------------------------------------------------------
+def _signal_bad_labels(str name, npy_intp count):
+    """NaN rows from labels outside [0, n): NumPy's 'invalid value' signal, under np.errstate's policy."""
+    policy = np.geterr()["invalid"]
+    msg = f"invalid value encountered in {name}: {count} label(s) outside [0, n) gave NaN"
+    if policy == "raise":
+        raise FloatingPointError(msg)
+    if policy == "warn":
+        import warnings
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    elif policy == "call":
+        handler = np.geterrcall()
+        if handler is not None:
+            handler.write(msg) if hasattr(handler, "write") else handler("invalid", 8)
+    elif policy == "print" or policy == "log":
+        print(msg)
+
+
+cdef object _lm_fill(ce_lm_problem *p, x, labels, ignore, softcap):
+    """Check the operands both language-model kernels read; returns (compute dtype, row function)."""
+    cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
+    dt = _float_dtype(X, "x")
+    cdef int is64 = 0
+    cdef cnp.ndarray LAB = _labels(labels, X.shape[0], &is64)
+    ce_lm_problem_init(p)
+    p.rows = X.shape[0]; p.cols = X.shape[1]
+    p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
+    p.lab = _ptr(LAB); p.lab_rs = _st(LAB, 0); p.lab_is64 = is64
+    p.ignore = _ignore_value(ignore)
+    if softcap is not None:
+        if not softcap > 0:
+            raise ValueError(f"softcap must be > 0, got {softcap}")
+        p.softcap = softcap
+    return dt
+
+
+def lm_token_stats_rows(x, labels, nll, lse, entropy, rank, *, ignore=None, softcap=None):
+    """Token statistics of each row of ``x`` (rows x cols) against its label, one read of the row: writes
+    nll, lse, entropy (rows,) in the compute dtype and rank (rows,) int64.  A label outside [0, cols) (and not
+    ``ignore``) gives NaN nll, rank -1 and the 'invalid value' signal.  Returns flag counts."""
+    cdef ce_lm_problem p
+    dt = _lm_fill(&p, x, labels, ignore, softcap)
+    cdef npy_intp rows = p.rows
+    cdef cnp.ndarray N = _arr(nll, "nll", (rows,), dt, True)
+    cdef cnp.ndarray S = _arr(lse, "lse", (rows,), dt, True)
+    cdef cnp.ndarray E = _arr(entropy, "entropy", (rows,), dt, True)
+    cdef cnp.ndarray R = _arr(rank, "rank", (rows,), np.int64, True)
+    p.what = CE_LM_STATS
+    p.nll = <char *>_ptr(N); p.nll_rs = _st(N, 0)
+    p.lse = <char *>_ptr(S); p.lse_rs = _st(S, 0)
+    p.ent = <char *>_ptr(E); p.ent_rs = _st(E, 0)
+    p.rank = <char *>_ptr(R); p.rank_rs = _st(R, 0)
+    cdef ce_row_fn fn = ce_lm_row_f64 if dt == np.float64 else ce_lm_row_f32
+    cdef ce_counts counts
+    with nogil:
+        counts = run_rows(fn, &p, p.rows, p.cols)
+    if counts.bad_label:
+        _signal_bad_labels("lm_token_stats_rows", counts.bad_label)
+    return _counts_dict(counts)
+
+
+def lm_xent_rows(x, labels, loss, *, grad=None, ignore=None, softcap=None, double label_smoothing=0.0,
+                 double z_loss=0.0, double grad_scale=1.0):
+    """Liger's language-model loss of each row of ``x`` (soft-capping, z-loss, label smoothing; loss (rows,)
+    in the compute dtype) and, if ``grad`` is given, grad_scale * d loss / d x, in one kernel call.  Ignored
+    rows give 0 and a zero gradient; a label outside [0, cols) NaN and the 'invalid value' signal."""
+    cdef ce_lm_problem p
+    dt = _lm_fill(&p, x, labels, ignore, softcap)
+    cdef npy_intp rows = p.rows, cols = p.cols
+    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), dt, True)
+    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not z_loss >= 0.0:
+        raise ValueError(f"z_loss must be >= 0, got {z_loss}")
+    p.what = CE_LM_LOSS
+    p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
+    p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
+    p.smoothing = label_smoothing; p.z_loss = z_loss; p.grad_scale = grad_scale
+    cdef ce_row_fn fn = ce_lm_row_f64 if dt == np.float64 else ce_lm_row_f32
+    cdef ce_counts counts
+    with nogil:
+        counts = run_rows(fn, &p, p.rows, p.cols)
+    if counts.bad_label:
+        _signal_bad_labels("lm_xent_rows", counts.bad_label)
+    return _counts_dict(counts)

@@ -133,6 +133,31 @@ typedef struct {
     double clip_tie;                       /* PROB_CLIP / FOCAL: gradient fraction where p equals a clip bound */
 } ce_binary_problem;
 
+
+/* Language-model rows (crossentropy.lm): the token statistics or Liger's loss of soft-capped logits. */
+#define CE_LM_BLOCK 1024   /* elements per block of the one-read sweep: a block's buffer stays in L1 */
+typedef enum { CE_LM_STATS = 0, CE_LM_LOSS = 1 } ce_lm_kind;
+typedef struct {
+    npy_intp rows, cols;
+    const char *x; npy_intp x_rs, x_cs;
+    const char *lab; npy_intp lab_rs; int lab_is64;
+    int64_t ignore;                         /* rows with this label: nll 0, rank -1 / loss 0, grad 0 */
+    double softcap;                         /* 0: no soft-capping */
+    double smoothing, z_loss, grad_scale;   /* CE_LM_LOSS: label smoothing, z-loss, gradient factor */
+    char *nll, *lse, *ent, *rank;           /* CE_LM_STATS outputs (compute type; rank int64) */
+    npy_intp nll_rs, lse_rs, ent_rs, rank_rs;
+    char *loss; npy_intp loss_rs;           /* CE_LM_LOSS outputs (loss in the compute type) */
+    char *grad; npy_intp g_rs, g_cs;        /* NULL: no gradient */
+    ce_lm_kind what;
+} ce_lm_problem;
+
+static inline void ce_lm_problem_init(ce_lm_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->ignore = CE_NO_LABEL;
+    p->grad_scale = 1.0;
+}
+
 /* Plain row transforms for the logsumexp / softmax / log_softmax gufuncs. */
 #define CE_ROW_LSE 0
 #define CE_ROW_SOFTMAX 1
@@ -175,6 +200,23 @@ CE_INLINE int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64
 #define CE_UINT uint32_t
 #define CE_SINT int32_t
 #include "_rowmath_t.h"
+#define CE_S CE_T
+#define CE_LD(v) (v)
+#define CE_ST(v) (v)
+#define CE_M(name) CE_F(name)
+#define CE_KEEP_EXPS 1
+#if CE_IS_DOUBLE
+#define CE_K(v) v
+#else
+#define CE_K(v) v##f
+#endif
+#include "_ce_lm_t.h"
+#undef CE_K
+#undef CE_S
+#undef CE_LD
+#undef CE_ST
+#undef CE_M
+#undef CE_KEEP_EXPS
 #undef CE_T
 #undef CE_SUF
 #undef CE_UINT
@@ -187,6 +229,23 @@ CE_INLINE int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64
 #define CE_UINT uint64_t
 #define CE_SINT int64_t
 #include "_rowmath_t.h"
+#define CE_S CE_T
+#define CE_LD(v) (v)
+#define CE_ST(v) (v)
+#define CE_M(name) CE_F(name)
+#define CE_KEEP_EXPS 1
+#if CE_IS_DOUBLE
+#define CE_K(v) v
+#else
+#define CE_K(v) v##f
+#endif
+#include "_ce_lm_t.h"
+#undef CE_K
+#undef CE_S
+#undef CE_LD
+#undef CE_ST
+#undef CE_M
+#undef CE_KEEP_EXPS
 #undef CE_T
 #undef CE_SUF
 #undef CE_UINT

@@ -218,6 +218,14 @@ def test_large_vocabulary_matches_twin():
     rv, rg = ref.cross_entropy(x, y, z_loss=1e-4, label_smoothing=0.1, softcap=20.0)
     np.testing.assert_allclose(v, rv, rtol=2e-6)
     np.testing.assert_allclose(g, rg, rtol=1e-4, atol=1e-10)
+    for n in (3000, 600_000):   # uncapped: exps kept in the gradient row between sweeps, or (longer) recomputed
+        x = rng.normal(size=(2, n)) * 3
+        x[0, n - 10] = 40.0
+        y = np.array([n - 10, 3])
+        v, g = lm.cross_entropy(x, y, z_loss=1e-3, label_smoothing=0.05, return_grad=True, reduction="sum")
+        rv, rg = ref.cross_entropy(x, y, z_loss=1e-3, label_smoothing=0.05, reduction="sum")
+        np.testing.assert_allclose(v, rv, rtol=1e-12)
+        np.testing.assert_allclose(g, rg, rtol=1e-11, atol=1e-16)   # p_j - eps / V cancels
 
 
 def test_threads_do_not_change_results():

@@ -25,13 +25,15 @@ typedef struct {
 } CE_F(ce_lm_stats);
 
 /* The sums of one block of capped values v[0..nb) relative to the running max m (in L1: its second pass). */
-CE_INLINE void CE_F(ce_lm_block_sums)(const CE_T *v, npy_intp nb, CE_T m, CE_T xy, int want_dev, double *acc)
+CE_INLINE void CE_F(ce_lm_block_sums)(const CE_T *v, npy_intp nb, CE_T m, CE_T xy, int want_dev, double *acc,
+                                      CE_S *keep)
 {
     CE_T r_ = 0, c_ = 0, e_ = 0, d_ = 0, ab = 0;
     CE_SIMD_REDUCE(+ : r_, c_, e_, d_, ab)
     for (npy_intp j = 0; j < nb; j++) {
         CE_T d = v[j] - m;
         CE_T e = CE_M(ce_exp)(d);
+        if (keep) keep[j] = CE_ST(e);   /* for the gradient sweep (callers pass NULL or not as a constant) */
         r_ += d == 0 ? CE_K(0.0) : e;
         c_ += d == 0 ? CE_K(1.0) : CE_K(0.0);
         e_ += e == 0 ? CE_K(0.0) : e * -d;   /* a masked (-inf) entry adds 0, not 0 * inf */
@@ -43,9 +45,11 @@ CE_INLINE void CE_F(ce_lm_block_sums)(const CE_T *v, npy_intp nb, CE_T m, CE_T x
 
 /* One read of the row, CE_LM_BLOCK elements at a time: a block is loaded (capped, widened) into a buffer
  * that stays in L1, its max taken, the running sums rescaled when the max grew (online softmax), and its
- * sums taken from the buffer.  Rows longer than L2 are thus read from memory once. */
+ * sums taken from the buffer.  Rows longer than L2 are thus read from memory once.  With `keep` (a
+ * contiguous gradient row), each block's exps relative to the running max of its time, blk_m[b], are left
+ * there for the gradient sweep. */
 CE_INLINE void CE_F(ce_lm_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T cap, CE_T xy, int want_dev,
-                                 CE_F(ce_lm_stats) *out)
+                                 CE_F(ce_lm_stats) *out, CE_S *keep, CE_T *blk_m)
 {
     CE_T buf[CE_LM_BLOCK];
     double m = -INFINITY, acc[5] = {0, 0, 0, 0, 0};   /* rest, cnt, ent, dev, above */
@@ -75,7 +79,12 @@ CE_INLINE void CE_F(ce_lm_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T ca
             }
             m = bm;
         }
-        CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, xy, want_dev, acc);
+        if (keep) {
+            blk_m[j0 / CE_LM_BLOCK] = (CE_T)m;
+            CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, xy, want_dev, acc, keep + j0);
+        } else {
+            CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, xy, want_dev, acc, NULL);
+        }
     }
     out->m = (CE_T)m; out->rest = (CE_T)acc[0]; out->cnt = (CE_T)acc[1]; out->ent = (CE_T)acc[2];
     out->dev = (CE_T)acc[3]; out->above = (npy_intp)acc[4];
@@ -113,12 +122,21 @@ CE_INLINE CE_F(ce_lm_loss_epi) CE_F(ce_lm_epilogue_loss)(const CE_F(ce_lm_stats)
     return e;
 }
 
-/* g_j from the epilogue's coefficients; x is read again (capped again), g may not be x. */
+/* g_j from the epilogue's coefficients: from the exps the sweep kept in g (blk_m != NULL: block b's were
+ * taken relative to blk_m[b]), or with x read again (and capped again); g may not be x. */
 CE_INLINE void CE_F(ce_lm_grad_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T cap, CE_T m, int64_t y,
-                                      const CE_F(ce_lm_loss_epi) *e, CE_S *g, npy_intp sg)
+                                      const CE_F(ce_lm_loss_epi) *e, CE_S *g, npy_intp sg, const CE_T *blk_m)
 {
     const CE_T coef = e->coef, ycoef = e->ycoef, ucoef = e->ucoef;
-    if (cap != 0) {
+    if (blk_m) {
+        for (npy_intp j0 = 0; j0 < n; j0 += CE_LM_BLOCK) {
+            const npy_intp j1 = n - j0 < CE_LM_BLOCK ? n : j0 + CE_LM_BLOCK;
+            const CE_T scale = coef * CE_M(ce_exp)(blk_m[j0 / CE_LM_BLOCK] - m);
+            CE_SIMD
+            for (npy_intp j = j0; j < j1; j++)
+                g[j] = CE_ST(scale * CE_LD(g[j]) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
+        }
+    } else if (cap != 0) {
         for (npy_intp j = 0; j < n; j++) {
             CE_T t = CE_F(ce_lm_tanh)(CE_LD(x[j * sx]), cap);
             CE_T d = coef * CE_M(ce_exp)(cap * t - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef;
@@ -162,7 +180,12 @@ CE_CLONES static int CE_F(ce_lm_row)(const void *pp, npy_intp i)
             return bad ? CE_ROW_BAD_LABEL : 0;
         }
         CE_F(ce_lm_stats) st;
-        CE_F(ce_lm_sweep)(x, n, sx, cap, xy, p->smoothing != 0, &st);
+        CE_T blk_m[CE_LM_KEEP_BLOCKS];
+        /* keep the exps in g when it is contiguous, the row not capped (the gradient needs tanh again anyway)
+         * and short enough for the per-block maxima to fit here */
+        const int keep = CE_KEEP_EXPS && g && sg == 1 && cap == 0 && n <= CE_LM_KEEP_BLOCKS * CE_LM_BLOCK;
+        if (keep) CE_F(ce_lm_sweep)(x, n, sx, cap, xy, p->smoothing != 0, &st, g, blk_m);
+        else CE_F(ce_lm_sweep)(x, n, sx, cap, xy, p->smoothing != 0, &st, NULL, NULL);
         if (!(st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY)) {
             *loss = (CE_T)NAN;
             if (g) for (npy_intp j = 0; j < n; j++) g[j * sg] = CE_ST((CE_T)NAN);
@@ -171,14 +194,14 @@ CE_CLONES static int CE_F(ce_lm_row)(const void *pp, npy_intp i)
         CE_F(ce_lm_loss_epi) e = CE_F(ce_lm_epilogue_loss)(&st, xy, n, (CE_T)p->smoothing, (CE_T)p->z_loss,
                                                            (CE_T)p->grad_scale);
         *loss = e.loss;
-        if (g) CE_F(ce_lm_grad_sweep)(x, n, sx, cap, st.m, y, &e, g, sg);
+        if (g) CE_F(ce_lm_grad_sweep)(x, n, sx, cap, st.m, y, &e, g, sg, keep ? blk_m : NULL);
         return 0;
     }
     CE_T *nll = (CE_T *)(p->nll + i * p->nll_rs), *lse = (CE_T *)(p->lse + i * p->lse_rs);
     CE_T *ent = (CE_T *)(p->ent + i * p->ent_rs);
     int64_t *rank = (int64_t *)(p->rank + i * p->rank_rs);
     CE_F(ce_lm_stats) st;
-    CE_F(ce_lm_sweep)(x, n, sx, cap, xy, 0, &st);   /* a NaN xy counts nothing above it */
+    CE_F(ce_lm_sweep)(x, n, sx, cap, xy, 0, &st, NULL, NULL);   /* a NaN xy counts nothing above it */
     if (st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY) {
         CE_F(ce_lm_epilogue_stats)(&st, xy, nll, lse, ent);
     } else {

@@ -136,6 +136,7 @@ typedef struct {
 
 /* Language-model rows (crossentropy.lm): the token statistics or Liger's loss of soft-capped logits. */
 #define CE_LM_BLOCK 1024   /* elements per block of the one-read sweep: a block's buffer stays in L1 */
+#define CE_LM_KEEP_BLOCKS 512   /* rows up to this many blocks keep their exps in the gradient row */
 typedef enum { CE_LM_STATS = 0, CE_LM_LOSS = 1 } ce_lm_kind;
 typedef struct {
     npy_intp rows, cols;

@@ -61,15 +61,13 @@ Diagnostics: with ``from_logits=False`` a ``crossentropy.ProbabilityWarning`` re
 to 1 (categorical losses rescale them) or hold values outside [0, 1] (probably logits), from flags the
 kernel sets while computing the loss.
 """
-import operator
 import warnings
 
 import numpy as np
 
-from crossentropy import _kernels
 from crossentropy import _validate
 from crossentropy._diagnostics import warn_probabilities
-from crossentropy._layout import class_last, row_blocks
+from crossentropy._rows import run_rows
 
 __all__ = [
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
@@ -125,32 +123,17 @@ def _warn_single_class(x, fname):
 
 
 def _ignore_value(ignore_class):
-    if ignore_class is None:
-        return None
-    try:
-        value = operator.index(ignore_class)
-    except TypeError:
-        if not (isinstance(ignore_class, (float, np.floating)) and float(ignore_class).is_integer()):
-            raise ValueError(f"ignore_class must be None or an integer class id, got {ignore_class!r}") from None
-        value = int(ignore_class)
-    if not -2**63 < value < 2**63:   # the kernels take an int64 and reserve -2**63 for "nothing ignored"
-        raise ValueError(f"ignore_class={value} is outside (-2**63, 2**63)")
-    return value
+    return None if ignore_class is None else _validate.ignore_value(ignore_class, "ignore_class", whole_floats=True)
 
 
 # ---- one loss evaluation -------------------------------------------------------------------------------
-def _binary_rows(x, loss, *, t, **params):
-    """binary_xent_rows with the calling convention of the two softmax/probability drivers."""
-    return _kernels.binary_xent_rows(x, t, loss, **params)
-
-
 class _Evaluation:
-    """A validated loss call: the kernel, its class-last operands and parameters, the shape of the
-    per-sample losses and, for ignore_class, which of them are valid.  ``run`` fills the losses (and the
+    """A validated loss call: the kernel family, its operands (class axis ``ax``) and parameters, the shape of
+    the per-sample losses and, for ignore_class, which of them are valid.  ``run`` fills the losses (and the
     gradient, with a weight per sample) in one pass over the data."""
 
-    def __init__(self, kernel, x, ax, params, *, t=None, labels=None, mask=None, check=None, rescaled=False):
-        self.kernel, self.x, self.ax, self.params = kernel, x, ax, params
+    def __init__(self, family, x, ax, params, *, t=None, labels=None, mask=None, check=None, rescaled=False):
+        self.family, self.x, self.ax, self.params = family, x, ax, params
         self.t, self.labels, self.mask = t, labels, mask
         self.check, self.rescaled = check, rescaled
         self.loss_shape = x.shape[:ax] + x.shape[ax + 1:]
@@ -158,24 +141,11 @@ class _Evaluation:
     def run(self, row_scale=None, return_grad=False):
         """(per-sample losses, grad or None); ``row_scale`` (None or an array of the losses' shape) is each
         sample's weight in the gradient."""
-        x = self.x
-        loss = np.empty(self.loss_shape, x.dtype)
-        grad = np.empty_like(x) if return_grad else None
         params = dict(self.params)
         if self.check is not None:
             params["check"] = self.check
-        totals = {}
-        last = (lambda a: a) if self.ax == x.ndim - 1 else (lambda a: class_last(a, self.ax))   # skip no-op views
-        blocks = row_blocks(last(x), None if self.t is None else last(self.t), self.labels, loss,
-                            None if grad is None else last(grad), row_scale)
-        for xb, tb, lb, lossb, gb, rb in blocks:
-            if tb is not None:
-                params["t"] = tb
-            if lb is not None:
-                params["labels"] = lb
-            counts = self.kernel(xb, lossb, grad=gb, row_scale=rb, **params)
-            for key, n in counts.items():
-                totals[key] = totals.get(key, 0) + n
+        loss, grad, totals = run_rows(self.family, self.x, axis=self.ax, t=self.t, labels=self.labels,
+                                      row_scale=row_scale, return_grad=return_grad, **params)
         if self.check:
             warn_probabilities(totals, int(np.prod(self.loss_shape)), "y_pred", rescaled=self.rescaled,
                                stacklevel=_WARN_STACKLEVEL)
@@ -195,12 +165,12 @@ def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, f
     ls = float(label_smoothing)
     a, b = (1.0 - ls, ls / t.shape[-1]) if ls else (1.0, 0.0)
     if focal is None and from_logits:
-        return _Evaluation(_kernels.softmax_xent_rows, x, ax, {"a": a, "b": b}, t=t)
+        return _Evaluation("softmax", x, ax, {"a": a, "b": b}, t=t)
     params = {"a": a, "b": b, "eps": _EPSILON, "from_logits": bool(from_logits), "clip_tie": _CLIP_TIE_GRAD}
     if focal is not None:
         alpha, gamma = focal
         params.update(focal=True, gamma=float(gamma), **_focal_alpha(alpha, x, ax))
-    return _Evaluation(_kernels.prob_xent_rows, x, ax, params, t=t,
+    return _Evaluation("prob", x, ax, params, t=t,
                        check=not from_logits, rescaled=True)
 
 
@@ -236,8 +206,8 @@ def _sparse(y_true, y_pred, from_logits, ignore_class, axis, dtype):
     _validate.check_labels_in_range(labels, C, "y_true", ignore=ignore)
     mask = None if ignore is None else labels != ignore
     if from_logits:
-        return _Evaluation(_kernels.softmax_xent_rows, x, ax, {"ignore": ignore}, labels=labels, mask=mask)
-    return _Evaluation(_kernels.prob_xent_rows, x, ax, {"ignore": ignore, "eps": _EPSILON,
+        return _Evaluation("softmax", x, ax, {"ignore": ignore}, labels=labels, mask=mask)
+    return _Evaluation("prob", x, ax, {"ignore": ignore, "eps": _EPSILON,
                                                         "clip_tie": _CLIP_TIE_GRAD},
                        labels=labels, mask=mask, check=True, rescaled=True)
 
@@ -255,7 +225,7 @@ def _binary(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, focal=
                       gamma=float(gamma))
     else:
         params["mode"] = "logits_keras" if from_logits else "prob_clip"
-    return _Evaluation(_binary_rows, x, ax, params, t=t, check=not from_logits)
+    return _Evaluation("binary", x, ax, params, t=t, check=not from_logits)
 
 
 # ---- per-sample functions ------------------------------------------------------------------------------
@@ -384,7 +354,8 @@ class _Reduction:
         with np.errstate(all="ignore"):
             w = np.broadcast_to(self.scale * self.sw, self.out_shape)
             w = np.broadcast_to(_sum_to_shape(w, self.values_shape), self.values_shape)
-        return np.ascontiguousarray(w.reshape(self.loss_shape), dtype=self.dtype)
+        # np.array, not ascontiguousarray: that one turns the 0-d weight of a single-row loss into shape (1,)
+        return np.array(w.reshape(self.loss_shape), dtype=self.dtype, order="C")
 
 
 # ---- classes ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 
 from crossentropy._diagnostics import ProbabilityWarning
 from crossentropy.cli.parser import DEFAULT_CHUNK_BYTES, PROG, CLIError, set_threads
+from crossentropy.cli.token_report import TokenReport
 from crossentropy.io import open_array
 from crossentropy.io.numpy_files import drop_pages
 
@@ -379,6 +380,7 @@ def cmd_eval(args):
     out_arr = None
     try:
         plan = _make_plan(args, pred, target)
+        report = TokenReport(args, plan, inputs=(args.pred, args.target))
         if args.per_sample:
             for src_path in (args.pred, args.target):
                 if os.path.exists(args.per_sample) and os.path.samefile(args.per_sample, src_path):
@@ -410,6 +412,8 @@ def cmd_eval(args):
                 p, t = _aligned(p), _aligned(t)  # an np.savez member can sit at any byte offset
                 if plan.loss == "sparse_categorical":
                     t = _labels(t, plan, target.label, start)
+                    if report.enabled:
+                        report.add(p, t, start, stop)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     vals, mask = _compute(plan, args, p, t)
@@ -438,6 +442,7 @@ def cmd_eval(args):
         progress.close()
         if out_arr is not None:
             out_arr.flush()
+        token_figures = report.finish()
     finally:
         pred.close()
         target.close()
@@ -472,6 +477,7 @@ def cmd_eval(args):
         "per_sample": args.per_sample,
         "warnings": warn_msgs,
     }
+    result.update({k: finite(v) if isinstance(v, float) else v for k, v in token_figures.items()})
     if args.json:
         print(json.dumps(result))
     else:
@@ -488,6 +494,16 @@ def cmd_eval(args):
         )
         if args.per_sample:
             print(f"per-sample  {args.per_sample} {out_shape} {result['dtype']}")
+        if token_figures:
+            acc = f"top-1 {token_figures['accuracy']!r}"
+            if "top_k" in token_figures:
+                acc += f", top-{token_figures['top_k']} {token_figures['top_k_accuracy']!r}"
+            print(f"perplexity  {token_figures['perplexity']!r}")
+            print(f"accuracy    {acc} (of {token_figures['tokens']} tokens)")
+            if "per_token" in token_figures:
+                print(f"per-token   {token_figures['per_token']} (nll, lse, entropy, rank, valid)")
+            if "per_sequence" in token_figures:
+                print(f"per-sequence {token_figures['per_sequence']} ({plan.sample_shape[0]},) perplexities")
     return 0
 
 

@@ -112,6 +112,25 @@ def build_parser():
         metavar="N",
         help=f"rows per chunk (default: about {DEFAULT_CHUNK_BYTES >> 20} MiB of PRED)",
     )
+    e.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="sparse_categorical from logits: also report top-K accuracy (top-1 accuracy and perplexity always)",
+    )
+    e.add_argument(
+        "--per-token",
+        metavar="OUT.npz",
+        default=None,
+        help="sparse_categorical from logits: write each token's nll, lse, entropy, rank and valid to this .npz",
+    )
+    e.add_argument(
+        "--per-sequence",
+        metavar="OUT.npy",
+        default=None,
+        help="sparse_categorical from logits, PRED (sequences, tokens, classes): write each sequence's perplexity",
+    )
     e.add_argument("--json", action="store_true", help="print the result as one JSON object")
     e.add_argument(
         "--progress",

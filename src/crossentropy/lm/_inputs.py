@@ -1,12 +1,11 @@
 """Argument checks and the kernel calls shared by ``crossentropy.lm``: every message names the argument."""
 import math
-import operator
 
 import numpy as np
 
 from crossentropy import _kernels
 from crossentropy._layout import class_last, row_blocks
-from crossentropy._validate import axis_index, float_array
+from crossentropy._validate import axis_index, float_array, ignore_value
 
 _HALF_NAMES = ("float16", "bfloat16")
 
@@ -43,16 +42,6 @@ def labels_array(labels, expected_shape):
             raise IndexError(f"labels contains {int(arr.max())}, outside the valid class range")
         arr = arr.astype(np.int64)
     return arr
-
-
-def ignore_value(ignore_index):
-    try:
-        value = operator.index(ignore_index)
-    except TypeError:
-        raise TypeError(f"ignore_index must be an integer, got {type(ignore_index).__name__}") from None
-    if not -2**63 < value < 2**63:   # int64, and -2**63 is the kernels' "nothing ignored" marker
-        raise ValueError(f"ignore_index={value} is outside (-2**63, 2**63)")
-    return value
 
 
 def softcap_value(softcap):
@@ -94,7 +83,7 @@ def prepare(logits, labels, axis, ignore_index):
     x = logits_array(logits)
     ax = axis_index(axis, x.ndim)
     x = class_last(x, ax)
-    ignore = ignore_value(ignore_index)
+    ignore = ignore_value(ignore_index, "ignore_index")
     lab = labels_array(labels, x.shape[:-1])
     check_labels(lab, x.shape[-1], ignore)
     return x, lab, ignore

@@ -4,6 +4,14 @@
  * (ce_lm_epilogue_stats) or Liger's loss and gradient coefficients (ce_lm_epilogue_loss); the loss's
  * gradient sweep (ce_lm_grad_sweep) follows.  Soft-capping happens on load. */
 
+#ifndef CE_LM_SIMD_MAX_COUNT   /* the max-and-count loop's pragma (two reductions: CE_SIMD_REDUCE takes one) */
+#ifdef CE_PRAGMA
+#define CE_LM_SIMD_MAX_COUNT CE_PRAGMA(omp simd reduction(max : bm) reduction(+ : ab))
+#else
+#define CE_LM_SIMD_MAX_COUNT
+#endif
+#endif
+
 /* tanh(x / softcap), and the capped logit softcap * tanh(x / softcap) (x itself when cap == 0) */
 CE_INLINE CE_T CE_F(ce_lm_tanh)(CE_T v, CE_T cap)
 {
@@ -25,11 +33,10 @@ typedef struct {
 } CE_F(ce_lm_stats);
 
 /* The sums of one block of capped values v[0..nb) relative to the running max m (in L1: its second pass). */
-CE_INLINE void CE_F(ce_lm_block_sums)(const CE_T *v, npy_intp nb, CE_T m, CE_T xy, int want_dev, double *acc,
-                                      CE_S *keep)
+CE_INLINE void CE_F(ce_lm_block_sums)(const CE_T *v, npy_intp nb, CE_T m, int want_dev, double *acc, CE_S *keep)
 {
-    CE_T r_ = 0, c_ = 0, e_ = 0, d_ = 0, ab = 0;
-    CE_SIMD_REDUCE(+ : r_, c_, e_, d_, ab)
+    CE_T r_ = 0, c_ = 0, e_ = 0, d_ = 0;
+    CE_SIMD_REDUCE(+ : r_, c_, e_, d_)
     for (npy_intp j = 0; j < nb; j++) {
         CE_T d = v[j] - m;
         CE_T e = CE_M(ce_exp)(d);
@@ -38,9 +45,8 @@ CE_INLINE void CE_F(ce_lm_block_sums)(const CE_T *v, npy_intp nb, CE_T m, CE_T x
         c_ += d == 0 ? CE_K(1.0) : CE_K(0.0);
         e_ += e == 0 ? CE_K(0.0) : e * -d;   /* a masked (-inf) entry adds 0, not 0 * inf */
         if (want_dev) d_ -= d;
-        ab += v[j] > xy ? CE_K(1.0) : CE_K(0.0);   /* a float count: exact for a block, vectorises with the rest */
     }
-    acc[0] += r_; acc[1] += c_; acc[2] += e_; acc[3] += d_; acc[4] += ab;
+    acc[0] += r_; acc[1] += c_; acc[2] += e_; acc[3] += d_;
 }
 
 /* One read of the row, CE_LM_BLOCK elements at a time: a block is loaded (capped, widened) into a buffer
@@ -66,9 +72,15 @@ CE_INLINE void CE_F(ce_lm_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T ca
         } else {
             for (npy_intp j = 0; j < nb; j++) buf[j] = CE_LD(xb[j * sx]);
         }
-        CE_T bm = -(CE_T)INFINITY;
-        CE_SIMD_REDUCE(max : bm)
-        for (npy_intp j = 0; j < nb; j++) bm = v[j] > bm ? v[j] : bm;   /* NaN never wins */
+        /* the block's max and its count of entries above the label's logit: this pass waits on memory, so the
+         * count (a float: exact for a block, and it vectorises with the max) costs nothing here */
+        CE_T bm = -(CE_T)INFINITY, ab = 0;
+        CE_LM_SIMD_MAX_COUNT
+        for (npy_intp j = 0; j < nb; j++) {
+            bm = v[j] > bm ? v[j] : bm;   /* NaN never wins */
+            ab += v[j] > xy ? CE_K(1.0) : CE_K(0.0);
+        }
+        acc[4] += ab;
         if (bm > m) {   /* the max grew: rescale what was summed relative to the old one */
             if (m > -INFINITY) {
                 double shift = (double)bm - m, f = exp(-shift), s = acc[0] + acc[1];
@@ -81,9 +93,9 @@ CE_INLINE void CE_F(ce_lm_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T ca
         }
         if (keep) {
             blk_m[j0 / CE_LM_BLOCK] = (CE_T)m;
-            CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, xy, want_dev, acc, keep + j0);
+            CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, want_dev, acc, keep + j0);
         } else {
-            CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, xy, want_dev, acc, NULL);
+            CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, want_dev, acc, NULL);
         }
     }
     out->m = (CE_T)m; out->rest = (CE_T)acc[0]; out->cnt = (CE_T)acc[1]; out->ent = (CE_T)acc[2];

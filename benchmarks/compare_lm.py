@@ -168,6 +168,7 @@ def run(shapes, dtypes, threads, repeat=3, min_time=0.02, markdown=False, skip=(
                 peak = peak_extra_bytes(fn)
                 lines.append(f"\n{n}x{v} {dname}  {name}: peak NumPy allocation {peak / 2**20:.1f} MiB, "
                              f"outputs {_output_bytes(out) / 2**20:.1f} MiB")
+                print(lines[-1], flush=True)
                 for t in threads:
                     ce.set_num_threads(t)
                     if torch is not None:

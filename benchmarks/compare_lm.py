@@ -2,8 +2,8 @@
 """Language-model statistics side by side, measured in ONE process: ``crossentropy.lm`` against the ways users
 write them.
 
-    python benchmarks/compare_lm.py                                  # 2048x50257 and 512x128256, float32, 1 and 2 threads
-    python benchmarks/compare_lm.py --quick                          # small shapes, seconds
+    python benchmarks/compare_lm.py                # 2048x50257 and 512x128256, float32, 1 and 2 threads
+    python benchmarks/compare_lm.py --quick        # small shapes, seconds
     python benchmarks/compare_lm.py --dtypes float32,bfloat16 --markdown
 
 Rows (each against the same logits and labels):
@@ -131,6 +131,51 @@ def jax_cases(x, y):
     return {"stats": [("JAX jit stats (all thr)", run_stats)], "grad": [("JAX jit value+grad (all thr)", run_grad)]}
 
 
+def _one_shape(ce, lm, torch, dt, dname, n, v, threads, repeat, min_time, markdown, skip):
+    """Measure one (shape, dtype); returns the printed lines."""
+    lines = []
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((n, v), dtype=np.float32) * 3).astype(dt)
+    y = rng.integers(0, v, n, dtype=np.int64)
+    y[::17] = -100
+    y_all = np.where(y < 0, 0, y)   # the gufunc and the alternatives have no ignore_index
+    alts = {"stats": [], "grad": []}
+    if torch is not None:
+        for k, lst in torch_cases(torch, x, y_all).items():
+            alts[k] += lst
+    if "jax" not in skip and dt != np.float16:
+        for k, lst in jax_cases(x, y_all).items():
+            alts[k] += lst
+    ours = {"stats": ("lm.token_stats", lambda: lm.token_stats(x, y)),
+            "grad": ("lm.cross_entropy(return_grad=True)", lambda: lm.cross_entropy(x, y, return_grad=True))}
+    base = {"stats": ("sparse_softmax_cross_entropy", lambda: ce.sparse_softmax_cross_entropy(x, y_all)),
+            "grad": ("sparse_softmax_cross_entropy_and_grad",
+                     lambda: ce.sparse_softmax_cross_entropy_and_grad(x, y_all))}
+    for kind in ("stats", "grad"):
+        name, fn = ours[kind]
+        out = fn()
+        peak = peak_extra_bytes(fn)
+        lines.append(f"\n{n}x{v} {dname}  {name}: peak NumPy allocation {peak / 2**20:.1f} MiB, "
+                     f"outputs {_output_bytes(out) / 2**20:.1f} MiB")
+        print(lines[-1], flush=True)
+        for t in threads:
+            ce.set_num_threads(t)
+            if torch is not None:
+                torch.set_num_threads(t)
+            mine = bench(fn, repeat=repeat, min_time=min_time)
+            row = [f"  threads={t}: {name} {_fmt_time(mine)}"]
+            bname, bfn = base[kind]
+            try:
+                row.append(f"{name}/{bname} = {mine / bench(bfn, repeat=repeat, min_time=min_time):.2f}")
+            except TypeError as exc:   # a dtype the gufunc does not take
+                row.append(f"{bname}: {exc}")
+            for aname, afn in alts[kind]:
+                row.append(f"{aname} {bench(afn, repeat=repeat, min_time=min_time) / mine:.2f}x")
+            lines.append(("\n    " if not markdown else "; ").join(row))
+            print(lines[-1], flush=True)
+    return lines
+
+
 def run(shapes, dtypes, threads, repeat=3, min_time=0.02, markdown=False, skip=()):
     import crossentropy as ce
     from crossentropy import lm
@@ -145,46 +190,7 @@ def run(shapes, dtypes, threads, repeat=3, min_time=0.02, markdown=False, skip=(
             print(f"# {dname}: ml_dtypes is not installed, skipped")
             continue
         for n, v in shapes:
-            rng = np.random.default_rng(0)
-            x = (rng.standard_normal((n, v), dtype=np.float32) * 3).astype(dt)
-            y = rng.integers(0, v, n, dtype=np.int64)
-            y[::17] = -100
-            y_all = np.where(y < 0, 0, y)   # the gufunc and the alternatives have no ignore_index
-            alts = {"stats": [], "grad": []}
-            if torch is not None:
-                for k, lst in torch_cases(torch, x, y_all).items():
-                    alts[k] += lst
-            if "jax" not in skip and dt != np.float16:
-                for k, lst in jax_cases(x, y_all).items():
-                    alts[k] += lst
-            ours = {"stats": ("lm.token_stats", lambda: lm.token_stats(x, y)),
-                    "grad": ("lm.cross_entropy(return_grad=True)", lambda: lm.cross_entropy(x, y, return_grad=True))}
-            base = {"stats": ("sparse_softmax_cross_entropy", lambda: ce.sparse_softmax_cross_entropy(x, y_all)),
-                    "grad": ("sparse_softmax_cross_entropy_and_grad",
-                             lambda: ce.sparse_softmax_cross_entropy_and_grad(x, y_all))}
-            for kind in ("stats", "grad"):
-                name, fn = ours[kind]
-                out = fn()
-                peak = peak_extra_bytes(fn)
-                lines.append(f"\n{n}x{v} {dname}  {name}: peak NumPy allocation {peak / 2**20:.1f} MiB, "
-                             f"outputs {_output_bytes(out) / 2**20:.1f} MiB")
-                print(lines[-1], flush=True)
-                for t in threads:
-                    ce.set_num_threads(t)
-                    if torch is not None:
-                        torch.set_num_threads(t)
-                    mine = bench(fn, repeat=repeat, min_time=min_time)
-                    row = [f"  threads={t}: {name} {_fmt_time(mine)}"]
-                    bname, bfn = base[kind]
-                    try:
-                        row.append(f"{name}/{bname} = {mine / bench(bfn, repeat=repeat, min_time=min_time):.2f}")
-                    except TypeError as exc:   # a dtype the gufunc does not take
-                        row.append(f"{bname}: {exc}")
-                    for aname, afn in alts[kind]:
-                        row.append(f"{aname} {bench(afn, repeat=repeat, min_time=min_time) / mine:.2f}x")
-                    lines.append(("\n    " if not markdown else "; ").join(row))
-                    print(lines[-1], flush=True)
-            del x, alts
+            lines += _one_shape(ce, lm, torch, dt, dname, n, v, threads, repeat, min_time, markdown, skip)
     ce.set_num_threads(old)
     return lines
 

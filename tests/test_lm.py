@@ -94,11 +94,11 @@ def test_reference_twins_match_golden(case):
     x, y = ARRAYS[case["inputs"]["logits"]], ARRAYS[case["inputs"]["labels"]]
     kw = case["kwargs"]
     if case["func"] == "token_stats":
-        got = dict(zip(lm.TokenStats._fields, ref.token_stats(x, y, **kw)))
+        got = dict(zip(lm.TokenStats._fields, ref.token_stats(x, y, **kw), strict=True))
     elif case["func"] == "perplexity":
         got = {"value": ref.perplexity(x, y, **kw)}
     else:
-        got = dict(zip(("value", "grad"), ref.cross_entropy(x, y, **kw)))
+        got = dict(zip(("value", "grad"), ref.cross_entropy(x, y, **kw), strict=True))
     for name, key in case["outputs"].items():
         assert_close(got[name], ARRAYS[key], _tolerance(case, x))
 
@@ -127,11 +127,11 @@ def test_axis_batch_shapes_and_strides():
     y = rng.integers(0, 7, size=(3, 2, 5))
     got = lm.token_stats(x, y, axis=1)
     want = ref.token_stats(np.moveaxis(x, 1, -1), y)
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     xs = rng.normal(size=(6, 40))[::2, ::3]   # strided rows and columns
     ys = np.array([0, 5, 13])
-    for a, b in zip(lm.token_stats(xs, ys), ref.token_stats(xs, ys)):
+    for a, b in zip(lm.token_stats(xs, ys), ref.token_stats(xs, ys), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     v, g = lm.cross_entropy(xs, ys, reduction="none", return_grad=True, z_loss=0.1)
     rv, rg = ref.cross_entropy(xs, ys, reduction="none", z_loss=0.1)
@@ -167,7 +167,7 @@ def test_masked_and_nonfinite_rows():
     with np.errstate(all="ignore"):
         want = ref.token_stats(x, np.array([0, 0, 0, 1]))
     got = lm.token_stats(x, np.array([0, 0, 0, 1]))   # no floating-point warning from valid input
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14, equal_nan=True)
     assert got.entropy[0] > 0 and got.rank[0] == 1
     v, g = lm.cross_entropy(x[:1], np.array([0]), reduction="none", return_grad=True)
@@ -240,7 +240,7 @@ def test_threads_do_not_change_results():
         two = lm.token_stats(x, y), lm.cross_entropy(x, y, return_grad=True)
     finally:
         ce.set_num_threads(old)
-    for a, b in zip(one[0], two[0]):
+    for a, b in zip(one[0], two[0], strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one[1][1], two[1][1])
 
@@ -314,7 +314,7 @@ def test_token_stats_match_twin(problem):
     with np.errstate(all="ignore"):
         want = ref.token_stats(x, y, softcap=softcap)
     scale = max(1.0, np.abs(x[np.isfinite(x)]).max(initial=1.0))
-    for name, a, b in zip(lm.TokenStats._fields, got, want):
+    for name, a, b in zip(lm.TokenStats._fields, got, want, strict=True):
         if name in ("rank", "valid"):
             np.testing.assert_array_equal(a, b, err_msg=name)
         else:

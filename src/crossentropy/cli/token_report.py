@@ -31,7 +31,8 @@ class TokenReport:
         asked = [o for o, v in (("--top-k", self.top_k), ("--per-token", self.per_token),
                                 ("--per-sequence", self.per_sequence)) if v is not None]
         if asked and not self.enabled:
-            raise CLIError(f"{'/'.join(asked)} need --loss sparse_categorical --from-logits (token statistics of logits)")
+            raise CLIError(f"{'/'.join(asked)} need --loss sparse_categorical --from-logits "
+                           "(token statistics of logits)")
         if not self.enabled:
             return
         if self.top_k is not None and self.top_k < 1:

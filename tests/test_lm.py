@@ -228,6 +228,17 @@ def test_large_vocabulary_matches_twin():
         np.testing.assert_allclose(g, rg, rtol=1e-11, atol=1e-16)   # p_j - eps / V cancels
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softcap_is_accurate_tanh(dtype):
+    """One-class rows: lse is the capped logit itself, softcap * tanh(x / softcap), to 2 ulp."""
+    cap = 30.0
+    a = np.concatenate([np.geomspace(1e-12, 2e3, 400), [0.0, np.inf]])
+    x = np.concatenate([a, -a]).astype(dtype)
+    got = lm.token_stats(x[:, None], np.zeros(x.size, np.int64), softcap=cap).lse
+    want = (cap * np.tanh(x.astype(np.float64) / cap)).astype(dtype)
+    np.testing.assert_array_max_ulp(got, want, maxulp=2)
+
+
 def test_threads_do_not_change_results():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(64, 3000)).astype(np.float32)

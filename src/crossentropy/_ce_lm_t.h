@@ -12,10 +12,28 @@
 #endif
 #endif
 
-/* tanh(x / softcap), and the capped logit softcap * tanh(x / softcap) (x itself when cap == 0) */
+#ifndef CE_LM_TANH_F64
+#define CE_LM_TANH_F64
+/* tanh(a) for the float element types, branch-free so the capping loops vectorise: in double,
+ * (1 - e) / (1 + e) with e = exp(-2|a|) (its cancellation for small |a| costs double bits, not float ones),
+ * and a (1 - a^2 / 3) below 2^-10.  NaN propagates; +-inf gives +-1. */
+static inline double ce_lm_tanh_via_f64(double a)
+{
+    double aa = a < 0 ? -a : a;
+    double e = ce_exp_f64(-2.0 * aa);
+    double t = (1.0 - e) / (1.0 + e);
+    t = aa < 0x1p-10 ? aa * (1.0 - aa * aa * (1.0 / 3.0)) : t;
+    return a < 0 ? -t : t;
+}
+#endif
+
+/* tanh(x / softcap), and the capped logit softcap * tanh(x / softcap) (x itself when cap == 0).  Float
+ * compute types go through ce_lm_tanh_via_f64 (vectorised, correctly rounded but for rare ties); double
+ * through the C library. */
 CE_INLINE CE_T CE_F(ce_lm_tanh)(CE_T v, CE_T cap)
 {
-    return (CE_T)tanh((double)v / (double)cap);
+    if (sizeof(CE_T) == sizeof(double)) return (CE_T)tanh((double)v / (double)cap);
+    return (CE_T)ce_lm_tanh_via_f64((double)v / (double)cap);
 }
 
 CE_INLINE CE_T CE_F(ce_lm_cap)(CE_T v, CE_T cap)
@@ -68,6 +86,7 @@ CE_INLINE void CE_F(ce_lm_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T ca
         else
 #endif
         if (cap != 0) {
+            CE_SIMD
             for (npy_intp j = 0; j < nb; j++) buf[j] = CE_F(ce_lm_cap)(CE_LD(xb[j * sx]), cap);
         } else {
             for (npy_intp j = 0; j < nb; j++) buf[j] = CE_LD(xb[j * sx]);
@@ -149,6 +168,7 @@ CE_INLINE void CE_F(ce_lm_grad_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE
                 g[j] = CE_ST(scale * CE_LD(g[j]) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
         }
     } else if (cap != 0) {
+        CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T t = CE_F(ce_lm_tanh)(CE_LD(x[j * sx]), cap);
             CE_T d = coef * CE_M(ce_exp)(cap * t - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef;

@@ -201,23 +201,6 @@ CE_INLINE int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64
 #define CE_UINT uint32_t
 #define CE_SINT int32_t
 #include "_rowmath_t.h"
-#define CE_S CE_T
-#define CE_LD(v) (v)
-#define CE_ST(v) (v)
-#define CE_M(name) CE_F(name)
-#define CE_KEEP_EXPS 1
-#if CE_IS_DOUBLE
-#define CE_K(v) v
-#else
-#define CE_K(v) v##f
-#endif
-#include "_ce_lm_t.h"
-#undef CE_K
-#undef CE_S
-#undef CE_LD
-#undef CE_ST
-#undef CE_M
-#undef CE_KEEP_EXPS
 #undef CE_T
 #undef CE_SUF
 #undef CE_UINT
@@ -230,27 +213,36 @@ CE_INLINE int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64
 #define CE_UINT uint64_t
 #define CE_SINT int64_t
 #include "_rowmath_t.h"
+#undef CE_T
+#undef CE_SUF
+#undef CE_UINT
+#undef CE_SINT
+#undef CE_IS_DOUBLE
+
+/* ---- language-model rows: after both element types, since the float rows use the double exp ---- */
 #define CE_S CE_T
 #define CE_LD(v) (v)
 #define CE_ST(v) (v)
 #define CE_M(name) CE_F(name)
 #define CE_KEEP_EXPS 1
-#if CE_IS_DOUBLE
-#define CE_K(v) v
-#else
+#define CE_T float
+#define CE_SUF f32
 #define CE_K(v) v##f
-#endif
 #include "_ce_lm_t.h"
+#undef CE_T
+#undef CE_SUF
+#undef CE_K
+#define CE_T double
+#define CE_SUF f64
+#define CE_K(v) v
+#include "_ce_lm_t.h"
+#undef CE_T
+#undef CE_SUF
 #undef CE_K
 #undef CE_S
 #undef CE_LD
 #undef CE_ST
 #undef CE_M
 #undef CE_KEEP_EXPS
-#undef CE_T
-#undef CE_SUF
-#undef CE_UINT
-#undef CE_SINT
-#undef CE_IS_DOUBLE
 
 #endif

@@ -155,8 +155,8 @@ def _one_shape(ce, lm, torch, dt, dname, n, v, threads, repeat, min_time, markdo
         name, fn = ours[kind]
         out = fn()
         peak = peak_extra_bytes(fn)
-        lines.append(f"\n{n}x{v} {dname}  {name}: peak NumPy allocation {peak / 2**20:.1f} MiB, "
-                     f"outputs {_output_bytes(out) / 2**20:.1f} MiB")
+        lines.append(f"\n{n}x{v} {dname}  {name}: peak NumPy allocation {peak / 2**10:.1f} KiB, "
+                     f"outputs {_output_bytes(out) / 2**10:.1f} KiB")
         print(lines[-1], flush=True)
         for t in threads:
             ce.set_num_threads(t)

@@ -285,14 +285,13 @@ def test_kernel_level_bad_label_is_nan_and_invalid_flag():
     nll, lse, ent = (np.empty(2) for _ in range(3))
     rank = np.empty(2, np.int64)
     with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
-        ce._kernels.lm_token_stats_rows(x, np.array([1, 4]), nll, lse, ent, rank, ignore=-100, softcap=None)
+        ce._kernels.lm_token_stats_rows(x, nll, labels=np.array([1, 4]), lse=lse, entropy=ent, rank=rank, ignore=-100)
     with np.errstate(invalid="ignore"):
-        ce._kernels.lm_token_stats_rows(x, np.array([1, 4]), nll, lse, ent, rank, ignore=-100, softcap=None)
+        ce._kernels.lm_token_stats_rows(x, nll, labels=np.array([1, 4]), lse=lse, entropy=ent, rank=rank, ignore=-100)
     assert np.isnan(nll[1]) and rank[1] == -1 and nll[0] == pytest.approx(np.log(4))
     loss, grad = np.empty(2), np.empty((2, 4))
     with np.errstate(invalid="ignore"):
-        ce._kernels.lm_xent_rows(x, np.array([-1, 0]), loss, grad=grad, ignore=-100, softcap=None,
-                                 label_smoothing=0.0, z_loss=0.0, grad_scale=1.0)
+        ce._kernels.lm_xent_rows(x, loss, labels=np.array([-1, 0]), ignore=-100, grad=grad)
     assert np.isnan(loss[0]) and np.isnan(grad[0]).all() and np.isfinite(grad[1]).all()
 
 

@@ -18,16 +18,8 @@ KERNELS = {
 }
 
 
-# binary_xent_rows still takes its targets as a second positional argument ``z``; the one argument order of
-# the row kernels (x, loss, *, t=...) makes this False
-_BINARY_TARGETS_POSITIONAL = True
-
-
 def _call(kernel, x, loss, operands):
     """The only place a row kernel is called: ``kernel(x, loss, **operands)``; returns its flag counts."""
-    if _BINARY_TARGETS_POSITIONAL and kernel is KERNELS["binary"]:
-        z = operands.pop("t")
-        return kernel(x, z, loss, **operands)
     return kernel(x, loss, **operands)
 
 

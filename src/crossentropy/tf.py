@@ -60,8 +60,39 @@ def _with_class_axis(logits):
 
 
 def softmax_cross_entropy_with_logits(labels, logits, axis=-1, *, return_grad=False):
-    """``tf.nn.softmax_cross_entropy_with_logits``: sum_c labels_c (logsumexp(logits) - logits_c) over ``axis``;
-    the grad is TF's softmax - labels."""
+    """``tf.nn.softmax_cross_entropy_with_logits``: ``sum_c labels_c (logsumexp(logits) - logits_c)`` along ``axis``.
+
+    Parameters
+    ----------
+    labels : array_like
+        Class probabilities (not normalised), broadcast to the logits' shape and cast to their dtype.
+    logits : array_like
+        Unscaled log-probabilities, float32 or float64 (float16 computes in float32).
+    axis : int, default -1
+        The class axis.
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits`` as ``tf.GradientTape`` gives it.
+
+    Returns
+    -------
+    loss : ndarray or numpy scalar
+        One loss per row: the logits' shape without the class axis, in the logits' dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the logits' shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import tf as TF
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+    >>> labels = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    >>> np.round(TF.softmax_cross_entropy_with_logits(labels, logits), 6)
+    array([0.241311, 1.051445])
+    >>> loss, grad = TF.softmax_cross_entropy_with_logits(labels, logits, return_grad=True)
+    >>> np.round(grad, 4)  # TF's softmax(logits) - labels
+    array([[-0.2144,  0.1753,  0.0391],
+           [ 0.2119,  0.0761, -0.2881]])
+    """
     x, user_dtype = _with_class_axis(logits)
     axis = _validate.axis_index(axis, x.ndim)
     t = _validate.float_array(labels, "labels", x.dtype)   # TF casts the labels to the logits' dtype
@@ -75,8 +106,33 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, *, return_grad=Fa
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits, *, return_grad=False):
-    """``tf.nn.sparse_softmax_cross_entropy_with_logits``: logsumexp(logits) - logits[label] over the last axis;
-    the grad is softmax - onehot(label)."""
+    """``tf.nn.sparse_softmax_cross_entropy_with_logits``: ``logsumexp(logits) - logits[label]`` over the last axis.
+
+    Parameters
+    ----------
+    labels : array_like
+        int32 or int64 class indices, the logits' shape without the last axis; a label outside [0, C) raises
+        IndexError.
+    logits : array_like
+        Unscaled log-probabilities (..., C), float32 or float64 (float16 computes in float32).
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits`` as ``tf.GradientTape`` gives it.
+
+    Returns
+    -------
+    loss : ndarray or numpy scalar
+        One loss per row: the logits' shape without the class axis, in the logits' dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the logits' shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import tf as TF
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+    >>> np.round(TF.sparse_softmax_cross_entropy_with_logits(np.array([0, 1]), logits), 6)
+    array([0.241311, 0.551445])
+    """
     x, user_dtype = _with_class_axis(logits)
     y = np.asarray(labels)
     if y.dtype.kind != "i" or y.dtype.itemsize not in (4, 8):
@@ -107,11 +163,66 @@ def _elementwise(labels, logits, return_grad, mode, pos_weight=None):
 
 
 def sigmoid_cross_entropy_with_logits(labels, logits, *, return_grad=False):
-    """``tf.nn.sigmoid_cross_entropy_with_logits``: max(x, 0) - x z + log1p(exp(-|x|)), element-wise."""
+    """``tf.nn.sigmoid_cross_entropy_with_logits``: ``max(x, 0) - x z + log1p(exp(-|x|))``, element-wise.
+
+    Parameters
+    ----------
+    labels : array_like
+        Targets ``z`` in [0, 1], the logits' shape and dtype.
+    logits : array_like
+        Logits ``x``, float32 or float64 (float16 computes in float32).
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits`` as ``tf.GradientTape`` gives it.
+
+    Returns
+    -------
+    loss : ndarray or numpy scalar
+        Element-wise losses of the logits' shape and dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the logits' shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import tf as TF
+    >>> x = np.array([2.0, -1.0, 0.5])
+    >>> loss, grad = TF.sigmoid_cross_entropy_with_logits(np.array([1.0, 0.0, 1.0]), x, return_grad=True)
+    >>> np.round(loss, 6)
+    array([0.126928, 0.313262, 0.474077])
+    >>> np.round(grad, 4)  # sigmoid(x) - z
+    array([-0.1192,  0.2689, -0.3775])
+    """
     return _elementwise(labels, logits, return_grad, "logits_tf")
 
 
 def weighted_cross_entropy_with_logits(labels, logits, pos_weight, *, return_grad=False):
-    """``tf.nn.weighted_cross_entropy_with_logits``: (1 - z) x + (1 + (pos_weight - 1) z) (log1p(exp(-|x|)) +
-    relu(-x)), element-wise; ``pos_weight`` is a number or broadcasts to the logits' shape."""
+    """``tf.nn.weighted_cross_entropy_with_logits``: sigmoid cross-entropy with the positive term weighted.
+
+    Parameters
+    ----------
+    labels : array_like
+        Targets ``z`` in [0, 1], the logits' shape and dtype.
+    logits : array_like
+        Logits ``x``, float32 or float64 (float16 computes in float32).
+    pos_weight : float or array_like
+        Weight ``q`` of the positive term, broadcast to the logits' shape: the loss is
+        ``(1 - z) x + (1 + (q - 1) z) (log1p(exp(-|x|)) + relu(-x))``.
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits`` as ``tf.GradientTape`` gives it.
+
+    Returns
+    -------
+    loss : ndarray or numpy scalar
+        Element-wise losses of the logits' shape and dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the logits' shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import tf as TF
+    >>> x = np.array([2.0, -1.0, 0.5])
+    >>> np.round(TF.weighted_cross_entropy_with_logits(np.array([1.0, 0.0, 1.0]), x, 2.0), 6)
+    array([0.253856, 0.313262, 0.948154])
+    """
     return _elementwise(labels, logits, return_grad, "logits_tf_weighted", pos_weight=pos_weight)

@@ -199,9 +199,51 @@ def _checked_input(input, reduction):
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0, *, return_grad=False):
-    """``torch.nn.functional.cross_entropy``: log-softmax over axis 1 (axis 0 for 1-D input) and negative
-    log-likelihood.  ``target`` holds class indices (the input's shape without axis 1, int64) or class
-    probabilities (the input's shape, floating point)."""
+    """``torch.nn.functional.cross_entropy``: log-softmax over the class axis and negative log-likelihood.
+
+    Parameters
+    ----------
+    input : array_like
+        Logits, shape (C,), (N, C) or (N, C, d1, ...): the class axis is 1 (0 for 1-D input).  float32 or
+        float64 (float16 computes in float32).
+    target : array_like
+        Class indices (int64 or uint8, the input's shape without axis 1) or class probabilities (the input's
+        shape).
+    weight : array_like, optional
+        One weight per class, shape (C,).
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    ignore_index : int, default -100
+        Class index whose targets are skipped (class-index targets only).
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    label_smoothing : float, default 0.0
+        Mix the targets with the uniform distribution: ``(1 - label_smoothing) t + label_smoothing / C``.
+    return_grad : bool, default False
+        Also return ``input.grad`` after ``loss.sum().backward()``, computed in the same pass.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        The reduced loss, or the per-element losses for ``reduction="none"``, in the input's dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the input's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> x = np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+    >>> print(f"{T.cross_entropy(x, np.array([0, 1])):.6f}")
+    0.396378
+    >>> loss, grad = T.cross_entropy(x, np.array([0, 1]), reduction="sum", return_grad=True)
+    >>> np.round(grad, 4)  # softmax(x) - onehot
+    array([[-0.2144,  0.1753,  0.0391],
+           [ 0.2119, -0.4239,  0.2119]])
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _checked_input(input, reduction)
     label_smoothing = float(label_smoothing)
@@ -216,7 +258,45 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", *,
              return_grad=False):
-    """``torch.nn.functional.nll_loss``: ``input`` already holds log-probabilities; loss = -weight[y] input[y]."""
+    """``torch.nn.functional.nll_loss``: ``input`` holds log-probabilities; the loss is ``-weight[y] * input[y]``.
+
+    Parameters
+    ----------
+    input : array_like
+        Log-probabilities, shape (C,), (N, C) or (N, C, d1, ...) (class axis 1, 0 for 1-D input).
+    target : array_like
+        Class indices (int64 or uint8), the input's shape without axis 1.
+    weight : array_like, optional
+        One weight per class, shape (C,); the mean divides by the summed weights of the targets.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    ignore_index : int, default -100
+        Class index whose targets are skipped.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    return_grad : bool, default False
+        Also return ``input.grad`` after ``loss.sum().backward()``, computed in the same pass.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        The reduced loss, or the per-element losses for ``reduction="none"``, in the input's dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the input's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> logp = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+    >>> print(f"{T.nll_loss(logp, np.array([0, 2])):.6f}")
+    0.289909
+    >>> np.round(T.nll_loss(logp, np.array([0, 2]), weight=np.array([1.0, 1.0, 3.0]), reduction="none"), 6)
+    array([0.356675, 0.669431])
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _checked_input(input, reduction)
     return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, 0.0, return_grad,
@@ -249,7 +329,44 @@ def _element_weight(a, name, x):
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean", *,
                          return_grad=False):
-    """``torch.nn.functional.binary_cross_entropy`` of probabilities ``input`` (logs clamped at -100)."""
+    """``torch.nn.functional.binary_cross_entropy`` of probabilities (logs clamped at -100, as torch does).
+
+    Parameters
+    ----------
+    input : array_like
+        Probabilities in [0, 1], any shape.
+    target : array_like
+        Targets in [0, 1], the input's shape and dtype.
+    weight : array_like, optional
+        Element weights, broadcast to the input's shape.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    return_grad : bool, default False
+        Also return ``input.grad`` after ``loss.sum().backward()``, computed in the same pass.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        The reduced loss, or the per-element losses for ``reduction="none"``, in the input's dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the input's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> p = np.array([0.9, 0.2, 0.6])
+    >>> print(f"{T.binary_cross_entropy(p, np.array([1.0, 0.0, 1.0])):.6f}")
+    0.279777
+    >>> value, grad = T.binary_cross_entropy(p, np.array([1.0, 0.0, 1.0]), reduction="sum", return_grad=True)
+    >>> np.round(grad, 4)  # (p - t) / (p (1 - p))
+    array([-1.1111,  1.25  , -1.6667])
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     p, user_dtype = _validate.float_input(input, "input")
     _check_reduction(reduction)
@@ -262,8 +379,47 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
                                      pos_weight=None, *, return_grad=False):
-    """``torch.nn.functional.binary_cross_entropy_with_logits``: (1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x),
-    times ``weight``."""
+    """``torch.nn.functional.binary_cross_entropy_with_logits``: ``-(pos_weight t log σ(x) + (1 - t) log(1 - σ(x)))``.
+
+    Parameters
+    ----------
+    input : array_like
+        Logits, any shape.
+    target : array_like
+        Targets in [0, 1] (floating point), the input's shape.
+    weight : array_like, optional
+        Element weights, broadcast to the input's shape.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast to the input's shape (typically one per class).
+    return_grad : bool, default False
+        Also return ``input.grad`` after ``loss.sum().backward()``, computed in the same pass.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        The reduced loss, or the per-element losses for ``reduction="none"``, in the input's dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the input's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> x = np.array([2.0, -1.0, 0.5])
+    >>> print(f"{T.binary_cross_entropy_with_logits(x, np.array([1.0, 0.0, 1.0])):.6f}")
+    0.304756
+    >>> value, grad = T.binary_cross_entropy_with_logits(x, np.array([1.0, 0.0, 1.0]), reduction="sum",
+    ...                                                  return_grad=True)
+    >>> np.round(grad, 4)  # sigmoid(x) - t
+    array([-0.1192,  0.2689, -0.3775])
+    """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _validate.float_input(input, "input")
     _check_reduction(reduction)
@@ -278,6 +434,20 @@ class _Loss:
     _arguments = ()
 
     def __call__(self, input, target, *, return_grad=False):
+        """The loss of ``input`` against ``target`` with the module's arguments.
+
+        Parameters
+        ----------
+        input, target : array_like
+            As for the module's function.
+        return_grad : bool, default False
+            Also return ``input.grad`` after ``loss.sum().backward()``.
+
+        Returns
+        -------
+        loss : numpy scalar or ndarray
+            As the module's function returns it (``(loss, grad)`` with ``return_grad``).
+        """
         return self._function(input, target, return_grad=return_grad,
                               **{name: getattr(self, name) for name in self._arguments})
 
@@ -290,7 +460,32 @@ class _Loss:
 
 
 class CrossEntropyLoss(_Loss):
-    """``torch.nn.CrossEntropyLoss``: calls :func:`cross_entropy`."""
+    """``torch.nn.CrossEntropyLoss``: calling the module calls :func:`cross_entropy` with its arguments.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        One weight per class.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    ignore_index : int, default -100
+        Class index whose targets are skipped.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    label_smoothing : float, default 0.0
+        Mix the targets with the uniform distribution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> loss = T.CrossEntropyLoss(label_smoothing=0.1)
+    >>> print(f"{loss(np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]]), np.array([0, 1])):.6f}")
+    0.504711
+    """
     _arguments = ("weight", "ignore_index", "reduction", "label_smoothing")
     _function = staticmethod(cross_entropy)
 
@@ -303,7 +498,30 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """``torch.nn.NLLLoss``: calls :func:`nll_loss`."""
+    """``torch.nn.NLLLoss``: calling the module calls :func:`nll_loss` with its arguments.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        One weight per class.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    ignore_index : int, default -100
+        Class index whose targets are skipped.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> logp = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+    >>> print(f"{T.NLLLoss(ignore_index=2)(logp, np.array([0, 2])):.6f}")
+    0.356675
+    """
     _arguments = ("weight", "ignore_index", "reduction")
     _function = staticmethod(nll_loss)
 
@@ -314,7 +532,27 @@ class NLLLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """``torch.nn.BCELoss``: calls :func:`binary_cross_entropy`."""
+    """``torch.nn.BCELoss``: calling the module calls :func:`binary_cross_entropy` with its arguments.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Element weights, broadcast to the input's shape.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> print(T.BCELoss(reduction="none")(np.array([0.9, 0.2]), np.array([1.0, 0.0])).round(6))
+    [0.105361 0.223144]
+    """
     _arguments = ("weight", "reduction")
     _function = staticmethod(binary_cross_entropy)
 
@@ -325,7 +563,30 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """``torch.nn.BCEWithLogitsLoss``: calls :func:`binary_cross_entropy_with_logits`."""
+    """``torch.nn.BCEWithLogitsLoss``: calling the module calls :func:`binary_cross_entropy_with_logits`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Element weights, broadcast to the input's shape.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast to the input's shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> loss = T.BCEWithLogitsLoss(pos_weight=np.array([2.0]))
+    >>> print(f"{loss(np.array([2.0, -1.0, 0.5]), np.array([1.0, 0.0, 1.0])):.6f}")
+    0.505091
+    """
     _arguments = ("weight", "reduction", "pos_weight")
     _function = staticmethod(binary_cross_entropy_with_logits)
 

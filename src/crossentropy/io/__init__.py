@@ -102,6 +102,17 @@ def open_array(path, key=None, *, role="input", key_option="key"):
 
     ``role`` and ``key_option`` only shape the error messages (``"PRED"``, ``"--pred-key"``).
     Raises :class:`ReadError` for a missing file, a directory, or a file no registered format reads.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from crossentropy.io import open_array
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
+    >>> np.save(path, np.arange(6.0).reshape(3, 2))
+    >>> with open_array(path) as reader:
+    ...     print(reader.shape, reader.dtype, [block.tolist() for _, _, block in reader.blocks(0, 2)])
+    (3, 2) float64 [[[0.0, 1.0], [2.0, 3.0]], [[4.0, 5.0]]]
     """
     path = os.fspath(path)
     if not os.path.exists(path):

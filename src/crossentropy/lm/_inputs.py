@@ -92,10 +92,10 @@ def prepare(logits, labels, axis, ignore_index):
 def run_token_stats(x, lab, ignore, softcap, nll, lse, entropy, rank):
     """One kernel call per block of rows (one in all when the leading axes merge without a copy)."""
     for xb, lb, nb, sb, eb, rb in row_blocks(x, lab, nll, lse, entropy, rank):
-        _kernels.lm_token_stats_rows(xb, lb, nb, sb, eb, rb, ignore=ignore, softcap=softcap)
+        _kernels.lm_token_stats_rows(xb, nb, labels=lb, lse=sb, entropy=eb, rank=rb, ignore=ignore, softcap=softcap)
 
 
 def run_cross_entropy(x, lab, ignore, softcap, label_smoothing, z_loss, loss, grad, grad_scale):
     for xb, lb, lossb, gb in row_blocks(x, lab, loss, grad):
-        _kernels.lm_xent_rows(xb, lb, lossb, grad=gb, ignore=ignore, softcap=softcap,
-                              label_smoothing=label_smoothing, z_loss=z_loss, grad_scale=grad_scale)
+        _kernels.lm_xent_rows(xb, lossb, labels=lb, ignore=ignore, softcap=softcap, label_smoothing=label_smoothing,
+                              z_loss=z_loss, grad_scale=grad_scale, grad=gb)

@@ -1,9 +1,7 @@
-"""crossentropy.keras against Keras 3 itself: every case of tests/golden/keras_cases.json (values and JAX
+"""crossentropy.keras against Keras 3 itself: every case of tests/golden/keras.jsonl (values and JAX
 gradients, made by tests/golden/generate_keras.py), the numbers quoted in the seed documents, the
 probability warnings, bad inputs, configs, dtype rules and finite-difference gradients.  Keras is not
 needed here (tests/test_keras_live.py runs the installed Keras)."""
-import json
-import pathlib
 import warnings
 
 import numpy as np
@@ -11,11 +9,10 @@ import pytest
 
 import crossentropy as ce
 from crossentropy import keras as K
+from golden import goldenio
 from helpers import finite_difference
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-DOC = json.loads((GOLDEN / "keras_cases.json").read_text())
-ARRAYS = np.load(GOLDEN / "keras_arrays.npz")
+DOC, ARRAYS = goldenio.load("keras")
 CASES = {case["id"]: case for case in DOC["cases"]}
 FUNCTIONS = ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
              "categorical_focal_crossentropy", "binary_focal_crossentropy"]

@@ -1,19 +1,14 @@
-"""crossentropy.tf against the values and GradientTape grads TensorFlow 2.21 produced (tests/golden/tf_*), its
-errors, TF's own gradient quirks, strided inputs, finite differences, and the documented difference."""
-import json
-import pathlib
-
+"""crossentropy.tf against the values and GradientTape grads TensorFlow 2.21 produced (tests/golden/tf.jsonl),
+its errors, TF's own gradient quirks, strided inputs, finite differences, and the documented difference."""
 import numpy as np
 import pytest
 
 import crossentropy as ce
 from crossentropy import tf as ctf
+from golden import goldenio
 from helpers import finite_difference
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-DOC = json.loads((GOLDEN / "tf_cases.json").read_text())
-with np.load(GOLDEN / "tf_arrays.npz") as _npz:
-    ARRAYS = dict(_npz)   # NpzFile would decompress on every access
+DOC, ARRAYS = goldenio.load("tf")
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 # the keras_tf_backend.* cases in the same file belong to crossentropy.keras

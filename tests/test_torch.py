@@ -1,19 +1,14 @@
-"""crossentropy.torch against the values and input grads PyTorch 2.13 produced (tests/golden/torch_*), its
+"""crossentropy.torch against the values and input grads PyTorch 2.13 produced (tests/golden/torch.jsonl), its
 errors, the seed case, K-dimensional and strided inputs, finite differences, and the documented differences."""
-import json
-import pathlib
-
 import numpy as np
 import pytest
 
 import crossentropy as ce
 from crossentropy import torch as ct
+from golden import goldenio
 from helpers import finite_difference
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-DOC = json.loads((GOLDEN / "torch_cases.json").read_text())
-with np.load(GOLDEN / "torch_arrays.npz") as _npz:
-    ARRAYS = dict(_npz)   # NpzFile would decompress on every access
+DOC, ARRAYS = goldenio.load("torch")
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 

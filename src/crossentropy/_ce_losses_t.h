@@ -13,17 +13,11 @@ typedef struct {
     CE_T loss, coef, tcoef;
 } CE_F(ce_xent_epi);
 
-/* log1p of the split sum: lse = m + L */
-CE_INLINE CE_T CE_F(ce_xent_L)(const CE_F(ce_xent_stats) *st)
-{
-    return CE_M(ce_log1p)(st->rest + (st->cnt - CE_K(1.0)));
-}
-
 /* Logits: loss = sum t'_j (lse - x_j) = dot + S L; grad = r (S softmax - t'). */
 CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue_logits)(const CE_F(ce_xent_stats) *st, CE_T r)
 {
     CE_F(ce_xent_epi) e;
-    e.loss = st->dot + st->S * CE_F(ce_xent_L)(st);
+    e.loss = st->dot + st->S * st->L;
     e.coef = r * st->S / (st->cnt + st->rest);
     e.tcoef = r;
     return e;
@@ -33,7 +27,7 @@ CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue_logits)(const CE_F(ce_xent_sta
 CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue_tf_op)(const CE_F(ce_xent_stats) *st, CE_T r)
 {
     CE_F(ce_xent_epi) e;
-    e.loss = st->dot + st->S * CE_F(ce_xent_L)(st);
+    e.loss = st->dot + st->S * st->L;
     e.coef = r * CE_K(1.0) / (st->cnt + st->rest);
     e.tcoef = r;
     return e;

@@ -72,6 +72,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
         else
             CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, 0, &s);
     }
+    s.L = CE_F(ce_xent_L)(&s);
     CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, r);
     if (g)
         CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, has_t, has_v, has_lab,
@@ -154,7 +155,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
     enum { R = CE_BLOCK_ROWS };
     /* the block transposed (class-major), so every step below is a vector op across the block's rows */
     CE_T xt[R * CE_SMALL_COLS], et[R * CE_SMALL_COLS], tt[R * CE_SMALL_COLS];
-    CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R];
+    CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
     int nbad = 0;
     for (npy_intp i = 0; i < R; i++) {
         const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, r0 + (i < nb ? i : 0));
@@ -193,6 +194,8 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
             }
         }
     }
+    CE_SIMD
+    for (npy_intp i = 0; i < R; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
     for (npy_intp i = 0; i < nb; i++) {
         CE_S *loss = CE_ROW(CE_S, p->loss, p->loss_rs, r0 + i);
         CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, r0 + i) : NULL;
@@ -211,7 +214,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
             continue;
         }
         CE_F(ce_xent_stats) s;
-        s.m = m[i]; s.rest = rest[i]; s.cnt = cnt[i];
+        s.m = m[i]; s.rest = rest[i]; s.cnt = cnt[i]; s.L = L[i];
         s.S = p->t ? S[i] : c;
         s.dot = p->t ? dot[i] : c * (m[i] - xt[y * R + i]);
         CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(p->mode, &s, r);

@@ -113,7 +113,14 @@ typedef struct {
     CE_T cnt;    /* how many entries equal m */
     CE_T S;      /* sum t' */
     CE_T dot;    /* sum t'_j (m - x_j) */
+    CE_T L;      /* log1p(rest + cnt - 1): lse = m + L (ce_xent_L; the block kernel computes it vectorised) */
 } CE_F(ce_xent_stats);
+
+/* log1p of the split sum: lse = m + L */
+CE_INLINE CE_T CE_F(ce_xent_L)(const CE_F(ce_xent_stats) *st)
+{
+    return CE_M(ce_log1p)(st->rest + (st->cnt - CE_K(1.0)));
+}
 
 /* The statistics sweep of the softmax cross-entropy (exps split as in ce_expsum_impl, S, dot); exps
  * optionally kept in `keep` for the gradient sweep. */

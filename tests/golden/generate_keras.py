@@ -9,15 +9,15 @@ tensorflow and the same keras, and adds the TensorFlow backend::
 
 It writes, next to this script:
 
-* ``keras_arrays.npz``  -- every input and output array;
-* ``keras_cases.json``  -- ``{"versions", "configs", "backend_mismatches",
-  "backend_dtype_mismatches", "tf_jax_mismatches", "cases"}``.
+* ``keras.jsonl`` (the shared golden format of ``goldenio.py``) -- the document
+  ``{"versions", "configs", "backend_mismatches", "backend_dtype_mismatches",
+  "tf_jax_mismatches", "cases"}`` and every input and output array.
 
 Each case is ``{"id", "kind" ("function" | "class"), "name", "kwargs",
 "inputs": {"y_true", "y_pred"[, "sample_weight"]}, "outputs": {"value",
 "grad", "value_numpy", "value_jax", "grad_jax", "value_tf", "grad_tf"},
-"dtype", ...}``; the strings in ``inputs``/``outputs`` are keys of the npz
-file (``None`` where Keras raised, see ``"errors"``).  ``kwargs`` are the
+"dtype", ...}``; the strings in ``inputs``/``outputs`` are array names of the
+golden file (``None`` where Keras raised, see ``"errors"``).  ``kwargs`` are the
 function's keyword arguments (kind "function") or the constructor's (kind
 "class").  ``dtype`` is the dtype of the ``y_pred`` input.  A 0-d
 ``sample_weight`` with ``"sample_weight_python_scalar": true`` was passed as a
@@ -49,8 +49,8 @@ Backends: a Keras backend is fixed at import, so each one runs in a subprocess
   value or gradient differs from JAX's (including float-rounding-only
   differences at float64 tolerance).
 
-Data come from fixed-seed ``numpy.random.default_rng`` streams and the npz is
-written with fixed zip timestamps, so regenerating gives identical files.
+Data come from fixed-seed ``numpy.random.default_rng`` streams and the golden
+file is plain text with exact float reprs, so regenerating gives identical files.
 """
 
 import argparse
@@ -60,13 +60,12 @@ import subprocess
 import sys
 import tempfile
 import warnings
-import zipfile
 
+import goldenio  # the shared golden format, next to this script
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ARRAYS_FILE = os.path.join(HERE, "keras_arrays.npz")
-CASES_FILE = os.path.join(HERE, "keras_cases.json")
+GOLDEN_FILE = os.path.join(HERE, "keras.jsonl")
 
 FUNCTIONS = {
     "CategoricalCrossentropy": "categorical_crossentropy",
@@ -772,18 +771,6 @@ def outputs_agree(arrays, key_a, key_b):
     return key_a is None or values_agree(arrays[key_a], arrays[key_b])
 
 
-def save_npz(path, arrays):
-    """np.savez_compressed with fixed timestamps (reproducible bytes)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            with zf.open(info, "w") as f:
-                np.lib.format.write_array(f, np.asarray(arrays[key]),
-                                          allow_pickle=False)
-
-
 def main(tf_python=None):
     built = build_cases()
     with tempfile.TemporaryDirectory() as spec_dir:
@@ -852,15 +839,11 @@ def main(tf_python=None):
         "tf_jax_mismatches": tf_mismatches if "tf" in runs else None,
         "cases": built.cases,
     }
-    save_npz(ARRAYS_FILE, arrays)
-    with open(CASES_FILE, "w") as f:
-        json.dump(doc, f, indent=1, allow_nan=False)
-        f.write("\n")
+    goldenio.write(GOLDEN_FILE, doc, arrays)
     print(f"{len(built.cases)} cases; numpy-vs-jax: {len(mismatches)} value "
           f"mismatches, {len(dtype_mismatches)} more with another dtype; "
           f"tf-vs-jax: {len(tf_mismatches) if 'tf' in runs else 'not run'}; "
-          f"wrote {ARRAYS_FILE} ({os.path.getsize(ARRAYS_FILE)} bytes) and "
-          f"{CASES_FILE}")
+          f"wrote {GOLDEN_FILE} ({os.path.getsize(GOLDEN_FILE)} bytes)")
 
 
 if __name__ == "__main__":

@@ -11,15 +11,15 @@ installed (torch 2.13.0 CPU / tensorflow-cpu 2.21 with Keras 3):
 
 Outputs (next to this script):
 
-    torch_arrays.npz + torch_cases.json
-    tf_arrays.npz    + tf_cases.json
+    torch.jsonl, tf.jsonl (the shared golden format of goldenio.py: the
+    document below and every array, by name)
 
-JSON layout::
+Document layout::
 
     {"versions": {...},
      "cases": [{"id", "name", "kind": "function"|"class", "qualname",
-                "kwargs": {...},          # array kwargs -> {"array": npz key}
-                "inputs": {...},          # argument name -> npz key
+                "kwargs": {...},          # array kwargs -> {"array": name}
+                "inputs": {...},          # argument name -> array name
                 "outputs": {"value": key, "grad": key, ...},
                 "dtype": "float32"|"float64", "tags": [...],
                 "grad_error": {"error_type", "message"}}],
@@ -39,7 +39,7 @@ Torch inputs are ``{"input", "target"}``; ``grad`` is ``input.grad`` after
 ``keras_tf_backend.``) use ``{"y_true", "y_pred"}`` and differentiate w.r.t.
 ``y_pred``.
 
-Everything is seeded; the npz archives are written with fixed zip timestamps
+Everything is seeded; the golden files are plain text with exact float reprs
 and identical arrays are stored once, so regeneration is byte-for-byte
 deterministic for a given framework version.
 """
@@ -48,15 +48,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import itertools
-import json
 import os
 import platform
 import sys
-import zipfile
 from pathlib import Path
 
+import goldenio  # the shared golden format, next to this script
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -139,25 +137,12 @@ class GoldenSet:
             "message": str(exc),
         })
 
-    def write(self, npz_path: Path, json_path: Path) -> None:
-        # np.savez stamps the current time into the zip; write it ourselves.
-        with zipfile.ZipFile(npz_path, "w", zipfile.ZIP_DEFLATED) as zf:
-            for key in sorted(self.arrays):
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, self.arrays[key],
-                                          allow_pickle=False)
-                info = zipfile.ZipInfo(key + ".npy",
-                                       date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue(), compresslevel=9)
+    def write(self, path: Path) -> None:
         doc = {"versions": self.versions, "cases": self.cases,
                "error_cases": self.error_cases}
-        with open(json_path, "w") as f:
-            json.dump(doc, f, indent=1, allow_nan=False)
-            f.write("\n")
-        print(f"wrote {npz_path.name} ({npz_path.stat().st_size} bytes), "
-              f"{json_path.name}: {len(self.cases)} cases, "
+        goldenio.write(path, doc, self.arrays)
+        print(f"wrote {path.name} ({path.stat().st_size} bytes): "
+              f"{len(self.cases)} cases, "
               f"{len(self.error_cases)} error cases, "
               f"{len(self.arrays)} arrays")
 
@@ -685,7 +670,7 @@ def generate_torch(out_dir: Path) -> None:
         add_error(f"err.bcel.{eid}", "binary_cross_entropy_with_logits", xe,
                   te, kw)
 
-    gs.write(out_dir / "torch_arrays.npz", out_dir / "torch_cases.json")
+    gs.write(out_dir / "torch.jsonl")
 
 
 # ==========================================================================
@@ -935,7 +920,7 @@ def generate_tf(out_dir: Path) -> None:
                   "categorical_crossentropy", ys.astype(dt),
                   (3.0 * ps).astype(dt), {"from_logits": False}, dt)
 
-    gs.write(out_dir / "tf_arrays.npz", out_dir / "tf_cases.json")
+    gs.write(out_dir / "tf.jsonl")
 
 
 def main(argv=None) -> int:

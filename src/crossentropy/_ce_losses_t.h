@@ -199,3 +199,36 @@ CE_INLINE void CE_F(ce_bin_focal)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z, CE_
     CE_T dp = wb * (dff * bce + ff * dbce);
     *g = k->from_logits ? dp * (pr * (CE_K(1.0) - pr)) : dp;
 }
+
+/* ---- language-model epilogues: ce_lm_stats (ce_lm_sweep) -> token statistics, or Liger's loss ---- */
+/* Token statistics: lse = m + L, nll = L + (m - x'_y), entropy = L + ent / s (a sum of two non-negative
+ * terms: never negative, and no cancellation on confident rows). */
+CE_INLINE void CE_F(ce_lm_epilogue_stats)(const CE_F(ce_lm_stats) *st, CE_T xy, CE_T *nll, CE_T *lse, CE_T *ent)
+{
+    CE_T L = CE_M(ce_log1p)(st->rest + (st->cnt - CE_K(1.0)));
+    *lse = st->m + L;
+    *nll = L + (st->m - xy);
+    *ent = L + st->ent / (st->rest + st->cnt);
+}
+
+/* Liger's loss: (1 - eps) nll + eps (lse - mean x') + z lse^2; its gradient
+ * g_j = r ((1 + 2 z lse) p_j - (1 - eps) [j == y] - eps / n) (1 - t_j^2), t_j = x'_j / softcap. */
+typedef struct {
+    CE_T loss, coef, ycoef, ucoef;   /* g_j = (coef exp(x'_j - m) - ycoef [j == y] - ucoef) (1 - t_j^2) */
+} CE_F(ce_lm_loss_epi);
+
+CE_INLINE CE_F(ce_lm_loss_epi) CE_F(ce_lm_epilogue_loss)(const CE_F(ce_lm_stats) *st, CE_T xy, npy_intp n,
+                                                         CE_T eps, CE_T z, CE_T r)
+{
+    CE_F(ce_lm_loss_epi) e;
+    CE_T L = CE_M(ce_log1p)(st->rest + (st->cnt - CE_K(1.0)));
+    CE_T lse = st->m + L;
+    CE_T nll = L + (st->m - xy);
+    e.loss = (CE_K(1.0) - eps) * nll;
+    if (eps != 0) e.loss += eps * (L + st->dev / (CE_T)n);   /* lse - mean x' = L + mean (m - x') */
+    if (z != 0) e.loss += z * lse * lse;
+    e.coef = r * (CE_K(1.0) + CE_K(2.0) * z * lse) / (st->rest + st->cnt);
+    e.ycoef = r * (CE_K(1.0) - eps);
+    e.ucoef = r * eps / (CE_T)n;
+    return e;
+}

@@ -486,12 +486,67 @@ CE_CLONES static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
 #undef CE_BIN_CASE
 }
 
+/* One row of a ce_lm_problem: the token statistics (CE_LM_STATS) or the loss and gradient (CE_LM_LOSS). */
+CE_CLONES static int CE_F(ce_lm_row)(const void *pp, npy_intp i)
+{
+    const ce_lm_problem *p = (const ce_lm_problem *)pp;
+    const npy_intp n = p->cols, sx = p->x_cs / (npy_intp)sizeof(CE_S), sg = p->g_cs / (npy_intp)sizeof(CE_S);
+    const CE_S *x = (const CE_S *)(p->x + i * p->x_rs);
+    CE_S *g = p->grad ? (CE_S *)(p->grad + i * p->g_rs) : NULL;
+    const CE_T cap = (CE_T)p->softcap;
+    const int64_t y = ce_label_at(p->lab, p->lab_rs, i, p->lab_is64);
+    const int ignored = y == p->ignore && p->ignore != CE_NO_LABEL;
+    const int bad = !ignored && (y < 0 || y >= n);
+    const CE_T xy = (ignored || bad) ? (CE_T)NAN : CE_F(ce_lm_cap)(CE_LD(x[y * sx]), cap);
+    if (p->what == CE_LM_LOSS) {
+        CE_T *loss = (CE_T *)(p->loss + i * p->loss_rs);
+        if (ignored || bad) {
+            *loss = bad ? (CE_T)NAN : CE_K(0.0);
+            if (g) for (npy_intp j = 0; j < n; j++) g[j * sg] = CE_ST(bad ? (CE_T)NAN : CE_K(0.0));
+            return bad ? CE_ROW_BAD_LABEL : 0;
+        }
+        CE_F(ce_lm_stats) st;
+        CE_T blk_m[CE_LM_KEEP_BLOCKS];
+        /* keep the exps in g when it is contiguous, the row not capped (the gradient needs tanh again anyway)
+         * and short enough for the per-block maxima to fit here */
+        const int keep = CE_KEEP_EXPS && g && sg == 1 && cap == 0 && n <= CE_LM_KEEP_BLOCKS * CE_LM_BLOCK;
+        if (keep) CE_F(ce_lm_sweep)(x, n, sx, cap, xy, p->smoothing != 0, &st, g, blk_m);
+        else CE_F(ce_lm_sweep)(x, n, sx, cap, xy, p->smoothing != 0, &st, NULL, NULL);
+        if (!(st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY)) {
+            *loss = (CE_T)NAN;
+            if (g) for (npy_intp j = 0; j < n; j++) g[j * sg] = CE_ST((CE_T)NAN);
+            return 0;
+        }
+        CE_F(ce_lm_loss_epi) e = CE_F(ce_lm_epilogue_loss)(&st, xy, n, (CE_T)p->smoothing, (CE_T)p->z_loss,
+                                                           (CE_T)p->grad_scale);
+        *loss = e.loss;
+        if (g) CE_F(ce_lm_grad_sweep)(x, n, sx, cap, st.m, y, e.coef, e.ycoef, e.ucoef, g, sg, keep ? blk_m : NULL);
+        return 0;
+    }
+    CE_T *nll = (CE_T *)(p->nll + i * p->nll_rs), *lse = (CE_T *)(p->lse + i * p->lse_rs);
+    CE_T *ent = (CE_T *)(p->ent + i * p->ent_rs);
+    int64_t *rank = (int64_t *)(p->rank + i * p->rank_rs);
+    CE_F(ce_lm_stats) st;
+    CE_F(ce_lm_sweep)(x, n, sx, cap, xy, 0, &st, NULL, NULL);   /* a NaN xy counts nothing above it */
+    if (st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY) {
+        CE_F(ce_lm_epilogue_stats)(&st, xy, nll, lse, ent);
+    } else {
+        *lse = CE_F(ce_lse_nonfinite)(x, n, sx, st.m);
+        *nll = *ent = (CE_T)NAN;
+    }
+    *rank = (ignored || bad) ? -1 : (int64_t)st.above;
+    if (ignored) *nll = 0;
+    if (bad) *nll = (CE_T)NAN;
+    return bad ? CE_ROW_BAD_LABEL : 0;
+}
+
 /* This element type's entry in the kernel table (ce_kernels_for). */
 static const ce_dtype_kernels CE_F(ce_kernels) = {
     CE_NAME, CE_NPY, (int)sizeof(CE_S),
     CE_F(ce_transform_row), CE_F(ce_transform_tblock),
     CE_F(ce_xent_row), CE_F(ce_xent_small_block), CE_F(ce_xent_tblock), CE_F(ce_xent_small_ok),
     CE_F(ce_prob_row), CE_F(ce_binary_row),
+    CE_F(ce_lm_row),
 };
 
 #undef CE_SZ

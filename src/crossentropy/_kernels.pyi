@@ -33,3 +33,13 @@ def binary_xent_rows(
     check: bool = ..., clip_tie: float = ..., row_scale: npt.NDArray[np.floating] | None = ...,
     grad: npt.NDArray[np.floating] | None = ...,
 ) -> Counts: ...
+def lm_token_stats_rows(
+    x: npt.NDArray[np.floating], nll: npt.NDArray[np.floating], *, labels: npt.NDArray[np.integer],
+    lse: npt.NDArray[np.floating], entropy: npt.NDArray[np.floating], rank: npt.NDArray[np.int64],
+    ignore: int | None = ..., softcap: float | None = ...,
+) -> Counts: ...
+def lm_xent_rows(
+    x: npt.NDArray[np.floating], loss: npt.NDArray[np.floating], *, labels: npt.NDArray[np.integer],
+    ignore: int | None = ..., softcap: float | None = ..., label_smoothing: float = ..., z_loss: float = ...,
+    grad_scale: float = ..., grad: npt.NDArray[np.floating] | None = ...,
+) -> Counts: ...

@@ -144,7 +144,7 @@ def _sparse_xent(x, labels, return_grad):
 
 def _binary_elementwise(x, t, loss, grad):
     """max(x, 0) - x t + log1p(exp(-|x|)) element-wise and grad sigmoid(x) - t (x, t, loss, grad: 2-D)."""
-    _kernels.binary_xent_rows(x, t, loss, mode="logits_tf", grad=grad)
+    _kernels.binary_xent_rows(x, loss, t=t, mode="logits_tf", grad=grad)
 
 
 def _sigmoid_xent(x, t, return_grad):

@@ -1,31 +1,27 @@
 """crossentropy.keras.metrics against golden values from real Keras 3 metrics (tests/golden/
 generate_keras_metrics.py), plus a live comparison when Keras is importable."""
-import json
-import os
 import pickle
 
 import numpy as np
 import pytest
+from golden import goldenio
 
 from crossentropy.keras import metrics as KM
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-GOLDEN = json.load(open(os.path.join(HERE, "golden", "keras_metrics_cases.json")))
+DOC, ARRAYS = goldenio.load("keras_metrics")
 
 
-def _dec(d):
-    if d is None:
-        return None
-    vals = [float(v) for v in d["data"]] if d["dtype"].startswith("float") else d["data"]
-    return np.array(vals, dtype=d["dtype"]).reshape(d["shape"])
+def _arg(spec):
+    return goldenio.value_of(spec, ARRAYS)
 
 
-@pytest.mark.parametrize("case", GOLDEN["cases"], ids=[c["id"] for c in GOLDEN["cases"]])
+@pytest.mark.parametrize("case", DOC["cases"], ids=[c["id"] for c in DOC["cases"]])
 def test_golden(case):
     m = getattr(KM, case["metric"])(**case["kwargs"])
+    results = ARRAYS[case["results"]]
     with np.errstate(all="ignore"):
-        for upd, want in zip(case["updates"], case["results"], strict=False):
-            m.update_state(_dec(upd["y_true"]), _dec(upd["y_pred"]), sample_weight=_dec(upd["sample_weight"]))
+        for upd, want in zip(case["updates"], results, strict=True):
+            m.update_state(_arg(upd["y_true"]), _arg(upd["y_pred"]), sample_weight=_arg(upd["sample_weight"]))
             got = m.result()
             assert got.dtype == np.float32
             # float32 running totals: Keras (XLA) and we sum a batch in different orders
@@ -36,7 +32,7 @@ def test_golden(case):
 
 
 def test_versions_recorded():
-    assert GOLDEN["versions"]["keras"].startswith("3.") and GOLDEN["versions"]["backend"] == "jax"
+    assert DOC["versions"]["keras"].startswith("3.") and DOC["versions"]["backend"] == "jax"
 
 
 def test_ignore_class_counts_in_denominator():

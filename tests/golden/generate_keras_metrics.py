@@ -4,31 +4,32 @@ Run from the repository root in an environment with keras, jax and jaxlib (the p
 
     KERAS_BACKEND=jax python tests/golden/generate_keras_metrics.py
 
-It writes ``keras_metrics_cases.json`` next to this script: ``{"versions", "cases"}``.  Each case is
-``{"id", "metric", "kwargs", "config", "updates": [{"y_true", "y_pred", "sample_weight"}, ...], "results"}``:
-the metric is built with ``kwargs``, ``update_state`` is called with each update in turn, and ``results[i]`` is
-``float(metric.result())`` after update ``i`` (floats as ``repr``; arrays as nested lists with their dtype).
-A ``"reset_after"`` index means ``reset_state()`` was called after that update.  Inputs come from a fixed seed;
-JAX runs with its default 32-bit configuration (what a Keras/JAX user gets), so every input is float32.
+It writes ``keras_metrics.jsonl`` next to this script, in the shared format of ``goldenio.py``: ``{"versions",
+"cases"}``.  Each case is ``{"id", "metric", "kwargs", "config", "updates": [{"y_true", "y_pred",
+"sample_weight"}, ...], "results", "after_reset"}``: the metric is built with ``kwargs``, ``update_state`` is
+called with each update in turn (each argument an ``{"array": name}`` or ``{"none": true}`` spec, see
+``goldenio.value_of``), and ``results`` names a float32 array whose entry ``i`` is ``metric.result()`` after
+update ``i``; ``after_reset`` is ``float(metric.result())`` after ``reset_state()``.  Inputs come from a fixed
+seed; JAX runs with its default 32-bit configuration (what a Keras/JAX user gets), so every input is float32.
 """
-import json
 import os
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import goldenio  # noqa: E402  (the shared golden format, next to this script)
 import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "keras_metrics_cases.json")
+OUT = os.path.join(HERE, "keras_metrics.jsonl")
 
 
-def _enc(a):
+def _spec(arrays, key, a):
+    """An update argument as a goldenio spec; the array itself goes into ``arrays`` under ``key``."""
     if a is None:
-        return None
-    a = np.asarray(a)
-    return {"dtype": a.dtype.name, "shape": list(a.shape), "data": [repr(float(v)) if a.dtype.kind == "f"
-                                                                      else int(v) for v in a.ravel()]}
+        return {"none": True}
+    arrays[key] = np.asarray(a)
+    return {"array": key}
 
 
 def _cases(rng):
@@ -99,25 +100,26 @@ def main():
     import keras
 
     rng = np.random.default_rng(20260412)
-    out = {"versions": {"keras": keras.__version__, "jax": jax.__version__, "numpy": np.__version__,
-                        "backend": keras.backend.backend()}, "cases": []}
+    versions = {"keras": keras.__version__, "jax": jax.__version__, "numpy": np.__version__,
+                "backend": keras.backend.backend()}
+    cases, arrays = [], {}
     for cid, cls, kwargs, updates in _cases(rng):
         m = getattr(keras.metrics, cls)(**kwargs)
         results = []
         for yt, yp, sw in updates:
             m.update_state(yt, yp, sample_weight=sw)
-            results.append(repr(float(m.result())))
+            results.append(np.asarray(m.result()))
+        arrays[f"{cid}/results"] = np.array(results)
         cfg = m.get_config()
-        out["cases"].append({"id": cid, "metric": cls, "kwargs": kwargs, "config": cfg,
-                             "updates": [{"y_true": _enc(yt), "y_pred": _enc(yp), "sample_weight": _enc(sw)}
-                                         for yt, yp, sw in updates],
-                             "results": results})
+        cases.append({"id": cid, "metric": cls, "kwargs": kwargs, "config": cfg,
+                      "updates": [{k: _spec(arrays, f"{cid}/{i}/{k}", v)
+                                   for k, v in (("y_true", yt), ("y_pred", yp), ("sample_weight", sw))}
+                                  for i, (yt, yp, sw) in enumerate(updates)],
+                      "results": f"{cid}/results"})
         m.reset_state()
-        out["cases"][-1]["after_reset"] = repr(float(m.result()))
-    with open(OUT, "w") as fh:
-        json.dump(out, fh, indent=1)
-    print(f"wrote {OUT}: {len(out['cases'])} cases, keras {keras.__version__}", file=sys.stderr)
-
+        cases[-1]["after_reset"] = float(m.result())
+    path = goldenio.write(OUT, {"versions": versions, "cases": cases}, arrays)
+    print(f"wrote {path}: {len(cases)} cases, keras {keras.__version__}", file=sys.stderr)
 
 if __name__ == "__main__":
     main()

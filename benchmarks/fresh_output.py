@@ -39,8 +39,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=15)
     a = p.parse_args(argv)
-    import crossentropy as ce
     from numpy._core import multiarray as ma
+
+    import crossentropy as ce
 
     n, c = (int(v) for v in a.shape.lower().split("x"))
     ce.set_num_threads(a.threads)

@@ -17,6 +17,7 @@ import pytest
 
 import crossentropy as ce
 from crossentropy import _reference as ref
+from crossentropy import _registry
 from crossentropy import keras as ck
 from crossentropy import tf as ctf
 from crossentropy import torch as ct
@@ -288,6 +289,37 @@ case("threads-float", ce.set_num_threads, 1.5, expect=Raises(TypeError, r"n must
 case("threads-str", ce.set_num_threads, "2", expect=Raises(TypeError, r"n must be an integer or None, got str"))
 case("threads-negative", ce.set_num_threads, -1, expect=Raises(ValueError, r"n must be >= 0 or None, got -1"))
 case("threads-absurd", ce.set_num_threads, 10**6, expect=Raises(ValueError, r"n=1000000 is too many threads"))
+
+
+# every registered gufunc (crossentropy._registry): the same awkward inputs, checked against its twin by name
+def _twin(k):
+    return close(lambda a: k.reference(*a), rtol=1e-12, atol=1e-12)
+
+
+for _k in _registry.KERNELS.values():
+    _args = _k.inputs(rng(7), (4, 5), np.float64)
+    # valid inputs under errstate(all="raise"): no spurious floating-point signal
+    case(f"registry-{_k.name}-valid", _k.ufunc, *_args, expect=_twin(_k))
+    _empty = _k.inputs(rng(7), (0, 5), np.float32)
+    _want = _k.reference(*_empty)
+    case(f"registry-{_k.name}-N0", _k.ufunc, *_empty,
+         expect=result_is(np.float32, np.shape(_want[0] if _k.with_grad else _want)))
+    case(f"registry-{_k.name}-float16-loop-refused", _k.ufunc, *_args, dtype=np.float16,
+         expect=Raises(TypeError, r"No loop matching the specified signature"))
+    case(f"registry-{_k.name}-complex-refused", _k.ufunc, _args[0].astype(np.complex128), *_args[1:],
+         expect=Raises(TypeError, r"not supported for the input types"))
+    case(f"registry-{_k.name}-readonly-inputs", _k.ufunc, *[_readonly(a) for a in _args], expect=_twin(_k))
+    if _k.ufunc.nout == 1:
+        case(f"registry-{_k.name}-out-readonly", _k.ufunc, *_args, out=_readonly(_k.reference(*_args)),
+             expect=Raises(ValueError, r"output array is read-only"))
+    else:
+        case(f"registry-{_k.name}-out-tuple-too-short", _k.ufunc, *_args, out=(np.empty(4),),
+             expect=Raises(ValueError, r"The 'out' tuple must have exactly one entry per ufunc output"))
+    if _k.family == "sparse":
+        case(f"registry-{_k.name}-label-out-of-range", _k.ufunc, _args[0], np.array([0, 5, 2, 1]),
+             expect=Raises(FloatingPointError, r"invalid value"))
+        case(f"registry-{_k.name}-float-labels", _k.ufunc, _args[0], _args[1].astype(np.float64),
+             expect=Raises(TypeError, r"not supported for the input types"))
 
 
 # ---- crossentropy.torch -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The command line: demo (the seed documents' numbers), eval (every loss and semantics, .npy/.npz, chunking,
+"""The command line: demo (why the frameworks disagree, with their reference numbers), eval (every loss and semantics, .npy/.npz, chunking,
 per-sample output, JSON, flat memory, one-line errors) and info."""
 import json
 import math
@@ -95,33 +95,33 @@ def files(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------------------
 # demo
 # ---------------------------------------------------------------------------------------------------------
-SEED_NUMBERS = ["0.10536052 0.80466845 0.0618754", "0.10536052 0.11653382 0.0618754", "0.3239681",
+REFERENCE_NUMBERS = ["0.10536052 0.80466845 0.0618754", "0.10536052 0.11653382 0.0618754", "0.3239681",
                 "0.2837697", "0.0945899", "16.118", "25.328", "1.939785", "0.31326166", "0.3132617",
                 "1.1920933e-07", "1.9095424", "1.609438"]
 
 
-def test_demo_reproduces_seed_numbers(capsys):
+def test_demo_reproduces_the_frameworks_numbers(capsys):
     rc, out, err = run_cli(capsys, "demo", "--no-bench")
     assert rc == 0, err
-    for s in SEED_NUMBERS:
+    for s in REFERENCE_NUMBERS:
         assert s in out, s
-    # every "value   seed: number" row: crossentropy's value equals the seed's printed number
-    rows = re.findall(r"\s(\[?[-\d.e+]+\]?)\s+seed: ([-\d.e+]+)\b", out)
+    # every "value   reference: number" row: crossentropy's value equals the number the framework prints
+    rows = re.findall(r"\s(\[?[-\d.e+]+\]?)\s+reference: ([-\d.e+]+)\b", out)
     checked = 0
-    for ours, seed in rows:
-        ours, seed = float(ours.strip("[]")), float(seed)
-        rel = 2e-7 if abs(seed) > 1e-3 else 1e-6
-        assert math.isclose(ours, seed, rel_tol=rel), (ours, seed)
+    for ours, reference in rows:
+        ours, reference = float(ours.strip("[]")), float(reference)
+        rel = 2e-7 if abs(reference) > 1e-3 else 1e-6
+        assert math.isclose(ours, reference, rel_tol=rel), (ours, reference)
         checked += 1
     assert checked >= 11
-    # per-sample arrays: ours == the seed's printed arrays
-    for ours, seed in re.findall(r"(\[[\d. ]+\])\s+seed: (\[[\d. ]+\])", out):
+    # per-sample arrays: ours == the framework's printed arrays
+    for ours, reference in re.findall(r"(\[[\d. ]+\])\s+reference: (\[[\d. ]+\])", out):
         np.testing.assert_allclose(np.array(ours.strip("[]").split(), float),
-                                   np.array(seed.strip("[]").split(), float), rtol=1e-7)
+                                   np.array(reference.strip("[]").split(), float), rtol=1e-7)
     # each difference is explained in one line
     assert out.count("why:") >= 9
     assert "ProbabilityWarning" in out
-    # seed 001: gradient = softmax - onehot, exactly
+    # PyTorch: gradient = softmax - onehot, exactly
     grad_lines = [line for line in out.splitlines() if line.strip().startswith("max |")]
     assert len(grad_lines) == 2
     for line in grad_lines:

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import crossentropy as ce
-from crossentropy import _kernels
+from crossentropy import _kernels, _registry
 from crossentropy import _reference as ref
 from crossentropy import keras as ck
 from crossentropy import tf as ctf
@@ -183,27 +183,41 @@ def row_scale(x):
 
 
 # ---- the families ---------------------------------------------------------------------------------------------
+# the gufunc families come from the registry: every registered kernel is fuzzed, bound to its twin by name
+def pick(p, family):
+    """The registered kernel an example exercises: one of the family's, the fused one when opt["grad"]."""
+    ks = _registry.kernels(family, with_grad=p["opt"]["grad"]) or _registry.kernels(family)
+    return ks[p["seed"] % len(ks)]
+
+
+def expected(k, *args):
+    """The twin's (loss, grad or None)."""
+    want = k.reference(*args)
+    return want if k.with_grad else (want, None)
+
+
 def run_transform(p, rng):
     x = layout(rng, values(rng, (p["n"],) + p["extra"] + (p["c"],), p["dtype"], p["regime"]), p["layouts"][0])
-    name = ["logsumexp", "softmax", "log_softmax"][p["seed"] % 3]
+    k = pick(p, "transform")
+    name, scalar = k.name, k.signature.endswith("->()")
     axis = p["opt"]["axis"] if p["opt"]["axis"] < x.ndim else -1
     xa = np.moveaxis(x, -1, axis)            # the same rows with the class axis at ``axis``
     kwargs = {"axis": axis}
     if p["opt"]["soft"]:                     # into a preallocated, possibly strided out=
-        out_shape = x.shape[:-1] if name == "logsumexp" else x.shape
+        out_shape = x.shape[:-1] if scalar else x.shape
         out = layout(rng, np.empty(out_shape, p["dtype"]), p["layouts"][2])
         if not out.flags.writeable:
             out = np.empty(out_shape, p["dtype"])
-        kwargs["out"] = out if name == "logsumexp" else np.moveaxis(out, -1, axis)
-    got = twice(p, getattr(ce, name), xa, **kwargs)
+        kwargs["out"] = out if scalar else np.moveaxis(out, -1, axis)
+    got = twice(p, k.ufunc, xa, **kwargs)
     if "out" in kwargs:
         assert got is kwargs["out"]
-    got = got if name == "logsumexp" else np.moveaxis(got, axis, -1)
+    got = got if scalar else np.moveaxis(got, axis, -1)
     assert got.dtype == x.dtype
     scale = row_scale(x) if name != "softmax" else 0.0
-    if name == "log_softmax":
+    if not scalar and name != "softmax":
         scale = scale[..., None]
-    assert_close(got, getattr(ref, name)(x), p["dtype"], scale)
+    assert_close(got, k.reference(x), p["dtype"], scale)
 
 
 def labels_for(rng, p, shape, c):
@@ -217,21 +231,22 @@ def labels_for(rng, p, shape, c):
 def run_sparse(p, rng):
     x = layout(rng, values(rng, (p["n"],) + p["extra"] + (p["c"],), p["dtype"], p["regime"]), p["layouts"][0])
     lab = layout(rng, labels_for(rng, p, x.shape[:-1], p["c"]), p["layouts"][1])
-    fn = ce.sparse_softmax_cross_entropy_and_grad if p["opt"]["grad"] else ce.sparse_softmax_cross_entropy
+    k = pick(p, "sparse")
+    fn = k.ufunc
     valid = (lab >= 0) & (lab < p["c"])
     if not valid.all():   # the documented signal: FloatingPointError under errstate(invalid="raise")
         with pytest.raises(FloatingPointError, match="invalid value"):
             twice(p, fn, x, lab)
     with np.errstate(invalid="ignore"):
         got = twice(p, fn, x, lab)
-    loss, grad = got if p["opt"]["grad"] else (got, None)
+    loss, grad = got if k.with_grad else (got, None)
     if p["c"] == 0:   # every label is out of range: NaN rows (the reference cannot index an empty axis)
         assert np.isnan(loss).all() and (grad is None or grad.size == 0)
         return
-    assert_close(loss, ref.sparse_softmax_cross_entropy(x, lab), p["dtype"], row_scale(x))
+    want_loss, want_grad = expected(k, x, lab)
+    assert_close(loss, want_loss, p["dtype"], row_scale(x))
     if grad is not None:
-        want = ref.sparse_softmax_cross_entropy_grad(x, lab)
-        want = np.where(np.isnan(f64(loss))[..., None], np.nan, want)
+        want = np.where(np.isnan(f64(loss))[..., None], np.nan, want_grad)
         assert_close(grad, want, p["dtype"], 1.0)
 
 
@@ -242,19 +257,19 @@ def run_dense(p, rng):
     if p["regime"] == 3 and t.size:
         t.flat[rng.integers(t.size)] = rng.choice([np.nan, np.inf, -np.inf])
     t = layout(rng, t.astype(p["dtype"]), p["layouts"][1])
-    fn = ce.softmax_cross_entropy_and_grad if p["opt"]["grad"] else ce.softmax_cross_entropy
-    got = twice(p, fn, x, t)
-    loss, grad = got if p["opt"]["grad"] else (got, None)
+    k = pick(p, "dense")
+    got = twice(p, k.ufunc, x, t)
+    loss, grad = got if k.with_grad else (got, None)
     with np.errstate(all="ignore"):
         tsum = np.abs(f64(t)).sum(-1)
-    want = ref.softmax_cross_entropy(x, t)
+        want, want_grad = expected(k, x, t)
     # an infinite label gives a non-finite loss, NaN or infinite depending on how the kernel splits
     # sum_j t_j (lse - x_j) (inf * 0 where the reference has a finite product): compare only that
     odd = ~np.isfinite(f64(t)).all(-1) & ~np.isnan(f64(x)).any(-1)
     assert not np.isfinite(f64(loss)[odd]).any() and not np.isfinite(want[odd]).any()
     assert_close(np.where(odd, 0, loss), np.where(odd, 0, want), p["dtype"], row_scale(x) * (1 + tsum))
     if grad is not None:
-        want = np.where(np.isnan(f64(loss))[..., None], np.nan, ref.softmax_cross_entropy_grad(x, t))
+        want = np.where(np.isnan(f64(loss))[..., None], np.nan, want_grad)
         assert_close(np.where(odd[..., None], 0, grad), np.where(odd[..., None], 0, want), p["dtype"],
                      (1 + tsum)[..., None])
 
@@ -265,14 +280,15 @@ def run_sigmoid(p, rng):
     z = layout(rng, rng.random(shape).astype(p["dtype"]), p["layouts"][1])
     if p["opt"]["soft"] and x.ndim:
         z = z[..., :1]   # broadcasting
-    fn = ce.sigmoid_cross_entropy_and_grad if p["opt"]["grad"] else ce.sigmoid_cross_entropy
-    got = twice(p, fn, x, z)
+    k = pick(p, "elementwise")
+    got = twice(p, k.ufunc, x, z)
     xb, zb = np.broadcast_arrays(x, z)
-    loss, grad = got if p["opt"]["grad"] else (got, None)
+    loss, grad = got if k.with_grad else (got, None)
     with np.errstate(all="ignore"):
-        assert_close(loss, ref.sigmoid_cross_entropy(xb, zb), p["dtype"], np.abs(f64(xb)) + 1)
+        want, want_grad = expected(k, xb, zb)
+        assert_close(loss, want, p["dtype"], np.abs(f64(xb)) + 1)
     if grad is not None:
-        assert_close(grad, ref.sigmoid_cross_entropy_grad(xb, zb), p["dtype"], 1.0)
+        assert_close(grad, want_grad, p["dtype"], 1.0)
 
 
 # -- framework layers: plain NumPy formulas of the framework semantics, NaN/inf as documented

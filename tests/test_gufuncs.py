@@ -9,15 +9,12 @@ from hypothesis.extra import numpy as hnp
 
 import crossentropy as ce
 from crossentropy import _reference as ref
-from crossentropy import _kernels
+from crossentropy import _gufuncs, _kernels, _registry
 from helpers import finite_difference
 
 DTYPES = [np.float32, np.float64]
-ROW_GUFUNCS = {
-    "logsumexp": (ce.logsumexp, ref.logsumexp),
-    "softmax": (ce.softmax, ref.softmax),
-    "log_softmax": (ce.log_softmax, ref.log_softmax),
-}
+KERNELS = _registry.KERNELS
+TRANSFORMS = {k.name: k for k in _registry.kernels("transform")}
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
@@ -68,6 +65,66 @@ def test_label_loops_take_int32_and_int64_without_cast():
     assert ce.sparse_softmax_cross_entropy.types == ["fi->f", "fl->f", "di->d", "dl->d"]
 
 
+# ---- the registry: every public gufunc, bound to its float64 twin by name ---------------------------------
+def test_registry_covers_every_public_gufunc():
+    public = {name for name in ce.__all__ if isinstance(getattr(ce, name), np.ufunc)}
+    assert set(KERNELS) == public
+    for k in KERNELS.values():
+        assert k.ufunc is getattr(ce, k.name)
+        assert k.reference is getattr(ref, k.name)
+        assert k.family in _registry.FAMILIES
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_every_kernel_has_float32_then_float64_loops(name):
+    k = KERNELS[name]
+    assert k.dtypes == (np.dtype(np.float32), np.dtype(np.float64))
+    if k.family == "sparse":
+        assert k.label_dtypes == (np.dtype(np.int32), np.dtype(np.int64))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_every_kernel_matches_its_twin(name, dtype):
+    k = KERNELS[name]
+    rng = np.random.default_rng(len(name))
+    for shape in [(7, 5), (3, 2, 40), (2, 1), (130, 3)]:
+        args = k.inputs(rng, shape, dtype)
+        got, want = k.ufunc(*args), k.reference(*args)
+        got, want = (got, want) if k.with_grad else ((got,), (want,))
+        assert len(got) == k.ufunc.nout
+        x = args[0] if k.family != "elementwise" else args[0][..., None]
+        for g, w in zip(got, want):
+            assert g.dtype == dtype and g.shape == w.shape
+            scale = x if g.ndim < x.ndim or k.family == "transform" else np.zeros(x.shape[:-1] + (1,))
+            assert_close(g, w, scale, dtype)
+        if k.with_grad:   # the fused kernel's loss is the loss-only kernel's, bit for bit
+            np.testing.assert_array_equal(got[0], KERNELS[k.loss_name].ufunc(*args))
+
+
+@pytest.mark.parametrize("row, match", [
+    (("f", "(n)->()", "no_such_kind", "lse", "xx", "d"), "unknown loop kind"),
+    (("f", "(n),(n)->()", "transform_scalar", "lse", "xx", "d"), "does not match loop kind"),
+    (("f", "(n),()->()", "sparse", None, "xxx", "d"), "type pattern"),
+    (("f", "(n),()->()", "sparse", None, "xi", "d"), "type pattern"),
+    (("f", "(n)->()", "transform_scalar", None, "xx", "d"), "transform"),
+    (("f", "(n)->()", "transform_scalar", "lse", "xx", ""), "doc"),
+    (("f", "(n)->()", "transform_scalar", "lse"), "fields"),
+])
+def test_malformed_gufunc_table_fails_with_a_message(row, match):
+    with pytest.raises(_gufuncs.GufuncTableError, match=match):
+        _gufuncs._build((row,))
+
+
+def test_gufunc_table_rejects_duplicates_and_unknown_float_types(monkeypatch):
+    row = _gufuncs.GUFUNC_TABLE[0]
+    with pytest.raises(_gufuncs.GufuncTableError, match="duplicate"):
+        _gufuncs._build((row, row))
+    monkeypatch.setattr(_gufuncs, "FLOAT_TYPES", ("float32", "float16"))   # float16: no row kernels (yet)
+    with pytest.raises(_gufuncs.GufuncTableError, match="no row kernels for float16"):
+        _gufuncs._build((row,))
+
+
 def test_openmp_is_compiled_in_and_linked():
     assert _kernels.openmp_info()["openmp"]
     with open("/proc/self/maps") as maps:
@@ -112,12 +169,12 @@ def logit_arrays(draw, max_n=24, extremes=True):
 
 
 @settings(max_examples=150, deadline=None)
-@given(x=logit_arrays(), name=st.sampled_from(sorted(ROW_GUFUNCS)))
+@given(x=logit_arrays(), name=st.sampled_from(sorted(TRANSFORMS)))
 def test_row_gufuncs_match_reference(x, name):
-    ours, theirs = ROW_GUFUNCS[name]
-    got = ours(x)
+    k = TRANSFORMS[name]
+    got = k.ufunc(x)
     assert got.dtype == x.dtype
-    assert_close(got, theirs(x), x, x.dtype)
+    assert_close(got, k.reference(x), x, x.dtype)
 
 
 @settings(max_examples=150, deadline=None)

@@ -345,6 +345,27 @@ def test_sample_weight_rank_matching():
     np.testing.assert_allclose(value, 0.28990924, rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::crossentropy.ProbabilityWarning")
+@pytest.mark.parametrize("name", ["BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy"])
+def test_one_sample_loss_with_a_weight_per_element(name):
+    """1-D y_true/y_pred give one scalar loss L; a (6,) weight broadcasts against it (Keras): the mean over the
+    batch is L * mean(w) and the gradient mean(w) * dL/dp."""
+    y_true = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
+    y_pred = np.array([0.1, 0.8, 0.6, 0.3, 0.9, 0.2])
+    w = np.arange(1.0, 7.0)
+    loss = getattr(K, name)(dtype="float64")
+    plain, plain_grad = loss(y_true, y_pred, return_grad=True)
+    value, grad = loss(y_true, y_pred, sample_weight=w, return_grad=True)
+    np.testing.assert_allclose(value, plain * w.mean(), rtol=1e-14)
+    np.testing.assert_allclose(grad, plain_grad * w.mean(), rtol=1e-14)
+    if name == "BinaryCrossentropy":   # the formula itself: mean of -(y log p + (1 - y) log(1 - p))
+        bce = -(y_true * np.log(y_pred) + (1 - y_true) * np.log1p(-y_pred))
+        np.testing.assert_allclose(plain, bce.mean(), rtol=1e-14)
+        np.testing.assert_allclose(plain_grad, (y_pred - y_true) / (y_pred * (1 - y_pred)) / 6, rtol=1e-13)
+    summed = getattr(K, name)(dtype="float64", reduction="none")(y_true, y_pred, sample_weight=w)
+    np.testing.assert_allclose(summed, plain * w, rtol=1e-14)
+
+
 def test_reduction_skipped_for_scalar_losses():
     value = K.SparseCategoricalCrossentropy()(2, np.array([0.2, 0.3, 0.5]), sample_weight=2.0)
     np.testing.assert_allclose(value, -2 * np.log(0.5), rtol=1e-6)

@@ -219,6 +219,20 @@ def test_classes(call, lead, C, weight, seed, from_logits):
     assert loss.get_config() == getattr(keras.losses, name)(from_logits=from_logits, **kw).get_config()
 
 
+@pytest.mark.parametrize("name", ["BinaryCrossentropy", "BinaryFocalCrossentropy"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_classes_one_dimensional_with_sample_weight(name, reduction):
+    """1-D y_true and y_pred are one sample (a scalar loss); Keras broadcasts a (6,) weight against it."""
+    rng = np.random.default_rng(5)
+    y_true = rng.integers(0, 2, 6).astype(np.float32)
+    y_pred = rng.uniform(0.05, 0.95, 6).astype(np.float32)
+    w = rng.uniform(0, 2, 6).astype(np.float32)
+    want = keras_call(getattr(keras.losses, name)(reduction=reduction), y_true, y_pred, sample_weight=w)
+    value, grad = ours(getattr(K, name)(reduction=reduction), y_true, y_pred, sample_weight=w, return_grad=True)
+    assert_matches(value, want)
+    assert grad.shape == y_pred.shape and grad.dtype == np.float32
+
+
 # ---- gradients: Keras on JAX, in a subprocess ------------------------------------------------------------------
 JAX_WORKER = textwrap.dedent("""
     import json, sys, warnings
@@ -246,7 +260,8 @@ JAX_WORKER = textwrap.dedent("""
 
 
 def gradient_cases(n=48, seed=20260101):
-    """Random float32 cases over all five losses, functions and classes (with weights and reductions)."""
+    """Random float32 cases over all five losses, functions and classes (with weights and reductions), then the
+    1-D binary cases with per-element sample weights."""
     rng = np.random.default_rng(seed)
     names = ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
              "categorical_focal_crossentropy", "binary_focal_crossentropy"]
@@ -288,7 +303,21 @@ def gradient_cases(n=48, seed=20260101):
             if rng.random() < 0.7:
                 arrays[f"{i}/sample_weight"] = rng.uniform(0, 2, lead).astype(np.float32)
         cases.append(case)
+    # 1-D y_true / y_pred (one sample, one scalar loss) with a (6,) sample weight broadcast against it
+    for name in ("BinaryCrossentropy", "BinaryFocalCrossentropy"):
+        for reduction in ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight"):
+            i = len(cases)
+            from_logits = reduction in ("sum", "none")
+            cases.append({"kind": "class", "name": name, "kwargs": {"from_logits": from_logits,
+                                                                     "reduction": reduction}})
+            arrays[f"{i}/y_true"] = rng.integers(0, 2, 6).astype(np.float32)
+            arrays[f"{i}/y_pred"] = (rng.uniform(-3, 3, 6) if from_logits else rng.uniform(0.05, 0.95, 6)).astype(
+                np.float32)
+            arrays[f"{i}/sample_weight"] = rng.uniform(0, 2, 6).astype(np.float32)
     return cases, arrays
+
+
+N_GRADIENT_CASES = 48 + 8
 
 
 @pytest.fixture(scope="module")
@@ -307,7 +336,7 @@ def jax_reference(tmp_path_factory):
     return cases, arrays, dict(np.load(d / "out.npz"))
 
 
-@pytest.mark.parametrize("i", range(48))
+@pytest.mark.parametrize("i", range(N_GRADIENT_CASES))
 def test_values_and_gradients_match_keras_on_jax(jax_reference, i):
     cases, arrays, out = jax_reference
     case = cases[i]

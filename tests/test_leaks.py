@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import crossentropy as ce
-from crossentropy import _kernels
+from crossentropy import _kernels, _registry
 from crossentropy import keras as ck
 from crossentropy import tf as ctf
 from crossentropy import torch as ct
@@ -38,8 +38,6 @@ def _entry_points():
     (the error paths must not leak either)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 7))
-    x32 = x.astype(np.float32)
-    xt = np.ascontiguousarray(x.T)
     lab = rng.integers(0, 7, 16)
     t = rng.random((16, 7))
     p = rng.dirichlet(np.ones(7), 16)
@@ -47,7 +45,6 @@ def _entry_points():
     oh = np.eye(7)[lab]
     bad = lab.copy()
     bad[3] = 9
-    out = np.empty(16)
 
     def expect(exc, fn, *a, **k):
         def call():
@@ -58,17 +55,7 @@ def _entry_points():
             raise AssertionError("no error")
         return call
 
-    return [
-        ("logsumexp", lambda: ce.logsumexp(x, out=out)),
-        ("softmax", lambda: ce.softmax(x32)),
-        ("log_softmax", lambda: ce.log_softmax(xt, axis=0)),
-        ("softmax_cross_entropy", lambda: ce.softmax_cross_entropy(x, t)),
-        ("softmax_cross_entropy_and_grad", lambda: ce.softmax_cross_entropy_and_grad(x, t)),
-        ("sparse_softmax_cross_entropy", lambda: ce.sparse_softmax_cross_entropy(x, lab)),
-        ("sparse_softmax_cross_entropy_and_grad", lambda: ce.sparse_softmax_cross_entropy_and_grad(x32, lab)),
-        ("sparse-bad-label", expect(FloatingPointError, ce.sparse_softmax_cross_entropy, x, bad)),
-        ("sigmoid_cross_entropy", lambda: ce.sigmoid_cross_entropy(x, z)),
-        ("sigmoid_cross_entropy_and_grad", lambda: ce.sigmoid_cross_entropy_and_grad(x, z)),
+    return _gufunc_calls(rng, expect) + [
         ("torch.cross_entropy", lambda: ct.cross_entropy(x, lab, weight=t[0], label_smoothing=0.1,
                                                          return_grad=True)),
         ("torch.cross_entropy-probabilities", lambda: ct.cross_entropy(x, p, return_grad=True)),
@@ -103,6 +90,23 @@ def _entry_points():
         ("keras-warning", lambda: ck.categorical_crossentropy(oh, p * 2)),   # ProbabilityWarning path
         ("keras-bad-label", expect(IndexError, ck.sparse_categorical_crossentropy, bad, p)),
     ]
+
+
+def _gufunc_calls(rng, expect):
+    """Every registered gufunc: float64, float32 into preallocated out=, and (sparse) a bad label."""
+    calls = []
+    for k in _registry.KERNELS.values():
+        args = k.inputs(rng, (16, 7), np.float64)
+        calls.append((k.name, lambda k=k, args=args: k.ufunc(*args)))
+        args32 = [a.astype(np.float32) if a.dtype == np.float64 else a for a in k.inputs(rng, (16, 7), np.float64)]
+        res = k.ufunc(*args32)
+        out = tuple(np.empty_like(r) for r in (res if k.with_grad else (res,)))
+        calls.append((f"{k.name}-out", lambda k=k, a=args32, out=out: k.ufunc(*a, out=out)))
+        if k.family == "sparse":
+            bad = args[1].copy()
+            bad[3] = 9
+            calls.append((f"{k.name}-bad-label", expect(FloatingPointError, k.ufunc, args[0], bad)))
+    return calls
 
 
 ENTRY_POINTS = _entry_points()

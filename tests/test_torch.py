@@ -361,19 +361,69 @@ def test_modules_store_arguments_and_call_their_functions():
     y = np.array([0, 2, 1, -1])
     w = np.array([1.0, 2.0, 3.0])
     module = ct.CrossEntropyLoss(weight=w, ignore_index=-1, label_smoothing=0.1, reduction="sum")
-    np.testing.assert_array_equal(module(x, y), ct.cross_entropy(x, y, w, -1, "sum", 0.1))
+    np.testing.assert_array_equal(module(x, y), ct.cross_entropy(x, y, w, None, -1, None, "sum", 0.1))
     np.testing.assert_array_equal(module.forward(x, y, return_grad=True)[1],
-                                  ct.cross_entropy(x, y, w, -1, "sum", 0.1, return_grad=True)[1])
+                                  ct.cross_entropy(x, y, w, None, -1, None, "sum", 0.1, return_grad=True)[1])
     assert "ignore_index=-1" in repr(module) and "label_smoothing=0.1" in repr(module)
-    np.testing.assert_array_equal(ct.NLLLoss(w, ignore_index=-1)(x, y), ct.nll_loss(x, y, w, -1))
+    np.testing.assert_array_equal(ct.NLLLoss(w, ignore_index=-1)(x, y), ct.nll_loss(x, y, w, None, -1))
     p = 1 / (1 + np.exp(-x))
-    np.testing.assert_array_equal(ct.BCELoss(w, reduction="none")(p, p), ct.binary_cross_entropy(p, p, w, "none"))
+    np.testing.assert_array_equal(ct.BCELoss(w, reduction="none")(p, p),
+                                  ct.binary_cross_entropy(p, p, w, None, None, "none"))
     np.testing.assert_array_equal(ct.BCEWithLogitsLoss(pos_weight=w)(x, p),
                                   ct.binary_cross_entropy_with_logits(x, p, pos_weight=w))
 
 
-def test_modules_reject_legacy_arguments_and_bad_reductions():
-    with pytest.raises(TypeError, match="reduction"):
-        ct.CrossEntropyLoss(None, True)
+def test_modules_reject_bad_reductions():
     with pytest.raises(ValueError, match="reduction"):
         ct.BCELoss(reduction="avg")
+    with pytest.raises(ValueError, match="reduction"):
+        ct.CrossEntropyLoss(None, None, -100, None, "batchmean")
+
+
+# torch's _Reduction.legacy_get_string: (size_average, reduce) -> the reduction that replaces `reduction`
+LEGACY = [((True, None), "mean"), ((None, True), "mean"), ((False, None), "sum"), ((False, True), "sum"),
+          ((True, False), "none"), ((None, False), "none"), ((False, False), "none"), ((1, 0), "none")]
+
+
+@pytest.mark.parametrize("legacy,reduction", LEGACY)
+def test_positional_legacy_slots_bind_as_in_torch(legacy, reduction):
+    """The 4th positional argument is size_average, never ignore_index (no silent shift)."""
+    size_average, reduce = legacy
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4))
+    y = np.array([0, 1, 1, 3, 2])
+    z = rng.uniform(size=(5, 4))
+    p = 1 / (1 + np.exp(-x))
+    calls = [
+        (lambda *a, **k: ct.cross_entropy(x, y, None, *a, **k), ("ignore_index",), 1),
+        (lambda *a, **k: ct.nll_loss(x, y, None, *a, **k), ("ignore_index",), 1),
+        (lambda *a, **k: ct.binary_cross_entropy(p, z, None, *a, **k), (), None),
+        (lambda *a, **k: ct.binary_cross_entropy_with_logits(x, z, None, *a, **k), (), None),
+    ]
+    for fn, between, filler in calls:
+        args = (size_average,) + (filler,) * len(between) + (reduce,)
+        with pytest.warns(UserWarning, match=f"please use reduction='{reduction}' instead"):
+            got = fn(*args, "mean", return_grad=True)   # the legacy flags override `reduction`, as in torch
+        want = fn(None, *(filler,) * len(between), None, reduction, return_grad=True)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_cross_entropy_fourth_positional_is_size_average():
+    x = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0]])
+    y = np.array([0, 1, 1])
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        value = ct.cross_entropy(x, y, None, True)
+    lse = np.log(np.exp(x).sum(1))
+    np.testing.assert_allclose(value, np.mean(lse - x[np.arange(3), y]), rtol=1e-14)   # nothing ignored
+    assert value != ct.cross_entropy(x, y, ignore_index=1)
+
+
+@pytest.mark.parametrize("cls,args", [
+    (ct.CrossEntropyLoss, (None, False)), (ct.NLLLoss, (None, True, -100, False)),
+    (ct.BCELoss, (None, None, False)), (ct.BCEWithLogitsLoss, (None, False, None)),
+])
+def test_module_constructors_honour_legacy_arguments(cls, args):
+    with pytest.warns(UserWarning, match="reduction='(sum|none)'"):
+        module = cls(*args)
+    assert module.reduction == ("sum" if cls is ct.CrossEntropyLoss or cls is ct.BCEWithLogitsLoss else "none")

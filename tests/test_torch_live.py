@@ -1,6 +1,8 @@
 """crossentropy.torch against the installed PyTorch, on inputs Hypothesis draws: values and ``input.grad``
 after ``loss.sum().backward()``, for class-index and class-probability targets with K-dimensional inputs,
 weights, ignore_index and label smoothing together, and the binary losses with broadcast weights."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -116,7 +118,7 @@ def binary_problems(draw, lo, hi):
 @given(binary_problems(0, 1))
 def test_binary_cross_entropy_matches_torch(problem):
     x, target, weight, dtype = problem["x"], problem["target"], problem["weight"], problem["dtype"]
-    value, grad = ct.binary_cross_entropy(x, target, weight, problem["reduction"], return_grad=True)
+    value, grad = ct.binary_cross_entropy(x, target, weight, reduction=problem["reduction"], return_grad=True)
     want_value, want_grad = _torch_value_and_grad(F.binary_cross_entropy, x, _tensor(target), _tensor(weight),
                                                   reduction=problem["reduction"])
     assert_same(value, want_value, dtype)
@@ -128,7 +130,8 @@ def test_binary_cross_entropy_matches_torch(problem):
 def test_binary_cross_entropy_with_logits_matches_torch(problem):
     x, target, dtype = problem["x"], problem["target"], problem["dtype"]
     weight, pos_weight = problem["weight"], problem["pos_weight"]
-    value, grad = ct.binary_cross_entropy_with_logits(x, target, weight, problem["reduction"], pos_weight,
+    value, grad = ct.binary_cross_entropy_with_logits(x, target, weight, None, None, problem["reduction"],
+                                                      pos_weight,
                                                       return_grad=True)
     want_value, want_grad = _torch_value_and_grad(F.binary_cross_entropy_with_logits, x, _tensor(target),
                                                   _tensor(weight), reduction=problem["reduction"],
@@ -147,3 +150,51 @@ def test_modules_match_torch_modules(problem):
     want_value, want_grad = _torch_value_and_grad(module, x, _tensor(target))
     assert_same(value, want_value, dtype)
     assert_same(grad, want_grad, dtype)
+
+
+LEGACY_FLAGS = [None, True, False]
+
+
+@pytest.mark.parametrize("size_average", LEGACY_FLAGS)
+@pytest.mark.parametrize("reduce", LEGACY_FLAGS)
+def test_positional_arguments_bind_as_in_torch(size_average, reduce):
+    """Every positional slot, the legacy size_average/reduce included, means what it means in torch."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((6, 3))
+    y = np.array([0, 1, 2, 1, 1, 0])
+    z = rng.uniform(size=(6, 3))
+    p = 1 / (1 + np.exp(-x))
+    w = np.array([1.0, 2.0, 0.5])
+    cases = [
+        (ct.cross_entropy, F.cross_entropy, x, y, (w, size_average, 1, reduce, "sum", 0.2)),
+        (ct.nll_loss, F.nll_loss, x, y, (w, size_average, 1, reduce, "sum")),
+        (ct.binary_cross_entropy, F.binary_cross_entropy, p, z, (w, size_average, reduce, "sum")),
+        (ct.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, x, z,
+         (w, size_average, reduce, "sum", w)),
+    ]
+    for mine, theirs, inp, target, args in cases:
+        torch_args = tuple(_tensor(a) if isinstance(a, np.ndarray) else a for a in args)
+        with warnings.catch_warnings(record=True) as torch_warned:
+            warnings.simplefilter("always")
+            want_value, want_grad = _torch_value_and_grad(theirs, inp, _tensor(target), *torch_args)
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            value, grad = mine(inp, target, *args, return_grad=True)
+        assert [str(m.message) for m in warned] == [str(m.message) for m in torch_warned]
+        assert_same(value, want_value, np.float64)
+        assert_same(grad, want_grad, np.float64)
+
+
+@pytest.mark.parametrize("size_average", LEGACY_FLAGS)
+@pytest.mark.parametrize("reduce", LEGACY_FLAGS)
+def test_module_constructors_bind_as_in_torch(size_average, reduce):
+    w = np.array([1.0, 2.0, 0.5])
+    pairs = [(ct.CrossEntropyLoss, torch.nn.CrossEntropyLoss, (w, size_average, -100, reduce, "sum", 0.1)),
+             (ct.NLLLoss, torch.nn.NLLLoss, (w, size_average, -100, reduce, "sum")),
+             (ct.BCELoss, torch.nn.BCELoss, (w, size_average, reduce, "sum")),
+             (ct.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss, (w, size_average, reduce, "sum", w))]
+    for mine, theirs, args in pairs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = theirs(*(_tensor(a) if isinstance(a, np.ndarray) else a for a in args))
+            assert mine(*args).reduction == module.reduction

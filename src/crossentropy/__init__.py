@@ -19,7 +19,13 @@ from crossentropy._gufuncs import (
 )
 from crossentropy._kernels import get_num_threads, set_num_threads
 
-__version__ = "0.1.0"
+try:   # the installed distribution's version: meson.build's project(version:) is the only place it is written
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    __version__ = _version("crossentropy")
+except PackageNotFoundError:   # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "logsumexp", "softmax", "log_softmax",

@@ -18,7 +18,25 @@ def build_info():
 
 
 def show_config(file=None):
-    """Print the build configuration: OpenMP on/off, SIMD paths compiled and the one in use, threads."""
+    """Print the build configuration: OpenMP on/off, SIMD paths compiled and the one in use, threads.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.show_config()  # doctest: +ELLIPSIS
+    crossentropy build configuration
+      OpenMP: ...
+      threads in use: ...
+    """
     info = build_info()
     lines = [
         "crossentropy build configuration",

@@ -1,11 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The gufunc loop table: one inner loop per signature, one entry per (gufunc, dtypes).
+"""The gufuncs, registered from data: one inner loop per loop kind, one row of ``GUFUNC_TABLE`` per gufunc.
 
 Inner loops only translate NumPy's (args, dims, steps) into a problem struct and hand it to the kernel
-driver (``run_xent``, ``run_transform``, ``run_rows``), which picks the row function for the dtype;
-the math lives in _rowmath_t.h.  Loop order matters: NumPy takes the first loop its inputs cast to
-safely, so float32 comes before float64 and int32 labels before int64 (no cast copy for either).
+driver (``run_xent``, ``run_transform``, ``run_rows``) with the float type's kernel table entry; the math
+lives in the row-math library (_rowmath.c).  Each row's type pattern is expanded over ``FLOAT_TYPES`` x
+``LABEL_TYPES`` in that order: NumPy takes the first loop its inputs cast to safely, so float32 comes
+before float64 and int32 labels before int64 (no cast copy for either).
 """
+import re
 import numpy as np
 cimport numpy as cnp
 from numpy cimport npy_intp
@@ -16,10 +18,11 @@ cdef extern from "numpy/ufuncobject.h":
     object PyUFunc_FromFuncAndDataAndSignature(PyUFuncGenericFunction *, void **, char *, int, int, int, int,
                                                const char *, const char *, int, const char *)
 
+from cpython.mem cimport PyMem_Calloc
 from crossentropy._kernels cimport (
     ce_counts, run_rows, run_xent, run_transform, ce_transform_problem, ce_xent_problem, ce_binary_problem,
-    ce_binary_row_f32, ce_binary_row_f64, CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX,
-    CE_BIN_LOGITS_TF, CE_NO_LABEL,
+    ce_dtype_kernels, ce_kernels_for, ce_transform_kind, ce_xent_problem_init, ce_binary_problem_init,
+    ce_transform_problem_init, CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX, CE_BIN_LOGITS_TF,
 )
 
 cnp.import_array()
@@ -31,9 +34,10 @@ cdef extern from "<fenv.h>" nogil:
 
 
 cdef struct loop_info:
-    int what        # transform: CE_ROW_*
-    int lab_is64
-    int itemsize
+    int what                         # transform: a ce_transform_kind
+    int lab_is64                     # label loops: int64 (else int32) labels
+    int itemsize                     # bytes per float element
+    const ce_dtype_kernels *kernels  # the float type's row kernels
 
 
 # ---- inner loops ------------------------------------------------------------------------------------
@@ -41,24 +45,19 @@ cdef void transform_loop(char **args, const npy_intp *dims, const npy_intp *step
     # (n)->() : steps [x, y, x_n];  (n)->(n) : steps [x, y, x_n, y_n]
     cdef loop_info *info = <loop_info *>data
     cdef ce_transform_problem p
-    p.rows = dims[0]; p.cols = dims[1]; p.what = info.what
+    ce_transform_problem_init(&p)
+    p.rows = dims[0]; p.cols = dims[1]; p.what = <ce_transform_kind>info.what
     p.x = args[0]; p.x_rs = steps[0]; p.x_cs = steps[2]
     p.y = args[1]; p.y_rs = steps[1]
     p.y_cs = 0 if info.what == CE_ROW_LSE else steps[3]
-    run_transform(&p, info.itemsize == 8)
+    run_transform(&p, info.kernels)
 
 
 cdef inline void _xent_init(ce_xent_problem *p, char **args, const npy_intp *dims, const npy_intp *steps) noexcept nogil:
+    ce_xent_problem_init(p)
     p.rows = dims[0]; p.cols = dims[1]
     p.x = args[0]; p.x_rs = steps[0]
-    p.t = NULL; p.t_rs = 0; p.t_cs = 0
-    p.lab = NULL; p.lab_rs = 0; p.lab_is64 = 0
-    p.v = NULL; p.v_cs = 0
-    p.r = NULL; p.r_rs = 0
     p.loss = args[2]; p.loss_rs = steps[2]
-    p.grad = NULL; p.g_rs = 0; p.g_cs = 0
-    p.a = 1.0; p.b = 0.0; p.c = 1.0
-    p.ignore = CE_NO_LABEL; p.mode = 0
 
 
 cdef void dense_xent_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
@@ -68,7 +67,7 @@ cdef void dense_xent_loop(char **args, const npy_intp *dims, const npy_intp *ste
     _xent_init(&p, args, dims, steps)
     p.t = args[1]; p.t_rs = steps[1]
     p.x_cs = steps[3]; p.t_cs = steps[4]
-    run_xent(&p, info.itemsize == 8)
+    run_xent(&p, info.kernels)
 
 
 cdef void dense_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
@@ -79,11 +78,11 @@ cdef void dense_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp
     p.t = args[1]; p.t_rs = steps[1]
     p.grad = args[3]; p.g_rs = steps[3]
     p.x_cs = steps[4]; p.t_cs = steps[5]; p.g_cs = steps[6]
-    run_xent(&p, info.itemsize == 8)
+    run_xent(&p, info.kernels)
 
 
 cdef inline void _sparse_run(ce_xent_problem *p, loop_info *info) noexcept nogil:
-    cdef ce_counts counts = run_xent(p, info.itemsize == 8)
+    cdef ce_counts counts = run_xent(p, info.kernels)
     if counts.bad_label:
         feraiseexcept(FE_INVALID)   # from the calling thread, after the parallel region: NumPy sees it
 
@@ -118,19 +117,15 @@ cdef inline void _sigmoid_run(char **args, const npy_intp *dims, const npy_intp 
     cdef npy_intp n = dims[0], block = FLAT_BLOCK if dims[0] > FLAT_BLOCK else dims[0]
     if n == 0:
         return
+    ce_binary_problem_init(&p)
     p.rows = (n + block - 1) // block; p.cols = block; p.flat_total = n
     p.x = args[0]; p.x_cs = steps[0]; p.x_rs = steps[0] * block
     p.z = args[1]; p.z_cs = steps[1]; p.z_rs = steps[1] * block
-    p.w = NULL; p.w_rs = 0; p.w_cs = 0
-    p.pw = NULL; p.pw_rs = 0; p.pw_cs = 0
-    p.r = NULL; p.r_rs = 0
     # a one-element output may come with stride 0; a non-zero stride keeps the element-wise mode
     p.loss = args[2]; p.loss_cs = steps[2] if steps[2] != 0 else info.itemsize; p.loss_rs = p.loss_cs * block
     p.grad = grad; p.g_cs = g_step; p.g_rs = g_step * block
-    p.za = 1.0; p.zb = 0.0; p.eps = 0.0; p.alpha = 0.0; p.gamma = 0.0
-    p.row_loss_scale = 1.0; p.grad_scale = 1.0
-    p.mode = CE_BIN_LOGITS_TF; p.from_logits = 1; p.balance = 0; p.check = 0
-    run_rows(ce_binary_row_f64 if info.itemsize == 8 else ce_binary_row_f32, &p, p.rows, p.cols)
+    p.mode = CE_BIN_LOGITS_TF; p.from_logits = 1
+    run_rows(info.kernels.binary_row, &p, p.rows, p.cols)
 
 
 cdef void sigmoid_xent_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
@@ -143,98 +138,179 @@ cdef void sigmoid_xent_grad_loop(char **args, const npy_intp *dims, const npy_in
     _sigmoid_run(args, dims, steps, <loop_info *>data, args[3], steps[3] if steps[3] != 0 else (<loop_info *>data).itemsize)
 
 
-# ---- the loop table ---------------------------------------------------------------------------------
-# NumPy keeps these pointers without copying them: they must live as long as the module.
-DEF MAX_LOOPS = 4
-DEF MAX_ARGS = 4
+# ---- the table ----------------------------------------------------------------------------------------
+# Loop kinds: the inner loop, and the (inputs, outputs) it reads and writes.
+cdef enum loop_kind:
+    LOOP_TRANSFORM_SCALAR, LOOP_TRANSFORM_ROW, LOOP_DENSE, LOOP_DENSE_GRAD, LOOP_SPARSE, LOOP_SPARSE_GRAD,
+    LOOP_SIGMOID, LOOP_SIGMOID_GRAD
 
-cdef struct table_entry:
-    PyUFuncGenericFunction funcs[MAX_LOOPS]
-    void *data[MAX_LOOPS]
-    char types[MAX_LOOPS * MAX_ARGS]
-    loop_info infos[MAX_LOOPS]
+cdef PyUFuncGenericFunction _loop_fn(int kind) noexcept:
+    if kind == LOOP_TRANSFORM_SCALAR or kind == LOOP_TRANSFORM_ROW:
+        return transform_loop
+    if kind == LOOP_DENSE:
+        return dense_xent_loop
+    if kind == LOOP_DENSE_GRAD:
+        return dense_xent_grad_loop
+    if kind == LOOP_SPARSE:
+        return sparse_xent_loop
+    if kind == LOOP_SPARSE_GRAD:
+        return sparse_xent_grad_loop
+    if kind == LOOP_SIGMOID:
+        return sigmoid_xent_loop
+    if kind == LOOP_SIGMOID_GRAD:
+        return sigmoid_xent_grad_loop
+    return NULL
 
-DEF N_GUFUNCS = 9
-cdef table_entry _table[N_GUFUNCS]
-cdef int _next_entry = 0
-_docs = []   # the doc strings NumPy points at
+# kind -> (id, inputs, outputs, signature or None for element-wise, operands that are labels); a row's
+# signature must equal its kind's, and its type pattern must put labels ("i") exactly there
+LOOP_KINDS = {
+    "transform_scalar": (LOOP_TRANSFORM_SCALAR, 1, 1, "(n)->()", ()),
+    "transform_row": (LOOP_TRANSFORM_ROW, 1, 1, "(n)->(n)", ()),
+    "dense": (LOOP_DENSE, 2, 1, "(n),(n)->()", ()),
+    "dense_grad": (LOOP_DENSE_GRAD, 2, 2, "(n),(n)->(),(n)", ()),
+    "sparse": (LOOP_SPARSE, 2, 1, "(n),()->()", (1,)),
+    "sparse_grad": (LOOP_SPARSE_GRAD, 2, 2, "(n),()->(),(n)", (1,)),
+    "sigmoid": (LOOP_SIGMOID, 2, 1, None, ()),
+    "sigmoid_grad": (LOOP_SIGMOID_GRAD, 2, 2, None, ()),
+}
+
+# The columns: every table row's pattern is expanded over these, in this order ("x" -> each float type,
+# "i" -> each label type).  Adding an element type is adding its name here (and its row kernels).
+FLOAT_TYPES = ("float32", "float64")
+LABEL_TYPES = ("int32", "int64")
+
+_TRANSFORMS = {"lse": CE_ROW_LSE, "softmax": CE_ROW_SOFTMAX, "log_softmax": CE_ROW_LOG_SOFTMAX, None: 0}
+
+# (name, signature, loop kind, transform or None, type pattern (one letter per operand), doc)
+GUFUNC_TABLE = (
+    ("logsumexp", "(n)->()", "transform_scalar", "lse", "xx",
+     "logsumexp(x, /, out=None, *, axis=-1, ...)\n\nlog(sum(exp(x))) over the last axis (or `axis`), "
+     "computed stably: max + log1p(sum of the non-max terms)."),
+    ("softmax", "(n)->(n)", "transform_row", "softmax", "xx",
+     "softmax(x, /, out=None, *, axis=-1, ...)\n\nexp(x - logsumexp(x)) over the last axis. "
+     "`out=x` works in place."),
+    ("log_softmax", "(n)->(n)", "transform_row", "log_softmax", "xx",
+     "log_softmax(x, /, out=None, *, axis=-1, ...)\n\nx - logsumexp(x) over the last axis. "
+     "`out=x` works in place."),
+    ("softmax_cross_entropy", "(n),(n)->()", "dense", None, "xxx",
+     "softmax_cross_entropy(logits, labels, /, out=None, *, axis=-1, ...)\n\n"
+     "sum(-labels * log_softmax(logits)) over the class axis; labels need not sum to 1. "
+     "Zero labels contribute 0 even where a logit is -inf (a masked class)."),
+    ("softmax_cross_entropy_and_grad", "(n),(n)->(),(n)", "dense_grad", None, "xxxx",
+     "softmax_cross_entropy_and_grad(logits, labels, /, out=(None, None), *, axis=-1, ...)\n\n"
+     "(loss, grad) with loss as in softmax_cross_entropy and grad = softmax(logits) * sum(labels) - labels, "
+     "the true derivative, computed in the same pass."),
+    ("sparse_softmax_cross_entropy", "(n),()->()", "sparse", None, "xix",
+     "sparse_softmax_cross_entropy(logits, label, /, out=None, *, axis=-1, ...)\n\n"
+     "logsumexp(logits) - logits[label] per row; label int32 or int64.  A label outside [0, n) gives NaN "
+     "for that row and the 'invalid value' floating-point signal (np.errstate(invalid='raise') raises)."),
+    ("sparse_softmax_cross_entropy_and_grad", "(n),()->(),(n)", "sparse_grad", None, "xixx",
+     "sparse_softmax_cross_entropy_and_grad(logits, label, /, out=(None, None), *, axis=-1, ...)\n\n"
+     "(loss, softmax(logits) - onehot(label)); a bad label gives a NaN row and the invalid signal."),
+    ("sigmoid_cross_entropy", None, "sigmoid", None, "xxx",
+     "sigmoid_cross_entropy(logits, labels, /, out=None, ...)\n\nElement-wise "
+     "max(x, 0) - x * z + log1p(exp(-|x|)) (tf.nn.sigmoid_cross_entropy_with_logits)."),
+    ("sigmoid_cross_entropy_and_grad", None, "sigmoid_grad", None, "xxxx",
+     "sigmoid_cross_entropy_and_grad(logits, labels, /, out=(None, None), ...)\n\nElement-wise "
+     "(loss, sigmoid(x) - z).  For dask, use da.apply_gufunc(f, '(),()->(),()', x, z)."),
+)
 
 
-cdef object _make(PyUFuncGenericFunction loop, list loops, int nin, int nout, str name, str doc, signature):
-    """loops: list of (what, lab_is64, itemsize, type codes...); the row function follows from itemsize."""
-    global _next_entry
-    cdef table_entry *e = &_table[_next_entry]
-    _next_entry += 1
-    cdef int k, j, nargs = nin + nout
-    for k, spec in enumerate(loops):
-        e.funcs[k] = loop
-        e.infos[k].what = spec[0]
-        e.infos[k].lab_is64 = spec[1]
-        e.infos[k].itemsize = spec[2]
-        e.data[k] = &e.infos[k]
+class GufuncTableError(ValueError):
+    """A malformed GUFUNC_TABLE row (raised at import, before NumPy sees any pointer)."""
+
+
+def _expand(pattern):
+    """The loops of a type pattern: one tuple of type codes per (float type, label type), in order."""
+    loops = []
+    for f in FLOAT_TYPES:
+        for lab in (LABEL_TYPES if "i" in pattern else (None,)):
+            loops.append(tuple(f if ch == "x" else lab for ch in pattern))
+    return loops
+
+
+def _check_row(row):
+    if len(row) != 6:
+        raise GufuncTableError(f"gufunc table row {row[:1]!r} has {len(row)} fields, expected 6")
+    name, sig, kind, what, pattern, doc = row
+    where = f"gufunc table row {name!r}"
+    if kind not in LOOP_KINDS:
+        raise GufuncTableError(f"{where}: unknown loop kind {kind!r} (one of {sorted(LOOP_KINDS)})")
+    _, nin, nout, kind_sig, label_args = LOOP_KINDS[kind]
+    if sig != kind_sig:
+        raise GufuncTableError(f"{where}: signature {sig!r} does not match loop kind {kind!r} ({kind_sig!r})")
+    if sig is not None:
+        lhs, _, rhs = sig.partition("->")
+        if len(re.findall(r"\([^)]*\)", lhs)) != nin or len(re.findall(r"\([^)]*\)", rhs)) != nout:
+            raise GufuncTableError(f"{where}: signature {sig!r} is not {nin} inputs -> {nout} outputs")
+    if not isinstance(pattern, str) or len(pattern) != nin + nout or set(pattern) - {"x", "i"}:
+        raise GufuncTableError(f"{where}: type pattern {pattern!r} must be {nin + nout} letters of 'x' (float) "
+                               "and 'i' (label)")
+    if tuple(j for j, ch in enumerate(pattern) if ch == "i") != label_args:
+        raise GufuncTableError(f"{where}: type pattern {pattern!r} must have labels ('i') at operands {label_args}, "
+                               "floats ('x') elsewhere")
+    if what not in _TRANSFORMS or (what is None) != (kind not in ("transform_scalar", "transform_row")):
+        raise GufuncTableError(f"{where}: transform {what!r} does not fit loop kind {kind!r}")
+    if not isinstance(doc, str) or not doc:
+        raise GufuncTableError(f"{where}: needs a doc string")
+
+
+# NumPy keeps the funcs / data / types pointers without copying them: they are allocated here once per
+# gufunc and live as long as the process (as do the encoded name, doc and signature in _keep).
+_keep = []
+
+
+cdef object _register(tuple row):
+    _check_row(row)
+    name, sig, kind, what, pattern, doc = row
+    cdef int kind_id = LOOP_KINDS[kind][0], nin = LOOP_KINDS[kind][1], nout = LOOP_KINDS[kind][2]
+    cdef int nargs = nin + nout, k, j
+    loops = _expand(pattern)
+    cdef int ntypes = len(loops)
+    cdef PyUFuncGenericFunction *funcs = <PyUFuncGenericFunction *>PyMem_Calloc(ntypes, sizeof(PyUFuncGenericFunction))
+    cdef void **data = <void **>PyMem_Calloc(ntypes, sizeof(void *))
+    cdef char *types = <char *>PyMem_Calloc(ntypes * nargs, sizeof(char))
+    cdef loop_info *infos = <loop_info *>PyMem_Calloc(ntypes, sizeof(loop_info))
+    if funcs == NULL or data == NULL or types == NULL or infos == NULL:
+        raise MemoryError(name)
+    cdef const ce_dtype_kernels *kern
+    for k, codes in enumerate(loops):
+        xdt = np.dtype(codes[0])
+        kern = ce_kernels_for(xdt.num)
+        if kern == NULL or kern.itemsize != xdt.itemsize:
+            raise GufuncTableError(f"gufunc table row {name!r}: no row kernels for {xdt}")
+        funcs[k] = _loop_fn(kind_id)
+        infos[k].what = _TRANSFORMS[what]
+        infos[k].itemsize = xdt.itemsize
+        infos[k].kernels = kern
+        infos[k].lab_is64 = 0
         for j in range(nargs):
-            e.types[k * nargs + j] = spec[3 + j]
+            dt = np.dtype(codes[j])
+            types[k * nargs + j] = <char>dt.num
+            if pattern[j] == "i":
+                if dt.kind != "i" or dt.itemsize not in (4, 8):
+                    raise GufuncTableError(f"gufunc table row {name!r}: label type {dt} is not int32/int64")
+                infos[k].lab_is64 = dt.itemsize == 8
+            elif dt != xdt:
+                raise GufuncTableError(f"gufunc table row {name!r}: operand {j} is {dt}, the loop's floats {xdt}")
+        data[k] = &infos[k]
     name_b = name.encode()
     doc_b = doc.encode()
-    sig_b = signature.encode() if signature is not None else None
-    _docs.extend([name_b, doc_b, sig_b])
-    cdef char *sig = <char *>sig_b if sig_b is not None else NULL
-    return PyUFunc_FromFuncAndDataAndSignature(
-        e.funcs, e.data, e.types, len(loops), nin, nout, cnp.PyUFunc_None, <char *>name_b, <char *>doc_b, 0, sig)
+    sig_b = sig.encode() if sig is not None else None
+    _keep.extend([name_b, doc_b, sig_b])
+    cdef char *csig = <char *>sig_b if sig_b is not None else NULL
+    return PyUFunc_FromFuncAndDataAndSignature(funcs, data, types, ntypes, nin, nout, cnp.PyUFunc_None,
+                                               <char *>name_b, <char *>doc_b, 0, csig)
 
 
-cdef int F4 = cnp.NPY_FLOAT32, F8 = cnp.NPY_FLOAT64, I4 = cnp.NPY_INT32, I8 = cnp.NPY_INT64
+def _build(table):
+    names = [row[0] for row in table]
+    if len(set(names)) != len(names):
+        raise GufuncTableError(f"gufunc table has duplicate names: {sorted(n for n in names if names.count(n) > 1)}")
+    for row in table:
+        _check_row(row)   # check every row before registering any
+    return {row[0]: _register(row) for row in table}
 
 
-def _transform(what, name, doc, sig, nargs):
-    return _make(transform_loop, [(what, 0, 4) + (F4,) * nargs, (what, 0, 8) + (F8,) * nargs],
-                 1, 1, name, doc, sig)
-
-
-logsumexp = _transform(CE_ROW_LSE, "logsumexp",
-    "logsumexp(x, /, out=None, *, axis=-1, ...)\n\nlog(sum(exp(x))) over the last axis (or `axis`), "
-    "computed stably: max + log1p(sum of the non-max terms).", "(n)->()", 2)
-softmax = _transform(CE_ROW_SOFTMAX, "softmax",
-    "softmax(x, /, out=None, *, axis=-1, ...)\n\nexp(x - logsumexp(x)) over the last axis. "
-    "`out=x` works in place.", "(n)->(n)", 2)
-log_softmax = _transform(CE_ROW_LOG_SOFTMAX, "log_softmax",
-    "log_softmax(x, /, out=None, *, axis=-1, ...)\n\nx - logsumexp(x) over the last axis. "
-    "`out=x` works in place.", "(n)->(n)", 2)
-
-_DENSE_DOC = ("softmax_cross_entropy(logits, labels, /, out=None, *, axis=-1, ...)\n\n"
-              "sum(-labels * log_softmax(logits)) over the class axis; labels need not sum to 1. "
-              "Zero labels contribute 0 even where a logit is -inf (a masked class).")
-softmax_cross_entropy = _make(dense_xent_loop, [(0, 0, 4, F4, F4, F4), (0, 0, 8, F8, F8, F8)],
-                              2, 1, "softmax_cross_entropy", _DENSE_DOC, "(n),(n)->()")
-softmax_cross_entropy_and_grad = _make(
-    dense_xent_grad_loop, [(0, 0, 4, F4, F4, F4, F4), (0, 0, 8, F8, F8, F8, F8)], 2, 2,
-    "softmax_cross_entropy_and_grad",
-    "softmax_cross_entropy_and_grad(logits, labels, /, out=(None, None), *, axis=-1, ...)\n\n"
-    "(loss, grad) with loss as in softmax_cross_entropy and grad = softmax(logits) * sum(labels) - labels, "
-    "the true derivative, computed in the same pass.", "(n),(n)->(),(n)")
-
-_SPARSE_LOOPS = [(0, 0, 4, F4, I4, F4), (0, 1, 4, F4, I8, F4),
-                 (0, 0, 8, F8, I4, F8), (0, 1, 8, F8, I8, F8)]
-sparse_softmax_cross_entropy = _make(
-    sparse_xent_loop, _SPARSE_LOOPS, 2, 1, "sparse_softmax_cross_entropy",
-    "sparse_softmax_cross_entropy(logits, label, /, out=None, *, axis=-1, ...)\n\n"
-    "logsumexp(logits) - logits[label] per row; label int32 or int64.  A label outside [0, n) gives NaN "
-    "for that row and the 'invalid value' floating-point signal (np.errstate(invalid='raise') raises).",
-    "(n),()->()")
-sparse_softmax_cross_entropy_and_grad = _make(
-    sparse_xent_grad_loop, [s + (s[3],) for s in _SPARSE_LOOPS], 2, 2,
-    "sparse_softmax_cross_entropy_and_grad",
-    "sparse_softmax_cross_entropy_and_grad(logits, label, /, out=(None, None), *, axis=-1, ...)\n\n"
-    "(loss, softmax(logits) - onehot(label)); a bad label gives a NaN row and the invalid signal.",
-    "(n),()->(),(n)")
-
-sigmoid_cross_entropy = _make(
-    sigmoid_xent_loop, [(0, 0, 4, F4, F4, F4), (0, 0, 8, F8, F8, F8)], 2, 1,
-    "sigmoid_cross_entropy",
-    "sigmoid_cross_entropy(logits, labels, /, out=None, ...)\n\nElement-wise "
-    "max(x, 0) - x * z + log1p(exp(-|x|)) (tf.nn.sigmoid_cross_entropy_with_logits).", None)
-sigmoid_cross_entropy_and_grad = _make(
-    sigmoid_xent_grad_loop, [(0, 0, 4, F4, F4, F4, F4), (0, 0, 8, F8, F8, F8, F8)], 2, 2,
-    "sigmoid_cross_entropy_and_grad",
-    "sigmoid_cross_entropy_and_grad(logits, labels, /, out=(None, None), ...)\n\nElement-wise "
-    "(loss, sigmoid(x) - z).  For dask, use da.apply_gufunc(f, '(),()->(),()', x, z).", None)
+GUFUNCS = _build(GUFUNC_TABLE)
+globals().update(GUFUNCS)

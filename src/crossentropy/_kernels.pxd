@@ -6,13 +6,18 @@ cdef extern from "_rowmath.h" nogil:
     ctypedef int (*ce_row_fn)(const void *problem, npy_intp row) noexcept nogil
 
     int CE_ROW_BAD_LABEL, CE_ROW_NOT_NORMALISED, CE_ROW_OUT_OF_UNIT
-    int CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX
-    int CE_BIN_LOGITS_TF, CE_BIN_LOGITS_TORCH, CE_BIN_PROB_CLIP, CE_BIN_PROB_TORCH, CE_BIN_FOCAL
-    int CE_BIN_LOGITS_TF_WEIGHTED, CE_BIN_LOGITS_KERAS
     int64_t CE_NO_LABEL
-    int CE_HAVE_CLONES
+    const int CE_HAVE_CLONES
     int CE_BLOCK_ROWS, CE_COUNT_SHIFT
     const char *ce_simd_path()
+
+    ctypedef enum ce_xent_mode:
+        CE_XENT_LOGITS, CE_XENT_LOG_PROBS, CE_XENT_LOGITS_TF_OP
+    ctypedef enum ce_transform_kind:
+        CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX
+    ctypedef enum ce_binary_loss:
+        CE_BIN_LOGITS_TF, CE_BIN_LOGITS_TORCH, CE_BIN_PROB_CLIP, CE_BIN_PROB_TORCH, CE_BIN_FOCAL
+        CE_BIN_LOGITS_TF_WEIGHTED, CE_BIN_LOGITS_KERAS
 
     ctypedef struct ce_xent_problem:
         npy_intp rows, cols
@@ -33,7 +38,7 @@ cdef extern from "_rowmath.h" nogil:
         npy_intp g_rs, g_cs
         double a, b, c
         int64_t ignore
-        int mode
+        ce_xent_mode mode
 
     ctypedef struct ce_prob_problem:
         npy_intp rows, cols
@@ -73,8 +78,9 @@ cdef extern from "_rowmath.h" nogil:
         npy_intp loss_rs, loss_cs
         char *grad
         npy_intp g_rs, g_cs
-        double za, zb, eps, alpha, gamma, row_loss_scale, grad_scale
-        int mode, from_logits, balance, check
+        double za, zb, eps, alpha, gamma, row_divisor, grad_scale
+        ce_binary_loss mode
+        int from_logits, balance, check
         double clip_tie
 
     ctypedef struct ce_transform_problem:
@@ -83,26 +89,25 @@ cdef extern from "_rowmath.h" nogil:
         npy_intp x_rs, x_cs
         char *y
         npy_intp y_rs, y_cs
-        int what
+        ce_transform_kind what
 
-    int ce_transform_row_f32(const void *, npy_intp) noexcept
-    int ce_transform_row_f64(const void *, npy_intp) noexcept
-    int ce_xent_row_f32(const void *, npy_intp) noexcept
-    int ce_xent_row_f64(const void *, npy_intp) noexcept
-    int ce_xent_small_block_f32(const void *, npy_intp) noexcept
-    int ce_xent_small_block_f64(const void *, npy_intp) noexcept
-    int ce_xent_small_ok_f32(const ce_xent_problem *) noexcept
-    int ce_xent_small_ok_f64(const ce_xent_problem *) noexcept
-    int ce_xent_tblock_f32(const void *, npy_intp) noexcept
-    int ce_xent_tblock_f64(const void *, npy_intp) noexcept
-    int ce_transform_tblock_f32(const void *, npy_intp) noexcept
-    int ce_transform_tblock_f64(const void *, npy_intp) noexcept
+    void ce_xent_problem_init(ce_xent_problem *p)
+    void ce_prob_problem_init(ce_prob_problem *p)
+    void ce_binary_problem_init(ce_binary_problem *p)
+    void ce_transform_problem_init(ce_transform_problem *p)
+
+    ctypedef struct ce_dtype_kernels:
+        const char *name
+        int type_num
+        int itemsize
+        ce_row_fn transform_row, transform_tblock
+        ce_row_fn xent_row, xent_small_block, xent_tblock
+        int (*xent_small_ok)(const ce_xent_problem *p) noexcept nogil
+        ce_row_fn prob_row, binary_row
+
+    const ce_dtype_kernels *ce_kernels_for(int type_num)
     npy_intp ce_tblock_rows(npy_intp cols)
     int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
-    int ce_prob_row_f32(const void *, npy_intp) noexcept
-    int ce_prob_row_f64(const void *, npy_intp) noexcept
-    int ce_binary_row_f32(const void *, npy_intp) noexcept
-    int ce_binary_row_f64(const void *, npy_intp) noexcept
 
 
 cdef struct ce_counts:
@@ -111,5 +116,5 @@ cdef struct ce_counts:
     npy_intp out_of_unit
 
 cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_intp cols) noexcept nogil
-cdef ce_counts run_xent(const ce_xent_problem *p, bint is_double) noexcept nogil
-cdef ce_counts run_transform(const ce_transform_problem *p, bint is_double) noexcept nogil
+cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noexcept nogil
+cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kernels *k) noexcept nogil

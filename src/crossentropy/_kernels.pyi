@@ -10,25 +10,26 @@ def set_num_threads(n: int | None = ...) -> None: ...
 def get_num_threads() -> int: ...
 def openmp_info() -> dict[str, Any]: ...
 def _set_min_work_per_thread(n: int | None = ...) -> None: ...
+# The three row kernels share one argument order: (x, loss, *, t=None, labels=None, <options>, row_scale, grad).
 def softmax_xent_rows(
     x: npt.NDArray[np.floating], loss: npt.NDArray[np.floating], *, t: npt.NDArray[np.floating] | None = ...,
     labels: npt.NDArray[np.integer] | None = ..., class_vector: npt.NDArray[np.floating] | None = ...,
-    a: float = ..., b: float = ..., c: float = ..., ignore: int | None = ...,
-    row_scale: npt.NDArray[np.floating] | None = ..., grad: npt.NDArray[np.floating] | None = ...,
-    log_probs: bool = ..., tf_op_grad: bool = ...,
+    a: float = ..., b: float = ..., c: float = ..., ignore: int | None = ..., log_probs: bool = ...,
+    tf_op_grad: bool = ..., row_scale: npt.NDArray[np.floating] | None = ...,
+    grad: npt.NDArray[np.floating] | None = ...,
 ) -> Counts: ...
 def prob_xent_rows(
     x: npt.NDArray[np.floating], loss: npt.NDArray[np.floating], *, t: npt.NDArray[np.floating] | None = ...,
-    labels: npt.NDArray[np.integer] | None = ..., a: float = ..., b: float = ..., eps: float = ...,
-    focal: bool = ..., alpha: float = ..., gamma: float = ..., from_logits: bool = ..., ignore: int | None = ...,
+    labels: npt.NDArray[np.integer] | None = ..., class_vector: npt.NDArray[np.floating] | None = ...,
+    a: float = ..., b: float = ..., eps: float = ..., focal: bool = ..., alpha: float = ..., gamma: float = ...,
+    from_logits: bool = ..., ignore: int | None = ..., check: bool = ..., clip_tie: float = ...,
     row_scale: npt.NDArray[np.floating] | None = ..., grad: npt.NDArray[np.floating] | None = ...,
-    check: bool = ..., class_vector: npt.NDArray[np.floating] | None = ..., clip_tie: float = ...,
 ) -> Counts: ...
 def binary_xent_rows(
-    x: npt.NDArray[np.floating], z: npt.NDArray[np.floating], loss: npt.NDArray[np.floating], *, mode: str,
+    x: npt.NDArray[np.floating], loss: npt.NDArray[np.floating], *, t: npt.NDArray[np.floating], mode: str,
     weight: npt.NDArray[np.floating] | None = ..., pos_weight: npt.NDArray[np.floating] | None = ...,
-    row_scale: npt.NDArray[np.floating] | None = ..., grad: npt.NDArray[np.floating] | None = ...,
     za: float = ..., zb: float = ..., eps: float = ..., alpha: float = ..., gamma: float = ...,
     from_logits: bool = ..., balance: bool = ..., row_divisor: float = ..., grad_scale: float = ...,
-    check: bool = ..., clip_tie: float = ...,
+    check: bool = ..., clip_tie: float = ..., row_scale: npt.NDArray[np.floating] | None = ...,
+    grad: npt.NDArray[np.floating] | None = ...,
 ) -> Counts: ...

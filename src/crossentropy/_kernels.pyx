@@ -198,41 +198,38 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
     return counts
 
 
-cdef ce_counts run_xent(const ce_xent_problem *p, bint is_double) noexcept nogil:
-    """Softmax cross-entropy: few-class contiguous problems go block-wise (exp vectorised across rows)."""
+cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noexcept nogil:
+    """Softmax cross-entropy: adjacent strided rows go through contiguous block buffers, few-class
+    contiguous problems go block-wise (exp vectorised across rows), the rest row by row."""
     cdef npy_intp blocks = (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS
     cdef npy_intp tb = ce_tblock_rows(p.cols)
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, 8 if is_double else 4):
-        return run_rows(ce_xent_tblock_f64 if is_double else ce_xent_tblock_f32, p, (p.rows + tb - 1) // tb,
-                        p.cols * tb)
-    if is_double:
-        if ce_xent_small_ok_f64(p):
-            return run_rows(ce_xent_small_block_f64, p, blocks, p.cols * CE_BLOCK_ROWS)
-        return run_rows(ce_xent_row_f64, p, p.rows, p.cols)
-    if ce_xent_small_ok_f32(p):
-        return run_rows(ce_xent_small_block_f32, p, blocks, p.cols * CE_BLOCK_ROWS)
-    return run_rows(ce_xent_row_f32, p, p.rows, p.cols)
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize):
+        return run_rows(k.xent_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
+    if k.xent_small_ok(p):
+        return run_rows(k.xent_small_block, p, blocks, p.cols * CE_BLOCK_ROWS)
+    return run_rows(k.xent_row, p, p.rows, p.cols)
 
 
-cdef ce_counts run_transform(const ce_transform_problem *p, bint is_double) noexcept nogil:
+cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kernels *k) noexcept nogil:
     """logsumexp / softmax / log_softmax; adjacent strided rows go through contiguous block buffers."""
     cdef npy_intp tb = ce_tblock_rows(p.cols)
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, 8 if is_double else 4):
-        return run_rows(ce_transform_tblock_f64 if is_double else ce_transform_tblock_f32, p,
-                        (p.rows + tb - 1) // tb, p.cols * tb)
-    return run_rows(ce_transform_row_f64 if is_double else ce_transform_row_f32, p, p.rows, p.cols)
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize):
+        return run_rows(k.transform_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
+    return run_rows(k.transform_row, p, p.rows, p.cols)
 
 
 # ---- Python entry points for the framework layers ----------------------------------------------------
 # Each takes 2-D views (rows x classes, any strides), checks every shape, dtype and stride it will touch
 # (so no caller can make it read out of bounds), fills a problem struct and runs it.
 
-cdef object _float_dtype(cnp.ndarray x, str name):
-    if x.dtype == np.float32 or x.dtype == np.float64:
-        if not x.dtype.isnative:
-            raise TypeError(f"{name} must be in native byte order")
-        return x.dtype
-    raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+cdef const ce_dtype_kernels *_kernels_of(cnp.ndarray x, str name) except NULL:
+    """The kernel table entry for x's element type: the one place the drivers dispatch on dtype."""
+    cdef const ce_dtype_kernels *k = ce_kernels_for(x.dtype.num)
+    if k == NULL:
+        raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+    if not x.dtype.isnative:
+        raise TypeError(f"{name} must be in native byte order")
+    return k
 
 
 cdef cnp.ndarray _arr(object a, str name, tuple shape, object dtype, bint out=False):
@@ -290,11 +287,13 @@ ctypedef fused label_problem:
     ce_prob_problem
 
 
-cdef object _fill_label_problem(label_problem *p, x, loss, t, labels, class_vector, row_scale, grad, ignore):
-    """Check the operands the softmax and probability kernels share and point ``p`` at them.
-    Returns the compute dtype (the arrays stay alive in the caller's arguments)."""
+cdef const ce_dtype_kernels *_fill_label_problem(label_problem *p, x, loss, t, labels, class_vector, row_scale,
+                                                 grad, ignore) except NULL:
+    """Check the operands the softmax and probability kernels share and point ``p`` (already initialised)
+    at them.  Returns the dtype's kernels (the arrays stay alive in the caller's arguments)."""
     cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
-    dt = _float_dtype(X, "x")
+    cdef const ce_dtype_kernels *k = _kernels_of(X, "x")
+    dt = X.dtype
     cdef npy_intp rows = X.shape[0], cols = X.shape[1]
     cdef int is64 = 0
     cdef cnp.ndarray T = _arr(t, "t", (rows, cols), dt) if t is not None else None
@@ -312,72 +311,79 @@ cdef object _fill_label_problem(label_problem *p, x, loss, t, labels, class_vect
     p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
     p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
     p.ignore = _ignore_value(ignore)
-    return dt
+    return k
 
+
+# The three row kernels share one argument order: (x, loss, *, t=None, labels=None, <loss options>,
+# row_scale=None, grad=None).
 
 def softmax_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double a=1.0, double b=0.0,
-                      double c=1.0, ignore=None, row_scale=None, grad=None, bint log_probs=False,
-                      bint tf_op_grad=False):
+                      double c=1.0, ignore=None, bint log_probs=False, bint tf_op_grad=False, row_scale=None,
+                      grad=None):
     """Softmax cross-entropy of each row of ``x`` (rows x cols) against t'_j = v_j (a t_j + b + c [j == label]).
 
     Writes ``loss`` (rows,) and, if given, ``grad`` (rows x cols) = row_scale * (sum(t') softmax - t').
     ``log_probs``: x already holds log-probabilities (no log-softmax).  ``tf_op_grad``: grad = row_scale *
     (softmax - t'), what TF's SoftmaxCrossEntropyWithLogits op returns.  Returns flag counts."""
     cdef ce_xent_problem p
-    dt = _fill_label_problem(&p, x, loss, t, labels, class_vector, row_scale, grad, ignore)
+    ce_xent_problem_init(&p)
+    cdef const ce_dtype_kernels *k = _fill_label_problem(&p, x, loss, t, labels, class_vector, row_scale, grad,
+                                                         ignore)
     p.a = a; p.b = b; p.c = c
-    p.mode = 1 if log_probs else (2 if tf_op_grad else 0)
-    cdef bint is_double = dt == np.float64
+    p.mode = CE_XENT_LOG_PROBS if log_probs else (CE_XENT_LOGITS_TF_OP if tf_op_grad else CE_XENT_LOGITS)
     cdef ce_counts counts
     with nogil:
-        counts = run_xent(&p, is_double)
+        counts = run_xent(&p, k)
     return _counts_dict(counts)
 
 
-def prob_xent_rows(x, loss, *, t=None, labels=None, double a=1.0, double b=0.0, double eps=1e-7,
-                   bint focal=False, double alpha=0.25, double gamma=2.0, bint from_logits=False,
-                   ignore=None, row_scale=None, grad=None, bint check=True, class_vector=None,
-                   double clip_tie=0.0):
+def prob_xent_rows(x, loss, *, t=None, labels=None, class_vector=None, double a=1.0, double b=0.0,
+                   double eps=1e-7, bint focal=False, double alpha=0.25, double gamma=2.0, bint from_logits=False,
+                   ignore=None, bint check=True, double clip_tie=0.0, row_scale=None, grad=None):
     """Cross-entropy of probability rows, rescaled by their sum and clipped to [eps, 1-eps] (optionally
     after a softmax, optionally focal), against t'_j = v_j (a t_j + b (+ [j == label])).  ``clip_tie``: the
     share of the gradient passed where a value equals a clip bound (JAX's clip: 0.5).  Returns flag counts."""
     cdef ce_prob_problem p
-    dt = _fill_label_problem(&p, x, loss, t, labels, class_vector, row_scale, grad, ignore)
+    ce_prob_problem_init(&p)
+    cdef const ce_dtype_kernels *k = _fill_label_problem(&p, x, loss, t, labels, class_vector, row_scale, grad,
+                                                         ignore)
     p.a = a; p.b = b; p.eps = eps; p.alpha = alpha; p.gamma = gamma; p.clip_tie = clip_tie
     p.focal = focal; p.from_logits = from_logits; p.check = check
-    cdef ce_row_fn fn = ce_prob_row_f64 if dt == np.float64 else ce_prob_row_f32
     cdef ce_counts counts
     with nogil:
-        counts = run_rows(fn, &p, p.rows, p.cols)
+        counts = run_rows(k.prob_row, &p, p.rows, p.cols)
     return _counts_dict(counts)
 
 
-_BINARY_MODES = {"logits_tf": CE_BIN_LOGITS_TF, "logits_torch": CE_BIN_LOGITS_TORCH,
-                 "prob_clip": CE_BIN_PROB_CLIP, "prob_torch": CE_BIN_PROB_TORCH, "focal": CE_BIN_FOCAL,
-                 "logits_tf_weighted": CE_BIN_LOGITS_TF_WEIGHTED, "logits_keras": CE_BIN_LOGITS_KERAS}
+_BINARY_LOSSES = {"logits_tf": CE_BIN_LOGITS_TF, "logits_torch": CE_BIN_LOGITS_TORCH,
+                  "prob_clip": CE_BIN_PROB_CLIP, "prob_torch": CE_BIN_PROB_TORCH, "focal": CE_BIN_FOCAL,
+                  "logits_tf_weighted": CE_BIN_LOGITS_TF_WEIGHTED, "logits_keras": CE_BIN_LOGITS_KERAS}
 
 
-def binary_xent_rows(x, z, loss, *, str mode, weight=None, pos_weight=None, row_scale=None, grad=None,
-                     double za=1.0, double zb=0.0, double eps=1e-7, double alpha=0.25, double gamma=2.0,
-                     bint from_logits=False, bint balance=False, double row_divisor=1.0,
-                     double grad_scale=1.0, bint check=False, double clip_tie=0.0):
-    """Element-wise binary cross-entropy of ``x`` against ``z`` (both rows x cols; weight and pos_weight
-    too, broadcast views welcome).  ``loss`` is (rows,) for the row sum / row_divisor, or (rows, cols) for
-    element-wise values.  grad = row_scale * grad_scale * d loss / d x.  Returns flag counts."""
+def binary_xent_rows(x, loss, *, t, str mode, weight=None, pos_weight=None, double za=1.0, double zb=0.0,
+                     double eps=1e-7, double alpha=0.25, double gamma=2.0, bint from_logits=False,
+                     bint balance=False, double row_divisor=1.0, double grad_scale=1.0, bint check=False,
+                     double clip_tie=0.0, row_scale=None, grad=None):
+    """Element-wise binary cross-entropy of ``x`` against the targets ``t`` (both rows x cols; weight and
+    pos_weight too, broadcast views welcome).  ``loss`` is (rows,) for the row sum / row_divisor, or
+    (rows, cols) for element-wise values.  grad = row_scale * grad_scale * d loss / d x.  Returns flag
+    counts."""
     cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
-    dt = _float_dtype(X, "x")
+    cdef const ce_dtype_kernels *k = _kernels_of(X, "x")
+    dt = X.dtype
     cdef npy_intp rows = X.shape[0], cols = X.shape[1]
-    cdef cnp.ndarray Z = _arr(z, "z", (rows, cols), dt)
+    cdef cnp.ndarray Z = _arr(t, "t", (rows, cols), dt)
     cdef cnp.ndarray W = _arr(weight, "weight", (rows, cols), dt) if weight is not None else None
     cdef cnp.ndarray PW = _arr(pos_weight, "pos_weight", (rows, cols), dt) if pos_weight is not None else None
     cdef cnp.ndarray R = _arr(row_scale, "row_scale", (rows,), dt) if row_scale is not None else None
     cdef bint elementwise = np.ndim(loss) == 2
     cdef cnp.ndarray L = _arr(loss, "loss", (<object>(rows, cols)) if elementwise else (<object>(rows,)), dt, True)
     cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), dt, True) if grad is not None else None
-    if mode not in _BINARY_MODES:
-        raise ValueError(f"mode must be one of {sorted(_BINARY_MODES)}, got {mode!r}")
+    if mode not in _BINARY_LOSSES:
+        raise ValueError(f"mode must be one of {sorted(_BINARY_LOSSES)}, got {mode!r}")
     cdef ce_binary_problem p
-    p.rows = rows; p.cols = cols; p.flat_total = 0
+    ce_binary_problem_init(&p)
+    p.rows = rows; p.cols = cols
     p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
     p.z = _ptr(Z); p.z_rs = _st(Z, 0); p.z_cs = _st(Z, 1)
     p.w = _ptr(W); p.w_rs = _st(W, 0); p.w_cs = _st(W, 1)
@@ -389,11 +395,10 @@ def binary_xent_rows(x, z, loss, *, str mode, weight=None, pos_weight=None, row_
         p.loss_cs = L.itemsize
     p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
     p.za = za; p.zb = zb; p.eps = eps; p.alpha = alpha; p.gamma = gamma
-    p.row_loss_scale = row_divisor; p.grad_scale = grad_scale
-    p.mode = _BINARY_MODES[mode]; p.from_logits = from_logits; p.balance = balance; p.check = check
+    p.row_divisor = row_divisor; p.grad_scale = grad_scale
+    p.mode = _BINARY_LOSSES[mode]; p.from_logits = from_logits; p.balance = balance; p.check = check
     p.clip_tie = clip_tie   # prob_clip / focal: share of the gradient where p equals a clip bound
-    cdef ce_row_fn fn = ce_binary_row_f64 if dt == np.float64 else ce_binary_row_f32
     cdef ce_counts counts
     with nogil:
-        counts = run_rows(fn, &p, rows, cols)
+        counts = run_rows(k.binary_row, &p, rows, cols)
     return _counts_dict(counts)

@@ -1,4 +1,5 @@
-"""Slow float64 NumPy twins of every gufunc, written for clarity, not speed (tests and benchmarks use them).
+"""Slow float64 NumPy twins of every gufunc, written for clarity, not speed (tests and benchmarks use them
+through crossentropy._registry, which binds each gufunc to the function of the same name here).
 
 Each takes the class axis last and returns float64.  They follow the kernels' documented conventions:
 zero targets contribute 0 even at -inf logits, a row whose max is not finite gives NaN (logsumexp: -inf
@@ -99,3 +100,16 @@ def sigmoid_cross_entropy_grad(logits, labels):
         e = np.exp(-np.abs(x))
         sig = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return sig - z
+
+
+# ---- the fused kernels' twins: (loss, grad), bound to the gufunc of the same name by crossentropy._registry
+def softmax_cross_entropy_and_grad(logits, labels):
+    return softmax_cross_entropy(logits, labels), softmax_cross_entropy_grad(logits, labels)
+
+
+def sparse_softmax_cross_entropy_and_grad(logits, label):
+    return sparse_softmax_cross_entropy(logits, label), sparse_softmax_cross_entropy_grad(logits, label)
+
+
+def sigmoid_cross_entropy_and_grad(logits, labels):
+    return sigmoid_cross_entropy(logits, labels), sigmoid_cross_entropy_grad(logits, labels)

@@ -1,90 +1,77 @@
-/* Row math for crossentropy: vectorisable exp/log, and one function per kernel that computes a row's
- * loss (and optionally its gradient) in a few in-cache sweeps.  Everything here is C because Cython
- * cannot emit the `omp simd` pragmas that make GCC/Clang vectorise the reductions.
+/* The row-math library's interface: problem structs (with their one initialiser each), the mode enums, the
+ * row flags and the per-dtype kernel table.  The math itself is compiled once, in _rowmath.c (a static
+ * library linked into both extensions); see CONTRIBUTING.md "Where things live".
  *
  * Problems are described by plain structs with byte strides, filled either from a gufunc inner loop's
- * (args, dims, steps) or from ndarrays by the Python-facing drivers; the row functions are then run over
- * all rows by one OpenMP driver (`run_rows` in _kernels.pyx).
+ * (args, dims, steps) or from ndarrays by the Python-facing drivers, always through ce_*_problem_init()
+ * first; a dtype's row functions are then run over all rows by one OpenMP driver (`run_rows` in
+ * _kernels.pyx), picked from that dtype's ce_dtype_kernels entry.
  */
 #ifndef CROSSENTROPY_ROWMATH_H
 #define CROSSENTROPY_ROWMATH_H
 
-#include <math.h>
+#include <numpy/npy_common.h>   /* first: it includes Python.h, which must precede the system headers */
 #include <stdint.h>
 #include <string.h>
-#include <limits.h>
-#include <stdlib.h>
-#include <numpy/npy_common.h>
-
-#if defined(__GNUC__)
-#define CE_INLINE static inline __attribute__((always_inline))
-#else
-#define CE_INLINE static inline
-#endif
-
-/* Hot row functions are compiled for AVX-512, AVX2+FMA and the baseline; the loader picks one per CPU
- * (GCC ifunc), so portable wheels still run at full width. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(CE_NO_CLONES)
-#define CE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define CE_HAVE_CLONES 1
-#else
-#define CE_CLONES
-#define CE_HAVE_CLONES 0
-#endif
-
-/* Which of the clones above this CPU runs: "x86-64-v4", "x86-64-v3" or "baseline". */
-static inline const char *ce_simd_path(void)
-{
-#if CE_HAVE_CLONES
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
-    if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
-#endif
-    return "baseline";
-}
-
-#if defined(_OPENMP) || defined(__clang__) || defined(__GNUC__)
-#define CE_PRAGMA(x) _Pragma(#x)
-#define CE_SIMD_REDUCE(...) CE_PRAGMA(omp simd reduction(__VA_ARGS__))
-#define CE_SIMD CE_PRAGMA(omp simd)
-#else
-#define CE_SIMD_REDUCE(...)
-#define CE_SIMD
-#endif
 
 /* Bits returned by every row function; the driver counts them over rows. */
-#define CE_ROW_BAD_LABEL 1   /* label outside [0, cols): the row's results are NaN */
+#define CE_ROW_BAD_LABEL 1      /* label outside [0, cols): the row's results are NaN */
 #define CE_ROW_NOT_NORMALISED 2 /* probability row whose sum differs from 1 by more than CE_NORM_TOL */
-#define CE_ROW_OUT_OF_UNIT 4 /* probability row with a value outside [0, 1] (probably logits) */
+#define CE_ROW_OUT_OF_UNIT 4    /* probability row with a value outside [0, 1] (probably logits) */
 #define CE_NORM_TOL 1e-3
-#define CE_SMALL_COLS 32     /* rows this short are vectorised across rows, CE_BLOCK_ROWS at a time */
+#define CE_SMALL_COLS 32        /* rows this short are vectorised across rows, CE_BLOCK_ROWS at a time */
 #define CE_BLOCK_ROWS 64
-#define CE_COUNT_SHIFT 3     /* row functions handling blocks return their bad-row count above the flags */
-#define CE_SUM_BLOCK 1024    /* elements summed in the row type before adding into a double */
+#define CE_COUNT_SHIFT 3        /* row functions handling blocks return their bad-row count above the flags */
+#define CE_SUM_BLOCK 1024       /* elements summed in the compute type before adding into a double */
 
-#define CE_NO_LABEL INT64_MIN /* `ignore` value meaning "no label is ignored" */
+#define CE_NO_LABEL INT64_MIN   /* `ignore` value meaning "no label is ignored" */
 
 typedef int (*ce_row_fn)(const void *problem, npy_intp row);
+
+/* What the softmax cross-entropy treats x as, and which gradient it writes. */
+typedef enum {
+    CE_XENT_LOGITS = 0,        /* loss = sum t'_j (lse - x_j); grad = r (sum(t') softmax - t') */
+    CE_XENT_LOG_PROBS = 1,     /* x holds log-probabilities (torch nll_loss): loss = -sum t'_j x_j */
+    CE_XENT_LOGITS_TF_OP = 2,  /* logits, with the gradient TF's SoftmaxCrossEntropyWithLogits op returns:
+                                  r (softmax - t') */
+} ce_xent_mode;
+
+/* Plain row transforms for the logsumexp / softmax / log_softmax gufuncs. */
+typedef enum {
+    CE_ROW_LSE = 0,
+    CE_ROW_SOFTMAX = 1,
+    CE_ROW_LOG_SOFTMAX = 2,
+} ce_transform_kind;
+
+/* Element-wise binary losses; each is one inline function in _ce_losses_t.h (the name after CE_BIN_). */
+typedef enum {
+    CE_BIN_LOGITS_TF = 0,          /* max(x,0) - x z + log1p(exp(-|x|)), pos_weight form when pw given */
+    CE_BIN_LOGITS_TORCH = 1,       /* (1-z) x + lw * softplus(-x), lw = 1 + (pw-1) z */
+    CE_BIN_PROB_CLIP = 2,          /* Keras: c = clip(p, eps, 1-eps); -(z log c + (1-z) log(1-c)) */
+    CE_BIN_PROB_TORCH = 3,         /* torch: -(z max(log p,-100) + (1-z) max(log(1-p),-100)) */
+    CE_BIN_FOCAL = 4,              /* Keras binary focal on p (or sigmoid(x) when from_logits) */
+    CE_BIN_LOGITS_TF_WEIGHTED = 5, /* TF weighted_cross_entropy_with_logits: pos_weight form, grad 1-z at x=0 */
+    CE_BIN_LOGITS_KERAS = 6,       /* Keras (JAX): ((1-z) x or -z x) + log1p(exp(-|x|)); +inf at x = +-inf */
+} ce_binary_loss;
 
 /* Softmax cross-entropy against the composite target
  *     t'_j = v_j * (a * t_j + b + c * [j == label])
  * (v_j = 1 without a class vector, the t term absent without dense targets, the label term absent without
  * labels).  One struct covers TF/Keras dense labels with smoothing, sparse labels, and torch's class
- * weights with label smoothing.  Loss = sum_j t'_j * (lse - x_j); grad_j = r * (sum(t') * softmax_j - t'_j).
- * mode 1 treats x as log-probabilities (no log-softmax): loss = -sum t'_j x_j, grad_j = -r t'_j.
- * mode 2 is mode 0 with the gradient TF's SoftmaxCrossEntropyWithLogits op returns: r * (softmax_j - t'_j). */
+ * weights with label smoothing.  The loss and gradient coefficients come from an epilogue (ce_xent_epilogue
+ * in _ce_losses_t.h) applied to the row statistics.  Fill with ce_xent_problem_init() first. */
 typedef struct {
     npy_intp rows, cols;
     const char *x; npy_intp x_rs, x_cs;
-    const char *t; npy_intp t_rs, t_cs;
+    const char *t; npy_intp t_rs, t_cs;    /* dense targets or NULL */
     const char *lab; npy_intp lab_rs; int lab_is64;
-    const char *v; npy_intp v_cs;
+    const char *v; npy_intp v_cs;          /* class vector or NULL */
     const char *r; npy_intp r_rs;          /* per-row gradient scale, NULL = 1 */
     char *loss; npy_intp loss_rs;
     char *grad; npy_intp g_rs, g_cs;       /* NULL = no gradient */
     double a, b, c;
     int64_t ignore;                        /* rows whose label equals this give loss 0, grad 0 */
-    int mode;                              /* 0 = logits, 1 = log-probabilities, 2 = logits, TF op grad */
+    ce_xent_mode mode;
 } ce_xent_problem;
 
 /* Cross-entropy of probabilities that are first rescaled by their row sum and clipped to [eps, 1-eps]
@@ -109,16 +96,8 @@ typedef struct {
     int focal, from_logits, check;         /* check: report CE_ROW_NOT_NORMALISED / CE_ROW_OUT_OF_UNIT */
 } ce_prob_problem;
 
-/* Element-wise binary cross-entropy, summed over a row (times row_loss_scale, e.g. 1/cols for Keras'
- * mean) or written element-wise (loss_cs != 0).  z' = za * z + zb (label smoothing).  Modes: */
-#define CE_BIN_LOGITS_TF 0     /* max(x,0) - x z + log1p(exp(-|x|)), pos_weight form when pw given */
-#define CE_BIN_LOGITS_TORCH 1  /* (1-z) x + lw * softplus(-x), lw = 1 + (pw-1) z */
-#define CE_BIN_PROB_CLIP 2     /* Keras: c = clip(p, eps, 1-eps); -(z log c + (1-z) log(1-c)) */
-#define CE_BIN_PROB_TORCH 3    /* torch: -(z max(log p,-100) + (1-z) max(log(1-p),-100)) */
-#define CE_BIN_FOCAL 4         /* Keras binary focal on p (or sigmoid(x) when from_logits) */
-#define CE_BIN_LOGITS_TF_WEIGHTED 5 /* TF weighted_cross_entropy_with_logits: the pos_weight form, grad 1-z at x=0 */
-#define CE_BIN_LOGITS_KERAS 6  /* Keras (JAX): -z log sig(x) - (1-z) log sig(-x) = ((1-z) x or -z x) + log1p(exp(-|x|));
-                                  +inf (TF's form: NaN) at x = +-inf with 0 < z < 1 */
+/* Element-wise binary cross-entropy, summed over a row and divided by row_divisor (e.g. cols for Keras'
+ * mean), or written element-wise (loss_cs != 0).  z' = za * z + zb (label smoothing). */
 typedef struct {
     npy_intp rows, cols, flat_total;       /* flat_total > 0: a 1-D array cut into rows of `cols` */
     const char *x; npy_intp x_rs, x_cs;
@@ -128,69 +107,79 @@ typedef struct {
     const char *r; npy_intp r_rs;          /* per-row gradient scale or NULL */
     char *loss; npy_intp loss_rs, loss_cs; /* loss_cs == 0: one value per row */
     char *grad; npy_intp g_rs, g_cs;
-    double za, zb, eps, alpha, gamma, row_loss_scale, grad_scale;
-    int mode, from_logits, balance, check;
+    double za, zb, eps, alpha, gamma, row_divisor, grad_scale;
+    ce_binary_loss mode;
+    int from_logits, balance, check;
     double clip_tie;                       /* PROB_CLIP / FOCAL: gradient fraction where p equals a clip bound */
 } ce_binary_problem;
 
-/* Plain row transforms for the logsumexp / softmax / log_softmax gufuncs. */
-#define CE_ROW_LSE 0
-#define CE_ROW_SOFTMAX 1
-#define CE_ROW_LOG_SOFTMAX 2
 typedef struct {
     npy_intp rows, cols;
     const char *x; npy_intp x_rs, x_cs;
     char *y; npy_intp y_rs, y_cs;          /* a scalar per row for CE_ROW_LSE */
-    int what;
+    ce_transform_kind what;
 } ce_transform_problem;
+
+/* ---- the one initialiser per problem: everything zeroed (NULL operands), then the neutral defaults ---- */
+static inline void ce_xent_problem_init(ce_xent_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->a = 1.0; p->c = 1.0;
+    p->ignore = CE_NO_LABEL;
+    p->mode = CE_XENT_LOGITS;
+}
+
+static inline void ce_prob_problem_init(ce_prob_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->a = 1.0; p->eps = 1e-7; p->alpha = 0.25; p->gamma = 2.0;
+    p->ignore = CE_NO_LABEL;
+}
+
+static inline void ce_binary_problem_init(ce_binary_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->za = 1.0; p->row_divisor = 1.0; p->grad_scale = 1.0;
+    p->alpha = 0.25; p->gamma = 2.0;
+    p->mode = CE_BIN_LOGITS_TF;
+}
+
+static inline void ce_transform_problem_init(ce_transform_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->what = CE_ROW_LSE;
+}
+
+/* ---- one dtype's kernels: the single place the drivers pick code by element type ---- */
+typedef struct {
+    const char *name;                     /* "float32", ... */
+    int type_num;                         /* NPY_FLOAT32, ... */
+    int itemsize;                         /* bytes per stored element */
+    ce_row_fn transform_row, transform_tblock;
+    ce_row_fn xent_row, xent_small_block, xent_tblock;
+    int (*xent_small_ok)(const ce_xent_problem *p);
+    ce_row_fn prob_row, binary_row;
+} ce_dtype_kernels;
+
+/* The kernels for a NumPy type number, or NULL when that element type has none. */
+const ce_dtype_kernels *ce_kernels_for(int type_num);
+/* Which of the SIMD clones this CPU runs: "x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)" or "baseline". */
+const char *ce_simd_path(void);
+extern const int CE_HAVE_CLONES;
 
 /* Rows per block when strided rows are copied into a contiguous buffer (see ce_xent_tblock): enough rows
  * to read whole cache lines across them, few enough that the buffer stays in L2. */
-CE_INLINE npy_intp ce_tblock_rows(npy_intp cols)
+static inline npy_intp ce_tblock_rows(npy_intp cols)
 {
     npy_intp r = (npy_intp)262144 / (cols > 0 ? cols : 1);
     return r < 16 ? 16 : (r > 512 ? 512 : r - r % 16);
 }
 
 /* Whether a problem's rows are strided but adjacent, so that copying blocks of rows pays. */
-CE_INLINE int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
+static inline int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
 {
     npy_intp ars = rs < 0 ? -rs : rs, acs = cs < 0 ? -cs : cs;
     return rows > 1 && cols > 1 && cs != itemsize && ars < acs;
 }
-
-CE_INLINE int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)
-{
-    return is64 ? *(const int64_t *)(lab + i * rs) : (int64_t)*(const int32_t *)(lab + i * rs);
-}
-
-#define CE_CAT_(a, b) a##_##b
-#define CE_CAT(a, b) CE_CAT_(a, b)
-#define CE_F(name) CE_CAT(name, CE_SUF)
-
-/* ---- the two element types ---- */
-#define CE_T float
-#define CE_IS_DOUBLE 0
-#define CE_SUF f32
-#define CE_UINT uint32_t
-#define CE_SINT int32_t
-#include "_rowmath_t.h"
-#undef CE_T
-#undef CE_SUF
-#undef CE_UINT
-#undef CE_SINT
-#undef CE_IS_DOUBLE
-
-#define CE_T double
-#define CE_IS_DOUBLE 1
-#define CE_SUF f64
-#define CE_UINT uint64_t
-#define CE_SINT int64_t
-#include "_rowmath_t.h"
-#undef CE_T
-#undef CE_SUF
-#undef CE_UINT
-#undef CE_SINT
-#undef CE_IS_DOUBLE
 
 #endif

@@ -26,6 +26,65 @@ def float_array(x, name, dtype=None):
     return arr
 
 
+def float_input(x, name):
+    """(array to compute with, dtype of the result) for layers that refuse non-float input (torch, tf.nn):
+    float32/float64 compute as they are, float16 computes in float32 and its result is cast back."""
+    arr = np.asarray(x)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating-point array (float32 or float64), got dtype {arr.dtype}")
+    half = arr.dtype.itemsize < 4
+    computed = float_array(arr, name, np.float32 if half else None)
+    return computed, (arr.dtype.newbyteorder("=") if half else computed.dtype)
+
+
+def like_input(a, name, x, *, same_dtype=None, floating=False):
+    """``a`` in the dtype ``x`` computes in.  same_dtype: None, or (dtype, "the input's", "torch requires it"):
+    an array of another dtype is refused, naming whose dtype and why; floating: an integer array is refused.
+    Array-likes without a dtype (lists, numbers) are simply converted; byte order never counts."""
+    has_dtype = hasattr(a, "dtype")
+    arr = np.asarray(a)
+    if has_dtype and same_dtype is not None and arr.dtype.newbyteorder("=") != same_dtype[0]:
+        dtype, whose, why = same_dtype
+        raise TypeError(f"{name} must have {whose} dtype {dtype} ({why}), got {arr.dtype}")
+    if has_dtype and floating and arr.dtype.kind != "f":
+        raise TypeError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
+    return float_array(arr, name, x.dtype)
+
+
+def broadcast_to_shape(a, name, shape, whose, why=""):
+    """A read-only stride-0 view of ``a`` with ``shape`` (nothing copied), or ValueError naming ``a``."""
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {np.shape(a)} does not broadcast to {whose} shape {shape}{why}") from None
+
+
+def ignore_value(value, name, *, whole_floats=False):
+    """An ignored label as a Python int.  The kernels take an int64 and reserve -2**63 for "nothing ignored",
+    so the value must lie in (-2**63, 2**63).  whole_floats: accept 3.0 (Keras), and refuse anything else
+    with ValueError (Keras' error class); otherwise a non-integer is a TypeError (torch's)."""
+    try:
+        result = operator.index(value)
+    except TypeError:
+        if not whole_floats:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+        if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+            raise ValueError(f"{name} must be None or an integer class id, got {value!r}") from None
+        result = int(value)
+    if not -(2**63) < result < 2**63:
+        raise ValueError(f"{name}={result} is outside (-2**63, 2**63): an int64, and -2**63 is reserved")
+    return result
+
+
+def as_result(value, grad, out_dtype):
+    """A layer's return value: a 0-d value as a NumPy scalar, value and grad in ``out_dtype`` (float16 results
+    round as the frameworks' do, without overflow warnings); ``value`` alone when ``grad`` is None."""
+    value = value[()] if np.ndim(value) == 0 else value
+    with np.errstate(over="ignore", under="ignore"):
+        value = value.astype(out_dtype) if value.dtype != out_dtype else value
+        return value if grad is None else (value, grad.astype(out_dtype, copy=False))
+
+
 def int_labels(y, name):
     """Integer class labels as a native int32/int64 array; floats that are whole numbers are accepted
     (Keras passes labels around as floats), anything else raises."""

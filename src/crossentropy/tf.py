@@ -29,9 +29,8 @@ Differences from TensorFlow (deliberate):
 """
 import numpy as np
 
-from crossentropy import _kernels
-from crossentropy._layout import class_last, row_blocks
-from crossentropy._validate import axis_index, check_labels_in_range, float_array, int_labels
+from crossentropy import _validate
+from crossentropy._rows import run_rows
 
 __all__ = [
     "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
@@ -39,56 +38,64 @@ __all__ = [
 ]
 
 
-def _float_logits(logits):
-    """(array to compute with, dtype to return): TF refuses integer logits and runs float16 in float32."""
-    arr = np.asarray(logits)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"logits must be a floating-point array (float32 or float64), got dtype {arr.dtype}")
-    half = arr.dtype.itemsize < 4
-    computed = float_array(arr, "logits", np.float32 if half else None)
-    return computed, (arr.dtype.newbyteorder("=") if half else computed.dtype)
-
-
 def _same_dtype_as_logits(a, name, x, user_dtype):
     """``a`` in the compute dtype; like TF, an array of another dtype is an error (lists are converted)."""
-    if hasattr(a, "dtype") and np.asarray(a).dtype.newbyteorder("=") != user_dtype:   # byte order does not count
-        raise TypeError(f"{name} must have the logits' dtype {user_dtype} (TensorFlow does not cast it), "
-                        f"got {np.asarray(a).dtype}")
-    return float_array(a, name, x.dtype)
+    return _validate.like_input(a, name, x, same_dtype=(user_dtype, "the logits'", "TensorFlow does not cast it"))
 
 
-def _result(value, grad, user_dtype):
-    value = value[()] if value.ndim == 0 else value
-    with np.errstate(over="ignore", under="ignore"):   # float16 results round like TF's
-        value = value.astype(user_dtype) if value.dtype != user_dtype else value
-        return value if grad is None else (value, grad.astype(user_dtype, copy=False))
-
-
-def _softmax_rows(x, return_grad, axis=-1, *, t=None, labels=None, **params):
+def _softmax_rows(x, return_grad, axis=-1, **operands):
     """Per-row softmax cross-entropy over ``axis`` in one fused pass: (loss, grad or None, bad-label count)."""
-    xv = class_last(x, axis)
-    loss = np.empty(xv.shape[:-1], x.dtype)
-    grad = np.empty_like(x) if return_grad else None
-    bad = 0
-    for xb, tb, lb, lossb, gb in row_blocks(xv, None if t is None else class_last(t, axis), labels, loss,
-                                             None if grad is None else class_last(grad, axis)):
-        bad += _kernels.softmax_xent_rows(xb, lossb, t=tb, labels=lb, grad=gb, **params)["bad_label"]
-    return loss, grad, bad
+    loss, grad, counts = run_rows("softmax", x, axis=axis, return_grad=return_grad, **operands)
+    return loss, grad, counts.get("bad_label", 0)
+
+
+_result = _validate.as_result
 
 
 def _with_class_axis(logits):
-    x, user_dtype = _float_logits(logits)
+    x, user_dtype = _validate.float_input(logits, "logits")
     if x.ndim == 0:
         raise ValueError(f"logits cannot be a scalar; they need a class axis, got {x!r}")
     return x, user_dtype
 
 
 def softmax_cross_entropy_with_logits(labels, logits, axis=-1, *, return_grad=False):
-    """``tf.nn.softmax_cross_entropy_with_logits``: sum_c labels_c (logsumexp(logits) - logits_c) over ``axis``;
-    the grad is TF's softmax - labels."""
+    """``tf.nn.softmax_cross_entropy_with_logits``: ``sum_c labels_c (logsumexp(logits) - logits_c)`` along ``axis``.
+
+    Parameters
+    ----------
+    labels : array_like
+        Class probabilities (not normalised), broadcast to the logits' shape and cast to their dtype.
+    logits : array_like
+        Unscaled log-probabilities, float32 or float64 (float16 computes in float32).
+    axis : int, default -1
+        The class axis.
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits`` as ``tf.GradientTape`` gives it.
+
+    Returns
+    -------
+    loss : ndarray or numpy scalar
+        One loss per row: the logits' shape without the class axis, in the logits' dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the logits' shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import tf as TF
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+    >>> labels = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    >>> np.round(TF.softmax_cross_entropy_with_logits(labels, logits), 6)
+    array([0.241311, 1.051445])
+    >>> loss, grad = TF.softmax_cross_entropy_with_logits(labels, logits, return_grad=True)
+    >>> np.round(grad, 4)  # TF's softmax(logits) - labels
+    array([[-0.2144,  0.1753,  0.0391],
+           [ 0.2119,  0.0761, -0.2881]])
+    """
     x, user_dtype = _with_class_axis(logits)
-    axis = axis_index(axis, x.ndim)
-    t = float_array(labels, "labels", x.dtype)   # TF casts the labels to the logits' dtype
+    axis = _validate.axis_index(axis, x.ndim)
+    t = _validate.float_array(labels, "labels", x.dtype)   # TF casts the labels to the logits' dtype
     try:
         t = np.broadcast_to(t, x.shape)          # stride-0 view, no copy
     except ValueError:
@@ -99,8 +106,33 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, *, return_grad=Fa
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits, *, return_grad=False):
-    """``tf.nn.sparse_softmax_cross_entropy_with_logits``: logsumexp(logits) - logits[label] over the last axis;
-    the grad is softmax - onehot(label)."""
+    """``tf.nn.sparse_softmax_cross_entropy_with_logits``: ``logsumexp(logits) - logits[label]`` over the last axis.
+
+    Parameters
+    ----------
+    labels : array_like
+        int32 or int64 class indices, the logits' shape without the last axis; a label outside [0, C) raises
+        IndexError.
+    logits : array_like
+        Unscaled log-probabilities (..., C), float32 or float64 (float16 computes in float32).
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits`` as ``tf.GradientTape`` gives it.
+
+    Returns
+    -------
+    loss : ndarray or numpy scalar
+        One loss per row: the logits' shape without the class axis, in the logits' dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the logits' shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import tf as TF
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+    >>> np.round(TF.sparse_softmax_cross_entropy_with_logits(np.array([0, 1]), logits), 6)
+    array([0.241311, 0.551445])
+    """
     x, user_dtype = _with_class_axis(logits)
     y = np.asarray(labels)
     if y.dtype.kind != "i" or y.dtype.itemsize not in (4, 8):
@@ -108,43 +140,89 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, *, return_grad=Fals
     if y.shape != x.shape[:-1]:
         raise ValueError(f"labels must have the logits' shape without the class axis, {x.shape[:-1]} "
                          f"(rank {x.ndim - 1}), got shape {y.shape} (rank {y.ndim})")
-    y = int_labels(y, "labels")
+    y = _validate.int_labels(y, "labels")
     loss, grad, bad = _softmax_rows(x, return_grad, labels=y)
     if bad:   # TF raises on CPU; the kernel only flagged the rows
-        check_labels_in_range(y, x.shape[-1], "labels")
+        _validate.check_labels_in_range(y, x.shape[-1], "labels")
     return _result(loss, grad, user_dtype)
 
 
 def _elementwise(labels, logits, return_grad, mode, pos_weight=None):
     """Element-wise binary cross-entropy of the sigmoid ops in one kernel pass."""
-    x, user_dtype = _float_logits(logits)
+    x, user_dtype = _validate.float_input(logits, "logits")
     z = _same_dtype_as_logits(labels, "labels", x, user_dtype)
     if z.shape != x.shape:
         raise ValueError(f"logits and labels must have the same shape, got {x.shape} and {z.shape}")
     pw = None
     if pos_weight is not None:
-        pw = _same_dtype_as_logits(pos_weight, "pos_weight", x, user_dtype)
-        try:
-            pw = np.broadcast_to(pw, x.shape)
-        except ValueError:
-            raise ValueError(f"pos_weight of shape {pw.shape} does not broadcast to the logits' shape "
-                             f"{x.shape}") from None
-    shape = x.shape
-    x, z = np.atleast_1d(x, z)   # views; 0-d logits are one row of one element
-    pw = None if pw is None else pw.reshape(x.shape)
-    loss = np.empty_like(x)
-    grad = np.empty_like(x) if return_grad else None
-    for xb, zb, pwb, lossb, gb in row_blocks(x, z, pw, loss, grad):
-        _kernels.binary_xent_rows(xb, zb, lossb, mode=mode, pos_weight=pwb, grad=gb)
-    return _result(loss.reshape(shape), None if grad is None else grad.reshape(shape), user_dtype)
+        pw = _validate.broadcast_to_shape(_same_dtype_as_logits(pos_weight, "pos_weight", x, user_dtype),
+                                          "pos_weight", x.shape, "the logits'")
+    loss, grad, _ = run_rows("binary", x, t=z, elementwise={"pos_weight": pw}, per_element_loss=True,
+                             return_grad=return_grad, mode=mode)
+    return _result(loss, grad, user_dtype)
 
 
 def sigmoid_cross_entropy_with_logits(labels, logits, *, return_grad=False):
-    """``tf.nn.sigmoid_cross_entropy_with_logits``: max(x, 0) - x z + log1p(exp(-|x|)), element-wise."""
+    """``tf.nn.sigmoid_cross_entropy_with_logits``: ``max(x, 0) - x z + log1p(exp(-|x|))``, element-wise.
+
+    Parameters
+    ----------
+    labels : array_like
+        Targets ``z`` in [0, 1], the logits' shape and dtype.
+    logits : array_like
+        Logits ``x``, float32 or float64 (float16 computes in float32).
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits`` as ``tf.GradientTape`` gives it.
+
+    Returns
+    -------
+    loss : ndarray or numpy scalar
+        Element-wise losses of the logits' shape and dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the logits' shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import tf as TF
+    >>> x = np.array([2.0, -1.0, 0.5])
+    >>> loss, grad = TF.sigmoid_cross_entropy_with_logits(np.array([1.0, 0.0, 1.0]), x, return_grad=True)
+    >>> np.round(loss, 6)
+    array([0.126928, 0.313262, 0.474077])
+    >>> np.round(grad, 4)  # sigmoid(x) - z
+    array([-0.1192,  0.2689, -0.3775])
+    """
     return _elementwise(labels, logits, return_grad, "logits_tf")
 
 
 def weighted_cross_entropy_with_logits(labels, logits, pos_weight, *, return_grad=False):
-    """``tf.nn.weighted_cross_entropy_with_logits``: (1 - z) x + (1 + (pos_weight - 1) z) (log1p(exp(-|x|)) +
-    relu(-x)), element-wise; ``pos_weight`` is a number or broadcasts to the logits' shape."""
+    """``tf.nn.weighted_cross_entropy_with_logits``: sigmoid cross-entropy with the positive term weighted.
+
+    Parameters
+    ----------
+    labels : array_like
+        Targets ``z`` in [0, 1], the logits' shape and dtype.
+    logits : array_like
+        Logits ``x``, float32 or float64 (float16 computes in float32).
+    pos_weight : float or array_like
+        Weight ``q`` of the positive term, broadcast to the logits' shape: the loss is
+        ``(1 - z) x + (1 + (q - 1) z) (log1p(exp(-|x|)) + relu(-x))``.
+    return_grad : bool, default False
+        Also return the gradient with respect to ``logits`` as ``tf.GradientTape`` gives it.
+
+    Returns
+    -------
+    loss : ndarray or numpy scalar
+        Element-wise losses of the logits' shape and dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the logits' shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import tf as TF
+    >>> x = np.array([2.0, -1.0, 0.5])
+    >>> np.round(TF.weighted_cross_entropy_with_logits(np.array([1.0, 0.0, 1.0]), x, 2.0), 6)
+    array([0.253856, 0.313262, 0.948154])
+    """
     return _elementwise(labels, logits, return_grad, "logits_tf_weighted", pos_weight=pos_weight)

@@ -16,6 +16,8 @@ Reproduced PyTorch behaviour:
 * ``binary_cross_entropy`` clamps the logs at -100 and its grad divides by max(p (1 - p), 1e-12) with torch's
   float32 EPS even for float64 (p = 0, target 1 gives -1.0000000039958e12), not the derivative of the clamp.
 * ``binary_cross_entropy_with_logits`` follows torch's expression, so x = -inf gives NaN for every target.
+* Positional arguments bind as in torch's signatures, legacy slots included: ``size_average`` / ``reduce``
+  (deprecated in torch) override ``reduction`` by torch's rules, with torch's deprecation warning.
 * Errors where torch raises: an out-of-range class index gives IndexError; a bad shape, value or argument
   gives ValueError and a bad dtype TypeError (torch's RuntimeErrors), each message naming the argument.
   As in torch, class indices must be int64 (or uint8), BCE's target must have the input's dtype, and
@@ -31,15 +33,13 @@ Differences from PyTorch (deliberate):
   (lists, Python numbers) take the input's dtype.
 * ``nll_loss(reduction="mean")`` whose non-ignored targets all have weight 0 (0/0): torch's grad is NaN only
   at the target entries of those rows; here the whole row is NaN.
-* The deprecated ``size_average`` / ``reduce`` module arguments are not supported (use ``reduction``).
 """
-import operator
+import warnings
 
 import numpy as np
 
-from crossentropy import _kernels
-from crossentropy._layout import class_last, row_blocks
-from crossentropy._validate import check_labels_in_range, float_array
+from crossentropy import _validate
+from crossentropy._rows import run_rows
 
 __all__ = [
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -50,51 +50,33 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 
 # ---- argument conversion ------------------------------------------------------------------------------
-def _float_input(x, name="input"):
-    """(array to compute with, dtype to return): torch refuses integer inputs, and float16 runs in float32."""
-    arr = np.asarray(x)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"{name} must be a floating-point array (float32 or float64), got dtype {arr.dtype}")
-    half = arr.dtype.itemsize < 4
-    computed = float_array(arr, name, np.float32 if half else None)
-    return computed, (arr.dtype.newbyteorder("=") if half else computed.dtype)
-
-
 def _like_input(a, name, x, user_dtype=None, *, same_dtype=False, floating=False):
-    """``a`` in the dtype ``x`` is computed in.  same_dtype (== user_dtype) / floating: the dtype checks torch
-    makes for this argument; array-likes without a dtype (lists, numbers) are simply converted."""
-    has_dtype = hasattr(a, "dtype")
-    arr = np.asarray(a)
-    if has_dtype and same_dtype and arr.dtype.newbyteorder("=") != user_dtype:   # byte order does not count
-        raise TypeError(f"{name} must have the input's dtype {user_dtype} (torch requires it), got {arr.dtype}")
-    if has_dtype and floating and arr.dtype.kind != "f":
-        raise TypeError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
-    return float_array(arr, name, x.dtype)
+    """``a`` in the dtype ``x`` is computed in, with the dtype checks torch makes for this argument."""
+    rule = (user_dtype, "the input's", "torch requires it") if same_dtype else None
+    return _validate.like_input(a, name, x, same_dtype=rule, floating=floating)
 
 
 def _ignore_index(ignore_index):
-    """ignore_index as an int64 value (torch: TypeError for a non-integer, ValueError on int64 overflow)."""
-    try:
-        value = operator.index(ignore_index)
-    except TypeError:
-        raise TypeError(f"ignore_index must be an integer, got {type(ignore_index).__name__}") from None
-    # int64 (torch's ValueError on overflow), less -2**63: that is the kernels' "nothing ignored" marker
-    if not -2**63 < value < 2**63:
-        raise ValueError(f"ignore_index={value} is outside (-2**63, 2**63): an int64, and -2**63 is reserved")
-    return value
+    """ignore_index as an int (torch: TypeError for a non-integer, ValueError outside int64)."""
+    return _validate.ignore_value(ignore_index, "ignore_index")
+
+
+def _legacy_reduction(size_average, reduce, reduction):
+    """torch's ``_Reduction.legacy_get_string``: either legacy flag given overrides ``reduction`` (None counts
+    as True), with torch's deprecation warning."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    legacy = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
+                  UserWarning, stacklevel=3)
+    return legacy
 
 
 def _check_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: {reduction!r} is not a valid value for reduction; use one of {_REDUCTIONS}")
-
-
-def _broadcast_to_input(a, name, x):
-    try:
-        return np.broadcast_to(a, x.shape)   # a stride-0 view: nothing is copied
-    except ValueError:
-        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the input's shape {x.shape} "
-                         "(the result must keep the input's shape)") from None
 
 
 def _check_unit_interval(a, name):
@@ -124,33 +106,20 @@ def _mean_scale(denominator, shape, dtype):
     return _per_row_constant(1.0 / denominator if denominator else np.nan, shape, dtype)
 
 
-def _result(value, grad, out_dtype):
-    with np.errstate(over="ignore", under="ignore"):   # float16 results round like torch's
-        value = value.astype(out_dtype) if value.dtype != out_dtype else value
-        return value if grad is None else (value, grad.astype(out_dtype, copy=False))
+_result = _validate.as_result
 
 
 # ---- softmax cross-entropy ----------------------------------------------------------------------------
-def _class_axis_last(a):
-    """(…, C) view: the class axis is 1, or 0 for 1-D input."""
-    return a if a.ndim == 1 else class_last(a, 1)
-
-
 def _row_shape(x):
     """Shape of the per-position output: the input without its class axis."""
     return () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
 
 
-def _softmax_rows(x, return_grad, *, t=None, labels=None, row_scale=None, **params):
-    """One fused kernel pass over every row; returns (per-row loss, grad or None, rows with a bad label)."""
-    loss = np.empty(_row_shape(x), x.dtype)
-    grad = np.empty_like(x) if return_grad else None
-    bad = 0
-    for xb, tb, lb, sb, lossb, gb in row_blocks(_class_axis_last(x), None if t is None else _class_axis_last(t),
-                                                 labels, row_scale, loss,
-                                                 None if grad is None else _class_axis_last(grad)):
-        bad += _kernels.softmax_xent_rows(xb, lossb, t=tb, labels=lb, row_scale=sb, grad=gb, **params)["bad_label"]
-    return loss, grad, bad
+def _softmax_rows(x, return_grad, **operands):
+    """One fused kernel pass over every row (class axis 1, or 0 for 1-D input); returns (per-row loss, grad or
+    None, rows with a bad label)."""
+    loss, grad, counts = run_rows("softmax", x, axis=0 if x.ndim == 1 else 1, return_grad=return_grad, **operands)
+    return loss, grad, counts.get("bad_label", 0)
 
 
 def _class_weight(weight, n_classes, x, user_dtype, same_dtype):
@@ -200,7 +169,7 @@ def _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoot
                                     c=1.0 - smoothing, b=smoothing / n_classes if n_classes else 0.0,
                                     ignore=ignore_index, log_probs=log_probs)
     if bad:
-        check_labels_in_range(labels, n_classes, "target", ignore=ignore_index)
+        _validate.check_labels_in_range(labels, n_classes, "target", ignore=ignore_index)
     return _result(_reduce(loss, reduction, denominator), grad, user_dtype)
 
 
@@ -221,18 +190,61 @@ def _probability_targets(x, user_dtype, target, weight, ignore_index, reduction,
 
 
 def _checked_input(input, reduction):
-    x, user_dtype = _float_input(input)
+    x, user_dtype = _validate.float_input(input, "input")
     _check_reduction(reduction)
     if x.ndim == 0:
         raise ValueError("input must have a class axis: shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
     return x, user_dtype
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, *,
-                  return_grad=False):
-    """``torch.nn.functional.cross_entropy``: log-softmax over axis 1 (axis 0 for 1-D input) and negative
-    log-likelihood.  ``target`` holds class indices (the input's shape without axis 1, int64) or class
-    probabilities (the input's shape, floating point)."""
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0, *, return_grad=False):
+    """``torch.nn.functional.cross_entropy``: log-softmax over the class axis and negative log-likelihood.
+
+    Parameters
+    ----------
+    input : array_like
+        Logits, shape (C,), (N, C) or (N, C, d1, ...): the class axis is 1 (0 for 1-D input).  float32 or
+        float64 (float16 computes in float32).
+    target : array_like
+        Class indices (int64 or uint8, the input's shape without axis 1) or class probabilities (the input's
+        shape).
+    weight : array_like, optional
+        One weight per class, shape (C,).
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    ignore_index : int, default -100
+        Class index whose targets are skipped (class-index targets only).
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    label_smoothing : float, default 0.0
+        Mix the targets with the uniform distribution: ``(1 - label_smoothing) t + label_smoothing / C``.
+    return_grad : bool, default False
+        Also return ``input.grad`` after ``loss.sum().backward()``, computed in the same pass.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        The reduced loss, or the per-element losses for ``reduction="none"``, in the input's dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the input's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> x = np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+    >>> print(f"{T.cross_entropy(x, np.array([0, 1])):.6f}")
+    0.396378
+    >>> loss, grad = T.cross_entropy(x, np.array([0, 1]), reduction="sum", return_grad=True)
+    >>> np.round(grad, 4)  # softmax(x) - onehot
+    array([[-0.2144,  0.1753,  0.0391],
+           [ 0.2119, -0.4239,  0.2119]])
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _checked_input(input, reduction)
     label_smoothing = float(label_smoothing)
     if label_smoothing > 1.0:
@@ -244,8 +256,48 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                           log_probs=False)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *, return_grad=False):
-    """``torch.nn.functional.nll_loss``: ``input`` already holds log-probabilities; loss = -weight[y] input[y]."""
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", *,
+             return_grad=False):
+    """``torch.nn.functional.nll_loss``: ``input`` holds log-probabilities; the loss is ``-weight[y] * input[y]``.
+
+    Parameters
+    ----------
+    input : array_like
+        Log-probabilities, shape (C,), (N, C) or (N, C, d1, ...) (class axis 1, 0 for 1-D input).
+    target : array_like
+        Class indices (int64 or uint8), the input's shape without axis 1.
+    weight : array_like, optional
+        One weight per class, shape (C,); the mean divides by the summed weights of the targets.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    ignore_index : int, default -100
+        Class index whose targets are skipped.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    return_grad : bool, default False
+        Also return ``input.grad`` after ``loss.sum().backward()``, computed in the same pass.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        The reduced loss, or the per-element losses for ``reduction="none"``, in the input's dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the input's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> logp = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+    >>> print(f"{T.nll_loss(logp, np.array([0, 2])):.6f}")
+    0.289909
+    >>> np.round(T.nll_loss(logp, np.array([0, 2]), weight=np.array([1.0, 1.0, 3.0]), reduction="none"), 6)
+    array([0.356675, 0.669431])
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _checked_input(input, reduction)
     return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, 0.0, return_grad,
                           log_probs=True)
@@ -254,17 +306,11 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
 # ---- binary cross-entropy -----------------------------------------------------------------------------
 def _binary(x, user_dtype, z, weight, pos_weight, reduction, return_grad, mode):
     """Element-wise binary cross-entropy in one kernel pass; the mean's 1/numel goes into grad_scale."""
-    shape = x.shape
-    x, z = np.atleast_1d(x, z)   # views; a 0-d input is one row of one element
-    weight, pos_weight = (None if a is None else a.reshape(x.shape) for a in (weight, pos_weight))
-    loss = np.empty(x.shape if reduction == "none" else x.shape[:-1], x.dtype)
-    grad = np.empty_like(x) if return_grad else None
     grad_scale = 1.0 / x.size if reduction == "mean" and x.size else 1.0
-    for xb, zb, wb, pwb, lossb, gb in row_blocks(x, z, weight, pos_weight, loss, grad):
-        _kernels.binary_xent_rows(xb, zb, lossb, mode=mode, weight=wb, pos_weight=pwb, grad=gb,
-                                  grad_scale=grad_scale)
-    value = _reduce(loss.reshape(shape) if reduction == "none" else loss, reduction, x.size)
-    return _result(value, None if grad is None else grad.reshape(shape), user_dtype)
+    loss, grad, _ = run_rows("binary", x, t=z, elementwise={"weight": weight, "pos_weight": pos_weight},
+                             per_element_loss=reduction == "none", return_grad=return_grad, mode=mode,
+                             grad_scale=grad_scale)
+    return _result(_reduce(loss, reduction, x.size), grad, user_dtype)
 
 
 def _binary_target(target, x, user_dtype, **dtype_rule):
@@ -275,12 +321,54 @@ def _binary_target(target, x, user_dtype, **dtype_rule):
 
 
 def _element_weight(a, name, x):
-    return None if a is None else _broadcast_to_input(_like_input(a, name, x), name, x)
+    if a is None:
+        return None
+    return _validate.broadcast_to_shape(_like_input(a, name, x), name, x.shape, "the input's",
+                                        " (the result must keep the input's shape)")
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return_grad=False):
-    """``torch.nn.functional.binary_cross_entropy`` of probabilities ``input`` (logs clamped at -100)."""
-    p, user_dtype = _float_input(input)
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean", *,
+                         return_grad=False):
+    """``torch.nn.functional.binary_cross_entropy`` of probabilities (logs clamped at -100, as torch does).
+
+    Parameters
+    ----------
+    input : array_like
+        Probabilities in [0, 1], any shape.
+    target : array_like
+        Targets in [0, 1], the input's shape and dtype.
+    weight : array_like, optional
+        Element weights, broadcast to the input's shape.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    return_grad : bool, default False
+        Also return ``input.grad`` after ``loss.sum().backward()``, computed in the same pass.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        The reduced loss, or the per-element losses for ``reduction="none"``, in the input's dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the input's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> p = np.array([0.9, 0.2, 0.6])
+    >>> print(f"{T.binary_cross_entropy(p, np.array([1.0, 0.0, 1.0])):.6f}")
+    0.279777
+    >>> value, grad = T.binary_cross_entropy(p, np.array([1.0, 0.0, 1.0]), reduction="sum", return_grad=True)
+    >>> np.round(grad, 4)  # (p - t) / (p (1 - p))
+    array([-1.1111,  1.25  , -1.6667])
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    p, user_dtype = _validate.float_input(input, "input")
     _check_reduction(reduction)
     z = _binary_target(target, p, user_dtype, same_dtype=True)
     _check_unit_interval(p, "input")
@@ -289,11 +377,51 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return
                    "prob_torch")
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None, *,
-                                     return_grad=False):
-    """``torch.nn.functional.binary_cross_entropy_with_logits``: (1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x),
-    times ``weight``."""
-    x, user_dtype = _float_input(input)
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None, *, return_grad=False):
+    """``torch.nn.functional.binary_cross_entropy_with_logits``: ``-(pos_weight t log σ(x) + (1 - t) log(1 - σ(x)))``.
+
+    Parameters
+    ----------
+    input : array_like
+        Logits, any shape.
+    target : array_like
+        Targets in [0, 1] (floating point), the input's shape.
+    weight : array_like, optional
+        Element weights, broadcast to the input's shape.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast to the input's shape (typically one per class).
+    return_grad : bool, default False
+        Also return ``input.grad`` after ``loss.sum().backward()``, computed in the same pass.
+
+    Returns
+    -------
+    loss : numpy scalar or ndarray
+        The reduced loss, or the per-element losses for ``reduction="none"``, in the input's dtype.
+    grad : ndarray
+        Only with ``return_grad=True``: the input's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> x = np.array([2.0, -1.0, 0.5])
+    >>> print(f"{T.binary_cross_entropy_with_logits(x, np.array([1.0, 0.0, 1.0])):.6f}")
+    0.304756
+    >>> value, grad = T.binary_cross_entropy_with_logits(x, np.array([1.0, 0.0, 1.0]), reduction="sum",
+    ...                                                  return_grad=True)
+    >>> np.round(grad, 4)  # sigmoid(x) - t
+    array([-0.1192,  0.2689, -0.3775])
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    x, user_dtype = _validate.float_input(input, "input")
     _check_reduction(reduction)
     z = _binary_target(target, x, user_dtype, floating=True)
     return _binary(x, user_dtype, z, _element_weight(weight, "weight", x),
@@ -306,6 +434,20 @@ class _Loss:
     _arguments = ()
 
     def __call__(self, input, target, *, return_grad=False):
+        """The loss of ``input`` against ``target`` with the module's arguments.
+
+        Parameters
+        ----------
+        input, target : array_like
+            As for the module's function.
+        return_grad : bool, default False
+            Also return ``input.grad`` after ``loss.sum().backward()``.
+
+        Returns
+        -------
+        loss : numpy scalar or ndarray
+            As the module's function returns it (``(loss, grad)`` with ``return_grad``).
+        """
         return self._function(input, target, return_grad=return_grad,
                               **{name: getattr(self, name) for name in self._arguments})
 
@@ -317,52 +459,138 @@ class _Loss:
         return f"{type(self).__name__}({args})"
 
 
-def _no_legacy(size_average, reduce):
-    if size_average is not None or reduce is not None:
-        raise TypeError("size_average and reduce are deprecated in torch and not supported here: use reduction=")
-
-
 class CrossEntropyLoss(_Loss):
-    """``torch.nn.CrossEntropyLoss``: calls :func:`cross_entropy`."""
+    """``torch.nn.CrossEntropyLoss``: calling the module calls :func:`cross_entropy` with its arguments.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        One weight per class.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    ignore_index : int, default -100
+        Class index whose targets are skipped.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    label_smoothing : float, default 0.0
+        Mix the targets with the uniform distribution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> loss = T.CrossEntropyLoss(label_smoothing=0.1)
+    >>> print(f"{loss(np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]]), np.array([0, 1])):.6f}")
+    0.504711
+    """
     _arguments = ("weight", "ignore_index", "reduction", "label_smoothing")
     _function = staticmethod(cross_entropy)
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                  label_smoothing=0.0):
-        _no_legacy(size_average, reduce)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
         self.label_smoothing = label_smoothing
 
 
 class NLLLoss(_Loss):
-    """``torch.nn.NLLLoss``: calls :func:`nll_loss`."""
+    """``torch.nn.NLLLoss``: calling the module calls :func:`nll_loss` with its arguments.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        One weight per class.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    ignore_index : int, default -100
+        Class index whose targets are skipped.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> logp = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+    >>> print(f"{T.NLLLoss(ignore_index=2)(logp, np.array([0, 2])):.6f}")
+    0.356675
+    """
     _arguments = ("weight", "ignore_index", "reduction")
     _function = staticmethod(nll_loss)
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
-        _no_legacy(size_average, reduce)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
 
 
 class BCELoss(_Loss):
-    """``torch.nn.BCELoss``: calls :func:`binary_cross_entropy`."""
+    """``torch.nn.BCELoss``: calling the module calls :func:`binary_cross_entropy` with its arguments.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Element weights, broadcast to the input's shape.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> print(T.BCELoss(reduction="none")(np.array([0.9, 0.2]), np.array([1.0, 0.0])).round(6))
+    [0.105361 0.223144]
+    """
     _arguments = ("weight", "reduction")
     _function = staticmethod(binary_cross_entropy)
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
-        _no_legacy(size_average, reduce)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.reduction = weight, reduction
 
 
 class BCEWithLogitsLoss(_Loss):
-    """``torch.nn.BCEWithLogitsLoss``: calls :func:`binary_cross_entropy_with_logits`."""
+    """``torch.nn.BCEWithLogitsLoss``: calling the module calls :func:`binary_cross_entropy_with_logits`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Element weights, broadcast to the input's shape.
+    size_average : bool, optional
+        Deprecated in torch (use ``reduction``).  Given (or ``reduce`` given), it overrides ``reduction`` by
+        torch's rules, with torch's deprecation warning.
+    reduce : bool, optional
+        Deprecated in torch (use ``reduction``); see ``size_average``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns the per-element losses.
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast to the input's shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import torch as T
+    >>> loss = T.BCEWithLogitsLoss(pos_weight=np.array([2.0]))
+    >>> print(f"{loss(np.array([2.0, -1.0, 0.5]), np.array([1.0, 0.0, 1.0])):.6f}")
+    0.505091
+    """
     _arguments = ("weight", "reduction", "pos_weight")
     _function = staticmethod(binary_cross_entropy_with_logits)
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
-        _no_legacy(size_average, reduce)
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight

@@ -61,15 +61,13 @@ Diagnostics: with ``from_logits=False`` a ``crossentropy.ProbabilityWarning`` re
 to 1 (categorical losses rescale them) or hold values outside [0, 1] (probably logits), from flags the
 kernel sets while computing the loss.
 """
-import operator
 import warnings
 
 import numpy as np
 
-from crossentropy import _kernels
 from crossentropy import _validate
 from crossentropy._diagnostics import warn_probabilities
-from crossentropy._layout import class_last, row_blocks
+from crossentropy._rows import run_rows
 
 __all__ = [
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
@@ -125,32 +123,17 @@ def _warn_single_class(x, fname):
 
 
 def _ignore_value(ignore_class):
-    if ignore_class is None:
-        return None
-    try:
-        value = operator.index(ignore_class)
-    except TypeError:
-        if not (isinstance(ignore_class, (float, np.floating)) and float(ignore_class).is_integer()):
-            raise ValueError(f"ignore_class must be None or an integer class id, got {ignore_class!r}") from None
-        value = int(ignore_class)
-    if not -2**63 < value < 2**63:   # the kernels take an int64 and reserve -2**63 for "nothing ignored"
-        raise ValueError(f"ignore_class={value} is outside (-2**63, 2**63)")
-    return value
+    return None if ignore_class is None else _validate.ignore_value(ignore_class, "ignore_class", whole_floats=True)
 
 
 # ---- one loss evaluation -------------------------------------------------------------------------------
-def _binary_rows(x, loss, *, t, **params):
-    """binary_xent_rows with the calling convention of the two softmax/probability drivers."""
-    return _kernels.binary_xent_rows(x, t, loss, **params)
-
-
 class _Evaluation:
-    """A validated loss call: the kernel, its class-last operands and parameters, the shape of the
-    per-sample losses and, for ignore_class, which of them are valid.  ``run`` fills the losses (and the
+    """A validated loss call: the kernel family, its operands (class axis ``ax``) and parameters, the shape of
+    the per-sample losses and, for ignore_class, which of them are valid.  ``run`` fills the losses (and the
     gradient, with a weight per sample) in one pass over the data."""
 
-    def __init__(self, kernel, x, ax, params, *, t=None, labels=None, mask=None, check=None, rescaled=False):
-        self.kernel, self.x, self.ax, self.params = kernel, x, ax, params
+    def __init__(self, family, x, ax, params, *, t=None, labels=None, mask=None, check=None, rescaled=False):
+        self.family, self.x, self.ax, self.params = family, x, ax, params
         self.t, self.labels, self.mask = t, labels, mask
         self.check, self.rescaled = check, rescaled
         self.loss_shape = x.shape[:ax] + x.shape[ax + 1:]
@@ -158,24 +141,11 @@ class _Evaluation:
     def run(self, row_scale=None, return_grad=False):
         """(per-sample losses, grad or None); ``row_scale`` (None or an array of the losses' shape) is each
         sample's weight in the gradient."""
-        x = self.x
-        loss = np.empty(self.loss_shape, x.dtype)
-        grad = np.empty_like(x) if return_grad else None
         params = dict(self.params)
         if self.check is not None:
             params["check"] = self.check
-        totals = {}
-        last = (lambda a: a) if self.ax == x.ndim - 1 else (lambda a: class_last(a, self.ax))   # skip no-op views
-        blocks = row_blocks(last(x), None if self.t is None else last(self.t), self.labels, loss,
-                            None if grad is None else last(grad), row_scale)
-        for xb, tb, lb, lossb, gb, rb in blocks:
-            if tb is not None:
-                params["t"] = tb
-            if lb is not None:
-                params["labels"] = lb
-            counts = self.kernel(xb, lossb, grad=gb, row_scale=rb, **params)
-            for key, n in counts.items():
-                totals[key] = totals.get(key, 0) + n
+        loss, grad, totals = run_rows(self.family, self.x, axis=self.ax, t=self.t, labels=self.labels,
+                                      row_scale=row_scale, return_grad=return_grad, **params)
         if self.check:
             warn_probabilities(totals, int(np.prod(self.loss_shape)), "y_pred", rescaled=self.rescaled,
                                stacklevel=_WARN_STACKLEVEL)
@@ -195,12 +165,12 @@ def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, f
     ls = float(label_smoothing)
     a, b = (1.0 - ls, ls / t.shape[-1]) if ls else (1.0, 0.0)
     if focal is None and from_logits:
-        return _Evaluation(_kernels.softmax_xent_rows, x, ax, {"a": a, "b": b}, t=t)
+        return _Evaluation("softmax", x, ax, {"a": a, "b": b}, t=t)
     params = {"a": a, "b": b, "eps": _EPSILON, "from_logits": bool(from_logits), "clip_tie": _CLIP_TIE_GRAD}
     if focal is not None:
         alpha, gamma = focal
         params.update(focal=True, gamma=float(gamma), **_focal_alpha(alpha, x, ax))
-    return _Evaluation(_kernels.prob_xent_rows, x, ax, params, t=t,
+    return _Evaluation("prob", x, ax, params, t=t,
                        check=not from_logits, rescaled=True)
 
 
@@ -236,8 +206,8 @@ def _sparse(y_true, y_pred, from_logits, ignore_class, axis, dtype):
     _validate.check_labels_in_range(labels, C, "y_true", ignore=ignore)
     mask = None if ignore is None else labels != ignore
     if from_logits:
-        return _Evaluation(_kernels.softmax_xent_rows, x, ax, {"ignore": ignore}, labels=labels, mask=mask)
-    return _Evaluation(_kernels.prob_xent_rows, x, ax, {"ignore": ignore, "eps": _EPSILON,
+        return _Evaluation("softmax", x, ax, {"ignore": ignore}, labels=labels, mask=mask)
+    return _Evaluation("prob", x, ax, {"ignore": ignore, "eps": _EPSILON,
                                                         "clip_tie": _CLIP_TIE_GRAD},
                        labels=labels, mask=mask, check=True, rescaled=True)
 
@@ -255,33 +225,183 @@ def _binary(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, focal=
                       gamma=float(gamma))
     else:
         params["mode"] = "logits_keras" if from_logits else "prob_clip"
-    return _Evaluation(_binary_rows, x, ax, params, t=t, check=not from_logits)
+    return _Evaluation("binary", x, ax, params, t=t, check=not from_logits)
 
 
 # ---- per-sample functions ------------------------------------------------------------------------------
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *,
                              return_grad=False):
-    """Keras' ``categorical_crossentropy``: per-sample losses (``y_pred``'s shape without ``axis``)."""
+    """Keras' ``categorical_crossentropy``: per-sample losses of one-hot or soft targets.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets of ``y_pred``'s shape: one-hot rows or class probabilities.
+    y_pred : array_like
+        Predicted probabilities, or logits with ``from_logits=True``.
+    from_logits : bool, default False
+        ``y_pred`` holds logits.  Otherwise it holds probabilities, divided by their sum along ``axis`` and
+        clipped to [1e-7, 1 - 1e-7] as Keras does.
+    label_smoothing : float, default 0.0
+        Targets become ``y_true * (1 - label_smoothing) + label_smoothing / K``, K = ``y_true.shape[-1]``.
+    axis : int, default -1
+        The class axis of ``y_pred`` (and ``y_true``).
+    return_grad : bool, default False
+        Also return the gradient d sum(loss) / d ``y_pred``, computed in the same pass.
+
+    Returns
+    -------
+    loss : ndarray
+        Per-sample losses: ``y_pred``'s shape without ``axis``, in ``y_pred``'s dtype when it is float32 or
+        float64 (float32 otherwise).
+    grad : ndarray
+        Only with ``return_grad=True``: ``y_pred``'s shape and dtype (JAX's gradient of the Keras code).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_true = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    >>> y_pred = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1]])
+    >>> np.round(K.categorical_crossentropy(y_true, y_pred), 6)
+    array([0.105361, 0.223144])
+    >>> logits = np.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    >>> loss, grad = K.categorical_crossentropy(y_true, logits, from_logits=True, return_grad=True)
+    >>> np.round(grad, 4)  # softmax(logits) - y_true
+    array([[-0.1562,  0.1142,  0.042 ],
+           [ 0.2119, -0.4239,  0.2119]])
+    """
     evaluation = _categorical(y_true, y_pred, from_logits, label_smoothing, axis, None)
     return _result(*evaluation.run(None, return_grad), return_grad)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, *,
                                     return_grad=False):
-    """Keras' ``sparse_categorical_crossentropy``: integer labels, 0 (and zero gradient) for ``ignore_class``."""
+    """Keras' ``sparse_categorical_crossentropy``: per-sample losses of integer class labels.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Integer class labels of ``y_pred``'s shape without ``axis`` (a trailing 1 is allowed); whole-number
+        floats are accepted.  A label outside [0, C) that is not ``ignore_class`` raises IndexError.
+    y_pred : array_like
+        Predicted probabilities, or logits with ``from_logits=True``.
+    from_logits : bool, default False
+        ``y_pred`` holds logits.  Otherwise it holds probabilities, divided by their sum along ``axis`` and
+        clipped to [1e-7, 1 - 1e-7] as Keras does.
+    ignore_class : int, optional
+        Label value whose samples give loss 0 and a zero gradient.
+    axis : int, default -1
+        The class axis of ``y_pred`` (and ``y_true``).
+    return_grad : bool, default False
+        Also return the gradient d sum(loss) / d ``y_pred``, computed in the same pass.
+
+    Returns
+    -------
+    loss : ndarray
+        Per-sample losses: ``y_pred``'s shape without ``axis``, in ``y_pred``'s dtype when it is float32 or
+        float64 (float32 otherwise).
+    grad : ndarray
+        Only with ``return_grad=True``: ``y_pred``'s shape and dtype (JAX's gradient of the Keras code).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_pred = np.array([[0.2, 0.2, 0.6], [0.7, 0.2, 0.1]])
+    >>> np.round(K.sparse_categorical_crossentropy(np.array([2, 0]), y_pred), 6)
+    array([0.510826, 0.356675])
+    >>> np.round(K.sparse_categorical_crossentropy(np.array([2, -1]), y_pred, ignore_class=-1), 6)
+    array([0.510826, 0.      ])
+    """
     evaluation = _sparse(y_true, y_pred, from_logits, ignore_class, axis, None)
     return _result(*evaluation.run(None, return_grad), return_grad)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, return_grad=False):
-    """Keras' ``binary_crossentropy``: element-wise losses averaged along ``axis``."""
+    """Keras' ``binary_crossentropy``: element-wise losses averaged along ``axis``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        0/1 (or soft) labels of ``y_pred``'s shape.
+    y_pred : array_like
+        Predicted probabilities (clipped to [1e-7, 1 - 1e-7]), or logits with ``from_logits=True``.
+    from_logits : bool, default False
+        ``y_pred`` holds logits; the loss is then the exact log-sigmoid form of Keras' JAX backend.
+    label_smoothing : float, default 0.0
+        Labels become ``y_true * (1 - label_smoothing) + label_smoothing / 2``.
+    axis : int, default -1
+        The axis the element-wise losses are averaged over.
+    return_grad : bool, default False
+        Also return the gradient d sum(loss) / d ``y_pred``, computed in the same pass.
+
+    Returns
+    -------
+    loss : ndarray
+        Per-sample losses: ``y_pred``'s shape without ``axis``, in ``y_pred``'s dtype when it is float32 or
+        float64 (float32 otherwise).
+    grad : ndarray
+        Only with ``return_grad=True``: ``y_pred``'s shape and dtype (JAX's gradient of the Keras code).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_true = np.array([[0.0, 1.0], [1.0, 1.0]])
+    >>> y_pred = np.array([[0.2, 0.9], [0.6, 0.5]])
+    >>> np.round(K.binary_crossentropy(y_true, y_pred), 6)
+    array([0.164252, 0.601986])
+    >>> loss, grad = K.binary_crossentropy(y_true, y_pred, return_grad=True)
+    >>> np.round(grad, 4)  # (p - y) / (p (1 - p)) / 2
+    array([[ 0.625 , -0.5556],
+           [-0.8333, -1.    ]])
+    """
     evaluation = _binary(y_true, y_pred, from_logits, label_smoothing, axis, None)
     return _result(*evaluation.run(None, return_grad), return_grad)
 
 
 def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
                                    axis=-1, *, return_grad=False):
-    """Keras' ``categorical_focal_crossentropy``: sum of alpha (1 - p)**gamma (-t log p) along ``axis``."""
+    """Keras' ``categorical_focal_crossentropy``: sum of ``alpha (1 - p)**gamma (-t log p)`` along ``axis``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets of ``y_pred``'s shape (one-hot rows or class probabilities).
+    y_pred : array_like
+        Predicted probabilities, or logits with ``from_logits=True`` (softmax first).
+    alpha : float or sequence of float, default 0.25
+        Weighting factor; a sequence gives one weight per class (class axis last).
+    gamma : float, default 2.0
+        Focusing exponent of the modulating factor ``(1 - p)**gamma``.
+    from_logits : bool, default False
+        ``y_pred`` holds logits.  Otherwise it holds probabilities, divided by their sum along ``axis`` and
+        clipped to [1e-7, 1 - 1e-7] as Keras does.
+    label_smoothing : float, default 0.0
+        Targets become ``y_true * (1 - label_smoothing) + label_smoothing / K``, K = ``y_true.shape[-1]``.
+    axis : int, default -1
+        The class axis of ``y_pred`` (and ``y_true``).
+    return_grad : bool, default False
+        Also return the gradient d sum(loss) / d ``y_pred``, computed in the same pass.
+
+    Returns
+    -------
+    loss : ndarray
+        Per-sample losses: ``y_pred``'s shape without ``axis``, in ``y_pred``'s dtype when it is float32 or
+        float64 (float32 otherwise).
+    grad : ndarray
+        Only with ``return_grad=True``: ``y_pred``'s shape and dtype (JAX's gradient of the Keras code).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+    >>> np.round(K.categorical_focal_crossentropy(y_true, y_pred), 6)
+    array([3.20000e-05, 4.66273e-01])
+    """
     evaluation = _categorical(y_true, y_pred, from_logits, label_smoothing, axis, None, focal=(alpha, gamma),
                               fname="categorical_focal_crossentropy")
     return _result(*evaluation.run(None, return_grad), return_grad)
@@ -289,7 +409,46 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
 
 def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
                               from_logits=False, label_smoothing=0.0, axis=-1, *, return_grad=False):
-    """Keras' ``binary_focal_crossentropy``: element-wise focal losses averaged along ``axis``."""
+    """Keras' ``binary_focal_crossentropy``: element-wise focal losses averaged along ``axis``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        0/1 (or soft) labels of ``y_pred``'s shape.
+    y_pred : array_like
+        Predicted probabilities, or logits with ``from_logits=True``.
+    apply_class_balancing : bool, default False
+        Weigh positives by ``alpha`` and negatives by ``1 - alpha``.
+    alpha : float, default 0.25
+        The class-balancing weight (used with ``apply_class_balancing``).
+    gamma : float, default 2.0
+        Focusing exponent of the modulating factor ``(1 - p_t)**gamma``.
+    from_logits : bool, default False
+        ``y_pred`` holds logits.
+    label_smoothing : float, default 0.0
+        Labels become ``y_true * (1 - label_smoothing) + label_smoothing / 2``.
+    axis : int, default -1
+        The axis the element-wise losses are averaged over.
+    return_grad : bool, default False
+        Also return the gradient d sum(loss) / d ``y_pred``, computed in the same pass.
+
+    Returns
+    -------
+    loss : ndarray
+        Per-sample losses: ``y_pred``'s shape without ``axis``, in ``y_pred``'s dtype when it is float32 or
+        float64 (float32 otherwise).
+    grad : ndarray
+        Only with ``return_grad=True``: ``y_pred``'s shape and dtype (JAX's gradient of the Keras code).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+    >>> y_pred = np.array([[0.6, 0.4], [0.4, 0.6]])
+    >>> np.round(K.binary_focal_crossentropy(y_true, y_pred, gamma=2.0), 6)
+    array([0.329865, 0.205798])
+    """
     evaluation = _binary(y_true, y_pred, from_logits, label_smoothing, axis, None,
                          focal=(apply_class_balancing, alpha, gamma))
     return _result(*evaluation.run(None, return_grad), return_grad)
@@ -384,7 +543,8 @@ class _Reduction:
         with np.errstate(all="ignore"):
             w = np.broadcast_to(self.scale * self.sw, self.out_shape)
             w = np.broadcast_to(_sum_to_shape(w, self.values_shape), self.values_shape)
-        return np.ascontiguousarray(w.reshape(self.loss_shape), dtype=self.dtype)
+        # np.array, not ascontiguousarray: that one turns the 0-d weight of a single-row loss into shape (1,)
+        return np.array(w.reshape(self.loss_shape), dtype=self.dtype, order="C")
 
 
 # ---- classes ---------------------------------------------------------------------------------------------
@@ -432,7 +592,27 @@ class _Loss:
         return self._dtype.name
 
     def __call__(self, y_true, y_pred, sample_weight=None, *, return_grad=False):
-        """The reduced loss; with ``return_grad``, ``(value, d sum(value) / d y_pred)``."""
+        """The reduced loss.
+
+        Parameters
+        ----------
+        y_true : array_like
+            Targets (class labels for the sparse loss).
+        y_pred : array_like
+            Predictions; computed in the loss' ``dtype``.
+        sample_weight : array_like, optional
+            A scalar, one weight per sample, or any shape that broadcasts against the per-sample losses after
+            Keras' rank matching.
+        return_grad : bool, default False
+            Also return d sum(value) / d ``y_pred``.
+
+        Returns
+        -------
+        value : ndarray
+            The reduced loss (0-d), or the weighted per-sample losses for ``reduction="none"``.
+        grad : ndarray
+            Only with ``return_grad=True``: ``y_pred``'s shape, in its dtype when that is float32/float64.
+        """
         given = np.asarray(y_pred)
         x = _pred_array(given, self._dtype)
         t = np.asarray(y_true) if self._labels_are_indices else _validate.float_array(y_true, "y_true", self._dtype)
@@ -449,10 +629,12 @@ class _Loss:
         return value, grad
 
     def get_config(self):
+        """The constructor arguments, as Keras' ``get_config()`` reports them."""
         return {"name": self.name, "reduction": self.reduction, **{k: getattr(self, k) for k in self._config_keys}}
 
     @classmethod
     def from_config(cls, config):
+        """A loss built from :meth:`get_config`'s dictionary."""
         return cls(**config)
 
     def __repr__(self):
@@ -460,7 +642,37 @@ class _Loss:
 
 
 class CategoricalCrossentropy(_Loss):
-    """Keras' ``CategoricalCrossentropy``: one-hot (or soft) targets."""
+    """Keras' ``CategoricalCrossentropy``: one-hot (or soft) targets; calling it gives the reduced loss.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        ``y_pred`` holds logits rather than probabilities.
+    label_smoothing : float, default 0.0
+        Smooth the targets towards ``1 / K``.
+    axis : int, default -1
+        The class axis.
+    reduction : str or None, default "sum_over_batch_size"
+        How the weighted per-sample losses are reduced: ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
+        ``"mean_with_sample_weight"`` or ``"none"``/None (no reduction).
+    name : str
+        The loss' name (``get_config()`` reports it).
+    dtype : str, numpy.dtype or Keras DTypePolicy, optional
+        The compute dtype, float32 (Keras' floatx, the default) or float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_true = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    >>> y_pred = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1]])
+    >>> loss = K.CategoricalCrossentropy()
+    >>> print(f"{loss(y_true, y_pred):.6f}")
+    0.164252
+    >>> value, grad = loss(y_true, y_pred, sample_weight=np.array([1.0, 0.0]), return_grad=True)
+    >>> print(f"{value:.6f}", grad.shape)
+    0.052680 (2, 3)
+    """
 
     _build = staticmethod(_categorical)
 
@@ -471,7 +683,33 @@ class CategoricalCrossentropy(_Loss):
 
 
 class SparseCategoricalCrossentropy(_Loss):
-    """Keras' ``SparseCategoricalCrossentropy``: integer labels, optional ``ignore_class``."""
+    """Keras' ``SparseCategoricalCrossentropy``: integer class labels; calling it gives the reduced loss.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        ``y_pred`` holds logits rather than probabilities.
+    ignore_class : int, optional
+        Label value that is masked out (not counted by the mean reductions).
+    axis : int, default -1
+        The class axis (Keras' ``get_config()`` does not report it).
+    reduction : str or None, default "sum_over_batch_size"
+        How the weighted per-sample losses are reduced: ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
+        ``"mean_with_sample_weight"`` or ``"none"``/None (no reduction).
+    name : str
+        The loss' name (``get_config()`` reports it).
+    dtype : str, numpy.dtype or Keras DTypePolicy, optional
+        The compute dtype, float32 (Keras' floatx, the default) or float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]])
+    >>> loss = K.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+    >>> print(f"{loss(np.array([0, 2, -1]), logits):.6f}")
+    0.168117
+    """
 
     _build = staticmethod(_sparse)
     _labels_are_indices = True
@@ -484,7 +722,37 @@ class SparseCategoricalCrossentropy(_Loss):
 
 
 class BinaryCrossentropy(_Loss):
-    """Keras' ``BinaryCrossentropy``: element-wise, averaged along ``axis``."""
+    """Keras' ``BinaryCrossentropy``: element-wise losses averaged along ``axis``, then reduced over samples.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        ``y_pred`` holds logits rather than probabilities.
+    label_smoothing : float, default 0.0
+        Smooth the labels towards 0.5.
+    axis : int, default -1
+        The axis the element-wise losses are averaged over.
+    reduction : str or None, default "sum_over_batch_size"
+        How the weighted per-sample losses are reduced: ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
+        ``"mean_with_sample_weight"`` or ``"none"``/None (no reduction).
+    name : str
+        The loss' name (``get_config()`` reports it).
+    dtype : str, numpy.dtype or Keras DTypePolicy, optional
+        The compute dtype, float32 (Keras' floatx, the default) or float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_true = np.array([0.0, 1.0, 1.0, 0.0])
+    >>> y_pred = np.array([0.1, 0.8, 0.6, 0.3])
+    >>> print(f"{K.BinaryCrossentropy()(y_true, y_pred):.6f}")
+    0.299001
+    >>> value, grad = K.BinaryCrossentropy()(y_true, y_pred, sample_weight=np.array([1.0, 2.0, 1.0, 0.0]),
+    ...                                      return_grad=True)
+    >>> print(f"{value:.6f}", np.round(grad, 4))
+    0.299001 [ 0.2778 -0.3125 -0.4167  0.3571]
+    """
 
     _build = staticmethod(_binary)
 
@@ -495,7 +763,37 @@ class BinaryCrossentropy(_Loss):
 
 
 class CategoricalFocalCrossentropy(_Loss):
-    """Keras' ``CategoricalFocalCrossentropy``."""
+    """Keras' ``CategoricalFocalCrossentropy``: focal loss of one-hot (or soft) targets, reduced over samples.
+
+    Parameters
+    ----------
+    alpha : float or sequence of float, default 0.25
+        Weighting factor (a sequence: one weight per class).
+    gamma : float, default 2.0
+        Focusing exponent.
+    from_logits : bool, default False
+        ``y_pred`` holds logits rather than probabilities.
+    label_smoothing : float, default 0.0
+        Smooth the targets towards ``1 / K``.
+    axis : int, default -1
+        The class axis.
+    reduction : str or None, default "sum_over_batch_size"
+        How the weighted per-sample losses are reduced: ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
+        ``"mean_with_sample_weight"`` or ``"none"``/None (no reduction).
+    name : str
+        The loss' name (``get_config()`` reports it).
+    dtype : str, numpy.dtype or Keras DTypePolicy, optional
+        The compute dtype, float32 (Keras' floatx, the default) or float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+    >>> print(f"{K.CategoricalFocalCrossentropy()(y_true, y_pred):.6f}")
+    0.233153
+    """
 
     _build = staticmethod(_categorical)
 
@@ -507,7 +805,39 @@ class CategoricalFocalCrossentropy(_Loss):
 
 
 class BinaryFocalCrossentropy(_Loss):
-    """Keras' ``BinaryFocalCrossentropy``."""
+    """Keras' ``BinaryFocalCrossentropy``: element-wise focal losses averaged along ``axis``, reduced over samples.
+
+    Parameters
+    ----------
+    apply_class_balancing : bool, default False
+        Weigh positives by ``alpha`` and negatives by ``1 - alpha``.
+    alpha : float, default 0.25
+        The class-balancing weight.
+    gamma : float, default 2.0
+        Focusing exponent.
+    from_logits : bool, default False
+        ``y_pred`` holds logits rather than probabilities.
+    label_smoothing : float, default 0.0
+        Smooth the labels towards 0.5.
+    axis : int, default -1
+        The axis the element-wise losses are averaged over.
+    reduction : str or None, default "sum_over_batch_size"
+        How the weighted per-sample losses are reduced: ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
+        ``"mean_with_sample_weight"`` or ``"none"``/None (no reduction).
+    name : str
+        The loss' name (``get_config()`` reports it).
+    dtype : str, numpy.dtype or Keras DTypePolicy, optional
+        The compute dtype, float32 (Keras' floatx, the default) or float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossentropy import keras as K
+    >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+    >>> y_pred = np.array([[0.6, 0.4], [0.4, 0.6]])
+    >>> print(f"{K.BinaryFocalCrossentropy(gamma=2.0)(y_true, y_pred):.6f}")
+    0.267832
+    """
 
     _build = staticmethod(_binary)
 

@@ -1,4 +1,4 @@
-"""Why cross-entropy trains a sigmoid output faster than mean squared error (seed document 002), in numbers
+"""Why cross-entropy trains a sigmoid output faster than mean squared error, in numbers
 and as a figure.
 
 For one sigmoid output a = sigmoid(z) and a target y:
@@ -13,9 +13,9 @@ gradient is -4.5e-5 while cross-entropy's is -0.99995).  Cross-entropy's gradien
 The cross-entropy side is computed with crossentropy.sigmoid_cross_entropy_and_grad (loss and dL/dz of the
 stable form max(z, 0) - z*y + log1p(exp(-|z|)) in one pass); the MSE side is written out in NumPy.
 
-    python examples/seed002_mse_vs_xent.py                      # table + docs/mse_vs_crossentropy.png
-    python examples/seed002_mse_vs_xent.py --out fig.png        # elsewhere
-    python examples/seed002_mse_vs_xent.py --no-figure          # numbers only (no matplotlib needed)
+    python examples/mse_vs_crossentropy.py                      # table + docs/mse_vs_crossentropy.png
+    python examples/mse_vs_crossentropy.py --out fig.png        # elsewhere
+    python examples/mse_vs_crossentropy.py --no-figure          # numbers only (no matplotlib needed)
 """
 import argparse
 import os
@@ -81,7 +81,7 @@ def table():
 
 
 def chain_rule_example():
-    """Seed 002's dL/dw2 for z2 = w2 a1 + b2: MSE keeps the a2(1 - a2) factor, cross-entropy drops it."""
+    """dL/dw2 for z2 = w2 a1 + b2: MSE keeps the a2(1 - a2) factor, cross-entropy drops it."""
     a1, w2, b2, y = 0.8, -4.0, -2.0, 1.0
     z2 = w2 * a1 + b2
     a2 = sigmoid(z2)
@@ -136,7 +136,7 @@ def figure(path):
            title="Recovering from a wrong start ($z_0 = -6$, $y = 1$)", ylim=(-0.03, 1.03))
     ax.legend(loc="center right", fontsize=9)
 
-    fig.suptitle("Seed 002: with a sigmoid output, MSE's gradient carries the factor $a(1-a)$ and vanishes "
+    fig.suptitle("With a sigmoid output, MSE's gradient carries the factor $a(1-a)$ and vanishes "
                  "where the output saturates; cross-entropy's gradient is the error $a - y$", fontsize=11)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,0 +1,145 @@
+/* Math for one compute type (CE_T = float or double, names suffixed by CE_MSUF through CE_M()): exp, log
+ * and log1p written branch-free so that the row loops over them vectorise.  Included once per compute type
+ * by _rowmath.c; element types that compute in float (float16, bfloat16) share the float instance. */
+
+#if CE_IS_DOUBLE
+#define CE_EXP_HI 709.0
+#define CE_EXP_LO (-745.2)
+#define CE_MAGIC 6755399441055744.0          /* 1.5 * 2^52: adding it rounds to an integer */
+#define CE_LN2_HI 6.93147180369123816490e-01 /* trailing zeros: k * LN2_HI is exact */
+#define CE_LN2_LO 1.90821492927058770002e-10
+#define CE_MANT 52
+#define CE_BIAS 1023
+#define CE_MIN_NORMAL 2.2250738585072014e-308
+#define CE_TWO_MANT 4503599627370496.0       /* 2^52 */
+#define CE_MANT_MASK 0x000fffffffffffffULL
+#define CE_ONE_BITS 0x3ff0000000000000ULL
+#define CE_TWO_MANT_BITS 0x4330000000000000ULL
+#else
+#define CE_EXP_HI 88.0f
+#define CE_EXP_LO (-104.0f)
+#define CE_MAGIC 12582912.0f                 /* 1.5 * 2^23 */
+#define CE_LN2_HI 0.693359375f
+#define CE_LN2_LO (-2.12194440e-4f)
+#define CE_MANT 23
+#define CE_BIAS 127
+#define CE_MIN_NORMAL 1.17549435e-38f
+#define CE_TWO_MANT 8388608.0f               /* 2^23 */
+#define CE_MANT_MASK 0x007fffffU
+#define CE_ONE_BITS 0x3f800000U
+#define CE_TWO_MANT_BITS 0x4b000000U
+#endif
+
+CE_INLINE CE_T CE_M(ce_from_bits)(CE_UINT u) { CE_T f; memcpy(&f, &u, sizeof f); return f; }
+CE_INLINE CE_UINT CE_M(ce_bits)(CE_T f) { CE_UINT u; memcpy(&u, &f, sizeof u); return u; }
+
+/* exp(x), branch-free so loops over it vectorise.  Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2,
+ * Taylor polynomial for e^r (truncation < 0.05 ulp), and 2^k applied as two factors so results down to
+ * the subnormals stay right.  NaN propagates; below the underflow limit the result is exactly 0. */
+CE_INLINE CE_T CE_M(ce_exp)(CE_T x)
+{
+    CE_T xc = x > CE_EXP_HI ? CE_EXP_HI : x;
+    xc = xc < CE_EXP_LO ? CE_EXP_LO : xc;
+    CE_T t = xc * CE_K(1.44269504088896340736) + CE_MAGIC;
+    CE_T k = t - CE_MAGIC;
+    CE_T r = xc - k * CE_LN2_HI;
+    r = r - k * CE_LN2_LO;
+#if CE_IS_DOUBLE
+    CE_T p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+#else
+    CE_T p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+#endif
+    CE_SINT ki = (CE_SINT)(CE_M(ce_bits)(t) - CE_M(ce_bits)(CE_MAGIC));
+    CE_SINT k1 = ki >> 1, k2 = ki - k1;
+    CE_T s1 = CE_M(ce_from_bits)((CE_UINT)(k1 + CE_BIAS) << CE_MANT);
+    CE_T s2 = CE_M(ce_from_bits)((CE_UINT)(k2 + CE_BIAS) << CE_MANT);
+    CE_T y = p * s1 * s2;
+    return x < CE_EXP_LO ? CE_K(0.0) : y;
+}
+
+/* log(x), branch-free: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh((m-1)/(m+1)) as an odd
+ * series.  log(0) = -inf, log(<0) = NaN, log(inf) = inf, NaN -> NaN. */
+CE_INLINE CE_T CE_M(ce_log)(CE_T x)
+{
+    int sub = x < CE_MIN_NORMAL;
+    CE_T xs = sub ? x * CE_TWO_MANT : x;
+    CE_UINT u = CE_M(ce_bits)(xs);
+    /* the biased exponent as a float, without an int->float conversion (slow for int64 vectors) */
+    CE_T e = CE_M(ce_from_bits)((u >> CE_MANT) | CE_TWO_MANT_BITS) - CE_TWO_MANT - CE_BIAS;
+    e = sub ? e - CE_MANT : e;
+    CE_T m = CE_M(ce_from_bits)((u & CE_MANT_MASK) | CE_ONE_BITS);
+    int big = m > CE_K(1.41421356237309504880);
+    m = big ? m * CE_K(0.5) : m;
+    e = big ? e + CE_K(1.0) : e;
+    CE_T f = m - CE_K(1.0);
+    CE_T s = f / (m + CE_K(1.0));
+    CE_T z = s * s;
+#if CE_IS_DOUBLE
+    CE_T q = 1.0 / 25.0;
+    q = q * z + 1.0 / 23.0;
+    q = q * z + 1.0 / 21.0;
+    q = q * z + 1.0 / 19.0;
+    q = q * z + 1.0 / 17.0;
+    q = q * z + 1.0 / 15.0;
+    q = q * z + 1.0 / 13.0;
+    q = q * z + 1.0 / 11.0;
+    q = q * z + 1.0 / 9.0;
+    q = q * z + 1.0 / 7.0;
+    q = q * z + 1.0 / 5.0;
+    q = q * z + 1.0 / 3.0;
+#else
+    CE_T q = 1.0f / 11.0f;
+    q = q * z + 1.0f / 9.0f;
+    q = q * z + 1.0f / 7.0f;
+    q = q * z + 1.0f / 5.0f;
+    q = q * z + 1.0f / 3.0f;
+#endif
+    /* log m = 2s + 2s z q = f - s (f - 2 z q s ... ); written as f - s*(f - 2zq) keeps the leading term exact */
+    CE_T logm = f - s * (f - CE_K(2.0) * z * q);
+    CE_T res = e * CE_LN2_HI + (logm + e * CE_LN2_LO);
+    res = x == (CE_T)INFINITY ? x : res;
+    return x > 0 ? res : (x == 0 ? -(CE_T)INFINITY : (CE_T)NAN);
+}
+
+/* log(1 + y) for y >= -1, accurate for tiny y: log(u) * y / (u - 1) with u = 1 + y corrects u's rounding. */
+CE_INLINE CE_T CE_M(ce_log1p)(CE_T y)
+{
+    CE_T u = CE_K(1.0) + y;
+    CE_T d = u - CE_K(1.0);
+    CE_T res = CE_M(ce_log)(u) * (y / (d == 0 ? CE_K(1.0) : d));
+    res = u == (CE_T)INFINITY ? u : res;
+    return d == 0 ? y : res;
+}
+
+#undef CE_EXP_HI
+#undef CE_EXP_LO
+#undef CE_MAGIC
+#undef CE_LN2_HI
+#undef CE_LN2_LO
+#undef CE_MANT
+#undef CE_BIAS
+#undef CE_MIN_NORMAL
+#undef CE_TWO_MANT
+#undef CE_MANT_MASK
+#undef CE_ONE_BITS
+#undef CE_TWO_MANT_BITS

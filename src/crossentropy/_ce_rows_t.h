@@ -1,0 +1,495 @@
+/* Row kernels for one element type (see _rowmath.c): each reads its problem struct, runs the sweeps
+ * (_ce_sweeps_t.h) over row i (or over a block of rows) and applies a loss (_ce_losses_t.h).  These are
+ * the ce_row_fn entries of the dtype's ce_dtype_kernels table. */
+
+#define CE_SZ ((npy_intp)sizeof(CE_S))
+#define CE_ROW(T, base, rs, i) ((T *)((base) + (i) * (rs)))
+
+/* ---------------------------------------------------------------------------------------------------
+ * logsumexp / softmax / log_softmax of one row.  The writing sweep reads x_j before writing y_j, so
+ * y may be x itself (softmax(x, out=x)). */
+CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
+{
+    const ce_transform_problem *p = (const ce_transform_problem *)pp;
+    const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
+    CE_S *y = CE_ROW(CE_S, p->y, p->y_rs, i);
+    npy_intp n = p->cols, sx = p->x_cs / CE_SZ, sy = p->y_cs / CE_SZ;
+    CE_F(ce_lse_t) st = CE_F(ce_lse_stats)(x, n, sx);
+    if (p->what == CE_ROW_LSE) {
+        *y = CE_ST(st.finite ? st.m + st.L : CE_F(ce_lse_nonfinite)(x, n, sx, st.m));
+        return 0;
+    }
+    if (!st.finite) {
+        CE_F(ce_fill)(y, n, sy, (CE_T)NAN);
+        return 0;
+    }
+    CE_T m = st.m, L = st.L, inv = CE_K(1.0) / st.s;
+    if (p->what == CE_ROW_SOFTMAX) {
+        if (sx == 1 && sy == 1) {
+            CE_SIMD
+            for (npy_intp j = 0; j < n; j++) y[j] = CE_ST(CE_M(ce_exp)(CE_LD(x[j]) - m) * inv);
+        } else {
+            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_ST(CE_M(ce_exp)(CE_LD(x[j * sx]) - m) * inv);
+        }
+    } else {
+        if (sx == 1 && sy == 1) {
+            CE_SIMD
+            for (npy_intp j = 0; j < n; j++) y[j] = CE_ST((CE_LD(x[j]) - m) - L);
+        } else {
+            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_ST((CE_LD(x[j * sx]) - m) - L);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Softmax cross-entropy of one row (see ce_xent_problem): statistics sweep, epilogue, gradient sweep.
+ * has_t / has_v / has_lab are compile-time constants at each call site (see ce_xent_row). */
+CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
+                                         npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
+                                         CE_S *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode)
+{
+    CE_T m = CE_F(ce_max_impl)(x, n, sx);
+    if (!(m > -(CE_T)INFINITY && m < (CE_T)INFINITY)) {
+        if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
+        return n == 0 ? CE_K(0.0) : (CE_T)NAN;
+    }
+    CE_F(ce_xent_stats) s;
+    int sparse_only = has_lab && !has_t && !has_v && b == 0;
+    /* With a gradient to write, the statistics sweep leaves its exps in g so the gradient sweep needs no
+     * second exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself,
+     * nor when g's storage type is narrower than the compute type. */
+    CE_S *keep = (CE_KEEP_EXPS && g && !(has_t && (const CE_S *)g == t)) ? g : NULL;
+    if (sparse_only) {
+        s.m = m;
+        s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
+        if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sg);
+        else CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
+        s.S = c;
+    } else {
+        if (keep)
+            CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, keep, sg, &s);
+        else
+            CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, 0, &s);
+    }
+    CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, r);
+    if (g)
+        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, has_t, has_v, has_lab,
+                                 keep != NULL, g, sg);
+    return e.loss;
+}
+
+/* x holds log-probabilities (torch nll_loss): loss = -sum t'_j x_j, grad = -r t'_j. */
+CE_INLINE CE_T CE_F(ce_xent_logprob_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
+                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
+                                          CE_S *g, npy_intp sg, int has_t, int has_v, int has_lab)
+{
+    CE_T dot = 0;
+    if (has_lab && !has_t && b == 0) {
+        dot = -(c * (has_v ? CE_LD(v[y * sv]) : CE_K(1.0))) * CE_LD(x[y * sx]);
+    } else {
+        CE_SIMD_REDUCE(+ : dot)
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
+            dot += tj != 0 ? -tj * CE_LD(x[j * sx]) : CE_K(0.0);
+        }
+    }
+    if (g) {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++)
+            g[j * sg] = CE_ST(-r * CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab));
+    }
+    return dot;
+}
+
+CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp n = p->cols;
+    const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
+    const CE_S *t = p->t ? CE_ROW(const CE_S, p->t, p->t_rs, i) : NULL;
+    const CE_S *v = (const CE_S *)p->v;
+    CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, i) : NULL;
+    npy_intp sx = p->x_cs / CE_SZ, st = p->t_cs / CE_SZ, sv = p->v_cs / CE_SZ, sg = p->g_cs / CE_SZ;
+    CE_S *loss = CE_ROW(CE_S, p->loss, p->loss_rs, i);
+    CE_T r = p->r ? CE_LD(*CE_ROW(const CE_S, p->r, p->r_rs, i)) : CE_K(1.0);
+    CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
+    int64_t y = -1;
+    if (p->lab) {
+        int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, i, n, loss, g, sg, &y);
+        if (todo <= 0) return todo < 0 ? CE_ROW_BAD_LABEL : 0;
+    }
+    int ht = t != NULL, hv = v != NULL, hl = p->lab != NULL;
+    ce_xent_mode mode = p->mode;
+    if (mode == CE_XENT_LOG_PROBS) {
+        *loss = CE_ST(CE_F(ce_xent_logprob_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl));
+        return 0;
+    }
+    CE_T res;
+    int unit = sx == 1 && (!g || sg == 1) && (!ht || st == 1) && (!hv || sv == 1);
+    /* the common layouts with constant flags and unit strides, so they compile to tight vector loops */
+    if (unit && ht && !hv && !hl)          /* dense labels (TF, Keras) */
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode);
+    else if (unit && !ht && !hv && hl)     /* sparse labels, maybe smoothed */
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode);
+    else if (unit && !ht && hv && hl)      /* torch class weights */
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode);
+    else
+        res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode);
+    *loss = CE_ST(res);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Few classes (cols <= CE_SMALL_COLS), rows contiguous: a row is too short to fill a vector, so a block of
+ * CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block (vectorised across rows).
+ * Same statistics and the same epilogue as ce_xent_row, for dense targets or plain sparse labels without
+ * class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
+CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp n = p->cols, r0 = blk * CE_BLOCK_ROWS;
+    const npy_intp nb = p->rows - r0 < CE_BLOCK_ROWS ? p->rows - r0 : CE_BLOCK_ROWS;
+    const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
+    enum { R = CE_BLOCK_ROWS };
+    /* the block transposed (class-major), so every step below is a vector op across the block's rows */
+    CE_T xt[R * CE_SMALL_COLS], et[R * CE_SMALL_COLS], tt[R * CE_SMALL_COLS];
+    CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R];
+    int nbad = 0;
+    for (npy_intp i = 0; i < R; i++) {
+        const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, r0 + (i < nb ? i : 0));
+        const CE_S *t = p->t ? CE_ROW(const CE_S, p->t, p->t_rs, r0 + (i < nb ? i : 0)) : NULL;
+        for (npy_intp j = 0; j < n; j++) {
+            xt[j * R + i] = i < nb ? CE_LD(x[j]) : CE_K(0.0);   /* rows past the end are padding */
+            if (t) tt[j * R + i] = i < nb ? a * CE_LD(t[j]) + b : CE_K(0.0);
+        }
+    }
+    CE_SIMD
+    for (npy_intp i = 0; i < R; i++) m[i] = -(CE_T)INFINITY;
+    for (npy_intp j = 0; j < n; j++) {
+        CE_SIMD
+        for (npy_intp i = 0; i < R; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
+    }
+    CE_SIMD
+    for (npy_intp i = 0; i < R; i++) {
+        mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
+        rest[i] = 0; cnt[i] = 0; S[i] = 0; dot[i] = 0;
+    }
+    for (npy_intp j = 0; j < n; j++) {
+        CE_SIMD
+        for (npy_intp i = 0; i < R; i++) {
+            CE_T d = xt[j * R + i] - mm[i];
+            CE_T e = CE_M(ce_exp)(d);
+            rest[i] += d == 0 ? CE_K(0.0) : e;
+            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            et[j * R + i] = e;
+        }
+        if (p->t) {
+            CE_SIMD
+            for (npy_intp i = 0; i < R; i++) {
+                CE_T d = xt[j * R + i] - mm[i], tj = tt[j * R + i];
+                S[i] += tj;
+                dot[i] += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);
+            }
+        }
+    }
+    for (npy_intp i = 0; i < nb; i++) {
+        CE_S *loss = CE_ROW(CE_S, p->loss, p->loss_rs, r0 + i);
+        CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, r0 + i) : NULL;
+        CE_T r = p->r ? CE_LD(*CE_ROW(const CE_S, p->r, p->r_rs, r0 + i)) : CE_K(1.0);
+        int64_t y = -1;
+        if (p->lab) {
+            int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0 + i, n, loss, g, 1, &y);
+            if (todo <= 0) {
+                nbad += todo < 0;
+                continue;
+            }
+        }
+        if (!(m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY)) {
+            *loss = CE_ST((CE_T)NAN);
+            if (g) CE_F(ce_fill)(g, n, 1, (CE_T)NAN);
+            continue;
+        }
+        CE_F(ce_xent_stats) s;
+        s.m = m[i]; s.rest = rest[i]; s.cnt = cnt[i];
+        s.S = p->t ? S[i] : c;
+        s.dot = p->t ? dot[i] : c * (m[i] - xt[y * R + i]);
+        CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(p->mode, &s, r);
+        *loss = CE_ST(e.loss);
+        if (g) {
+            for (npy_intp j = 0; j < n; j++) {
+                CE_T tj = p->t ? tt[j * R + i] : (j == y ? c : CE_K(0.0));
+                g[j] = CE_ST(e.coef * et[j * R + i] - e.tcoef * tj);
+            }
+        }
+    }
+    return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+}
+
+/* Whether ce_xent_small_block can run this problem (contiguous short rows, no class vector). */
+static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
+{
+    if (p->mode != CE_XENT_LOGITS || p->v || p->cols > CE_SMALL_COLS || p->cols == 0 || p->x_cs != CE_SZ) return 0;
+    if (p->t && (p->lab || p->t_cs != CE_SZ)) return 0;
+    if (!p->t && (!p->lab || p->b != 0)) return 0;
+    if (p->grad && p->g_cs != CE_SZ) return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Rows that lie next to each other while their classes are strided (axis=0 of a C-ordered array, torch's
+ * (N, C, d...) with the class axis moved last): strided rows cannot use vector loads, so a block of rows
+ * is copied into a contiguous buffer (reading whole cache lines across rows), the contiguous row kernel
+ * runs there, and the gradient or output rows are copied back.  Buffers are O(block x cols) per thread. */
+CE_INLINE void CE_F(ce_gather_rows)(CE_S *dst, const char *src, npy_intp rs, npy_intp cs, npy_intp nb, npy_intp n)
+{
+    for (npy_intp j = 0; j < n; j++)
+        for (npy_intp i = 0; i < nb; i++) dst[i * n + j] = *(const CE_S *)(src + j * cs + i * rs);
+}
+
+CE_INLINE void CE_F(ce_scatter_rows)(char *dst, npy_intp rs, npy_intp cs, const CE_S *src, npy_intp nb, npy_intp n)
+{
+    for (npy_intp j = 0; j < n; j++)
+        for (npy_intp i = 0; i < nb; i++) *(CE_S *)(dst + j * cs + i * rs) = src[i * n + j];
+}
+
+CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
+    const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
+    int nbuf = 1 + (p->t != NULL) + (p->grad != NULL), ret, nbad = 0;
+    CE_S *buf = (CE_S *)malloc((size_t)(nbuf * nb * n) * sizeof(CE_S));
+    if (!buf) {   /* out of memory: the strided row kernel needs no buffer */
+        for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(pp, r0 + i) & CE_ROW_BAD_LABEL;
+        return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+    }
+    ce_xent_problem q = *p;
+    CE_S *xb = buf, *tb_ = buf + nb * n, *gb = buf + (nbuf - 1) * nb * n;
+    CE_F(ce_gather_rows)(xb, p->x + r0 * p->x_rs, p->x_rs, p->x_cs, nb, n);
+    q.rows = nb;
+    q.x = (const char *)xb; q.x_rs = n * CE_SZ; q.x_cs = CE_SZ;
+    if (p->t) {
+        CE_F(ce_gather_rows)(tb_, p->t + r0 * p->t_rs, p->t_rs, p->t_cs, nb, n);
+        q.t = (const char *)tb_; q.t_rs = n * CE_SZ; q.t_cs = CE_SZ;
+    }
+    if (p->lab) q.lab = p->lab + r0 * p->lab_rs;
+    if (p->r) q.r = p->r + r0 * p->r_rs;
+    q.loss = p->loss + r0 * p->loss_rs;
+    if (p->grad) { q.grad = (char *)gb; q.g_rs = n * CE_SZ; q.g_cs = CE_SZ; }
+    if (CE_F(ce_xent_small_ok)(&q)) {
+        for (npy_intp k = 0; k * CE_BLOCK_ROWS < nb; k++) {
+            ret = CE_F(ce_xent_small_block)(&q, k);
+            nbad += ret >> CE_COUNT_SHIFT;
+        }
+    } else {
+        for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(&q, i) & CE_ROW_BAD_LABEL;
+    }
+    if (p->grad) CE_F(ce_scatter_rows)(p->grad + r0 * p->g_rs, p->g_rs, p->g_cs, gb, nb, n);
+    free(buf);
+    return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+}
+
+CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
+{
+    const ce_transform_problem *p = (const ce_transform_problem *)pp;
+    const npy_intp n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
+    const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
+    const int row_out = p->what != CE_ROW_LSE;
+    CE_S *buf = (CE_S *)malloc((size_t)((1 + row_out) * nb * n) * sizeof(CE_S));
+    if (!buf) {
+        for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(pp, r0 + i);
+        return 0;
+    }
+    ce_transform_problem q = *p;
+    CE_F(ce_gather_rows)(buf, p->x + r0 * p->x_rs, p->x_rs, p->x_cs, nb, n);
+    q.rows = nb;
+    q.x = (const char *)buf; q.x_rs = n * CE_SZ; q.x_cs = CE_SZ;
+    q.y = p->y + r0 * p->y_rs;
+    if (row_out) { q.y = (char *)(buf + nb * n); q.y_rs = n * CE_SZ; q.y_cs = CE_SZ; }
+    for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(&q, i);
+    if (row_out) CE_F(ce_scatter_rows)(p->y + r0 * p->y_rs, p->y_rs, p->y_cs, buf + nb * n, nb, n);
+    free(buf);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Probabilities: rescale by the row sum, clip, (focal-)weighted -t log c.  See ce_prob_problem. */
+CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
+{
+    const ce_prob_problem *p = (const ce_prob_problem *)pp;
+    const npy_intp n = p->cols;
+    const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
+    const CE_S *t = p->t ? CE_ROW(const CE_S, p->t, p->t_rs, i) : NULL;
+    CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, i) : NULL;
+    npy_intp sx = p->x_cs / CE_SZ, st = p->t_cs / CE_SZ, sg = p->g_cs / CE_SZ;
+    CE_S *loss = CE_ROW(CE_S, p->loss, p->loss_rs, i);
+    CE_T r = p->r ? CE_LD(*CE_ROW(const CE_S, p->r, p->r_rs, i)) : CE_K(1.0);
+    CE_T a = (CE_T)p->a, b = (CE_T)p->b;
+    int64_t y = -1;
+    int flags = 0;
+    if (p->lab) {
+        int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, i, n, loss, g, sg, &y);
+        if (todo <= 0) return todo < 0 ? CE_ROW_BAD_LABEL : 0;
+    }
+    const CE_S *v = (const CE_S *)p->v;
+    npy_intp sv = p->v_cs / CE_SZ;
+#define CE_TGT(j) \
+    (((t ? a * CE_LD(t[(j) * st]) + b : b) + ((j) == y ? CE_K(1.0) : CE_K(0.0))) * (v ? CE_LD(v[(j) * sv]) : CE_K(1.0)))
+    CE_F(ce_prob_ctx) k;
+    k.eps = (CE_T)p->eps;
+    k.hi = CE_K(1.0) - k.eps;
+    k.tie = (CE_T)p->clip_tie;
+    k.alpha = (CE_T)p->alpha;
+    k.gamma = (CE_T)p->gamma;
+    k.focal = p->focal;
+    CE_T m = 0, s = 1, S = 0;
+    if (p->from_logits) {
+        CE_F(ce_lse_t) ls = CE_F(ce_lse_stats)(x, n, sx);
+        if (!ls.finite) {
+            *loss = CE_ST((CE_T)NAN);
+            if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
+            return flags;
+        }
+        m = ls.m;
+        s = ls.s;
+        CE_SIMD_REDUCE(+ : S)
+        for (npy_intp j = 0; j < n; j++) S += CE_M(ce_exp)(CE_LD(x[j * sx]) - m) / s;
+    } else {
+        CE_T lo_bad = 0;
+        CE_SIMD_REDUCE(+ : S, lo_bad)
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T pj = CE_LD(x[j * sx]);
+            S += pj;
+            lo_bad += (pj < 0 || pj > 1) ? CE_K(1.0) : CE_K(0.0);
+        }
+        if (p->check) {
+            if (lo_bad > 0) flags |= CE_ROW_OUT_OF_UNIT;
+            if (fabs((double)S - 1.0) > CE_NORM_TOL) flags |= CE_ROW_NOT_NORMALISED;
+        }
+    }
+    k.S = S;
+#define CE_PROB(j) (p->from_logits ? CE_M(ce_exp)(CE_LD(x[(j) * sx]) - m) / s : CE_LD(x[(j) * sx]))
+    CE_T total = 0, G = 0;
+    for (npy_intp j = 0; j < n; j++) {
+        CE_T f, h, pj = CE_PROB(j);
+        CE_F(ce_prob_term)(&k, pj, CE_TGT(j), &f, &h);
+        total += f;
+        G += h * (pj / S);
+    }
+    *loss = CE_ST(total);
+    if (g) {
+        if (!p->from_logits) {
+            for (npy_intp j = 0; j < n; j++) {
+                CE_T f, h;
+                CE_F(ce_prob_term)(&k, CE_LD(x[j * sx]), CE_TGT(j), &f, &h);
+                g[j * sg] = CE_ST(r * ((h - G) / S));
+            }
+        } else {
+            /* through the softmax too: dx_k = p_k (dp_k - sum_j p_j dp_j) */
+            CE_T D = 0;
+            for (npy_intp j = 0; j < n; j++) {
+                CE_T f, h, pj = CE_PROB(j);
+                CE_F(ce_prob_term)(&k, pj, CE_TGT(j), &f, &h);
+                D += pj * ((h - G) / S);
+            }
+            for (npy_intp j = 0; j < n; j++) {
+                CE_T f, h, pj = CE_PROB(j);
+                CE_F(ce_prob_term)(&k, pj, CE_TGT(j), &f, &h);
+                g[j * sg] = CE_ST(r * (pj * ((h - G) / S - D)));
+            }
+        }
+    }
+#undef CE_PROB
+#undef CE_TGT
+    return flags;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Binary cross-entropy, element by element: one row loop per element loss (CE_BIN_ROW_LOOP), picked by
+ * the problem's ce_binary_loss in ce_binary_row. */
+#define CE_BIN_ROW_LOOP(LOSS)                                                                                  \
+    CE_INLINE int CE_F(ce_binary_row_##LOSS)(const ce_binary_problem *p, const CE_F(ce_bin_ctx) *k, const CE_S *x, \
+                                             npy_intp sx, const CE_S *z, npy_intp sz_, const CE_S *w, npy_intp sw, \
+                                             const CE_S *pw, npy_intp spw, CE_S *lo, npy_intp sl, CE_S *g,      \
+                                             npy_intp sg, npy_intp n, CE_T r)                                    \
+    {                                                                                                          \
+        const CE_T za = (CE_T)p->za, zb = (CE_T)p->zb, div = (CE_T)p->row_divisor, gs = r * (CE_T)p->grad_scale; \
+        CE_F(ce_bin_ctx) kk = *k;                                                                              \
+        kk.has_pw = pw != NULL;   /* a constant where the caller passes NULL */                                \
+        CE_T total = 0, out_of_unit = 0;                                                                       \
+        CE_SIMD_REDUCE(+ : total, out_of_unit)                                                                 \
+        for (npy_intp j = 0; j < n; j++) {                                                                     \
+            CE_T xj = CE_LD(x[j * sx]), l, gj;                                                                 \
+            CE_F(ce_bin_##LOSS)(&kk, xj, za * CE_LD(z[j * sz_]) + zb, pw ? CE_LD(pw[j * spw]) : CE_K(1.0), &l, &gj); \
+            if (w) {                                                                                           \
+                l *= CE_LD(w[j * sw]);                                                                         \
+                gj *= CE_LD(w[j * sw]);                                                                        \
+            }                                                                                                  \
+            if (sl) lo[j * sl] = CE_ST(l);                                                                     \
+            else total += l;                                                                                   \
+            if (g) g[j * sg] = CE_ST(gs * gj);                                                                 \
+            out_of_unit += (xj < 0 || xj > 1) ? CE_K(1.0) : CE_K(0.0);                                         \
+        }                                                                                                      \
+        if (!sl) *lo = CE_ST(total / div);                                                                     \
+        return (p->check && out_of_unit > 0) ? CE_ROW_OUT_OF_UNIT : 0;                                         \
+    }
+CE_BIN_ROW_LOOP(logits_tf)
+CE_BIN_ROW_LOOP(logits_torch)
+CE_BIN_ROW_LOOP(logits_tf_weighted)
+CE_BIN_ROW_LOOP(logits_keras)
+CE_BIN_ROW_LOOP(prob_clip)
+CE_BIN_ROW_LOOP(prob_torch)
+CE_BIN_ROW_LOOP(focal)
+#undef CE_BIN_ROW_LOOP
+
+CE_CLONES static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
+{
+    const ce_binary_problem *p = (const ce_binary_problem *)pp;
+    npy_intp n = p->cols;
+    if (p->flat_total > 0 && (i + 1) * p->cols > p->flat_total) n = p->flat_total - i * p->cols;
+    const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
+    const CE_S *z = CE_ROW(const CE_S, p->z, p->z_rs, i);
+    const CE_S *w = p->w ? CE_ROW(const CE_S, p->w, p->w_rs, i) : NULL;
+    const CE_S *pw = p->pw ? CE_ROW(const CE_S, p->pw, p->pw_rs, i) : NULL;
+    CE_S *lo = CE_ROW(CE_S, p->loss, p->loss_rs, i);
+    CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, i) : NULL;
+    CE_T r = p->r ? CE_LD(*CE_ROW(const CE_S, p->r, p->r_rs, i)) : CE_K(1.0);
+    npy_intp sx = p->x_cs / CE_SZ, szz = p->z_cs / CE_SZ, sw = p->w_cs / CE_SZ, spw = p->pw_cs / CE_SZ,
+             sl = p->loss_cs / CE_SZ, sg = p->g_cs / CE_SZ;
+    CE_F(ce_bin_ctx) k;
+    k.eps = (CE_T)p->eps; k.alpha = (CE_T)p->alpha; k.gamma = (CE_T)p->gamma;
+    /* only the clipping losses read clip_tie */
+    k.tie = (p->mode == CE_BIN_PROB_CLIP || p->mode == CE_BIN_FOCAL) ? (CE_T)p->clip_tie : CE_K(0.0);
+    k.has_pw = pw != NULL; k.from_logits = p->from_logits; k.balance = p->balance;
+    int unit = sx == 1 && szz == 1 && (!w || sw == 1) && (!pw || spw == 1) && (!g || sg == 1) && sl <= 1;
+    /* unit strides without weights get their own constant-stride copies: they vectorise */
+#define CE_BIN_CASE(MODE, LOSS)                                                                                 \
+    case MODE:                                                                                                 \
+        if (unit && !w && !pw)                                                                                 \
+            return sl ? CE_F(ce_binary_row_##LOSS)(p, &k, x, 1, z, 1, NULL, 0, NULL, 0, lo, 1, g, 1, n, r)      \
+                      : CE_F(ce_binary_row_##LOSS)(p, &k, x, 1, z, 1, NULL, 0, NULL, 0, lo, 0, g, 1, n, r);     \
+        return CE_F(ce_binary_row_##LOSS)(p, &k, x, sx, z, szz, w, sw, pw, spw, lo, sl, g, sg, n, r);
+    switch (p->mode) {
+        CE_BIN_CASE(CE_BIN_LOGITS_TF, logits_tf)
+        CE_BIN_CASE(CE_BIN_LOGITS_TORCH, logits_torch)
+        CE_BIN_CASE(CE_BIN_PROB_CLIP, prob_clip)
+        CE_BIN_CASE(CE_BIN_PROB_TORCH, prob_torch)
+        CE_BIN_CASE(CE_BIN_LOGITS_TF_WEIGHTED, logits_tf_weighted)
+        CE_BIN_CASE(CE_BIN_LOGITS_KERAS, logits_keras)
+        default:
+        CE_BIN_CASE(CE_BIN_FOCAL, focal)
+    }
+#undef CE_BIN_CASE
+}
+
+/* This element type's entry in the kernel table (ce_kernels_for). */
+static const ce_dtype_kernels CE_F(ce_kernels) = {
+    CE_NAME, CE_NPY, (int)sizeof(CE_S),
+    CE_F(ce_transform_row), CE_F(ce_transform_tblock),
+    CE_F(ce_xent_row), CE_F(ce_xent_small_block), CE_F(ce_xent_tblock), CE_F(ce_xent_small_ok),
+    CE_F(ce_prob_row), CE_F(ce_binary_row),
+};
+
+#undef CE_SZ
+#undef CE_ROW

@@ -1,0 +1,168 @@
+/* Sweeps over one row, for one element type (see _rowmath.c): max, the split sum of exps, the target dot
+ * products of the softmax cross-entropy, fills and the label check.  They compute the row STATISTICS; the
+ * losses (_ce_losses_t.h) turn statistics into a loss and gradient coefficients.  Column strides are in
+ * elements; every element is read through CE_LD (storage -> compute type) and written through CE_ST. */
+
+/* m = max(x).  NaN never wins here; it propagates through the exp sums instead. */
+CE_INLINE CE_T CE_F(ce_max_impl)(const CE_S *x, npy_intp n, npy_intp sx)
+{
+    CE_T m = -(CE_T)INFINITY;
+    CE_SIMD_REDUCE(max : m)
+    for (npy_intp j = 0; j < n; j++) {
+        CE_T v = CE_LD(x[j * sx]);
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
+/* The sum of exp(x - m), split into the terms equal to the max (cnt, each exactly 1) and the rest, so that
+ * L = log1p(rest + cnt - 1) keeps a confident row's tiny loss (logits [-40, 0] give 4.2e-18, not 0).
+ * The exps are optionally kept in `keep` for the gradient sweep. */
+CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T m, CE_T *rest_out, CE_T *cnt_out,
+                                     CE_S *keep, npy_intp sk)
+{
+    double rest_all = 0, cnt_all = 0;   /* blocks summed in double: float32 rows of 10^5+ stay accurate */
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T rest = 0, cnt = 0;
+        CE_SIMD_REDUCE(+ : rest, cnt)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_T d = CE_LD(x[j * sx]) - m;
+            CE_T e = CE_M(ce_exp)(d);
+            rest += d == 0 ? CE_K(0.0) : e;
+            cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            if (keep) keep[j * sk] = CE_ST(e);   /* callers pass NULL or not as a constant */
+        }
+        rest_all += rest;
+        cnt_all += cnt;
+    }
+    *rest_out = (CE_T)rest_all;
+    *cnt_out = (CE_T)cnt_all;
+}
+
+/* The value of a row's log-sum-exp when its max is not finite: -inf for an empty or all -inf row, +inf
+ * with a +inf entry, NaN with a NaN entry. */
+CE_INLINE CE_T CE_F(ce_lse_nonfinite)(const CE_S *x, npy_intp n, npy_intp sx, CE_T m)
+{
+    for (npy_intp j = 0; j < n; j++)
+        if (CE_LD(x[j * sx]) != CE_LD(x[j * sx])) return (CE_T)NAN;
+    return m;
+}
+
+/* Row statistics of the log-softmax: lse = m + L, s = sum exp(x - m).  finite = 0 when m is not finite. */
+typedef struct { CE_T m, L, s; int finite; } CE_F(ce_lse_t);
+
+CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp sx)
+{
+    CE_F(ce_lse_t) st;
+    CE_T rest, cnt;
+    st.m = sx == 1 ? CE_F(ce_max_impl)(x, n, 1) : CE_F(ce_max_impl)(x, n, sx);
+    st.finite = st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY;
+    if (!st.finite) {
+        st.L = 0; st.s = 0;
+        return st;
+    }
+    if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, NULL, 0);
+    else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, NULL, 0);
+    st.L = CE_M(ce_log1p)(rest + (cnt - CE_K(1.0)));
+    st.s = cnt + rest;
+    return st;
+}
+
+CE_INLINE void CE_F(ce_fill)(CE_S *g, npy_intp n, npy_intp sg, CE_T v)
+{
+    for (npy_intp j = 0; j < n; j++) g[j * sg] = CE_ST(v);
+}
+
+/* Row i's label: rows with the ignored label get loss 0 and grad 0, rows with a label outside [0, n) get
+ * NaN.  Returns 1 when the row is still to be computed (label in *y), 0 when ignored, -1 when bad. */
+CE_INLINE int CE_F(ce_row_label)(const char *lab, npy_intp lab_rs, int is64, int64_t ignore, npy_intp i,
+                                 npy_intp n, CE_S *loss, CE_S *g, npy_intp sg, int64_t *y)
+{
+    *y = ce_label_at(lab, lab_rs, i, is64);
+    /* CE_NO_LABEL (INT64_MIN) means "nothing ignored": a label equal to it is out of range, not ignored */
+    if (*y == ignore && ignore != CE_NO_LABEL) {
+        *loss = CE_ST(CE_K(0.0));
+        if (g) CE_F(ce_fill)(g, n, sg, CE_K(0.0));
+        return 0;
+    }
+    if (*y < 0 || *y >= n) {
+        *loss = CE_ST((CE_T)NAN);
+        if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
+        return -1;
+    }
+    return 1;
+}
+
+/* The composite target t'_j = v_j (a t_j + b + c [j == y]) of ce_xent_problem.  has_t / has_v / has_lab are
+ * compile-time constants at each call site, so the common cases compile to tight loops. */
+CE_INLINE CE_T CE_F(ce_target)(const CE_S *t, npy_intp st, const CE_S *v, npy_intp sv, npy_intp j, int64_t y,
+                               CE_T a, CE_T b, CE_T c, int has_t, int has_v, int has_lab)
+{
+    CE_T tj = b;
+    if (has_t) tj += a * CE_LD(t[j * st]);
+    if (has_lab) tj += (j == y) ? c : CE_K(0.0);
+    if (has_v) tj *= CE_LD(v[j * sv]);
+    return tj;
+}
+
+/* The statistics of one softmax cross-entropy row: everything an epilogue needs. */
+typedef struct {
+    CE_T m;      /* max(x), finite */
+    CE_T rest;   /* sum of exp(x_j - m) over the non-max entries */
+    CE_T cnt;    /* how many entries equal m */
+    CE_T S;      /* sum t' */
+    CE_T dot;    /* sum t'_j (m - x_j) */
+} CE_F(ce_xent_stats);
+
+/* The statistics sweep of the softmax cross-entropy (exps split as in ce_expsum_impl, S, dot); exps
+ * optionally kept in `keep` for the gradient sweep. */
+CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
+                                       npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
+                                       int has_t, int has_v, int has_lab, CE_S *keep, npy_intp sk,
+                                       CE_F(ce_xent_stats) *out)
+{
+    double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T rest = 0, cnt = 0, S = 0, dot = 0;
+        CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_T d = CE_LD(x[j * sx]) - m;
+            CE_T e = CE_M(ce_exp)(d);
+            rest += d == 0 ? CE_K(0.0) : e;
+            cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
+            S += tj;
+            /* a zero target on a -inf logit adds 0, not NaN; so does any target on the max (d == 0), where
+             * an infinite one would give inf * 0 = NaN instead of its S * L share (inf) */
+            dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);
+            if (keep) keep[j * sk] = CE_ST(e);
+        }
+        rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
+    }
+    out->m = m;
+    out->rest = (CE_T)rest_all; out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all; out->dot = (CE_T)dot_all;
+}
+
+/* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from g (kept by
+ * the statistics sweep) or recomputed. */
+CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
+                                        npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
+                                        CE_T coef, CE_T tcoef, int has_t, int has_v, int has_lab, int kept,
+                                        CE_S *g, npy_intp sg)
+{
+    if (kept) {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
+            g[j * sg] = CE_ST(coef * CE_LD(g[j * sg]) - tcoef * tj);
+        }
+    } else {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
+            g[j * sg] = CE_ST(coef * CE_M(ce_exp)(CE_LD(x[j * sx]) - m) - tcoef * tj);
+        }
+    }
+}

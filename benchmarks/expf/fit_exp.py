@@ -6,7 +6,8 @@
 
 exp(r) ~ 1 + r q(r), q of degree n-1, chosen by a discretised Remez exchange (mpmath, 50 digits) to minimise
 max |(1 + r q(r)) / exp(r) - 1|.  That error is r (q(r) - (exp(r) - 1)/r) / exp(r): a weighted approximation
-of (exp(r) - 1)/r whose weight changes sign at r = 0, so the alternation is counted on error * sign(r).  Prints the coefficients rounded to the target precision and the relative
+of (exp(r) - 1)/r whose weight changes sign at r = 0, so the alternation is counted on error * sign(r).
+Prints the coefficients rounded to the target precision and the relative
 error of the rounded polynomial on a dense grid (the C microbenchmark measures the real float error).
 """
 import argparse
@@ -79,7 +80,8 @@ def main():
     xs = [half * (2 * i / 20000 - 1) for i in range(20001)]
     worst = max(abs((1 + sum(mp.mpf(float(ck)) * x ** k for k, ck in enumerate(cr, 1))) / mp.exp(x) - 1)
                 for x in xs)
-    print(f"  rounded coefficients: relative error {mp.nstr(worst, 5)} ({float(worst) / float(np.finfo(dt).eps):.3f} eps)")
+    eps = float(np.finfo(dt).eps)
+    print(f"  rounded coefficients: relative error {mp.nstr(worst, 5)} ({float(worst) / eps:.3f} eps)")
 
 
 if __name__ == "__main__":

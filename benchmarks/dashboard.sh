@@ -2,7 +2,7 @@
 # The asv dashboard: run the benchmark suite over the last N commits, `asv publish` it, and optionally
 # take a screenshot of the published page with headless Chromium.
 #
-#   benchmarks/dashboard.sh                                  # last 5 commits of main, small shapes, one sample
+#   benchmarks/dashboard.sh                                  # last 5 commits of main, small shapes, one sample, Sparse.time_sparse
 #   benchmarks/dashboard.sh -n 10 -b 'Sparse' --full         # 10 commits, the Sparse benchmarks, full sampling
 #   benchmarks/dashboard.sh -n 3 --screenshot benchmarks/dashboard.png
 #   CROSSENTROPY_BENCH_SHAPES=large benchmarks/dashboard.sh -n 3
@@ -15,7 +15,7 @@ set -euo pipefail
 
 n=5
 ref=main
-bench='Sparse\.time_sparse_(forward|loss_grad)\b'
+bench='Sparse\.time_sparse\b'
 quick=(--quick)
 shot=""
 while [ $# -gt 0 ]; do
@@ -54,7 +54,7 @@ if [ -n "$shot" ]; then
   server=$!
   trap 'kill "$server" 2>/dev/null; rm -f "$hashes"' EXIT
   sleep 1
-  page="${DASHBOARD_PAGE:-#bench_gufuncs.Sparse.time_sparse_forward}"
+  page="${DASHBOARD_PAGE:-#bench_gufuncs.Sparse.time_sparse}"
   "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,900 \
     --virtual-time-budget=20000 --screenshot="$shot" "http://127.0.0.1:$port/$page" 2> /dev/null
   echo "== screenshot: $shot"

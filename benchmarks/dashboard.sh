@@ -11,6 +11,7 @@
 # commit, and PyPI access for the build requirements); commits already measured are skipped on later runs
 # (--skip-existing-commits).  Results go to benchmarks/results/, the site to benchmarks/html/ (both
 # git-ignored); `cd benchmarks && asv preview` serves it on http://127.0.0.1:8080.
+# The page loads jQuery/flot from CDNs: --screenshot needs network access for the browser.
 set -euo pipefail
 
 n=5

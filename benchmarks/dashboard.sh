@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     -b|--bench) bench="$2"; shift 2 ;;
     --full) quick=(); shift ;;
     --screenshot) shot="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "dashboard.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

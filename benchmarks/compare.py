@@ -4,6 +4,7 @@
     python benchmarks/compare.py                       # the issue's shapes, float32, threads 1 and all
     python benchmarks/compare.py --quick --threads 1   # small shapes, a few seconds
     python benchmarks/compare.py --shapes 65536x1000,2048x50257 --threads 1,2,16 --markdown
+    python benchmarks/compare.py --threads 1,2 --plot docs/compare.png   # also draw the figure
 
 or from Python::
 
@@ -28,6 +29,10 @@ importable (a bare NumPy install gets the NumPy rows):
   (``torch.set_num_threads``);
 * JAX ``jit`` on CPU (``jax.nn.logsumexp(x, 1) - x[arange, y]`` and its VJP).  JAX's XLA CPU
   thread pool cannot be resized at runtime: it uses all cores in every column.
+
+``--plot FILE.png`` (needs matplotlib) draws the same records: time per element against the thread
+count for the first shape with at least 1000 classes, and against the number of classes at one thread,
+for ours, the alternatives and the floors.
 
 Timing: ``time.perf_counter``, one warm-up call, then best of ``repeat`` samples, each sample
 looping the call enough times to last at least ``min_time`` seconds.  Every alternative's loss (and
@@ -457,6 +462,108 @@ def run(shapes=None, threads=None, repeat=5, dtypes=("float32",), quick=False, m
     return records
 
 
+# --------------------------------------------------------------------------------------------------
+# the figure
+
+_STYLE = {                      # label prefix -> (colour, line style, marker); unknown labels get defaults
+    "ours": ("C0", "-", "o"),
+    "ours, out= preallocated": ("C0", "--", "s"),
+    "naive NumPy": ("C7", "-", "x"),
+    "np.sum(x)": ("C8", ":", None),
+    "read floor": ("k", ":", None),
+    "copy floor": ("k", "-.", None),
+    "sklearn": ("C2", "-", "^"),
+    "torch": ("C3", "-", "v"),
+    "JAX": ("C1", "-", "d"),
+}
+
+
+def _style(label):
+    for prefix, st in _STYLE.items():
+        if label == prefix or (prefix != "ours" and label.startswith(prefix)):
+            return st
+    return (None, "-", None)
+
+
+def _series(records):
+    """{(case, label): {(shape, dtype, threads): seconds}} with "ours" rebuilt from the ratio records."""
+    out = {}
+    for r in records:
+        if r["time"] is not None:
+            out.setdefault((r["case"], r["name"]), {})[(r["shape"], r["dtype"], r["threads"])] = r["time"]
+        if r["ours"] is not None:
+            out.setdefault((r["case"], "ours"), {})[(r["shape"], r["dtype"], r["threads"])] = r["ours"]
+    return out
+
+
+def plot(records, path, title=None):
+    """Draw ``records`` (from :func:`run`) into ``path``; returns False (with a message) without matplotlib.
+
+    Top row: nanoseconds per element against the thread count, for the first shape with at least 1000
+    classes.  Bottom row: nanoseconds per element against the number of classes at one thread (the
+    smallest thread count measured).  Left: forward; right: fused loss+grad.
+    """
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"# --plot {path}: matplotlib is not installed (pip install matplotlib); no figure drawn",
+              file=sys.stderr)
+        return False
+    series = _series(records)
+    shapes = list(dict.fromkeys(r["shape"] for r in records))
+    dtypes = list(dict.fromkeys(r["dtype"] for r in records))
+    threads = sorted({r["threads"] for r in records})
+    dtype = dtypes[0]
+    wide = [s for s in shapes if s[1] >= 1000] or shapes
+    tshape = wide[0]
+    t1 = threads[0]
+    byc = {}
+    for sh in shapes:
+        if sh[1] not in byc or sh[0] > byc[sh[1]][0]:
+            byc[sh[1]] = sh
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), constrained_layout=True)
+    for col, case in enumerate(("forward", "loss+grad")):
+        labels = [lab for (c, lab) in series if c == case]
+        for lab in labels:
+            pts = series[(case, lab)]
+            color, ls, mk = _style(lab)
+            name = lab.replace("(threaded)", "").strip()
+            # vs threads
+            xs = [t for t in threads if (tshape, dtype, t) in pts]
+            if xs:
+                ys = [pts[(tshape, dtype, t)] / (tshape[0] * tshape[1]) * 1e9 for t in xs]
+                axes[0, col].plot(xs, ys, ls, color=color, marker=mk, label=name)
+            # vs classes: per class count the shape with the most rows (tiny calls measure call overhead)
+            cs = sorted((s for s in byc.values() if (s, dtype, t1) in pts), key=lambda s: s[1])
+            if cs:
+                ys = [pts[(s, dtype, t1)] / (s[0] * s[1]) * 1e9 for s in cs]
+                axes[1, col].plot([s[1] for s in cs], ys, ls, color=color, marker=mk, label=name)
+        ttl = {"forward": "forward (per-sample loss)", "loss+grad": "fused loss + gradient"}[case]
+        ax = axes[0, col]
+        ax.set_title(f"{ttl}: {tshape[0]}x{tshape[1]} {dtype}")
+        ax.set_xlabel("threads")
+        ax.set_xticks(threads)
+        ax = axes[1, col]
+        ax.set_title(f"{ttl}: {t1} thread{'s' if t1 > 1 else ''}, {dtype}")
+        ax.set_xlabel("classes C (shapes: " + ", ".join(f"{n}x{c}" for n, c in
+                                                         sorted(byc.values(), key=lambda s: s[1])) + ")", fontsize=8)
+        ax.set_xscale("log")
+        for ax in axes[:, col]:
+            ax.set_yscale("log")
+            ax.set_ylabel("ns per element (lower is faster)")
+            ax.grid(True, which="both", alpha=0.3)
+    for ax in axes[0]:
+        ax.legend(fontsize=7, ncol=2)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    fig.suptitle(title or f"crossentropy vs alternatives ({_cpu_model()}, {cores} cores)", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"# figure written to {path}", file=sys.stderr)
+    return True
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -469,12 +576,15 @@ def main(argv=None):
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
     p.add_argument("--skip", default="", help="comma list of alternatives to skip: sklearn,torch,jax")
     p.add_argument("--max-mb", type=float, default=2048, help="skip inputs larger than this (MB)")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw time vs threads and vs classes (needs matplotlib)")
     a = p.parse_args(argv)
-    run(shapes=_parse_list(a.shapes) if a.shapes else None,
+    records = run(shapes=_parse_list(a.shapes) if a.shapes else None,
         threads=_parse_list(a.threads, int) if a.threads else None,
         repeat=a.repeat if a.repeat is not None else (3 if a.quick else 5),
         dtypes=_parse_list(a.dtypes), quick=a.quick, markdown=a.markdown,
         skip=set(_parse_list(a.skip)), min_time=a.min_time, max_mb=a.max_mb)
+    if a.plot:
+        plot(records, a.plot)
 
 
 if __name__ == "__main__":

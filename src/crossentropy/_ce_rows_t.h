@@ -27,9 +27,9 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
     if (p->what == CE_ROW_SOFTMAX) {
         if (sx == 1 && sy == 1) {
             CE_SIMD
-            for (npy_intp j = 0; j < n; j++) y[j] = CE_ST(CE_M(ce_exp)(CE_LD(x[j]) - m) * inv);
+            for (npy_intp j = 0; j < n; j++) y[j] = CE_ST(CE_M(ce_exp_nonpos)(CE_LD(x[j]) - m) * inv);
         } else {
-            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_ST(CE_M(ce_exp)(CE_LD(x[j * sx]) - m) * inv);
+            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_ST(CE_M(ce_exp_nonpos)(CE_LD(x[j * sx]) - m) * inv);
         }
     } else {
         if (sx == 1 && sy == 1) {

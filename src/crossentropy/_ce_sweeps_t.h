@@ -28,7 +28,7 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
         CE_SIMD_REDUCE(+ : rest, cnt)
         for (npy_intp j = j0; j < j1; j++) {
             CE_T d = CE_LD(x[j * sx]) - m;
-            CE_T e = CE_M(ce_exp)(d);
+            CE_T e = CE_M(ce_exp_nonpos)(d);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
             if (keep) keep[j * sk] = CE_ST(e);   /* callers pass NULL or not as a constant */
@@ -136,7 +136,7 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
         CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
         for (npy_intp j = j0; j < j1; j++) {
             CE_T d = CE_LD(x[j * sx]) - m;
-            CE_T e = CE_M(ce_exp)(d);
+            CE_T e = CE_M(ce_exp_nonpos)(d);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
@@ -169,7 +169,7 @@ CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            g[j * sg] = CE_ST(coef * CE_M(ce_exp)(CE_LD(x[j * sx]) - m) - tcoef * tj);
+            g[j * sg] = CE_ST(coef * CE_M(ce_exp_nonpos)(CE_LD(x[j * sx]) - m) - tcoef * tj);
         }
     }
 }

@@ -234,13 +234,13 @@ def test_cli_parquet_one_table_matches_npy(tmp_path, capsys, data):
     assert rc == 0, err
     rc, arr, err = _eval(capsys, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), *common)
     assert rc == 0, err
-    for k in ("mean", "sum", "count", "perplexity", "accuracy", "classes", "dtype"):
+    for k in ("mean", "sum", "count", "perplexity", "accuracy", "top_k_accuracy", "classes", "dtype"):
         assert tab[k] == arr[k], k
     from crossentropy.metrics import Accuracy, CrossEntropy
     ce_m, acc = CrossEntropy(semantics="torch"), Accuracy(top_k=3)
     ce_m.update(x, y)
     acc.update(x, y)
-    assert tab["mean"] == pytest.approx(ce_m.result(), rel=1e-6) and tab["accuracy"] == acc.result()
+    assert tab["mean"] == pytest.approx(ce_m.result(), rel=1e-6) and tab["top_k_accuracy"] == acc.result()
     assert tab["perplexity"] == pytest.approx(np.exp(tab["mean"]), rel=1e-15)
     assert np.load(tmp_path / "ps.npy").shape == (1000,)
 
@@ -378,7 +378,8 @@ def test_cli_per_token_and_per_sequence(tmp_path, capsys, source):
     np.testing.assert_allclose(seq, want, rtol=1e-6)
     assert np.isnan(seq[4]) and np.isnan(want[4])
     assert res["perplexity"] == pytest.approx(np.exp(nll[valid].mean()), rel=1e-6)
-    assert res["accuracy"] == pytest.approx(np.mean(ref[3][valid] < 2))
+    assert res["top_k_accuracy"] == pytest.approx(np.mean(ref[3][valid] < 2))
+    assert res["accuracy"] == pytest.approx(np.mean(ref[3][valid] < 1))
 
 
 def test_cli_per_token_refused_and_nothing_left(tmp_path, capsys):

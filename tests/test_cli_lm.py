@@ -51,7 +51,11 @@ def test_json_figures(capsys, files, chunk, k):
     ppl, acc, acc_k, n = _expected(logits, labels, k)
     assert res["count"] == n
     np.testing.assert_allclose(res["perplexity"], ppl, rtol=1e-6)
-    assert res["accuracy"] == pytest.approx(acc if k == 1 else acc_k)
+    assert res["accuracy"] == pytest.approx(acc)   # top-1 always; --top-k K > 1 adds top_k_accuracy
+    if k == 1:
+        assert "top_k_accuracy" not in res
+    else:
+        assert res["top_k"] == k and res["top_k_accuracy"] == pytest.approx(acc_k)
 
 
 def test_per_token_and_per_sequence(capsys, files, tmp_path):

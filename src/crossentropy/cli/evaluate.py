@@ -501,15 +501,16 @@ class _TokenOutputs:
 
 
 def _lm_metrics(plan, args):
-    """Perplexity and top-k accuracy accumulators for sparse_categorical from logits (None otherwise)."""
+    """Perplexity and accuracy accumulators (top-1, and top-k for ``--top-k`` K > 1) for sparse_categorical from
+    logits (None otherwise)."""
     if plan.loss != "sparse_categorical" or not args.from_logits:
-        return None, None
+        return None, []
     from crossentropy.metrics import Accuracy, Perplexity
 
     if args.top_k < 1:
         raise CLIError(f"--top-k must be >= 1, got {args.top_k}")
     ppl = Perplexity(ignore_index=plan.ignore) if args.label_smoothing else None  # else: exp(mean loss)
-    return ppl, Accuracy(top_k=args.top_k, ignore_index=plan.ignore)
+    return ppl, [Accuracy(top_k=k, ignore_index=plan.ignore) for k in sorted({1, args.top_k})]
 
 
 def cmd_eval(args):
@@ -536,7 +537,7 @@ def cmd_eval(args):
         tally = _WarningTally()
         # one accumulation path for the command line, the Python API and Dask: crossentropy.metrics
         metric = CrossEntropy(plan.loss, from_logits=bool(args.from_logits), semantics=plan.sem)
-        ppl, acc = _lm_metrics(plan, args)
+        ppl, accs = _lm_metrics(plan, args)
         if args.per_token or args.per_sequence:
             token_out = _TokenOutputs(args, plan, pred.dtype)
         n_chunks = 0
@@ -566,9 +567,10 @@ def cmd_eval(args):
                 tally.add(caught)
                 vals = vals.reshape(_chunk_shape(out_shape, plan.out_chunk_axis, stop - start))
                 metric.update_values(vals, valid=mask)
-                if acc is not None:
+                if accs:
                     p_last = np.moveaxis(p, plan.axis, -1)
-                    acc.update(p_last, t)
+                    for acc in accs:
+                        acc.update(p_last, t)
                     if ppl is not None:
                         ppl.update(p_last, t)
                     if token_out is not None:
@@ -639,20 +641,24 @@ def cmd_eval(args):
         "per_sequence": args.per_sequence,
         "warnings": warn_msgs,
     }
-    if acc is not None:
+    if accs:
         perplexity = ppl.result() if ppl is not None else (math.exp(mean) if mean < 709.78 else float("inf"))
         result["perplexity"] = finite(perplexity)
-        result["top_k"] = args.top_k
-        result["accuracy"] = finite(acc.result())
+        result["accuracy"] = finite(accs[0].result())
+        if len(accs) > 1:
+            result["top_k"] = args.top_k
+            result["top_k_accuracy"] = finite(accs[1].result())
     if args.json:
         print(json.dumps(result))
     else:
         how = "logits" if args.from_logits else "probabilities"
         print(f"loss        {plan.loss} ({plan.sem} semantics, {how}, {result['dtype']})")
         print(f"mean        {mean!r}")
-        if acc is not None:
+        if accs:
             print(f"perplexity  {perplexity!r}")
-            print(f"accuracy    {acc.result()!r} (top-{args.top_k})")
+            print(f"accuracy    {accs[0].result()!r} (top-1)")
+            if len(accs) > 1:
+                print(f"top-k       {accs[1].result()!r} (top-{args.top_k})")
         print(
             f"count       {count}"
             + (f" (of {result['samples']}; the rest ignored)" if count != result["samples"] else "")

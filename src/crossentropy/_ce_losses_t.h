@@ -44,10 +44,11 @@ CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue)(ce_xent_mode mode, const CE_F
 
 /* The gradient at an entry whose exp(x_j - m) is 1 (a max entry), coef - tcoef t'_j, written without the
  * cancellation of p - 1 on confident rows (API.md: the exact derivative wins over the frameworks' 0):
- * coef = tcoef K / s + x, so coef - tcoef t = x + (tcoef / s) ((K - t) - t (s - 1)), s - 1 = rest + cnt - 1.
- * x is whatever an epilogue adds to coef beyond the softmax term (exactly 0 for the two above). */
+ * coef = tcoef K / s + x, so coef - tcoef t = x + (tcoef / s) (((K - t) - t (cnt - 1)) - t rest), the tie
+ * term apart from rest so that ties at the max cancel exactly first.  x is whatever an epilogue adds to coef
+ * beyond the softmax term (exactly 0 for the two above). */
 typedef struct {
-    CE_T x, b, K, sm1;
+    CE_T x, b, K, cm1, rest;
 } CE_F(ce_xent_atmax);
 
 CE_INLINE CE_F(ce_xent_atmax) CE_F(ce_xent_at_max)(const CE_F(ce_xent_epi) *e, const CE_F(ce_xent_stats) *st)
@@ -57,13 +58,14 @@ CE_INLINE CE_F(ce_xent_atmax) CE_F(ce_xent_at_max)(const CE_F(ce_xent_epi) *e, c
     a.x = e->coef - e->tcoef * e->K / s;
     a.b = e->tcoef / s;
     a.K = e->K;
-    a.sm1 = st->rest + (st->cnt - CE_K(1.0));
+    a.cm1 = st->cnt - CE_K(1.0);
+    a.rest = st->rest;
     return a;
 }
 
 CE_INLINE CE_T CE_F(ce_xent_grad_at_max)(const CE_F(ce_xent_atmax) *a, CE_T tj)
 {
-    return a->x + a->b * ((a->K - tj) - tj * a->sm1);
+    return a->x + a->b * (((a->K - tj) - tj * a->cm1) - tj * a->rest);
 }
 
 /* ---- probability cross-entropy terms ---------------------------------------------------------------- */

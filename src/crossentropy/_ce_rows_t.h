@@ -77,8 +77,8 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, r);
     if (g) {
         CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
-        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K, am.sm1,
-                                 has_t, has_v, has_lab, keep != NULL, g, sg);
+        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K, am.cm1,
+                                 am.rest, has_t, has_v, has_lab, keep != NULL, g, sg);
         /* the label entry of a confident row: p_y - 1 without the cancellation (one scalar per row) */
         if (has_lab && !has_t && xy == m) {
             CE_T ty = CE_F(ce_target)(t, st, v, sv, y, y, a, b, c, 0, has_v, 1);

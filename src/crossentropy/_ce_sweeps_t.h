@@ -154,19 +154,19 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
 
 /* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from g (kept by
  * the statistics sweep) or recomputed.  With dense targets, entries with e_j == 1 (the max) take the
- * cancellation-free form fx + fb ((fK - t'_j) - t'_j fsm1) of the same value (ce_xent_grad_at_max); sparse
- * rows fix their one label entry after the sweep instead. */
+ * cancellation-free form fx + fb (((fK - t'_j) - t'_j fcm1) - t'_j frest) of the same value
+ * (ce_xent_grad_at_max); sparse rows fix their one label entry after the sweep instead. */
 CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                         npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
-                                        CE_T coef, CE_T tcoef, CE_T fx, CE_T fb, CE_T fK, CE_T fsm1, int has_t,
-                                        int has_v, int has_lab, int kept, CE_S *g, npy_intp sg)
+                                        CE_T coef, CE_T tcoef, CE_T fx, CE_T fb, CE_T fK, CE_T fcm1, CE_T frest,
+                                        int has_t, int has_v, int has_lab, int kept, CE_S *g, npy_intp sg)
 {
     if (kept) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
             CE_T ej = CE_LD(g[j * sg]), gj = coef * ej - tcoef * tj;
-            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * ((fK - tj) - tj * fsm1) : gj;
+            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
             g[j * sg] = CE_ST(gj);
         }
     } else {
@@ -174,7 +174,7 @@ CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
             CE_T ej = CE_M(ce_exp_sub)(CE_LD(x[j * sx]), m), gj = coef * ej - tcoef * tj;
-            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * ((fK - tj) - tj * fsm1) : gj;
+            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
             g[j * sg] = CE_ST(gj);
         }
     }

@@ -185,24 +185,22 @@ CE_INLINE void CE_F(ce_bin_logits_keras)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T
     *g = CE_F(ce_bin_dsig)(x, z, CE_K(1.0), e);
 }
 
-/* -(z log c + (1-z) log(1-c)) at c = clip(p, eps, 1-eps), and its derivative through the clip; q = 1 - p,
- * passed in so that sigmoid(x) from logits keeps its complement sigmoid(-x) exact. */
-CE_INLINE void CE_F(ce_bin_clipped)(const CE_F(ce_bin_ctx) *k, CE_T p, CE_T q, CE_T z, CE_T *l, CE_T *dl)
+/* -(z log c + (1-z) log(1-c)) at c = clip(p, eps, 1-eps), and its derivative through the clip. */
+CE_INLINE void CE_F(ce_bin_clipped)(const CE_F(ce_bin_ctx) *k, CE_T p, CE_T z, CE_T *l, CE_T *dl)
 {
     CE_T hi = CE_K(1.0) - k->eps;
     CE_T c = p < k->eps ? k->eps : p;
     c = c > hi ? hi : c;
-    CE_T qc = p < k->eps ? CE_K(1.0) - k->eps : (p > hi ? CE_K(1.0) - hi : q);   /* 1 - c */
-    *l = -(z * CE_M(ce_log)(c) + (CE_K(1.0) - z) * CE_M(ce_log)(qc));
+    *l = -(z * CE_M(ce_log)(c) + (CE_K(1.0) - z) * CE_M(ce_log)(CE_K(1.0) - c));
     CE_T pass = CE_F(ce_clip_pass)(p, k->eps, hi, k->tie);
-    *dl = pass != 0 ? pass * (-z / c + (CE_K(1.0) - z) / qc) : CE_K(0.0);
+    *dl = pass != 0 ? pass * (-z / c + (CE_K(1.0) - z) / (CE_K(1.0) - c)) : CE_K(0.0);
 }
 
 /* Keras binary_crossentropy on probabilities (clipped). */
 CE_INLINE void CE_F(ce_bin_prob_clip)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z, CE_T pw, CE_T *l, CE_T *g)
 {
     (void)pw;
-    CE_F(ce_bin_clipped)(k, x, CE_K(1.0) - x, z, l, g);
+    CE_F(ce_bin_clipped)(k, x, z, l, g);
 }
 
 /* torch binary_cross_entropy: -(z max(log p, -100) + (1-z) max(log(1-p), -100)). */
@@ -219,29 +217,38 @@ CE_INLINE void CE_F(ce_bin_prob_torch)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z
     *g = (x - z) / (den < tiny ? tiny : den);
 }
 
-/* Keras binary_focal_crossentropy on p (or sigmoid(x) when from_logits), optionally alpha-balanced. */
+/* Keras binary_focal_crossentropy on p (or sigmoid(x) when from_logits), optionally alpha-balanced.  From
+ * logits the value is Keras' (built on 1 - sigmoid(x)); the gradient is the exact derivative, built on
+ * sigmoid(-x) itself (API.md: the exact derivative wins where 1 - sigmoid(x) cancels). */
 CE_INLINE void CE_F(ce_bin_focal)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z, CE_T pw, CE_T *l, CE_T *g)
 {
     (void)pw;
-    CE_T pr = x, qr = CE_K(1.0) - x, gamma = k->gamma, alpha = k->alpha;
-    CE_T bce, dbce;
-    if (k->from_logits) {   /* sigmoid(x) and sigmoid(-x) = 1 - pr, both without cancellation */
-        CE_T e = CE_M(ce_exp)(-(x < 0 ? -x : x));
+    CE_T pr = x, qr = CE_K(1.0) - x, e = CE_K(0.0), gamma = k->gamma, alpha = k->alpha;
+    if (k->from_logits) {
+        e = CE_M(ce_exp)(-(x < 0 ? -x : x));
         pr = x >= 0 ? CE_K(1.0) / (CE_K(1.0) + e) : e / (CE_K(1.0) + e);
-        qr = x >= 0 ? e / (CE_K(1.0) + e) : CE_K(1.0) / (CE_K(1.0) + e);
-        CE_F(ce_bin_clipped)(k, pr, qr, z, &bce, &dbce);
-        /* unclipped: -log sigmoid(+-x) as softplus, not log of a rounded sigmoid near 1 */
-        CE_T sp = CE_M(ce_log1p)(e);
-        if (pr > k->eps && pr < CE_K(1.0) - k->eps)
-            bce = z * (sp + (x < 0 ? -x : CE_K(0.0))) + (CE_K(1.0) - z) * (sp + (x > 0 ? x : CE_K(0.0)));
-    } else {
-        CE_F(ce_bin_clipped)(k, pr, qr, z, &bce, &dbce);
+        qr = x >= 0 ? e / (CE_K(1.0) + e) : CE_K(1.0) / (CE_K(1.0) + e);   /* sigmoid(-x) */
     }
-    CE_T om = z * qr + (CE_K(1.0) - z) * pr;   /* 1 - p_t, p_t = z pr + (1-z)(1-pr) */
+    CE_T bce, dbce;
+    CE_F(ce_bin_clipped)(k, pr, z, &bce, &dbce);
+    CE_T pt = z * pr + (CE_K(1.0) - z) * (CE_K(1.0) - pr);
+    CE_T om = CE_K(1.0) - pt;
     CE_T ff = gamma == 2 ? om * om : pow(om, gamma);
-    CE_T dff = gamma == 0 ? CE_K(0.0) : -gamma * (gamma == 2 ? om : pow(om, gamma - 1)) * (CE_K(2.0) * z - CE_K(1.0));
     CE_T wb = k->balance ? z * alpha + (CE_K(1.0) - z) * (CE_K(1.0) - alpha) : CE_K(1.0);
     *l = wb * (ff * bce);
+    if (k->from_logits) {   /* the same pieces from pr and qr = sigmoid(-x), none from 1 - pr */
+        CE_T hi = CE_K(1.0) - k->eps, c = pr < k->eps ? k->eps : (pr > hi ? hi : pr);
+        CE_T qc = pr < k->eps ? CE_K(1.0) - k->eps : (pr > hi ? CE_K(1.0) - hi : qr);   /* 1 - c */
+        CE_T pass = CE_F(ce_clip_pass)(pr, k->eps, hi, k->tie);
+        dbce = pass != 0 ? pass * (-z / c + (CE_K(1.0) - z) / qc) : CE_K(0.0);
+        if (pr > k->eps && pr < hi) {   /* -log sigmoid(+-x) as softplus: no log of a rounded sigmoid near 1 */
+            CE_T sp = CE_M(ce_log1p)(e);
+            bce = z * (sp + (x < 0 ? -x : CE_K(0.0))) + (CE_K(1.0) - z) * (sp + (x > 0 ? x : CE_K(0.0)));
+        }
+        om = z * qr + (CE_K(1.0) - z) * pr;   /* 1 - p_t */
+        ff = gamma == 2 ? om * om : pow(om, gamma);
+    }
+    CE_T dff = gamma == 0 ? CE_K(0.0) : -gamma * (gamma == 2 ? om : pow(om, gamma - 1)) * (CE_K(2.0) * z - CE_K(1.0));
     CE_T dp = wb * (dff * bce + ff * dbce);
     *g = k->from_logits ? dp * (pr * qr) : dp;
 }

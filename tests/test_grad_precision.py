@@ -2,6 +2,7 @@
 cancellation, so every softmax and sigmoid gradient is within 8 ulp of a high-precision reference (API.md,
 ``return_grad``: the exact derivative, correctly rounded, wins where the frameworks round to 0).  The reference
 is written in extended precision (np.longdouble) in cancellation-free form."""
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +18,7 @@ LD = np.longdouble
 pytestmark = pytest.mark.skipif(np.finfo(LD).nmant < 63, reason="needs an extended-precision long double")
 
 ULP = 8
-MARGIN = {np.float32: 80.0, np.float64: 700.0}   # largest margin the contract covers
+MARGIN = {np.float32: 80.0, np.float64: 700.0}  # largest margin the contract covers
 DTYPES = (np.float32, np.float64)
 
 
@@ -34,7 +35,8 @@ def assert_ulps(got, ref, dtype, bound=ULP):
     err = ulps(got, ref, dtype)
     worst = np.unravel_index(np.argmax(err), err.shape) if err.size else ()
     assert err.max(initial=0) <= bound, (
-        f"{err.max():.3g} ulp at {worst}: got {np.asarray(got)[worst]!r}, exact {np.asarray(ref)[worst]!r}")
+        f"{err.max():.3g} ulp at {worst}: got {np.asarray(got)[worst]!r}, exact {np.asarray(ref)[worst]!r}"
+    )
 
 
 def softmax_grad_ref(x, t, K_=None):
@@ -46,8 +48,10 @@ def softmax_grad_ref(x, t, K_=None):
     # sum_{k != j} e_k as (how many others are at the max) + (the sum of the smaller ones), and the max terms
     # combined first, so that ties at the max cancel exactly before the tiny rest is added
     ones = np.stack([(np.delete(e, j, axis=-1) == 1).sum(axis=-1) for j in range(x.shape[-1])], -1)
-    small = np.stack([np.where(np.delete(e, j, axis=-1) == 1, 0, np.delete(e, j, axis=-1)).sum(axis=-1)
-                      for j in range(x.shape[-1])], -1)
+    small = np.stack(
+        [np.where(np.delete(e, j, axis=-1) == 1, 0, np.delete(e, j, axis=-1)).sum(axis=-1) for j in range(x.shape[-1])],
+        -1,
+    )
     return ((e * (k - t) - t * ones) - t * small) / s
 
 
@@ -72,10 +76,10 @@ def confident_rows(dtype, n, rng):
             rows.append(x)
             labels.append(where)
             rows.append(x.copy())
-            labels.append((where + 1) % n)          # label off the max
+            labels.append((where + 1) % n)  # label off the max
             if n > 2:
                 x = x.copy()
-                x[(where + 1) % n] = margin         # a tie at the max
+                x[(where + 1) % n] = margin  # a tie at the max
                 rows.append(x)
                 labels.append(where)
     return np.array(rows, dtype), np.array(labels)
@@ -115,7 +119,7 @@ def test_registry_has_grad_kernels():
     assert {k.family for k in GRAD_KERNELS} >= {"dense", "sparse", "elementwise"}
 
 
-@pytest.mark.parametrize("n", [2, 3, 40])   # 40 classes: past the few-class block kernel
+@pytest.mark.parametrize("n", [2, 3, 40])  # 40 classes: past the few-class block kernel
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kern", GRAD_KERNELS, ids=lambda k: k.name)
 def test_registry_kernels_confident_rows(kern, dtype, n):
@@ -123,7 +127,7 @@ def test_registry_kernels_confident_rows(kern, dtype, n):
     x, labels = confident_rows(dtype, n, np.random.default_rng(n))
     got, ref = _kernel_grad(kern, x, labels, dtype)
     assert_ulps(got, ref, dtype)
-    if kern.family == "elementwise":   # both signs, both targets
+    if kern.family == "elementwise":  # both signs, both targets
         xs = np.concatenate([x[:, 0], -x[:, 0]])
         for z in (0, 1):
             assert_ulps(kern.ufunc(xs, dtype(z))[1], sigmoid_grad_ref(xs, z), dtype)
@@ -136,9 +140,10 @@ def test_registry_kernels_strided_rows(kern, dtype):
     x, labels = confident_rows(dtype, 5, np.random.default_rng(1))
     got, ref = _kernel_grad(kern, x, labels, dtype)
     xt = np.ascontiguousarray(x.T)
-    other = labels if kern.family == "sparse" else np.ascontiguousarray(onehot(labels, 5, dtype).T)
-    got_t = kern.ufunc(xt, other, axes=[(0,), ()] + ([(), (0,)]) if kern.family == "sparse" else
-                       [(0,), (0,), (), (0,)])[1]
+    if kern.family == "sparse":
+        got_t = kern.ufunc(xt, labels, axes=[(0,), (), (), (0,)])[1]
+    else:
+        got_t = kern.ufunc(xt, np.ascontiguousarray(onehot(labels, 5, dtype).T), axes=[(0,), (0,), (), (0,)])[1]
     assert_ulps(got_t.T, ref, dtype)
     assert_ulps(got, ref, dtype)
 
@@ -203,10 +208,11 @@ def test_hypothesis_sigmoid(dtype, frac, z, pw):
     zz = np.array([z], dtype)
     assert_ulps(ce.sigmoid_cross_entropy_and_grad(x, zz)[1], sigmoid_grad_ref(x, zz), dtype)
     pwd = np.array([pw], dtype)
-    if x[0] == 0:   # TF's subgradient quirk at 0 (1 - z), kept as TF has it
+    if x[0] == 0:  # TF's subgradient quirk at 0 (1 - z), kept as TF has it
         return
-    assert_ulps(ctf.weighted_cross_entropy_with_logits(zz, x, pwd, return_grad=True)[1],
-                sigmoid_grad_ref(x, zz, pwd), dtype)
+    assert_ulps(
+        ctf.weighted_cross_entropy_with_logits(zz, x, pwd, return_grad=True)[1], sigmoid_grad_ref(x, zz, pwd), dtype
+    )
 
 
 # ---- the framework layers --------------------------------------------------------------------------------------
@@ -223,8 +229,9 @@ def test_tf_layers(dtype):
     xs, z = x[:, 0], (labels == 0).astype(dtype)
     assert_ulps(ctf.sigmoid_cross_entropy_with_logits(z, xs, return_grad=True)[1], sigmoid_grad_ref(xs, z), dtype)
     pw = dtype(3)
-    assert_ulps(ctf.weighted_cross_entropy_with_logits(z, xs, pw, return_grad=True)[1],
-                sigmoid_grad_ref(xs, z, pw), dtype)
+    assert_ulps(
+        ctf.weighted_cross_entropy_with_logits(z, xs, pw, return_grad=True)[1], sigmoid_grad_ref(xs, z, pw), dtype
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -236,14 +243,19 @@ def test_torch_layers(dtype):
     assert_ulps(ct.cross_entropy(x, t, reduction="sum", return_grad=True)[1], ref, dtype)
     w = np.array([0.5, 2.0, 3.0], dtype)
     tw = (t * w).astype(dtype)
-    assert_ulps(ct.cross_entropy(x, labels, weight=w, reduction="sum", return_grad=True)[1],
-                softmax_grad_ref(x, tw), dtype)
+    assert_ulps(
+        ct.cross_entropy(x, labels, weight=w, reduction="sum", return_grad=True)[1], softmax_grad_ref(x, tw), dtype
+    )
     xs, z = x[:, 0], (labels == 0).astype(dtype)
-    assert_ulps(ct.binary_cross_entropy_with_logits(xs, z, reduction="sum", return_grad=True)[1],
-                sigmoid_grad_ref(xs, z), dtype)
+    assert_ulps(
+        ct.binary_cross_entropy_with_logits(xs, z, reduction="sum", return_grad=True)[1], sigmoid_grad_ref(xs, z), dtype
+    )
     pw = np.array([3.0], dtype)
-    assert_ulps(ct.binary_cross_entropy_with_logits(xs, z, reduction="sum", pos_weight=pw, return_grad=True)[1],
-                sigmoid_grad_ref(xs, z, pw), dtype)
+    assert_ulps(
+        ct.binary_cross_entropy_with_logits(xs, z, reduction="sum", pos_weight=pw, return_grad=True)[1],
+        sigmoid_grad_ref(xs, z, pw),
+        dtype,
+    )
 
 
 def focal_grad_ref(x, z, gamma=2.0):
@@ -264,11 +276,11 @@ def test_keras_layers(dtype):
     ref = softmax_grad_ref(x, t)
     assert_ulps(K.categorical_crossentropy(t, x, from_logits=True, return_grad=True)[1], ref, dtype)
     assert_ulps(K.sparse_categorical_crossentropy(labels, x, from_logits=True, return_grad=True)[1], ref, dtype)
-    xs, z = x[:, :1], (labels[:, None] == 0).astype(dtype)   # one column: Keras' mean over it is the element
+    xs, z = x[:, :1], (labels[:, None] == 0).astype(dtype)  # one column: Keras' mean over it is the element
     assert_ulps(K.binary_crossentropy(z, xs, from_logits=True, return_grad=True)[1], sigmoid_grad_ref(xs, z), dtype)
     # focal from logits: where the clip at 1e-7 is inactive (|x| < 16), sigmoid(-x) kept exact
     xf = np.linspace(-15, 15, 61).astype(dtype)[:, None]
     for zf in (0, 1):
         zz = np.full_like(xf, zf)
         got = K.binary_focal_crossentropy(zz, xf, from_logits=True, return_grad=True)[1]
-        assert_ulps(got, focal_grad_ref(xf, zz), dtype, bound=16)   # a longer formula: a few more roundings
+        assert_ulps(got, focal_grad_ref(xf, zz), dtype, bound=16)  # a longer formula: a few more roundings

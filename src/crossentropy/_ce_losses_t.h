@@ -55,7 +55,8 @@ CE_INLINE CE_F(ce_xent_atmax) CE_F(ce_xent_at_max)(const CE_F(ce_xent_epi) *e, c
 {
     CE_F(ce_xent_atmax) a;
     CE_T s = st->cnt + st->rest;
-    a.x = e->coef - e->tcoef * e->K / s;
+    CE_T base = e->tcoef * e->K / s;
+    a.x = e->coef == base ? CE_K(0.0) : e->coef - base;   /* equal infinities (infinite targets) leave no x */
     a.b = e->tcoef / s;
     a.K = e->K;
     a.cm1 = st->cnt - CE_K(1.0);

@@ -83,9 +83,10 @@ CE_INLINE CE_T CE_M(ce_exp)(CE_T x)
 CE_INLINE CE_T CE_M(ce_exp_sub)(CE_T x, CE_T m)
 {
     CE_T d = x - m;
-    CE_T xs = d + m, ms = d - xs;
-    CE_T err = (x - xs) - (m + ms);   /* (x - m) - d, exactly */
-    err = err == err ? err : CE_K(0.0);   /* x = -inf: no correction */
+    /* infinite or NaN d: no correction, and no inf - inf (the "invalid" signal) in the two-sum */
+    CE_T xf = (d > -(CE_T)INFINITY && d < (CE_T)INFINITY) ? x : m;
+    CE_T df = xf - m, xs = df + m, ms = df - xs;
+    CE_T err = (xf - xs) - (m + ms);   /* (x - m) - d, exactly */
     CE_T e = CE_M(ce_exp)(d);
     return e + e * err;
 }

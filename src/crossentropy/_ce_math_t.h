@@ -124,6 +124,20 @@ CE_INLINE CE_T CE_M(ce_exp_nonpos)(CE_T d)
 #undef CE_MAGIC_S
 #undef CE_UNSHIFT
 
+/* exp(x - m) with the rounding error of the subtraction folded back in (Knuth's two-sum, no branch): on a
+ * confident row |x - m| is large and the rounded difference alone costs |x - m| ulp of relative precision
+ * in exp (48 ulp at a float32 margin of 80).  Returns 1 exactly where x == m; -inf gives 0, NaN gives NaN. */
+CE_INLINE CE_T CE_M(ce_exp_sub)(CE_T x, CE_T m)
+{
+    CE_T d = x - m;
+    /* infinite or NaN d: no correction, and no inf - inf (the "invalid" signal) in the two-sum */
+    CE_T xf = (d > -(CE_T)INFINITY && d < (CE_T)INFINITY) ? x : m;
+    CE_T df = xf - m, xs = df + m, ms = df - xs;
+    CE_T err = (xf - xs) - (m + ms);   /* (x - m) - d, exactly */
+    CE_T e = CE_M(ce_exp_nonpos)(d);   /* d <= 0: m is the row's max */
+    return e + e * err;
+}
+
 /* log(x), branch-free: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh((m-1)/(m+1)) as an odd
  * series.  log(0) = -inf, log(<0) = NaN, log(inf) = inf, NaN -> NaN. */
 CE_INLINE CE_T CE_M(ce_log)(CE_T x)

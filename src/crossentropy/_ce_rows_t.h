@@ -56,6 +56,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     }
     CE_F(ce_xent_stats) s;
     int sparse_only = has_lab && !has_t && !has_v && b == 0;
+    CE_T xy = has_lab ? CE_LD(x[y * sx]) : CE_K(0.0);   /* before the sweeps: g may be x itself */
     /* With a gradient to write, the statistics sweep leaves its exps in g so the gradient sweep needs no
      * second exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself,
      * nor when g's storage type is narrower than the compute type. */
@@ -74,9 +75,16 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     }
     s.L = CE_F(ce_xent_L)(&s);
     CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, r);
-    if (g)
-        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, has_t, has_v, has_lab,
-                                 keep != NULL, g, sg);
+    if (g) {
+        CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
+        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K, am.cm1,
+                                 am.rest, has_t, has_v, has_lab, keep != NULL, g, sg);
+        /* the label entry of a confident row: p_y - 1 without the cancellation (one scalar per row) */
+        if (has_lab && !has_t && xy == m) {
+            CE_T ty = CE_F(ce_target)(t, st, v, sv, y, y, a, b, c, 0, has_v, 1);
+            g[y * sg] = CE_ST(CE_F(ce_xent_grad_at_max)(&am, ty));
+        }
+    }
     return e.loss;
 }
 
@@ -180,7 +188,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         CE_SIMD
         for (npy_intp i = 0; i < R; i++) {
             CE_T d = xt[j * R + i] - mm[i];
-            CE_T e = CE_M(ce_exp)(d);
+            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
             rest[i] += d == 0 ? CE_K(0.0) : e;
             cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
             et[j * R + i] = e;
@@ -220,9 +228,11 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(p->mode, &s, r);
         *loss = CE_ST(e.loss);
         if (g) {
+            CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
             for (npy_intp j = 0; j < n; j++) {
-                CE_T tj = p->t ? tt[j * R + i] : (j == y ? c : CE_K(0.0));
-                g[j] = CE_ST(e.coef * et[j * R + i] - e.tcoef * tj);
+                CE_T tj = p->t ? tt[j * R + i] : (j == y ? c : CE_K(0.0)), ej = et[j * R + i];
+                /* a max entry (ej == 1) without the cancellation of p - 1 on confident rows */
+                g[j] = CE_ST(ej == CE_K(1.0) ? CE_F(ce_xent_grad_at_max)(&am, tj) : e.coef * ej - e.tcoef * tj);
             }
         }
     }

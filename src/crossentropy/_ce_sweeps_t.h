@@ -27,8 +27,8 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
         CE_T rest = 0, cnt = 0;
         CE_SIMD_REDUCE(+ : rest, cnt)
         for (npy_intp j = j0; j < j1; j++) {
-            CE_T d = CE_LD(x[j * sx]) - m;
-            CE_T e = CE_M(ce_exp_nonpos)(d);
+            CE_T xj = CE_LD(x[j * sx]), d = xj - m;
+            CE_T e = CE_M(ce_exp_sub)(xj, m);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
             if (keep) keep[j * sk] = CE_ST(e);   /* callers pass NULL or not as a constant */
@@ -135,8 +135,8 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
         CE_T rest = 0, cnt = 0, S = 0, dot = 0;
         CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
         for (npy_intp j = j0; j < j1; j++) {
-            CE_T d = CE_LD(x[j * sx]) - m;
-            CE_T e = CE_M(ce_exp_nonpos)(d);
+            CE_T xj = CE_LD(x[j * sx]), d = xj - m;
+            CE_T e = CE_M(ce_exp_sub)(xj, m);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
@@ -153,23 +153,29 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
 }
 
 /* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from g (kept by
- * the statistics sweep) or recomputed. */
+ * the statistics sweep) or recomputed.  With dense targets, entries with e_j == 1 (the max) take the
+ * cancellation-free form fx + fb (((fK - t'_j) - t'_j fcm1) - t'_j frest) of the same value
+ * (ce_xent_grad_at_max); sparse rows fix their one label entry after the sweep instead. */
 CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                         npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
-                                        CE_T coef, CE_T tcoef, int has_t, int has_v, int has_lab, int kept,
-                                        CE_S *g, npy_intp sg)
+                                        CE_T coef, CE_T tcoef, CE_T fx, CE_T fb, CE_T fK, CE_T fcm1, CE_T frest,
+                                        int has_t, int has_v, int has_lab, int kept, CE_S *g, npy_intp sg)
 {
     if (kept) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            g[j * sg] = CE_ST(coef * CE_LD(g[j * sg]) - tcoef * tj);
+            CE_T ej = CE_LD(g[j * sg]), gj = coef * ej - tcoef * tj;
+            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
+            g[j * sg] = CE_ST(gj);
         }
     } else {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            g[j * sg] = CE_ST(coef * CE_M(ce_exp_nonpos)(CE_LD(x[j * sx]) - m) - tcoef * tj);
+            CE_T ej = CE_M(ce_exp_sub)(CE_LD(x[j * sx]), m), gj = coef * ej - tcoef * tj;
+            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
+            g[j * sg] = CE_ST(gj);
         }
     }
 }

@@ -1,20 +1,17 @@
 """crossentropy.lm.linear_cross_entropy: golden values from torch autograd, live differential tests against torch,
 the working-set bound (no N×V array), dtypes and bad input."""
-import json
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
+from golden import goldenio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crossentropy.lm import linear as linear_module
 from crossentropy.lm import linear_cross_entropy
 
-GOLDEN = Path(__file__).parent / "golden"
-META = json.loads((GOLDEN / "linear_ce_cases.json").read_text())
-ARRAYS = np.load(GOLDEN / "linear_ce_arrays.npz")
+META, ARRAYS = goldenio.load("linear_ce")
 RTOL = {"float64": 1e-10, "float32": 1e-4}
 SLACK = linear_module._NUMPY_BUFFERS   # the fixed part of every budget
 
@@ -57,7 +54,7 @@ def check_against(expected, got, dtype, has_bias):
 @pytest.mark.parametrize("case", META["cases"], ids=[c["name"] for c in META["cases"]])
 def test_golden_torch_autograd(case, budget):
     name = case["name"]
-    a = {k.split("/", 1)[1]: ARRAYS[k] for k in ARRAYS.files if k.startswith(name + "/")}
+    a = {k.split("/", 1)[1]: ARRAYS[k] for k in ARRAYS if k.startswith(name + "/")}
     bias = a.get("bias")
     opts = case["options"]
     max_memory = None
@@ -81,7 +78,7 @@ def test_golden_records_versions():
 def test_many_tokens_budgets_match_golden(max_memory):
     """Row blocks (d_weight added over blocks) and vocabulary chunks (online lse) on 3000 tokens."""
     name = "many-tokens-float32"
-    a = {k.split("/", 1)[1]: ARRAYS[k] for k in ARRAYS.files if k.startswith(name + "/")}
+    a = {k.split("/", 1)[1]: ARRAYS[k] for k in ARRAYS if k.startswith(name + "/")}
     case = next(c for c in META["cases"] if c["name"] == name)
     got = linear_cross_entropy(a["hidden"], a["weight"], a["labels"], a["bias"], return_grad=True,
                                max_memory=max_memory, **case["options"])

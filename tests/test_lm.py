@@ -1,12 +1,11 @@
-"""crossentropy.lm against PyTorch 2.13 / torchmetrics 1.9 golden values (tests/golden/lm_*), the float64 NumPy
+"""crossentropy.lm against PyTorch 2.13 / torchmetrics 1.9 golden values (tests/golden/lm.jsonl), the float64 NumPy
 twins (hypothesis), live torch autograd (when torch is installed), a high-precision reference on confident rows,
 and its errors."""
 import doctest
-import json
-import pathlib
 
 import numpy as np
 import pytest
+from golden import goldenio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -15,10 +14,7 @@ import crossentropy as ce
 from crossentropy import lm
 from crossentropy.lm import _reference as ref
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-DOC = json.loads((GOLDEN / "lm_cases.json").read_text())
-with np.load(GOLDEN / "lm_arrays.npz") as _npz:
-    ARRAYS = dict(_npz)
+DOC, ARRAYS = goldenio.load("lm")
 IGNORE = DOC["ignore_index"]
 EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
 

@@ -12,13 +12,11 @@ Run from the repository root with torch installed (2.13.0 CPU was used):
 
     python tests/golden/generate_linear_ce.py
 
-Writes linear_ce_arrays.npz and linear_ce_cases.json next to this script; seeded, with fixed zip timestamps,
-so a rerun with the same torch version gives the same bytes.
+Writes linear_ce.jsonl next to this script, in the shared format of goldenio.py (arrays named
+"<case>/<hidden|weight|labels|bias|value|d_hidden|d_weight|d_bias>"); seeded, so a rerun with the same torch
+version gives the same bytes.
 """
-import io
-import json
 import platform
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -96,18 +94,9 @@ def cases(rng):
                {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3})
 
 
-def write_npz(path, arrays):
-    """An .npz with fixed timestamps, so identical arrays give identical bytes."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.array(arrays[key], order="C"), allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
-
-
 def main():
+    import goldenio  # the shared golden format, next to this script; not needed by tests importing torch_reference
+
     rng = np.random.default_rng(20260115)
     torch.manual_seed(0)
     arrays, records = {}, []
@@ -120,12 +109,11 @@ def main():
                 arrays[f"{name}/{key}"] = np.asarray(arr)
         records.append({"name": name, "dtype": str(hidden.dtype), "options": opts,
                         "has_bias": bias is not None})
-    write_npz(HERE / "linear_ce_arrays.npz", arrays)
     meta = {"versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
             "reference": "torch autograd of F.linear + softcap + F.cross_entropy(reduction='none') + z_loss*lse**2",
             "cases": records}
-    (HERE / "linear_ce_cases.json").write_text(json.dumps(meta, indent=1) + "\n")
-    print(f"{len(records)} cases written")
+    path = goldenio.write(HERE / "linear_ce.jsonl", meta, arrays)
+    print(f"{len(records)} cases written to {path}")
 
 
 if __name__ == "__main__":

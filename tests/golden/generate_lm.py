@@ -5,8 +5,8 @@ Run from the repository root (torch 2.13 CPU and torchmetrics 1.9 installed):
 
     python tests/golden/generate_lm.py
 
-Writes ``lm_arrays.npz`` and ``lm_cases.json`` next to this script.  Each case has inputs, keyword
-arguments and outputs:
+Writes ``lm.jsonl`` next to this script, in the shared format of ``goldenio.py``.  Each case has inputs,
+keyword arguments and outputs (names of arrays in the file):
 
 * ``token_stats``: torch as users write it: ``log_softmax`` + ``gather`` (nll), ``logsumexp`` (lse),
   ``torch.special.entr(softmax).sum(-1)`` (entropy, 0 log 0 = 0), ``(x > x[label]).sum(-1)`` (rank) of the
@@ -18,16 +18,13 @@ arguments and outputs:
   label_smoothing)`` + ``z_loss * logsumexp(x')**2`` at valid tokens; "mean" divides the sum by the number
   of valid tokens (0 when there is none) -- and ``grad`` = ``logits.grad`` after ``value.sum().backward()``.
 
-Everything is seeded; arrays are stored with fixed zip timestamps, so regeneration is byte-for-byte
-deterministic for given library versions.
+Everything is seeded, so regeneration is byte-for-byte deterministic for given library versions.
 """
 import hashlib
-import io
-import json
 import platform
-import zipfile
 from pathlib import Path
 
+import goldenio  # the shared golden format, next to this script
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -124,18 +121,10 @@ class Golden:
                            "outputs": {k: store(k, v) for k, v in outputs.items()}})
 
     def write(self):
-        buf = io.BytesIO()
-        with zipfile.ZipFile(HERE / "lm_arrays.npz", "w", zipfile.ZIP_DEFLATED) as zf:
-            for key, arr in self.arrays.items():
-                buf.seek(0)
-                buf.truncate()
-                np.lib.format.write_array(buf, arr, allow_pickle=False)
-                zf.writestr(zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue(),
-                            compress_type=zipfile.ZIP_DEFLATED)
         versions = {"torch": torch.__version__, "torchmetrics": torchmetrics.__version__,
                     "numpy": np.__version__, "python": platform.python_version()}
         doc = {"versions": versions, "ignore_index": IGNORE, "cases": self.cases}
-        (HERE / "lm_cases.json").write_text(json.dumps(doc, indent=1) + "\n")
+        return goldenio.write(HERE / "lm.jsonl", doc, self.arrays)
 
 
 def main():
@@ -191,8 +180,8 @@ def main():
                                 "z_loss": zl, "softcap": softcap},
                                {"value": value.detach().numpy(), "grad": xt.grad.numpy()}, dtype)
             del tdt
-    golden.write()
-    print(f"{len(golden.cases)} cases written to {HERE}")
+    path = golden.write()
+    print(f"{len(golden.cases)} cases written to {path}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ the same inputs in ``np.longdouble`` (64-bit significand on x86; the module is s
 wider than float64).  The stress set is what breaks a careless exp/log: confident rows (losses near 1e-18 and
 down in the subnormals), logits of size 1e4, -inf masks, and rows of 262144 classes.
 
-Known limit (marked xfail, strict): a confident row whose other logits sit far below a max near 0 loses
-about |x - max| / 2 ulp, because x - max is rounded in the working precision before the exp (the condition
-number of exp at d is |d|).  Folding the max into the exp's range reduction removes most of it.
+Confident rows whose other logits sit far below a max near 0 are the hard case: x - max rounded in the working
+precision would cost about |x - max| / 2 ulp (the condition number of exp at d is |d|); the sweeps fold the
+subtraction's rounding error back into the exp (``ce_exp_sub``), and the test below holds them to the same bar.
 """
 import numpy as np
 import pytest
@@ -141,7 +141,6 @@ def test_sparse_loss_within_8_ulp(dtype):
         assert err.max() <= ULPS, f"{name} (fused): {err.max():.1f} ulp at row {int(err.argmax())}"
 
 
-@pytest.mark.xfail(strict=True, reason="x - max is rounded before the exp: about gap/2 ulp on confident rows")
 @pytest.mark.parametrize(("dtype", "gap"), [(np.float32, g) for g in (20, 40, 80)]
                          + [(np.float64, g) for g in (20, 40, 80, 100, 700)])
 def test_confident_rows_within_8_ulp(dtype, gap):

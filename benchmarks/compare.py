@@ -140,7 +140,7 @@ def bench(fn, repeat=5, min_time=0.02):
 
 def _row_blocks(n, parts):
     edges = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int)
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=False) if b > a]
 
 
 class _Floors:
@@ -290,7 +290,7 @@ def _check(result, ref, dtype):
         return True                                         # floors: no values to compare
     rtol, atol = (2e-4, 2e-5) if dtype == np.float32 else (1e-9, 1e-12)
     if isinstance(result, tuple):
-        return all(np.allclose(np.asarray(a), b, rtol=rtol, atol=atol) for a, b in zip(result, ref))
+        return all(np.allclose(np.asarray(a), b, rtol=rtol, atol=atol) for a, b in zip(result, ref, strict=False))
     return bool(np.allclose(np.asarray(result), ref[0], rtol=rtol, atol=atol))
 
 
@@ -448,7 +448,7 @@ def run(shapes=None, threads=None, repeat=5, dtypes=("float32",), quick=False, m
                 if label == "ours":
                     continue
                 cells = []
-                for k, o in zip(keys, ours):
+                for k, o in zip(keys, ours, strict=False):
                     tm, ok = results[k].get((case, label, t), (None, True))
                     ratio = tm / o if (tm is not None and o) else None
                     cells.append(_fmt_ratio(ratio, ok))

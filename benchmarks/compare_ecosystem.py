@@ -52,8 +52,10 @@ def sklearn_rows(shapes, repeats):
             y = rng.integers(0, c, n)
             y[:c] = np.arange(c)
             with np.errstate(all="ignore"):
-                ours = lambda y=y, p=p: log_loss(y, p)
-                theirs = lambda y=y, p=p: sk_log_loss(y, p)
+                def ours(y=y, p=p):
+                    return log_loss(y, p)
+                def theirs(y=y, p=p):
+                    return sk_log_loss(y, p)
                 mine, ref = ours(), theirs()
                 t_mine = best_time(ours, repeats)
                 t_ref = best_time(theirs, max(1, repeats // 2))

@@ -75,7 +75,7 @@ def table():
     lines = ["target y = 1, output a = sigmoid(z)",
              f"{'z':>6} {'a':>10} {'MSE loss':>11} {'MSE dL/dz':>11} {'CE loss':>11} {'CE dL/dz':>11} "
              f"{'MSE/CE grad':>11}"]
-    for z, a, l1, g1, l2, g2 in zip(zs, sigmoid(zs), ml, mg, xl, xg):
+    for z, a, l1, g1, l2, g2 in zip(zs, sigmoid(zs), ml, mg, xl, xg, strict=False):
         lines.append(f"{z:6.1f} {a:10.3e} {l1:11.4e} {g1:11.4e} {l2:11.4e} {g2:11.4e} {g1 / g2:11.3e}")
     return "\n".join(lines)
 

@@ -62,7 +62,7 @@ def close(want, rtol=1e-12, atol=1e-12):
         w = want(args)
         if isinstance(w, tuple):
             assert isinstance(result, tuple) and len(result) == len(w)
-            for r, v in zip(result, w):
+            for r, v in zip(result, w, strict=False):
                 np.testing.assert_allclose(np.asarray(r, np.float64), np.asarray(v, np.float64), rtol=rtol,
                                            atol=atol, equal_nan=True)
         else:
@@ -705,7 +705,7 @@ def test_row_offsets_beyond_2_31_bytes(big_buffer, dtype):
     np.testing.assert_array_equal(ce.logsumexp(x), ce.logsumexp(vals))
     np.testing.assert_array_equal(ce.softmax(x), ce.softmax(vals))
     for got, want in zip(ce.sparse_softmax_cross_entropy_and_grad(x, labels),
-                         ce.sparse_softmax_cross_entropy_and_grad(vals, labels)):
+                         ce.sparse_softmax_cross_entropy_and_grad(vals, labels), strict=False):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(ce.sigmoid_cross_entropy(x, vals), ce.sigmoid_cross_entropy(vals, vals))
     # negative strides from the far end of the mapping, and the framework layers on the same views

@@ -1,5 +1,5 @@
-"""The command line: demo (why the frameworks disagree, with their reference numbers), eval (every loss and semantics, .npy/.npz, chunking,
-per-sample output, JSON, flat memory, one-line errors) and info."""
+"""The command line: demo (why the frameworks disagree, with their reference numbers), eval (every loss and
+semantics, .npy/.npz, chunking, per-sample output, JSON, flat memory, one-line errors) and info."""
 import json
 import math
 import os

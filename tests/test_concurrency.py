@@ -70,7 +70,7 @@ def workload(seed, rows=300, cols=37, dtype=np.float64):
 
 def same_bits(a, b):
     assert len(a) == len(b)
-    for i, (u, v) in enumerate(zip(a, b)):
+    for i, (u, v) in enumerate(zip(a, b, strict=False)):
         assert u.dtype == v.dtype and u.shape == v.shape, i
         assert u.tobytes() == v.tobytes(), f"result {i} differs"
 
@@ -311,7 +311,7 @@ def test_fork_pool_map():
         warnings.simplefilter("ignore", DeprecationWarning)
         with ctx.Pool(2) as pool:
             res = pool.map_async(ce.logsumexp, list(x)).get(timeout=60)
-    for r, w in zip(res, want):
+    for r, w in zip(res, want, strict=False):
         np.testing.assert_array_equal(r, w)
 
 

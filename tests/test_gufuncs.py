@@ -4,13 +4,14 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from helpers import finite_difference
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import crossentropy as ce
-from crossentropy import _reference as ref
 from crossentropy import _gufuncs, _kernels, _registry
-from helpers import finite_difference
+from crossentropy import _reference as ref
 
 DTYPES = [np.float32, np.float64]
 KERNELS = _registry.KERNELS
@@ -94,7 +95,7 @@ def test_every_kernel_matches_its_twin(name, dtype):
         got, want = (got, want) if k.with_grad else ((got,), (want,))
         assert len(got) == k.ufunc.nout
         x = args[0] if k.family != "elementwise" else args[0][..., None]
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=False):
             assert g.dtype == dtype and g.shape == w.shape
             scale = x if g.ndim < x.ndim or k.family == "transform" else np.zeros(x.shape[:-1] + (1,))
             assert_close(g, w, scale, dtype)
@@ -378,7 +379,7 @@ def test_results_identical_whatever_the_thread_count(dtype, cols):
     for other in results[1:]:
         flat0 = [v for r in results[0] for v in (r if isinstance(r, tuple) else (r,))]
         flat1 = [v for r in other for v in (r if isinstance(r, tuple) else (r,))]
-        for a, b in zip(flat0, flat1):
+        for a, b in zip(flat0, flat1, strict=False):
             np.testing.assert_array_equal(a, b)
 
 

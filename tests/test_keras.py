@@ -6,11 +6,11 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import finite_difference
 
 import crossentropy as ce
 from crossentropy import keras as K
 from golden import goldenio
-from helpers import finite_difference
 
 DOC, ARRAYS = goldenio.load("keras")
 CASES = {case["id"]: case for case in DOC["cases"]}

@@ -4,9 +4,9 @@ import pickle
 
 import numpy as np
 import pytest
-from golden import goldenio
 
 from crossentropy.keras import metrics as KM
+from golden import goldenio
 
 DOC, ARRAYS = goldenio.load("keras_metrics")
 

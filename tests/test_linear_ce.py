@@ -4,12 +4,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from golden import goldenio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crossentropy.lm import linear as linear_module
 from crossentropy.lm import linear_cross_entropy
+from golden import goldenio
 
 META, ARRAYS = goldenio.load("linear_ce")
 RTOL = {"float64": 1e-10, "float32": 1e-4}
@@ -156,7 +156,7 @@ def test_half_inputs_are_computed_in_float32(half):
                                                 bh.astype(np.float32), return_grad=True)
     assert value.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
     np.testing.assert_allclose(value, ref_value, rtol=1e-6)
-    for g, r in zip(grads, ref_grads):
+    for g, r in zip(grads, ref_grads, strict=False):
         np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-7)
 
 
@@ -167,7 +167,7 @@ def test_mixed_dtypes_promote_to_float64_and_match():
     ref_value, ref_grads = linear_cross_entropy(h32.astype(np.float64), w, y, b, return_grad=True)
     assert value.dtype == np.float64 and all(g.dtype == np.float64 for g in grads)
     np.testing.assert_allclose(value, ref_value, rtol=1e-13)
-    for g, r in zip(grads, ref_grads):
+    for g, r in zip(grads, ref_grads, strict=False):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-15)
 
 
@@ -181,7 +181,7 @@ def test_strided_and_fortran_inputs():
     got2 = linear_cross_entropy(h, wide[:, ::2], y, b, return_grad=True, label_smoothing=0.1)
     for g in (got, got2):
         np.testing.assert_allclose(g[0], ref[0], rtol=1e-14)
-        for a, r in zip(g[1], ref[1]):
+        for a, r in zip(g[1], ref[1], strict=False):
             np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-15)
 
 
@@ -254,6 +254,7 @@ def test_bad_input_names_the_argument(changes, error, names):
 # ---- live differential test against torch autograd --------------------------------------------------------
 try:
     import torch
+
     from golden.generate_linear_ce import torch_reference
 except ImportError:   # torch missing: the golden tests above still run
     torch = None

@@ -5,7 +5,6 @@ import doctest
 
 import numpy as np
 import pytest
-from golden import goldenio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -13,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 import crossentropy as ce
 from crossentropy import lm
 from crossentropy.lm import _reference as ref
+from golden import goldenio
 
 DOC, ARRAYS = goldenio.load("lm")
 IGNORE = DOC["ignore_index"]

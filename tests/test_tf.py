@@ -2,11 +2,11 @@
 its errors, TF's own gradient quirks, strided inputs, finite differences, and the documented difference."""
 import numpy as np
 import pytest
+from helpers import finite_difference
 
 import crossentropy as ce
 from crossentropy import tf as ctf
 from golden import goldenio
-from helpers import finite_difference
 
 DOC, ARRAYS = goldenio.load("tf")
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}

@@ -2,11 +2,11 @@
 errors, the seed case, K-dimensional and strided inputs, finite differences, and the documented differences."""
 import numpy as np
 import pytest
+from helpers import finite_difference
 
 import crossentropy as ce
 from crossentropy import torch as ct
 from golden import goldenio
-from helpers import finite_difference
 
 DOC, ARRAYS = goldenio.load("torch")
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}

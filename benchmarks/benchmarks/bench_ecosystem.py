@@ -11,7 +11,7 @@ def _module(name):
         import importlib
         return importlib.import_module(f"crossentropy.{name}")
     except ImportError as exc:
-        raise NotImplementedError(f"crossentropy.{name} unavailable: {exc}")
+        raise NotImplementedError(f"crossentropy.{name} unavailable: {exc}") from exc
 
 
 class SklearnLogLoss:

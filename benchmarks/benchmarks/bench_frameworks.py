@@ -14,7 +14,7 @@ def _keras_cce():
         from crossentropy import keras as ce_keras
         return ce_keras.CategoricalCrossentropy
     except (ImportError, AttributeError) as exc:
-        raise NotImplementedError(f"crossentropy.keras.CategoricalCrossentropy unavailable: {exc}")
+        raise NotImplementedError(f"crossentropy.keras.CategoricalCrossentropy unavailable: {exc}") from exc
 
 
 def _torch_cross_entropy():
@@ -22,7 +22,7 @@ def _torch_cross_entropy():
         from crossentropy import torch as ce_torch
         return ce_torch.cross_entropy
     except (ImportError, AttributeError) as exc:
-        raise NotImplementedError(f"crossentropy.torch.cross_entropy unavailable: {exc}")
+        raise NotImplementedError(f"crossentropy.torch.cross_entropy unavailable: {exc}") from exc
 
 
 class _Base(ThreadsMixin):

@@ -9,8 +9,7 @@ import numpy as np
 
 from crossentropy import _registry
 
-from .common import (DTYPES, LAYOUTS, SHAPES, SIGMOID_SIZES, THREADS, ThreadsMixin, dense_labels, logits,
-                     sparse_labels)
+from .common import DTYPES, LAYOUTS, SHAPES, SIGMOID_SIZES, THREADS, ThreadsMixin, dense_labels, logits, sparse_labels
 
 
 def _row_inputs(kernel, shape, dtype, layout):

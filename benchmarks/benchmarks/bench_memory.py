@@ -6,8 +6,8 @@
 * ``track_extra_mb_*``: measured inside the process (Linux): reset the peak-RSS counter
   (``/proc/self/clear_refs``), note the resident size, call, read the peak; report
   ``peak growth - output bytes`` in MB (free heap memory is first returned to the OS with glibc's
-  ``malloc_trim`` so that reused memory cannot hide an allocation).  ~0 means no hidden N x C temporary (a temporary copy of
-  the logits would show as the input size).
+  ``malloc_trim`` so that reused memory cannot hide an allocation).  ~0 means no hidden N x C temporary
+  (a temporary copy of the logits would show as the input size).
 """
 import gc
 import os

@@ -7,8 +7,8 @@ thread control and the build report.  Framework semantics live in ``crossentropy
 from crossentropy._config import show_config
 from crossentropy._diagnostics import ProbabilityWarning
 from crossentropy._gufuncs import (
-    logsumexp,
     log_softmax,
+    logsumexp,
     sigmoid_cross_entropy,
     sigmoid_cross_entropy_and_grad,
     softmax,

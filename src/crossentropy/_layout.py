@@ -47,7 +47,7 @@ def row_blocks(*arrays):
             views.append(None if v is None else v[:, 0])
         else:
             views.append(_as_rows(a))
-    if all(v is not None for v, a in zip(views, arrays) if a is not None):
+    if all(v is not None for v, a in zip(views, arrays, strict=False) if a is not None):
         yield tuple(views)
         return
     for i in range(lead[0]):

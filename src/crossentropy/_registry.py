@@ -19,8 +19,8 @@ elementwise     logits (...), labels (...)              loss (...) [, grad (...)
 
 ``with_grad`` kernels return ``(loss, grad)``, and so do their twins.
 """
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -27,9 +27,8 @@ import warnings
 os.environ["JAX_ENABLE_X64"] = "1"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import numpy as np
-
 import goldenio  # the shared golden format, next to this script
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -238,7 +237,7 @@ def generate_optax():
     g = Golden()
     for cid, name, args, kwargs in optax_cases():
         fn = getattr(losses, name)
-        arg_specs = {k: g.arg(cid, k, v) for k, v in zip(("logits", "labels"), args)}
+        arg_specs = {k: g.arg(cid, k, v) for k, v in zip(("logits", "labels"), args, strict=False)}
         kw_specs = {k: g.arg(cid, k, v) for k, v in kwargs.items()}
         jkw = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
         labels = jnp.asarray(args[1])

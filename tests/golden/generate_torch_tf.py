@@ -687,8 +687,8 @@ def tf_versions():
 
 
 def generate_tf(out_dir: Path) -> None:
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     assert keras.backend.backend() == "tensorflow", keras.backend.backend()
     # Op determinism switches TF to a different (autodiff) code path with

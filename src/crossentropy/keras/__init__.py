@@ -9,10 +9,10 @@ from crossentropy.keras.losses import (
     CategoricalCrossentropy,
     CategoricalFocalCrossentropy,
     SparseCategoricalCrossentropy,
+    __all__,
     binary_crossentropy,
     binary_focal_crossentropy,
     categorical_crossentropy,
     categorical_focal_crossentropy,
     sparse_categorical_crossentropy,
 )
-from crossentropy.keras.losses import __all__

@@ -6,6 +6,7 @@ Prints one table: best-of-repeats wall time of each call, the speed ratio, and t
 allocates beyond its inputs (tracemalloc, which sees NumPy's allocations; JAX's own buffers are not traced,
 so the optax rows show time only).  All timings come from this one run, so the ratios compare like with like.
 """
+
 import argparse
 import os
 import sys
@@ -52,10 +53,13 @@ def sklearn_rows(shapes, repeats):
             y = rng.integers(0, c, n)
             y[:c] = np.arange(c)
             with np.errstate(all="ignore"):
+
                 def ours(y=y, p=p):
                     return log_loss(y, p)
+
                 def theirs(y=y, p=p):
                     return sk_log_loss(y, p)
+
                 mine, ref = ours(), theirs()
                 t_mine = best_time(ours, repeats)
                 t_ref = best_time(theirs, max(1, repeats // 2))
@@ -90,11 +94,16 @@ def optax_rows(n, c, repeats):
         value_jit = jax.jit(fn)
         grad_jit = jax.jit(jax.value_and_grad(lambda a, b, fn=fn: fn(a, b).sum()))
         mine = getattr(cox, name)
-        calls = (("value", lambda f=value_jit, a=jargs: f(*a).block_until_ready(), lambda f=mine, a=args: f(*a)),
-                 ("value+grad", lambda f=grad_jit, a=jargs: jax.block_until_ready(f(*a)),
-                  lambda f=mine, a=args: f(*a, return_grad=True)))
+        calls = (
+            ("value", lambda f=value_jit, a=jargs: f(*a).block_until_ready(), lambda f=mine, a=args: f(*a)),
+            (
+                "value+grad",
+                lambda f=grad_jit, a=jargs: jax.block_until_ready(f(*a)),
+                lambda f=mine, a=args: f(*a, return_grad=True),
+            ),
+        )
         for label, ref_call, my_call in calls:
-            ref_call()   # compile
+            ref_call()  # compile
             with np.errstate(all="ignore"):
                 t_ref = best_time(ref_call, repeats)
                 t_mine = best_time(my_call, repeats)
@@ -112,10 +121,11 @@ def main():
         shapes, optax_shape, repeats = [(1_000_000, 10), (100_000, 1000)], (65536, 1000), 3
     import crossentropy
 
-    print(f"crossentropy {crossentropy.__version__}, numpy {np.__version__}, threads {crossentropy.get_num_threads()}, "
-          f"{os.cpu_count()} CPUs")
-    header = (f"{'case':<62} {'theirs s':>9} {'ours s':>9} {'ratio':>7} {'their MiB':>9} {'our MiB':>8} "
-              f"{'input MiB':>9}")
+    print(
+        f"crossentropy {crossentropy.__version__}, numpy {np.__version__}, threads {crossentropy.get_num_threads()}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    header = f"{'case':<62} {'theirs s':>9} {'ours s':>9} {'ratio':>7} {'their MiB':>9} {'our MiB':>8} {'input MiB':>9}"
     print(header)
     print("-" * len(header))
     rows = []
@@ -125,13 +135,17 @@ def main():
         print(f"(scikit-learn rows skipped: {exc})")
     for row in rows:
         name, t_ref, t_mine, m_ref, m_mine, nbytes, agree = row
-        print(f"{name:<62} {t_ref:9.4f} {t_mine:9.4f} {t_ref / t_mine:6.1f}x {mib(m_ref):>9} {mib(m_mine):>8} "
-              f"{mib(nbytes):>9}" + ("" if agree else "  VALUES DIFFER"))
+        print(
+            f"{name:<62} {t_ref:9.4f} {t_mine:9.4f} {t_ref / t_mine:6.1f}x {mib(m_ref):>9} {mib(m_mine):>8} "
+            f"{mib(nbytes):>9}" + ("" if agree else "  VALUES DIFFER")
+        )
         sys.stdout.flush()
     try:
         for name, t_ref, t_mine, _, m_mine, nbytes, _ in optax_rows(*optax_shape, repeats):
-            print(f"{name:<62} {t_ref:9.4f} {t_mine:9.4f} {t_ref / t_mine:6.2f}x {'(jax)':>9} {mib(m_mine):>8} "
-                  f"{mib(nbytes):>9}")
+            print(
+                f"{name:<62} {t_ref:9.4f} {t_mine:9.4f} {t_ref / t_mine:6.2f}x {'(jax)':>9} {mib(m_mine):>8} "
+                f"{mib(nbytes):>9}"
+            )
             sys.stdout.flush()
     except ImportError as exc:
         print(f"(optax rows skipped: {exc})")

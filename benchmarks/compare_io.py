@@ -18,6 +18,7 @@ within one run.
     python benchmarks/compare_io.py [--dir /tmp/ce-io] [--repeat 3] [--shapes 2000000x10,65536x1000]
                                     [--batch-rows N] [--threads N]
 """
+
 import argparse
 import json
 import os
@@ -27,14 +28,19 @@ import sys
 import numpy as np
 
 IMPORTS = "import sys, time, json, numpy, pyarrow, pyarrow.parquet, crossentropy.metrics, crossentropy.io.arrow\n"
-EVAL = IMPORTS + r"""
+EVAL = (
+    IMPORTS
+    + r"""
 from crossentropy.cli import main
 t0 = time.perf_counter()
 rc = main(sys.argv[1:])
 print(json.dumps({"seconds": time.perf_counter() - t0}), file=sys.stderr)
 sys.exit(rc)
 """
-FLOOR = IMPORTS + r"""
+)
+FLOOR = (
+    IMPORTS
+    + r"""
 from crossentropy.io.arrow import open_table
 t0 = time.perf_counter()
 with open_table(sys.argv[1], ["logits", "label"]) as t:
@@ -45,6 +51,7 @@ with open_table(sys.argv[1], ["logits", "label"]) as t:
         s += float(x[::1024].sum()) + float(y[::512].sum())    # touch every 4 KiB page once
 print(json.dumps({"seconds": time.perf_counter() - t0}), file=sys.stderr)
 """
+)
 BASE = IMPORTS + "from crossentropy.cli import main\n"
 
 
@@ -52,10 +59,11 @@ def _write(path, kind, n, c, seed=0):
     import pyarrow as pa
     import pyarrow.feather as feather
     import pyarrow.parquet as pq
+
     if os.path.exists(path):
         return
     rng = np.random.default_rng(seed)
-    step = max(1, (64 << 20) // (4 * c))                 # write in ~64 MiB pieces
+    step = max(1, (64 << 20) // (4 * c))  # write in ~64 MiB pieces
     schema = pa.schema([("logits", pa.list_(pa.float32(), c)), ("label", pa.int64())])
     tmp = path + ".tmp"
     if kind.startswith("parquet"):
@@ -66,8 +74,10 @@ def _write(path, kind, n, c, seed=0):
     for a in range(0, n, step):
         m = min(step, n - a)
         x = (rng.standard_normal((m, c), dtype=np.float32) * 2).astype(np.float32)
-        t = pa.table({"logits": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), c),
-                      "label": rng.integers(0, c, m)}, schema=schema)
+        t = pa.table(
+            {"logits": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), c), "label": rng.integers(0, c, m)},
+            schema=schema,
+        )
         if kind.startswith("parquet"):
             w.write_table(t, row_group_size=min(m, max(1, (16 << 20) // (4 * c))))
         else:
@@ -96,8 +106,12 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--shapes", default="2000000x10,65536x1000")
     ap.add_argument("--kinds", default="parquet-zstd,parquet-none,ipc")
-    ap.add_argument("--batch-rows", type=int, default=None,
-                    help="rows per block for both (default: the eval command's own choice, about 64 MiB)")
+    ap.add_argument(
+        "--batch-rows",
+        type=int,
+        default=None,
+        help="rows per block for both (default: the eval command's own choice, about 64 MiB)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="kernel threads for eval (default: OpenMP's choice)")
     args = ap.parse_args(argv)
     os.makedirs(args.dir, exist_ok=True)
@@ -111,8 +125,23 @@ def main(argv=None):
             ext = ".arrow" if kind == "ipc" else ".parquet"
             path = os.path.join(args.dir, f"{kind}-{n}x{c}{ext}")
             _write(path, kind, n, c)
-            ev_cmd = [py, "-c", EVAL, "eval", path, "--pred-col", "logits", "--target-col", "label",
-                      "--loss", "sparse_categorical", "--from-logits", "--json", "--chunk-rows", str(batch)]
+            ev_cmd = [
+                py,
+                "-c",
+                EVAL,
+                "eval",
+                path,
+                "--pred-col",
+                "logits",
+                "--target-col",
+                "label",
+                "--loss",
+                "sparse_categorical",
+                "--from-logits",
+                "--json",
+                "--chunk-rows",
+                str(batch),
+            ]
             if args.threads:
                 ev_cmd += ["--threads", str(args.threads)]
             fl_cmd = [py, "-c", FLOOR, path, str(batch)]
@@ -120,18 +149,37 @@ def main(argv=None):
             fl = min((_run(fl_cmd) for _ in range(args.repeat)), key=lambda r: r[0])
             mean = json.loads(ev[2])["mean"]
             mb = n * c * 4 / 1e6
-            rows.append((kind, f"{n}x{c}", os.path.getsize(path) / 2**20, ev[0], fl[0], n / ev[0], mb / ev[0],
-                         mb / fl[0], (ev[1] - base_rss) / 2**20, (fl[1] - base_rss) / 2**20, mean))
-    print(f"crossentropy eval vs pyarrow read (I/O floor); RSS columns: peak above a process with the same "
-          f"imports ({base_rss / 2**20:.0f} MiB); block rows: {args.batch_rows or 'about 64 MiB of logits'}; "
-          f"threads: {args.threads or 'default'}")
-    hdr = (f"{'file':14s} {'shape':>13s} {'MiB':>7s} {'eval s':>8s} {'floor s':>8s} {'eval/floor':>10s} "
-           f"{'eval Mrow/s':>11s} {'eval MB/s':>9s} {'floor MB/s':>10s} {'+RSS eval':>9s} {'+RSS floor':>10s}")
+            rows.append(
+                (
+                    kind,
+                    f"{n}x{c}",
+                    os.path.getsize(path) / 2**20,
+                    ev[0],
+                    fl[0],
+                    n / ev[0],
+                    mb / ev[0],
+                    mb / fl[0],
+                    (ev[1] - base_rss) / 2**20,
+                    (fl[1] - base_rss) / 2**20,
+                    mean,
+                )
+            )
+    print(
+        f"crossentropy eval vs pyarrow read (I/O floor); RSS columns: peak above a process with the same "
+        f"imports ({base_rss / 2**20:.0f} MiB); block rows: {args.batch_rows or 'about 64 MiB of logits'}; "
+        f"threads: {args.threads or 'default'}"
+    )
+    hdr = (
+        f"{'file':14s} {'shape':>13s} {'MiB':>7s} {'eval s':>8s} {'floor s':>8s} {'eval/floor':>10s} "
+        f"{'eval Mrow/s':>11s} {'eval MB/s':>9s} {'floor MB/s':>10s} {'+RSS eval':>9s} {'+RSS floor':>10s}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for kind, shp, size, te, tf, rps, mbe, mbf, re_, rf, _ in rows:
-        print(f"{kind:14s} {shp:>13s} {size:7.0f} {te:8.3f} {tf:8.3f} {te / tf:10.2f} {rps / 1e6:11.2f} "
-              f"{mbe:9.0f} {mbf:10.0f} {re_:8.0f}M {rf:9.0f}M")
+        print(
+            f"{kind:14s} {shp:>13s} {size:7.0f} {te:8.3f} {tf:8.3f} {te / tf:10.2f} {rps / 1e6:11.2f} "
+            f"{mbe:9.0f} {mbf:10.0f} {re_:8.0f}M {rf:9.0f}M"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ gradients are as large as the inputs).  Usage::
     python benchmarks/compare_linear_ce.py --vocab 65536 --threads 2 --reps 1
     python benchmarks/compare_linear_ce.py --n 256 --d 64 --vocab 4096   # a quick look
 """
+
 import argparse
 import json
 import os
@@ -34,6 +35,7 @@ def _rss_bytes():
 
 def _peak_rss_bytes():
     import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -43,6 +45,7 @@ def run_case(impl, mode, n, d, v, threads, reps, max_memory=None):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     import crossentropy as ce
+
     grad = mode == "forward+grad"
     threadpool_limits(threads, user_api="blas")
     ce.set_num_threads(threads)
@@ -60,6 +63,7 @@ def run_case(impl, mode, n, d, v, threads, reps, max_memory=None):
     elif impl == "torch":
         import torch
         import torch.nn.functional as F
+
         torch.set_num_threads(threads)
         h_t = torch.from_numpy(hidden).requires_grad_(grad)
         w_t = torch.from_numpy(weight).requires_grad_(grad)
@@ -84,18 +88,30 @@ def run_case(impl, mode, n, d, v, threads, reps, max_memory=None):
         times.append(time.perf_counter() - t0)
         del out
     blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-    return {"impl": impl, "mode": mode, "n": n, "d": d, "v": v, "threads": threads, "time_s": min(times),
-            "times_s": times, "peak_extra_bytes": _peak_rss_bytes() - baseline, "blas_threads": blas}
+    return {
+        "impl": impl,
+        "mode": mode,
+        "n": n,
+        "d": d,
+        "v": v,
+        "threads": threads,
+        "time_s": min(times),
+        "times_s": times,
+        "peak_extra_bytes": _peak_rss_bytes() - baseline,
+        "blas_threads": blas,
+    }
 
 
 def _two_step(hidden, weight, labels, grad):
     """Logits by one matmul, then the per-row loss kernel (and the two gradient matmuls)."""
     import numpy as np
+
     try:
         from crossentropy.lm import cross_entropy as lm_cross_entropy
     except ImportError:
         lm_cross_entropy = None
     import crossentropy as ce
+
     valid = labels != -100
     safe = np.where(valid, labels, 0)
 
@@ -110,21 +126,33 @@ def _two_step(hidden, weight, labels, grad):
             return np.sum(ce.sparse_softmax_cross_entropy(logits, safe)[valid]) / max(valid.sum(), 1)
         else:
             losses = np.empty(len(labels), np.float32)
-            ce.sparse_softmax_cross_entropy_and_grad(logits, safe, out=(losses, logits))   # grad in place
+            ce.sparse_softmax_cross_entropy_and_grad(logits, safe, out=(losses, logits))  # grad in place
             g = logits
             g[~valid] = 0
             g *= np.float32(1 / max(valid.sum(), 1))
             value = np.sum(losses[valid]) / max(valid.sum(), 1)
         return value, (g @ weight, g.T @ hidden)
+
     return step
 
 
 def _run_subprocess(impl, mode, v, threads, args):
     """One case in a fresh interpreter with every thread pool limited to ``threads``; its result dict."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
-    cmd = [sys.executable, __file__, "--case", f"{impl},{mode},{v},{threads}", "--n", str(args.n), "--d", str(args.d),
-           "--reps", str(args.reps)] + ([] if args.max_memory is None else ["--max-memory", str(args.max_memory)])
+    env = dict(
+        os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads)
+    )
+    cmd = [
+        sys.executable,
+        __file__,
+        "--case",
+        f"{impl},{mode},{v},{threads}",
+        "--n",
+        str(args.n),
+        "--d",
+        str(args.d),
+        "--reps",
+        str(args.reps),
+    ] + ([] if args.max_memory is None else ["--max-memory", str(args.max_memory)])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode:
         print(f"# {impl} {mode} V={v} threads={threads} failed:\n{proc.stderr}", file=sys.stderr)
@@ -144,7 +172,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2, help="fresh processes per case, interleaved")
     parser.add_argument("--max-memory", type=int, help="max_memory of linear_ce in bytes (default: its own)")
     parser.add_argument("--json", help="also write the raw results to this file")
-    parser.add_argument("--case", help=argparse.SUPPRESS)   # internal: run one case, print JSON
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     args = parser.parse_args()
     if args.case:
         impl, mode, v, threads = args.case.split(",")
@@ -153,16 +181,20 @@ def main():
 
     results = []
     budget = "default" if args.max_memory is None else f"{args.max_memory / 2**20:g} MiB"
-    print(f"N={args.n}, d={args.d}, float32, linear_ce max_memory {budget}; "
-          "peak extra = RSS high-water - RSS with the inputs (MiB)")
-    print("| V | threads | mode | linear_ce s | torch s | two-step s | linear_ce MiB | torch MiB | two-step MiB "
-          "| time / torch | memory / torch |")
+    print(
+        f"N={args.n}, d={args.d}, float32, linear_ce max_memory {budget}; "
+        "peak extra = RSS high-water - RSS with the inputs (MiB)"
+    )
+    print(
+        "| V | threads | mode | linear_ce s | torch s | two-step s | linear_ce MiB | torch MiB | two-step MiB "
+        "| time / torch | memory / torch |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for v in args.vocab:
         for threads in args.threads:
             for mode in args.modes:
                 row = {}
-                for _ in range(args.rounds):      # rounds interleave the implementations against drifting load
+                for _ in range(args.rounds):  # rounds interleave the implementations against drifting load
                     for impl in args.impls:
                         result = _run_subprocess(impl, mode, v, threads, args)
                         if result is None:
@@ -177,9 +209,12 @@ def main():
                 if "linear_ce" in row and "torch" in row:
                     ratio_t = f"{row['linear_ce']['time_s'] / row['torch']['time_s']:.2f}"
                     ratio_m = f"{row['linear_ce']['peak_extra_bytes'] / max(row['torch']['peak_extra_bytes'], 1):.3f}"
-                print(f"| {v} | {threads} | {mode} | {fmt_t.get('linear_ce', '-')} | {fmt_t.get('torch', '-')} | "
-                      f"{fmt_t.get('two_step', '-')} | {fmt_m.get('linear_ce', '-')} | {fmt_m.get('torch', '-')} | "
-                      f"{fmt_m.get('two_step', '-')} | {ratio_t} | {ratio_m} |", flush=True)
+                print(
+                    f"| {v} | {threads} | {mode} | {fmt_t.get('linear_ce', '-')} | {fmt_t.get('torch', '-')} | "
+                    f"{fmt_t.get('two_step', '-')} | {fmt_m.get('linear_ce', '-')} | {fmt_m.get('torch', '-')} | "
+                    f"{fmt_m.get('two_step', '-')} | {ratio_t} | {ratio_m} |",
+                    flush=True,
+                )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -23,6 +23,7 @@ next to the size of the outputs: the kernels allocate nothing of size N x V.
 Times are the best of ``repeat`` samples (see benchmarks/compare.py); ratios = their time / ours (> 1: we
 are faster).
 """
+
 import argparse
 import os
 import sys
@@ -91,9 +92,10 @@ def torch_cases(torch, x, y):
         (g,) = torch.autograd.grad(out, xg)
         return out, g
 
-    return {"stats": [("torch log_softmax+gather+rank+entropy", stats),
-                      ("torch F.cross_entropy(none)", ce_none)],
-            "grad": [("torch F.cross_entropy fwd+bwd", ce_grad)]}
+    return {
+        "stats": [("torch log_softmax+gather+rank+entropy", stats), ("torch F.cross_entropy(none)", ce_none)],
+        "grad": [("torch F.cross_entropy fwd+bwd", ce_grad)],
+    }
 
 
 def jax_cases(x, y):
@@ -118,6 +120,7 @@ def jax_cases(x, y):
         def f(z):
             zf = z.astype(jnp.float32)
             return jnp.mean(jax.nn.logsumexp(zf, axis=-1) - jnp.take_along_axis(zf, y[:, None], axis=-1)[:, 0])
+
         return jax.value_and_grad(f)(x)
 
     xj, yj = jnp.asarray(x), jnp.asarray(y)
@@ -138,7 +141,7 @@ def _one_shape(ce, lm, torch, dt, dname, n, v, threads, repeat, min_time, markdo
     x = (rng.standard_normal((n, v), dtype=np.float32) * 3).astype(dt)
     y = rng.integers(0, v, n, dtype=np.int64)
     y[::17] = -100
-    y_all = np.where(y < 0, 0, y)   # the gufunc and the alternatives have no ignore_index
+    y_all = np.where(y < 0, 0, y)  # the gufunc and the alternatives have no ignore_index
     alts = {"stats": [], "grad": []}
     if torch is not None:
         for k, lst in torch_cases(torch, x, y_all).items():
@@ -146,17 +149,22 @@ def _one_shape(ce, lm, torch, dt, dname, n, v, threads, repeat, min_time, markdo
     if "jax" not in skip and dt != np.float16:
         for k, lst in jax_cases(x, y_all).items():
             alts[k] += lst
-    ours = {"stats": ("lm.token_stats", lambda: lm.token_stats(x, y)),
-            "grad": ("lm.cross_entropy(return_grad=True)", lambda: lm.cross_entropy(x, y, return_grad=True))}
-    base = {"stats": ("sparse_softmax_cross_entropy", lambda: ce.sparse_softmax_cross_entropy(x, y_all)),
-            "grad": ("sparse_softmax_cross_entropy_and_grad",
-                     lambda: ce.sparse_softmax_cross_entropy_and_grad(x, y_all))}
+    ours = {
+        "stats": ("lm.token_stats", lambda: lm.token_stats(x, y)),
+        "grad": ("lm.cross_entropy(return_grad=True)", lambda: lm.cross_entropy(x, y, return_grad=True)),
+    }
+    base = {
+        "stats": ("sparse_softmax_cross_entropy", lambda: ce.sparse_softmax_cross_entropy(x, y_all)),
+        "grad": ("sparse_softmax_cross_entropy_and_grad", lambda: ce.sparse_softmax_cross_entropy_and_grad(x, y_all)),
+    }
     for kind in ("stats", "grad"):
         name, fn = ours[kind]
         out = fn()
         peak = peak_extra_bytes(fn)
-        lines.append(f"\n{n}x{v} {dname}  {name}: peak NumPy allocation {peak / 2**10:.1f} KiB, "
-                     f"outputs {_output_bytes(out) / 2**10:.1f} KiB")
+        lines.append(
+            f"\n{n}x{v} {dname}  {name}: peak NumPy allocation {peak / 2**10:.1f} KiB, "
+            f"outputs {_output_bytes(out) / 2**10:.1f} KiB"
+        )
         print(lines[-1], flush=True)
         for t in threads:
             ce.set_num_threads(t)
@@ -167,7 +175,7 @@ def _one_shape(ce, lm, torch, dt, dname, n, v, threads, repeat, min_time, markdo
             bname, bfn = base[kind]
             try:
                 row.append(f"{name}/{bname} = {mine / bench(bfn, repeat=repeat, min_time=min_time):.2f}")
-            except TypeError as exc:   # a dtype the gufunc does not take
+            except TypeError as exc:  # a dtype the gufunc does not take
                 row.append(f"{bname}: {exc}")
             for aname, afn in alts[kind]:
                 row.append(f"{aname} {bench(afn, repeat=repeat, min_time=min_time) / mine:.2f}x")
@@ -206,10 +214,20 @@ def main(argv=None):
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--skip", default="", help="comma list: torch,jax")
     a = p.parse_args(argv)
-    shapes = ([tuple(int(s) for s in item.lower().split("x")) for item in a.shapes.split(",")] if a.shapes
-              else (QUICK_SHAPES if a.quick else DEFAULT_SHAPES))
-    run(shapes, a.dtypes.split(","), [int(t) for t in a.threads.split(",")], a.repeat, a.min_time, a.markdown,
-        set(filter(None, a.skip.split(","))))
+    shapes = (
+        [tuple(int(s) for s in item.lower().split("x")) for item in a.shapes.split(",")]
+        if a.shapes
+        else (QUICK_SHAPES if a.quick else DEFAULT_SHAPES)
+    )
+    run(
+        shapes,
+        a.dtypes.split(","),
+        [int(t) for t in a.threads.split(",")],
+        a.repeat,
+        a.min_time,
+        a.markdown,
+        set(filter(None, a.skip.split(","))),
+    )
 
 
 if __name__ == "__main__":

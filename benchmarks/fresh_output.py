@@ -11,6 +11,7 @@ call) and "fresh" (a new array each call, freed before the next), for our fused 
 ``np.copyto`` (the copy floor), with NumPy's huge-page advice (``madvise(MADV_HUGEPAGE)`` on arrays of
 4 MiB and more) on and off.
 """
+
 import argparse
 import resource
 import sys
@@ -28,8 +29,12 @@ def measure(fn, repeat):
         fn()
         best = min(best, time.perf_counter() - t0)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
-    return (best, (r1.ru_minflt - r0.ru_minflt) / repeat, (r1.ru_utime - r0.ru_utime) / repeat,
-            (r1.ru_stime - r0.ru_stime) / repeat)
+    return (
+        best,
+        (r1.ru_minflt - r0.ru_minflt) / repeat,
+        (r1.ru_utime - r0.ru_utime) / repeat,
+        (r1.ru_stime - r0.ru_stime) / repeat,
+    )
 
 
 def main(argv=None):
@@ -60,8 +65,10 @@ def main(argv=None):
         ("np.zeros (fresh, calloc)", lambda: np.zeros_like(x)),
     ]
     mb = x.nbytes / 2**20
-    print(f"{n}x{c} {x.dtype} ({mb:.0f} MiB per N x C array), {a.threads} thread(s), "
-          f"best of {a.repeat}; faults and CPU seconds are per call")
+    print(
+        f"{n}x{c} {x.dtype} ({mb:.0f} MiB per N x C array), {a.threads} thread(s), "
+        f"best of {a.repeat}; faults and CPU seconds are per call"
+    )
     try:
         with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
             print("transparent huge pages:", f.read().strip())

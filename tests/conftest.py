@@ -26,7 +26,7 @@ def pytest_runtest_setup(item):
 # Hypothesis draws the same examples on every run (CI included): a failure reproduces, and a green run stays green.
 try:
     from hypothesis import settings as _hypothesis_settings
-except ImportError:   # hypothesis is a test extra; modules that use it import it themselves
+except ImportError:  # hypothesis is a test extra; modules that use it import it themselves
     pass
 else:
     _hypothesis_settings.register_profile("crossentropy", derandomize=True, deadline=None, print_blob=True)

@@ -9,13 +9,15 @@ Confident rows whose other logits sit far below a max near 0 are the hard case: 
 precision would cost about |x - max| / 2 ulp (the condition number of exp at d is |d|); the sweeps fold the
 subtraction's rounding error back into the exp (``ce_exp_sub``), and the test below holds them to the same bar.
 """
+
 import numpy as np
 import pytest
 
 import crossentropy as ce
 
-pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63,
-                                reason="np.longdouble is not wider than float64 here")
+pytestmark = pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant < 63, reason="np.longdouble is not wider than float64 here"
+)
 LD = np.longdouble
 ULPS = 8
 
@@ -54,7 +56,7 @@ def reference_sparse(x, y):
     m, L = _reference_lse(x)
     xy = np.take_along_axis(x, y[:, None], axis=-1)[:, 0].astype(LD)
     with np.errstate(all="ignore"):
-        return (m - xy) + L          # both terms >= 0: no cancellation
+        return (m - xy) + L  # both terms >= 0: no cancellation
 
 
 def reference_logsumexp(x):
@@ -141,11 +143,12 @@ def test_sparse_loss_within_8_ulp(dtype):
         assert err.max() <= ULPS, f"{name} (fused): {err.max():.1f} ulp at row {int(err.argmax())}"
 
 
-@pytest.mark.parametrize(("dtype", "gap"), [(np.float32, g) for g in (20, 40, 80)]
-                         + [(np.float64, g) for g in (20, 40, 80, 100, 700)])
+@pytest.mark.parametrize(
+    ("dtype", "gap"), [(np.float32, g) for g in (20, 40, 80)] + [(np.float64, g) for g in (20, 40, 80, 100, 700)]
+)
 def test_confident_rows_within_8_ulp(dtype, gap):
     rng = np.random.default_rng(gap)
-    (name, x, y), = [c for c in stress_set(dtype, rng, gaps=(gap,)) if c[0].startswith("confident")]
+    ((name, x, y),) = [c for c in stress_set(dtype, rng, gaps=(gap,)) if c[0].startswith("confident")]
     err = _ulp_error(ce.sparse_softmax_cross_entropy(x, y), reference_sparse(x, y), dtype)
     assert err.max() <= ULPS, f"{name}: {err.max():.1f} ulp at row {int(err.argmax())}"
 
@@ -183,7 +186,7 @@ def test_grad_within_16_ulp_plus_conditioning(dtype):
         _, g = ce.sparse_softmax_cross_entropy_and_grad(x, y)
         ref = reference_grad(x, y)
         scale = np.abs(ref)
-        scale[np.arange(len(y)), y] = 1                 # p_y - 1 is computed next to 1
+        scale[np.arange(len(y)), y] = 1  # p_y - 1 is computed next to 1
         with np.errstate(all="ignore"):
             err = np.abs(g.astype(LD) - ref) / _ulp(scale, dtype)
             cond = np.abs(x.astype(LD) - x.max(axis=1, keepdims=True))

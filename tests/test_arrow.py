@@ -1,5 +1,6 @@
 """crossentropy.io.arrow: Parquet files, datasets (folder, glob) and Arrow IPC files streamed as NumPy blocks;
 column types, errors naming the column and row, zero-copy memory-mapped IPC, bounded memory."""
+
 import os
 
 import numpy as np
@@ -39,8 +40,11 @@ def _collect(blocks):
 def test_parquet_column_kinds(tmp_path, data, dtype, kind):
     x, y = data
     x = x.astype(dtype)
-    col = {"fixed_size_list": _fsl(x), "list": pa.array(list(x), type=pa.list_(pa.from_numpy_dtype(dtype))),
-           "tensor": pa.FixedShapeTensorArray.from_numpy_ndarray(x)}[kind]
+    col = {
+        "fixed_size_list": _fsl(x),
+        "list": pa.array(list(x), type=pa.list_(pa.from_numpy_dtype(dtype))),
+        "tensor": pa.FixedShapeTensorArray.from_numpy_ndarray(x),
+    }[kind]
     path = tmp_path / "p.parquet"
     pq.write_table(pa.table({"logits": col, "label": y}), path, row_group_size=300)
     rows, p, t = _collect(A.iter_blocks(str(path), "logits", target_col="label", max_rows=128))
@@ -60,7 +64,7 @@ def test_dataset_folder_and_glob(tmp_path, data):
     (d / "README.txt").write_text("not parquet")
     rows, p, t = _collect(A.iter_blocks(str(d), "x", target_col="y", max_rows=1000))
     # folder order is sorted path order: part-0, part-1, part-3, then sub/part-2
-    order = np.r_[0:300, 300:301, 701 - 1:1000, 301:700]
+    order = np.r_[0:300, 300:301, 701 - 1 : 1000, 301:700]
     np.testing.assert_array_equal(p, x[order])
     np.testing.assert_array_equal(t, y[order])
     rows, p, t = _collect(A.iter_blocks(str(d / "part-*.parquet"), "x", target_col="y"))
@@ -77,23 +81,25 @@ def test_ipc_file_zero_copy_and_stream(tmp_path, data):
         base = tab._buf.address
         size = os.path.getsize(path)
         blocks = list(A.iter_blocks(tab, "x", target_col="y", max_rows=100))
-        for _, p, t in blocks:                        # views of the memory map, not copies
+        for _, p, t in blocks:  # views of the memory map, not copies
             assert base <= p.ctypes.data < base + size and base <= t.ctypes.data < base + size
         rows, p, t = _collect(blocks)
         np.testing.assert_array_equal(p, x)
         np.testing.assert_array_equal(t, y)
-        assert rows[:4] == [0, 100, 200, 256]         # blocks never straddle record batches
+        assert rows[:4] == [0, 100, 200, 256]  # blocks never straddle record batches
     spath = tmp_path / "t.arrows"
-    with pa.OSFile(str(spath), "wb") as fh, pa.ipc.new_stream(fh, pa.schema([("x", _fsl(x).type),
-                                                                                ("y", pa.int64())])) as w:
+    with (
+        pa.OSFile(str(spath), "wb") as fh,
+        pa.ipc.new_stream(fh, pa.schema([("x", _fsl(x).type), ("y", pa.int64())])) as w,
+    ):
         w.write_table(pa.table({"x": _fsl(x), "y": y}), max_chunksize=333)
     rows, p, t = _collect(A.iter_blocks(str(spath), "x", target_col="y"))
     np.testing.assert_array_equal(p, x)
-    reader = A.open_column(str(spath), "x", role="PRED")      # the command line's reader: counts, then reads
+    reader = A.open_column(str(spath), "x", role="PRED")  # the command line's reader: counts, then reads
     assert reader.shape == (1000, 7)
     np.testing.assert_array_equal(reader.read(0, 0, 1000), x)
     reader.close()
-    zpath = tmp_path / "z.feather"                    # compressed IPC: decoded batch by batch
+    zpath = tmp_path / "z.feather"  # compressed IPC: decoded batch by batch
     feather.write_feather(pa.table({"x": _fsl(x), "y": y}), zpath, compression="zstd", chunksize=128)
     rows, p, t = _collect(A.iter_blocks(str(zpath), "x", target_col="y"))
     np.testing.assert_array_equal(p, x)
@@ -103,13 +109,15 @@ def test_two_tables_with_different_batches(tmp_path, data):
     x, y = data
     pq.write_table(pa.table({"logits": _fsl(x)}), tmp_path / "pred.parquet", row_group_size=170)
     feather.write_feather(pa.table({"label": y}), tmp_path / "target.arrow", chunksize=333)
-    rows, p, t = _collect(A.iter_blocks(str(tmp_path / "pred.parquet"), "logits", str(tmp_path / "target.arrow"),
-                                        "label", max_rows=100))
+    rows, p, t = _collect(
+        A.iter_blocks(str(tmp_path / "pred.parquet"), "logits", str(tmp_path / "target.arrow"), "label", max_rows=100)
+    )
     np.testing.assert_array_equal(p, x)
     np.testing.assert_array_equal(t, y)
     m, ref = CrossEntropy(), CrossEntropy()
-    for _, pb, tb in A.iter_blocks(str(tmp_path / "pred.parquet"), "logits", str(tmp_path / "target.arrow"),
-                                   "label", max_rows=100):
+    for _, pb, tb in A.iter_blocks(
+        str(tmp_path / "pred.parquet"), "logits", str(tmp_path / "target.arrow"), "label", max_rows=100
+    ):
         m.update(pb, tb)
     ref.update(x, y)
     assert m.result() == pytest.approx(ref.result(), rel=1e-15)
@@ -135,9 +143,9 @@ def test_errors_name_column_and_row(tmp_path, data):
         A.open_table(str(tmp_path / "bad.parquet"), ["x"])
 
     rows = [list(r) for r in x[:10]]
-    rows[7] = rows[7][:3]                                            # ragged at global row 507
+    rows[7] = rows[7][:3]  # ragged at global row 507
     nulls = [int(v) for v in y[:10]]
-    nulls[4] = None                                                  # null label at global row 504
+    nulls[4] = None  # null label at global row 504
     part0 = pa.table({"x": pa.array(list(x[:500]), pa.list_(pa.float32())), "y": y[:500]})
     part1 = pa.table({"x": pa.array(rows, pa.list_(pa.float32())), "y": pa.array(nulls, pa.int64())})
     pq.write_table(pa.concat_tables([part0, part1]), tmp_path / "r.parquet", row_group_size=500)
@@ -163,8 +171,9 @@ def test_parquet_streams_in_bounded_memory(tmp_path):
     rng = np.random.default_rng(0)
     rows, c = 128 * 1024, 256
     path = tmp_path / "big.parquet"
-    with pq.ParquetWriter(path, pa.schema([("x", pa.list_(pa.float32(), c)), ("y", pa.int64())]),
-                          compression="none") as w:
+    with pq.ParquetWriter(
+        path, pa.schema([("x", pa.list_(pa.float32(), c)), ("y", pa.int64())]), compression="none"
+    ) as w:
         for _ in range(4):
             x = rng.standard_normal((rows // 4, c)).astype(np.float32)
             w.write_table(pa.table({"x": _fsl(x), "y": rng.integers(0, c, rows // 4)}), row_group_size=2048)
@@ -189,6 +198,7 @@ def test_parquet_streams_in_bounded_memory(tmp_path):
 
 def test_without_pyarrow_one_line(monkeypatch):
     import builtins
+
     real = builtins.__import__
 
     def fake(name, *a, **k):
@@ -197,8 +207,11 @@ def test_without_pyarrow_one_line(monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", fake)
-    with pytest.raises(ImportError, match=r"^reading x.parquet needs pyarrow, which is not installed: "
-                                          r"pip install crossentropy\[arrow\]$"):
+    with pytest.raises(
+        ImportError,
+        match=r"^reading x.parquet needs pyarrow, which is not installed: "
+        r"pip install crossentropy\[arrow\]$",
+    ):
         A.open_table("x.parquet", ["a"])
 
 
@@ -215,6 +228,7 @@ def _eval(capsys, *argv):
     import json
 
     from crossentropy.cli import main
+
     rc = main(["eval", *argv, "--json"])
     out, err = capsys.readouterr()
     return rc, (json.loads(out) if rc == 0 else None), err
@@ -227,16 +241,35 @@ def test_cli_parquet_one_table_matches_npy(tmp_path, capsys, data):
     pq.write_table(pa.table({"logits": _fsl(x), "label": y}), tmp_path / "p.parquet", row_group_size=300)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
-    common = ["--loss", "sparse_categorical", "--from-logits", "--semantics", "torch", "--top-k", "3",
-              "--chunk-rows", "128"]
-    rc, tab, err = _eval(capsys, str(tmp_path / "p.parquet"), "--pred-col", "logits", "--target-col", "label",
-                         *common, "--per-sample", str(tmp_path / "ps.npy"))
+    common = [
+        "--loss",
+        "sparse_categorical",
+        "--from-logits",
+        "--semantics",
+        "torch",
+        "--top-k",
+        "3",
+        "--chunk-rows",
+        "128",
+    ]
+    rc, tab, err = _eval(
+        capsys,
+        str(tmp_path / "p.parquet"),
+        "--pred-col",
+        "logits",
+        "--target-col",
+        "label",
+        *common,
+        "--per-sample",
+        str(tmp_path / "ps.npy"),
+    )
     assert rc == 0, err
     rc, arr, err = _eval(capsys, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), *common)
     assert rc == 0, err
     for k in ("mean", "sum", "count", "perplexity", "accuracy", "top_k_accuracy", "classes", "dtype"):
         assert tab[k] == arr[k], k
     from crossentropy.metrics import Accuracy, CrossEntropy
+
     ce_m, acc = CrossEntropy(semantics="torch"), Accuracy(top_k=3)
     ce_m.update(x, y)
     acc.update(x, y)
@@ -250,26 +283,37 @@ def test_cli_table_layouts(tmp_path, capsys, data, layout):
     x, y = data
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
-    rc, ref, err = _eval(capsys, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--loss", "sparse_categorical",
-                         "--from-logits")
+    rc, ref, err = _eval(
+        capsys, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--loss", "sparse_categorical", "--from-logits"
+    )
     table = pa.table({"logits": _fsl(x), "label": y})
     if layout in ("dataset", "glob"):
         d = tmp_path / "ds"
         d.mkdir()
         for k, (a, b) in enumerate(((0, 400), (400, 401), (401, 1000))):
             pq.write_table(table.slice(a, b - a), d / f"part-{k}.parquet")
-        args = [str(d) if layout == "dataset" else str(d / "part-*.parquet"), "--pred-col", "logits",
-                "--target-col", "label"]
+        args = [
+            str(d) if layout == "dataset" else str(d / "part-*.parquet"),
+            "--pred-col",
+            "logits",
+            "--target-col",
+            "label",
+        ]
     elif layout in ("ipc", "feather"):
         path = tmp_path / ("t.arrow" if layout == "ipc" else "t.feather")
-        feather.write_feather(table, path, compression="uncompressed" if layout == "ipc" else "lz4",
-                              chunksize=300)
+        feather.write_feather(table, path, compression="uncompressed" if layout == "ipc" else "lz4", chunksize=300)
         args = [str(path), "--pred-col", "logits", "--target-col", "label"]
     else:
         pq.write_table(table.select(["logits"]), tmp_path / "pred.parquet", row_group_size=333)
         feather.write_feather(table.select(["label"]), tmp_path / "target.arrow", chunksize=250)
-        args = [str(tmp_path / "pred.parquet"), str(tmp_path / "target.arrow"), "--pred-col", "logits",
-                "--target-col", "label"]
+        args = [
+            str(tmp_path / "pred.parquet"),
+            str(tmp_path / "target.arrow"),
+            "--pred-col",
+            "logits",
+            "--target-col",
+            "label",
+        ]
     rc, got, err = _eval(capsys, *args, "--loss", "sparse_categorical", "--from-logits", "--chunk-rows", "256")
     assert rc == 0, err
     assert got["count"] == ref["count"] == 1000
@@ -283,8 +327,9 @@ def test_cli_dense_targets_and_binary(tmp_path, capsys):
     pq.write_table(pa.table({"p": _fsl(p), "t": pa.array(list(t), pa.list_(pa.float32()))}), tmp_path / "b.parquet")
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "t.npy", t)
-    rc, got, err = _eval(capsys, str(tmp_path / "b.parquet"), "--pred-col", "p", "--target-col", "t", "--loss",
-                         "binary")
+    rc, got, err = _eval(
+        capsys, str(tmp_path / "b.parquet"), "--pred-col", "p", "--target-col", "t", "--loss", "binary"
+    )
     assert rc == 0, err
     rc, ref, _ = _eval(capsys, str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), "--loss", "binary")
     assert got["mean"] == ref["mean"] and "accuracy" not in got
@@ -292,11 +337,15 @@ def test_cli_dense_targets_and_binary(tmp_path, capsys):
 
 def test_cli_table_errors_one_line_nothing_written(tmp_path, capsys, data):
     from crossentropy.cli import main
+
     x, y = data
     rows = [list(r) for r in x]
     rows[600] = rows[600][:5]
-    pq.write_table(pa.table({"logits": pa.array(rows, pa.list_(pa.float32())), "label": y,
-                             "s": pa.array(["a"] * 1000)}), tmp_path / "r.parquet", row_group_size=250)
+    pq.write_table(
+        pa.table({"logits": pa.array(rows, pa.list_(pa.float32())), "label": y, "s": pa.array(["a"] * 1000)}),
+        tmp_path / "r.parquet",
+        row_group_size=250,
+    )
     out = tmp_path / "out.npy"
 
     def err_of(*argv):
@@ -305,8 +354,17 @@ def test_cli_table_errors_one_line_nothing_written(tmp_path, capsys, data):
         assert rc == 1 and err.count("\n") == 1, err
         return err
 
-    e = err_of(str(tmp_path / "r.parquet"), "--pred-col", "logits", "--target-col", "label", "--per-sample",
-               str(out), "--chunk-rows", "200")
+    e = err_of(
+        str(tmp_path / "r.parquet"),
+        "--pred-col",
+        "logits",
+        "--target-col",
+        "label",
+        "--per-sample",
+        str(out),
+        "--chunk-rows",
+        "200",
+    )
     assert "column 'logits'" in e and "row 600" in e
     assert not out.exists() and not [f for f in os.listdir(tmp_path) if f.startswith(".crossentropy-")]
     e = err_of(str(tmp_path / "r.parquet"), "--pred-col", "nope", "--target-col", "label")
@@ -346,21 +404,36 @@ def test_cli_per_token_and_per_sequence(tmp_path, capsys, source):
     x = (rng.standard_normal((b, t, v)) * 2).astype(np.float32)
     y = rng.integers(0, v, (b, t))
     y[1, :3] = -100
-    y[4, :] = -100                                          # a sequence with no counted token: NaN
+    y[4, :] = -100  # a sequence with no counted token: NaN
     if source == "npy":
         np.save(tmp_path / "x.npy", x)
         np.save(tmp_path / "y.npy", y)
         args = [str(tmp_path / "x.npy"), str(tmp_path / "y.npy")]
     else:
         inner = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), v)
-        col = pa.FixedSizeListArray.from_arrays(inner, t)        # (B, T, V) as nested fixed-size lists
+        col = pa.FixedSizeListArray.from_arrays(inner, t)  # (B, T, V) as nested fixed-size lists
         labels = pa.FixedSizeListArray.from_arrays(pa.array(y.ravel()), t)
         pq.write_table(pa.table({"x": col, "y": labels}), tmp_path / "lm.parquet", row_group_size=4)
         args = [str(tmp_path / "lm.parquet"), "--pred-col", "x", "--target-col", "y"]
-    rc, res, err = _eval(capsys, *args, "--loss", "sparse_categorical", "--from-logits", "--semantics", "torch",
-                         "--axis", "-1", "--per-token", str(tmp_path / "tok.npz"),
-                         "--per-sequence", str(tmp_path / "seq.npy"),
-                         "--chunk-rows", "4", "--top-k", "2")
+    rc, res, err = _eval(
+        capsys,
+        *args,
+        "--loss",
+        "sparse_categorical",
+        "--from-logits",
+        "--semantics",
+        "torch",
+        "--axis",
+        "-1",
+        "--per-token",
+        str(tmp_path / "tok.npz"),
+        "--per-sequence",
+        str(tmp_path / "seq.npy"),
+        "--chunk-rows",
+        "4",
+        "--top-k",
+        "2",
+    )
     assert rc == 0, err
     got = np.load(tmp_path / "tok.npz")
     ref = _token_reference(x, y)
@@ -384,17 +457,48 @@ def test_cli_per_token_and_per_sequence(tmp_path, capsys, source):
 
 def test_cli_per_token_refused_and_nothing_left(tmp_path, capsys):
     from crossentropy.cli import main
+
     x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", np.array([0, 1, 2, 7]))
-    rc = main(["eval", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--loss", "sparse_categorical",
-               "--from-logits", "--per-token", str(tmp_path / "t.npz")])
+    rc = main(
+        [
+            "eval",
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+            "--loss",
+            "sparse_categorical",
+            "--from-logits",
+            "--per-token",
+            str(tmp_path / "t.npz"),
+        ]
+    )
     assert rc == 1 and "outside the class range" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["x.npy", "y.npy"]
-    rc = main(["eval", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--loss", "sparse_categorical",
-               "--from-logits", "--per-sequence", str(tmp_path / "s.npy")])
+    rc = main(
+        [
+            "eval",
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+            "--loss",
+            "sparse_categorical",
+            "--from-logits",
+            "--per-sequence",
+            str(tmp_path / "s.npy"),
+        ]
+    )
     assert rc == 1 and "(B, T, V)" in capsys.readouterr().err
-    rc = main(["eval", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--loss", "categorical",
-               "--from-logits", "--per-token", str(tmp_path / "t.npz")])
+    rc = main(
+        [
+            "eval",
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "x.npy"),
+            "--loss",
+            "categorical",
+            "--from-logits",
+            "--per-token",
+            str(tmp_path / "t.npz"),
+        ]
+    )
     assert rc == 1 and "--per-token and --per-sequence apply to" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["x.npy", "y.npy"]

@@ -1,5 +1,6 @@
 """crossentropy eval on language-model logits against crossentropy.lm and its float64 twin: perplexity, top-k
 accuracy, --per-token statistics and --per-sequence perplexities, chunked or not."""
+
 import json
 
 import numpy as np
@@ -24,8 +25,8 @@ def files(tmp_path_factory):
     logits = (rng.standard_normal((B, T, V)) * 3).astype(np.float32)
     labels = rng.integers(0, V, (B, T))
     labels[0, :3] = -100
-    labels[3, :] = -100   # a sequence with no scored token
-    logits[1, 2, labels[1, 2]] = 50.0   # a sure greedy hit
+    labels[3, :] = -100  # a sequence with no scored token
+    logits[1, 2, labels[1, 2]] = 50.0  # a sure greedy hit
     np.save(d / "logits3.npy", logits)
     np.save(d / "labels3.npy", labels)
     np.save(d / "logits2.npy", logits.reshape(B * T, V))
@@ -44,14 +45,29 @@ def _expected(logits, labels, k):
 def test_json_figures(capsys, files, chunk, k):
     d, logits, labels = files
     extra = ["--chunk-rows", chunk] if chunk else []
-    rc, out, err = run_cli(capsys, "eval", d / "logits2.npy", d / "labels2.npy", "--loss", "sparse_categorical",
-                           "--semantics", "torch", "--from-logits", "--axis", "-1", "--top-k", k, "--json", *extra)
+    rc, out, err = run_cli(
+        capsys,
+        "eval",
+        d / "logits2.npy",
+        d / "labels2.npy",
+        "--loss",
+        "sparse_categorical",
+        "--semantics",
+        "torch",
+        "--from-logits",
+        "--axis",
+        "-1",
+        "--top-k",
+        k,
+        "--json",
+        *extra,
+    )
     assert rc == 0, err
     res = json.loads(out)
     ppl, acc, acc_k, n = _expected(logits, labels, k)
     assert res["count"] == n
     np.testing.assert_allclose(res["perplexity"], ppl, rtol=1e-6)
-    assert res["accuracy"] == pytest.approx(acc)   # top-1 always; --top-k K > 1 adds top_k_accuracy
+    assert res["accuracy"] == pytest.approx(acc)  # top-1 always; --top-k K > 1 adds top_k_accuracy
     if k == 1:
         assert "top_k_accuracy" not in res
     else:
@@ -61,9 +77,25 @@ def test_json_figures(capsys, files, chunk, k):
 def test_per_token_and_per_sequence(capsys, files, tmp_path):
     d, logits, labels = files
     tok, seq = tmp_path / "tok.npz", tmp_path / "seq.npy"
-    rc, out, err = run_cli(capsys, "eval", d / "logits3.npy", d / "labels3.npy", "--loss", "sparse_categorical",
-                           "--semantics", "keras", "--from-logits", "--ignore-class", -100, "--per-token", tok,
-                           "--per-sequence", seq, "--chunk-rows", 2)
+    rc, out, err = run_cli(
+        capsys,
+        "eval",
+        d / "logits3.npy",
+        d / "labels3.npy",
+        "--loss",
+        "sparse_categorical",
+        "--semantics",
+        "keras",
+        "--from-logits",
+        "--ignore-class",
+        -100,
+        "--per-token",
+        tok,
+        "--per-sequence",
+        seq,
+        "--chunk-rows",
+        2,
+    )
     assert rc == 0, err
     st = lm.token_stats(logits, labels)
     with np.load(tok) as z:
@@ -79,8 +111,16 @@ def test_keras_without_ignored_class(capsys, files, tmp_path):
     d, logits, labels = files
     clean = np.where(labels < 0, 0, labels)
     np.save(tmp_path / "clean.npy", clean)
-    rc, out, err = run_cli(capsys, "eval", d / "logits3.npy", tmp_path / "clean.npy", "--loss", "sparse_categorical",
-                           "--from-logits", "--json")
+    rc, out, err = run_cli(
+        capsys,
+        "eval",
+        d / "logits3.npy",
+        tmp_path / "clean.npy",
+        "--loss",
+        "sparse_categorical",
+        "--from-logits",
+        "--json",
+    )
     assert rc == 0, err
     res = json.loads(out)
     assert res["count"] == B * T

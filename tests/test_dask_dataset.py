@@ -1,6 +1,7 @@
 """A Parquet dataset of several files evaluated on a dask.distributed LocalCluster: each partition (file)
 gives a metric state, the states merge, and the result equals one single-process pass and `crossentropy eval`
 (docs/scaling.md)."""
+
 import functools
 import pickle
 
@@ -27,11 +28,32 @@ def _cli_eval(path):
     import json
 
     from crossentropy.cli import main
+
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert main(["eval", str(path), "--pred-col", "logits", "--target-col", "label", "--loss",
-                     "sparse_categorical", "--from-logits", "--semantics", "torch", "--top-k", "3", "--json",
-                     "--chunk-rows", "700"]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    str(path),
+                    "--pred-col",
+                    "logits",
+                    "--target-col",
+                    "label",
+                    "--loss",
+                    "sparse_categorical",
+                    "--from-logits",
+                    "--semantics",
+                    "torch",
+                    "--top-k",
+                    "3",
+                    "--json",
+                    "--chunk-rows",
+                    "700",
+                ]
+            )
+            == 0
+        )
     return json.loads(buf.getvalue())
 
 
@@ -43,24 +65,33 @@ def test_local_cluster_matches_single_pass(tmp_path):
         x = rng.standard_normal((n, 12)).astype(np.float32) * 3
         y = rng.integers(0, 12, n)
         y[rng.random(n) < 0.1] = -100
-        pq.write_table(pa.table({"logits": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 12),
-                                 "label": y}), d / f"part-{k}.parquet", row_group_size=300)
+        pq.write_table(
+            pa.table({"logits": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 12), "label": y}),
+            d / f"part-{k}.parquet",
+            row_group_size=300,
+        )
     with open_table(str(d), ["logits", "label"]) as t:
         files = t.files
     factories = [functools.partial(CrossEntropy, semantics="torch"), Perplexity, functools.partial(Accuracy, top_k=3)]
 
     single = [evaluate(f(), str(d), "logits", target_col="label") for f in factories]
-    cli = _cli_eval(d)                                   # the single-process command line, same accumulation
+    cli = _cli_eval(d)  # the single-process command line, same accumulation
     assert cli["count"] == single[0].count and cli["mean"] == pytest.approx(single[0].result(), rel=1e-15)
     assert cli["perplexity"] == pytest.approx(single[1].result(), rel=1e-12)
     assert cli["accuracy"] == single[2].result()
 
     # processes=False (worker threads) keeps the test to a few seconds; the states still travel pickled
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
-                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=50
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         for factory, ref in zip(factories, single, strict=False):
-            states = [pickle.loads(b) for b in
-                      client.gather(client.map(_evaluate_file, files, make_metric=factory, pure=False))]
+            states = [
+                pickle.loads(b)
+                for b in client.gather(client.map(_evaluate_file, files, make_metric=factory, pure=False))
+            ]
             merged = functools.reduce(lambda a, b: a.merge(b), states)
             assert merged.count == ref.count
             assert abs(merged.result() - ref.result()) <= np.spacing(ref.result()), (factory, merged, ref)

@@ -1,5 +1,6 @@
 """crossentropy.keras.metrics against golden values from real Keras 3 metrics (tests/golden/
 generate_keras_metrics.py), plus a live comparison when Keras is importable."""
+
 import pickle
 
 import numpy as np
@@ -71,12 +72,21 @@ def test_live_against_installed_keras():
     keras = pytest.importorskip("keras")
     rng = np.random.default_rng(3)
     for cls, kw, make in [
-        ("SparseCategoricalCrossentropy", {"from_logits": True},
-         lambda n: (rng.integers(0, 5, n), rng.standard_normal((n, 5)).astype(np.float32))),
-        ("CategoricalCrossentropy", {"label_smoothing": 0.05},
-         lambda n: (np.eye(5, dtype=np.float32)[rng.integers(0, 5, n)], rng.random((n, 5)).astype(np.float32))),
-        ("BinaryCrossentropy", {"from_logits": True},
-         lambda n: (rng.integers(0, 2, (n, 3)).astype(np.float32), rng.standard_normal((n, 3)).astype(np.float32))),
+        (
+            "SparseCategoricalCrossentropy",
+            {"from_logits": True},
+            lambda n: (rng.integers(0, 5, n), rng.standard_normal((n, 5)).astype(np.float32)),
+        ),
+        (
+            "CategoricalCrossentropy",
+            {"label_smoothing": 0.05},
+            lambda n: (np.eye(5, dtype=np.float32)[rng.integers(0, 5, n)], rng.random((n, 5)).astype(np.float32)),
+        ),
+        (
+            "BinaryCrossentropy",
+            {"from_logits": True},
+            lambda n: (rng.integers(0, 2, (n, 3)).astype(np.float32), rng.standard_normal((n, 3)).astype(np.float32)),
+        ),
     ]:
         theirs, ours = getattr(keras.metrics, cls)(**kw), getattr(KM, cls)(**kw)
         for n in (5, 17, 1):

@@ -1,5 +1,6 @@
 """crossentropy.lm.linear_cross_entropy: golden values from torch autograd, live differential tests against torch,
 the working-set bound (no N×V array), dtypes and bad input."""
+
 import tracemalloc
 
 import numpy as np
@@ -13,7 +14,7 @@ from golden import goldenio
 
 META, ARRAYS = goldenio.load("linear_ce")
 RTOL = {"float64": 1e-10, "float32": 1e-4}
-SLACK = linear_module._NUMPY_BUFFERS   # the fixed part of every budget
+SLACK = linear_module._NUMPY_BUFFERS  # the fixed part of every budget
 
 
 def smallest_budget(hidden, weight, labels, bias, **opts):
@@ -58,12 +59,13 @@ def test_golden_torch_autograd(case, budget):
     bias = a.get("bias")
     opts = case["options"]
     max_memory = None
-    if budget == "smallest":   # vocabulary chunks, row blocks and the recomputing sweep
+    if budget == "smallest":  # vocabulary chunks, row blocks and the recomputing sweep
         if a["hidden"].size > 1000:
             pytest.skip("bisection on the large case is covered by the other budget test")
         max_memory = smallest_budget(a["hidden"], a["weight"], a["labels"], bias, **opts)
-    got = linear_cross_entropy(a["hidden"], a["weight"], a["labels"], bias, return_grad=True,
-                               max_memory=max_memory, **opts)
+    got = linear_cross_entropy(
+        a["hidden"], a["weight"], a["labels"], bias, return_grad=True, max_memory=max_memory, **opts
+    )
     check_against(a, got, case["dtype"], case["has_bias"])
     plain = linear_cross_entropy(a["hidden"], a["weight"], a["labels"], bias, max_memory=max_memory, **opts)
     assert_close(np.asarray(plain), a["value"], case["dtype"], "value without gradients")
@@ -80,15 +82,24 @@ def test_many_tokens_budgets_match_golden(max_memory):
     name = "many-tokens-float32"
     a = {k.split("/", 1)[1]: ARRAYS[k] for k in ARRAYS if k.startswith(name + "/")}
     case = next(c for c in META["cases"] if c["name"] == name)
-    got = linear_cross_entropy(a["hidden"], a["weight"], a["labels"], a["bias"], return_grad=True,
-                               max_memory=max_memory, **case["options"])
+    got = linear_cross_entropy(
+        a["hidden"], a["weight"], a["labels"], a["bias"], return_grad=True, max_memory=max_memory, **case["options"]
+    )
     check_against(a, got, "float32", True)
 
 
 # ---- tile plans ---------------------------------------------------------------------------------------
 def test_plan_whole_rows_by_default_and_chunks_when_tight():
-    sizes = {"itemsize": 4, "grad": True, "tiles": 1, "copy_hidden": False, "copy_weight": False,
-             "gather": False, "hidden_itemsize": 4, "slice_bytes": 2**20}
+    sizes = {
+        "itemsize": 4,
+        "grad": True,
+        "tiles": 1,
+        "copy_hidden": False,
+        "copy_weight": False,
+        "gather": False,
+        "hidden_itemsize": 4,
+        "slice_bytes": 2**20,
+    }
     whole = linear_module._plan(2048, 65536, 1024, 256 * 2**20, **sizes)
     assert whole.cols == 65536 and 32 <= whole.rows < 2048 and whole.working_set <= 256 * 2**20
     tight = linear_module._plan(2048, 65536, 1024, 8 * 2**20, **sizes)
@@ -111,7 +122,7 @@ def test_no_logits_sized_allocation(return_grad):
     labels = rng.integers(0, v, n)
     labels[::7] = -100
     budget = 2**18
-    linear_cross_entropy(hidden[:8], weight[:64], labels[:8] % 64, return_grad=True)   # warm imports
+    linear_cross_entropy(hidden[:8], weight[:64], labels[:8] % 64, return_grad=True)  # warm imports
     tracemalloc.start()
     try:
         linear_cross_entropy(hidden, weight, labels, return_grad=return_grad, max_memory=budget)
@@ -152,8 +163,9 @@ def test_half_inputs_are_computed_in_float32(half):
     h, w, y, b = _small(np.random.default_rng(2), np.float64)
     hh, wh, bh = h.astype(half), w.astype(half), b.astype(half)
     value, grads = linear_cross_entropy(hh, wh, y, bh, return_grad=True, max_memory=SLACK + 4096)
-    ref_value, ref_grads = linear_cross_entropy(hh.astype(np.float32), wh.astype(np.float32), y,
-                                                bh.astype(np.float32), return_grad=True)
+    ref_value, ref_grads = linear_cross_entropy(
+        hh.astype(np.float32), wh.astype(np.float32), y, bh.astype(np.float32), return_grad=True
+    )
     assert value.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
     np.testing.assert_allclose(value, ref_value, rtol=1e-6)
     for g, r in zip(grads, ref_grads, strict=False):
@@ -174,8 +186,9 @@ def test_mixed_dtypes_promote_to_float64_and_match():
 def test_strided_and_fortran_inputs():
     h, w, y, b = _small(np.random.default_rng(4), np.float64)
     ref = linear_cross_entropy(h, w, y, b, return_grad=True, label_smoothing=0.1)
-    got = linear_cross_entropy(np.asfortranarray(h), np.asfortranarray(w), y, b, return_grad=True,
-                               label_smoothing=0.1, max_memory=SLACK + 2500)
+    got = linear_cross_entropy(
+        np.asfortranarray(h), np.asfortranarray(w), y, b, return_grad=True, label_smoothing=0.1, max_memory=SLACK + 2500
+    )
     wide = np.zeros((w.shape[0], 2 * w.shape[1]))
     wide[:, ::2] = w
     got2 = linear_cross_entropy(h, wide[:, ::2], y, b, return_grad=True, label_smoothing=0.1)
@@ -190,7 +203,7 @@ def test_nan_in_nan_out_and_ignored_rows_stay_out():
     h[0, 0] = np.nan
     losses = linear_cross_entropy(h, w, y, b, reduction="none")
     assert np.isnan(losses[0]) and np.all(np.isfinite(np.delete(losses, 0)))
-    h[2, 0] = np.nan   # row 2 is ignored: it contributes nothing
+    h[2, 0] = np.nan  # row 2 is ignored: it contributes nothing
     y[0] = -100
     value, (dh, dw, db) = linear_cross_entropy(h, w, y, b, return_grad=True)
     assert np.isfinite(value) and np.all(np.isfinite(dw)) and np.all(np.isfinite(db)) and np.all(dh[[0, 2]] == 0)
@@ -198,7 +211,7 @@ def test_nan_in_nan_out_and_ignored_rows_stay_out():
 
 def test_minus_inf_bias_masks_classes_in_every_chunk_layout():
     h, w, y, b = _small(np.random.default_rng(6), np.float64, v=40)
-    b[:20] = -np.inf    # a whole vocabulary chunk can be masked
+    b[:20] = -np.inf  # a whole vocabulary chunk can be masked
     y = np.where((y >= 0) & (y < 20), y + 20, y)
     ref = linear_cross_entropy(h, w[20:], np.where(y >= 0, y - 20, y), b[20:], return_grad=True)
     for budget in (None, SLACK + 2500):
@@ -211,8 +224,9 @@ def test_minus_inf_bias_masks_classes_in_every_chunk_layout():
 def test_empty_batch():
     w = np.ones((5, 3))
     assert linear_cross_entropy(np.zeros((0, 3)), w, np.zeros(0, int)) == 0.0
-    value, (dh, dw, db) = linear_cross_entropy(np.zeros((0, 3)), w, np.zeros(0, int), reduction="none",
-                                               return_grad=True)
+    value, (dh, dw, db) = linear_cross_entropy(
+        np.zeros((0, 3)), w, np.zeros(0, int), reduction="none", return_grad=True
+    )
     assert value.shape == (0,) and dh.shape == (0, 3) and np.all(dw == 0) and db is None
 
 
@@ -220,32 +234,34 @@ def test_empty_batch():
 def _bad_call(**changes):
     h, w, y, b = _small(np.random.default_rng(7), np.float64)
     args = {"hidden": h, "weight": w, "labels": y, "bias": b, **changes}
-    return linear_cross_entropy(args.pop("hidden"), args.pop("weight"), args.pop("labels"), args.pop("bias"),
-                                **args)
+    return linear_cross_entropy(args.pop("hidden"), args.pop("weight"), args.pop("labels"), args.pop("bias"), **args)
 
 
-@pytest.mark.parametrize("changes, error, names", [
-    ({"hidden": np.zeros((12, 4))}, ValueError, "hidden"),
-    ({"weight": np.zeros((19, 5, 1))}, ValueError, "weight"),
-    ({"weight": np.zeros((0, 5))}, ValueError, "weight"),
-    ({"bias": np.zeros(18)}, ValueError, "bias"),
-    ({"labels": np.zeros(11, int)}, ValueError, "labels"),
-    ({"labels": np.zeros(12)}, TypeError, "labels"),
-    ({"labels": np.full(12, 19)}, IndexError, "labels"),
-    ({"labels": np.full(12, -1)}, IndexError, "labels"),
-    ({"hidden": np.zeros((12, 5), int)}, TypeError, "hidden"),
-    ({"weight": np.zeros((19, 5), complex)}, TypeError, "weight"),
-    ({"bias": np.zeros(19, bool)}, TypeError, "bias"),
-    ({"hidden": np.float64(1.0)}, ValueError, "hidden"),
-    ({"max_memory": 100}, ValueError, "max_memory"),
-    ({"max_memory": 0}, ValueError, "max_memory"),
-    ({"max_memory": 1.5e9}, TypeError, "max_memory"),
-    ({"reduction": "avg"}, ValueError, "reduction"),
-    ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
-    ({"z_loss": -1.0}, ValueError, "z_loss"),
-    ({"softcap": 0.0}, ValueError, "softcap"),
-    ({"ignore_index": 1.5}, TypeError, "ignore_index"),
-])
+@pytest.mark.parametrize(
+    "changes, error, names",
+    [
+        ({"hidden": np.zeros((12, 4))}, ValueError, "hidden"),
+        ({"weight": np.zeros((19, 5, 1))}, ValueError, "weight"),
+        ({"weight": np.zeros((0, 5))}, ValueError, "weight"),
+        ({"bias": np.zeros(18)}, ValueError, "bias"),
+        ({"labels": np.zeros(11, int)}, ValueError, "labels"),
+        ({"labels": np.zeros(12)}, TypeError, "labels"),
+        ({"labels": np.full(12, 19)}, IndexError, "labels"),
+        ({"labels": np.full(12, -1)}, IndexError, "labels"),
+        ({"hidden": np.zeros((12, 5), int)}, TypeError, "hidden"),
+        ({"weight": np.zeros((19, 5), complex)}, TypeError, "weight"),
+        ({"bias": np.zeros(19, bool)}, TypeError, "bias"),
+        ({"hidden": np.float64(1.0)}, ValueError, "hidden"),
+        ({"max_memory": 100}, ValueError, "max_memory"),
+        ({"max_memory": 0}, ValueError, "max_memory"),
+        ({"max_memory": 1.5e9}, TypeError, "max_memory"),
+        ({"reduction": "avg"}, ValueError, "reduction"),
+        ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
+        ({"z_loss": -1.0}, ValueError, "z_loss"),
+        ({"softcap": 0.0}, ValueError, "softcap"),
+        ({"ignore_index": 1.5}, TypeError, "ignore_index"),
+    ],
+)
 def test_bad_input_names_the_argument(changes, error, names):
     with pytest.raises(error, match=names):
         _bad_call(**changes)
@@ -256,19 +272,30 @@ try:
     import torch
 
     from golden.generate_linear_ce import torch_reference
-except ImportError:   # torch missing: the golden tests above still run
+except ImportError:  # torch missing: the golden tests above still run
     torch = None
 
 
 @pytest.mark.skipif(torch is None, reason="torch is not installed")
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 24), v=st.integers(1, 70), d=st.integers(1, 6),
-       dtype=st.sampled_from(["float64", "float32"]), reduction=st.sampled_from(["mean", "sum", "none"]),
-       smoothing=st.sampled_from([0.0, 0.1, 1.0]), z_loss=st.sampled_from([0.0, 1e-3]),
-       softcap=st.sampled_from([None, 1.5, 30.0]), with_bias=st.booleans(), ignored=st.floats(0, 1),
-       budget=st.sampled_from([None, "smallest"]), seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.1, 3.0]))
-def test_live_against_torch_autograd(n, v, d, dtype, reduction, smoothing, z_loss, softcap, with_bias, ignored,
-                                     budget, seed, scale):
+@given(
+    n=st.integers(1, 24),
+    v=st.integers(1, 70),
+    d=st.integers(1, 6),
+    dtype=st.sampled_from(["float64", "float32"]),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    smoothing=st.sampled_from([0.0, 0.1, 1.0]),
+    z_loss=st.sampled_from([0.0, 1e-3]),
+    softcap=st.sampled_from([None, 1.5, 30.0]),
+    with_bias=st.booleans(),
+    ignored=st.floats(0, 1),
+    budget=st.sampled_from([None, "smallest"]),
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.sampled_from([0.1, 3.0]),
+)
+def test_live_against_torch_autograd(
+    n, v, d, dtype, reduction, smoothing, z_loss, softcap, with_bias, ignored, budget, seed, scale
+):
     rng = np.random.default_rng(seed)
     hidden = (scale * rng.standard_normal((n, d))).astype(dtype)
     weight = (scale * rng.standard_normal((v, d))).astype(dtype)
@@ -279,18 +306,19 @@ def test_live_against_torch_autograd(n, v, d, dtype, reduction, smoothing, z_los
     value, d_hidden, d_weight, d_bias = torch_reference(hidden, weight, labels, bias, **opts)
     max_memory = smallest_budget(hidden, weight, labels, bias, **opts) if budget else None
     got = linear_cross_entropy(hidden, weight, labels, bias, return_grad=True, max_memory=max_memory, **opts)
-    check_against({"value": value, "d_hidden": d_hidden, "d_weight": d_weight, "d_bias": d_bias}, got, dtype,
-                  with_bias)
+    check_against({"value": value, "d_hidden": d_hidden, "d_weight": d_weight, "d_bias": d_bias}, got, dtype, with_bias)
 
 
 def test_docstring_examples_run():
     import doctest
+
     result = doctest.testmod(linear_module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 5 and result.failed == 0
 
 
 def test_thread_setting_is_restored():
     import crossentropy as ce
+
     h, w, y, b = _small(np.random.default_rng(8), np.float64)
     before = ce.get_num_threads()
     linear_cross_entropy(h, w, y, b, return_grad=True)

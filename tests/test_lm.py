@@ -1,6 +1,7 @@
 """crossentropy.lm against PyTorch 2.13 / torchmetrics 1.9 golden values (tests/golden/lm.jsonl), the float64 NumPy
 twins (hypothesis), live torch autograd (when torch is installed), a high-precision reference on confident rows,
 and its errors."""
+
 import doctest
 
 import numpy as np
@@ -110,7 +111,7 @@ def test_golden_covers_the_options():
 def test_ignored_tokens_and_ranks():
     x = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [0.0, 1.0, 2.0, 3.0]])
     got = lm.token_stats(x, np.array([0, 3, -100]))
-    np.testing.assert_array_equal(got.rank, [2, 0, -1])   # ties are not "greater"
+    np.testing.assert_array_equal(got.rank, [2, 0, -1])  # ties are not "greater"
     np.testing.assert_array_equal(got.valid, [True, True, False])
     assert got.nll[2] == 0
     np.testing.assert_allclose(got.lse[2], np.log(np.exp(x[2]).sum()), rtol=1e-14)
@@ -119,13 +120,13 @@ def test_ignored_tokens_and_ranks():
 
 def test_axis_batch_shapes_and_strides():
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(3, 7, 2, 5))   # class axis 1
+    x = rng.normal(size=(3, 7, 2, 5))  # class axis 1
     y = rng.integers(0, 7, size=(3, 2, 5))
     got = lm.token_stats(x, y, axis=1)
     want = ref.token_stats(np.moveaxis(x, 1, -1), y)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
-    xs = rng.normal(size=(6, 40))[::2, ::3]   # strided rows and columns
+    xs = rng.normal(size=(6, 40))[::2, ::3]  # strided rows and columns
     ys = np.array([0, 5, 13])
     for a, b in zip(lm.token_stats(xs, ys), ref.token_stats(xs, ys), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
@@ -162,7 +163,7 @@ def test_masked_and_nonfinite_rows():
     x = np.array([[0.0, -np.inf, 1.0], [-np.inf] * 3, [0.0, np.nan, 1.0], [np.inf, 0.0, 0.0]])
     with np.errstate(all="ignore"):
         want = ref.token_stats(x, np.array([0, 0, 0, 1]))
-    got = lm.token_stats(x, np.array([0, 0, 0, 1]))   # no floating-point warning from valid input
+    got = lm.token_stats(x, np.array([0, 0, 0, 1]))  # no floating-point warning from valid input
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14, equal_nan=True)
     assert got.entropy[0] > 0 and got.rank[0] == 1
@@ -185,9 +186,9 @@ def test_confident_rows_within_8_ulp(dtype):
     mpmath.mp.dps = 50
     rng = np.random.default_rng(3)
     for n in (7, 5000):
-        x = (rng.normal(size=(2, n)) - 60).astype(dtype)   # exp(-60) ~ 1e-26 per class
+        x = (rng.normal(size=(2, n)) - 60).astype(dtype)  # exp(-60) ~ 1e-26 per class
         x[:, 0] = 0
-        x[1, 1] = -2   # and one row with a larger nll
+        x[1, 1] = -2  # and one row with a larger nll
         got = lm.token_stats(x, np.zeros(2, np.int64))
         for i in range(2):
             xs = [mpmath.mpf(float(v)) for v in x[i]]
@@ -203,7 +204,7 @@ def test_confident_rows_within_8_ulp(dtype):
 def test_large_vocabulary_matches_twin():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(3, 128256)).astype(np.float32) * 4
-    x[0, -5] = 30.0   # the max appears late in the row
+    x[0, -5] = 30.0  # the max appears late in the row
     y = np.array([128251, 7, -100])
     got = lm.token_stats(x, y, softcap=20.0)
     want = lm.TokenStats(*ref.token_stats(x, y, softcap=20.0))
@@ -214,14 +215,14 @@ def test_large_vocabulary_matches_twin():
     rv, rg = ref.cross_entropy(x, y, z_loss=1e-4, label_smoothing=0.1, softcap=20.0)
     np.testing.assert_allclose(v, rv, rtol=2e-6)
     np.testing.assert_allclose(g, rg, rtol=1e-4, atol=1e-10)
-    for n in (3000, 600_000):   # uncapped: exps kept in the gradient row between sweeps, or (longer) recomputed
+    for n in (3000, 600_000):  # uncapped: exps kept in the gradient row between sweeps, or (longer) recomputed
         x = rng.normal(size=(2, n)) * 3
         x[0, n - 10] = 40.0
         y = np.array([n - 10, 3])
         v, g = lm.cross_entropy(x, y, z_loss=1e-3, label_smoothing=0.05, return_grad=True, reduction="sum")
         rv, rg = ref.cross_entropy(x, y, z_loss=1e-3, label_smoothing=0.05, reduction="sum")
         np.testing.assert_allclose(v, rv, rtol=1e-12)
-        np.testing.assert_allclose(g, rg, rtol=1e-11, atol=1e-16)   # p_j - eps / V cancels
+        np.testing.assert_allclose(g, rg, rtol=1e-11, atol=1e-16)  # p_j - eps / V cancels
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -304,9 +305,8 @@ def _problems(draw, dtype=np.float64):
     special = draw(st.lists(st.tuples(st.integers(0, rows - 1), st.integers(0, cols - 1), _VALUES), max_size=4))
     for i, j, v in special:
         x[i, j] = v
-    labels = np.array(draw(st.lists(st.one_of(st.integers(0, cols - 1), st.just(-100)), min_size=rows,
-                                    max_size=rows)))
-    for i, lab in enumerate(labels):   # keep the label's logit finite (an infinite one has no finite loss)
+    labels = np.array(draw(st.lists(st.one_of(st.integers(0, cols - 1), st.just(-100)), min_size=rows, max_size=rows)))
+    for i, lab in enumerate(labels):  # keep the label's logit finite (an infinite one has no finite loss)
         if lab >= 0 and not np.isfinite(x[i, lab]):
             x[i, lab] = 0
     softcap = draw(st.sampled_from([None, 2.0, 50.0]))
@@ -330,24 +330,32 @@ def test_token_stats_match_twin(problem):
 
 
 @settings(max_examples=60, deadline=None)
-@given(_problems(), st.sampled_from(["mean", "sum", "none"]), st.sampled_from([0.0, 0.1, 1.0]),
-       st.sampled_from([0.0, 1e-4, 0.5]))
+@given(
+    _problems(),
+    st.sampled_from(["mean", "sum", "none"]),
+    st.sampled_from([0.0, 0.1, 1.0]),
+    st.sampled_from([0.0, 1e-4, 0.5]),
+)
 def test_cross_entropy_matches_twin(problem, reduction, smoothing, z_loss):
     x, y, softcap = problem
-    x = np.where(np.isinf(x) & (smoothing > 0), -50.0, x)   # smoothing of a -inf logit is +inf: tested in golden
-    value, grad = lm.cross_entropy(x, y, reduction=reduction, label_smoothing=smoothing, z_loss=z_loss,
-                                   softcap=softcap, return_grad=True)
+    x = np.where(np.isinf(x) & (smoothing > 0), -50.0, x)  # smoothing of a -inf logit is +inf: tested in golden
+    value, grad = lm.cross_entropy(
+        x, y, reduction=reduction, label_smoothing=smoothing, z_loss=z_loss, softcap=softcap, return_grad=True
+    )
     with np.errstate(all="ignore"):
-        rv, rg = ref.cross_entropy(x, y, reduction=reduction, label_smoothing=smoothing, z_loss=z_loss,
-                                   softcap=softcap)
+        rv, rg = ref.cross_entropy(x, y, reduction=reduction, label_smoothing=smoothing, z_loss=z_loss, softcap=softcap)
     scale = max(1.0, np.abs(x[np.isfinite(x)]).max(initial=1.0)) ** 2
     np.testing.assert_allclose(value, rv, rtol=1e-11, atol=1e-13 * scale, equal_nan=True)
     np.testing.assert_allclose(grad, rg, rtol=1e-10, atol=1e-13 * scale, equal_nan=True)
 
 
 @settings(max_examples=40, deadline=None)
-@given(_problems(np.float32), st.sampled_from(["mean", "sum", "none"]), st.sampled_from([0.0, 0.2]),
-       st.sampled_from([0.0, 1e-3]))
+@given(
+    _problems(np.float32),
+    st.sampled_from(["mean", "sum", "none"]),
+    st.sampled_from([0.0, 0.2]),
+    st.sampled_from([0.0, 1e-3]),
+)
 def test_cross_entropy_matches_torch_autograd(problem, reduction, smoothing, z_loss):
     torch = pytest.importorskip("torch")
     x, y, softcap = problem
@@ -365,10 +373,11 @@ def test_cross_entropy_matches_torch_autograd(problem, reduction, smoothing, z_l
     else:
         want = per.sum() / valid.sum() if valid.any() else per.sum() * 0
     want.sum().backward()
-    value, grad = lm.cross_entropy(x, y, reduction=reduction, label_smoothing=smoothing, z_loss=z_loss,
-                                   softcap=softcap, return_grad=True)
+    value, grad = lm.cross_entropy(
+        x, y, reduction=reduction, label_smoothing=smoothing, z_loss=z_loss, softcap=softcap, return_grad=True
+    )
     scale = max(1.0, float(np.abs(x).max()))
-    np.testing.assert_allclose(value, want.detach().numpy(), rtol=2e-5, atol=1e-5 * scale ** 2)
+    np.testing.assert_allclose(value, want.detach().numpy(), rtol=2e-5, atol=1e-5 * scale**2)
     np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-4, atol=1e-6 * scale)
 
 
@@ -386,7 +395,7 @@ def test_bad_labels(func):
         func(x, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="labels"):
         func(x, np.array([[0, 1]]))
-    func(x, np.array([2, 7]), ignore_index=7)   # the ignored value may be anything
+    func(x, np.array([2, 7]), ignore_index=7)  # the ignored value may be anything
 
 
 @pytest.mark.parametrize("func", [lm.token_stats, lm.cross_entropy])

@@ -1,5 +1,6 @@
 """crossentropy.metrics: compensated accumulation, merging shards, pickling, ignored targets, the
 loss/semantics table, Arrow/pandas/polars columns without copies, and live checks against torch/torchmetrics."""
+
 import math
 import pickle
 from fractions import Fraction
@@ -24,21 +25,21 @@ def test_ten_million_rows_exact_mean_where_running_sum_is_not():
     """10^7 per-row losses: one of about 1 and the rest just under half an ulp of 1.  A plain float64 running
     sum stays at the first value; the metric gets the exact mean to 1e-12."""
     rows, updates = 10_000, 1_000
-    small = np.tile(np.array([[0.0, -37.5]]), (rows, 1))           # loss log1p(e^-37.5), about 5.2e-17
+    small = np.tile(np.array([[0.0, -37.5]]), (rows, 1))  # loss log1p(e^-37.5), about 5.2e-17
     first = small.copy()
-    first[0] = [0.0, 0.0]                                          # loss log 2
+    first[0] = [0.0, 0.0]  # loss log 2
     labels = np.zeros(rows, np.int64)
     v_small = float(ce.sparse_softmax_cross_entropy(small[:1], labels[:1])[0])
     v_first = float(ce.sparse_softmax_cross_entropy(first[:1], labels[:1])[0])
     assert 0 < v_small < np.spacing(v_first) / 2
 
     m = M.CrossEntropy()
-    m.update(first, labels)                                        # the full path once ...
+    m.update(first, labels)  # the full path once ...
     per_row = ce.sparse_softmax_cross_entropy(small, labels)
     plain = float(np.cumsum(ce.sparse_softmax_cross_entropy(first, labels))[-1])
     for _ in range(updates - 1):
-        m.update_values(per_row)                                   # ... then the same rows' losses (kernel time)
-        plain = float(np.cumsum(np.concatenate([[plain], per_row]))[-1])   # the per-row running sum
+        m.update_values(per_row)  # ... then the same rows' losses (kernel time)
+        plain = float(np.cumsum(np.concatenate([[plain], per_row]))[-1])  # the per-row running sum
     n = rows * updates
     exact = (Fraction(v_first) + (n - 1) * Fraction(v_small)) / n
     assert m.count == n
@@ -76,8 +77,13 @@ def test_batch_sum_is_compensated():
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), n_batches=st.integers(1, 8), n_shards=st.integers(1, 5),
-       scale=st.sampled_from([1.0, 1e3, 1e-3]), weighted=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_batches=st.integers(1, 8),
+    n_shards=st.integers(1, 5),
+    scale=st.sampled_from([1.0, 1e3, 1e-3]),
+    weighted=st.booleans(),
+)
 def test_merging_any_split_equals_single_pass(seed, n_batches, n_shards, scale, weighted):
     rng = np.random.default_rng(seed)
     batches = []
@@ -96,7 +102,7 @@ def test_merging_any_split_equals_single_pass(seed, n_batches, n_shards, scale, 
         owner = rng.integers(0, n_shards, n_batches)
         for (x, y, w), k in zip(batches, owner, strict=False):
             shards[k].update(x, y, w)
-        shards = [pickle.loads(pickle.dumps(s)) for s in shards]      # states travel between processes
+        shards = [pickle.loads(pickle.dumps(s)) for s in shards]  # states travel between processes
         order = rng.permutation(n_shards)
         merged = shards[order[0]]
         for k in order[1:]:
@@ -113,6 +119,7 @@ def test_merging_any_split_equals_single_pass(seed, n_batches, n_shards, scale, 
 # ---------------------------------------------------------------------------------------------------------
 def test_ignored_targets_left_out_like_torch():
     from crossentropy import torch as T
+
     rng = np.random.default_rng(1)
     x = rng.standard_normal((50, 5))
     y = rng.integers(0, 5, 50)
@@ -125,7 +132,7 @@ def test_ignored_targets_left_out_like_torch():
     torch = pytest.importorskip("torch")
     ref = torch.nn.functional.cross_entropy(torch.from_numpy(x), torch.from_numpy(y)).item()
     assert _ulps(m.result(), ref) <= 8
-    k = M.CrossEntropy(ignore_class=3)                                  # keras semantics, ignore_class
+    k = M.CrossEntropy(ignore_class=3)  # keras semantics, ignore_class
     k.update(x, np.where(y == -100, 3, y))
     assert k.count == np.count_nonzero((y != -100) & (y != 3))
 
@@ -138,25 +145,29 @@ def test_all_ignored_is_nan_and_empty_is_nan():
     assert math.isnan(M.Perplexity().result()) and math.isnan(M.Accuracy().result())
 
 
-@pytest.mark.parametrize("loss,sem,from_logits,kw", [
-    ("sparse_categorical", "keras", True, {}),
-    ("sparse_categorical", "keras", False, {}),
-    ("categorical", "keras", True, {"label_smoothing": 0.1}),
-    ("binary", "keras", True, {}),
-    ("categorical_focal", "keras", False, {"gamma": 1.5}),
-    ("binary_focal", "keras", True, {"apply_class_balancing": True}),
-    ("categorical", "torch", True, {}),
-    ("sparse_categorical", "torch", True, {"label_smoothing": 0.05}),
-    ("binary", "torch", False, {}),
-    ("binary", "torch", True, {}),
-    ("categorical", "tf", True, {}),
-    ("sparse_categorical", "tf", True, {}),
-    ("binary", "tf", True, {}),
-])
+@pytest.mark.parametrize(
+    "loss,sem,from_logits,kw",
+    [
+        ("sparse_categorical", "keras", True, {}),
+        ("sparse_categorical", "keras", False, {}),
+        ("categorical", "keras", True, {"label_smoothing": 0.1}),
+        ("binary", "keras", True, {}),
+        ("categorical_focal", "keras", False, {"gamma": 1.5}),
+        ("binary_focal", "keras", True, {"apply_class_balancing": True}),
+        ("categorical", "torch", True, {}),
+        ("sparse_categorical", "torch", True, {"label_smoothing": 0.05}),
+        ("binary", "torch", False, {}),
+        ("binary", "torch", True, {}),
+        ("categorical", "tf", True, {}),
+        ("sparse_categorical", "tf", True, {}),
+        ("binary", "tf", True, {}),
+    ],
+)
 def test_table_matches_the_layer_functions(loss, sem, from_logits, kw):
     from crossentropy import keras as K
     from crossentropy import tf as TF
     from crossentropy import torch as T
+
     rng = np.random.default_rng(2)
     x = rng.standard_normal((30, 4))
     if not from_logits:
@@ -166,7 +177,7 @@ def test_table_matches_the_layer_functions(loss, sem, from_logits, kw):
     t = labels if loss == "sparse_categorical" else dense
     m = M.CrossEntropy(loss, from_logits=from_logits, semantics=sem, **kw)
     for a in range(0, 30, 7):
-        m.update(x[a:a + 7], t[a:a + 7])
+        m.update(x[a : a + 7], t[a : a + 7])
     if sem == "keras":
         ref = getattr(K, f"{loss}_crossentropy")(t, x, from_logits=from_logits, **kw)
     elif sem == "torch" and loss != "binary":
@@ -193,7 +204,7 @@ def test_perplexity_and_accuracy_against_torchmetrics():
     p, a1, a3 = M.Perplexity(), M.Accuracy(), M.Accuracy(top_k=3)
     for b in range(3):
         for m in (p, a1, a3):
-            m.update(x[b:b + 1], y[b:b + 1])
+            m.update(x[b : b + 1], y[b : b + 1])
     ref = tm.text.Perplexity(ignore_index=-100)
     ref.set_dtype(torch.float64)
     ref.update(torch.from_numpy(x), torch.from_numpy(y))
@@ -210,7 +221,7 @@ def test_accuracy_rank_in_blocks_and_nan(monkeypatch):
     y = rng.integers(0, 33, 500)
     whole = M.Accuracy(top_k=5)
     whole.update(x, y)
-    monkeypatch.setattr(M, "_RANK_BLOCK_BYTES", 64)        # two rows per block
+    monkeypatch.setattr(M, "_RANK_BLOCK_BYTES", 64)  # two rows per block
     blocks = M.Accuracy(top_k=5)
     blocks.update(x, y)
     own = x[np.arange(500), y]
@@ -218,7 +229,7 @@ def test_accuracy_rank_in_blocks_and_nan(monkeypatch):
     x[0, y[0]] = np.nan
     m = M.Accuracy(top_k=33)
     m.update(x[:2], y[:2])
-    assert m.result() == 0.5                               # a NaN score is a miss, even at k = C
+    assert m.result() == 0.5  # a NaN score is a miss, even at k = C
 
 
 def test_sample_weight_and_nan_propagation():
@@ -280,15 +291,18 @@ def _data(n=40, c=6, seed=6, dtype=np.float32):
 
 def test_fixed_size_list_zero_copy_and_slices():
     from crossentropy.io.columns import to_ndarray
+
     x, y = _data()
     col = _arrow_2d(x)
     view = to_ndarray(col)
-    assert np.shares_memory(view, np.frombuffer(col.flatten().buffers()[1], np.float32)) or \
-        view.ctypes.data == col.flatten().buffers()[1].address
+    assert (
+        np.shares_memory(view, np.frombuffer(col.flatten().buffers()[1], np.float32))
+        or view.ctypes.data == col.flatten().buffers()[1].address
+    )
     sl = col.slice(7, 10)
     v = to_ndarray(sl)
     np.testing.assert_array_equal(v, x[7:17])
-    assert v.ctypes.data == view.ctypes.data + 7 * 6 * 4                  # a view into the same buffer
+    assert v.ctypes.data == view.ctypes.data + 7 * 6 * 4  # a view into the same buffer
     m, ref = M.CrossEntropy(), M.CrossEntropy()
     m.update(col, pa.array(y))
     ref.update(x, y)
@@ -297,6 +311,7 @@ def test_fixed_size_list_zero_copy_and_slices():
 
 def test_list_column_equal_lengths_zero_copy_and_ragged_error():
     from crossentropy.io.columns import to_ndarray
+
     x, y = _data()
     col = pa.array(list(x), type=pa.list_(pa.float32()))
     sl = col.slice(5, 20)
@@ -316,6 +331,7 @@ def test_list_column_equal_lengths_zero_copy_and_ragged_error():
 
 def test_fixed_shape_tensor_and_half_precision():
     from crossentropy.io.columns import to_ndarray
+
     x = np.random.default_rng(7).standard_normal((5, 4, 3)).astype(np.float16)
     t = pa.FixedShapeTensorArray.from_numpy_ndarray(x)
     v = to_ndarray(t)
@@ -329,8 +345,9 @@ def test_fixed_shape_tensor_and_half_precision():
 
 def test_chunked_table_columns_walk_chunks_without_copy():
     x, y = _data(n=60)
-    table = pa.concat_tables([pa.table({"x": _arrow_2d(x[a:b]), "y": y[a:b]})
-                              for a, b in ((0, 25), (25, 26), (26, 60))])
+    table = pa.concat_tables(
+        [pa.table({"x": _arrow_2d(x[a:b]), "y": y[a:b]}) for a, b in ((0, 25), (25, 26), (26, 60))]
+    )
     assert table.column("x").num_chunks == 3
     m, ref = M.Accuracy(top_k=2), M.Accuracy(top_k=2)
     m.update(table.column("x"), table.column("y"))
@@ -342,11 +359,12 @@ def test_pandas_and_polars_columns():
     pd = pytest.importorskip("pandas")
     pl = pytest.importorskip("polars")
     from crossentropy.io.columns import to_ndarray
+
     x, y = _data()
     ref = M.CrossEntropy()
     ref.update(x, y)
 
-    s = pl.Series("x", x)                                       # polars Array dtype: a 2-D view
+    s = pl.Series("x", x)  # polars Array dtype: a 2-D view
     v = to_ndarray(s)
     assert v.shape == x.shape and v.ctypes.data == s.to_arrow().flatten().buffers()[1].address
     m = M.CrossEntropy()
@@ -361,7 +379,7 @@ def test_pandas_and_polars_columns():
     m.update(arrow_backed, pd.Series(y))
     assert m.result() == ref.result()
 
-    df = pd.DataFrame({"x": list(x), "y": y})                   # object column of per-row arrays: a copy
+    df = pd.DataFrame({"x": list(x), "y": y})  # object column of per-row arrays: a copy
     m = M.CrossEntropy()
     m.update(df["x"], df["y"])
     assert m.result() == ref.result()
@@ -375,10 +393,11 @@ def test_pandas_and_polars_columns():
 
 def test_pycapsule_producer():
     from crossentropy.io.columns import to_ndarray
+
     x, y = _data()
     col = _arrow_2d(x)
 
-    class Producer:                                              # any library exporting the C data interface
+    class Producer:  # any library exporting the C data interface
         def __arrow_c_array__(self, requested_schema=None):
             return col.__arrow_c_array__(requested_schema)
 
@@ -391,6 +410,7 @@ def test_without_pyarrow_message(monkeypatch):
     import builtins
 
     from crossentropy.io import columns
+
     real = builtins.__import__
 
     def fake(name, *a, **k):
@@ -417,13 +437,13 @@ def test_token_stats_blocks(monkeypatch, dtype):
     valid = y != -100
     own = np.take_along_axis(xd, np.where(valid, y, 0)[..., None], axis=-1)[..., 0]
     lse = np.log(np.exp(xd).sum(axis=-1))
-    with np.errstate(invalid="ignore"):                    # 0 * -inf at the -inf logit, dropped by the where
+    with np.errstate(invalid="ignore"):  # 0 * -inf at the -inf logit, dropped by the where
         p = np.exp(xd - lse[..., None])
         ent = -np.sum(np.where(p > 0, p * (xd - lse[..., None]), 0), axis=-1)
     rank = np.where(valid, (xd > own[..., None]).sum(axis=-1), -1)
     variants = [M._lm_token_stats]
     if M._lm_token_stats() is not None:
-        variants.append(lambda: None)                      # the fallback, too
+        variants.append(lambda: None)  # the fallback, too
     for variant in variants:
         monkeypatch.setattr(M, "_lm_token_stats", variant)
         nll, lse_got, e, r, v = M.token_stats_blocks(x, y, -100)

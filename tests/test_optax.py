@@ -2,6 +2,7 @@
 tests/golden/generate_sklearn_optax.py with JAX_ENABLE_X64=1): values and jax.grad gradients, where= masks,
 tuple axes, -inf logits, dtype checks; labels out of range; live differential tests against the installed
 optax (skipped without it)."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -87,26 +88,39 @@ def test_strided_logits():
 
 # ---- live, against the installed optax ---------------------------------------------------------------------
 
+
 def _optax():
     pytest.importorskip("optax")
     jax = pytest.importorskip("jax")
     from optax import losses
+
     return jax, losses
 
 
 # one shape per dtype: every new shape costs a JAX compilation (seconds); ~60 s in all, so marked slow
 @pytest.mark.slow
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(["float32", "float64"]), masked=st.booleans(),
-       neg_inf=st.booleans(),
-       name=st.sampled_from(["softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
-                             "safe_softmax_cross_entropy", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
-                             "poly_loss_cross_entropy"]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dtype=st.sampled_from(["float32", "float64"]),
+    masked=st.booleans(),
+    neg_inf=st.booleans(),
+    name=st.sampled_from(
+        [
+            "softmax_cross_entropy",
+            "softmax_cross_entropy_with_integer_labels",
+            "safe_softmax_cross_entropy",
+            "sigmoid_binary_cross_entropy",
+            "sigmoid_focal_loss",
+            "poly_loss_cross_entropy",
+        ]
+    ),
+)
 def test_live_random(seed, dtype, masked, neg_inf, name):
     jax, losses = _optax()
     import jax.numpy as jnp
 
-    if dtype == "float64" and not jax.config.jax_enable_x64:   # JAX would compute in float32
+    if dtype == "float64" and not jax.config.jax_enable_x64:  # JAX would compute in float32
         dtype = "float32"
     rows, cols = 4, 5
     rng = np.random.default_rng(seed)
@@ -116,8 +130,11 @@ def test_live_random(seed, dtype, masked, neg_inf, name):
     integer = name.endswith("integer_labels")
     t = rng.integers(0, cols, rows) if integer else rng.dirichlet(np.ones(cols), rows).astype(dtype)
     kwargs = {}
-    if masked and name in ("softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
-                           "poly_loss_cross_entropy"):
+    if masked and name in (
+        "softmax_cross_entropy",
+        "softmax_cross_entropy_with_integer_labels",
+        "poly_loss_cross_entropy",
+    ):
         kwargs["where"] = rng.random(x.shape) < 0.7
     if name.startswith("sigmoid") and neg_inf:
         x[x == -np.inf] = -50

@@ -1,6 +1,7 @@
 """crossentropy.sklearn.log_loss against scikit-learn 1.9.1 (tests/golden/sklearn.jsonl, made by
 tests/golden/generate_sklearn_optax.py): values, warnings and errors; O(n) memory; live differential tests
 against the installed scikit-learn (skipped without it)."""
+
 import tracemalloc
 import warnings
 
@@ -14,8 +15,12 @@ from golden import goldenio
 
 DOC, ARRAYS = goldenio.load("sklearn")
 CASES = DOC["cases"]
-ERRORS = {"ValueError": ValueError, "TypeError": TypeError, "ZeroDivisionError": ZeroDivisionError,
-          "InvalidParameterError": InvalidParameterError}
+ERRORS = {
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+    "ZeroDivisionError": ZeroDivisionError,
+    "InvalidParameterError": InvalidParameterError,
+}
 
 
 def _call(case):
@@ -73,13 +78,13 @@ def test_gather_memory_is_o_n():
     log_loss(y, p)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 0.1 * p.nbytes, peak   # input: 32 MB; O(n) extra is well under 3.2 MB
+    assert peak < 0.1 * p.nbytes, peak  # input: 32 MB; O(n) extra is well under 3.2 MB
 
 
 def test_large_sparse_labels_use_sorting():
     y = np.array([0, 10**12, 0, 10**12])
-    p = np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7]])
-    assert np.isclose(log_loss(y, p), -np.mean(np.log([.9, .8, .6, .7])))
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    assert np.isclose(log_loss(y, p), -np.mean(np.log([0.9, 0.8, 0.6, 0.7])))
 
 
 # ---- live, against the installed scikit-learn --------------------------------------------------------------
@@ -95,28 +100,52 @@ def _both(*args, **kwargs):
             try:
                 out.append((fn(*args, **kwargs), None, [str(w.message) for w in caught]))
             except Exception as exc:  # noqa: BLE001 - compared below
-                out.append((None, (type(exc).__name__ if type(exc).__name__ != "InvalidParameterError"
-                                   else "InvalidParameterError", str(exc)), [str(w.message) for w in caught]))
+                out.append(
+                    (
+                        None,
+                        (
+                            type(exc).__name__
+                            if type(exc).__name__ != "InvalidParameterError"
+                            else "InvalidParameterError",
+                            str(exc),
+                        ),
+                        [str(w.message) for w in caught],
+                    )
+                )
     return out
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 30), c=st.integers(1, 6), dtype=st.sampled_from([np.float16, np.float32, np.float64]),
-       seed=st.integers(0, 2**32 - 1), weighted=st.booleans(), normalize=st.booleans(),
-       string_labels=st.booleans(), give_labels=st.booleans(), scale=st.sampled_from([1.0, 1.0, 0.9]))
+@given(
+    n=st.integers(1, 30),
+    c=st.integers(1, 6),
+    dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+    weighted=st.booleans(),
+    normalize=st.booleans(),
+    string_labels=st.booleans(),
+    give_labels=st.booleans(),
+    scale=st.sampled_from([1.0, 1.0, 0.9]),
+)
 def test_live_random(n, c, dtype, seed, weighted, normalize, string_labels, give_labels, scale):
     rng = np.random.default_rng(seed)
     n_classes = max(c, 2)
     p = (rng.dirichlet(np.ones(n_classes), n) * scale).astype(dtype)
-    if rng.random() < 0.2:   # hard zeros and ones: clipping at eps
+    if rng.random() < 0.2:  # hard zeros and ones: clipping at eps
         p[rng.random(p.shape) < 0.3] = 0
     if c == 1:
         p = p[:, 1]
     y = rng.integers(0, n_classes, n)
     if string_labels:
         y = np.array(["cat", "dog", "emu", "fox", "gnu", "hen"])[y]
-    labels = sorted(set(np.unique(y).tolist()) | set(["cat", "dog", "emu", "fox", "gnu", "hen"][:n_classes]
-                                                    if string_labels else range(n_classes))) if give_labels else None
+    labels = (
+        sorted(
+            set(np.unique(y).tolist())
+            | set(["cat", "dog", "emu", "fox", "gnu", "hen"][:n_classes] if string_labels else range(n_classes))
+        )
+        if give_labels
+        else None
+    )
     sw = rng.random(n) if weighted else None
     with np.errstate(all="ignore"):
         (ref, ref_err, ref_w), (mine, err, my_w) = _both(y, p, normalize=normalize, sample_weight=sw, labels=labels)

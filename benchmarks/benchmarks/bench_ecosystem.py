@@ -3,12 +3,14 @@
 A module missing in a given commit makes setup raise NotImplementedError (asv skips the benchmark).
 Side-by-side ratios against scikit-learn and optax themselves: benchmarks/compare_ecosystem.py.
 """
+
 import numpy as np
 
 
 def _module(name):
     try:
         import importlib
+
         return importlib.import_module(f"crossentropy.{name}")
     except ImportError as exc:
         raise NotImplementedError(f"crossentropy.{name} unavailable: {exc}") from exc
@@ -16,6 +18,7 @@ def _module(name):
 
 class SklearnLogLoss:
     """crossentropy.sklearn.log_loss on normalised probabilities with integer labels."""
+
     params = [["1000000x10", "100000x1000"], ["float32", "float64"]]
     param_names = ["shape", "dtype"]
     timeout = 600
@@ -38,8 +41,18 @@ class SklearnLogLoss:
 
 class OptaxLosses:
     """The six crossentropy.optax losses at 65536 x 1000 float32, value and value + gradient."""
-    params = [["softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "safe_softmax_cross_entropy",
-               "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "poly_loss_cross_entropy"], [False, True]]
+
+    params = [
+        [
+            "softmax_cross_entropy",
+            "softmax_cross_entropy_with_integer_labels",
+            "safe_softmax_cross_entropy",
+            "sigmoid_binary_cross_entropy",
+            "sigmoid_focal_loss",
+            "poly_loss_cross_entropy",
+        ],
+        [False, True],
+    ]
     param_names = ["loss", "return_grad"]
     timeout = 600
 

@@ -10,6 +10,7 @@ of (exp(r) - 1)/r whose weight changes sign at r = 0, so the alternation is coun
 Prints the coefficients rounded to the target precision and the relative
 error of the rounded polynomial on a dense grid (the C microbenchmark measures the real float error).
 """
+
 import argparse
 
 import mpmath as mp
@@ -18,7 +19,7 @@ mp.mp.dps = 50
 
 
 def remez(degree, a, grid=4000, iters=30):
-    n = degree                                  # unknowns: c1..cn and the levelled error E
+    n = degree  # unknowns: c1..cn and the levelled error E
     xs = [mp.mpf(-a) + 2 * mp.mpf(a) * i / (grid - 1) for i in range(grid)]
     xs = [x for x in xs if x != 0]
     # start from Chebyshev points
@@ -31,14 +32,15 @@ def remez(degree, a, grid=4000, iters=30):
         for i, r in enumerate(ref):
             er = mp.exp(r)
             for k in range(1, n + 1):
-                A[i, k - 1] = r ** k / er
-            A[i, n] = (-1) ** i * mp.sign(r)   # the weight r/exp(r) changes sign at 0: alternate |r|-weighted
+                A[i, k - 1] = r**k / er
+            A[i, n] = (-1) ** i * mp.sign(r)  # the weight r/exp(r) changes sign at 0: alternate |r|-weighted
             b[i] = 1 - 1 / er
         sol = mp.lu_solve(A, b)
         c = [sol[k] for k in range(n)]
 
         def err(x, c=c):
             return (1 + sum(ck * x ** (k + 1) for k, ck in enumerate(c))) / mp.exp(x) - 1
+
         es = [err(x) * mp.sign(x) for x in xs]
         # local extrema with alternating signs
         ext = []
@@ -51,7 +53,7 @@ def remez(degree, a, grid=4000, iters=30):
                         ext[-1] = i
                 else:
                     ext.append(i)
-        while len(ext) > n + 1:                 # drop the smaller end
+        while len(ext) > n + 1:  # drop the smaller end
             if abs(es[ext[0]]) < abs(es[ext[-1]]):
                 ext.pop(0)
             else:
@@ -71,15 +73,14 @@ def main():
     half = mp.log(2) / 2 * mp.mpf(a.slack)
     c, e = remez(a.degree, half)
     import numpy as np
+
     dt = np.float64 if a.double else np.float32
     cr = [dt(float(ck)) for ck in c]
-    print(f"degree {a.degree}: minimax relative error {mp.nstr(e, 5)} "
-          f"({float(e) / float(np.finfo(dt).eps):.3f} eps)")
+    print(f"degree {a.degree}: minimax relative error {mp.nstr(e, 5)} ({float(e) / float(np.finfo(dt).eps):.3f} eps)")
     for k, ck in enumerate(cr, 1):
         print(f"  c{k} = {float(ck).hex()}  /* {ck!r} */")
     xs = [half * (2 * i / 20000 - 1) for i in range(20001)]
-    worst = max(abs((1 + sum(mp.mpf(float(ck)) * x ** k for k, ck in enumerate(cr, 1))) / mp.exp(x) - 1)
-                for x in xs)
+    worst = max(abs((1 + sum(mp.mpf(float(ck)) * x**k for k, ck in enumerate(cr, 1))) / mp.exp(x) - 1) for x in xs)
     eps = float(np.finfo(dt).eps)
     print(f"  rounded coefficients: relative error {mp.nstr(worst, 5)} ({float(worst) / eps:.3f} eps)")
 

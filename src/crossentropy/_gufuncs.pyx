@@ -53,7 +53,8 @@ cdef void transform_loop(char **args, const npy_intp *dims, const npy_intp *step
     run_transform(&p, info.kernels)
 
 
-cdef inline void _xent_init(ce_xent_problem *p, char **args, const npy_intp *dims, const npy_intp *steps) noexcept nogil:
+cdef inline void _xent_init(ce_xent_problem *p, char **args, const npy_intp *dims,
+                            const npy_intp *steps) noexcept nogil:
     ce_xent_problem_init(p)
     p.rows = dims[0]; p.cols = dims[1]
     p.x = args[0]; p.x_rs = steps[0]
@@ -135,7 +136,8 @@ cdef void sigmoid_xent_loop(char **args, const npy_intp *dims, const npy_intp *s
 
 cdef void sigmoid_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (),()->(),() : steps [x, z, loss, g]
-    _sigmoid_run(args, dims, steps, <loop_info *>data, args[3], steps[3] if steps[3] != 0 else (<loop_info *>data).itemsize)
+    cdef npy_intp g_step = steps[3] if steps[3] != 0 else (<loop_info *>data).itemsize
+    _sigmoid_run(args, dims, steps, <loop_info *>data, args[3], g_step)
 
 
 # ---- the table ----------------------------------------------------------------------------------------

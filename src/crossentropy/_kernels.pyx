@@ -73,7 +73,8 @@ cdef extern from *:
 
 # ---- thread policy ------------------------------------------------------------------------------------
 cdef int _requested_threads = 0          # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
-cdef int _cpu_count = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+cdef int _cpu_count = max(
+    1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 cdef bint _in_forked_child = False       # GNU OpenMP's pool does not survive fork(): run serially there
 # Below this many elements per thread a thread team costs more than it saves.  Measured on a 2-core
 # EPYC (sparse forward, float32): 4k elements 0.7x with 2 threads, 16k 1.4x, 64k 1.8x; team start-up

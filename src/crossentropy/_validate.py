@@ -1,4 +1,5 @@
 """Argument checks shared by the framework layers; every message names the argument and what was wrong."""
+
 import operator
 
 import numpy as np
@@ -9,11 +10,11 @@ def float_array(x, name, dtype=None):
     (ints, bools, float16) to float64 unless the layer asks for a dtype."""
     try:
         arr = np.asarray(x)
-    except Exception as exc:   # ragged lists and the like
+    except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if dtype is None:   # compare in native byte order: a big-endian float32 stays float32
+    if dtype is None:  # compare in native byte order: a big-endian float32 stays float32
         native = arr.dtype.newbyteorder("=")
         dtype = native if native in (np.float32, np.float64) else np.float64
     dtype = np.dtype(dtype)
@@ -112,8 +113,10 @@ def check_labels_in_range(labels, n_classes, name, ignore=None):
         bad &= labels != ignore
     if bad.any():
         first = labels[bad].flat[0]
-        raise IndexError(f"{name} contains {int(first)}, outside the valid class range [0, {n_classes})"
-                         + (f" (and not ignore value {ignore})" if ignore is not None else ""))
+        raise IndexError(
+            f"{name} contains {int(first)}, outside the valid class range [0, {n_classes})"
+            + (f" (and not ignore value {ignore})" if ignore is not None else "")
+        )
 
 
 def axis_index(axis, ndim, name="axis"):

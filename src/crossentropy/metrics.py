@@ -19,6 +19,7 @@ Inputs: NumPy arrays, and columns of pyarrow, pandas and polars (``fixed_size_li
 equal-length ``list`` columns; anything with the Arrow PyCapsule interface), read as views of their memory where
 the layout allows (see :mod:`crossentropy.io.columns`).
 """
+
 import math
 
 import numpy as np
@@ -27,7 +28,7 @@ from crossentropy.io.columns import aligned_blocks
 
 __all__ = ["CrossEntropy", "Perplexity", "Accuracy"]
 
-_RANK_BLOCK_BYTES = 4 << 20    # bytes of class scores compared at once when counting ranks for top-k
+_RANK_BLOCK_BYTES = 4 << 20  # bytes of class scores compared at once when counting ranks for top-k
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-_SUM_BLOCK = 1 << 15     # values per extraction block: two block-sized buffers stay in cache
+_SUM_BLOCK = 1 << 15  # values per extraction block: two block-sized buffers stay in cache
 
 
 def _batch_sum(x):
@@ -58,11 +59,11 @@ def _batch_sum(x):
     buf_r = np.empty_like(buf_q)
     hi = lo = 0.0
     for a in range(0, x.size, _SUM_BLOCK):
-        blk = x[a:a + _SUM_BLOCK]
+        blk = x[a : a + _SUM_BLOCK]
         n = blk.size
         big = max(float(np.max(blk)), -float(np.min(blk)))
         if not math.isfinite(big):
-            return float(np.sum(x)), 0.0    # inf or NaN: the plain sum says which
+            return float(np.sum(x)), 0.0  # inf or NaN: the plain sum says which
         if big == 0.0:
             continue
         k = math.frexp(big)[1] + math.frexp(n)[1] + 1
@@ -77,7 +78,7 @@ def _batch_sum(x):
             else:
                 b_mid, r2 = _extract(r, math.frexp(big_r)[1] + math.frexp(n)[1] + 1, buf_q[:n], r)
                 parts, rest = (b_hi, b_mid), float(np.sum(r2))
-        for part in parts:                   # exact values: added to the pair without loss
+        for part in parts:  # exact values: added to the pair without loss
             hi, e = _two_sum(hi, part)
             lo += e
         lo += rest
@@ -102,7 +103,7 @@ def _two_sum_tree(x):
     while level.size > 1:
         odd = level[-1:] if level.size % 2 else None
         h = level.size // 2
-        s, e = _two_sum(level[:h], level[h:2 * h])
+        s, e = _two_sum(level[:h], level[h : 2 * h])
         errors.append(float(np.sum(e)))
         level = s if odd is None else np.concatenate([s, odd])
     hi = float(level[0])
@@ -181,8 +182,7 @@ class _MeanMetric:
         -------
         None
         """
-        for row0, (p, t, w) in aligned_blocks(pred, target, sample_weight,
-                                              names=["pred", "target", "sample_weight"]):
+        for row0, (p, t, w) in aligned_blocks(pred, target, sample_weight, names=["pred", "target", "sample_weight"]):
             values, counted = self._values(p, t, row0)
             self.update_values(values, w, valid=counted)
 
@@ -203,7 +203,7 @@ class _MeanMetric:
         None
         """
         values = np.asarray(values)
-        with np.errstate(under="ignore"):       # tiny products and error terms flush harmlessly
+        with np.errstate(under="ignore"):  # tiny products and error terms flush harmlessly
             self._accumulate(values, sample_weight, valid)
         self.updates += 1
 
@@ -215,7 +215,7 @@ class _MeanMetric:
             w = np.ones(values.shape) if sample_weight is None else _weights(sample_weight, values.shape)
             if valid is not None:
                 w = np.where(valid, w, 0.0)
-                values = np.where(valid, values, 0.0)     # an ignored sample's value may be NaN by design
+                values = np.where(valid, values, 0.0)  # an ignored sample's value may be NaN by design
             self.total.add(np.multiply(values, w, dtype=np.float64))
             self.weight.add(w)
 
@@ -288,8 +288,9 @@ def _weights(sample_weight, shape):
     try:
         return np.broadcast_to(w, shape)
     except ValueError:
-        raise ValueError(f"sample_weight of shape {w.shape} does not broadcast to the per-sample shape {shape}") \
-            from None
+        raise ValueError(
+            f"sample_weight of shape {w.shape} does not broadcast to the per-sample shape {shape}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -298,36 +299,43 @@ def _weights(sample_weight, shape):
 def _keras(fname):
     def run(pred, target, from_logits, opts):
         from crossentropy import keras as K
+
         return getattr(K, fname)(target, pred, from_logits=from_logits, **opts)
+
     return run
 
 
 def _torch_cross_entropy(pred, target, from_logits, opts):
     from crossentropy import torch as T
+
     _needs_logits("torch", from_logits)
     return T.cross_entropy(pred, target, reduction="none", **opts)
 
 
 def _torch_binary(pred, target, from_logits, opts):
     from crossentropy import torch as T
+
     f = T.binary_cross_entropy_with_logits if from_logits else T.binary_cross_entropy
     return _mean_last(f(pred, target, reduction="none", **opts))
 
 
 def _tf_categorical(pred, target, from_logits, opts):
     from crossentropy import tf as TF
+
     _needs_logits("tf", from_logits)
     return TF.softmax_cross_entropy_with_logits(target, pred, **opts)
 
 
 def _tf_sparse(pred, target, from_logits, opts):
     from crossentropy import tf as TF
+
     _needs_logits("tf", from_logits)
     return TF.sparse_softmax_cross_entropy_with_logits(target, pred, **opts)
 
 
 def _tf_binary(pred, target, from_logits, opts):
     from crossentropy import tf as TF
+
     _needs_logits("tf", from_logits)
     return _mean_last(TF.sigmoid_cross_entropy_with_logits(target, pred, **opts))
 
@@ -415,13 +423,11 @@ class CrossEntropy(_MeanMetric):
         super().__init__()
 
     def _config(self):
-        return {"loss": self.loss, "from_logits": self.from_logits, "semantics": self.semantics,
-                **self.loss_options}
+        return {"loss": self.loss, "from_logits": self.from_logits, "semantics": self.semantics, **self.loss_options}
 
     def __repr__(self):
         opts = "".join(f", {k}={v!r}" for k, v in self.loss_options.items())
-        return (f"CrossEntropy({self.loss!r}, from_logits={self.from_logits}, semantics={self.semantics!r}"
-                f"{opts})")
+        return f"CrossEntropy({self.loss!r}, from_logits={self.from_logits}, semantics={self.semantics!r}{opts})"
 
     def per_sample(self, pred, target):
         """Per-sample losses of one batch and the mask of counted samples (None when all count).
@@ -441,8 +447,9 @@ class CrossEntropy(_MeanMetric):
         if self._ignore is not None:
             valid = np.asarray(target) != self._ignore
             if valid.shape != values.shape:
-                valid = np.broadcast_to(valid.reshape(values.shape) if valid.size == values.size else valid,
-                                        values.shape)
+                valid = np.broadcast_to(
+                    valid.reshape(values.shape) if valid.size == values.size else valid, values.shape
+                )
         return values, valid
 
     def _values(self, pred, target, row0):
@@ -462,8 +469,10 @@ def _logits_and_labels(pred, target, ignore_index):
     if logits.ndim < 1:
         raise ValueError(f"pred must have a class axis (last), got shape {logits.shape}")
     if labels.shape != logits.shape[:-1]:
-        raise ValueError(f"target of shape {labels.shape} does not match pred of shape {logits.shape}: "
-                         f"it needs pred's shape without the class axis, {logits.shape[:-1]}")
+        raise ValueError(
+            f"target of shape {labels.shape} does not match pred of shape {logits.shape}: "
+            f"it needs pred's shape without the class axis, {logits.shape[:-1]}"
+        )
     if labels.dtype.kind not in "iu":
         raise TypeError(f"target must hold integer class labels, got dtype {labels.dtype}")
     valid = None if ignore_index is None else labels != ignore_index
@@ -500,6 +509,7 @@ class Perplexity(_MeanMetric):
         if _lm_token_stats() is not None:
             return token_stats_blocks(logits, labels, self.ignore_index)[0], valid
         from crossentropy.keras import sparse_categorical_crossentropy
+
         nll = sparse_categorical_crossentropy(labels, logits, from_logits=True, ignore_class=self.ignore_index)
         return np.asarray(nll), valid
 
@@ -509,7 +519,7 @@ class Perplexity(_MeanMetric):
         return math.exp(mean) if mean < 709.78 else (float("inf") if mean == mean else mean)
 
 
-_TOKEN_STATS = []   # the looked-up crossentropy.lm.token_stats (or None), once per process
+_TOKEN_STATS = []  # the looked-up crossentropy.lm.token_stats (or None), once per process
 
 
 def _lm_token_stats():
@@ -517,7 +527,7 @@ def _lm_token_stats():
     if not _TOKEN_STATS:
         try:
             from crossentropy.lm import token_stats
-        except ImportError:     # looked up once: a failed import is not cached by Python
+        except ImportError:  # looked up once: a failed import is not cached by Python
             token_stats = None
         _TOKEN_STATS.append(token_stats)
     return _TOKEN_STATS[0]
@@ -541,10 +551,11 @@ def token_stats_blocks(logits, labels, ignore_index):
     """
     fast = _lm_token_stats()
     if fast is not None:
-        ignore = -100 if ignore_index is None else ignore_index    # labels are checked to lie in [0, C) already
+        ignore = -100 if ignore_index is None else ignore_index  # labels are checked to lie in [0, C) already
         st = fast(logits, labels, ignore_index=ignore)
         return st.nll, st.lse, st.entropy, st.rank, st.valid
     import crossentropy as ce
+
     x = logits.reshape(-1, logits.shape[-1])
     lab = labels.reshape(-1)
     valid = np.ones(lab.shape, bool) if ignore_index is None else lab != ignore_index
@@ -555,17 +566,22 @@ def token_stats_blocks(logits, labels, ignore_index):
     rows = max(1, _RANK_BLOCK_BYTES // max(1, 8 * x.shape[1]))
     with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
         for a in range(0, x.shape[0], rows):
-            blk = x[a:a + rows].astype(ftype, copy=False)
-            ok = valid[a:a + rows]
-            safe = np.where(ok, lab[a:a + rows], 0)
-            out[0][a:a + rows] = np.where(ok, ce.sparse_softmax_cross_entropy(blk, safe), 0)
-            out[1][a:a + rows] = ce.logsumexp(blk)
+            blk = x[a : a + rows].astype(ftype, copy=False)
+            ok = valid[a : a + rows]
+            safe = np.where(ok, lab[a : a + rows], 0)
+            out[0][a : a + rows] = np.where(ok, ce.sparse_softmax_cross_entropy(blk, safe), 0)
+            out[1][a : a + rows] = ce.logsumexp(blk)
             logp = ce.log_softmax(blk)
             p = np.exp(logp)
-            out[2][a:a + rows] = -np.sum(np.where(p > 0, p * logp, 0), axis=1)
+            out[2][a : a + rows] = -np.sum(np.where(p > 0, p * logp, 0), axis=1)
     shape = labels.shape
-    return out[0].reshape(shape), out[1].reshape(shape), out[2].reshape(shape), rank.reshape(shape), \
-        valid.reshape(shape)
+    return (
+        out[0].reshape(shape),
+        out[1].reshape(shape),
+        out[2].reshape(shape),
+        rank.reshape(shape),
+        valid.reshape(shape),
+    )
 
 
 def _check_label_range(labels, valid, n_classes):
@@ -587,11 +603,11 @@ def _ranks(logits, labels, valid):
     rank = np.zeros(lab.shape, np.int64)
     rows = max(1, _RANK_BLOCK_BYTES // max(1, n_classes))
     for a in range(0, x.shape[0], rows):
-        blk = x[a:a + rows]
-        idx = np.where(ok[a:a + rows], lab[a:a + rows], 0)
+        blk = x[a : a + rows]
+        idx = np.where(ok[a : a + rows], lab[a : a + rows], 0)
         own = np.take_along_axis(blk, idx[:, None], axis=1)
         # a NaN own logit compares False everywhere; count it as a miss instead (rank = n_classes)
-        rank[a:a + rows] = np.where(np.isnan(own[:, 0]), n_classes, np.count_nonzero(blk > own, axis=1))
+        rank[a : a + rows] = np.where(np.isnan(own[:, 0]), n_classes, np.count_nonzero(blk > own, axis=1))
     return rank.reshape(labels.shape)
 
 
@@ -635,8 +651,11 @@ class Accuracy(_MeanMetric):
             _check_label_range(labels, valid, logits.shape[-1])
             rank = token_stats_blocks(logits, labels, self.ignore_index)[3]
             # a NaN score ranks 0 in the kernel's count; count it as a miss, as the fallback does
-            rank = np.where(np.isnan(np.take_along_axis(
-                logits, np.where(rank >= 0, labels, 0)[..., None], axis=-1)[..., 0]), logits.shape[-1], rank)
+            rank = np.where(
+                np.isnan(np.take_along_axis(logits, np.where(rank >= 0, labels, 0)[..., None], axis=-1)[..., 0]),
+                logits.shape[-1],
+                rank,
+            )
         else:
             rank = _ranks(logits, labels, valid)
         hits = ((rank >= 0) & (rank < self.top_k)).astype(np.float64)

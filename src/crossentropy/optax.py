@@ -22,6 +22,7 @@ Differences (deliberate): integer labels outside [0, C) raise IndexError naming 
 NaN for labels >= C and wraps negative ones); a tuple ``axis`` or a ``where=`` mask costs one masked copy of
 the logits (and labels); array-likes without a dtype (lists, numbers) are converted with NumPy's defaults.
 """
+
 import operator
 
 import numpy as np
@@ -31,12 +32,17 @@ from crossentropy._layout import row_blocks
 from crossentropy._validate import check_labels_in_range
 
 __all__ = [
-    "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "safe_softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "poly_loss_cross_entropy",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels",
+    "safe_softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_focal_loss",
+    "poly_loss_cross_entropy",
 ]
 
 
 # ---- arguments ---------------------------------------------------------------------------------------------
+
 
 def _check_subdtype(a, kind, what):
     dtype = np.asarray(a).dtype
@@ -82,7 +88,7 @@ def _to_rows(a, axes):
     """View/copy of ``a`` with the class axes moved last and merged into one; and the inverse."""
     batch = tuple(i for i in range(a.ndim) if i not in axes)
     moved = a.transpose(batch + axes)
-    lead = moved.shape[:len(batch)]
+    lead = moved.shape[: len(batch)]
     merged = moved.reshape(lead + (-1,))
     return merged, batch, moved.shape
 
@@ -104,8 +110,9 @@ def _where_full(where, x, axes, expand=True):
     try:
         return np.broadcast_to(w, x.shape)
     except ValueError:
-        raise ValueError(f"where of shape {np.shape(where)} does not broadcast to the logits' shape "
-                         f"{x.shape}") from None
+        raise ValueError(
+            f"where of shape {np.shape(where)} does not broadcast to the logits' shape {x.shape}"
+        ) from None
 
 
 def _float_labels(labels, x, name="labels"):
@@ -120,6 +127,7 @@ def _float_labels(labels, x, name="labels"):
 
 
 # ---- row kernels -------------------------------------------------------------------------------------------
+
 
 def _softmax_xent(x, t, return_grad):
     """Per-row Σ t (lse - x) over the last axis and its true derivative softmax·Σt - t, in one kernel pass."""
@@ -161,6 +169,7 @@ def _sigmoid_xent(x, t, return_grad):
 
 # ---- softmax cross-entropies -------------------------------------------------------------------------------
 
+
 def _nan_rows_for_zero_label_on_neg_inf(x, t, w):
     """Rows where JAX's 0 * log_softmax(-inf) = NaN; checked element-wise only when some logit is -inf."""
     if x.size == 0 or not np.isneginf(np.min(x)):
@@ -181,7 +190,7 @@ def _softmax_family(logits, labels, axis, where, return_grad, *, safe, poly_epsi
     xr, batch, moved = _to_rows(x, axes)
     tr = _to_rows(t, axes)[0]
     wr = None if w is None else _to_rows(w, axes)[0]
-    if wr is not None:   # masked classes: -inf logit, 0 label -> out of the normaliser and the sum
+    if wr is not None:  # masked classes: -inf logit, 0 label -> out of the normaliser and the sum
         xr = np.where(wr, xr, -np.inf).astype(x.dtype, copy=False)
         tr = np.where(wr, tr, 0).astype(x.dtype, copy=False)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -193,7 +202,7 @@ def _softmax_family(logits, labels, axis, where, return_grad, *, safe, poly_epsi
         if nan_rows is not None:
             loss[nan_rows] = np.nan
     if wr is not None:
-        if grad is not None:   # masked classes get exactly 0, even in a NaN row
+        if grad is not None:  # masked classes get exactly 0, even in a NaN row
             grad[~wr] = 0.0
         empty = ~np.any(wr, axis=-1)
         if np.any(empty):
@@ -210,7 +219,7 @@ def _add_poly_term(xr, tr, loss, grad, epsilon, return_grad):
     p = _gufuncs.softmax(xr)
     tp = np.einsum("...c,...c->...", tr, p)
     loss = loss + epsilon * (np.sum(tr, axis=-1) - tp)
-    if return_grad:   # d/dx Σ t_j p_j = p (t - Σ t p)
+    if return_grad:  # d/dx Σ t_j p_j = p (t - Σ t p)
         p *= tr - tp[..., None]
         p *= epsilon
         grad -= p
@@ -365,7 +374,7 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
     """
     x, user = _logits(logits)
     _check_subdtype(labels, np.integer, "labels")
-    if not isinstance(axis, (int, np.integer, tuple)):   # ValueError: optax's error class, kept
+    if not isinstance(axis, (int, np.integer, tuple)):  # ValueError: optax's error class, kept
         msg = f"Keyword argument 'axis' must be of type 'int' or 'tuple[int, ...]' but actual type is {type(axis)}."
         raise ValueError(msg)  # noqa: TRY004
     if x.ndim == 0:
@@ -374,8 +383,9 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
     xr, batch, moved = _to_rows(x, axes)
     y = np.asarray(labels)
     if y.shape != xr.shape[:-1]:
-        raise ValueError(f"labels must have the logits' shape without the class axes, {xr.shape[:-1]}, got "
-                         f"shape {y.shape}")
+        raise ValueError(
+            f"labels must have the logits' shape without the class axes, {xr.shape[:-1]}, got shape {y.shape}"
+        )
     y = y.astype(np.int64, copy=False) if y.dtype not in (np.int32, np.int64) or not y.dtype.isnative else y
     if where is None:
         loss, grad = _sparse_xent(xr, y, return_grad)
@@ -397,9 +407,13 @@ def _sparse_xent_masked(xr, y, wr, return_grad):
         grad = None
         if return_grad:
             grad = _gufuncs.softmax(xm)
-            grad[~wr] = 0.0   # masked classes are out of the normaliser, even in a NaN row
-            np.put_along_axis(grad, y[..., None].astype(np.intp),
-                              np.take_along_axis(grad, y[..., None].astype(np.intp), axis=-1) - 1, axis=-1)
+            grad[~wr] = 0.0  # masked classes are out of the normaliser, even in a NaN row
+            np.put_along_axis(
+                grad,
+                y[..., None].astype(np.intp),
+                np.take_along_axis(grad, y[..., None].astype(np.intp), axis=-1) - 1,
+                axis=-1,
+            )
     empty = ~np.any(wr, axis=-1)
     if np.any(empty):
         loss[empty] = 0.0
@@ -409,6 +423,7 @@ def _sparse_xent_masked(xr, y, wr, return_grad):
 
 
 # ---- sigmoid losses ----------------------------------------------------------------------------------------
+
 
 def sigmoid_binary_cross_entropy(logits, labels, *, return_grad=False):
     """``optax.losses.sigmoid_binary_cross_entropy``: -labels log σ(x) - (1 - labels) log σ(-x), element-wise.
@@ -441,7 +456,7 @@ def sigmoid_binary_cross_entropy(logits, labels, *, return_grad=False):
     with np.errstate(invalid="ignore"):
         loss, grad = _sigmoid_xent(x, t, return_grad)
     # JAX: 0 * log_sigmoid(-/+inf) = NaN where the logit is infinite (the gradient stays 0 there)
-    if x.size and not np.all(np.isfinite([np.min(x), np.max(x)])):   # element-wise only when needed
+    if x.size and not np.all(np.isfinite([np.min(x), np.max(x)])):  # element-wise only when needed
         infinite = np.isinf(x)
         loss[infinite] = np.nan
         if grad is not None:
@@ -504,13 +519,13 @@ def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0, return_grad=Fal
     gamma = x.dtype.type(gamma)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
         log_p, log_q = _log_sigmoids(x)
-        ce = -(t * log_p) - (1 - t) * log_q   # optax's formula: NaN at infinite logits, as there
+        ce = -(t * log_p) - (1 - t) * log_q  # optax's formula: NaN at infinite logits, as there
         # log(1 - p_t) = log((1 - t) p + t (1 - p)), in log space as optax's weighted logsumexp
         log_m = _logaddexp(log_p + np.log(1 - t), log_q + np.log(t))
         focal = np.exp(gamma * log_m)
         loss = ce * focal
         grad = None
-        if return_grad:   # d ce = (1 - t) σ(x) - t σ(-x);  d log_m = (1 - 2t) σ(x) σ(-x) / m
+        if return_grad:  # d ce = (1 - t) σ(x) - t σ(-x);  d log_m = (1 - 2t) σ(x) σ(-x) / m
             dce = (1 - t) * np.exp(log_p) - t * np.exp(log_q)
             dlog_m = (1 - 2 * t) * np.exp(log_p + log_q - log_m)
             grad = focal * (dce + gamma * ce * dlog_m)

@@ -23,6 +23,7 @@ Differences (deliberate): sparse matrices, pandas extension dtypes and array-API
 are not accepted as ``y_proba`` (they are converted with ``np.asarray``); the sum of a multilabel-indicator
 row is accumulated in float64 before rounding to ``y_proba``'s dtype.
 """
+
 import math
 import warnings
 
@@ -31,8 +32,8 @@ import numpy as np
 __all__ = ["InvalidParameterError", "log_loss"]
 
 _FLOAT_DTYPES = (np.float64, np.float32, np.float16)
-_BINCOUNT_SPAN = 1 << 22   # integer labels spanning fewer values are encoded by counting, not sorting
-_UNIQUE_CACHE = {}         # id(labels) -> (labels, sorted unique labels), alive only during one _encode call
+_BINCOUNT_SPAN = 1 << 22  # integer labels spanning fewer values are encoded by counting, not sorting
+_UNIQUE_CACHE = {}  # id(labels) -> (labels, sorted unique labels), alive only during one _encode call
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -41,6 +42,7 @@ class InvalidParameterError(ValueError, TypeError):
 
 
 # ---- parameter validation (scikit-learn's validate_params) ------------------------------------------------
+
 
 def _is_array_like(x):
     return (hasattr(x, "__len__") or hasattr(x, "shape") or hasattr(x, "__array__")) and not np.isscalar(x)
@@ -66,6 +68,7 @@ def _check_params(y_true, y_proba, normalize, sample_weight, labels, y_pred):
 
 # ---- array checks (scikit-learn's check_array and friends) -------------------------------------------------
 
+
 def _assert_finite(arr, input_name=""):
     """NaN / infinity check by two reductions (no full-size boolean temporary)."""
     if arr.dtype.kind != "f" or arr.size == 0:
@@ -84,10 +87,11 @@ def _proba_array(y_proba):
     if arr.dtype.kind == "c":
         raise ValueError(f"Complex data not supported\n{arr}\n")
     if arr.dtype.newbyteorder("=") not in _FLOAT_DTYPES:
-        arr = np.asarray(y_proba, dtype=np.float64)   # strings raise numpy's "could not convert" ValueError
+        arr = np.asarray(y_proba, dtype=np.float64)  # strings raise numpy's "could not convert" ValueError
     if arr.ndim == 0:
-        raise TypeError("Input should have at least 1 dimension i.e. satisfy `len(x.shape) > 0`, got scalar "
-                        f"`{arr!r}` instead.")
+        raise TypeError(
+            f"Input should have at least 1 dimension i.e. satisfy `len(x.shape) > 0`, got scalar `{arr!r}` instead."
+        )
     if arr.ndim >= 3:
         raise ValueError(f"Found array with dim {arr.ndim}, while dim <= 2 is required.")
     _assert_finite(arr)
@@ -101,8 +105,9 @@ def _proba_array(y_proba):
 def _num_samples(x):
     if hasattr(x, "shape") and x.shape is not None:
         if len(x.shape) == 0:
-            raise TypeError(f"Input should have at least 1 dimension i.e. satisfy `len(x.shape) > 0`, got scalar "
-                            f"`{x!r}` instead.")
+            raise TypeError(
+                f"Input should have at least 1 dimension i.e. satisfy `len(x.shape) > 0`, got scalar `{x!r}` instead."
+            )
         return x.shape[0]
     return len(x)
 
@@ -113,8 +118,10 @@ def _check_sample_weight(sample_weight, n_samples):
         raise ValueError(f"Complex data not supported\n{sw}\n")
     _assert_finite(sw, "sample_weight")
     if sw.ndim != 1:
-        raise ValueError(f"Sample weights must be 1D array or scalar, got {sw.ndim}D array. Expected either a "
-                         f"scalar value or a 1D array of length {n_samples}.")
+        raise ValueError(
+            f"Sample weights must be 1D array or scalar, got {sw.ndim}D array. Expected either a "
+            f"scalar value or a 1D array of length {n_samples}."
+        )
     if sw.shape != (n_samples,):
         raise ValueError(f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!")
     if not np.any(sw != 0):
@@ -123,10 +130,11 @@ def _check_sample_weight(sample_weight, n_samples):
 
 # ---- labels (scikit-learn's type_of_target, unique_labels and LabelBinarizer) ------------------------------
 
+
 def _target_array(y):
     try:
         return np.asarray(y)
-    except ValueError:   # ragged
+    except ValueError:  # ragged
         return np.asarray(y, dtype=object)
 
 
@@ -136,12 +144,17 @@ def _type_of_target(y, input_name=""):
     if arr.ndim >= 1 and arr.shape[0] > 0:
         first = arr[0] if hasattr(y, "__array__") else y[0]
         if isinstance(first, bytes):
-            raise TypeError("Support for labels represented as bytes is not supported. Convert the labels to a "
-                            "string or integer format.")
+            raise TypeError(
+                "Support for labels represented as bytes is not supported. Convert the labels to a "
+                "string or integer format."
+            )
     if arr.ndim == 2 and arr.shape[1] > 1 and arr.size:
         values = np.unique(arr) if arr.dtype != object else None
-        if values is not None and len(values) < 3 and (
-                arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and np.all(values == values.astype(int)))):
+        if (
+            values is not None
+            and len(values) < 3
+            and (arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and np.all(values == values.astype(int))))
+        ):
             return "multilabel-indicator"
     if arr.ndim not in (1, 2):
         return "unknown"
@@ -158,14 +171,14 @@ def _type_of_target(y, input_name=""):
             return "continuous" + suffix
     if arr.ndim == 2 and arr.shape[1] > 1:
         return "multiclass" + suffix
-    _UNIQUE_CACHE[id(y)] = (y, _unique(y, arr))   # reused by _classes: one sort / count per call
+    _UNIQUE_CACHE[id(y)] = (y, _unique(y, arr))  # reused by _classes: one sort / count per call
     return "multiclass" if len(_UNIQUE_CACHE[id(y)][1]) > 2 else "binary"
 
 
 def _unique(y, arr):
     """Sorted unique labels as scikit-learn's unique_labels finds them (a set for plain sequences)."""
     if not hasattr(y, "__array__"):
-        found = set(y)   # unhashable rows raise TypeError here, as in scikit-learn
+        found = set(y)  # unhashable rows raise TypeError here, as in scikit-learn
         if len({isinstance(v, str) for v in found}) > 1:
             raise ValueError(f"Mix of label input types (string and number); Got {np.unique(arr)}.")
         return np.asarray(sorted(found))
@@ -198,7 +211,7 @@ def _encode(y_true, labels):
 
 
 def _encode_uncached(y_true, labels):
-    for given in (y_true, labels):   # scikit-learn sorts object arrays up front: mixed types raise TypeError
+    for given in (y_true, labels):  # scikit-learn sorts object arrays up front: mixed types raise TypeError
         if hasattr(given, "__array__") and np.asarray(given).dtype == object:
             np.unique(np.asarray(given))
     if labels is not None:
@@ -207,9 +220,13 @@ def _encode_uncached(y_true, labels):
             warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning))
             in_order = np.array_equal(classes, np.asarray(labels)) or bool(np.all(classes == np.asarray(labels)))
         if not in_order:
-            warnings.warn(f"Labels passed were {labels}. But this function assumes labels are ordered "
-                          f"lexicographically. Pass the ordered labels={classes.tolist()} and ensure that the "
-                          "columns of y_prob correspond to this ordering.", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"Labels passed were {labels}. But this function assumes labels are ordered "
+                f"lexicographically. Pass the ordered labels={classes.tolist()} and ensure that the "
+                "columns of y_prob correspond to this ordering.",
+                UserWarning,
+                stacklevel=3,
+            )
         if not np.all(np.isin(_target_array(y_true), np.asarray(labels))):
             undeclared = set(y_true) - set(labels)
             raise ValueError(f"y_true contains values {undeclared} not belonging to the passed labels {labels}.")
@@ -219,8 +236,10 @@ def _encode_uncached(y_true, labels):
         classes = _classes(y_true, fit_type)
     if classes.shape[0] == 1:
         if labels is None:
-            raise ValueError(f"y_true contains only one label ({classes[0]}). Please provide the list of all "
-                             "expected class labels explicitly through the labels argument.")
+            raise ValueError(
+                f"y_true contains only one label ({classes[0]}). Please provide the list of all "
+                "expected class labels explicitly through the labels argument."
+            )
         raise ValueError(f"The labels array needs to contain at least two labels, got {classes}.")
 
     y_type = _type_of_target(y_true, "y") if labels is not None else fit_type
@@ -233,14 +252,17 @@ def _encode_uncached(y_true, labels):
     arr = _target_array(y_true)
     if y_type == "multilabel-indicator":
         if classes.shape[0] != arr.shape[1]:
-            raise ValueError(f"classes {classes} mismatch with the labels {np.arange(arr.shape[1])} found in the "
-                             "data")
+            raise ValueError(f"classes {classes} mismatch with the labels {np.arange(arr.shape[1])} found in the data")
         return classes, arr
     if y_type not in ("binary", "multiclass"):
         raise ValueError(f"{y_type} target data is not supported with label binarization")
-    if arr.ndim == 2:   # a column: scikit-learn's column_or_1d warns and ravels it
-        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y "
-                      "to (n_samples, ), for example using ravel().", UserWarning, stacklevel=3)
+    if arr.ndim == 2:  # a column: scikit-learn's column_or_1d warns and ravels it
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change the shape of y "
+            "to (n_samples, ), for example using ravel().",
+            UserWarning,
+            stacklevel=3,
+        )
         arr = arr.reshape(-1)
     return classes, _class_index(arr, classes)
 
@@ -261,12 +283,13 @@ def _class_index(y, classes):
 
 # ---- the loss ----------------------------------------------------------------------------------------------
 
+
 def _row_sums(p2, binary):
     """Per-row sums of the probability matrix scikit-learn builds (two columns for binary input)."""
     if binary:
         return (1 - p2) + p2
     if p2.dtype != np.float16:
-        return np.einsum("ij->i", p2)   # one streaming pass, O(n) result; faster than sum(axis=1) on short rows
+        return np.einsum("ij->i", p2)  # one streaming pass, O(n) result; faster than sum(axis=1) on short rows
     return np.sum(p2, axis=1)
 
 
@@ -274,7 +297,7 @@ def _true_class_proba(p2, binary, index):
     """Each sample's probability of its true class, as scikit-learn's two-column / one-hot product picks it."""
     if binary:
         return np.where(index == 1, p2, 1 - p2)
-    if p2.flags.c_contiguous:   # one flat take: faster than a two-array fancy index
+    if p2.flags.c_contiguous:  # one flat take: faster than a two-array fancy index
         n, c = p2.shape
         flat = np.arange(0, n * c, c, dtype=np.intp)
         flat += index
@@ -322,12 +345,14 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     _check_params(y_true, y_proba, normalize, sample_weight, labels, y_pred)
     if not (isinstance(y_pred, str) and y_pred == "deprecated"):
         if y_proba is not None:
-            raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, use `y_proba` "
-                             "instead.")
-        warnings.warn("`y_pred` was renamed to `y_proba` in version 1.9 and will be removed in 1.11. Use "
-                      "`y_proba` instead.", FutureWarning, stacklevel=2)
+            raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, use `y_proba` instead.")
+        warnings.warn(
+            "`y_pred` was renamed to `y_proba` in version 1.9 and will be removed in 1.11. Use `y_proba` instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
         y_proba = y_pred
-    if y_proba is None:   # scikit-learn reads None as a NaN array
+    if y_proba is None:  # scikit-learn reads None as a NaN array
         raise ValueError("Input contains NaN.")
     p = _proba_array(y_proba)
     hi, lo = np.max(p), np.min(p)
@@ -349,18 +374,22 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     eps = np.finfo(p.dtype).eps
     # np.isclose(sums, 1, rtol=sqrt(eps)) for every row <=> the largest |sum - 1| is within 1e-8 + sqrt(eps)
     if not np.max(np.abs(_row_sums(p2, binary) - 1)) <= 1e-8 + math.sqrt(eps):
-        warnings.warn("The y_prob values do not sum to one. Make sure to pass probabilities.", UserWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "The y_prob values do not sum to one. Make sure to pass probabilities.", UserWarning, stacklevel=2
+        )
     if classes.shape[0] != n_cols:
         if labels is None:
-            raise ValueError(f"y_true and y_prob contain different number of classes: {classes.shape[0]} vs "
-                             f"{n_cols}. Please provide the true labels explicitly through the labels argument. "
-                             f"Classes found in y_true: {classes}")
-        raise ValueError(f"The number of classes in labels is different from that in y_prob. Classes found in "
-                         f"labels: {classes}")
+            raise ValueError(
+                f"y_true and y_prob contain different number of classes: {classes.shape[0]} vs "
+                f"{n_cols}. Please provide the true labels explicitly through the labels argument. "
+                f"Classes found in y_true: {classes}"
+            )
+        raise ValueError(
+            f"The number of classes in labels is different from that in y_prob. Classes found in labels: {classes}"
+        )
 
     low, high = eps, p.dtype.type(1) - eps
-    if encoded.ndim == 2:   # multilabel indicator: only its nonzero entries contribute
+    if encoded.ndim == 2:  # multilabel indicator: only its nonzero entries contribute
         rows, cols = np.nonzero(encoded)
         weights = encoded[rows, cols].astype(np.float64)
         picked = np.clip(p2[rows, cols], low, high)
@@ -373,4 +402,3 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     if sample_weight is not None:
         return float(np.dot(loss, sample_weight))
     return float(np.sum(loss))
-

@@ -16,6 +16,7 @@ Writes linear_ce.jsonl next to this script, in the shared format of goldenio.py 
 "<case>/<hidden|weight|labels|bias|value|d_hidden|d_weight|d_bias>"); seeded, so a rerun with the same torch
 version gives the same bytes.
 """
+
 import platform
 from pathlib import Path
 
@@ -34,8 +35,18 @@ OPTIONS = (
 )
 
 
-def torch_reference(hidden, weight, labels, bias=None, *, ignore_index=IGNORE, reduction="mean",
-                    label_smoothing=0.0, z_loss=0.0, softcap=None):
+def torch_reference(
+    hidden,
+    weight,
+    labels,
+    bias=None,
+    *,
+    ignore_index=IGNORE,
+    reduction="mean",
+    label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
+):
     """(value, d_hidden, d_weight, d_bias) of the eager formula by torch autograd, as NumPy arrays."""
     h = torch.tensor(hidden, requires_grad=True)
     w = torch.tensor(weight, requires_grad=True)
@@ -45,8 +56,9 @@ def torch_reference(hidden, weight, labels, bias=None, *, ignore_index=IGNORE, r
     if softcap is not None:
         z = softcap * torch.tanh(z / softcap)
     flat = z.reshape(-1, z.shape[-1])
-    per_token = F.cross_entropy(flat, y.reshape(-1), ignore_index=ignore_index, reduction="none",
-                                label_smoothing=label_smoothing).reshape(y.shape)
+    per_token = F.cross_entropy(
+        flat, y.reshape(-1), ignore_index=ignore_index, reduction="none", label_smoothing=label_smoothing
+    ).reshape(y.shape)
     valid = y != ignore_index
     if z_loss:
         lse = torch.logsumexp(z, dim=-1)
@@ -76,22 +88,46 @@ def cases(rng):
     for dtype in ("float64", "float32"):
         for reduction in ("mean", "sum", "none"):
             for k, opts in enumerate(OPTIONS):
-                yield (f"basic-{dtype}-{reduction}-opt{k}", make_inputs(rng, (6, 5), 13, dtype),
-                       {"reduction": reduction, **opts})
-            yield (f"all-ignored-{dtype}-{reduction}", make_inputs(rng, (4, 3), 9, dtype, ignored=1.0),
-                   {"reduction": reduction, "label_smoothing": 0.1, "z_loss": 1e-2})
-            yield (f"n1-d1-{dtype}-{reduction}", make_inputs(rng, (1, 1), 7, dtype, ignored=0.0),
-                   {"reduction": reduction, "softcap": 3.0})
-            yield (f"no-bias-3d-{dtype}-{reduction}", make_inputs(rng, (2, 3, 4), 11, dtype, bias=False),
-                   {"reduction": reduction, "label_smoothing": 0.05})
-        yield (f"ignore-a-class-{dtype}", make_inputs(rng, (8, 4), 6, dtype, ignore_index=2, ignored=0.0),
-               {"ignore_index": 2, "z_loss": 1e-2})
-        yield (f"prime-vocab-{dtype}", make_inputs(rng, (40, 8), 257, dtype, scale=3.0),
-               {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3, "softcap": 6.0})
-        yield (f"wide-logits-{dtype}", make_inputs(rng, (16, 6), 31, dtype, scale=20.0),
-               {"reduction": "sum", "z_loss": 1e-4})
-        yield (f"many-tokens-{dtype}", make_inputs(rng, (3000, 4), 97, dtype, ignored=0.1),
-               {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3})
+                yield (
+                    f"basic-{dtype}-{reduction}-opt{k}",
+                    make_inputs(rng, (6, 5), 13, dtype),
+                    {"reduction": reduction, **opts},
+                )
+            yield (
+                f"all-ignored-{dtype}-{reduction}",
+                make_inputs(rng, (4, 3), 9, dtype, ignored=1.0),
+                {"reduction": reduction, "label_smoothing": 0.1, "z_loss": 1e-2},
+            )
+            yield (
+                f"n1-d1-{dtype}-{reduction}",
+                make_inputs(rng, (1, 1), 7, dtype, ignored=0.0),
+                {"reduction": reduction, "softcap": 3.0},
+            )
+            yield (
+                f"no-bias-3d-{dtype}-{reduction}",
+                make_inputs(rng, (2, 3, 4), 11, dtype, bias=False),
+                {"reduction": reduction, "label_smoothing": 0.05},
+            )
+        yield (
+            f"ignore-a-class-{dtype}",
+            make_inputs(rng, (8, 4), 6, dtype, ignore_index=2, ignored=0.0),
+            {"ignore_index": 2, "z_loss": 1e-2},
+        )
+        yield (
+            f"prime-vocab-{dtype}",
+            make_inputs(rng, (40, 8), 257, dtype, scale=3.0),
+            {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3, "softcap": 6.0},
+        )
+        yield (
+            f"wide-logits-{dtype}",
+            make_inputs(rng, (16, 6), 31, dtype, scale=20.0),
+            {"reduction": "sum", "z_loss": 1e-4},
+        )
+        yield (
+            f"many-tokens-{dtype}",
+            make_inputs(rng, (3000, 4), 97, dtype, ignored=0.1),
+            {"reduction": "mean", "label_smoothing": 0.1, "z_loss": 1e-3},
+        )
 
 
 def main():
@@ -102,16 +138,25 @@ def main():
     arrays, records = {}, []
     for name, (hidden, weight, labels, bias), opts in cases(rng):
         value, d_hidden, d_weight, d_bias = torch_reference(hidden, weight, labels, bias, **opts)
-        stored = {"hidden": hidden, "weight": weight, "labels": labels, "bias": bias, "value": value,
-                  "d_hidden": d_hidden, "d_weight": d_weight, "d_bias": d_bias}
+        stored = {
+            "hidden": hidden,
+            "weight": weight,
+            "labels": labels,
+            "bias": bias,
+            "value": value,
+            "d_hidden": d_hidden,
+            "d_weight": d_weight,
+            "d_bias": d_bias,
+        }
         for key, arr in stored.items():
             if arr is not None:
                 arrays[f"{name}/{key}"] = np.asarray(arr)
-        records.append({"name": name, "dtype": str(hidden.dtype), "options": opts,
-                        "has_bias": bias is not None})
-    meta = {"versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
-            "reference": "torch autograd of F.linear + softcap + F.cross_entropy(reduction='none') + z_loss*lse**2",
-            "cases": records}
+        records.append({"name": name, "dtype": str(hidden.dtype), "options": opts, "has_bias": bias is not None})
+    meta = {
+        "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
+        "reference": "torch autograd of F.linear + softcap + F.cross_entropy(reduction='none') + z_loss*lse**2",
+        "cases": records,
+    }
     path = goldenio.write(HERE / "linear_ce.jsonl", meta, arrays)
     print(f"{len(records)} cases written to {path}")
 

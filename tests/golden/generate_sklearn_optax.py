@@ -18,6 +18,7 @@ optax document: ``{"versions", "cases"}``; each case is ``{"id", "name", "args":
 logits) or, for errors, ``"error": class name``.  JAX runs on the CPU with ``JAX_ENABLE_X64=1`` so float64
 stays float64.  Everything is seeded.
 """
+
 import argparse
 import os
 import platform
@@ -55,6 +56,7 @@ class Golden:
 
 # ---- scikit-learn ------------------------------------------------------------------------------------------
 
+
 def sklearn_cases():
     rng = np.random.default_rng(20261201)
 
@@ -85,37 +87,43 @@ def sklearn_cases():
         pc = np.array([[1, 0], [0, 1], [0.5, 0.5], [1, 0]], dt)
         add(f"clip_eps_{tag}", y_true=np.array([1, 0, 1, 0]), y_proba=pc)
         add(f"not_normalised_warns_{tag}", y_true=y, y_proba=(p * 1.1).astype(dt) / np.float64(1.2))
-    add("strings", y_true=["spam", "ham", "ham", "spam"], y_proba=np.array([[.1, .9], [.9, .1], [.8, .2],
-                                                                           [.35, .65]]))
+    add(
+        "strings",
+        y_true=["spam", "ham", "ham", "spam"],
+        y_proba=np.array([[0.1, 0.9], [0.9, 0.1], [0.8, 0.2], [0.35, 0.65]]),
+    )
     add("strings_three", y_true=["b", "c", "a", "b", "c"], y_proba=proba(5, 3))
     add("strings_labels", y_true=["b", "b", "c"], y_proba=proba(3, 3), labels=["a", "b", "c"])
     add("labels_unsorted_warns", y_true=[2, 1, 2], y_proba=proba(3, 3), labels=[2, 0, 1])
     add("labels_superset", y_true=np.array([1, 1, 3]), y_proba=proba(3, 4), labels=np.array([0, 1, 2, 3]))
-    add("labels_binary_one_class_present", y_true=[1, 1, 1], y_proba=np.array([.2, .9, .6]), labels=[0, 1])
+    add("labels_binary_one_class_present", y_true=[1, 1, 1], y_proba=np.array([0.2, 0.9, 0.6]), labels=[0, 1])
     add("negative_int_labels", y_true=np.array([-5, 7, 100, -5, 7]), y_proba=proba(5, 3))
-    add("float_integral_labels", y_true=np.array([0., 2., 1., 2.]), y_proba=proba(4, 3))
-    add("bool_labels", y_true=np.array([True, False, True]), y_proba=np.array([.8, .3, .6]))
-    add("multilabel_indicator", y_true=np.array([[0, 1], [1, 0], [1, 1]]),
-        y_proba=np.array([[.2, .8], [.6, .4], [.1, .9]]))
-    add("python_lists", y_true=[0, 1, 2], y_proba=[[.5, .3, .2], [.1, .8, .1], [.2, .2, .6]])
+    add("float_integral_labels", y_true=np.array([0.0, 2.0, 1.0, 2.0]), y_proba=proba(4, 3))
+    add("bool_labels", y_true=np.array([True, False, True]), y_proba=np.array([0.8, 0.3, 0.6]))
+    add(
+        "multilabel_indicator",
+        y_true=np.array([[0, 1], [1, 0], [1, 1]]),
+        y_proba=np.array([[0.2, 0.8], [0.6, 0.4], [0.1, 0.9]]),
+    )
+    add("python_lists", y_true=[0, 1, 2], y_proba=[[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
     add("int_proba_to_float64", y_true=[0, 1, 1], y_proba=np.array([[1, 0], [0, 1], [1, 0]]))
-    add("weights_list_ints", y_true=[0, 1, 1], y_proba=np.array([.3, .6, .2]), sample_weight=[1, 2, 0])
-    add("y_pred_deprecated", y_true=[0, 1, 1], y_pred=np.array([.3, .6, .2]))
+    add("weights_list_ints", y_true=[0, 1, 1], y_proba=np.array([0.3, 0.6, 0.2]), sample_weight=[1, 2, 0])
+    add("y_pred_deprecated", y_true=[0, 1, 1], y_pred=np.array([0.3, 0.6, 0.2]))
     # errors
-    p3 = np.array([[.2, .8], [.6, .4], [.1, .9]])
+    p3 = np.array([[0.2, 0.8], [0.6, 0.4], [0.1, 0.9]])
     add("err_normalize_int", y_true=[1, 0, 1], y_proba=p3, normalize=1)
     add("err_y_true_string", y_true="abc", y_proba=p3)
     add("err_sample_weight_scalar", y_true=[1, 0, 1], y_proba=p3, sample_weight=2.0)
-    add("err_nan", y_true=[1, 0, 1], y_proba=np.array([np.nan, .5, .5]))
-    add("err_inf", y_true=[1, 0, 1], y_proba=np.array([np.inf, .5, .5]))
-    add("err_nan_float32", y_true=[1, 0, 1], y_proba=np.array([[np.nan, .5], [.5, .5], [.5, .5]], np.float32))
-    add("err_dim3", y_true=[1, 0, 1], y_proba=np.full((3, 1, 2), .5))
-    add("err_scalar", y_true=[1, 0, 1], y_proba=np.array(.5))
+    add("err_nan", y_true=[1, 0, 1], y_proba=np.array([np.nan, 0.5, 0.5]))
+    add("err_inf", y_true=[1, 0, 1], y_proba=np.array([np.inf, 0.5, 0.5]))
+    add("err_nan_float32", y_true=[1, 0, 1], y_proba=np.array([[np.nan, 0.5], [0.5, 0.5], [0.5, 0.5]], np.float32))
+    add("err_dim3", y_true=[1, 0, 1], y_proba=np.full((3, 1, 2), 0.5))
+    add("err_scalar", y_true=[1, 0, 1], y_proba=np.array(0.5))
     add("err_empty", y_true=[], y_proba=np.zeros(0))
     add("err_no_columns", y_true=[1, 0, 1], y_proba=np.zeros((3, 0)))
     add("err_strings_proba", y_true=[1, 0, 1], y_proba=["a", "b", "c"])
-    add("err_above_one", y_true=[1, 0, 1], y_proba=[1.5, .5, .5])
-    add("err_below_zero", y_true=[1, 0, 1], y_proba=[-.5, .5, .5])
+    add("err_above_one", y_true=[1, 0, 1], y_proba=[1.5, 0.5, 0.5])
+    add("err_below_zero", y_true=[1, 0, 1], y_proba=[-0.5, 0.5, 0.5])
     add("err_length", y_true=[1, 0], y_proba=p3)
     add("err_weights_length", y_true=[1, 0, 1], y_proba=p3, sample_weight=[1, 2])
     add("err_weights_2d", y_true=[1, 0, 1], y_proba=p3, sample_weight=np.ones((3, 2)))
@@ -152,8 +160,9 @@ def generate_sklearn():
                 result = {"value": float(log_loss(**call))}
             except Exception as exc:  # noqa: BLE001 - the error class and message are the golden data
                 result = {"error": type(exc).__name__, "message": str(exc)}
-        result["warnings"] = [[w.category.__name__, str(w.message)] for w in caught
-                              if not issubclass(w.category, RuntimeWarning)]
+        result["warnings"] = [
+            [w.category.__name__, str(w.message)] for w in caught if not issubclass(w.category, RuntimeWarning)
+        ]
         g.cases.append({"id": cid, "args": specs, "result": result})
     versions = {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "python": platform.python_version()}
     path = goldenio.write(os.path.join(HERE, "sklearn.jsonl"), {"versions": versions, "cases": g.cases}, g.arrays)
@@ -161,6 +170,7 @@ def generate_sklearn():
 
 
 # ---- optax -------------------------------------------------------------------------------------------------
+
 
 def optax_cases():
     rng = np.random.default_rng(20261202)
@@ -174,7 +184,7 @@ def optax_cases():
         x = (rng.normal(size=(6, 5)) * 3).astype(dt)
         t = rng.dirichlet(np.ones(5), 6).astype(dt)
         y = rng.integers(0, 5, 6)
-        w = rng.random((6, 5)) > .3
+        w = rng.random((6, 5)) > 0.3
         w[1] = False
         x3 = rng.normal(size=(2, 3, 4)).astype(dt)
         t3 = rng.random((2, 3, 4)).astype(dt)
@@ -183,7 +193,7 @@ def optax_cases():
         xi[2] = -np.inf
         ti = t.copy()
         ti[0] = [1, 0, 0, 0, 0]
-        xc = np.array([[20, 0, 0], [-40, 0, 0], [80, -80, 0]], dt)   # confident rows
+        xc = np.array([[20, 0, 0], [-40, 0, 0], [80, -80, 0]], dt)  # confident rows
         tc = np.eye(3, dtype=dt)
         for name in ("softmax_cross_entropy", "poly_loss_cross_entropy"):
             short = "sce" if name.startswith("softmax") else "poly"
@@ -202,29 +212,30 @@ def optax_cases():
         add(f"int_{tag}", "softmax_cross_entropy_with_integer_labels", (x, y))
         add(f"int_int32_{tag}", "softmax_cross_entropy_with_integer_labels", (x, y.astype(np.int32)))
         add(f"int_where_{tag}", "softmax_cross_entropy_with_integer_labels", (x, y), where=w)
-        add(f"int_axis_tuple_{tag}", "softmax_cross_entropy_with_integer_labels", (x3, rng.integers(0, 8, 3)),
-            axis=(0, 2))
-        add(f"int_axis1_{tag}", "softmax_cross_entropy_with_integer_labels", (x3, rng.integers(0, 3, (2, 4))),
-            axis=1)
+        add(
+            f"int_axis_tuple_{tag}",
+            "softmax_cross_entropy_with_integer_labels",
+            (x3, rng.integers(0, 8, 3)),
+            axis=(0, 2),
+        )
+        add(f"int_axis1_{tag}", "softmax_cross_entropy_with_integer_labels", (x3, rng.integers(0, 3, (2, 4))), axis=1)
         add(f"int_confident_{tag}", "softmax_cross_entropy_with_integer_labels", (xc, np.arange(3)))
         add(f"int_neg_inf_{tag}", "softmax_cross_entropy_with_integer_labels", (xi, np.array([0, 2, 0, 1, 2, 3])))
         xs = np.array([-np.inf, -30, -3, 0, 2, 40, np.inf], dt)
-        zs = np.array([0, 1, .3, 1, 0, 1, 1], dt)
+        zs = np.array([0, 1, 0.3, 1, 0, 1, 1], dt)
         add(f"sbce_{tag}", "sigmoid_binary_cross_entropy", (x, t))
         add(f"sbce_edges_{tag}", "sigmoid_binary_cross_entropy", (xs, zs))
         add(f"sbce_broadcast_{tag}", "sigmoid_binary_cross_entropy", (x, t[0]))
         add(f"focal_{tag}", "sigmoid_focal_loss", (x, t))
         add(f"focal_alpha_{tag}", "sigmoid_focal_loss", (x, t), alpha=0.25, gamma=1.5)
         add(f"focal_gamma_half_{tag}", "sigmoid_focal_loss", (xs[1:-1], zs[1:-1]), alpha=0.25, gamma=0.5)
-        add(f"focal_gamma0_{tag}", "sigmoid_focal_loss", (x, (t > .2).astype(dt)), gamma=0.0)
+        add(f"focal_gamma0_{tag}", "sigmoid_focal_loss", (x, (t > 0.2).astype(dt)), gamma=0.0)
         add(f"focal_edges_{tag}", "sigmoid_focal_loss", (xs, zs))
-    add("err_int_float_labels", "softmax_cross_entropy_with_integer_labels",
-        (np.ones((2, 3)), np.array([0., 1.])))
+    add("err_int_float_labels", "softmax_cross_entropy_with_integer_labels", (np.ones((2, 3)), np.array([0.0, 1.0])))
     add("err_int_logits", "softmax_cross_entropy", (np.array([[1, 2, 3]]), np.ones((1, 3))))
-    add("err_int_logits_sigmoid", "sigmoid_binary_cross_entropy", (np.array([1, 2]), np.array([1., 0.])))
+    add("err_int_logits_sigmoid", "sigmoid_binary_cross_entropy", (np.array([1, 2]), np.array([1.0, 0.0])))
     add("err_poly_int_labels", "poly_loss_cross_entropy", (np.ones((2, 3)), np.array([[1, 0, 0], [0, 1, 0]])))
-    add("err_int_axis_type", "softmax_cross_entropy_with_integer_labels", (np.ones((2, 3)), np.array([0, 1])),
-        axis=[1])
+    add("err_int_axis_type", "softmax_cross_entropy_with_integer_labels", (np.ones((2, 3)), np.array([0, 1])), axis=[1])
     return cases
 
 
@@ -241,11 +252,10 @@ def generate_optax():
         kw_specs = {k: g.arg(cid, k, v) for k, v in kwargs.items()}
         jkw = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
         labels = jnp.asarray(args[1])
-        case = {"id": cid, "name": name, "args": arg_specs, "kwargs": kw_specs,
-                "dtype": np.asarray(args[0]).dtype.name}
+        case = {"id": cid, "name": name, "args": arg_specs, "kwargs": kw_specs, "dtype": np.asarray(args[0]).dtype.name}
         try:
             value = fn(jnp.asarray(args[0]), labels, **jkw)
-            grad = jax.grad(lambda x: fn(x, labels, **jkw).sum())(jnp.asarray(args[0]))   # noqa: B023
+            grad = jax.grad(lambda x: fn(x, labels, **jkw).sum())(jnp.asarray(args[0]))  # noqa: B023
         except Exception as exc:  # noqa: BLE001 - the error class is the golden data
             case["error"] = type(exc).__name__
             case["message"] = str(exc)
@@ -256,10 +266,15 @@ def generate_optax():
             g.arrays[f"{cid}/grad"] = grad
             case["outputs"] = {"value": f"{cid}/value", "grad": f"{cid}/grad"}
         g.cases.append(case)
-    versions = {"optax": optax.__version__, "jax": jax.__version__, "jaxlib": jax.lib.__version__
-                if hasattr(jax.lib, "__version__") else None, "numpy": np.__version__,
-                "python": platform.python_version(), "JAX_ENABLE_X64": os.environ["JAX_ENABLE_X64"],
-                "platform": jax.default_backend()}
+    versions = {
+        "optax": optax.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "JAX_ENABLE_X64": os.environ["JAX_ENABLE_X64"],
+        "platform": jax.default_backend(),
+    }
     path = goldenio.write(os.path.join(HERE, "optax.jsonl"), {"versions": versions, "cases": g.cases}, g.arrays)
     print(f"wrote {path} ({len(g.cases)} cases)")
 

@@ -14,6 +14,7 @@ writer checks that every array reads back bit for bit before it writes the file.
 Documents may hold any JSON value; arrays are NumPy bool, integer or float arrays.  The document and the
 arrays are returned by ``load`` as ``(doc, arrays)`` with ``arrays`` a plain dict name -> ndarray.
 """
+
 import json
 import math
 import pathlib
@@ -35,14 +36,17 @@ def _float_text(values):
     out = []
     for v in values:
         if math.isnan(v) and v.tobytes() != default_nan:
-            out.append("nan:" + v.tobytes()[::-1].hex())   # big-endian hex of the bits
+            out.append("nan:" + v.tobytes()[::-1].hex())  # big-endian hex of the bits
             continue
         if values.dtype == np.float64 or not math.isfinite(v):
             out.append(float(v))
             continue
         size = abs(float(v))
-        text = np.format_float_positional(v, unique=True, trim="-") if 1e-4 <= size < 1e16 or size == 0 \
+        text = (
+            np.format_float_positional(v, unique=True, trim="-")
+            if 1e-4 <= size < 1e16 or size == 0
             else np.format_float_scientific(v, unique=True, trim="-")
+        )
         short = float(text)
         # float64 -> float32/16 double rounding can in principle miss; then the exact float64 value is written
         out.append(short if np.array(short).astype(values.dtype).tobytes() == v.tobytes() else float(v))
@@ -68,7 +72,7 @@ def _decode(line):
             data = [0.0 if isinstance(v, str) else v for v in data]
         arr = np.array(data, dtype=np.float64).astype(dtype) if data else np.empty(0, dtype)
         bits = arr.view(f"u{dtype.itemsize}")
-        for i, v in odd:   # NaNs with their own bits
+        for i, v in odd:  # NaNs with their own bits
             bits[i] = int(v.removeprefix("nan:"), 16)
     else:
         arr = np.array(data, dtype=dtype) if data else np.empty(0, dtype)
@@ -80,7 +84,7 @@ def dumps(doc, arrays):
     lines = [json.dumps({"schema": SCHEMA})]
     for key, value in doc.items():
         if isinstance(value, list):
-            lines.append(json.dumps({"doc": key, "value": []}))   # the list itself, even when empty
+            lines.append(json.dumps({"doc": key, "value": []}))  # the list itself, even when empty
             lines.extend(json.dumps({"doc": key, "item": item}) for item in value)
         else:
             lines.append(json.dumps({"doc": key, "value": value}))
@@ -88,8 +92,11 @@ def dumps(doc, arrays):
         record = _encode(name, arrays[name])
         back = _decode(json.loads(json.dumps(record)))
         want = np.asarray(arrays[name])
-        if back.dtype != want.dtype.newbyteorder("=") or back.shape != want.shape or \
-                back.tobytes() != np.ascontiguousarray(want.astype(back.dtype)).tobytes():
+        if (
+            back.dtype != want.dtype.newbyteorder("=")
+            or back.shape != want.shape
+            or back.tobytes() != np.ascontiguousarray(want.astype(back.dtype)).tobytes()
+        ):
             raise AssertionError(f"golden array {name!r} does not round-trip exactly")
         lines.append(json.dumps(record, separators=(",", ":")))
     return "\n".join(lines) + "\n"

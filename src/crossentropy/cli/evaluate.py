@@ -389,15 +389,25 @@ def _open_inputs(args):
     ):
         opt = role.lower()
         if col is not None and not is_arrow_path(path):
-            raise CLIError(f"--{opt}-col names a column of a Parquet/Arrow table; {role} {path} is not one"
-                           + (f" (use --{opt}-key for a .npz member)" if path.lower().endswith(".npz") else ""))
+            raise CLIError(
+                f"--{opt}-col names a column of a Parquet/Arrow table; {role} {path} is not one"
+                + (f" (use --{opt}-key for a .npz member)" if path.lower().endswith(".npz") else "")
+            )
         if key is not None and is_arrow_path(path):
             raise CLIError(f"--{opt}-key names a .npz member; for the table {path} use --{opt}-col")
-    pred = open_array(args.pred, args.pred_col if args.pred_col is not None else args.pred_key, role="PRED",
-                      key_option="--pred-col" if is_arrow_path(args.pred) else "--pred-key")
+    pred = open_array(
+        args.pred,
+        args.pred_col if args.pred_col is not None else args.pred_key,
+        role="PRED",
+        key_option="--pred-col" if is_arrow_path(args.pred) else "--pred-key",
+    )
     try:
-        target = open_array(target_path, args.target_col if args.target_col is not None else args.target_key,
-                            role="TARGET", key_option="--target-col" if is_arrow_path(target_path) else "--target-key")
+        target = open_array(
+            target_path,
+            args.target_col if args.target_col is not None else args.target_key,
+            role="TARGET",
+            key_option="--target-col" if is_arrow_path(target_path) else "--target-key",
+        )
     except BaseException:
         pred.close()
         raise
@@ -679,8 +689,9 @@ def cmd_eval(args):
 def _temp_path(path):
     import tempfile
 
-    fd, tmp = tempfile.mkstemp(prefix=".crossentropy-", suffix=".npy.partial",
-                               dir=os.path.dirname(os.path.abspath(path)))
+    fd, tmp = tempfile.mkstemp(
+        prefix=".crossentropy-", suffix=".npy.partial", dir=os.path.dirname(os.path.abspath(path))
+    )
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

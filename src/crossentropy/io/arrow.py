@@ -16,6 +16,7 @@ of two tables of the same length — in aligned blocks of at most ``max_rows`` r
 Errors are ``ValueError``/``TypeError`` with one line that names the file and column (and the first bad row
 for nulls and ragged lists); without pyarrow, ``ImportError`` says ``pip install crossentropy[arrow]``.
 """
+
 import glob
 import mmap
 import os
@@ -44,8 +45,11 @@ def is_arrow_path(path):
 
 def _parquet_files(path):
     if os.path.isdir(path):
-        files = sorted(f for f in glob.glob(os.path.join(path, "**", "*"), recursive=True)
-                       if os.path.isfile(f) and f.lower().endswith(PARQUET_SUFFIXES))
+        files = sorted(
+            f
+            for f in glob.glob(os.path.join(path, "**", "*"), recursive=True)
+            if os.path.isfile(f) and f.lower().endswith(PARQUET_SUFFIXES)
+        )
         if not files:
             raise ValueError(f"{path}: folder holds no .parquet files")
         return files
@@ -93,6 +97,7 @@ class ArrowTable:
     # ---- Parquet
     def _open_parquet(self):
         import pyarrow.parquet as pq
+
         self._parquet = []
         rows = 0
         for f in self.files:
@@ -134,11 +139,13 @@ class ArrowTable:
             try:
                 self._reader = pa.ipc.open_stream(pa.BufferReader(self._buf))
             except pa.ArrowInvalid as exc:
-                raise ValueError(f"{self.path}: not an Arrow IPC file or stream ({_short(exc)}); Feather v1 "
-                                 "files need rewriting as Feather v2") from None
+                raise ValueError(
+                    f"{self.path}: not an Arrow IPC file or stream ({_short(exc)}); Feather v1 "
+                    "files need rewriting as Feather v2"
+                ) from None
             self._stream = True
             self.schema = self._reader.schema
-            self.num_rows = None           # a stream tells its length only at the end
+            self.num_rows = None  # a stream tells its length only at the end
 
     def _check_columns(self):
         names = self.schema.names
@@ -165,7 +172,7 @@ class ArrowTable:
 
     def _ipc_batches(self):
         if self._stream:
-            yield from self._pa.ipc.open_stream(self._pa.BufferReader(self._buf))   # a stream reads once: reopen
+            yield from self._pa.ipc.open_stream(self._pa.BufferReader(self._buf))  # a stream reads once: reopen
         else:
             for i in range(self._reader.num_record_batches):
                 yield self._reader.get_batch(i)
@@ -187,7 +194,7 @@ class ArrowTable:
             self._buf = None
             try:
                 self._mm.close()
-            except BufferError:            # a view still exported: the mapping goes with its last user
+            except BufferError:  # a view still exported: the mapping goes with its last user
                 pass
             self._mm = None
 
@@ -220,6 +227,7 @@ def _short(exc):
 def check_column_type(t, name, where=""):
     """Raise TypeError unless ``t`` is a numeric type or a (fixed-size/tensor) list of numbers."""
     import pyarrow as pa
+
     cur = t
     if isinstance(cur, pa.FixedShapeTensorType):
         cur = cur.value_type
@@ -227,8 +235,10 @@ def check_column_type(t, name, where=""):
         cur = cur.value_type
     if not (pa.types.is_floating(cur) or pa.types.is_integer(cur) or pa.types.is_boolean(cur)):
         prefix = f"{where}: " if where else ""
-        raise TypeError(f"{prefix}column {name!r} has type {t}; expected numbers: float16/32/64 or integer values, "
-                        "or fixed-size lists, equal-length lists or fixed-shape tensors of them")
+        raise TypeError(
+            f"{prefix}column {name!r} has type {t}; expected numbers: float16/32/64 or integer values, "
+            "or fixed-size lists, equal-length lists or fixed-shape tensors of them"
+        )
 
 
 def open_table(path, columns):
@@ -308,13 +318,18 @@ def iter_blocks(pred, pred_col, target=None, target_col=None, *, max_rows=None):
         if target is pred:
             row0 = 0
             for rb in pred.batches(max_rows):
-                yield (row0, to_ndarray(rb.column(pred_col), pred_col, row0),
-                       to_ndarray(rb.column(target_col), target_col, row0))
+                yield (
+                    row0,
+                    to_ndarray(rb.column(pred_col), pred_col, row0),
+                    to_ndarray(rb.column(target_col), target_col, row0),
+                )
                 row0 += rb.num_rows
             return
         if pred.num_rows is not None and target.num_rows is not None and pred.num_rows != target.num_rows:
-            raise ValueError(f"{pred.path} has {pred.num_rows} rows, {target.path} has {target.num_rows}: "
-                             "predictions and targets need one row each")
+            raise ValueError(
+                f"{pred.path} has {pred.num_rows} rows, {target.path} has {target.num_rows}: "
+                "predictions and targets need one row each"
+            )
         yield from _zip_streams(pred, pred_col, target, target_col, max_rows)
     finally:
         for t in opened:
@@ -339,8 +354,10 @@ def _zip_streams(pred, pred_col, target, target_col, max_rows):
         if p_cur is None or t_cur is None:
             if p_cur is not None or t_cur is not None:
                 longer = pred.path if p_cur is not None else target.path
-                raise ValueError(f"{longer} has more rows than the other table (first unmatched row {row0}): "
-                                 "predictions and targets need one row each")
+                raise ValueError(
+                    f"{longer} has more rows than the other table (first unmatched row {row0}): "
+                    "predictions and targets need one row each"
+                )
             return
         n = min(len(p_cur), len(t_cur))
         yield (row0, to_ndarray(p_cur.slice(0, n), pred_col, row0), to_ndarray(t_cur.slice(0, n), target_col, row0))
@@ -387,6 +404,7 @@ def evaluate(metric, pred, pred_col, target=None, target_col=None, *, max_rows=N
 def _row_shape(table, column):
     """Shape of one row of ``column`` from the schema (a ``list`` column: from its first row)."""
     import pyarrow as pa
+
     t = table.schema.field(column).type
     if isinstance(t, pa.FixedShapeTensorType):
         return tuple(t.shape), t.value_type
@@ -405,8 +423,8 @@ def _row_shape(table, column):
 
 def _numpy_dtype(arrow_type):
     import pyarrow as pa
-    while pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(
-            arrow_type):
+
+    while pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
         arrow_type = arrow_type.value_type
     if pa.types.is_boolean(arrow_type):
         return np.dtype(bool)
@@ -443,7 +461,7 @@ class ColumnReader(_ArrayReaderBase):
         self.label = label
         row_shape, leaf = _row_shape(table, column)
         n = table.num_rows
-        if n is None:                                        # IPC stream: count the batches' rows
+        if n is None:  # IPC stream: count the batches' rows
             n = sum(rb.num_rows for rb in table._ipc_batches())
         self._row_shape = tuple(row_shape)
         self.shape = (n, *row_shape)
@@ -479,7 +497,7 @@ class ColumnReader(_ArrayReaderBase):
                 if self._cur is None:
                     break
             cur_end = self._pos + len(self._cur)
-            if cur_end <= start:                               # skip rows before the block
+            if cur_end <= start:  # skip rows before the block
                 self._pos, self._cur = cur_end, None
                 continue
             a = max(start, self._pos) - self._pos
@@ -496,12 +514,16 @@ class ColumnReader(_ArrayReaderBase):
         if len(blocks) > 1:
             shapes = {b.shape[1:] for b in blocks}
             if len(shapes) > 1:
-                raise ValueError(f"column {self.column!r}: rows of different lengths across record batches "
-                                 f"(from row {pieces[1][0]}: {sorted(shapes)})")
+                raise ValueError(
+                    f"column {self.column!r}: rows of different lengths across record batches "
+                    f"(from row {pieces[1][0]}: {sorted(shapes)})"
+                )
         out = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         if out.shape[1:] != self._row_shape:
-            raise ValueError(f"column {self.column!r}: ragged lists: the rows from {start} have {out.shape[1:]} "
-                             f"values, the first row has {self._row_shape}")
+            raise ValueError(
+                f"column {self.column!r}: ragged lists: the rows from {start} have {out.shape[1:]} "
+                f"values, the first row has {self._row_shape}"
+            )
         return out
 
     def read(self, axis, start, stop):

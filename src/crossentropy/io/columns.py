@@ -14,6 +14,7 @@ allocation), Arrow ``bool`` columns (bit-packed), and Arrow arrays of several ch
 Errors (``ValueError``/``TypeError``) are one line naming the column and, for nulls and ragged lists, the
 first bad row.
 """
+
 import numpy as np
 
 __all__ = ["to_ndarray", "aligned_blocks", "require_pyarrow", "ARROW_HINT"]
@@ -99,8 +100,9 @@ def to_ndarray(x, name="column", row0=0):
                 return _arrow_array(_empty_of(arr), name, row0)
             else:
                 # one array was asked for: the chunks must be joined (aligned_blocks walks them without a copy)
-                return np.concatenate([_arrow_array(c, name, row0 + off)
-                                       for c, off in zip(arr.chunks, _chunk_offsets(arr), strict=False)])
+                return np.concatenate(
+                    [_arrow_array(c, name, row0 + off) for c, off in zip(arr.chunks, _chunk_offsets(arr), strict=False)]
+                )
         return _arrow_array(arr, name, row0)
     return np.asarray(x)
 
@@ -129,13 +131,14 @@ def _check_no_nulls(arr, name, row0, what="a null"):
 
 def _arrow_array(arr, name, row0):
     import pyarrow as pa
+
     t = arr.type
     _check_no_nulls(arr, name, row0)
     if isinstance(t, pa.FixedShapeTensorType):
         flat = arr.storage.flatten()
         _check_child_nulls(flat, name, row0, lambda i: i // t.storage_type.list_size)
         if list(t.permutation or range(len(t.shape))) != list(range(len(t.shape))):
-            return arr.to_numpy_ndarray()          # non-default dim order: pyarrow builds the strided view
+            return arr.to_numpy_ndarray()  # non-default dim order: pyarrow builds the strided view
         values = _leaf(flat, name, row0)
         return values.reshape((len(arr), *t.shape))
     if pa.types.is_fixed_size_list(t):
@@ -143,7 +146,7 @@ def _arrow_array(arr, name, row0):
         cur = arr
         while pa.types.is_fixed_size_list(cur.type):
             shape.append(cur.type.list_size)
-            inner = cur.flatten()                  # honours the slice offset (.values does not)
+            inner = cur.flatten()  # honours the slice offset (.values does not)
             per_row = int(np.prod(shape[1:]))
             _check_child_nulls(inner, name, row0, lambda i, per_row=per_row: i // per_row)
             cur = inner
@@ -155,12 +158,17 @@ def _arrow_array(arr, name, row0):
         width = int(lengths[0]) if n else 0
         if n and (lengths != width).any():
             bad = int(np.flatnonzero(lengths != width)[0])
-            raise ValueError(f"column {name!r}: ragged lists: row {row0 + bad} has {int(lengths[bad])} values, "
-                             f"row {row0} has {width} (every row needs the same length)")
+            raise ValueError(
+                f"column {name!r}: ragged lists: row {row0 + bad} has {int(lengths[bad])} values, "
+                f"row {row0} has {width} (every row needs the same length)"
+            )
         inner = arr.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])) if n else arr.values.slice(0, 0)
-        if pa.types.is_list(inner.type) or pa.types.is_large_list(inner.type) or pa.types.is_fixed_size_list(
-                inner.type):
-            sub = _arrow_array(inner, name, row0)   # nested lists: (n, T, C); errors count inner rows
+        if (
+            pa.types.is_list(inner.type)
+            or pa.types.is_large_list(inner.type)
+            or pa.types.is_fixed_size_list(inner.type)
+        ):
+            sub = _arrow_array(inner, name, row0)  # nested lists: (n, T, C); errors count inner rows
             return sub.reshape((n, width, *sub.shape[1:]))
         _check_child_nulls(inner, name, row0, lambda i: i // max(width, 1))
         return _leaf(inner, name, row0).reshape(n, width)
@@ -174,24 +182,28 @@ def _check_child_nulls(inner, name, row0, row_of):
 
 def _leaf(arr, name, row0):
     import pyarrow as pa
+
     t = arr.type
     if pa.types.is_floating(t) or pa.types.is_integer(t):
         _check_no_nulls(arr, name, row0)
         return arr.to_numpy(zero_copy_only=True)
     if pa.types.is_boolean(t):
         _check_no_nulls(arr, name, row0)
-        return arr.to_numpy(zero_copy_only=False)      # Arrow booleans are bit-packed: a copy is unavoidable
-    raise TypeError(f"column {name!r}: values of type {t} are not numbers (expected float16/32/64 or integer "
-                    "values, or fixed-size/equal-length lists of them)")
+        return arr.to_numpy(zero_copy_only=False)  # Arrow booleans are bit-packed: a copy is unavoidable
+    raise TypeError(
+        f"column {name!r}: values of type {t} are not numbers (expected float16/32/64 or integer "
+        "values, or fixed-size/equal-length lists of them)"
+    )
 
 
 def _pandas(s, name, row0):
     import pandas as pd
+
     if isinstance(s, pd.DataFrame):
         raise TypeError(f"{name}: expected one column, got a DataFrame with columns {list(s.columns)}")
     if isinstance(s.dtype, pd.ArrowDtype):
         pa = require_pyarrow(f"column {name!r}")
-        return to_ndarray(pa.chunked_array(s.array.__arrow_array__()), name, row0)   # the Arrow memory, no copy
+        return to_ndarray(pa.chunked_array(s.array.__arrow_array__()), name, row0)  # the Arrow memory, no copy
     if s.dtype == object:
         if s.isna().any():
             raise ValueError(f"column {name!r}: a null at row {row0 + int(np.flatnonzero(s.isna().to_numpy())[0])}")
@@ -199,13 +211,15 @@ def _pandas(s, name, row0):
         lengths = np.fromiter((np.size(r) for r in rows), dtype=np.intp, count=len(rows))
         if len(rows) and (lengths != lengths[0]).any():
             bad = int(np.flatnonzero(lengths != lengths[0])[0])
-            raise ValueError(f"column {name!r}: ragged lists: row {row0 + bad} has {int(lengths[bad])} values, "
-                             f"row {row0} has {int(lengths[0])} (every row needs the same length)")
+            raise ValueError(
+                f"column {name!r}: ragged lists: row {row0 + bad} has {int(lengths[bad])} values, "
+                f"row {row0} has {int(lengths[0])} (every row needs the same length)"
+            )
         # an object column holds one separate array per row: stacking them into one block is a copy
         return np.stack([np.asarray(r) for r in rows]) if len(rows) else np.empty((0, 0))
     if isinstance(s.dtype, np.dtype):
-        return s.to_numpy()                        # a NumPy-backed column: its own buffer
-    na = s.isna().to_numpy()                       # nullable extension dtypes (Int64, Float32, ...)
+        return s.to_numpy()  # a NumPy-backed column: its own buffer
+    na = s.isna().to_numpy()  # nullable extension dtypes (Int64, Float32, ...)
     if na.any():
         raise ValueError(f"column {name!r}: a null at row {row0 + int(np.flatnonzero(na)[0])}")
     return s.to_numpy(dtype=s.dtype.numpy_dtype)
@@ -213,15 +227,16 @@ def _pandas(s, name, row0):
 
 def _polars(s, name, row0):
     import polars as pl
+
     if isinstance(s, pl.DataFrame):
         raise TypeError(f"{name}: expected one column, got a DataFrame with columns {s.columns}")
     if s.null_count():
         raise ValueError(f"column {name!r}: a null at row {row0 + int(s.is_null().arg_true()[0])}")
     if isinstance(s.dtype, pl.Array) or s.dtype.is_numeric():
         try:
-            return s.to_numpy(allow_copy=False)   # Array dtype: a 2-D view of the values buffer
+            return s.to_numpy(allow_copy=False)  # Array dtype: a 2-D view of the values buffer
         except RuntimeError:
-            pass                                  # inner nulls or several chunks: the Arrow route says which
+            pass  # inner nulls or several chunks: the Arrow route says which
     return to_ndarray(_to_arrow(s, name), name, row0)
 
 
@@ -258,7 +273,7 @@ def aligned_blocks(*columns, names=None):
         out = []
         for w, ch, nm in zip(whole, chunked, names, strict=False):
             if ch is not None:
-                out.append(to_ndarray(ch.slice(a, b - a), nm, a))   # a slice inside one chunk: a view
+                out.append(to_ndarray(ch.slice(a, b - a), nm, a))  # a slice inside one chunk: a view
             elif w is None or w.ndim == 0:
                 out.append(w)
             else:

@@ -3,6 +3,7 @@
 The functions and classes live in :mod:`crossentropy.keras.losses` (its docstring lists what is reproduced
 from Keras and what deliberately is not); they are re-exported here, as ``keras.losses`` names them.
 """
+
 from crossentropy.keras.losses import (
     BinaryCrossentropy,
     BinaryFocalCrossentropy,

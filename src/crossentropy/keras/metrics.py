@@ -20,6 +20,7 @@ Differences: a batch's sum is formed in float64, then rounded to the metric dtyp
 batch in float32 in an order of its own; the two agree to float32 rounding); float64 inputs are evaluated in
 float64 (Keras' JAX backend without x64 evaluates them in float32).
 """
+
 import numpy as np
 
 from crossentropy.keras import losses as _losses
@@ -30,7 +31,7 @@ __all__ = ["CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCr
 def _metric_dtype(dtype):
     if dtype is None:
         return np.dtype(np.float32)
-    dtype = getattr(dtype, "variable_dtype", dtype)       # a Keras DTypePolicy
+    dtype = getattr(dtype, "variable_dtype", dtype)  # a Keras DTypePolicy
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -98,13 +99,14 @@ class _MeanMetricWrapper:
             sw = np.asarray(sample_weight, dtype=self._dtype)
             values, sw = _squeeze_or_expand(values, sw)
             if values.ndim > sw.ndim:
-                values = np.mean(values, axis=tuple(range(sw.ndim, values.ndim)), dtype=np.float64).astype(
-                    self._dtype)
+                values = np.mean(values, axis=tuple(range(sw.ndim, values.ndim)), dtype=np.float64).astype(self._dtype)
             try:
                 sw = np.broadcast_to(sw, values.shape)
             except ValueError:
-                raise ValueError(f"sample_weight of shape {np.shape(sample_weight)} does not broadcast to the "
-                                 f"per-sample losses of shape {values.shape}") from None
+                raise ValueError(
+                    f"sample_weight of shape {np.shape(sample_weight)} does not broadcast to the "
+                    f"per-sample losses of shape {values.shape}"
+                ) from None
             values = values * sw
             if sw.ndim > 1:
                 sw = np.mean(sw, axis=tuple(range(1, sw.ndim)), dtype=np.float64).astype(self._dtype)
@@ -201,8 +203,9 @@ class SparseCategoricalCrossentropy(_MeanMetricWrapper):
     _fn = staticmethod(_losses.sparse_categorical_crossentropy)
     _config_keys = ("from_logits", "ignore_class", "axis")
 
-    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
-                 axis=-1):
+    def __init__(
+        self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None, axis=-1
+    ):
         super().__init__(name, dtype, from_logits=from_logits, ignore_class=ignore_class, axis=axis)
         self.from_logits = from_logits
         self.ignore_class = ignore_class

@@ -6,6 +6,7 @@
   ignore_index) with its gradient from the same kernel call;
 * ``linear_cross_entropy``: the same loss of a linear head, without ever holding its logits.
 """
+
 from crossentropy.lm.linear import linear_cross_entropy
 from crossentropy.lm.loss import cross_entropy
 from crossentropy.lm.stats import TokenStats, perplexity, token_stats

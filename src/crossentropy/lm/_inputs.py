@@ -1,4 +1,5 @@
 """Argument checks and the kernel calls shared by ``crossentropy.lm``: every message names the argument."""
+
 import math
 
 import numpy as np
@@ -15,9 +16,9 @@ def logits_array(logits):
     byte order), integers and bools as float64."""
     try:
         arr = np.asarray(logits)
-    except Exception as exc:   # ragged lists and the like
+    except Exception as exc:  # ragged lists and the like
         raise TypeError(f"logits must be array-like of numbers: {exc}") from None
-    if arr.dtype.name in _HALF_NAMES:   # read as stored: no float32 copy of an N x V array
+    if arr.dtype.name in _HALF_NAMES:  # read as stored: no float32 copy of an N x V array
         return arr if arr.dtype.isnative and arr.flags.aligned else arr.astype(arr.dtype.newbyteorder("="))
     if arr.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
@@ -35,8 +36,9 @@ def labels_array(labels, expected_shape):
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iu":
         raise TypeError(f"labels must hold integer class indices, got dtype {arr.dtype}")
     if arr.shape != expected_shape:
-        raise ValueError(f"labels must have the logits' shape without the class axis, {expected_shape}, "
-                         f"got {arr.shape}")
+        raise ValueError(
+            f"labels must have the logits' shape without the class axis, {expected_shape}, got {arr.shape}"
+        )
     if arr.dtype not in (np.int32, np.int64) or not arr.dtype.isnative:
         if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
             raise IndexError(f"labels contains {int(arr.max())}, outside the valid class range")
@@ -74,8 +76,9 @@ def check_labels(labels, n_classes, ignore):
     bad = ((labels < 0) | (labels >= n_classes)) & (labels != ignore)
     if bad.any():
         first = int(labels[bad].flat[0])
-        raise IndexError(f"labels contains {first}, outside the valid class range [0, {n_classes}) "
-                         f"and not ignore_index={ignore}")
+        raise IndexError(
+            f"labels contains {first}, outside the valid class range [0, {n_classes}) and not ignore_index={ignore}"
+        )
 
 
 def prepare(logits, labels, axis, ignore_index):
@@ -89,12 +92,13 @@ def prepare(logits, labels, axis, ignore_index):
     return x, lab, ignore
 
 
-_HALF_BLOCK_BYTES = 4 << 20   # float32 rows converted at a time when a half type has no kernel columns
+_HALF_BLOCK_BYTES = 4 << 20  # float32 rows converted at a time when a half type has no kernel columns
 
 
 def _kernel_takes(dtype):
     """Whether this build's kernel table has a column for ``dtype`` (float16/bfloat16 come with the half columns)."""
     from crossentropy._registry import KERNELS
+
     return dtype in KERNELS["logsumexp"].dtypes
 
 
@@ -106,22 +110,32 @@ def _blocks(xb):
         return
     step = max(1, _HALF_BLOCK_BYTES // max(1, 4 * xb.shape[1]))
     for a in range(0, xb.shape[0], step):
-        yield slice(a, a + step), xb[a:a + step].astype(np.float32)
+        yield slice(a, a + step), xb[a : a + step].astype(np.float32)
 
 
 def run_token_stats(x, lab, ignore, softcap, nll, lse, entropy, rank):
     """One kernel call per block of rows (one in all when the leading axes merge without a copy)."""
     for xb, lb, nb, sb, eb, rb in row_blocks(x, lab, nll, lse, entropy, rank):
         for r, xk in _blocks(xb):
-            _kernels.lm_token_stats_rows(xk, nb[r], labels=lb[r], lse=sb[r], entropy=eb[r], rank=rb[r], ignore=ignore,
-                                         softcap=softcap)
+            _kernels.lm_token_stats_rows(
+                xk, nb[r], labels=lb[r], lse=sb[r], entropy=eb[r], rank=rb[r], ignore=ignore, softcap=softcap
+            )
 
 
 def run_cross_entropy(x, lab, ignore, softcap, label_smoothing, z_loss, loss, grad, grad_scale):
     for xb, lb, lossb, gb in row_blocks(x, lab, loss, grad):
         for r, xk in _blocks(xb):
             gk = None if gb is None else (gb[r] if xk is xb else np.empty(xk.shape, np.float32))
-            _kernels.lm_xent_rows(xk, lossb[r], labels=lb[r], ignore=ignore, softcap=softcap,
-                                  label_smoothing=label_smoothing, z_loss=z_loss, grad_scale=grad_scale, grad=gk)
+            _kernels.lm_xent_rows(
+                xk,
+                lossb[r],
+                labels=lb[r],
+                ignore=ignore,
+                softcap=softcap,
+                label_smoothing=label_smoothing,
+                z_loss=z_loss,
+                grad_scale=grad_scale,
+                grad=gk,
+            )
             if gk is not None and xk is not xb:
                 gb[r] = gk.astype(gb.dtype)

@@ -9,6 +9,7 @@ Class axis last; everything in float64.  They state the conventions the kernels 
 * ignored tokens (label == ignore_index): nll 0, rank -1, lse and entropy still computed;
 * labels outside [0, V) that are not ignored: nll NaN, rank -1 (the Python API raises IndexError first).
 """
+
 import numpy as np
 
 from crossentropy import _reference as base
@@ -72,7 +73,7 @@ def cross_entropy_terms(logits, labels, ignore_index=-100, label_smoothing=0.0, 
     with np.errstate(all="ignore"):
         lse = base.logsumexp(x)
         loss = (1 - eps) * (lse - picked) + z_loss * lse**2
-        if eps > 0:   # the smoothing term only when smoothing: 0 * (an infinite mean of masked logits) is 0
+        if eps > 0:  # the smoothing term only when smoothing: 0 * (an infinite mean of masked logits) is 0
             loss = loss + eps * (lse - np.mean(x, axis=-1))
         p = base.softmax(x)
         onehot = np.arange(n) == np.where(in_range, labels, -1)[..., None]
@@ -84,8 +85,7 @@ def cross_entropy_terms(logits, labels, ignore_index=-100, label_smoothing=0.0, 
     return loss, g
 
 
-def cross_entropy(logits, labels, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
-                  softcap=None):
+def cross_entropy(logits, labels, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0, softcap=None):
     """(value, grad) of crossentropy.lm.cross_entropy; grad = d value / d logits."""
     loss, g = cross_entropy_terms(logits, labels, ignore_index, label_smoothing, z_loss, softcap)
     if reduction == "none":

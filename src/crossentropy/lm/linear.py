@@ -6,6 +6,7 @@ and multiplied straight back into ``d_hidden`` and ``d_weight``.  When a tile ca
 vocabulary (the usual case) there is no recomputation: three matmuls in all, as in the eager formula; otherwise
 a second sweep recomputes each chunk's logits once the rows' log-sum-exp is known.
 """
+
 import operator
 import threading
 from collections import namedtuple
@@ -20,13 +21,13 @@ __all__ = ["linear_cross_entropy"]
 
 DEFAULT_MAX_MEMORY = 256 * 2**20
 _REDUCTIONS = ("mean", "sum", "none")
-_FULL_ROWS_MIN = 32          # fewer whole-vocabulary rows per tile than this: chunk the vocabulary instead
+_FULL_ROWS_MIN = 32  # fewer whole-vocabulary rows per tile than this: chunk the vocabulary instead
 _MIN_ROWS, _MIN_COLS = 4, 16  # the smallest tile any max_memory must hold ("a few rows of one chunk")
 # tiles tried in turn when whole rows do not fit: (rows, fewest classes worth a chunk)
 _CHUNKED_TILES = ((1024, 1024), (256, 512), (64, 256), (16, 64), (_MIN_ROWS, _MIN_COLS))
-_VECTORS_PER_ROW = 12        # per-row statistics and index arrays, in 8-byte words
-_D_WEIGHT_SLICE_BYTES = (256 * 2**10, 16 * 2**20)   # bounds of the d_weight slice (else max_memory / 8)
-_NUMPY_BUFFERS = 64 * 2**10   # NumPy's ufunc iteration buffers (8192 elements per broadcast operand)
+_VECTORS_PER_ROW = 12  # per-row statistics and index arrays, in 8-byte words
+_D_WEIGHT_SLICE_BYTES = (256 * 2**10, 16 * 2**20)  # bounds of the d_weight slice (else max_memory / 8)
+_NUMPY_BUFFERS = 64 * 2**10  # NumPy's ufunc iteration buffers (8192 elements per broadcast operand)
 
 _Plan = namedtuple("_Plan", "rows cols working_set")
 _serial_lock = threading.Lock()
@@ -39,7 +40,7 @@ def _float_operand(x, name):
     """``x`` as an array of float16, bfloat16, float32 or float64 (anything else raises TypeError)."""
     try:
         arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:   # ragged lists and the like
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be an array of floats: {exc}") from None
     if not (arr.dtype.kind == "f" and arr.dtype.itemsize <= 8) and arr.dtype.name != "bfloat16":
         raise TypeError(f"{name} must hold float16, bfloat16, float32 or float64 values, got dtype {arr.dtype}")
@@ -82,29 +83,29 @@ def _check_options(reduction, label_smoothing, z_loss, softcap, ignore_index, ma
         try:
             max_memory = operator.index(max_memory)
         except TypeError:
-            raise TypeError(f"max_memory must be an integer number of bytes, got {type(max_memory).__name__}") \
-                from None
+            raise TypeError(f"max_memory must be an integer number of bytes, got {type(max_memory).__name__}") from None
         if max_memory <= 0:
             raise ValueError(f"max_memory must be a positive number of bytes, got {max_memory}")
     return ignore_index, label_smoothing, z_loss, softcap, max_memory
 
 
 # ---- working-set plan -----------------------------------------------------------------------------------
-def _working_set(rows, cols, *, n, v, d, itemsize, grad, tiles, copy_hidden, copy_weight, gather,
-                 hidden_itemsize, slice_bytes):
+def _working_set(
+    rows, cols, *, n, v, d, itemsize, grad, tiles, copy_hidden, copy_weight, gather, hidden_itemsize, slice_bytes
+):
     """Bytes held at once while computing ``rows`` × ``cols`` tiles (buffers only; inputs and outputs aside)."""
     chunks = -(-v // cols)
     row_blocks = -(-n // rows)
     total = _NUMPY_BUFFERS + rows * cols * itemsize * tiles + rows * _VECTORS_PER_ROW * 8 + rows * chunks * itemsize
-    if copy_hidden:                       # cast or gathered rows of hidden (plus NumPy's gather temporary)
+    if copy_hidden:  # cast or gathered rows of hidden (plus NumPy's gather temporary)
         total += rows * d * (itemsize + hidden_itemsize)
-    if copy_weight:                       # cast or contiguous copy of a chunk of weight
+    if copy_weight:  # cast or contiguous copy of a chunk of weight
         total += cols * d * itemsize
-    if grad and chunks > 1:               # d_hidden of a chunk, added to the rows' running sum
+    if grad and chunks > 1:  # d_hidden of a chunk, added to the rows' running sum
         total += rows * d * itemsize
-    if grad and gather:                   # d_hidden of the gathered rows, scattered back
+    if grad and gather:  # d_hidden of the gathered rows, scattered back
         total += rows * d * itemsize
-    if grad and row_blocks > 1:           # d_weight of a slice of the chunk, added to the running sum
+    if grad and row_blocks > 1:  # d_weight of a slice of the chunk, added to the running sum
         total += _d_weight_rows(cols, d, itemsize, slice_bytes) * d * itemsize
     return total
 
@@ -128,19 +129,20 @@ def _balanced(n, rows):
 def _plan(n, v, d, max_memory, **sizes):
     """Tile shape (rows, cols) within ``max_memory``: whole-vocabulary rows when enough of them fit (no
     recomputation), else the most rows that still leave a useful vocabulary chunk."""
+
     def fits(rows, cols):
         return _working_set(rows, cols, n=n, v=v, d=d, **sizes) <= max_memory
 
     def most_cols(rows):
         lo, hi = 0, v
-        while lo < hi:                    # largest cols with fits(rows, cols); the working set grows with cols
+        while lo < hi:  # largest cols with fits(rows, cols); the working set grows with cols
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if fits(rows, mid) else (lo, mid - 1)
         return lo
 
     n1 = max(n, 1)
     lo, hi = 0, n1
-    while lo < hi:                        # most whole-vocabulary rows that fit
+    while lo < hi:  # most whole-vocabulary rows that fit
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if fits(mid, v) else (lo, mid - 1)
     if lo >= min(n1, _FULL_ROWS_MIN):
@@ -153,8 +155,10 @@ def _plan(n, v, d, max_memory, **sizes):
             return _Plan(rows, cols, _working_set(rows, cols, n=n, v=v, d=d, **sizes))
     rows, cols = min(n1, _MIN_ROWS), min(v, _MIN_COLS)
     need = _working_set(rows, cols, n=n, v=v, d=d, **sizes)
-    raise ValueError(f"max_memory={max_memory} bytes is too small: a tile of {rows} rows × {cols} classes "
-                     f"with hidden size {d} needs {need} bytes")
+    raise ValueError(
+        f"max_memory={max_memory} bytes is too small: a tile of {rows} rows × {cols} classes "
+        f"with hidden size {d} needs {need} bytes"
+    )
 
 
 def _blas_ready(a):
@@ -163,8 +167,20 @@ def _blas_ready(a):
 
 
 # ---- the loss ---------------------------------------------------------------------------------------------
-def linear_cross_entropy(hidden, weight, labels, bias=None, *, ignore_index=-100, reduction="mean",
-                         label_smoothing=0.0, z_loss=0.0, softcap=None, return_grad=False, max_memory=None):
+def linear_cross_entropy(
+    hidden,
+    weight,
+    labels,
+    bias=None,
+    *,
+    ignore_index=-100,
+    reduction="mean",
+    label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
+    return_grad=False,
+    max_memory=None,
+):
     """Cross-entropy of the logits ``hidden @ weight.T + bias`` without holding them.
 
     The loss is ``crossentropy.lm.cross_entropy`` of those logits (Liger-Kernel's ``LigerCrossEntropyLoss``
@@ -242,20 +258,25 @@ def linear_cross_entropy(hidden, weight, labels, bias=None, *, ignore_index=-100
         raise ValueError(f"weight must be 2-d (V classes, d), got shape {w.shape}")
     v, d = w.shape
     if h.shape[-1] != d:
-        raise ValueError(f"hidden's last axis ({h.shape[-1]}) must equal weight's second axis (d = {d}); "
-                         f"got hidden {h.shape} and weight {w.shape}")
+        raise ValueError(
+            f"hidden's last axis ({h.shape[-1]}) must equal weight's second axis (d = {d}); "
+            f"got hidden {h.shape} and weight {w.shape}"
+        )
     if v == 0:
         raise ValueError("weight must have at least one row (class), got shape (0, d)")
     if b is not None and b.shape != (v,):
         raise ValueError(f"bias must have shape ({v},) (one per row of weight), got {b.shape}")
     ignore_index, smoothing, z_loss, softcap, max_memory = _check_options(
-        reduction, label_smoothing, z_loss, softcap, ignore_index, max_memory)
+        reduction, label_smoothing, z_loss, softcap, ignore_index, max_memory
+    )
     y = _int_labels(labels, h.shape[:-1])
     valid = y != ignore_index
     bad = valid & ((y < 0) | (y >= v))
     if bad.any():
-        raise IndexError(f"labels contains {int(y[bad][0])}, outside the class range [0, {v}) of weight "
-                         f"(and not ignore_index={ignore_index})")
+        raise IndexError(
+            f"labels contains {int(y[bad][0])}, outside the class range [0, {v}) of weight "
+            f"(and not ignore_index={ignore_index})"
+        )
 
     dtype = _compute_dtype(h, w, b)
     h2 = h.reshape(-1, d)
@@ -267,10 +288,23 @@ def linear_cross_entropy(hidden, weight, labels, bias=None, *, ignore_index=-100
     if return_grad:
         grads = (np.zeros((n, d), dtype), np.zeros((v, d), dtype), None if b is None else np.zeros(v, dtype))
     if n_valid:
-        scale = 1.0 / n_valid if reduction == "mean" else 1.0   # d value / d (loss of one token)
+        scale = 1.0 / n_valid if reduction == "mean" else 1.0  # d value / d (loss of one token)
         with _row_kernels_serial():
-            _run(h2, w, b, y, None if n_valid == n else rows_valid, losses, grads, dtype=dtype, scale=scale,
-                 smoothing=smoothing, z_loss=z_loss, softcap=softcap, max_memory=max_memory)
+            _run(
+                h2,
+                w,
+                b,
+                y,
+                None if n_valid == n else rows_valid,
+                losses,
+                grads,
+                dtype=dtype,
+                scale=scale,
+                smoothing=smoothing,
+                z_loss=z_loss,
+                softcap=softcap,
+                max_memory=max_memory,
+            )
     if reduction == "none":
         value = losses.reshape(y.shape if h.ndim == 1 else h.shape[:-1])
     else:
@@ -298,7 +332,7 @@ def _row_kernels_serial():
             info = _kernels.openmp_info()
             current = _kernels.get_num_threads()
             default = 1 if info["forked_child"] else min(info["omp_max_threads"], info["cpu_count"])
-            _serial_saved = None if current == default else current   # None: follow OpenMP again
+            _serial_saved = None if current == default else current  # None: follow OpenMP again
             _kernels.set_num_threads(1)
         _serial_depth += 1
     try:
@@ -326,13 +360,13 @@ class _Tiles:
     def weight(self, v0, v1):
         if self.wbuf is None:
             return self.w[v0:v1]
-        out = self.wbuf[:v1 - v0]
+        out = self.wbuf[: v1 - v0]
         np.copyto(out, self.w[v0:v1], casting="unsafe")
         return out
 
     def logits(self, hb, wc, v0, v1):
         """Capped logits of the rows ``hb`` for classes [v0, v1), in the reused buffer."""
-        z = self.z[:hb.shape[0] * (v1 - v0)].reshape(hb.shape[0], v1 - v0)
+        z = self.z[: hb.shape[0] * (v1 - v0)].reshape(hb.shape[0], v1 - v0)
         np.matmul(hb, wc.T, out=z)
         if self.b is not None:
             z += self.b[v0:v1]
@@ -343,7 +377,7 @@ class _Tiles:
         return z
 
     def grad_buffer(self, z):
-        return z if self.g is None else self.g[:z.size].reshape(z.shape)
+        return z if self.g is None else self.g[: z.size].reshape(z.shape)
 
     def chain_softcap(self, z, g):
         """g *= d capped / d raw = 1 - (capped / softcap)**2 (consumes z)."""
@@ -359,13 +393,23 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
     n_rows = h2.shape[0] if rows_valid is None else rows_valid.size
     v, d = w.shape
     grad = grads is not None
-    gather = rows_valid is not None       # some tokens are ignored: only the others are computed
+    gather = rows_valid is not None  # some tokens are ignored: only the others are computed
     copy_hidden = gather or h2.dtype != dtype or not _blas_ready(h2)
     copy_weight = w.dtype != dtype or not _blas_ready(w)
-    plan = _plan(n_rows, v, d, max_memory, itemsize=dtype.itemsize, grad=grad,
-                 tiles=2 if (grad and softcap is not None) else 1, copy_hidden=copy_hidden,
-                 copy_weight=copy_weight, gather=gather, hidden_itemsize=h2.dtype.itemsize,
-                 slice_bytes=_slice_bytes(max_memory))
+    plan = _plan(
+        n_rows,
+        v,
+        d,
+        max_memory,
+        itemsize=dtype.itemsize,
+        grad=grad,
+        tiles=2 if (grad and softcap is not None) else 1,
+        copy_hidden=copy_hidden,
+        copy_weight=copy_weight,
+        gather=gather,
+        hidden_itemsize=h2.dtype.itemsize,
+        slice_bytes=_slice_bytes(max_memory),
+    )
     tiles = _Tiles(w, b, dtype, plan, d, softcap, grad, copy_weight)
     hbuf = np.empty((plan.rows, d), dtype) if copy_hidden else None
     chunks = [(v0, min(v0 + plan.cols, v)) for v0 in range(0, v, plan.cols)]
@@ -377,7 +421,7 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
     eps_v = dtype.type(smoothing / v)
     keep = dtype.type(1.0 - smoothing)
 
-    with np.errstate(under="ignore"):   # exp of far-below-max logits underflows to 0 by design
+    with np.errstate(under="ignore"):  # exp of far-below-max logits underflows to 0 by design
         for p0 in range(0, n_rows, plan.rows):
             p1 = min(p0 + plan.rows, n_rows)
             r = p1 - p0
@@ -403,7 +447,7 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
                 z_label[inside] = z[inside, yb[inside] - v0]
                 if smoothing:
                     z_sum += z.sum(axis=1)
-            loss = lse - z_label          # the nll first: exactly 0 where the label holds all the mass
+            loss = lse - z_label  # the nll first: exactly 0 where the label holds all the mass
             if smoothing:
                 loss *= keep
                 loss += dtype.type(smoothing) * (lse - z_sum / dtype.type(v))
@@ -417,7 +461,7 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
             # one chunk: the logits are still in the buffer; several: each chunk's logits are recomputed
             d_hidden, d_weight, d_bias = grads
             s_ = dtype.type(scale)
-            lse2 = dtype.type(2 * z_loss) * lse if z_loss else None   # d (z_loss lse**2) / d lse
+            lse2 = dtype.type(2 * z_loss) * lse if z_loss else None  # d (z_loss lse**2) / d lse
             dh = d_hidden[idx] if not gather else dh_acc[:r]
             for k, (v0, v1) in enumerate(chunks):
                 if not one_chunk:
@@ -427,14 +471,14 @@ def _run(h2, w, b, y, rows_valid, losses, grads, *, dtype, scale, smoothing, z_l
                 softmax(z, out=g)
                 if one_chunk:
                     g *= s_
-                else:                     # chunk softmax -> softmax over the whole row
+                else:  # chunk softmax -> softmax over the whole row
                     empty = np.isneginf(chunk_lse[k])
                     g *= (s_ * np.exp(np.where(empty, 0, chunk_lse[k] - lse)))[:, None]
-                    if empty.any():       # every logit of the chunk is -inf: its probabilities are 0
+                    if empty.any():  # every logit of the chunk is -inf: its probabilities are 0
                         g[empty] = 0
                 inside = np.flatnonzero((yb >= v0) & (yb < v1))
                 cols = yb[inside] - v0
-                sp_label = g[inside, cols]   # scale * p[label]
+                sp_label = g[inside, cols]  # scale * p[label]
                 if z_loss:
                     g *= (1 + lse2)[:, None]
                 if smoothing:
@@ -465,6 +509,6 @@ def _add_d_weight(d_weight, g, hb, v0, v1, *, first, buf):
     step = buf.shape[0]
     for a in range(0, v1 - v0, step):
         c = min(a + step, v1 - v0)
-        part = buf[:c - a]
+        part = buf[: c - a]
         np.matmul(g[:, a:c].T, hb, out=part)
-        d_weight[v0 + a:v0 + c] += part
+        d_weight[v0 + a : v0 + c] += part

@@ -17,6 +17,7 @@ call as the value:
 times 1 / (valid tokens) for "mean"; 0 for ignored tokens.  Not reproduced from Liger: its class ``weight``
 (not part of this API), and its behaviour on out-of-range labels (an assertion there, IndexError here).
 """
+
 import numpy as np
 
 from crossentropy.lm._inputs import nonnegative, prepare, result_dtype, run_cross_entropy, softcap_value
@@ -26,8 +27,17 @@ __all__ = ["cross_entropy"]
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def cross_entropy(logits, labels, *, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
-                  softcap=None, return_grad=False):
+def cross_entropy(
+    logits,
+    labels,
+    *,
+    ignore_index=-100,
+    reduction="mean",
+    label_smoothing=0.0,
+    z_loss=0.0,
+    softcap=None,
+    return_grad=False,
+):
     """Cross-entropy of language-model logits with z-loss, soft-capping and label smoothing (Liger semantics).
 
     Parameters
@@ -88,7 +98,7 @@ def cross_entropy(logits, labels, *, ignore_index=-100, reduction="mean", label_
     scale = 1.0 / valid if reduction == "mean" and valid else 1.0
     loss = np.empty(lab.shape, dt)
     grad = np.empty(x.shape, x.dtype) if return_grad else None
-    if x.shape[-1] == 0 or lab.size == 0:   # nothing to read: every label ignored (checked) or no tokens
+    if x.shape[-1] == 0 or lab.size == 0:  # nothing to read: every label ignored (checked) or no tokens
         loss.fill(0)
         if grad is not None:
             grad.fill(0)

@@ -1,4 +1,5 @@
 """Per-token statistics of a language model's logits, from one read of each row, and perplexity."""
+
 from typing import NamedTuple
 
 import numpy as np
@@ -11,11 +12,11 @@ __all__ = ["TokenStats", "token_stats", "perplexity"]
 class TokenStats(NamedTuple):
     """The statistics of each token (each has the batch shape: the logits without the class axis)."""
 
-    nll: np.ndarray       #: lse - logit of the label (0 where ignored)
-    lse: np.ndarray       #: log sum exp of the row
-    entropy: np.ndarray   #: -sum p log p of the softmax of the row
-    rank: np.ndarray      #: classes whose logit is strictly greater than the label's (-1 where ignored)
-    valid: np.ndarray     #: label != ignore_index
+    nll: np.ndarray  #: lse - logit of the label (0 where ignored)
+    lse: np.ndarray  #: log sum exp of the row
+    entropy: np.ndarray  #: -sum p log p of the softmax of the row
+    rank: np.ndarray  #: classes whose logit is strictly greater than the label's (-1 where ignored)
+    valid: np.ndarray  #: label != ignore_index
 
 
 def token_stats(logits, labels, *, ignore_index=-100, axis=-1, softcap=None):
@@ -64,7 +65,7 @@ def token_stats(logits, labels, *, ignore_index=-100, axis=-1, softcap=None):
     shape = lab.shape
     nll, lse, entropy = (np.empty(shape, dt) for _ in range(3))
     rank = np.empty(shape, np.int64)
-    if x.shape[-1] == 0 and lab.size:   # no classes: every label is ignored (checked), nothing to read
+    if x.shape[-1] == 0 and lab.size:  # no classes: every label is ignored (checked), nothing to read
         lse.fill(-np.inf)
         entropy.fill(np.nan)
         nll.fill(0)
@@ -110,7 +111,7 @@ def perplexity(logits, labels, *, ignore_index=-100, axis=-1, per_sequence=False
     if per_sequence and st.nll.ndim != 2:
         raise ValueError(f"per_sequence=True needs (B, T, V) logits, got logits with {st.nll.ndim + 1} dimensions")
     over = -1 if per_sequence else None
-    total = np.sum(st.nll, axis=over, dtype=np.float64)   # ignored tokens hold nll 0
+    total = np.sum(st.nll, axis=over, dtype=np.float64)  # ignored tokens hold nll 0
     count = np.sum(st.valid, axis=over)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.exp(total / count)

@@ -184,7 +184,8 @@ CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *
  * One sweep over the (soft-capped) row gives its max, the split sum of exps, the entropy sum, the label
  * smoothing sum and the label's rank (ce_lm_sweep); an epilogue turns them into the token statistics
  * (ce_lm_epilogue_stats) or Liger's loss and gradient coefficients (ce_lm_epilogue_loss); the loss's
- * gradient sweep (ce_lm_grad_sweep) follows.  Soft-capping happens on load. */
+ * gradient sweep (ce_lm_grad_sweep) follows.  Soft-capping happens on load.  Every exp argument is taken
+ * relative to a running or final max (<= 0), so the cheaper ce_exp_nonpos serves. */
 
 #ifndef CE_LM_SIMD_MAX_COUNT   /* the max-and-count loop's pragma (two reductions: CE_SIMD_REDUCE takes one) */
 #ifdef CE_PRAGMA
@@ -239,7 +240,7 @@ CE_INLINE void CE_F(ce_lm_block_sums)(const CE_T *v, npy_intp nb, CE_T m, int wa
     CE_SIMD_REDUCE(+ : r_, c_, e_, d_)
     for (npy_intp j = 0; j < nb; j++) {
         CE_T d = v[j] - m;
-        CE_T e = CE_M(ce_exp)(d);
+        CE_T e = CE_M(ce_exp_nonpos)(d);
         if (keep) keep[j] = CE_ST(e);   /* for the gradient sweep (callers pass NULL or not as a constant) */
         r_ += d == 0 ? CE_K(0.0) : e;
         c_ += d == 0 ? CE_K(1.0) : CE_K(0.0);
@@ -311,7 +312,7 @@ CE_INLINE void CE_F(ce_lm_grad_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE
     if (blk_m) {
         for (npy_intp j0 = 0; j0 < n; j0 += CE_LM_BLOCK) {
             const npy_intp j1 = n - j0 < CE_LM_BLOCK ? n : j0 + CE_LM_BLOCK;
-            const CE_T scale = coef * CE_M(ce_exp)(blk_m[j0 / CE_LM_BLOCK] - m);
+            const CE_T scale = coef * CE_M(ce_exp_nonpos)(blk_m[j0 / CE_LM_BLOCK] - m);
             CE_SIMD
             for (npy_intp j = j0; j < j1; j++)
                 g[j] = CE_ST(scale * CE_LD(g[j]) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
@@ -320,15 +321,15 @@ CE_INLINE void CE_F(ce_lm_grad_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T t = CE_F(ce_lm_tanh)(CE_LD(x[j * sx]), cap);
-            CE_T d = coef * CE_M(ce_exp)(cap * t - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef;
+            CE_T d = coef * CE_M(ce_exp_nonpos)(cap * t - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef;
             g[j * sg] = CE_ST(d * ((CE_K(1.0) - t) * (CE_K(1.0) + t)));
         }
     } else if (sx == 1 && sg == 1) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++)
-            g[j] = CE_ST(coef * CE_M(ce_exp)(CE_LD(x[j]) - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
+            g[j] = CE_ST(coef * CE_M(ce_exp_nonpos)(CE_LD(x[j]) - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
     } else {
         for (npy_intp j = 0; j < n; j++)
-            g[j * sg] = CE_ST(coef * CE_M(ce_exp)(CE_LD(x[j * sx]) - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
+            g[j * sg] = CE_ST(coef * CE_M(ce_exp_nonpos)(CE_LD(x[j * sx]) - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
     }
 }

@@ -77,8 +77,10 @@ def test_local_cluster_matches_single_pass(tmp_path):
     single = [evaluate(f(), str(d), "logits", target_col="label") for f in factories]
     cli = _cli_eval(d)  # the single-process command line, same accumulation
     assert cli["count"] == single[0].count and cli["mean"] == pytest.approx(single[0].result(), rel=1e-15)
-    assert cli["perplexity"] == pytest.approx(single[1].result(), rel=1e-12)
-    assert cli["accuracy"] == single[2].result()
+    # the command line's perplexity is exp(mean loss); Perplexity sums token_stats' nll: another kernel, so the
+    # float32 per-token values may differ in their last bits
+    assert cli["perplexity"] == pytest.approx(single[1].result(), rel=1e-6)
+    assert cli["top_k_accuracy"] == single[2].result()
 
     # processes=False (worker threads) keeps the test to a few seconds; the states still travel pickled
     with (

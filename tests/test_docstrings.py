@@ -24,6 +24,12 @@ MODULES = (
     "crossentropy.keras.metrics",
     "crossentropy.io.columns",
     "crossentropy.io.arrow",
+    "crossentropy.lm",
+    "crossentropy.lm.stats",
+    "crossentropy.lm.loss",
+    "crossentropy.lm.linear",
+    "crossentropy.sklearn",
+    "crossentropy.optax",
 )
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 

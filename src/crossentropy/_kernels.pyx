@@ -114,8 +114,28 @@ cdef inline int _threads_for(npy_intp rows, npy_intp cols) noexcept nogil:
 
 
 def set_num_threads(n=None):
-    """Use at most ``n`` threads in every kernel (``None`` or 0: follow OpenMP, i.e. ``OMP_NUM_THREADS``
-    or threadpoolctl).  Small inputs always run on one thread."""
+    """Use at most ``n`` threads in every kernel, process-wide.
+
+    Parameters
+    ----------
+    n : int or None
+        The thread limit; ``None`` or 0 follows OpenMP (``OMP_NUM_THREADS``, threadpoolctl).  Small inputs always
+        run on one thread.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer.
+    ValueError
+        ``n`` is negative, or more than 4 x the CPUs available (and more than 64).
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.set_num_threads(1); ce.get_num_threads()
+    1
+    >>> ce.set_num_threads(None)
+    """
     global _requested_threads
     if n is None:
         n = 0
@@ -137,7 +157,13 @@ def _thread_request_limit():
 
 
 def get_num_threads():
-    """The number of threads a large input is computed with."""
+    """The number of threads a large input is computed with.
+
+    Returns
+    -------
+    int
+        ``set_num_threads``' limit if one is set, else OpenMP's, capped by the CPUs available.
+    """
     return _max_threads()
 
 

@@ -108,8 +108,9 @@ def test_every_kernel_matches_its_twin(name, dtype):
             assert g.dtype == dtype and g.shape == w.shape
             scale = x if g.ndim < x.ndim or k.family == "transform" else np.zeros(x.shape[:-1] + (1,))
             assert_close(g, w, scale, dtype)
-        if k.with_grad:  # the fused kernel's loss is the loss-only kernel's, bit for bit
-            np.testing.assert_array_equal(got[0], KERNELS[k.loss_name].ufunc(*args))
+        if k.with_grad:  # the fused kernel's loss is the loss-only kernel's, up to where the compiler fused a
+            # multiply-add in one code path and not the other (-ffp-contract=fast; seen in the sanitizer build)
+            np.testing.assert_array_max_ulp(got[0], KERNELS[k.loss_name].ufunc(*args), maxulp=2)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@
     python benchmarks/compare.py                       # the issue's shapes, float32, threads 1 and all
     python benchmarks/compare.py --quick --threads 1   # small shapes, a few seconds
     python benchmarks/compare.py --shapes 65536x1000,2048x50257 --threads 1,2,16 --markdown
+    python benchmarks/compare.py --threads 1,2 --plot docs/compare.png   # also draw the figure
 
 or from Python::
 
@@ -29,10 +30,15 @@ importable (a bare NumPy install gets the NumPy rows):
 * JAX ``jit`` on CPU (``jax.nn.logsumexp(x, 1) - x[arange, y]`` and its VJP).  JAX's XLA CPU
   thread pool cannot be resized at runtime: it uses all cores in every column.
 
+``--plot FILE.png`` (needs matplotlib) draws the same records: time per element against the thread
+count for the first shape with at least 1000 classes, and against the number of classes at one thread,
+for ours, the alternatives and the floors.
+
 Timing: ``time.perf_counter``, one warm-up call, then best of ``repeat`` samples, each sample
 looping the call enough times to last at least ``min_time`` seconds.  Every alternative's loss (and
 gradient) is checked against ours once per shape; a mismatch is flagged with ``!``.
 """
+
 import argparse
 import gc
 import importlib
@@ -47,12 +53,15 @@ import numpy as np
 DEFAULT_SHAPES = [(65536, 1000), (2048, 50257), (512, 128256), (2000000, 10), (32, 10)]
 QUICK_SHAPES = [(4096, 1000), (128, 50257), (32, 128256), (200000, 10), (32, 10)]
 ALTERNATIVES = ("sklearn", "torch", "jax")
-NOTE = ("ratio = alternative time / our time: ratio >= 1 means we are faster.  Floors are lower "
-        "bounds (a ratio near 1 means we run at memory speed).")
+NOTE = (
+    "ratio = alternative time / our time: ratio >= 1 means we are faster.  Floors are lower "
+    "bounds (a ratio near 1 means we run at memory speed)."
+)
 
 
 # --------------------------------------------------------------------------------------------------
 # helpers
+
 
 def _parse_shapes(shapes):
     out = []
@@ -93,7 +102,7 @@ def _mem_total_gb():
 def _optional(name):
     try:
         return importlib.import_module(name)
-    except Exception:                      # ImportError, or a broken install
+    except Exception:  # ImportError, or a broken install
         return None
 
 
@@ -114,8 +123,8 @@ def _fmt_ratio(r, ok=True):
 
 def bench(fn, repeat=5, min_time=0.02):
     """Best time of one call of ``fn`` in seconds: warm-up, then best of ``repeat`` samples."""
-    fn()                                   # warm-up: JIT, thread start, page faults of caches
-    once, spent = float("inf"), 0.0        # calibrate on the best of up to 3 calls (<= ~0.2 s)
+    fn()  # warm-up: JIT, thread start, page faults of caches
+    once, spent = float("inf"), 0.0  # calibrate on the best of up to 3 calls (<= ~0.2 s)
     for _ in range(3):
         t0 = time.perf_counter()
         fn()
@@ -135,7 +144,7 @@ def bench(fn, repeat=5, min_time=0.02):
 
 def _row_blocks(n, parts):
     edges = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int)
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=False) if b > a]
 
 
 class _Floors:
@@ -150,7 +159,7 @@ class _Floors:
         if self.pool is None:
             return lambda: np.add.reduce(x, axis=None)
         red = np.add.reduce
-        return lambda: sum(self.pool.map(lambda ab: red(x[ab[0]:ab[1]], axis=None), blocks))
+        return lambda: sum(self.pool.map(lambda ab: red(x[ab[0] : ab[1]], axis=None), blocks))
 
     def copy(self, x, dst):
         blocks = _row_blocks(x.shape[0], self.threads)
@@ -158,7 +167,8 @@ class _Floors:
             return lambda: np.copyto(dst, x)
 
         def one(ab):
-            np.copyto(dst[ab[0]:ab[1]], x[ab[0]:ab[1]])
+            np.copyto(dst[ab[0] : ab[1]], x[ab[0] : ab[1]])
+
         return lambda: list(self.pool.map(one, blocks))
 
     def close(self):
@@ -168,6 +178,7 @@ class _Floors:
 
 # --------------------------------------------------------------------------------------------------
 # the alternatives
+
 
 def naive_forward(x, y):
     m = x.max(1, keepdims=True)
@@ -204,7 +215,7 @@ def _load_alternatives(skip=()):
         jax = _optional("jax")
         if jax is not None:
             try:
-                jax.config.update("jax_enable_x64", True)     # keep float64 inputs float64
+                jax.config.update("jax_enable_x64", True)  # keep float64 inputs float64
                 import jax.numpy as jnp
 
                 def fwd(x, y):
@@ -216,7 +227,7 @@ def _load_alternatives(skip=()):
 
                 alts["jax"] = (jax, jax.jit(fwd), jax.jit(loss_grad))
                 versions["jax"] = f"{jax.__version__} ({jax.devices()[0].platform})"
-            except Exception as exc:                           # pragma: no cover
+            except Exception as exc:  # pragma: no cover
                 print(f"# JAX skipped: {exc}", file=sys.stderr)
     return alts, versions
 
@@ -232,8 +243,12 @@ def _cases(ce, x, y, threads, floors, alts, scratch):
     if "sklearn" in alts:
         L = alts["sklearn"](n_classes=c)
         yf = y.astype(x.dtype)
-        yield ("forward", "sklearn HalfMultinomialLoss",
-               lambda: L.loss(y_true=yf, raw_prediction=x, n_threads=threads), True)
+        yield (
+            "forward",
+            "sklearn HalfMultinomialLoss",
+            lambda: L.loss(y_true=yf, raw_prediction=x, n_threads=threads),
+            True,
+        )
     if "torch" in alts:
         torch = alts["torch"]
         F = torch.nn.functional
@@ -242,6 +257,7 @@ def _cases(ce, x, y, threads, floors, alts, scratch):
         def torch_fwd():
             with torch.no_grad():
                 return F.cross_entropy(xt, yt, reduction="none").numpy()
+
         yield "forward", "torch CPU", torch_fwd, True
     if "jax" in alts:
         jax, jfwd, _ = alts["jax"]
@@ -251,22 +267,31 @@ def _cases(ce, x, y, threads, floors, alts, scratch):
     grad = scratch["grad"]
     loss = scratch["loss"]
     yield "loss+grad", "ours", lambda: ce.sparse_softmax_cross_entropy_and_grad(x, y), True
-    yield ("loss+grad", "ours, out= preallocated",
-           lambda: ce.sparse_softmax_cross_entropy_and_grad(x, y, out=(loss, grad)), True)
+    yield (
+        "loss+grad",
+        "ours, out= preallocated",
+        lambda: ce.sparse_softmax_cross_entropy_and_grad(x, y, out=(loss, grad)),
+        True,
+    )
     yield "loss+grad", "naive NumPy", lambda: naive_loss_grad(x, y), False
     yield "loss+grad", "np.sum(x)", lambda: np.sum(x), False
     yield "loss+grad", f"read floor ({threads} thr)", floors.read(x), True
     yield "loss+grad", f"copy floor ({threads} thr)", floors.copy(x, scratch["copy_dst"]), True
     if "sklearn" in alts:
-        yield ("loss+grad", "sklearn loss_gradient",
-               lambda: L.loss_gradient(y_true=yf, raw_prediction=x, n_threads=threads), True)
+        yield (
+            "loss+grad",
+            "sklearn loss_gradient",
+            lambda: L.loss_gradient(y_true=yf, raw_prediction=x, n_threads=threads),
+            True,
+        )
     if "torch" in alts:
-        xg = torch.from_numpy(x).requires_grad_(True)         # shares x's memory
+        xg = torch.from_numpy(x).requires_grad_(True)  # shares x's memory
 
         def torch_fwd_bwd():
             out = F.cross_entropy(xg, yt, reduction="none")
             (g,) = torch.autograd.grad(out.sum(), xg)
             return out.detach().numpy(), g.numpy()
+
         yield "loss+grad", "torch CPU fwd+bwd", torch_fwd_bwd, True
     if "jax" in alts:
         _, _, jlg = alts["jax"]
@@ -275,49 +300,62 @@ def _cases(ce, x, y, threads, floors, alts, scratch):
             lo, g = jlg(xj, yj)
             g.block_until_ready()
             return np.asarray(lo), np.asarray(g)
+
         yield "loss+grad", "JAX jit value+vjp (all thr)", jax_lg, None
 
 
 def _check(result, ref, dtype):
     """Does an alternative's loss (and grad) agree with ours?  None when it returns no values."""
-    if result is None or isinstance(result, list) or (not isinstance(result, tuple)
-                                                        and np.ndim(result) == 0):
-        return True                                         # floors: no values to compare
+    if result is None or isinstance(result, list) or (not isinstance(result, tuple) and np.ndim(result) == 0):
+        return True  # floors: no values to compare
     rtol, atol = (2e-4, 2e-5) if dtype == np.float32 else (1e-9, 1e-12)
     if isinstance(result, tuple):
-        return all(np.allclose(np.asarray(a), b, rtol=rtol, atol=atol) for a, b in zip(result, ref))
+        return all(np.allclose(np.asarray(a), b, rtol=rtol, atol=atol) for a, b in zip(result, ref, strict=False))
     return bool(np.allclose(np.asarray(result), ref[0], rtol=rtol, atol=atol))
 
 
 # --------------------------------------------------------------------------------------------------
 # the driver
 
+
 def header(alts_versions, file=sys.stdout):
     import crossentropy as ce
+
     aff = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     mem = _mem_total_gb()
     print("crossentropy comparison benchmark", file=file)
-    print(f"    machine: {_cpu_model()}; {os.cpu_count()} CPUs ({aff} usable)"
-          + (f"; {mem:.0f} GiB RAM" if mem else "") + f"; {platform.system()} {platform.machine()}",
-          file=file)
-    vers = [f"python {platform.python_version()}", f"numpy {np.__version__}",
-            f"crossentropy {getattr(ce, '__version__', '?')}"]
+    print(
+        f"    machine: {_cpu_model()}; {os.cpu_count()} CPUs ({aff} usable)"
+        + (f"; {mem:.0f} GiB RAM" if mem else "")
+        + f"; {platform.system()} {platform.machine()}",
+        file=file,
+    )
+    vers = [
+        f"python {platform.python_version()}",
+        f"numpy {np.__version__}",
+        f"crossentropy {getattr(ce, '__version__', '?')}",
+    ]
     vers += [f"{k} {v}" for k, v in alts_versions.items()]
     print("    " + "; ".join(vers), file=file)
     for line in _show_config_text(ce).splitlines():
         print("    " + line, file=file)
     print("    " + NOTE, file=file)
-    print("    NumPy rows are single-threaded and measured once per shape; JAX's CPU thread pool "
-          "uses all cores whatever the column says (not settable at runtime).", file=file)
+    print(
+        "    NumPy rows are single-threaded and measured once per shape; JAX's CPU thread pool "
+        "uses all cores whatever the column says (not settable at runtime).",
+        file=file,
+    )
 
 
 def _show_config_text(ce):
     import io
+
     buf = io.StringIO()
     try:
         ce.show_config(file=buf)
     except TypeError:
         import contextlib
+
         with contextlib.redirect_stdout(buf):
             ce.show_config()
     return buf.getvalue().rstrip()
@@ -335,8 +373,12 @@ def _print_table(title, columns, rows, markdown, file):
             print(f"| {label.strip()} | " + " | ".join(cells) + " |", file=file)
         return
     lw = max(len(label) for label, _ in rows + [("", [])]) + 2
-    cw = max([12] + [len(a) + 2 for a, _ in columns] + [len(b) + 2 for _, b in columns]
-             + [len(x) + 2 for _, cells in rows for x in cells])
+    cw = max(
+        [12]
+        + [len(a) + 2 for a, _ in columns]
+        + [len(b) + 2 for _, b in columns]
+        + [len(x) + 2 for _, cells in rows for x in cells]
+    )
     print(title, file=file)
     for k in (0, 1):
         print(" " * lw + "".join(col[k].rjust(cw) for col in columns), file=file)
@@ -344,8 +386,18 @@ def _print_table(title, columns, rows, markdown, file):
         print(label.ljust(lw) + "".join(x.rjust(cw) for x in cells), file=file)
 
 
-def run(shapes=None, threads=None, repeat=5, dtypes=("float32",), quick=False, markdown=False,
-        skip=(), min_time=None, max_mb=2048, file=sys.stdout):
+def run(
+    shapes=None,
+    threads=None,
+    repeat=5,
+    dtypes=("float32",),
+    quick=False,
+    markdown=False,
+    skip=(),
+    min_time=None,
+    max_mb=2048,
+    file=sys.stdout,
+):
     """Measure and print the comparison tables; return a list of result records (dicts).
 
     shapes: list of (N, C) or "NxC" strings (default: the issue's shapes, or small ones if quick);
@@ -368,7 +420,7 @@ def run(shapes=None, threads=None, repeat=5, dtypes=("float32",), quick=False, m
     records = []
     configs = []
     for dtype in dtypes:
-        for (n, c) in shapes:
+        for n, c in shapes:
             mb = n * c * dtype.itemsize / 2**20
             if mb > max_mb:
                 print(f"# skipped {n}x{c} {dtype.name}: {mb:.0f} MB > max_mb={max_mb}", file=file)
@@ -383,12 +435,12 @@ def run(shapes=None, threads=None, repeat=5, dtypes=("float32",), quick=False, m
         x = rng.standard_normal((n, c), dtype=dtype)
         y = rng.integers(0, c, n, dtype=np.int64)
         scratch = {"grad": np.zeros_like(x), "loss": np.zeros(n, dtype=dtype)}
-        scratch["copy_dst"] = scratch["grad"]                 # shared preallocated N x C buffer
+        scratch["copy_dst"] = scratch["grad"]  # shared preallocated N x C buffer
         if "jax" in alts:
             jnp = alts["jax"][0].numpy
             scratch["jax_x"], scratch["jax_y"] = jnp.asarray(x), jnp.asarray(y)
         res = results[((n, c), dtype.name)] = {}
-        once = {}                                               # thread-independent timings
+        once = {}  # thread-independent timings
         refs = {}
         for t in threads:
             ce.set_num_threads(t)
@@ -408,7 +460,7 @@ def run(shapes=None, threads=None, repeat=5, dtypes=("float32",), quick=False, m
                         if case in refs and label != "ours":
                             try:
                                 ok = _check(fn(), refs[case], dtype)
-                            except Exception as exc:           # an alternative failing: report it
+                            except Exception as exc:  # an alternative failing: report it
                                 print(f"# {label} failed on {n}x{c}: {exc}", file=file)
                                 ok = None
                         if ok is None:
@@ -432,8 +484,10 @@ def run(shapes=None, threads=None, repeat=5, dtypes=("float32",), quick=False, m
     # tables: one per thread count, columns = (shape, dtype), rows = ours time then ratios
     columns = [(f"{n}x{c}", dt.name) for (n, c), dt in configs]
     keys = [((n, c), dt.name) for (n, c), dt in configs]
-    titles = {"forward": "forward: sparse_softmax_cross_entropy (per-sample loss)",
-              "loss+grad": "loss+grad: sparse_softmax_cross_entropy_and_grad (fused)"}
+    titles = {
+        "forward": "forward: sparse_softmax_cross_entropy (per-sample loss)",
+        "loss+grad": "loss+grad: sparse_softmax_cross_entropy_and_grad (fused)",
+    }
     for t in threads:
         for case in ("forward", "loss+grad"):
             rows = []
@@ -443,23 +497,140 @@ def run(shapes=None, threads=None, repeat=5, dtypes=("float32",), quick=False, m
                 if label == "ours":
                     continue
                 cells = []
-                for k, o in zip(keys, ours):
+                for k, o in zip(keys, ours, strict=False):
                     tm, ok = results[k].get((case, label, t), (None, True))
                     ratio = tm / o if (tm is not None and o) else None
                     cells.append(_fmt_ratio(ratio, ok))
-                    records.append(dict(shape=k[0], dtype=k[1], threads=t, case=case,
-                                        name=label, time=tm, ours=o, ratio=ratio, ok=ok))
+                    records.append(
+                        dict(
+                            shape=k[0],
+                            dtype=k[1],
+                            threads=t,
+                            case=case,
+                            name=label,
+                            time=tm,
+                            ours=o,
+                            ratio=ratio,
+                            ok=ok,
+                        )
+                    )
                 rows.append(("  " + label.replace("(threaded)", f"({t} thr)"), cells))
             _print_table(f"threads = {t}   {titles[case]}", columns, rows, markdown, file)
     print(file=file)
-    print(NOTE + ("  '!' = result disagrees with ours." if any(r["ok"] is False for r in records)
-                  else ""), file=file)
+    print(NOTE + ("  '!' = result disagrees with ours." if any(r["ok"] is False for r in records) else ""), file=file)
     return records
 
 
+# --------------------------------------------------------------------------------------------------
+# the figure
+
+_STYLE = {  # label prefix -> (colour, line style, marker); unknown labels get defaults
+    "ours": ("C0", "-", "o"),
+    "ours, out= preallocated": ("C0", "--", "s"),
+    "naive NumPy": ("C7", "-", "x"),
+    "np.sum(x)": ("C8", ":", None),
+    "read floor": ("k", ":", None),
+    "copy floor": ("k", "-.", None),
+    "sklearn": ("C2", "-", "^"),
+    "torch": ("C3", "-", "v"),
+    "JAX": ("C1", "-", "d"),
+}
+
+
+def _style(label):
+    for prefix, st in _STYLE.items():
+        if label == prefix or (prefix != "ours" and label.startswith(prefix)):
+            return st
+    return (None, "-", None)
+
+
+def _series(records):
+    """{(case, label): {(shape, dtype, threads): seconds}} with "ours" rebuilt from the ratio records."""
+    out = {}
+    for r in records:
+        if r["time"] is not None:
+            out.setdefault((r["case"], r["name"]), {})[(r["shape"], r["dtype"], r["threads"])] = r["time"]
+        if r["ours"] is not None:
+            out.setdefault((r["case"], "ours"), {})[(r["shape"], r["dtype"], r["threads"])] = r["ours"]
+    return out
+
+
+def plot(records, path, title=None):
+    """Draw ``records`` (from :func:`run`) into ``path``; returns False (with a message) without matplotlib.
+
+    Top row: nanoseconds per element against the thread count, for the first shape with at least 1000
+    classes.  Bottom row: nanoseconds per element against the number of classes at one thread (the
+    smallest thread count measured).  Left: forward; right: fused loss+grad.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(
+            f"# --plot {path}: matplotlib is not installed (pip install matplotlib); no figure drawn", file=sys.stderr
+        )
+        return False
+    series = _series(records)
+    shapes = list(dict.fromkeys(r["shape"] for r in records))
+    dtypes = list(dict.fromkeys(r["dtype"] for r in records))
+    threads = sorted({r["threads"] for r in records})
+    dtype = dtypes[0]
+    wide = [s for s in shapes if s[1] >= 1000] or shapes
+    tshape = wide[0]
+    t1 = threads[0]
+    byc = {}
+    for sh in shapes:
+        if sh[1] not in byc or sh[0] > byc[sh[1]][0]:
+            byc[sh[1]] = sh
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), constrained_layout=True)
+    for col, case in enumerate(("forward", "loss+grad")):
+        labels = [lab for (c, lab) in series if c == case]
+        for lab in labels:
+            pts = series[(case, lab)]
+            color, ls, mk = _style(lab)
+            name = lab.replace("(threaded)", "").strip()
+            # vs threads
+            xs = [t for t in threads if (tshape, dtype, t) in pts]
+            if xs:
+                ys = [pts[(tshape, dtype, t)] / (tshape[0] * tshape[1]) * 1e9 for t in xs]
+                axes[0, col].plot(xs, ys, ls, color=color, marker=mk, label=name)
+            # vs classes: per class count the shape with the most rows (tiny calls measure call overhead)
+            cs = sorted((s for s in byc.values() if (s, dtype, t1) in pts), key=lambda s: s[1])
+            if cs:
+                ys = [pts[(s, dtype, t1)] / (s[0] * s[1]) * 1e9 for s in cs]
+                axes[1, col].plot([s[1] for s in cs], ys, ls, color=color, marker=mk, label=name)
+        ttl = {"forward": "forward (per-sample loss)", "loss+grad": "fused loss + gradient"}[case]
+        ax = axes[0, col]
+        ax.set_title(f"{ttl}: {tshape[0]}x{tshape[1]} {dtype}")
+        ax.set_xlabel("threads")
+        ax.set_xticks(threads)
+        ax = axes[1, col]
+        ax.set_title(f"{ttl}: {t1} thread{'s' if t1 > 1 else ''}, {dtype}")
+        ax.set_xlabel(
+            "classes C (shapes: " + ", ".join(f"{n}x{c}" for n, c in sorted(byc.values(), key=lambda s: s[1])) + ")",
+            fontsize=8,
+        )
+        ax.set_xscale("log")
+        for ax in axes[:, col]:
+            ax.set_yscale("log")
+            ax.set_ylabel("ns per element (lower is faster)")
+            ax.grid(True, which="both", alpha=0.3)
+    for ax in axes[0]:
+        ax.legend(fontsize=7, ncol=2)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    fig.suptitle(title or f"crossentropy vs alternatives ({_cpu_model()}, {cores} cores)", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"# figure written to {path}", file=sys.stderr)
+    return True
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--shapes", help="comma list of NxC (default: the issue's shapes)")
     p.add_argument("--threads", help="comma list of thread counts (default: 1,os.cpu_count())")
     p.add_argument("--dtypes", default="float32", help="comma list: float32,float64 (default float32)")
@@ -469,12 +640,21 @@ def main(argv=None):
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
     p.add_argument("--skip", default="", help="comma list of alternatives to skip: sklearn,torch,jax")
     p.add_argument("--max-mb", type=float, default=2048, help="skip inputs larger than this (MB)")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw time vs threads and vs classes (needs matplotlib)")
     a = p.parse_args(argv)
-    run(shapes=_parse_list(a.shapes) if a.shapes else None,
+    records = run(
+        shapes=_parse_list(a.shapes) if a.shapes else None,
         threads=_parse_list(a.threads, int) if a.threads else None,
         repeat=a.repeat if a.repeat is not None else (3 if a.quick else 5),
-        dtypes=_parse_list(a.dtypes), quick=a.quick, markdown=a.markdown,
-        skip=set(_parse_list(a.skip)), min_time=a.min_time, max_mb=a.max_mb)
+        dtypes=_parse_list(a.dtypes),
+        quick=a.quick,
+        markdown=a.markdown,
+        skip=set(_parse_list(a.skip)),
+        min_time=a.min_time,
+        max_mb=a.max_mb,
+    )
+    if a.plot:
+        plot(records, a.plot)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ outputs: no float32 copy of the input is made.
 
 Timing: ``time.perf_counter``; one warm-up call, then the best of ``--repeat`` calls.
 """
+
 import argparse
 import gc
 import time
@@ -115,10 +116,14 @@ def run(shapes, threads, repeat, frameworks=True):
                 mem = _peak_extra(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y))
             for nt in threads:
                 ce.set_num_threads(nt)
-                rec = {"shape": shape, "dtype": name, "threads": nt,
-                       "fwd": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy(x, y), repeat),
-                       "grad": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y), repeat),
-                       "mem": mem}
+                rec = {
+                    "shape": shape,
+                    "dtype": name,
+                    "threads": nt,
+                    "fwd": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy(x, y), repeat),
+                    "grad": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y), repeat),
+                    "mem": mem,
+                }
                 if frameworks and name != "float32":
                     tf = _torch_fns(x, y, nt)
                     if tf is not None:
@@ -135,10 +140,15 @@ def run(shapes, threads, repeat, frameworks=True):
 
 
 def _line(rec, rows):
-    ref = next((r for r in rows if r["shape"] == rec["shape"] and r["threads"] == rec["threads"]
-                and r["dtype"] == "float32"), None)
-    parts = [f"{rec['shape']:>12} {rec['dtype']:>8} {rec['threads']}t",
-             f"fwd {rec['fwd'] * 1e3:8.1f} ms", f"fwd+grad {rec['grad'] * 1e3:8.1f} ms"]
+    ref = next(
+        (r for r in rows if r["shape"] == rec["shape"] and r["threads"] == rec["threads"] and r["dtype"] == "float32"),
+        None,
+    )
+    parts = [
+        f"{rec['shape']:>12} {rec['dtype']:>8} {rec['threads']}t",
+        f"fwd {rec['fwd'] * 1e3:8.1f} ms",
+        f"fwd+grad {rec['grad'] * 1e3:8.1f} ms",
+    ]
     if ref is not None and rec is not ref:
         parts.append(f"vs float32: fwd {rec['fwd'] / ref['fwd']:.2f}x, fwd+grad {rec['grad'] / ref['grad']:.2f}x")
     for k in ("torch", "jax"):

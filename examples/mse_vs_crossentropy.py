@@ -17,6 +17,7 @@ stable form max(z, 0) - z*y + log1p(exp(-|z|)) in one pass); the MSE side is wri
     python examples/mse_vs_crossentropy.py --out fig.png        # elsewhere
     python examples/mse_vs_crossentropy.py --no-figure          # numbers only (no matplotlib needed)
 """
+
 import argparse
 import os
 
@@ -26,7 +27,7 @@ import crossentropy as ce
 
 
 def sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))          # overflow-free
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free
 
 
 def mse_and_grad(z, y):
@@ -72,10 +73,11 @@ def table():
     zs = np.array([-10.0, -6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0])
     ml, mg = mse_and_grad(zs, y)
     xl, xg = xent_and_grad(zs, y)
-    lines = ["target y = 1, output a = sigmoid(z)",
-             f"{'z':>6} {'a':>10} {'MSE loss':>11} {'MSE dL/dz':>11} {'CE loss':>11} {'CE dL/dz':>11} "
-             f"{'MSE/CE grad':>11}"]
-    for z, a, l1, g1, l2, g2 in zip(zs, sigmoid(zs), ml, mg, xl, xg):
+    lines = [
+        "target y = 1, output a = sigmoid(z)",
+        f"{'z':>6} {'a':>10} {'MSE loss':>11} {'MSE dL/dz':>11} {'CE loss':>11} {'CE dL/dz':>11} {'MSE/CE grad':>11}",
+    ]
+    for z, a, l1, g1, l2, g2 in zip(zs, sigmoid(zs), ml, mg, xl, xg, strict=False):
         lines.append(f"{z:6.1f} {a:10.3e} {l1:11.4e} {g1:11.4e} {l2:11.4e} {g2:11.4e} {g1 / g2:11.3e}")
     return "\n".join(lines)
 
@@ -87,14 +89,17 @@ def chain_rule_example():
     a2 = sigmoid(z2)
     _, g_mse = mse_and_grad(np.array(z2), y)
     _, g_ce = xent_and_grad(z2, y)
-    return (f"z2 = w2*a1 + b2 = {z2:.2f}, a2 = {a2:.4f}, y = 1:\n"
-            f"  MSE: dL/dw2 = (a2 - y) * a2(1 - a2) * a1 = {float(g_mse) * a1:.3e}\n"
-            f"  CE:  dL/dw2 = (a2 - y) * a1              = {float(g_ce) * a1:.3e}  "
-            f"({float(g_ce) / float(g_mse):.0f}x larger)")
+    return (
+        f"z2 = w2*a1 + b2 = {z2:.2f}, a2 = {a2:.4f}, y = 1:\n"
+        f"  MSE: dL/dw2 = (a2 - y) * a2(1 - a2) * a1 = {float(g_mse) * a1:.3e}\n"
+        f"  CE:  dL/dw2 = (a2 - y) * a1              = {float(g_ce) * a1:.3e}  "
+        f"({float(g_ce) / float(g_mse):.0f}x larger)"
+    )
 
 
 def figure(path):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -102,28 +107,42 @@ def figure(path):
     y = 1.0
     ml, mg = mse_and_grad(z, y)
     xl, xg = xent_and_grad(z, y)
-    vanish = np.abs(mg) < 0.01 * np.abs(xg)            # MSE's gradient below 1% of cross-entropy's
+    vanish = np.abs(mg) < 0.01 * np.abs(xg)  # MSE's gradient below 1% of cross-entropy's
     wrong = vanish & (z < 0)
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), constrained_layout=True)
     ax = axes[0]
     ax.plot(z, xl, label="cross-entropy  $-\\ln a$", color="C0", lw=2)
     ax.plot(z, ml, label="MSE  $\\frac{1}{2}(a-1)^2$", color="C3", lw=2)
-    ax.set(xlabel="pre-activation $z$  ($a = \\sigma(z)$)", ylabel="loss", title="Loss for target $y = 1$",
-           ylim=(-0.2, 10.5))
+    ax.set(
+        xlabel="pre-activation $z$  ($a = \\sigma(z)$)",
+        ylabel="loss",
+        title="Loss for target $y = 1$",
+        ylim=(-0.2, 10.5),
+    )
     ax.legend(loc="upper right")
 
     ax = axes[1]
-    ax.axvspan(z[wrong][0], z[wrong][-1], color="C3", alpha=0.12,
-               label="MSE gradient < 1% of cross-entropy's\n(output saturated, prediction wrong)")
+    ax.axvspan(
+        z[wrong][0],
+        z[wrong][-1],
+        color="C3",
+        alpha=0.12,
+        label="MSE gradient < 1% of cross-entropy's\n(output saturated, prediction wrong)",
+    )
     ax.plot(z, xg, label="cross-entropy  $a - y$", color="C0", lw=2)
     ax.plot(z, mg, label="MSE  $(a - y)\\,a(1-a)$", color="C3", lw=2)
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="pre-activation $z$", ylabel="$dL/dz$", title="Gradient for target $y = 1$", ylim=(-1.08, 0.1))
-    ax.annotate(f"z = -6: MSE {float(mse_and_grad(np.array(-6.0), 1.0)[1]):.1e}\n"
-                f"         CE  {float(xent_and_grad(-6.0, 1.0)[1]):.3f}",
-                xy=(-6, float(mse_and_grad(np.array(-6.0), 1.0)[1])), xytext=(-9.6, -0.45),
-                arrowprops=dict(arrowstyle="->", color="0.3"), family="monospace", fontsize=9)
+    ax.annotate(
+        f"z = -6: MSE {float(mse_and_grad(np.array(-6.0), 1.0)[1]):.1e}\n"
+        f"         CE  {float(xent_and_grad(-6.0, 1.0)[1]):.3f}",
+        xy=(-6, float(mse_and_grad(np.array(-6.0), 1.0)[1])),
+        xytext=(-9.6, -0.45),
+        arrowprops=dict(arrowstyle="->", color="0.3"),
+        family="monospace",
+        fontsize=9,
+    )
     ax.legend(loc="lower right", fontsize=9)
 
     ax = axes[2]
@@ -132,12 +151,19 @@ def figure(path):
     ax.semilogx(steps, ce_path, color="C0", lw=2, label=f"cross-entropy: a > 0.5 after {_first(ce_path)} steps")
     ax.semilogx(steps, mse_path, color="C3", lw=2, label=f"MSE: a > 0.5 after {_first(mse_path)} steps")
     ax.axhline(0.5, color="k", lw=0.5, ls=":")
-    ax.set(xlabel="gradient-descent step (learning rate 1, log scale)", ylabel="output $a = \\sigma(z)$",
-           title="Recovering from a wrong start ($z_0 = -6$, $y = 1$)", ylim=(-0.03, 1.03))
+    ax.set(
+        xlabel="gradient-descent step (learning rate 1, log scale)",
+        ylabel="output $a = \\sigma(z)$",
+        title="Recovering from a wrong start ($z_0 = -6$, $y = 1$)",
+        ylim=(-0.03, 1.03),
+    )
     ax.legend(loc="center right", fontsize=9)
 
-    fig.suptitle("With a sigmoid output, MSE's gradient carries the factor $a(1-a)$ and vanishes "
-                 "where the output saturates; cross-entropy's gradient is the error $a - y$", fontsize=11)
+    fig.suptitle(
+        "With a sigmoid output, MSE's gradient carries the factor $a(1-a)$ and vanishes "
+        "where the output saturates; cross-entropy's gradient is the error $a - y$",
+        fontsize=11,
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -155,8 +181,10 @@ def main(argv=None):
     print(chain_rule_example())
     print()
     mse_path, ce_path = train(mse_and_grad), train(xent_and_grad)
-    print(f"gradient descent from z = -6 (a = {sigmoid(-6.0):.4f}), y = 1, learning rate 1: the output passes 0.5 "
-          f"after {_first(ce_path)} steps with cross-entropy, {_first(mse_path)} steps with MSE")
+    print(
+        f"gradient descent from z = -6 (a = {sigmoid(-6.0):.4f}), y = 1, learning rate 1: the output passes 0.5 "
+        f"after {_first(ce_path)} steps with cross-entropy, {_first(mse_path)} steps with MSE"
+    )
     if not args.no_figure:
         try:
             figure(args.out)

@@ -21,3 +21,13 @@ def pytest_runtest_setup(item):
         expr = item.config.getoption("markexpr") or ""
         if "slow" not in expr or "not slow" in expr:
             pytest.skip("slow: select with -m slow (see docs/hardening.md)")
+
+
+# Hypothesis draws the same examples on every run (CI included): a failure reproduces, and a green run stays green.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # hypothesis is a test extra; modules that use it import it themselves
+    pass
+else:
+    _hypothesis_settings.register_profile("crossentropy", derandomize=True, deadline=None, print_blob=True)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "crossentropy"))

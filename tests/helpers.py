@@ -1,4 +1,5 @@
 """Helpers shared by the test modules (pytest puts tests/ on sys.path)."""
+
 import numpy as np
 
 

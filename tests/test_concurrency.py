@@ -10,6 +10,7 @@ How the threads behave (docs/hardening.md has the details):
 * results do not depend on the number of threads (rows are independent, each row is computed by one thread);
 * after fork() the child computes serially (GNU OpenMP's pool does not survive a fork).
 """
+
 import multiprocessing
 import os
 import threading
@@ -43,13 +44,15 @@ def workload(seed, rows=300, cols=37, dtype=np.float64):
     t = rng.random((rows, cols)).astype(dtype)
     p = rng.dirichlet(np.ones(cols), rows).astype(dtype)
     z = rng.random((rows, cols)).astype(dtype)
-    xt = np.ascontiguousarray(x.T)   # class axis 0 (strided rows: the block-gather path)
+    xt = np.ascontiguousarray(x.T)  # class axis 0 (strided rows: the block-gather path)
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ce.ProbabilityWarning)
         out += [ce.logsumexp(x), ce.softmax(x), ce.log_softmax(xt, axis=0), ce.softmax_cross_entropy(x, t)]
         out += list(ce.softmax_cross_entropy_and_grad(xt, t.T, axis=0))
-        out += list(ce.sparse_softmax_cross_entropy_and_grad(x, lab)) + [ce.sparse_softmax_cross_entropy(x[:, :5], lab % 5)]
+        out += list(ce.sparse_softmax_cross_entropy_and_grad(x, lab)) + [
+            ce.sparse_softmax_cross_entropy(x[:, :5], lab % 5)
+        ]
         out += list(ce.sigmoid_cross_entropy_and_grad(x, z)) + [ce.sigmoid_cross_entropy(x, z)]
         out += list(ct.cross_entropy(x, lab, weight=t[0], label_smoothing=0.1, return_grad=True))
         out += list(ct.cross_entropy(x, p, return_grad=True)) + [ct.nll_loss(x, lab, reduction="none")]
@@ -70,7 +73,7 @@ def workload(seed, rows=300, cols=37, dtype=np.float64):
 
 def same_bits(a, b):
     assert len(a) == len(b)
-    for i, (u, v) in enumerate(zip(a, b)):
+    for i, (u, v) in enumerate(zip(a, b, strict=False)):
         assert u.dtype == v.dtype and u.shape == v.shape, i
         assert u.tobytes() == v.tobytes(), f"result {i} differs"
 
@@ -90,10 +93,10 @@ def test_eight_python_threads_match_sequential_calls(threads, min_work):
             barrier.wait()
             for _ in range(3):
                 got.setdefault(seed, []).append(workload(seed))
-        except BaseException as exc:   # pragma: no cover - reported below
+        except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    with np.errstate(all="raise"):   # threads do not inherit the suite's errstate: set it in each
+    with np.errstate(all="raise"):  # threads do not inherit the suite's errstate: set it in each
         pool = [threading.Thread(target=lambda s=s: _with_errstate(worker, s)) for s in seeds]
         for th in pool:
             th.start()
@@ -117,7 +120,7 @@ def test_results_bitwise_identical_for_1_2_3_threads(dtype):
     results = []
     for n in (1, 2, 3):
         ce.set_num_threads(n)
-        _kernels._set_min_work_per_thread(1)   # thread even these small inputs
+        _kernels._set_min_work_per_thread(1)  # thread even these small inputs
         results.append(workload(7, rows=500, cols=9, dtype=dtype) + workload(8, rows=70, cols=300, dtype=dtype))
     same_bits(results[0], results[1])
     same_bits(results[0], results[2])
@@ -168,7 +171,7 @@ def _os_threads():
         for line in f:
             if line.startswith("Threads:"):
                 return int(line.split()[1])
-    return None   # pragma: no cover
+    return None  # pragma: no cover
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
@@ -205,11 +208,11 @@ def test_thread_pool_does_not_multiply_openmp_threads(n):
         np.testing.assert_array_equal(r[0], want[0])
         np.testing.assert_array_equal(r[1], want[1])
     assert busy == 0
-    assert 1 <= peak_workers <= n - 1, peak_workers          # the budget held (and threads were used)
+    assert 1 <= peak_workers <= n - 1, peak_workers  # the budget held (and threads were used)
     # base + 8 executor threads + the monitor + at most one pool of n - 1 per executor thread
     assert peak_os[0] <= base + 8 + 1 + 8 * (n - 1)
     deadline = time.monotonic() + 10
-    while _os_threads() > base + (n - 1) and time.monotonic() < deadline:   # pools leave with their masters
+    while _os_threads() > base + (n - 1) and time.monotonic() < deadline:  # pools leave with their masters
         time.sleep(0.05)
     assert _os_threads() <= base + (n - 1)
 
@@ -234,7 +237,7 @@ def _child_compute(conn, seed):
     try:
         info = _kernels.openmp_info()
         conn.send(("ok", workload(seed), info["forked_child"], ce.get_num_threads()))
-    except BaseException as exc:   # pragma: no cover - reported in the parent
+    except BaseException as exc:  # pragma: no cover - reported in the parent
         conn.send(("error", repr(exc), None, None))
     finally:
         conn.close()
@@ -250,12 +253,12 @@ def _fork_and_check(ctx, seed, want):
         status, result, forked, nthreads = parent.recv()
     finally:
         proc.join(30)
-        if proc.is_alive():   # pragma: no cover - a hang: do not leave it behind
+        if proc.is_alive():  # pragma: no cover - a hang: do not leave it behind
             proc.kill()
             proc.join()
     assert status == "ok", result
     assert proc.exitcode == 0
-    assert forked and nthreads == 1   # the child computes serially
+    assert forked and nthreads == 1  # the child computes serially
     same_bits(result, want)
 
 
@@ -264,10 +267,10 @@ def test_fork_after_multithreaded_use():
     ctx = multiprocessing.get_context("fork")
     ce.set_num_threads(2)
     _kernels._set_min_work_per_thread(1)
-    want = workload(3)   # multi-threaded in the parent: GNU OpenMP's pool exists now
+    want = workload(3)  # multi-threaded in the parent: GNU OpenMP's pool exists now
     assert _kernels._worker_budget()[1] >= 1
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)   # "fork() in a multi-threaded process"
+        warnings.simplefilter("ignore", DeprecationWarning)  # "fork() in a multi-threaded process"
         _fork_and_check(ctx, 3, want)
 
 
@@ -311,7 +314,7 @@ def test_fork_pool_map():
         warnings.simplefilter("ignore", DeprecationWarning)
         with ctx.Pool(2) as pool:
             res = pool.map_async(ce.logsumexp, list(x)).get(timeout=60)
-    for r, w in zip(res, want):
+    for r, w in zip(res, want, strict=False):
         np.testing.assert_array_equal(r, w)
 
 

@@ -1,5 +1,6 @@
 """Dask arrays through the gufuncs' __array_ufunc__, the apply_gufunc recipe for the two-output element-wise
 ufunc, and a real multi-process cluster (docs/scaling.md describes the same recipes)."""
+
 import numpy as np
 import pytest
 
@@ -53,7 +54,7 @@ def test_float32_stays_float32(data):
 
 def test_class_axis_in_several_chunks_is_refused_then_rechunk_works(data):
     x, t, _, _ = data
-    dx = da.from_array(x, chunks=(16, 5))          # class axis split in two chunks
+    dx = da.from_array(x, chunks=(16, 5))  # class axis split in two chunks
     dt = da.from_array(t, chunks=(16, 5))
     with pytest.raises(ValueError, match="(?i)core dimension|chunk"):
         ce.softmax_cross_entropy(dx, dt)
@@ -64,7 +65,7 @@ def test_class_axis_in_several_chunks_is_refused_then_rechunk_works(data):
 
 def test_axis_keyword(data):
     x, t, _, _ = data
-    dx = da.from_array(np.ascontiguousarray(x.T), chunks=(-1, 16))   # classes along axis 0
+    dx = da.from_array(np.ascontiguousarray(x.T), chunks=(-1, 16))  # classes along axis 0
     dt = da.from_array(np.ascontiguousarray(t.T), chunks=(-1, 16))
     r = ce.softmax_cross_entropy(dx, dt, axis=0)
     np.testing.assert_allclose(_sync(r), ce.softmax_cross_entropy(x, t), rtol=1e-15)
@@ -102,8 +103,9 @@ def test_elementwise_two_outputs_need_apply_gufunc(data):
     with pytest.raises(TypeError):
         ce.sigmoid_cross_entropy_and_grad(dx, dz)
     # the documented recipe
-    loss, grad = da.apply_gufunc(ce.sigmoid_cross_entropy_and_grad, "(),()->(),()", dx, dz,
-                                 output_dtypes=(x.dtype, x.dtype))
+    loss, grad = da.apply_gufunc(
+        ce.sigmoid_cross_entropy_and_grad, "(),()->(),()", dx, dz, output_dtypes=(x.dtype, x.dtype)
+    )
     ref_loss, ref_grad = ce.sigmoid_cross_entropy_and_grad(x, z)
     loss, grad = dask.compute(loss, grad, scheduler="synchronous")
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-15)
@@ -113,6 +115,7 @@ def test_elementwise_two_outputs_need_apply_gufunc(data):
 def test_gufuncs_pickle_by_reference():
     """Distributed schedulers ship the ufunc itself to the workers: it must pickle as a reference."""
     import pickle
+
     for name in ("softmax_cross_entropy", "sparse_softmax_cross_entropy", "sigmoid_cross_entropy_and_grad"):
         f = getattr(ce, name)
         assert pickle.loads(pickle.dumps(f)) is f
@@ -127,12 +130,17 @@ def test_distributed_local_cluster_matches_numpy():
     dx = da.from_array(x, chunks=(500, -1))
     dl = da.from_array(labels, chunks=500)
     dz = da.from_array(z, chunks=(500, -1))
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         loss = ce.sparse_softmax_cross_entropy(dx, dl)
         mean = loss.mean()
-        s_loss, s_grad = da.apply_gufunc(ce.sigmoid_cross_entropy_and_grad, "(),()->(),()", dx, dz,
-                                         output_dtypes=(np.float32, np.float32))
+        s_loss, s_grad = da.apply_gufunc(
+            ce.sigmoid_cross_entropy_and_grad, "(),()->(),()", dx, dz, output_dtypes=(np.float32, np.float32)
+        )
         got_loss, got_mean, got_sl, got_sg = client.compute([loss, mean, s_loss, s_grad], sync=True)
         workers = client.run(lambda: __import__("os").getpid())
     assert len(set(workers.values())) == 2

@@ -1,6 +1,7 @@
 """The examples in the docstrings run as doctests: every public module of the package, one test per module.
 
 To cover a new module add its name to MODULES; a module whose optional dependency is missing is skipped."""
+
 import doctest
 import importlib
 import warnings
@@ -19,6 +20,16 @@ MODULES = (
     "crossentropy.io",
     "crossentropy.io.numpy_files",
     "crossentropy.cli",
+    "crossentropy.metrics",
+    "crossentropy.keras.metrics",
+    "crossentropy.io.columns",
+    "crossentropy.io.arrow",
+    "crossentropy.lm",
+    "crossentropy.lm.stats",
+    "crossentropy.lm.loss",
+    "crossentropy.lm.linear",
+    "crossentropy.sklearn",
+    "crossentropy.optax",
 )
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
@@ -27,7 +38,7 @@ FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 def test_docstring_examples(name):
     try:
         module = importlib.import_module(name)
-    except ImportError as exc:   # an optional dependency of that module is missing
+    except ImportError as exc:  # an optional dependency of that module is missing
         pytest.skip(f"{name} does not import: {exc}")
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=FLAGS)
@@ -36,7 +47,7 @@ def test_docstring_examples(name):
     try:
         np.set_printoptions(legacy=False, precision=6, suppress=False, linewidth=75)
         with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # examples show values; warnings are tested elsewhere
+            warnings.simplefilter("ignore")  # examples show values; warnings are tested elsewhere
             for test in tests:
                 runner.run(test)
     finally:

@@ -14,11 +14,13 @@ cheap), calls the function twice -- with one thread, and with two threads forced
 The default run is short (~20 s).  The long campaign (>= 100,000 calls, counted and printed) is
 ``python -m pytest -m slow tests/test_fuzz.py -s -p no:cacheprovider`` (see docs/hardening.md).
 """
+
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import crossentropy as ce
 from crossentropy import _kernels, _registry
@@ -29,8 +31,7 @@ from crossentropy import torch as ct
 
 CALLS = {"n": 0}
 # the default run is derandomized (the same examples every run, so CI is reproducible); the long one is not
-SHORT = dict(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-             derandomize=True)
+SHORT = dict(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 LONG_CALLS = 100_000
 
 
@@ -42,8 +43,10 @@ def _restore_threads():
 
 
 # ---- inputs -----------------------------------------------------------------------------------------------
-EXTREMES = {np.float32: [-1e4, 1e4, 88.0, -88.0, -104.0, 30.0, 0.0, -0.0, 1e-30],
-            np.float64: [-1e4, 1e4, 709.0, -745.0, 1e-300, 0.0, -0.0, 300.0, -300.0]}
+EXTREMES = {
+    np.float32: [-1e4, 1e4, 88.0, -88.0, -104.0, 30.0, 0.0, -0.0, 1e-30],
+    np.float64: [-1e4, 1e4, 709.0, -745.0, 1e-300, 0.0, -0.0, 300.0, -300.0],
+}
 
 
 def values(rng, shape, dtype, regime):
@@ -84,24 +87,31 @@ def problems(draw, families):
     c = draw(st.sampled_from([0, 1, 2, 3, 5, 10, 32, 33, 100, 1025]))
     extra = draw(st.sampled_from([(), (), (), (2,), (1, 3)]))
     return {
-        "family": family, "seed": draw(st.integers(0, 2**32 - 1)),
+        "family": family,
+        "seed": draw(st.integers(0, 2**32 - 1)),
         "dtype": draw(st.sampled_from([np.float32, np.float64])),
-        "n": n, "c": c, "extra": extra,
+        "n": n,
+        "c": c,
+        "extra": extra,
         "regime": draw(st.sampled_from([0, 0, 1, 2, 3])),
         "layouts": draw(st.lists(st.integers(0, 4), min_size=4, max_size=4)),
         "threads": draw(st.sampled_from([2, 2, 3])),
-        "opt": draw(st.fixed_dictionaries({
-            "reduction": st.sampled_from(["mean", "sum", "none"]),
-            "grad": st.booleans(),
-            "smoothing": st.sampled_from([0.0, 0.0, 0.1, 1.0, -0.5]),
-            "weight": st.booleans(),
-            "ignore": st.sampled_from([None, -100, 0, 2]),
-            "bad_label": st.sampled_from([None, None, None, -1, "C", 2**40]),
-            "label32": st.booleans(),
-            "from_logits": st.booleans(),
-            "axis": st.sampled_from([-1, 0, 1]),
-            "soft": st.booleans(),
-        })),
+        "opt": draw(
+            st.fixed_dictionaries(
+                {
+                    "reduction": st.sampled_from(["mean", "sum", "none"]),
+                    "grad": st.booleans(),
+                    "smoothing": st.sampled_from([0.0, 0.0, 0.1, 1.0, -0.5]),
+                    "weight": st.booleans(),
+                    "ignore": st.sampled_from([None, -100, 0, 2]),
+                    "bad_label": st.sampled_from([None, None, None, -1, "C", 2**40]),
+                    "label32": st.booleans(),
+                    "from_logits": st.booleans(),
+                    "axis": st.sampled_from([-1, 0, 1]),
+                    "soft": st.booleans(),
+                }
+            )
+        ),
     }
 
 
@@ -119,7 +129,7 @@ def assert_close(got, want, dtype, scale=0.0):
     fin = np.isfinite(want)
     assert np.isfinite(got[fin]).all(), "finite value expected"
     tol = 5e-5 if dtype == np.float32 else 1e-10
-    scale = np.nan_to_num(np.asarray(scale, np.float64), nan=0.0, posinf=0.0)   # undefined: no allowance
+    scale = np.nan_to_num(np.asarray(scale, np.float64), nan=0.0, posinf=0.0)  # undefined: no allowance
     bound = tol * (np.abs(want) + np.broadcast_to(scale, want.shape) + 1e-30)
     with np.errstate(all="ignore"):
         err = np.where(fin, np.abs(got - want), 0.0)
@@ -129,7 +139,7 @@ def assert_close(got, want, dtype, scale=0.0):
 def assert_identical(a, b):
     if isinstance(a, tuple):
         assert isinstance(b, tuple) and len(a) == len(b)
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             assert_identical(x, y)
         return
     a, b = np.asarray(a), np.asarray(b)
@@ -152,7 +162,7 @@ def twice(p, fn, *args, **kwargs):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ce.ProbabilityWarning)
-                warnings.simplefilter("ignore", SyntaxWarning)   # Keras' one-class warning
+                warnings.simplefilter("ignore", SyntaxWarning)  # Keras' one-class warning
                 raw = fn(*args, **kwargs)
                 # a copy: with out= both calls write the same array
                 outcomes.append(("ok", tuple(np.array(r) for r in raw) if isinstance(raw, tuple) else np.array(raw)))
@@ -201,9 +211,9 @@ def run_transform(p, rng):
     k = pick(p, "transform")
     name, scalar = k.name, k.signature.endswith("->()")
     axis = p["opt"]["axis"] if p["opt"]["axis"] < x.ndim else -1
-    xa = np.moveaxis(x, -1, axis)            # the same rows with the class axis at ``axis``
+    xa = np.moveaxis(x, -1, axis)  # the same rows with the class axis at ``axis``
     kwargs = {"axis": axis}
-    if p["opt"]["soft"]:                     # into a preallocated, possibly strided out=
+    if p["opt"]["soft"]:  # into a preallocated, possibly strided out=
         out_shape = x.shape[:-1] if scalar else x.shape
         out = layout(rng, np.empty(out_shape, p["dtype"]), p["layouts"][2])
         if not out.flags.writeable:
@@ -234,13 +244,13 @@ def run_sparse(p, rng):
     k = pick(p, "sparse")
     fn = k.ufunc
     valid = (lab >= 0) & (lab < p["c"])
-    if not valid.all():   # the documented signal: FloatingPointError under errstate(invalid="raise")
+    if not valid.all():  # the documented signal: FloatingPointError under errstate(invalid="raise")
         with pytest.raises(FloatingPointError, match="invalid value"):
             twice(p, fn, x, lab)
     with np.errstate(invalid="ignore"):
         got = twice(p, fn, x, lab)
     loss, grad = got if k.with_grad else (got, None)
-    if p["c"] == 0:   # every label is out of range: NaN rows (the reference cannot index an empty axis)
+    if p["c"] == 0:  # every label is out of range: NaN rows (the reference cannot index an empty axis)
         assert np.isnan(loss).all() and (grad is None or grad.size == 0)
         return
     want_loss, want_grad = expected(k, x, lab)
@@ -270,8 +280,9 @@ def run_dense(p, rng):
     assert_close(np.where(odd, 0, loss), np.where(odd, 0, want), p["dtype"], row_scale(x) * (1 + tsum))
     if grad is not None:
         want = np.where(np.isnan(f64(loss))[..., None], np.nan, want_grad)
-        assert_close(np.where(odd[..., None], 0, grad), np.where(odd[..., None], 0, want), p["dtype"],
-                     (1 + tsum)[..., None])
+        assert_close(
+            np.where(odd[..., None], 0, grad), np.where(odd[..., None], 0, want), p["dtype"], (1 + tsum)[..., None]
+        )
 
 
 def run_sigmoid(p, rng):
@@ -279,7 +290,7 @@ def run_sigmoid(p, rng):
     x = layout(rng, values(rng, shape, p["dtype"], p["regime"]), p["layouts"][0])
     z = layout(rng, rng.random(shape).astype(p["dtype"]), p["layouts"][1])
     if p["opt"]["soft"] and x.ndim:
-        z = z[..., :1]   # broadcasting
+        z = z[..., :1]  # broadcasting
     k = pick(p, "elementwise")
     got = twice(p, k.ufunc, x, z)
     xb, zb = np.broadcast_arrays(x, z)
@@ -308,7 +319,7 @@ def torch_index_reference(x, y, w, ignore, reduction, eps, log_probs):
     C = xc.shape[-1]
     w = np.ones(C) if w is None else f64(w)
     keep = y != ignore
-    onehot = (np.arange(C) == np.where(keep, y, -1)[..., None])
+    onehot = np.arange(C) == np.where(keep, y, -1)[..., None]
     tp = w * ((1 - eps) * onehot + (eps / max(C, 1)) * keep[..., None])
     lsm = xc if log_probs else ref.log_softmax(xc)
     loss = xent_terms(tp, lsm).sum(-1)
@@ -322,7 +333,7 @@ def torch_index_reference(x, y, w, ignore, reduction, eps, log_probs):
     elif reduction == "sum":
         value = loss.sum()
     else:
-        with np.errstate(all="ignore"):   # ignored rows keep a zero grad even when denom is 0
+        with np.errstate(all="ignore"):  # ignored rows keep a zero grad even when denom is 0
             value = loss.sum() / denom
             grad = np.where(keep[..., None], grad / denom, 0.0)
     grad = np.moveaxis(grad, -1, 1) if x.ndim > 1 else grad
@@ -343,8 +354,16 @@ def run_torch_ce(p, rng):
         if len(shape) > 1:
             t = np.ascontiguousarray(np.moveaxis(np.asarray(t).reshape(rows + (C,)), -1, 1))
         t = np.asarray(t).reshape(shape)
-        got = twice(p, ct.cross_entropy, x, t, weight=w, reduction=opt["reduction"], label_smoothing=eps,
-                    return_grad=opt["grad"])
+        got = twice(
+            p,
+            ct.cross_entropy,
+            x,
+            t,
+            weight=w,
+            reduction=opt["reduction"],
+            label_smoothing=eps,
+            return_grad=opt["grad"],
+        )
         e = max(eps, 0.0)
         xc, tc = (np.moveaxis(f64(a), 1, -1) if a.ndim > 1 else f64(a) for a in (x, t))
         tp = (np.ones(C) if w is None else f64(w)) * ((1 - e) * tc + e / max(C, 1))
@@ -358,35 +377,42 @@ def run_torch_ce(p, rng):
         fn = ct.nll_loss if log_probs else ct.cross_entropy
         kw = {} if log_probs else {"label_smoothing": eps}
         try:
-            got = twice(p, fn, x, y, weight=w, ignore_index=ignore, reduction=opt["reduction"],
-                        return_grad=opt["grad"], **kw)
-        except IndexError as exc:   # documented: an out-of-range class index that is not ignore_index
+            got = twice(
+                p, fn, x, y, weight=w, ignore_index=ignore, reduction=opt["reduction"], return_grad=opt["grad"], **kw
+            )
+        except IndexError as exc:  # documented: an out-of-range class index that is not ignore_index
             bad = (y < 0) | (y >= C)
             assert (bad & (y != ignore)).any() and "target contains" in str(exc)
             return
-        value, grad, S = torch_index_reference(x, y, w, ignore, opt["reduction"], max(eps, 0.0) if not log_probs
-                                               else 0.0, log_probs)
+        value, grad, S = torch_index_reference(
+            x, y, w, ignore, opt["reduction"], max(eps, 0.0) if not log_probs else 0.0, log_probs
+        )
         if opt["grad"]:
             assert_close(got[1], grad, p["dtype"], 2.0 * (np.abs(S).max() + 1) if S.size else 1.0)
     v = got[0] if opt["grad"] else got
     assert np.asarray(v).dtype == x.dtype
-    assert_close(v, value, p["dtype"], (row_scale(np.moveaxis(x, 1, -1) if x.ndim > 1 else x) * 4 * (C + 1)).sum()
-                 / max(1, x.size // max(C, 1)) if x.size else 1.0)
+    assert_close(
+        v,
+        value,
+        p["dtype"],
+        (row_scale(np.moveaxis(x, 1, -1) if x.ndim > 1 else x) * 4 * (C + 1)).sum() / max(1, x.size // max(C, 1))
+        if x.size
+        else 1.0,
+    )
 
 
 def run_torch_binary(p, rng):
     opt = p["opt"]
     shape = (p["n"],) + p["extra"] + (p["c"],)
     w = layout(rng, (rng.random(shape[-1:]) + 0.5).astype(p["dtype"]), 0) if opt["weight"] else None
-    if p["seed"] % 2:   # probabilities; a few exact 0 / 1, sometimes out of range (ValueError)
+    if p["seed"] % 2:  # probabilities; a few exact 0 / 1, sometimes out of range (ValueError)
         x = rng.random(shape)
         if x.size:
             x.flat[rng.integers(x.size)] = rng.choice([0.0, 1.0, 1.5 if p["regime"] == 3 else 1.0])
         x = layout(rng, x.astype(p["dtype"]), p["layouts"][0])
         z = layout(rng, rng.random(shape).astype(p["dtype"]), p["layouts"][1])
         try:
-            got = twice(p, ct.binary_cross_entropy, x, z, weight=w, reduction=opt["reduction"],
-                        return_grad=opt["grad"])
+            got = twice(p, ct.binary_cross_entropy, x, z, weight=w, reduction=opt["reduction"], return_grad=opt["grad"])
         except ValueError as exc:
             assert (x > 1).any() and "input: all elements should be between 0 and 1" in str(exc)
             return
@@ -398,8 +424,16 @@ def run_torch_binary(p, rng):
         x = layout(rng, values(rng, shape, p["dtype"], min(p["regime"], 2)), p["layouts"][0])
         z = layout(rng, rng.random(shape).astype(p["dtype"]), p["layouts"][1])
         pw = (rng.random(shape[-1:]) * 3).astype(p["dtype"]) if opt["soft"] else None
-        got = twice(p, ct.binary_cross_entropy_with_logits, x, z, weight=w, pos_weight=pw,
-                    reduction=opt["reduction"], return_grad=opt["grad"])
+        got = twice(
+            p,
+            ct.binary_cross_entropy_with_logits,
+            x,
+            z,
+            weight=w,
+            pos_weight=pw,
+            reduction=opt["reduction"],
+            return_grad=opt["grad"],
+        )
         xf, zf = f64(x), f64(z)
         q = 1.0 if pw is None else f64(pw)
         lw = 1 + (q - 1) * zf
@@ -417,7 +451,7 @@ def run_torch_binary(p, rng):
         scale = 200.0 + (np.abs(f64(x)).mean() if x.size else 0)
     assert_close(v, value, p["dtype"], scale)
     if opt["grad"]:
-        with np.errstate(all="ignore"):   # the magnitudes rounded in the grad's numerator and denominator
+        with np.errstate(all="ignore"):  # the magnitudes rounded in the grad's numerator and denominator
             gscale = (np.abs(xf) + np.abs(zf) + 1) * (np.abs(gr) + np.abs(wf)) * 4
         assert_close(got[1], gr, p["dtype"], gscale)
 
@@ -427,13 +461,13 @@ def run_tf(p, rng):
     shape = (p["n"],) + p["extra"] + (p["c"],)
     x = layout(rng, values(rng, shape, p["dtype"], min(p["regime"], 2)), p["layouts"][0])
     kind = p["seed"] % 4
-    if kind == 0:   # softmax with an axis and broadcast labels
+    if kind == 0:  # softmax with an axis and broadcast labels
         axis = opt["axis"] if opt["axis"] < x.ndim else -1
         t = rng.random(x.shape)
         with np.errstate(all="ignore"):
             t = (t / t.sum(axis, keepdims=True)).astype(p["dtype"])
         if opt["soft"] and t.ndim > 1 and axis != 0:
-            t = t[:1]   # broadcast along the first axis
+            t = t[:1]  # broadcast along the first axis
         got = twice(p, ctf.softmax_cross_entropy_with_logits, t, x, axis=axis, return_grad=opt["grad"])
         tb = np.broadcast_to(f64(t), x.shape)
         lsm = log_softmax(x, axis)
@@ -489,12 +523,12 @@ def run_keras(p, rng):
     if fl:
         x = values(rng, shape, p["dtype"], min(p["regime"], 2))
     else:
-        x = rng.random(shape) * (1.0 if opt["soft"] else 1.0 / C)   # soft: rows do not sum to 1
+        x = rng.random(shape) * (1.0 if opt["soft"] else 1.0 / C)  # soft: rows do not sum to 1
         if x.size:
             x.flat[rng.integers(x.size)] = rng.choice([0.0, 1.0])
         x = x.astype(p["dtype"])
     x = layout(rng, x, p["layouts"][0])
-    if kind in (0, 3):   # categorical (3: focal, invariants only)
+    if kind in (0, 3):  # categorical (3: focal, invariants only)
         t = layout(rng, np.eye(C)[rng.integers(0, C, shape[:-1])].astype(p["dtype"]), p["layouts"][1])
         fn = ck.categorical_crossentropy if kind == 0 else ck.categorical_focal_crossentropy
         got = twice(p, fn, t, x, from_logits=fl, label_smoothing=ls, return_grad=opt["grad"])
@@ -505,21 +539,29 @@ def run_keras(p, rng):
             with np.errstate(all="ignore"):
                 q = f64(x) / f64(x).sum(-1, keepdims=True)
                 value = -(tp * np.log(np.clip(q, eps, hi))).sum(-1)
-    elif kind in (1, 4):   # sparse (4: a class with ignore_class and reductions)
+    elif kind in (1, 4):  # sparse (4: a class with ignore_class and reductions)
         y = labels_for(rng, p, shape[:-1], C)
         ignore = opt["ignore"] if kind == 4 else None
         try:
             if kind == 1:
-                got = twice(p, ck.sparse_categorical_crossentropy, y, x, from_logits=fl, ignore_class=ignore,
-                            return_grad=opt["grad"])
+                got = twice(
+                    p,
+                    ck.sparse_categorical_crossentropy,
+                    y,
+                    x,
+                    from_logits=fl,
+                    ignore_class=ignore,
+                    return_grad=opt["grad"],
+                )
             else:
-                loss = ck.SparseCategoricalCrossentropy(from_logits=fl, ignore_class=ignore, dtype=p["dtype"],
-                                                        reduction=opt["reduction"])
+                loss = ck.SparseCategoricalCrossentropy(
+                    from_logits=fl, ignore_class=ignore, dtype=p["dtype"], reduction=opt["reduction"]
+                )
                 got = twice(p, loss, y, x, return_grad=opt["grad"])
         except IndexError as exc:
             assert ((y < 0) | (y >= C)).any() and "y_true contains" in str(exc)
             return
-        except ValueError as exc:   # as in Keras: the classes squeeze a one-class y_pred (B, T, 1) to (B, T)
+        except ValueError as exc:  # as in Keras: the classes squeeze a one-class y_pred (B, T, 1) to (B, T)
             assert kind == 4 and C == 1 and x.ndim > 2 and "y_true must have y_pred's shape" in str(exc)
             return
         keep = (y != ignore) if ignore is not None else np.ones(y.shape, bool)
@@ -533,14 +575,14 @@ def run_keras(p, rng):
         per = np.where(keep, per, 0.0)
         if kind == 1:
             value = per
-        else:   # Keras' masked reductions: mean over the valid entries
-            if opt["reduction"] == "none" or per.shape in ((), (0,)):   # Keras leaves these unreduced
+        else:  # Keras' masked reductions: mean over the valid entries
+            if opt["reduction"] == "none" or per.shape in ((), (0,)):  # Keras leaves these unreduced
                 value = per
             elif opt["reduction"] == "sum":
                 value = per.sum()
             else:
                 value = per.sum() / keep.sum() if keep.sum() else 0.0
-    else:   # binary (5) and binary focal (2: invariants only)
+    else:  # binary (5) and binary focal (2: invariants only)
         z = layout(rng, rng.random(shape).astype(p["dtype"]), p["layouts"][1])
         fn = ck.binary_crossentropy if kind == 5 else ck.binary_focal_crossentropy
         got = twice(p, fn, z, x, from_logits=fl, label_smoothing=ls, return_grad=opt["grad"])
@@ -556,13 +598,21 @@ def run_keras(p, rng):
     v = got[0] if opt["grad"] else got
     if opt["grad"]:
         assert got[1].shape == x.shape and got[1].dtype == x.dtype
-    if kind in (2, 3):   # focal: no formula here (thread-independence, inputs, shape and dtype checked above)
+    if kind in (2, 3):  # focal: no formula here (thread-independence, inputs, shape and dtype checked above)
         return
     assert_close(v, value, p["dtype"], (np.abs(f64(x)).max() + 20) * (C + 1) if x.size else 1.0)
 
 
-FAMILIES = {"transform": run_transform, "sparse": run_sparse, "dense": run_dense, "sigmoid": run_sigmoid,
-            "torch_ce": run_torch_ce, "torch_binary": run_torch_binary, "tf": run_tf, "keras": run_keras}
+FAMILIES = {
+    "transform": run_transform,
+    "sparse": run_sparse,
+    "dense": run_dense,
+    "sigmoid": run_sigmoid,
+    "torch_ce": run_torch_ce,
+    "torch_binary": run_torch_binary,
+    "tf": run_tf,
+    "keras": run_keras,
+}
 
 
 def run_problem(p):

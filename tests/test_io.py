@@ -1,5 +1,6 @@
 """crossentropy.io: readers report shape and dtype from the header, hand out blocks of rows that equal the
 array, and refuse what they cannot read with ReadError; ProbabilityWarning carries kind, count and rows."""
+
 import pickle
 import warnings
 
@@ -21,8 +22,9 @@ def files(tmp_path):
     return tmp_path, a
 
 
-@pytest.mark.parametrize("name,key", [("a.npy", None), ("stored.npz", "pred"), ("packed.npz", None),
-                                      ("fortran.npy", None)])
+@pytest.mark.parametrize(
+    "name,key", [("a.npy", None), ("stored.npz", "pred"), ("packed.npz", None), ("fortran.npy", None)]
+)
 def test_blocks_cover_the_array(files, name, key):
     d, a = files
     with io.open_array(d / name, key) as reader:

@@ -1,26 +1,34 @@
-"""crossentropy.keras against Keras 3 itself: every case of tests/golden/keras_cases.json (values and JAX
+"""crossentropy.keras against Keras 3 itself: every case of tests/golden/keras.jsonl (values and JAX
 gradients, made by tests/golden/generate_keras.py), the numbers quoted in the seed documents, the
 probability warnings, bad inputs, configs, dtype rules and finite-difference gradients.  Keras is not
 needed here (tests/test_keras_live.py runs the installed Keras)."""
-import json
-import pathlib
+
 import warnings
 
 import numpy as np
 import pytest
+from helpers import finite_difference
 
 import crossentropy as ce
 from crossentropy import keras as K
-from helpers import finite_difference
+from golden import goldenio
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-DOC = json.loads((GOLDEN / "keras_cases.json").read_text())
-ARRAYS = np.load(GOLDEN / "keras_arrays.npz")
+DOC, ARRAYS = goldenio.load("keras")
 CASES = {case["id"]: case for case in DOC["cases"]}
-FUNCTIONS = ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-             "categorical_focal_crossentropy", "binary_focal_crossentropy"]
-CLASSES = ["CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
-           "CategoricalFocalCrossentropy", "BinaryFocalCrossentropy"]
+FUNCTIONS = [
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_crossentropy",
+    "categorical_focal_crossentropy",
+    "binary_focal_crossentropy",
+]
+CLASSES = [
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "BinaryCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "BinaryFocalCrossentropy",
+]
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
@@ -63,8 +71,12 @@ def run_case(case, return_grad=True):
 
 def is_binary_float64(case):
     """Keras' JAX ops.mean averages float64 in float32; we keep float64 (documented difference)."""
-    binary = case["name"] in ("binary_crossentropy", "binary_focal_crossentropy", "BinaryCrossentropy",
-                              "BinaryFocalCrossentropy")
+    binary = case["name"] in (
+        "binary_crossentropy",
+        "binary_focal_crossentropy",
+        "BinaryCrossentropy",
+        "BinaryFocalCrossentropy",
+    )
     return binary and (case["dtype"] == "float64" or case["kwargs"].get("dtype") == "float64")
 
 
@@ -72,20 +84,33 @@ def zero_target_on_neg_inf(case):
     """Rows where Keras multiplies a zero target by a -inf log-probability (NaN) although the logits are
     neither NaN nor +inf; we give the row's value."""
     y_true, y_pred, _ = case_inputs(case)
-    if not case["kwargs"].get("from_logits") or case["outputs"]["value"] is None or case["kind"] != "function" \
-            or case["name"] not in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
-            or case["kwargs"].get("axis", -1) != -1 or not np.isneginf(y_pred).any():
+    if (
+        not case["kwargs"].get("from_logits")
+        or case["outputs"]["value"] is None
+        or case["kind"] != "function"
+        or case["name"] not in ("categorical_crossentropy", "sparse_categorical_crossentropy")
+        or case["kwargs"].get("axis", -1) != -1
+        or not np.isneginf(y_pred).any()
+    ):
         return False
     clean_rows = ~np.isnan(y_pred).any(axis=-1) & ~np.isposinf(y_pred).any(axis=-1)
     return bool((np.isnan(ARRAYS[case["outputs"]["value"]]) & clean_rows).any())
 
 
-DIFFERENCES = {   # case id -> what we do instead (each checked in test_golden_documented_differences)
-    cid: reason for cid, case in CASES.items() for reason in [
-        "raises IndexError" if "label_eq_C" in cid or "label_neg1_no_ignore" in cid else
-        "raises ValueError" if "float_labels" in cid else
-        "natural label shape" if "BCT_axis1_C3T4" in cid else
-        "zero target on -inf" if zero_target_on_neg_inf(case) else None]
+DIFFERENCES = {  # case id -> what we do instead (each checked in test_golden_documented_differences)
+    cid: reason
+    for cid, case in CASES.items()
+    for reason in [
+        "raises IndexError"
+        if "label_eq_C" in cid or "label_neg1_no_ignore" in cid
+        else "raises ValueError"
+        if "float_labels" in cid
+        else "natural label shape"
+        if "BCT_axis1_C3T4" in cid
+        else "zero target on -inf"
+        if zero_target_on_neg_inf(case)
+        else None
+    ]
     if reason
 }
 AGREEING = [cid for cid in CASES if cid not in DIFFERENCES]
@@ -96,12 +121,12 @@ AGREEING = [cid for cid in CASES if cid not in DIFFERENCES]
 def test_golden(cid):
     case = CASES[cid]
     out = case["outputs"]
-    if out["value"] is None:   # Keras raised: so do we, with a ValueError
+    if out["value"] is None:  # Keras raised: so do we, with a ValueError
         with pytest.raises(ValueError):
             run_case(case)
         return
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # probability / single-class warnings are tested below
+        warnings.simplefilter("ignore")  # probability / single-class warnings are tested below
         value, grad = run_case(case)
     want = ARRAYS[out["value"]]
     dtype = want.dtype
@@ -134,11 +159,12 @@ def test_golden_documented_differences(cid):
         kw = dict(case["kwargs"])
         axis = kw.pop("axis")
         value, grad = run_case(case)
-        want, want_grad = K.sparse_categorical_crossentropy(y_true, np.moveaxis(y_pred, axis, -1), **kw,
-                                                            return_grad=True)
+        want, want_grad = K.sparse_categorical_crossentropy(
+            y_true, np.moveaxis(y_pred, axis, -1), **kw, return_grad=True
+        )
         assert_close(value, want, y_pred.dtype)
         assert_close(grad, np.moveaxis(want_grad, -1, axis), y_pred.dtype)
-    else:   # zero target on -inf: Keras' NaN rows have their value here, everything else (grads too) agrees
+    else:  # zero target on -inf: Keras' NaN rows have their value here, everything else (grads too) agrees
         value, grad = run_case(case)
         want = ARRAYS[case["outputs"]["value"]]
         keras_nan = np.isnan(want)
@@ -166,8 +192,8 @@ def test_golden_file_is_the_keras_we_follow():
 
 
 # ---- the seed documents' numbers ---------------------------------------------------------------------------
-SEED_TRUE = np.array([[1., 0., 0.], [0., 1., 0.], [0., 0., 1.]])
-SEED_PRED = np.array([[.9, .05, .05], [.5, .89, .6], [.05, .01, .94]])
+SEED_TRUE = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+SEED_PRED = np.array([[0.9, 0.05, 0.05], [0.5, 0.89, 0.6], [0.05, 0.01, 0.94]])
 
 
 def test_seed_class_value_with_an_unnormalised_row():
@@ -183,9 +209,10 @@ def test_seed_function_rescales_rows():
     assert value.dtype == np.float64
     np.testing.assert_allclose(value, [0.10536052, 0.80466845, 0.0618754], rtol=1e-7)
     # the row the seed rescales by hand gives the plain formula's value
-    scaled = np.array([[.9, .05, .05], [0.2512563, 0.44723618, 0.30150756], [.05, .01, .94]])
-    np.testing.assert_allclose(K.categorical_crossentropy(SEED_TRUE, scaled), [0.10536052, 0.80466846, 0.0618754],
-                               rtol=1e-7)
+    scaled = np.array([[0.9, 0.05, 0.05], [0.2512563, 0.44723618, 0.30150756], [0.05, 0.01, 0.94]])
+    np.testing.assert_allclose(
+        K.categorical_crossentropy(SEED_TRUE, scaled), [0.10536052, 0.80466846, 0.0618754], rtol=1e-7
+    )
 
 
 def test_seed_clipping_to_epsilon():
@@ -194,22 +221,23 @@ def test_seed_clipping_to_epsilon():
     assert value32.dtype == np.float32
     np.testing.assert_allclose(value32, 16.11809539794922, rtol=1e-6)
     np.testing.assert_allclose(K.categorical_crossentropy(y_true, y_pred), [16.11809565], rtol=1e-9)
-    np.testing.assert_allclose(K.categorical_crossentropy(y_true, np.clip(y_pred, 1e-7, 1 - 1e-7)),
-                               [16.11809565], rtol=1e-9)
+    np.testing.assert_allclose(
+        K.categorical_crossentropy(y_true, np.clip(y_pred, 1e-7, 1 - 1e-7)), [16.11809565], rtol=1e-9
+    )
 
 
 def test_seed_binary_crossentropy_of_a_perfect_prediction():
     # Keras 3 clips 1 to 1 - 2**-23 in float32: -log(1 - 2**-23) = 1.1920929e-07; the seed's 1.1920933e-07
     # came from TF 1.x's log(p / (1 - p)) round trip.  They agree to 4e-7.
-    value = K.binary_crossentropy(np.array([1.], np.float32), np.array([1.], np.float32))
+    value = K.binary_crossentropy(np.array([1.0], np.float32), np.array([1.0], np.float32))
     assert value.dtype == np.float32 and value.shape == ()
     np.testing.assert_allclose(value, 1.1920933e-07, rtol=1e-6)
-    np.testing.assert_allclose(value, -np.log1p(-2.0 ** -23), rtol=1e-6)
+    np.testing.assert_allclose(value, -np.log1p(-(2.0**-23)), rtol=1e-6)
 
 
 def test_seed_categorical_with_targets_summing_to_3():
-    y = np.array([1., 2.], np.float32)
-    with pytest.warns(ce.ProbabilityWarning):   # [1, 2] is not a probability row
+    y = np.array([1.0, 2.0], np.float32)
+    with pytest.warns(ce.ProbabilityWarning):  # [1, 2] is not a probability row
         np.testing.assert_allclose(K.categorical_crossentropy(y, y), 1.9095424, rtol=1e-6)
     np.testing.assert_allclose(K.categorical_crossentropy(y, y, from_logits=True), 1.939785, rtol=1e-6)
 
@@ -219,8 +247,9 @@ def test_seed_sparse_categorical():
     np.testing.assert_allclose(K.sparse_categorical_crossentropy(np.array(1), pred), 1.609438, rtol=1e-6)
     np.testing.assert_allclose(K.sparse_categorical_crossentropy(1, pred), 1.609438, rtol=1e-6)
     np.testing.assert_allclose(K.SparseCategoricalCrossentropy()(1, pred), 1.609438, rtol=1e-6)
-    np.testing.assert_allclose(K.sparse_categorical_crossentropy(1, np.array([1., 2.], np.float32),
-                                                                 from_logits=True), 0.31326166, rtol=1e-6)
+    np.testing.assert_allclose(
+        K.sparse_categorical_crossentropy(1, np.array([1.0, 2.0], np.float32), from_logits=True), 0.31326166, rtol=1e-6
+    )
 
 
 # ---- probability warnings ------------------------------------------------------------------------------------
@@ -235,8 +264,10 @@ def test_warns_for_unnormalised_rows_and_points_at_the_caller():
         K.sparse_categorical_crossentropy([0, 1], [[0.5, 0.9], [0.1, 0.2]])
 
 
-@pytest.mark.parametrize("fn", ["categorical_crossentropy", "categorical_focal_crossentropy",
-                                "binary_crossentropy", "binary_focal_crossentropy"])
+@pytest.mark.parametrize(
+    "fn",
+    ["categorical_crossentropy", "categorical_focal_crossentropy", "binary_crossentropy", "binary_focal_crossentropy"],
+)
 def test_warns_that_logits_look_like_logits(fn):
     logits = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]])
     with warnings.catch_warnings(record=True) as record:
@@ -284,15 +315,15 @@ def test_clip_ties_pass_half_the_gradient():
     _, grad = K.binary_crossentropy(y_true, np.array([[1e-7, 1 - 1e-7]]), return_grad=True)
     np.testing.assert_allclose(grad, [[0.5 * -1 / 1e-7 / 2, 0.5 * 1 / 1e-7 / 2]], rtol=1e-9)
     _, grad = K.binary_crossentropy(y_true, np.array([[1e-8, 1.0]]), return_grad=True)
-    np.testing.assert_array_equal(grad, 0.0)   # beyond the bounds: nothing passes
+    np.testing.assert_array_equal(grad, 0.0)  # beyond the bounds: nothing passes
 
 
 def test_label_smoothing_divides_by_the_last_dimension_whatever_the_axis():
     rng = np.random.default_rng(1)
-    y_true = np.eye(3)[rng.integers(0, 3, 5)].T          # (3 classes, 5 samples), axis=0
+    y_true = np.eye(3)[rng.integers(0, 3, 5)].T  # (3 classes, 5 samples), axis=0
     y_pred = rng.dirichlet(np.ones(3), size=5).T
     got = K.categorical_crossentropy(y_true, y_pred, label_smoothing=0.3, axis=0)
-    smoothed = y_true * 0.7 + 0.3 / 5                     # K = 5 = y_true.shape[-1], not 3
+    smoothed = y_true * 0.7 + 0.3 / 5  # K = 5 = y_true.shape[-1], not 3
     want = K.categorical_crossentropy(smoothed, y_pred, axis=0)
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
@@ -322,7 +353,7 @@ def test_mean_with_sample_weight_divides_by_the_weights_as_given():
     np.testing.assert_allclose(loss(y_true, y_pred, sample_weight=0.7), per_sample.sum(), rtol=1e-6)
     w = rng.uniform(0, 2, 6)
     np.testing.assert_allclose(loss(y_true, y_pred, sample_weight=w), (per_sample * w).sum() / w.sum(), rtol=1e-6)
-    assert loss(y_true, y_pred, sample_weight=np.zeros(6)) == 0   # divide_no_nan
+    assert loss(y_true, y_pred, sample_weight=np.zeros(6)) == 0  # divide_no_nan
 
 
 def test_sample_weight_rank_matching():
@@ -332,15 +363,14 @@ def test_sample_weight_rank_matching():
     per_sample = loss(y_true, y_pred)
     # (B, T) losses and a (B,) weight with B == T: Keras broadcasts it along T
     w = np.arange(1.0, 5.0)
-    np.testing.assert_allclose(loss(y_true, y_pred, sample_weight=w), per_sample * w.astype(np.float32),
-                               rtol=1e-6)
+    np.testing.assert_allclose(loss(y_true, y_pred, sample_weight=w), per_sample * w.astype(np.float32), rtol=1e-6)
     with pytest.raises(ValueError, match="sample_weight"):
         loss(y_true[:, :3], y_pred[:, :3], sample_weight=w)
     # (B,) losses and a (B, 1) weight: Keras expands the losses, so reduction=None returns (B, 1)
-    yt, yp = np.eye(3)[[0, 1]], np.array([[.5, .3, .2], [.1, .8, .1]])
+    yt, yp = np.eye(3)[[0, 1]], np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1]])
     np.testing.assert_allclose(loss(yt, yp, sample_weight=[[2.0], [3.0]]), [[1.3862944], [0.6694306]], rtol=1e-6)
     # (B,) y_true against (B, 1) y_pred: y_true is expanded; the gradient keeps y_pred's shape
-    value, grad = K.BinaryCrossentropy()(np.array([1., 0.]), np.array([[0.8], [0.3]]), return_grad=True)
+    value, grad = K.BinaryCrossentropy()(np.array([1.0, 0.0]), np.array([[0.8], [0.3]]), return_grad=True)
     assert value.shape == () and grad.shape == (2, 1)
     np.testing.assert_allclose(value, 0.28990924, rtol=1e-6)
 
@@ -358,7 +388,7 @@ def test_one_sample_loss_with_a_weight_per_element(name):
     value, grad = loss(y_true, y_pred, sample_weight=w, return_grad=True)
     np.testing.assert_allclose(value, plain * w.mean(), rtol=1e-14)
     np.testing.assert_allclose(grad, plain_grad * w.mean(), rtol=1e-14)
-    if name == "BinaryCrossentropy":   # the formula itself: mean of -(y log p + (1 - y) log(1 - p))
+    if name == "BinaryCrossentropy":  # the formula itself: mean of -(y log p + (1 - y) log(1 - p))
         bce = -(y_true * np.log(y_pred) + (1 - y_true) * np.log1p(-y_pred))
         np.testing.assert_allclose(plain, bce.mean(), rtol=1e-14)
         np.testing.assert_allclose(plain_grad, (y_pred - y_true) / (y_pred * (1 - y_pred)) / 6, rtol=1e-13)
@@ -374,7 +404,7 @@ def test_reduction_skipped_for_scalar_losses():
 # ---- differences from Keras, pinned ----------------------------------------------------------------------------
 def test_zero_targets_on_neg_inf_logits_add_nothing():
     x = np.array([[-np.inf, 0.0, 1.0]])
-    value, grad = K.categorical_crossentropy(np.array([[0., 1., 0.]]), x, from_logits=True, return_grad=True)
+    value, grad = K.categorical_crossentropy(np.array([[0.0, 1.0, 0.0]]), x, from_logits=True, return_grad=True)
     np.testing.assert_allclose(value, [np.log1p(np.e)], rtol=1e-12)
     np.testing.assert_allclose(grad, [[0.0, 1 / (1 + np.e) - 1, np.e / (1 + np.e)]], rtol=1e-12)
     value = K.sparse_categorical_crossentropy([1], x, from_logits=True)
@@ -384,7 +414,7 @@ def test_zero_targets_on_neg_inf_logits_add_nothing():
 def test_binary_focal_gradient_where_the_focal_factor_vanishes():
     # p_t == 1 exactly: Keras' JAX gradient is NaN for gamma < 1; the focal factor's derivative is 0 for
     # gamma == 0 and +-inf for 0 < gamma < 1; at gamma >= 1 we agree with Keras (values from Keras 3.15/JAX)
-    y_true, y_pred = np.array([[1., 0., 1.]], np.float32), np.array([[1., 0., 0.5]], np.float32)
+    y_true, y_pred = np.array([[1.0, 0.0, 1.0]], np.float32), np.array([[1.0, 0.0, 0.5]], np.float32)
     _, grad = K.binary_focal_crossentropy(y_true, y_pred, gamma=0.0, return_grad=True)
     np.testing.assert_allclose(grad, [[0.0, 0.0, -0.6666667]], rtol=1e-6)
     _, grad = K.binary_focal_crossentropy(y_true, y_pred, gamma=0.5, return_grad=True)
@@ -396,8 +426,8 @@ def test_binary_focal_gradient_where_the_focal_factor_vanishes():
 def test_empty_batches_follow_keras():
     z = np.zeros((0, 3), np.float32)
     assert K.categorical_crossentropy(z, z).shape == (0,)
-    assert K.CategoricalCrossentropy()(z, z).shape == (0,)            # (0,) losses are not reduced
-    assert K.CategoricalCrossentropy()(np.zeros((2, 0, 3)), np.zeros((2, 0, 3))) == 0   # divide_no_nan
+    assert K.CategoricalCrossentropy()(z, z).shape == (0,)  # (0,) losses are not reduced
+    assert K.CategoricalCrossentropy()(np.zeros((2, 0, 3)), np.zeros((2, 0, 3))) == 0  # divide_no_nan
     value, grad = K.SparseCategoricalCrossentropy()(np.zeros(0, int), z, return_grad=True)
     assert value.shape == (0,) and grad.shape == (0, 3)
 
@@ -410,8 +440,11 @@ def test_per_class_alpha():
     q = np.clip(y_pred / y_pred.sum(-1, keepdims=True), 1e-7, 1 - 1e-7)
     want = np.sum(alpha * (1 - q) ** 2 * -y_true * np.log(q), axis=-1)
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    np.testing.assert_allclose(K.categorical_focal_crossentropy(y_true, y_pred, alpha=[0.3]),
-                               K.categorical_focal_crossentropy(y_true, y_pred, alpha=0.3), rtol=1e-15)
+    np.testing.assert_allclose(
+        K.categorical_focal_crossentropy(y_true, y_pred, alpha=[0.3]),
+        K.categorical_focal_crossentropy(y_true, y_pred, alpha=0.3),
+        rtol=1e-15,
+    )
 
 
 def test_binary_float64_is_averaged_in_float64():
@@ -431,33 +464,43 @@ def test_binary_from_logits_is_the_exact_log_sigmoid():
 
 
 # ---- bad inputs ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call,exc,match", [
-    (lambda: K.categorical_crossentropy(np.ones((2, 3)), np.ones((2, 4))), ValueError, "y_true and y_pred"),
-    (lambda: K.binary_crossentropy(np.ones((2, 3)), np.ones((3, 2))), ValueError, "y_true and y_pred"),
-    (lambda: K.categorical_focal_crossentropy(np.ones((1, 3)), np.ones((2, 3))), ValueError, "same shape"),
-    (lambda: K.sparse_categorical_crossentropy([0, 3], np.ones((2, 3))), IndexError, "y_true contains 3"),
-    (lambda: K.sparse_categorical_crossentropy([0, -1], np.ones((2, 3)), ignore_class=255), IndexError,
-     "not ignore value 255"),
-    (lambda: K.sparse_categorical_crossentropy([0.5, 1], np.ones((2, 3))), ValueError, "integer class"),
-    (lambda: K.sparse_categorical_crossentropy([0, 1, 2], np.ones((2, 3))), ValueError, "y_true must have"),
-    (lambda: K.sparse_categorical_crossentropy(["a"], np.ones((1, 3))), TypeError, "y_true"),
-    (lambda: K.sparse_categorical_crossentropy([0], np.ones((1, 3)), ignore_class=0.5), ValueError,
-     "ignore_class"),
-    (lambda: K.categorical_crossentropy(np.ones(3), np.ones(3), axis=True), ValueError, "axis"),
-    (lambda: K.categorical_crossentropy(np.ones(3), np.ones(3), axis=1), ValueError, "axis=1"),
-    (lambda: K.categorical_crossentropy(np.ones((2, 0)), np.ones((2, 0))), ValueError, "no entries"),
-    (lambda: K.categorical_crossentropy(1.0, 1.0), ValueError, "at least one dimension"),
-    (lambda: K.categorical_crossentropy(np.ones(3), ["a", "b", "c"]), TypeError, "y_pred"),
-    (lambda: K.categorical_focal_crossentropy(np.ones((2, 3)), np.ones((2, 3)), alpha=[1, 2]), ValueError,
-     "alpha"),
-    (lambda: K.categorical_focal_crossentropy(np.ones((3, 2)), np.ones((3, 2)), alpha=[1, 2], axis=0),
-     ValueError, "alpha"),
-    (lambda: K.CategoricalCrossentropy(reduction="avg"), ValueError, "reduction"),
-    (lambda: K.BinaryCrossentropy(dtype="float16"), ValueError, "dtype"),
-    (lambda: K.SparseCategoricalCrossentropy(ignore_class="x"), ValueError, "ignore_class"),
-    (lambda: K.CategoricalCrossentropy()(np.eye(2), np.eye(2), sample_weight=np.ones(3)), ValueError,
-     "sample_weight"),
-])
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: K.categorical_crossentropy(np.ones((2, 3)), np.ones((2, 4))), ValueError, "y_true and y_pred"),
+        (lambda: K.binary_crossentropy(np.ones((2, 3)), np.ones((3, 2))), ValueError, "y_true and y_pred"),
+        (lambda: K.categorical_focal_crossentropy(np.ones((1, 3)), np.ones((2, 3))), ValueError, "same shape"),
+        (lambda: K.sparse_categorical_crossentropy([0, 3], np.ones((2, 3))), IndexError, "y_true contains 3"),
+        (
+            lambda: K.sparse_categorical_crossentropy([0, -1], np.ones((2, 3)), ignore_class=255),
+            IndexError,
+            "not ignore value 255",
+        ),
+        (lambda: K.sparse_categorical_crossentropy([0.5, 1], np.ones((2, 3))), ValueError, "integer class"),
+        (lambda: K.sparse_categorical_crossentropy([0, 1, 2], np.ones((2, 3))), ValueError, "y_true must have"),
+        (lambda: K.sparse_categorical_crossentropy(["a"], np.ones((1, 3))), TypeError, "y_true"),
+        (lambda: K.sparse_categorical_crossentropy([0], np.ones((1, 3)), ignore_class=0.5), ValueError, "ignore_class"),
+        (lambda: K.categorical_crossentropy(np.ones(3), np.ones(3), axis=True), ValueError, "axis"),
+        (lambda: K.categorical_crossentropy(np.ones(3), np.ones(3), axis=1), ValueError, "axis=1"),
+        (lambda: K.categorical_crossentropy(np.ones((2, 0)), np.ones((2, 0))), ValueError, "no entries"),
+        (lambda: K.categorical_crossentropy(1.0, 1.0), ValueError, "at least one dimension"),
+        (lambda: K.categorical_crossentropy(np.ones(3), ["a", "b", "c"]), TypeError, "y_pred"),
+        (lambda: K.categorical_focal_crossentropy(np.ones((2, 3)), np.ones((2, 3)), alpha=[1, 2]), ValueError, "alpha"),
+        (
+            lambda: K.categorical_focal_crossentropy(np.ones((3, 2)), np.ones((3, 2)), alpha=[1, 2], axis=0),
+            ValueError,
+            "alpha",
+        ),
+        (lambda: K.CategoricalCrossentropy(reduction="avg"), ValueError, "reduction"),
+        (lambda: K.BinaryCrossentropy(dtype="float16"), ValueError, "dtype"),
+        (lambda: K.SparseCategoricalCrossentropy(ignore_class="x"), ValueError, "ignore_class"),
+        (
+            lambda: K.CategoricalCrossentropy()(np.eye(2), np.eye(2), sample_weight=np.ones(3)),
+            ValueError,
+            "sample_weight",
+        ),
+    ],
+)
 def test_bad_inputs_raise_naming_the_argument(call, exc, match):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -476,12 +519,20 @@ def test_default_config_is_keras(name):
 
 
 def test_config_keeps_constructor_arguments():
-    loss = K.CategoricalFocalCrossentropy(alpha=[0.1, 0.9], gamma=3.0, from_logits=True, label_smoothing=0.1,
-                                          axis=-1, reduction=None, name="focal")
-    assert loss.get_config() == {"name": "focal", "reduction": None, "from_logits": True, "label_smoothing": 0.1,
-                                 "axis": -1, "alpha": [0.1, 0.9], "gamma": 3.0}
+    loss = K.CategoricalFocalCrossentropy(
+        alpha=[0.1, 0.9], gamma=3.0, from_logits=True, label_smoothing=0.1, axis=-1, reduction=None, name="focal"
+    )
+    assert loss.get_config() == {
+        "name": "focal",
+        "reduction": None,
+        "from_logits": True,
+        "label_smoothing": 0.1,
+        "axis": -1,
+        "alpha": [0.1, 0.9],
+        "gamma": 3.0,
+    }
     assert K.CategoricalCrossentropy(name=None).name == "categorical_crossentropy"
-    assert "axis" not in K.SparseCategoricalCrossentropy(axis=0).get_config()   # as in Keras
+    assert "axis" not in K.SparseCategoricalCrossentropy(axis=0).get_config()  # as in Keras
 
 
 def test_positional_arguments_follow_keras():
@@ -490,9 +541,16 @@ def test_positional_arguments_follow_keras():
     assert K.CategoricalFocalCrossentropy(0.4, 1.5).get_config()["gamma"] == 1.5
 
 
-@pytest.mark.parametrize("in_dtype,out_dtype", [(np.float32, np.float32), (np.float64, np.float64),
-                                                (np.int64, np.float32), (np.float16, np.float32),
-                                                (np.bool_, np.float32)])
+@pytest.mark.parametrize(
+    "in_dtype,out_dtype",
+    [
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.int64, np.float32),
+        (np.float16, np.float32),
+        (np.bool_, np.float32),
+    ],
+)
 @pytest.mark.parametrize("fn", FUNCTIONS)
 def test_function_dtype_rules(fn, in_dtype, out_dtype):
     y_pred = np.array([[0.25, 0.75], [1.0, 0.0]]).astype(in_dtype)
@@ -508,7 +566,7 @@ def test_class_dtype_rules(name):
     y_pred = np.array([[0.25, 0.75], [0.5, 0.5]])
     y_true = np.array([1, 0]) if name.startswith("Sparse") else np.array([[0, 1], [1, 0]])
     value, grad = getattr(K, name)()(y_true, y_pred, return_grad=True)
-    assert value.dtype == np.float32 and grad.dtype == np.float64      # computed in floatx, grad as given
+    assert value.dtype == np.float32 and grad.dtype == np.float64  # computed in floatx, grad as given
     value, grad = getattr(K, name)(dtype="float64")(y_true, y_pred.astype(np.float32), return_grad=True)
     assert value.dtype == np.float64 and grad.dtype == np.float32
     assert getattr(K, name)(dtype=np.float64).dtype == "float64"
@@ -516,10 +574,13 @@ def test_class_dtype_rules(name):
 
 # ---- gradients by finite differences ---------------------------------------------------------------------------
 FD_CASES = [
-    ("categorical_crossentropy", {}), ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.2}),
-    ("categorical_crossentropy", {"axis": 0}), ("sparse_categorical_crossentropy", {}),
+    ("categorical_crossentropy", {}),
+    ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.2}),
+    ("categorical_crossentropy", {"axis": 0}),
+    ("sparse_categorical_crossentropy", {}),
     ("sparse_categorical_crossentropy", {"from_logits": True, "ignore_class": 1}),
-    ("binary_crossentropy", {"label_smoothing": 0.1}), ("binary_crossentropy", {"from_logits": True, "axis": 0}),
+    ("binary_crossentropy", {"label_smoothing": 0.1}),
+    ("binary_crossentropy", {"from_logits": True, "axis": 0}),
     ("categorical_focal_crossentropy", {"gamma": 3.5, "alpha": 0.4}),
     ("categorical_focal_crossentropy", {"from_logits": True, "alpha": [0.2, 0.3, 0.1, 0.4]}),
     ("binary_focal_crossentropy", {"apply_class_balancing": True, "gamma": 1.5}),
@@ -577,7 +638,7 @@ def test_class_gradients_match_finite_differences(name, reduction):
 def test_any_layout_and_axis_gives_the_same_values(fn):
     rng = np.random.default_rng(8)
     y_true, y_pred = fd_inputs(fn, {}, rng)
-    y_pred = np.stack([y_pred, y_pred[::-1]], axis=1)        # (5, 2, 4)
+    y_pred = np.stack([y_pred, y_pred[::-1]], axis=1)  # (5, 2, 4)
     y_true = np.stack([y_true, y_true[::-1]], axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ce.ProbabilityWarning)
@@ -622,7 +683,7 @@ def test_inputs_are_not_modified():
     np.testing.assert_array_equal(y_true, before[1])
 
 
-@pytest.mark.parametrize("value", [-2**63, 2**70])
+@pytest.mark.parametrize("value", [-(2**63), 2**70])
 def test_ignore_class_outside_int64_is_named(value):
     with pytest.raises(ValueError, match="ignore_class"):
         K.sparse_categorical_crossentropy(np.array([0, 1]), np.array([[0.5, 0.5], [0.3, 0.7]]), ignore_class=value)

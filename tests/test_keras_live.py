@@ -5,6 +5,7 @@ checked against Keras on its JAX backend, run in a subprocess (a Keras backend i
 Keras' NumPy backend differs from its JAX/TensorFlow backends in ways we follow the latter for (it clips
 sigmoid(x) in binary_crossentropy(from_logits=True), it returns float32 for float64 inputs), so binary
 logits are drawn where the clip is inactive and float64 results are compared at float32 precision."""
+
 import importlib.util
 import json
 import os
@@ -15,7 +16,8 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 keras = pytest.importorskip("keras")
 
@@ -71,7 +73,7 @@ def probabilities(rng, shape, axis, kind):
     p = rng.gamma(0.7, size=shape)
     if kind == "exact_zeros":
         p = np.where(rng.random(shape) < 0.3, 0.0, p)
-        p = p + (p.sum(axis=ax, keepdims=True) == 0)   # keep every row non-zero
+        p = p + (p.sum(axis=ax, keepdims=True) == 0)  # keep every row non-zero
     p = p / p.sum(axis=ax, keepdims=True)
     if kind == "unnormalised":
         p = p * rng.uniform(0.3, 3.0, [1 if i == ax else n for i, n in enumerate(shape)])
@@ -92,14 +94,22 @@ def one_hot_or_soft(rng, shape, axis, soft):
     return np.moveaxis(np.eye(shape[ax])[labels], -1, ax)
 
 
-COMMON = dict(seed=st.integers(0, 2 ** 32 - 1), from_logits=st.booleans(),
-              kind=st.sampled_from(["normal", "exact_zeros", "unnormalised"]))
+COMMON = dict(
+    seed=st.integers(0, 2**32 - 1),
+    from_logits=st.booleans(),
+    kind=st.sampled_from(["normal", "exact_zeros", "unnormalised"]),
+)
 
 
 # ---- per-sample functions against Keras (this process' backend) -------------------------------------------------
 @SETTINGS
-@given(layout=layouts(), label_smoothing=st.sampled_from([0.0, 0.1, 0.37]), soft=st.booleans(),
-       dtype=st.sampled_from([np.float32, np.float64]), **COMMON)
+@given(
+    layout=layouts(),
+    label_smoothing=st.sampled_from([0.0, 0.1, 0.37]),
+    soft=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    **COMMON,
+)
 def test_categorical_crossentropy(layout, label_smoothing, soft, dtype, seed, from_logits, kind):
     shape, axis = layout
     rng = np.random.default_rng(seed)
@@ -113,13 +123,18 @@ def test_categorical_crossentropy(layout, label_smoothing, soft, dtype, seed, fr
 
 
 @SETTINGS
-@given(layout=layouts(), label_smoothing=st.sampled_from([0.0, 0.2]), alpha=st.sampled_from([0.25, 1.0, "per-class"]),
-       gamma=st.sampled_from([0.0, 2.0, 3.5]), **COMMON)
+@given(
+    layout=layouts(),
+    label_smoothing=st.sampled_from([0.0, 0.2]),
+    alpha=st.sampled_from([0.25, 1.0, "per-class"]),
+    gamma=st.sampled_from([0.0, 2.0, 3.5]),
+    **COMMON,
+)
 def test_categorical_focal_crossentropy(layout, label_smoothing, alpha, gamma, seed, from_logits, kind):
     shape, axis = layout
     rng = np.random.default_rng(seed)
-    if alpha == "per-class":   # Keras broadcasts a per-class alpha against the last axis
-        shape, axis = shape[:axis] + shape[axis + 1:] + (shape[axis],), -1
+    if alpha == "per-class":  # Keras broadcasts a per-class alpha against the last axis
+        shape, axis = shape[:axis] + shape[axis + 1 :] + (shape[axis],), -1
         alpha = list(rng.uniform(0.1, 1.0, shape[-1]))
     y_true = one_hot_or_soft(rng, shape, axis, False).astype(np.float32)
     y_pred = predictions(rng, shape, axis, from_logits, kind).astype(np.float32)
@@ -129,8 +144,13 @@ def test_categorical_focal_crossentropy(layout, label_smoothing, alpha, gamma, s
 
 
 @SETTINGS
-@given(lead=st.lists(st.integers(1, 4), min_size=0, max_size=2), C=st.integers(2, 8),
-       ignore=st.sampled_from([None, -1, 0, 255]), trailing_one=st.booleans(), **COMMON)
+@given(
+    lead=st.lists(st.integers(1, 4), min_size=0, max_size=2),
+    C=st.integers(2, 8),
+    ignore=st.sampled_from([None, -1, 0, 255]),
+    trailing_one=st.booleans(),
+    **COMMON,
+)
 def test_sparse_categorical_crossentropy(lead, C, ignore, trailing_one, seed, from_logits, kind):
     rng = np.random.default_rng(seed)
     shape = tuple(lead) + (C,)
@@ -147,14 +167,22 @@ def test_sparse_categorical_crossentropy(lead, C, ignore, trailing_one, seed, fr
 
 
 @SETTINGS
-@given(layout=layouts(), label_smoothing=st.sampled_from([0.0, 0.1, 0.3]), focal=st.booleans(),
-       balance=st.booleans(), alpha=st.sampled_from([0.25, 0.6]), gamma=st.sampled_from([0.0, 2.0, 3.5]),
-       seed=st.integers(0, 2 ** 32 - 1), from_logits=st.booleans(), soft=st.booleans())
+@given(
+    layout=layouts(),
+    label_smoothing=st.sampled_from([0.0, 0.1, 0.3]),
+    focal=st.booleans(),
+    balance=st.booleans(),
+    alpha=st.sampled_from([0.25, 0.6]),
+    gamma=st.sampled_from([0.0, 2.0, 3.5]),
+    seed=st.integers(0, 2**32 - 1),
+    from_logits=st.booleans(),
+    soft=st.booleans(),
+)
 def test_binary_losses(layout, label_smoothing, focal, balance, alpha, gamma, seed, from_logits, soft):
     shape, axis = layout
     rng = np.random.default_rng(seed)
     y_true = (rng.random(shape) if soft else rng.integers(0, 2, shape)).astype(np.float32)
-    if from_logits:   # where Keras' NumPy backend's clip of sigmoid(x) is inactive
+    if from_logits:  # where Keras' NumPy backend's clip of sigmoid(x) is inactive
         y_pred = rng.uniform(-4, 4, shape).astype(np.float32)
     else:
         y_pred = np.where(rng.random(shape) < 0.1, rng.integers(0, 2, shape), rng.random(shape)).astype(np.float32)
@@ -186,9 +214,14 @@ def class_calls(draw):
 
 
 @SETTINGS
-@given(call=class_calls(), lead=st.lists(st.integers(1, 4), min_size=1, max_size=2), C=st.integers(2, 6),
-       weight=st.sampled_from(["none", "scalar", "per-sample", "per-sample-x1", "first-axis"]),
-       seed=st.integers(0, 2 ** 32 - 1), from_logits=st.booleans())
+@given(
+    call=class_calls(),
+    lead=st.lists(st.integers(1, 4), min_size=1, max_size=2),
+    C=st.integers(2, 6),
+    weight=st.sampled_from(["none", "scalar", "per-sample", "per-sample-x1", "first-axis"]),
+    seed=st.integers(0, 2**32 - 1),
+    from_logits=st.booleans(),
+)
 def test_classes(call, lead, C, weight, seed, from_logits):
     name, kw = call
     rng = np.random.default_rng(seed)
@@ -207,12 +240,17 @@ def test_classes(call, lead, C, weight, seed, from_logits):
     else:
         y_pred = predictions(rng, shape, -1, from_logits, "normal").astype(np.float32)
     if BACKEND == "numpy" and kw.get("ignore_class") is not None and weight in ("scalar", "first-axis"):
-        weight = "per-sample"   # Keras' NumPy backend fails to merge a mask into a smaller weight in place
-    sample_weight = {"none": None, "scalar": 0.7,
-                     "per-sample": rng.uniform(0, 2, lead), "per-sample-x1": rng.uniform(0, 2, lead + (1,)),
-                     "first-axis": rng.uniform(0, 2, lead[:1] + (1,) * (len(lead) - 1))}[weight]
-    want = keras_call(getattr(keras.losses, name)(from_logits=from_logits, **kw), y_true, y_pred,
-                      sample_weight=sample_weight)
+        weight = "per-sample"  # Keras' NumPy backend fails to merge a mask into a smaller weight in place
+    sample_weight = {
+        "none": None,
+        "scalar": 0.7,
+        "per-sample": rng.uniform(0, 2, lead),
+        "per-sample-x1": rng.uniform(0, 2, lead + (1,)),
+        "first-axis": rng.uniform(0, 2, lead[:1] + (1,) * (len(lead) - 1)),
+    }[weight]
+    want = keras_call(
+        getattr(keras.losses, name)(from_logits=from_logits, **kw), y_true, y_pred, sample_weight=sample_weight
+    )
     loss = getattr(K, name)(from_logits=from_logits, **kw)
     got = ours(loss, y_true, y_pred, sample_weight=sample_weight)
     assert_matches(got, want, scale=float(np.abs(y_pred).max()) if from_logits else 0.0)
@@ -263,16 +301,26 @@ def gradient_cases(n=48, seed=20260101):
     """Random float32 cases over all five losses, functions and classes (with weights and reductions), then the
     1-D binary cases with per-element sample weights."""
     rng = np.random.default_rng(seed)
-    names = ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-             "categorical_focal_crossentropy", "binary_focal_crossentropy"]
-    classes = ["CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
-               "CategoricalFocalCrossentropy", "BinaryFocalCrossentropy"]
+    names = [
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "binary_crossentropy",
+        "categorical_focal_crossentropy",
+        "binary_focal_crossentropy",
+    ]
+    classes = [
+        "CategoricalCrossentropy",
+        "SparseCategoricalCrossentropy",
+        "BinaryCrossentropy",
+        "CategoricalFocalCrossentropy",
+        "BinaryFocalCrossentropy",
+    ]
     cases, arrays = [], {}
     for i in range(n):
         k = i % 5
         kind = "class" if (i // 5) % 2 else "function"
         from_logits = bool(rng.integers(0, 2))
-        lead = [(6,), (2, 3)][int(rng.integers(0, 2))]   # few shapes: JAX compiles each op once per shape
+        lead = [(6,), (2, 3)][int(rng.integers(0, 2))]  # few shapes: JAX compiles each op once per shape
         C = int(rng.choice([3, 5]))
         shape = lead + (C,)
         kw = {"from_logits": from_logits}
@@ -308,11 +356,13 @@ def gradient_cases(n=48, seed=20260101):
         for reduction in ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight"):
             i = len(cases)
             from_logits = reduction in ("sum", "none")
-            cases.append({"kind": "class", "name": name, "kwargs": {"from_logits": from_logits,
-                                                                     "reduction": reduction}})
+            cases.append(
+                {"kind": "class", "name": name, "kwargs": {"from_logits": from_logits, "reduction": reduction}}
+            )
             arrays[f"{i}/y_true"] = rng.integers(0, 2, 6).astype(np.float32)
             arrays[f"{i}/y_pred"] = (rng.uniform(-3, 3, 6) if from_logits else rng.uniform(0.05, 0.95, 6)).astype(
-                np.float32)
+                np.float32
+            )
             arrays[f"{i}/sample_weight"] = rng.uniform(0, 2, 6).astype(np.float32)
     return cases, arrays
 
@@ -329,8 +379,13 @@ def jax_reference(tmp_path_factory):
     (d / "cases.json").write_text(json.dumps(cases))
     np.savez(d / "inputs.npz", **arrays)
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", JAX_WORKER, str(d / "cases.json"), str(d / "inputs.npz"),
-                           str(d / "out.npz")], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", JAX_WORKER, str(d / "cases.json"), str(d / "inputs.npz"), str(d / "out.npz")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode:
         pytest.fail(f"Keras/JAX worker failed:\n{proc.stderr[-4000:]}")
     return cases, arrays, dict(np.load(d / "out.npz"))
@@ -344,8 +399,13 @@ def test_values_and_gradients_match_keras_on_jax(jax_reference, i):
     if case["kind"] == "function":
         value, grad = ours(getattr(K, case["name"]), y_true, y_pred, **case["kwargs"], return_grad=True)
     else:
-        value, grad = ours(getattr(K, case["name"])(**case["kwargs"]), y_true, y_pred,
-                           sample_weight=arrays.get(f"{i}/sample_weight"), return_grad=True)
+        value, grad = ours(
+            getattr(K, case["name"])(**case["kwargs"]),
+            y_true,
+            y_pred,
+            sample_weight=arrays.get(f"{i}/sample_weight"),
+            return_grad=True,
+        )
     scale = float(np.abs(y_pred).max()) if case["kwargs"]["from_logits"] else 0.0
     assert_matches(value, out[f"{i}/value"], scale=scale)
     assert grad.dtype == np.float32 and grad.shape == y_pred.shape

@@ -5,6 +5,7 @@ after a warm-up, plus a tracemalloc pass (Python objects and NumPy buffers, whic
 tracemalloc).  Slow run (``python -m pytest -m slow tests/test_leaks.py -s``): 100,000 calls of each entry
 point, printing the RSS growth of each.
 """
+
 import gc
 import os
 import tracemalloc
@@ -53,41 +54,51 @@ def _entry_points():
             except exc:
                 return
             raise AssertionError("no error")
+
         return call
 
     return _gufunc_calls(rng, expect) + [
-        ("torch.cross_entropy", lambda: ct.cross_entropy(x, lab, weight=t[0], label_smoothing=0.1,
-                                                         return_grad=True)),
+        ("torch.cross_entropy", lambda: ct.cross_entropy(x, lab, weight=t[0], label_smoothing=0.1, return_grad=True)),
         ("torch.cross_entropy-probabilities", lambda: ct.cross_entropy(x, p, return_grad=True)),
         ("torch.cross_entropy-bad-target", expect(IndexError, ct.cross_entropy, x, bad)),
         ("torch.nll_loss", lambda: ct.nll_loss(x, lab, return_grad=True)),
         ("torch.binary_cross_entropy", lambda: ct.binary_cross_entropy(p, z, return_grad=True)),
-        ("torch.binary_cross_entropy_with_logits",
-         lambda: ct.binary_cross_entropy_with_logits(x, z, pos_weight=t[0], return_grad=True)),
+        (
+            "torch.binary_cross_entropy_with_logits",
+            lambda: ct.binary_cross_entropy_with_logits(x, z, pos_weight=t[0], return_grad=True),
+        ),
         ("torch.CrossEntropyLoss", lambda: ct.CrossEntropyLoss(ignore_index=2)(x, lab)),
         ("torch.NLLLoss", lambda: ct.NLLLoss()(x, lab)),
         ("torch.BCELoss", lambda: ct.BCELoss()(p, z)),
         ("torch.BCEWithLogitsLoss", lambda: ct.BCEWithLogitsLoss()(x, z, return_grad=True)),
         ("tf.softmax_cross_entropy_with_logits", lambda: ctf.softmax_cross_entropy_with_logits(t, x, return_grad=True)),
-        ("tf.sparse_softmax_cross_entropy_with_logits",
-         lambda: ctf.sparse_softmax_cross_entropy_with_logits(lab, x, return_grad=True)),
+        (
+            "tf.sparse_softmax_cross_entropy_with_logits",
+            lambda: ctf.sparse_softmax_cross_entropy_with_logits(lab, x, return_grad=True),
+        ),
         ("tf.sigmoid_cross_entropy_with_logits", lambda: ctf.sigmoid_cross_entropy_with_logits(z, x, return_grad=True)),
         ("tf.weighted_cross_entropy_with_logits", lambda: ctf.weighted_cross_entropy_with_logits(z, x, 2.0)),
         ("tf-bad-labels", expect(TypeError, ctf.sparse_softmax_cross_entropy_with_logits, lab * 1.0, x)),
         ("keras.categorical_crossentropy", lambda: ck.categorical_crossentropy(oh, p, return_grad=True)),
-        ("keras.sparse_categorical_crossentropy",
-         lambda: ck.sparse_categorical_crossentropy(lab, x, from_logits=True, return_grad=True)),
+        (
+            "keras.sparse_categorical_crossentropy",
+            lambda: ck.sparse_categorical_crossentropy(lab, x, from_logits=True, return_grad=True),
+        ),
         ("keras.binary_crossentropy", lambda: ck.binary_crossentropy(z, p, return_grad=True)),
         ("keras.categorical_focal_crossentropy", lambda: ck.categorical_focal_crossentropy(oh, p, return_grad=True)),
-        ("keras.binary_focal_crossentropy",
-         lambda: ck.binary_focal_crossentropy(z, x, from_logits=True, return_grad=True)),
+        (
+            "keras.binary_focal_crossentropy",
+            lambda: ck.binary_focal_crossentropy(z, x, from_logits=True, return_grad=True),
+        ),
         ("keras.CategoricalCrossentropy", lambda: ck.CategoricalCrossentropy()(oh, p, sample_weight=t[:, 0])),
-        ("keras.SparseCategoricalCrossentropy",
-         lambda: ck.SparseCategoricalCrossentropy(ignore_class=1)(lab, p, return_grad=True)),
+        (
+            "keras.SparseCategoricalCrossentropy",
+            lambda: ck.SparseCategoricalCrossentropy(ignore_class=1)(lab, p, return_grad=True),
+        ),
         ("keras.BinaryCrossentropy", lambda: ck.BinaryCrossentropy(from_logits=True)(z, x)),
         ("keras.CategoricalFocalCrossentropy", lambda: ck.CategoricalFocalCrossentropy()(oh, p)),
         ("keras.BinaryFocalCrossentropy", lambda: ck.BinaryFocalCrossentropy(apply_class_balancing=True)(z, p)),
-        ("keras-warning", lambda: ck.categorical_crossentropy(oh, p * 2)),   # ProbabilityWarning path
+        ("keras-warning", lambda: ck.categorical_crossentropy(oh, p * 2)),  # ProbabilityWarning path
         ("keras-bad-label", expect(IndexError, ck.sparse_categorical_crossentropy, bad, p)),
     ]
 
@@ -145,8 +156,10 @@ def test_rss_flat_short(threads):
     growth = {name: _growth(call, calls, warmup=100) for name, call in ENTRY_POINTS}
     total = sum(growth.values())
     worst = max(growth, key=growth.get)
-    print(f"\nRSS growth over {calls:,} calls each: total {total / 2**20:.2f} MiB, largest {worst} "
-          f"{growth[worst] / 2**10:.0f} KiB")
+    print(
+        f"\nRSS growth over {calls:,} calls each: total {total / 2**20:.2f} MiB, largest {worst} "
+        f"{growth[worst] / 2**10:.0f} KiB"
+    )
     assert total < 4 * 2**20, growth
     assert growth[worst] < 2 * 2**20, growth
 

@@ -1,19 +1,15 @@
-"""crossentropy.tf against the values and GradientTape grads TensorFlow 2.21 produced (tests/golden/tf_*), its
-errors, TF's own gradient quirks, strided inputs, finite differences, and the documented difference."""
-import json
-import pathlib
+"""crossentropy.tf against the values and GradientTape grads TensorFlow 2.21 produced (tests/golden/tf.jsonl),
+its errors, TF's own gradient quirks, strided inputs, finite differences, and the documented difference."""
 
 import numpy as np
 import pytest
+from helpers import finite_difference
 
 import crossentropy as ce
 from crossentropy import tf as ctf
-from helpers import finite_difference
+from golden import goldenio
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-DOC = json.loads((GOLDEN / "tf_cases.json").read_text())
-with np.load(GOLDEN / "tf_arrays.npz") as _npz:
-    ARRAYS = dict(_npz)   # NpzFile would decompress on every access
+DOC, ARRAYS = goldenio.load("tf")
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 # the keras_tf_backend.* cases in the same file belong to crossentropy.keras
@@ -61,8 +57,9 @@ def test_golden_value_and_grad(case):
 
 
 def test_documented_difference_covers_only_zero_labels_on_neginf_logits():
-    differing = [c["id"] for c in CASES
-                 if not np.array_equal(_expected_value(c), ARRAYS[c["outputs"]["value"]], equal_nan=True)]
+    differing = [
+        c["id"] for c in CASES if not np.array_equal(_expected_value(c), ARRAYS[c["outputs"]["value"]], equal_nan=True)
+    ]
     assert differing, "the golden files should contain TF's NaN for a zero label on a -inf logit"
     assert all(".masked." in i or ".target_neginf." in i for i in differing), differing
 
@@ -86,7 +83,7 @@ def test_softmax_grad_is_softmax_minus_labels_for_unnormalised_labels():
 def test_weighted_grad_at_zero_is_tf_subgradient():
     z = np.array([0.0, 1.0, 0.5, 1.0])
     _, grad = ctf.weighted_cross_entropy_with_logits(z, np.zeros(4), 3.0, return_grad=True)
-    np.testing.assert_array_equal(grad, 1 - z)   # the true derivative would be (1 - z) - l / 2
+    np.testing.assert_array_equal(grad, 1 - z)  # the true derivative would be (1 - z) - l / 2
     _, grad = ctf.weighted_cross_entropy_with_logits(z, np.full(4, -0.0), 3.0, return_grad=True)
     np.testing.assert_array_equal(grad, 1 - z)
 
@@ -157,7 +154,7 @@ def test_integer_logits_are_rejected():
 def test_softmax_axis_and_strided_input(axis):
     rng = np.random.default_rng(1)
     logits = rng.standard_normal((5, 4, 6))[::-1, :, ::2]
-    labels = rng.uniform(0, 1, (4, 1))          # broadcasts; not normalised
+    labels = rng.uniform(0, 1, (4, 1))  # broadcasts; not normalised
     if axis == 0:
         labels = rng.uniform(0, 1, (5, 1, 1))
     value, grad = ctf.softmax_cross_entropy_with_logits(labels, logits, axis=axis, return_grad=True)
@@ -182,10 +179,12 @@ def test_sparse_kdim_strided():
 def test_dtype_in_is_dtype_out(dtype):
     x = np.array([[0.5, -1.0, 2.0], [0.0, 0.1, 0.2]], dtype)
     z = (x / 4 + 0.5).astype(dtype)
-    for value, grad in [ctf.softmax_cross_entropy_with_logits(z, x, return_grad=True),
-                        ctf.sparse_softmax_cross_entropy_with_logits(np.array([0, 2]), x, return_grad=True),
-                        ctf.sigmoid_cross_entropy_with_logits(z, x, return_grad=True),
-                        ctf.weighted_cross_entropy_with_logits(z, x, 2.0, return_grad=True)]:
+    for value, grad in [
+        ctf.softmax_cross_entropy_with_logits(z, x, return_grad=True),
+        ctf.sparse_softmax_cross_entropy_with_logits(np.array([0, 2]), x, return_grad=True),
+        ctf.sigmoid_cross_entropy_with_logits(z, x, return_grad=True),
+        ctf.weighted_cross_entropy_with_logits(z, x, 2.0, return_grad=True),
+    ]:
         assert value.dtype == dtype and grad.dtype == dtype and grad.shape == x.shape
 
 
@@ -199,12 +198,15 @@ def test_scalar_logits_for_the_elementwise_ops():
 def _fd_problems():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 4)) * 3
-    onehot_ish = rng.dirichlet(np.ones(4), 3)   # sums to 1: TF's op grad is then the true derivative
+    onehot_ish = rng.dirichlet(np.ones(4), 3)  # sums to 1: TF's op grad is then the true derivative
     z = rng.uniform(0, 1, (3, 4))
     return {
         "softmax": (ctf.softmax_cross_entropy_with_logits, x, dict(labels=onehot_ish)),
-        "softmax_axis0": (ctf.softmax_cross_entropy_with_logits, x, dict(labels=rng.dirichlet(np.ones(3), 4).T,
-                                                                           axis=0)),
+        "softmax_axis0": (
+            ctf.softmax_cross_entropy_with_logits,
+            x,
+            dict(labels=rng.dirichlet(np.ones(3), 4).T, axis=0),
+        ),
         "sparse": (ctf.sparse_softmax_cross_entropy_with_logits, x, dict(labels=np.array([0, 3, 1]))),
         "sigmoid": (ctf.sigmoid_cross_entropy_with_logits, x, dict(labels=z)),
         "weighted": (ctf.weighted_cross_entropy_with_logits, x, dict(labels=z, pos_weight=np.linspace(0.5, 3, 4))),

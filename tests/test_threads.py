@@ -1,4 +1,5 @@
 """Thread control: set_num_threads, OMP_NUM_THREADS and threadpoolctl reach the kernels."""
+
 import os
 import subprocess
 import sys

@@ -1,19 +1,15 @@
-"""crossentropy.torch against the values and input grads PyTorch 2.13 produced (tests/golden/torch_*), its
+"""crossentropy.torch against the values and input grads PyTorch 2.13 produced (tests/golden/torch.jsonl), its
 errors, the seed case, K-dimensional and strided inputs, finite differences, and the documented differences."""
-import json
-import pathlib
 
 import numpy as np
 import pytest
+from helpers import finite_difference
 
 import crossentropy as ce
 from crossentropy import torch as ct
-from helpers import finite_difference
+from golden import goldenio
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
-DOC = json.loads((GOLDEN / "torch_cases.json").read_text())
-with np.load(GOLDEN / "torch_arrays.npz") as _npz:
-    ARRAYS = dict(_npz)   # NpzFile would decompress on every access
+DOC, ARRAYS = goldenio.load("torch")
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 
@@ -82,12 +78,13 @@ def test_golden_value_and_grad(case):
     value, grad = _call(case, return_grad=True)
     assert_matches(value, _expected_value(case), case["dtype"])
     assert_matches(grad, ARRAYS[case["outputs"]["grad"]], case["dtype"])
-    assert_matches(_call(case), _expected_value(case), case["dtype"])   # the value alone is the same
+    assert_matches(_call(case), _expected_value(case), case["dtype"])  # the value alone is the same
 
 
 def test_documented_difference_covers_only_zero_targets_on_neginf_logits():
-    differing = [c["id"] for c in CASES
-                 if not np.array_equal(_expected_value(c), ARRAYS[c["outputs"]["value"]], equal_nan=True)]
+    differing = [
+        c["id"] for c in CASES if not np.array_equal(_expected_value(c), ARRAYS[c["outputs"]["value"]], equal_nan=True)
+    ]
     assert differing, "the golden files should contain torch's NaN for a zero target on a -inf logit"
     assert all(".masked." in i or ".target_neginf." in i for i in differing), differing
 
@@ -134,7 +131,7 @@ ERRORS = {
     "err.ce.target_long_same_shape": (TypeError, "target"),
     "err.ce.batch_mismatch": (ValueError, "target"),
     "err.ce.input1d_target_len2": (ValueError, "target"),
-    "err.ce.input1d_target_len1_label_smoothing": (None, None),   # deliberate: we compute it
+    "err.ce.input1d_target_len1_label_smoothing": (None, None),  # deliberate: we compute it
     "err.ce.spatial_mismatch_3d": (ValueError, "target"),
     "err.ce.spatial_mismatch_4d": (ValueError, "target"),
     "err.ce.weight_wrong_size": (ValueError, "weight"),
@@ -225,7 +222,7 @@ def test_kdim_strided_input_matches_contiguous(dtype, reduction):
     assert grad.shape == x.shape and grad.dtype == dtype and np.asarray(value).dtype == dtype
     np.testing.assert_allclose(value, value_c, rtol=1e-6)
     np.testing.assert_allclose(grad, grad_c, rtol=1e-6, atol=1e-7)
-    assert np.all(grad[0, :, 1, 0] == 0)   # the ignored position
+    assert np.all(grad[0, :, 1, 0] == 0)  # the ignored position
 
     t = rng.dirichlet(np.ones(5), (3, 4, 2)).transpose(0, 3, 1, 2).astype(dtype)
     value, grad = ct.cross_entropy(x, t, return_grad=True, **kw)
@@ -240,8 +237,9 @@ def test_kdim_equals_rows_of_2d():
     x = rng.standard_normal((3, 6, 4))
     y = rng.integers(0, 6, (3, 4))
     value, grad = ct.cross_entropy(x, y, reduction="none", return_grad=True)
-    flat_value, flat_grad = ct.cross_entropy(np.moveaxis(x, 1, -1).reshape(-1, 6), y.reshape(-1),
-                                             reduction="none", return_grad=True)
+    flat_value, flat_grad = ct.cross_entropy(
+        np.moveaxis(x, 1, -1).reshape(-1, 6), y.reshape(-1), reduction="none", return_grad=True
+    )
     np.testing.assert_allclose(value.reshape(-1), flat_value, rtol=1e-14)
     np.testing.assert_allclose(np.moveaxis(grad, 1, -1).reshape(-1, 6), flat_grad, rtol=1e-14)
 
@@ -254,8 +252,9 @@ def test_binary_strided_and_broadcast_weights(fn):
     w = rng.uniform(0.5, 2, (3, 1))
     extra = dict(pos_weight=rng.uniform(0.5, 2, 3)) if fn is ct.binary_cross_entropy_with_logits else {}
     value, grad = fn(p, z, weight=w, reduction="none", return_grad=True, **extra)
-    value_c, grad_c = fn(p.copy(), z, weight=np.broadcast_to(w, p.shape).copy(), reduction="none",
-                         return_grad=True, **extra)
+    value_c, grad_c = fn(
+        p.copy(), z, weight=np.broadcast_to(w, p.shape).copy(), reduction="none", return_grad=True, **extra
+    )
     np.testing.assert_allclose(value, value_c, rtol=1e-14)
     np.testing.assert_allclose(grad, grad_c, rtol=1e-14)
 
@@ -272,13 +271,15 @@ def _fd_problems():
     return {
         "ce_index_kdim": (ct.cross_entropy, x, dict(target=y, weight=w, label_smoothing=0.3)),
         "ce_index_sum": (ct.cross_entropy, x[..., 0], dict(target=y[:, 1], reduction="sum", ignore_index=2)),
-        "ce_probability": (ct.cross_entropy, x, dict(target=rng.uniform(0, 1, x.shape), weight=w,
-                                                     label_smoothing=0.1)),
+        "ce_probability": (ct.cross_entropy, x, dict(target=rng.uniform(0, 1, x.shape), weight=w, label_smoothing=0.1)),
         "ce_1d": (ct.cross_entropy, x[0, :, 0], dict(target=np.array(2), weight=w, label_smoothing=0.2)),
         "nll": (ct.nll_loss, x, dict(target=y, weight=w)),
         "bce": (ct.binary_cross_entropy, p, dict(target=z, weight=w)),
-        "bce_logits": (ct.binary_cross_entropy_with_logits, 3 * x[..., 0],
-                       dict(target=z, weight=w[:3, None], pos_weight=w)),
+        "bce_logits": (
+            ct.binary_cross_entropy_with_logits,
+            3 * x[..., 0],
+            dict(target=z, weight=w[:3, None], pos_weight=w),
+        ),
     }
 
 
@@ -325,11 +326,13 @@ def test_empty_batch():
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_dtype_in_is_dtype_out(dtype):
     x = np.array([[0.5, -1.0, 2.0], [0.0, 0.1, 0.2]], dtype)
-    for value, grad in [ct.cross_entropy(x, np.array([0, 2]), return_grad=True),
-                        ct.cross_entropy(x, np.array([0, 2]), reduction="none", return_grad=True),
-                        ct.nll_loss(x, np.array([0, 2]), return_grad=True),
-                        ct.binary_cross_entropy(x / 4 + 0.5, x / 4 + 0.5, return_grad=True),
-                        ct.binary_cross_entropy_with_logits(x, x / 4 + 0.5, return_grad=True)]:
+    for value, grad in [
+        ct.cross_entropy(x, np.array([0, 2]), return_grad=True),
+        ct.cross_entropy(x, np.array([0, 2]), reduction="none", return_grad=True),
+        ct.nll_loss(x, np.array([0, 2]), return_grad=True),
+        ct.binary_cross_entropy(x / 4 + 0.5, x / 4 + 0.5, return_grad=True),
+        ct.binary_cross_entropy_with_logits(x, x / 4 + 0.5, return_grad=True),
+    ]:
         assert np.asarray(value).dtype == dtype and grad.dtype == dtype and grad.shape == x.shape
 
 
@@ -341,10 +344,11 @@ def test_lists_take_the_input_dtype():
 
 
 def test_bce_clamps_and_torch_eps():
-    value, grad = ct.binary_cross_entropy(np.array([0.0, 1.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0, 1.0]),
-                                          reduction="none", return_grad=True)
+    value, grad = ct.binary_cross_entropy(
+        np.array([0.0, 1.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0, 1.0]), reduction="none", return_grad=True
+    )
     np.testing.assert_array_equal(value, [100.0, 100.0, 0.0, 0.0])
-    eps = float(np.float32(1e-12))   # torch's EPS is the float32 constant, also for float64
+    eps = float(np.float32(1e-12))  # torch's EPS is the float32 constant, also for float64
     np.testing.assert_array_equal(grad, [-1 / eps, 1 / eps, 0.0, 0.0])
 
 
@@ -362,15 +366,19 @@ def test_modules_store_arguments_and_call_their_functions():
     w = np.array([1.0, 2.0, 3.0])
     module = ct.CrossEntropyLoss(weight=w, ignore_index=-1, label_smoothing=0.1, reduction="sum")
     np.testing.assert_array_equal(module(x, y), ct.cross_entropy(x, y, w, None, -1, None, "sum", 0.1))
-    np.testing.assert_array_equal(module.forward(x, y, return_grad=True)[1],
-                                  ct.cross_entropy(x, y, w, None, -1, None, "sum", 0.1, return_grad=True)[1])
+    np.testing.assert_array_equal(
+        module.forward(x, y, return_grad=True)[1],
+        ct.cross_entropy(x, y, w, None, -1, None, "sum", 0.1, return_grad=True)[1],
+    )
     assert "ignore_index=-1" in repr(module) and "label_smoothing=0.1" in repr(module)
     np.testing.assert_array_equal(ct.NLLLoss(w, ignore_index=-1)(x, y), ct.nll_loss(x, y, w, None, -1))
     p = 1 / (1 + np.exp(-x))
-    np.testing.assert_array_equal(ct.BCELoss(w, reduction="none")(p, p),
-                                  ct.binary_cross_entropy(p, p, w, None, None, "none"))
-    np.testing.assert_array_equal(ct.BCEWithLogitsLoss(pos_weight=w)(x, p),
-                                  ct.binary_cross_entropy_with_logits(x, p, pos_weight=w))
+    np.testing.assert_array_equal(
+        ct.BCELoss(w, reduction="none")(p, p), ct.binary_cross_entropy(p, p, w, None, None, "none")
+    )
+    np.testing.assert_array_equal(
+        ct.BCEWithLogitsLoss(pos_weight=w)(x, p), ct.binary_cross_entropy_with_logits(x, p, pos_weight=w)
+    )
 
 
 def test_modules_reject_bad_reductions():
@@ -381,8 +389,16 @@ def test_modules_reject_bad_reductions():
 
 
 # torch's _Reduction.legacy_get_string: (size_average, reduce) -> the reduction that replaces `reduction`
-LEGACY = [((True, None), "mean"), ((None, True), "mean"), ((False, None), "sum"), ((False, True), "sum"),
-          ((True, False), "none"), ((None, False), "none"), ((False, False), "none"), ((1, 0), "none")]
+LEGACY = [
+    ((True, None), "mean"),
+    ((None, True), "mean"),
+    ((False, None), "sum"),
+    ((False, True), "sum"),
+    ((True, False), "none"),
+    ((None, False), "none"),
+    ((False, False), "none"),
+    ((1, 0), "none"),
+]
 
 
 @pytest.mark.parametrize("legacy,reduction", LEGACY)
@@ -403,7 +419,7 @@ def test_positional_legacy_slots_bind_as_in_torch(legacy, reduction):
     for fn, between, filler in calls:
         args = (size_average,) + (filler,) * len(between) + (reduce,)
         with pytest.warns(UserWarning, match=f"please use reduction='{reduction}' instead"):
-            got = fn(*args, "mean", return_grad=True)   # the legacy flags override `reduction`, as in torch
+            got = fn(*args, "mean", return_grad=True)  # the legacy flags override `reduction`, as in torch
         want = fn(None, *(filler,) * len(between), None, reduction, return_grad=True)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
@@ -415,14 +431,19 @@ def test_cross_entropy_fourth_positional_is_size_average():
     with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
         value = ct.cross_entropy(x, y, None, True)
     lse = np.log(np.exp(x).sum(1))
-    np.testing.assert_allclose(value, np.mean(lse - x[np.arange(3), y]), rtol=1e-14)   # nothing ignored
+    np.testing.assert_allclose(value, np.mean(lse - x[np.arange(3), y]), rtol=1e-14)  # nothing ignored
     assert value != ct.cross_entropy(x, y, ignore_index=1)
 
 
-@pytest.mark.parametrize("cls,args", [
-    (ct.CrossEntropyLoss, (None, False)), (ct.NLLLoss, (None, True, -100, False)),
-    (ct.BCELoss, (None, None, False)), (ct.BCEWithLogitsLoss, (None, False, None)),
-])
+@pytest.mark.parametrize(
+    "cls,args",
+    [
+        (ct.CrossEntropyLoss, (None, False)),
+        (ct.NLLLoss, (None, True, -100, False)),
+        (ct.BCELoss, (None, None, False)),
+        (ct.BCEWithLogitsLoss, (None, False, None)),
+    ],
+)
 def test_module_constructors_honour_legacy_arguments(cls, args):
     with pytest.warns(UserWarning, match="reduction='(sum|none)'"):
         module = cls(*args)

@@ -1,6 +1,7 @@
 """crossentropy.torch against the installed PyTorch, on inputs Hypothesis draws: values and ``input.grad``
 after ``loss.sum().backward()``, for class-index and class-probability targets with K-dimensional inputs,
 weights, ignore_index and label smoothing together, and the binary losses with broadcast weights."""
+
 import warnings
 
 import numpy as np
@@ -23,7 +24,7 @@ REDUCTIONS = st.sampled_from(["none", "sum", "mean"])
 
 def _torch_value_and_grad(fn, x, *args, **kwargs):
     """torch's value and input.grad after value.sum().backward()."""
-    xt = torch.tensor(x.copy(), requires_grad=True)   # .copy(): positive strides
+    xt = torch.tensor(x.copy(), requires_grad=True)  # .copy(): positive strides
     value = fn(xt, *args, **kwargs)
     value.sum().backward()
     return value.detach().numpy(), xt.grad.numpy()
@@ -36,7 +37,7 @@ def _tensor(a):
 def assert_same(mine, theirs, dtype):
     mine, theirs = np.asarray(mine), np.asarray(theirs)
     assert mine.shape == theirs.shape and mine.dtype == theirs.dtype, (mine.shape, mine.dtype, theirs.shape)
-    with np.errstate(all="ignore"):   # the comparison itself may underflow on subnormal values
+    with np.errstate(all="ignore"):  # the comparison itself may underflow on subnormal values
         np.testing.assert_allclose(mine, theirs, equal_nan=True, **TOL[dtype])
 
 
@@ -47,8 +48,8 @@ def _maybe_strided(draw, x):
         return x
     axis = draw(st.integers(0, x.ndim - 1))
     if draw(st.booleans()):
-        return np.flip(np.flip(x, axis).copy(), axis)                          # a negative stride
-    return np.repeat(x, 2, axis=axis)[(slice(None),) * axis + (slice(None, None, 2),)]   # every other
+        return np.flip(np.flip(x, axis).copy(), axis)  # a negative stride
+    return np.repeat(x, 2, axis=axis)[(slice(None),) * axis + (slice(None, None, 2),)]  # every other
 
 
 @st.composite
@@ -67,11 +68,16 @@ def classification_problems(draw):
         ignore_index = draw(st.sampled_from([-100, -1]))
     else:
         ignore_index = draw(st.sampled_from([-100, -1, 0, n_classes - 1]))
-        target = draw(hnp.arrays(np.int64, row_shape,
-                                 elements=st.integers(0, n_classes - 1) | st.just(ignore_index)))
-    return dict(x=draw(_maybe_strided(x)), target=target, weight=weight, ignore_index=ignore_index,
-                reduction=draw(REDUCTIONS), label_smoothing=draw(st.sampled_from([0.0, 0.1, 0.5, 1.0, -0.3])),
-                dtype=dtype)
+        target = draw(hnp.arrays(np.int64, row_shape, elements=st.integers(0, n_classes - 1) | st.just(ignore_index)))
+    return dict(
+        x=draw(_maybe_strided(x)),
+        target=target,
+        weight=weight,
+        ignore_index=ignore_index,
+        reduction=draw(REDUCTIONS),
+        label_smoothing=draw(st.sampled_from([0.0, 0.1, 0.5, 1.0, -0.3])),
+        dtype=dtype,
+    )
 
 
 @SETTINGS
@@ -80,8 +86,9 @@ def test_cross_entropy_matches_torch(problem):
     x, target, dtype = problem["x"], problem["target"], problem["dtype"]
     kwargs = {k: problem[k] for k in ("ignore_index", "reduction", "label_smoothing")}
     value, grad = ct.cross_entropy(x, target, weight=problem["weight"], return_grad=True, **kwargs)
-    want_value, want_grad = _torch_value_and_grad(F.cross_entropy, x, _tensor(target),
-                                                  weight=_tensor(problem["weight"]), **kwargs)
+    want_value, want_grad = _torch_value_and_grad(
+        F.cross_entropy, x, _tensor(target), weight=_tensor(problem["weight"]), **kwargs
+    )
     assert_same(value, want_value, dtype)
     assert_same(grad, want_grad, dtype)
 
@@ -92,8 +99,9 @@ def test_nll_loss_matches_torch(problem):
     x, target, dtype = problem["x"], problem["target"], problem["dtype"]
     kwargs = {k: problem[k] for k in ("ignore_index", "reduction")}
     value, grad = ct.nll_loss(x, target, weight=problem["weight"], return_grad=True, **kwargs)
-    want_value, want_grad = _torch_value_and_grad(F.nll_loss, x, _tensor(target),
-                                                  weight=_tensor(problem["weight"]), **kwargs)
+    want_value, want_grad = _torch_value_and_grad(
+        F.nll_loss, x, _tensor(target), weight=_tensor(problem["weight"]), **kwargs
+    )
     assert_same(value, want_value, dtype)
     assert_same(grad, want_grad, dtype)
 
@@ -105,13 +113,20 @@ def binary_problems(draw, lo, hi):
     x = draw(hnp.arrays(dtype, shape, elements=st.floats(lo, hi, width=32)))
     target = draw(hnp.arrays(dtype, shape, elements=st.floats(0, 1, width=32)))
 
-    def broadcastable():   # a suffix of the shape with some axes of length 1
-        suffix = shape[len(shape) - draw(st.integers(0, len(shape))):]
+    def broadcastable():  # a suffix of the shape with some axes of length 1
+        suffix = shape[len(shape) - draw(st.integers(0, len(shape))) :]
         return tuple(1 if draw(st.booleans()) else n for n in suffix)
+
     weight = draw(st.none() | hnp.arrays(dtype, broadcastable(), elements=st.floats(0, 3, width=32)))
     pos_weight = draw(st.none() | hnp.arrays(dtype, broadcastable(), elements=st.floats(0.125, 3, width=32)))
-    return dict(x=draw(_maybe_strided(x)), target=target, weight=weight, pos_weight=pos_weight,
-                reduction=draw(REDUCTIONS), dtype=dtype)
+    return dict(
+        x=draw(_maybe_strided(x)),
+        target=target,
+        weight=weight,
+        pos_weight=pos_weight,
+        reduction=draw(REDUCTIONS),
+        dtype=dtype,
+    )
 
 
 @SETTINGS
@@ -119,8 +134,9 @@ def binary_problems(draw, lo, hi):
 def test_binary_cross_entropy_matches_torch(problem):
     x, target, weight, dtype = problem["x"], problem["target"], problem["weight"], problem["dtype"]
     value, grad = ct.binary_cross_entropy(x, target, weight, reduction=problem["reduction"], return_grad=True)
-    want_value, want_grad = _torch_value_and_grad(F.binary_cross_entropy, x, _tensor(target), _tensor(weight),
-                                                  reduction=problem["reduction"])
+    want_value, want_grad = _torch_value_and_grad(
+        F.binary_cross_entropy, x, _tensor(target), _tensor(weight), reduction=problem["reduction"]
+    )
     assert_same(value, want_value, dtype)
     assert_same(grad, want_grad, dtype)
 
@@ -130,12 +146,17 @@ def test_binary_cross_entropy_matches_torch(problem):
 def test_binary_cross_entropy_with_logits_matches_torch(problem):
     x, target, dtype = problem["x"], problem["target"], problem["dtype"]
     weight, pos_weight = problem["weight"], problem["pos_weight"]
-    value, grad = ct.binary_cross_entropy_with_logits(x, target, weight, None, None, problem["reduction"],
-                                                      pos_weight,
-                                                      return_grad=True)
-    want_value, want_grad = _torch_value_and_grad(F.binary_cross_entropy_with_logits, x, _tensor(target),
-                                                  _tensor(weight), reduction=problem["reduction"],
-                                                  pos_weight=_tensor(pos_weight))
+    value, grad = ct.binary_cross_entropy_with_logits(
+        x, target, weight, None, None, problem["reduction"], pos_weight, return_grad=True
+    )
+    want_value, want_grad = _torch_value_and_grad(
+        F.binary_cross_entropy_with_logits,
+        x,
+        _tensor(target),
+        _tensor(weight),
+        reduction=problem["reduction"],
+        pos_weight=_tensor(pos_weight),
+    )
     assert_same(value, want_value, dtype)
     assert_same(grad, want_grad, dtype)
 
@@ -169,8 +190,13 @@ def test_positional_arguments_bind_as_in_torch(size_average, reduce):
         (ct.cross_entropy, F.cross_entropy, x, y, (w, size_average, 1, reduce, "sum", 0.2)),
         (ct.nll_loss, F.nll_loss, x, y, (w, size_average, 1, reduce, "sum")),
         (ct.binary_cross_entropy, F.binary_cross_entropy, p, z, (w, size_average, reduce, "sum")),
-        (ct.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, x, z,
-         (w, size_average, reduce, "sum", w)),
+        (
+            ct.binary_cross_entropy_with_logits,
+            F.binary_cross_entropy_with_logits,
+            x,
+            z,
+            (w, size_average, reduce, "sum", w),
+        ),
     ]
     for mine, theirs, inp, target, args in cases:
         torch_args = tuple(_tensor(a) if isinstance(a, np.ndarray) else a for a in args)
@@ -189,10 +215,12 @@ def test_positional_arguments_bind_as_in_torch(size_average, reduce):
 @pytest.mark.parametrize("reduce", LEGACY_FLAGS)
 def test_module_constructors_bind_as_in_torch(size_average, reduce):
     w = np.array([1.0, 2.0, 0.5])
-    pairs = [(ct.CrossEntropyLoss, torch.nn.CrossEntropyLoss, (w, size_average, -100, reduce, "sum", 0.1)),
-             (ct.NLLLoss, torch.nn.NLLLoss, (w, size_average, -100, reduce, "sum")),
-             (ct.BCELoss, torch.nn.BCELoss, (w, size_average, reduce, "sum")),
-             (ct.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss, (w, size_average, reduce, "sum", w))]
+    pairs = [
+        (ct.CrossEntropyLoss, torch.nn.CrossEntropyLoss, (w, size_average, -100, reduce, "sum", 0.1)),
+        (ct.NLLLoss, torch.nn.NLLLoss, (w, size_average, -100, reduce, "sum")),
+        (ct.BCELoss, torch.nn.BCELoss, (w, size_average, reduce, "sum")),
+        (ct.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss, (w, size_average, reduce, "sum", w)),
+    ]
     for mine, theirs, args in pairs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

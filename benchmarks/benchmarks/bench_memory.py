@@ -6,9 +6,10 @@
 * ``track_extra_mb_*``: measured inside the process (Linux): reset the peak-RSS counter
   (``/proc/self/clear_refs``), note the resident size, call, read the peak; report
   ``peak growth - output bytes`` in MB (free heap memory is first returned to the OS with glibc's
-  ``malloc_trim`` so that reused memory cannot hide an allocation).  ~0 means no hidden N x C temporary (a temporary copy of
-  the logits would show as the input size).
+  ``malloc_trim`` so that reused memory cannot hide an allocation).  ~0 means no hidden N x C temporary
+  (a temporary copy of the logits would show as the input size).
 """
+
 import gc
 import os
 import re
@@ -32,6 +33,7 @@ def _malloc_trim():
     """Give free heap memory back to the OS (glibc), so a new allocation shows up as RSS growth."""
     try:
         import ctypes
+
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
@@ -42,7 +44,7 @@ def _peak_growth(fn):
     gc.collect()
     _malloc_trim()
     with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")                      # reset VmHWM to the current RSS
+        f.write("5")  # reset VmHWM to the current RSS
     before = _status_kb("VmRSS")
     result = fn()
     peak = _status_kb("VmHWM")
@@ -105,7 +107,7 @@ class ExtraMemory(_Base):
         return self._extra(lambda: ce.sparse_softmax_cross_entropy_and_grad(self.x, self.y))
 
     def track_extra_mb_sparse_loss_grad_transposed(self, shape, dtype):
-        xt = np.ascontiguousarray(self.x.T)      # (C, N), reduced over axis 0
+        xt = np.ascontiguousarray(self.x.T)  # (C, N), reduced over axis 0
         del self.x
         return self._extra(lambda: ce.sparse_softmax_cross_entropy_and_grad(xt, self.y, axis=0))
 

@@ -12,6 +12,7 @@ Threads: 1, 2 and ``os.cpu_count()`` (deduplicated), set with ``crossentropy.set
 ``setup``.  Layout: ``C`` = C-contiguous (N, C) reduced over the last axis; ``T`` = the same logical
 problem stored as (C, N) and reduced with ``axis=0`` (each row is strided).
 """
+
 import os
 
 import numpy as np

@@ -1,4 +1,5 @@
 """``python -m crossentropy``: the same command line as the ``crossentropy`` script."""
+
 import sys
 
 from crossentropy.cli import main

@@ -5,6 +5,7 @@ Importing ml_dtypes takes over a second (its extension module registers its type
 loops are registered right then: at our import when ml_dtypes is already loaded, otherwise by a one-shot
 import hook that watches for the name ``ml_dtypes`` and runs after the module has executed.
 """
+
 import importlib.abc
 import sys
 import threading
@@ -18,9 +19,10 @@ def _register():
 
     try:
         _gufuncs.register_bfloat16()
-    except Exception as exc:   # noqa: BLE001 -- never break the user's import of ml_dtypes
-        warnings.warn(f"crossentropy: bfloat16 loops not registered ({type(exc).__name__}: {exc})",
-                      RuntimeWarning, stacklevel=2)
+    except Exception as exc:  # noqa: BLE001 -- never break the user's import of ml_dtypes
+        warnings.warn(
+            f"crossentropy: bfloat16 loops not registered ({type(exc).__name__}: {exc})", RuntimeWarning, stacklevel=2
+        )
 
 
 def _drop_hook():
@@ -42,7 +44,7 @@ class _LoaderThenRegister(importlib.abc.Loader):
         _drop_hook()
         _register()
 
-    def __getattr__(self, name):   # resource readers and the like: the real loader's
+    def __getattr__(self, name):  # resource readers and the like: the real loader's
         return getattr(self._loader, name)
 
 

@@ -11,21 +11,17 @@
  * (d lse / d x_j = exp(x_j - m) / s) in a new epilogue; the sweeps stay as they are. */
 typedef struct {
     CE_T loss, coef, tcoef;
+    CE_T K;   /* the softmax's multiplier in the gradient: sum(t') (logits) or 1 (TF op) */
 } CE_F(ce_xent_epi);
-
-/* log1p of the split sum: lse = m + L */
-CE_INLINE CE_T CE_F(ce_xent_L)(const CE_F(ce_xent_stats) *st)
-{
-    return CE_M(ce_log1p)(st->rest + (st->cnt - CE_K(1.0)));
-}
 
 /* Logits: loss = sum t'_j (lse - x_j) = dot + S L; grad = r (S softmax - t'). */
 CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue_logits)(const CE_F(ce_xent_stats) *st, CE_T r)
 {
     CE_F(ce_xent_epi) e;
-    e.loss = st->dot + st->S * CE_F(ce_xent_L)(st);
+    e.loss = st->dot + st->S * st->L;
     e.coef = r * st->S / (st->cnt + st->rest);
     e.tcoef = r;
+    e.K = st->S;
     return e;
 }
 
@@ -33,9 +29,10 @@ CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue_logits)(const CE_F(ce_xent_sta
 CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue_tf_op)(const CE_F(ce_xent_stats) *st, CE_T r)
 {
     CE_F(ce_xent_epi) e;
-    e.loss = st->dot + st->S * CE_F(ce_xent_L)(st);
+    e.loss = st->dot + st->S * st->L;
     e.coef = r * CE_K(1.0) / (st->cnt + st->rest);
     e.tcoef = r;
+    e.K = CE_K(1.0);
     return e;
 }
 
@@ -43,6 +40,33 @@ CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue_tf_op)(const CE_F(ce_xent_stat
 CE_INLINE CE_F(ce_xent_epi) CE_F(ce_xent_epilogue)(ce_xent_mode mode, const CE_F(ce_xent_stats) *st, CE_T r)
 {
     return mode == CE_XENT_LOGITS_TF_OP ? CE_F(ce_xent_epilogue_tf_op)(st, r) : CE_F(ce_xent_epilogue_logits)(st, r);
+}
+
+/* The gradient at an entry whose exp(x_j - m) is 1 (a max entry), coef - tcoef t'_j, written without the
+ * cancellation of p - 1 on confident rows (API.md: the exact derivative wins over the frameworks' 0):
+ * coef = tcoef K / s + x, so coef - tcoef t = x + (tcoef / s) (((K - t) - t (cnt - 1)) - t rest), the tie
+ * term apart from rest so that ties at the max cancel exactly first.  x is whatever an epilogue adds to coef
+ * beyond the softmax term (exactly 0 for the two above). */
+typedef struct {
+    CE_T x, b, K, cm1, rest;
+} CE_F(ce_xent_atmax);
+
+CE_INLINE CE_F(ce_xent_atmax) CE_F(ce_xent_at_max)(const CE_F(ce_xent_epi) *e, const CE_F(ce_xent_stats) *st)
+{
+    CE_F(ce_xent_atmax) a;
+    CE_T s = st->cnt + st->rest;
+    CE_T base = e->tcoef * e->K / s;
+    a.x = e->coef == base ? CE_K(0.0) : e->coef - base;   /* equal infinities (infinite targets) leave no x */
+    a.b = e->tcoef / s;
+    a.K = e->K;
+    a.cm1 = st->cnt - CE_K(1.0);
+    a.rest = st->rest;
+    return a;
+}
+
+CE_INLINE CE_T CE_F(ce_xent_grad_at_max)(const CE_F(ce_xent_atmax) *a, CE_T tj)
+{
+    return a->x + a->b * (((a->K - tj) - tj * a->cm1) - tj * a->rest);
 }
 
 /* ---- probability cross-entropy terms ---------------------------------------------------------------- */
@@ -96,41 +120,50 @@ typedef struct {
     int has_pw, from_logits, balance;
 } CE_F(ce_bin_ctx);
 
-/* softplus(-|x|) = log1p(exp(-|x|)) and sigmoid(x), the parts every logits form shares */
-CE_INLINE void CE_F(ce_bin_parts)(CE_T x, CE_T *sp, CE_T *sig)
+/* softplus(-|x|) = log1p(exp(-|x|)) and e = exp(-|x|), the parts every logits form shares */
+CE_INLINE void CE_F(ce_bin_parts)(CE_T x, CE_T *sp, CE_T *e_out)
 {
     CE_T ax = x < 0 ? -x : x;
     CE_T e = CE_M(ce_exp)(-ax);
     *sp = CE_M(ce_log1p)(e);
-    *sig = x >= 0 ? CE_K(1.0) / (CE_K(1.0) + e) : e / (CE_K(1.0) + e);
+    *e_out = e;
+}
+
+/* d/dx of every logits form, lw sigmoid(x) - pw z = (1-z) sigmoid(x) - pw z sigmoid(-x), both sigmoids from
+ * e = exp(-|x|): no cancellation of sigmoid(x) - z on confident elements (API.md: the exact derivative
+ * wins; x = 20, z = 1 gives -2.06e-9, not 0). */
+CE_INLINE CE_T CE_F(ce_bin_dsig)(CE_T x, CE_T z, CE_T pw, CE_T e)
+{
+    CE_T big = x >= 0 ? CE_K(1.0) : e, small = x >= 0 ? e : CE_K(1.0);
+    return ((CE_K(1.0) - z) * big - pw * z * small) / (CE_K(1.0) + e);
 }
 
 /* With pos_weight (every logits form): (1-z) x + lw softplus(-x), lw = 1 + (pw-1) z. */
-CE_INLINE void CE_F(ce_bin_pos_weight)(CE_T x, CE_T z, CE_T pw, CE_T sp, CE_T sig, CE_T *l, CE_T *g)
+CE_INLINE void CE_F(ce_bin_pos_weight)(CE_T x, CE_T z, CE_T pw, CE_T sp, CE_T e, CE_T *l, CE_T *g)
 {
     CE_T lw = CE_K(1.0) + (pw - CE_K(1.0)) * z;
     *l = (CE_K(1.0) - z) * x + lw * (sp + (x < 0 ? -x : CE_K(0.0)));
-    *g = lw * sig - pw * z;
+    *g = CE_F(ce_bin_dsig)(x, z, pw, e);
 }
 
 /* tf.nn.sigmoid_cross_entropy_with_logits: max(x, 0) - x z + log1p(exp(-|x|)). */
 CE_INLINE void CE_F(ce_bin_logits_tf)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z, CE_T pw, CE_T *l, CE_T *g)
 {
-    CE_T sp, sig;
-    CE_F(ce_bin_parts)(x, &sp, &sig);
-    if (k->has_pw) { CE_F(ce_bin_pos_weight)(x, z, pw, sp, sig, l, g); return; }
+    CE_T sp, e;
+    CE_F(ce_bin_parts)(x, &sp, &e);
+    if (k->has_pw) { CE_F(ce_bin_pos_weight)(x, z, pw, sp, e, l, g); return; }
     *l = (x > 0 ? x : CE_K(0.0)) - x * z + sp;
-    *g = sig - z;
+    *g = CE_F(ce_bin_dsig)(x, z, CE_K(1.0), e);
 }
 
 /* torch binary_cross_entropy_with_logits: (1-z) x + softplus(-x). */
 CE_INLINE void CE_F(ce_bin_logits_torch)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z, CE_T pw, CE_T *l, CE_T *g)
 {
-    CE_T sp, sig;
-    CE_F(ce_bin_parts)(x, &sp, &sig);
-    if (k->has_pw) { CE_F(ce_bin_pos_weight)(x, z, pw, sp, sig, l, g); return; }
+    CE_T sp, e;
+    CE_F(ce_bin_parts)(x, &sp, &e);
+    if (k->has_pw) { CE_F(ce_bin_pos_weight)(x, z, pw, sp, e, l, g); return; }
     *l = (CE_K(1.0) - z) * x + (sp + (x < 0 ? -x : CE_K(0.0)));
-    *g = sig - z;
+    *g = CE_F(ce_bin_dsig)(x, z, CE_K(1.0), e);
 }
 
 /* TF weighted_cross_entropy_with_logits: torch's form; TF differentiates abs and relu with subgradient 0
@@ -146,11 +179,11 @@ CE_INLINE void CE_F(ce_bin_logits_tf_weighted)(const CE_F(ce_bin_ctx) *k, CE_T x
  * = ((1-z) x or -z x) + log1p(exp(-|x|)); +inf (TF's form: NaN) at x = +-inf with 0 < z < 1. */
 CE_INLINE void CE_F(ce_bin_logits_keras)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z, CE_T pw, CE_T *l, CE_T *g)
 {
-    CE_T sp, sig;
-    CE_F(ce_bin_parts)(x, &sp, &sig);
-    if (k->has_pw) { CE_F(ce_bin_pos_weight)(x, z, pw, sp, sig, l, g); return; }
+    CE_T sp, e;
+    CE_F(ce_bin_parts)(x, &sp, &e);
+    if (k->has_pw) { CE_F(ce_bin_pos_weight)(x, z, pw, sp, e, l, g); return; }
     *l = (x > 0 ? (CE_K(1.0) - z) * x : -z * x) + sp;
-    *g = sig - z;
+    *g = CE_F(ce_bin_dsig)(x, z, CE_K(1.0), e);
 }
 
 /* -(z log c + (1-z) log(1-c)) at c = clip(p, eps, 1-eps), and its derivative through the clip. */
@@ -185,23 +218,71 @@ CE_INLINE void CE_F(ce_bin_prob_torch)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z
     *g = (x - z) / (den < tiny ? tiny : den);
 }
 
-/* Keras binary_focal_crossentropy on p (or sigmoid(x) when from_logits), optionally alpha-balanced. */
+/* Keras binary_focal_crossentropy on p (or sigmoid(x) when from_logits), optionally alpha-balanced.  From
+ * logits the value is Keras' (built on 1 - sigmoid(x)); the gradient is the exact derivative, built on
+ * sigmoid(-x) itself (API.md: the exact derivative wins where 1 - sigmoid(x) cancels). */
 CE_INLINE void CE_F(ce_bin_focal)(const CE_F(ce_bin_ctx) *k, CE_T x, CE_T z, CE_T pw, CE_T *l, CE_T *g)
 {
     (void)pw;
-    CE_T pr = x, gamma = k->gamma, alpha = k->alpha;
+    CE_T pr = x, qr = CE_K(1.0) - x, e = CE_K(0.0), gamma = k->gamma, alpha = k->alpha;
     if (k->from_logits) {
-        CE_T e = CE_M(ce_exp)(-(x < 0 ? -x : x));
+        e = CE_M(ce_exp)(-(x < 0 ? -x : x));
         pr = x >= 0 ? CE_K(1.0) / (CE_K(1.0) + e) : e / (CE_K(1.0) + e);
+        qr = x >= 0 ? e / (CE_K(1.0) + e) : CE_K(1.0) / (CE_K(1.0) + e);   /* sigmoid(-x) */
     }
     CE_T bce, dbce;
     CE_F(ce_bin_clipped)(k, pr, z, &bce, &dbce);
     CE_T pt = z * pr + (CE_K(1.0) - z) * (CE_K(1.0) - pr);
     CE_T om = CE_K(1.0) - pt;
     CE_T ff = gamma == 2 ? om * om : pow(om, gamma);
-    CE_T dff = gamma == 0 ? CE_K(0.0) : -gamma * (gamma == 2 ? om : pow(om, gamma - 1)) * (CE_K(2.0) * z - CE_K(1.0));
     CE_T wb = k->balance ? z * alpha + (CE_K(1.0) - z) * (CE_K(1.0) - alpha) : CE_K(1.0);
     *l = wb * (ff * bce);
+    if (k->from_logits) {   /* the same pieces from pr and qr = sigmoid(-x), none from 1 - pr */
+        CE_T hi = CE_K(1.0) - k->eps, c = pr < k->eps ? k->eps : (pr > hi ? hi : pr);
+        CE_T qc = pr < k->eps ? CE_K(1.0) - k->eps : (pr > hi ? CE_K(1.0) - hi : qr);   /* 1 - c */
+        CE_T pass = CE_F(ce_clip_pass)(pr, k->eps, hi, k->tie);
+        dbce = pass != 0 ? pass * (-z / c + (CE_K(1.0) - z) / qc) : CE_K(0.0);
+        if (pr > k->eps && pr < hi) {   /* -log sigmoid(+-x) as softplus: no log of a rounded sigmoid near 1 */
+            CE_T sp = CE_M(ce_log1p)(e);
+            bce = z * (sp + (x < 0 ? -x : CE_K(0.0))) + (CE_K(1.0) - z) * (sp + (x > 0 ? x : CE_K(0.0)));
+        }
+        om = z * qr + (CE_K(1.0) - z) * pr;   /* 1 - p_t */
+        ff = gamma == 2 ? om * om : pow(om, gamma);
+    }
+    CE_T dff = gamma == 0 ? CE_K(0.0) : -gamma * (gamma == 2 ? om : pow(om, gamma - 1)) * (CE_K(2.0) * z - CE_K(1.0));
     CE_T dp = wb * (dff * bce + ff * dbce);
-    *g = k->from_logits ? dp * (pr * (CE_K(1.0) - pr)) : dp;
+    *g = k->from_logits ? dp * (pr * qr) : dp;
+}
+
+/* ---- language-model epilogues: ce_lm_stats (ce_lm_sweep) -> token statistics, or Liger's loss ---- */
+/* Token statistics: lse = m + L, nll = L + (m - x'_y), entropy = L + ent / s (a sum of two non-negative
+ * terms: never negative, and no cancellation on confident rows). */
+CE_INLINE void CE_F(ce_lm_epilogue_stats)(const CE_F(ce_lm_stats) *st, CE_T xy, CE_T *nll, CE_T *lse, CE_T *ent)
+{
+    CE_T L = CE_M(ce_log1p)(st->rest + (st->cnt - CE_K(1.0)));
+    *lse = st->m + L;
+    *nll = L + (st->m - xy);
+    *ent = L + st->ent / (st->rest + st->cnt);
+}
+
+/* Liger's loss: (1 - eps) nll + eps (lse - mean x') + z lse^2; its gradient
+ * g_j = r ((1 + 2 z lse) p_j - (1 - eps) [j == y] - eps / n) (1 - t_j^2), t_j = x'_j / softcap. */
+typedef struct {
+    CE_T loss, coef, ycoef, ucoef;   /* g_j = (coef exp(x'_j - m) - ycoef [j == y] - ucoef) (1 - t_j^2) */
+} CE_F(ce_lm_loss_epi);
+
+CE_INLINE CE_F(ce_lm_loss_epi) CE_F(ce_lm_epilogue_loss)(const CE_F(ce_lm_stats) *st, CE_T xy, npy_intp n,
+                                                         CE_T eps, CE_T z, CE_T r)
+{
+    CE_F(ce_lm_loss_epi) e;
+    CE_T L = CE_M(ce_log1p)(st->rest + (st->cnt - CE_K(1.0)));
+    CE_T lse = st->m + L;
+    CE_T nll = L + (st->m - xy);
+    e.loss = (CE_K(1.0) - eps) * nll;
+    if (eps != 0) e.loss += eps * (L + st->dev / (CE_T)n);   /* lse - mean x' = L + mean (m - x') */
+    if (z != 0) e.loss += z * lse * lse;
+    e.coef = r * (CE_K(1.0) + CE_K(2.0) * z * lse) / (st->rest + st->cnt);
+    e.ycoef = r * (CE_K(1.0) - eps);
+    e.ucoef = r * eps / (CE_T)n;
+    return e;
 }

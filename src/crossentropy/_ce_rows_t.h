@@ -29,9 +29,9 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
     if (p->what == CE_ROW_SOFTMAX) {
         if (sx == 1 && sy == 1) {
             CE_SIMD
-            for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(CE_M(ce_exp)(CE_LD(x[j]) - m) * inv);
+            for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(CE_M(ce_exp_nonpos)(CE_LD(x[j]) - m) * inv);
         } else {
-            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_STG(CE_M(ce_exp)(CE_LD(x[j * sx]) - m) * inv);
+            for (npy_intp j = 0; j < n; j++) y[j * sy] = CE_STG(CE_M(ce_exp_nonpos)(CE_LD(x[j * sx]) - m) * inv);
         }
     } else {
         if (sx == 1 && sy == 1) {
@@ -58,6 +58,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     }
     CE_F(ce_xent_stats) s;
     int sparse_only = has_lab && !has_t && !has_v && b == 0;
+    CE_T xy = has_lab ? CE_LD(x[y * sx]) : CE_K(0.0);   /* before the sweeps: g may be x itself */
     /* With a gradient to write, the statistics sweep leaves its exps in g so the gradient sweep needs no
      * second exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself,
      * nor when g's storage type is narrower than the compute type. */
@@ -74,10 +75,18 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
         else
             CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, 0, &s);
     }
+    s.L = CE_F(ce_xent_L)(&s);
     CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, r);
-    if (g)
-        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, has_t, has_v, has_lab,
-                                 keep != NULL, g, sg);
+    if (g) {
+        CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
+        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K, am.cm1,
+                                 am.rest, has_t, has_v, has_lab, keep != NULL, g, sg);
+        /* the label entry of a confident row: p_y - 1 without the cancellation (one scalar per row) */
+        if (has_lab && !has_t && xy == m) {
+            CE_T ty = CE_F(ce_target)(t, st, v, sv, y, y, a, b, c, 0, has_v, 1);
+            g[y * sg] = CE_STG(CE_F(ce_xent_grad_at_max)(&am, ty));
+        }
+    }
     return e.loss;
 }
 
@@ -156,7 +165,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
     enum { R = CE_BLOCK_ROWS };
     /* the block transposed (class-major), so every step below is a vector op across the block's rows */
     CE_T xt[R * CE_SMALL_COLS], et[R * CE_SMALL_COLS], tt[R * CE_SMALL_COLS];
-    CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R];
+    CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
     int nbad = 0;
     for (npy_intp i = 0; i < R; i++) {
         const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, r0 + (i < nb ? i : 0));
@@ -181,7 +190,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         CE_SIMD
         for (npy_intp i = 0; i < R; i++) {
             CE_T d = xt[j * R + i] - mm[i];
-            CE_T e = CE_M(ce_exp)(d);
+            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
             rest[i] += d == 0 ? CE_K(0.0) : e;
             cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
             et[j * R + i] = e;
@@ -195,6 +204,8 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
             }
         }
     }
+    CE_SIMD
+    for (npy_intp i = 0; i < R; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
     for (npy_intp i = 0; i < nb; i++) {
         CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
         CE_SG *g = p->grad ? CE_ROW(CE_SG, p->grad, p->g_rs, r0 + i) : NULL;
@@ -213,15 +224,17 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
             continue;
         }
         CE_F(ce_xent_stats) s;
-        s.m = m[i]; s.rest = rest[i]; s.cnt = cnt[i];
+        s.m = m[i]; s.rest = rest[i]; s.cnt = cnt[i]; s.L = L[i];
         s.S = p->t ? S[i] : c;
         s.dot = p->t ? dot[i] : c * (m[i] - xt[y * R + i]);
         CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(p->mode, &s, r);
         *loss = CE_STR(e.loss);
         if (g) {
+            CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
             for (npy_intp j = 0; j < n; j++) {
-                CE_T tj = p->t ? tt[j * R + i] : (j == y ? c : CE_K(0.0));
-                g[j] = CE_STG(e.coef * et[j * R + i] - e.tcoef * tj);
+                CE_T tj = p->t ? tt[j * R + i] : (j == y ? c : CE_K(0.0)), ej = et[j * R + i];
+                /* a max entry (ej == 1) without the cancellation of p - 1 on confident rows */
+                g[j] = CE_STG(ej == CE_K(1.0) ? CE_F(ce_xent_grad_at_max)(&am, tj) : e.coef * ej - e.tcoef * tj);
             }
         }
     }
@@ -490,12 +503,67 @@ CE_CLONES static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
 #undef CE_BIN_CASE
 }
 
+/* One row of a ce_lm_problem: the token statistics (CE_LM_STATS) or the loss and gradient (CE_LM_LOSS). */
+CE_CLONES static int CE_F(ce_lm_row)(const void *pp, npy_intp i)
+{
+    const ce_lm_problem *p = (const ce_lm_problem *)pp;
+    const npy_intp n = p->cols, sx = p->x_cs / (npy_intp)sizeof(CE_S), sg = p->g_cs / (npy_intp)sizeof(CE_S);
+    const CE_S *x = (const CE_S *)(p->x + i * p->x_rs);
+    CE_SG *g = p->grad ? (CE_SG *)(p->grad + i * p->g_rs) : NULL;
+    const CE_T cap = (CE_T)p->softcap;
+    const int64_t y = ce_label_at(p->lab, p->lab_rs, i, p->lab_is64);
+    const int ignored = y == p->ignore && p->ignore != CE_NO_LABEL;
+    const int bad = !ignored && (y < 0 || y >= n);
+    const CE_T xy = (ignored || bad) ? (CE_T)NAN : CE_F(ce_lm_cap)(CE_LD(x[y * sx]), cap);
+    if (p->what == CE_LM_LOSS) {
+        CE_T *loss = (CE_T *)(p->loss + i * p->loss_rs);
+        if (ignored || bad) {
+            *loss = bad ? (CE_T)NAN : CE_K(0.0);
+            if (g) for (npy_intp j = 0; j < n; j++) g[j * sg] = CE_STG(bad ? (CE_T)NAN : CE_K(0.0));
+            return bad ? CE_ROW_BAD_LABEL : 0;
+        }
+        CE_F(ce_lm_stats) st;
+        CE_T blk_m[CE_LM_KEEP_BLOCKS];
+        /* keep the exps in g when it is contiguous, the row not capped (the gradient needs tanh again anyway)
+         * and short enough for the per-block maxima to fit here */
+        const int keep = CE_KEEP_EXPS && g && sg == 1 && cap == 0 && n <= CE_LM_KEEP_BLOCKS * CE_LM_BLOCK;
+        if (keep) CE_F(ce_lm_sweep)(x, n, sx, cap, xy, p->smoothing != 0, &st, g, blk_m);
+        else CE_F(ce_lm_sweep)(x, n, sx, cap, xy, p->smoothing != 0, &st, NULL, NULL);
+        if (!(st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY)) {
+            *loss = (CE_T)NAN;
+            if (g) for (npy_intp j = 0; j < n; j++) g[j * sg] = CE_STG((CE_T)NAN);
+            return 0;
+        }
+        CE_F(ce_lm_loss_epi) e = CE_F(ce_lm_epilogue_loss)(&st, xy, n, (CE_T)p->smoothing, (CE_T)p->z_loss,
+                                                           (CE_T)p->grad_scale);
+        *loss = e.loss;
+        if (g) CE_F(ce_lm_grad_sweep)(x, n, sx, cap, st.m, y, e.coef, e.ycoef, e.ucoef, g, sg, keep ? blk_m : NULL);
+        return 0;
+    }
+    CE_T *nll = (CE_T *)(p->nll + i * p->nll_rs), *lse = (CE_T *)(p->lse + i * p->lse_rs);
+    CE_T *ent = (CE_T *)(p->ent + i * p->ent_rs);
+    int64_t *rank = (int64_t *)(p->rank + i * p->rank_rs);
+    CE_F(ce_lm_stats) st;
+    CE_F(ce_lm_sweep)(x, n, sx, cap, xy, 0, &st, NULL, NULL);   /* a NaN xy counts nothing above it */
+    if (st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY) {
+        CE_F(ce_lm_epilogue_stats)(&st, xy, nll, lse, ent);
+    } else {
+        *lse = CE_F(ce_lse_nonfinite)(x, n, sx, st.m);
+        *nll = *ent = (CE_T)NAN;
+    }
+    *rank = (ignored || bad) ? -1 : (int64_t)st.above;
+    if (ignored) *nll = 0;
+    if (bad) *nll = (CE_T)NAN;
+    return bad ? CE_ROW_BAD_LABEL : 0;
+}
+
 /* This element type's entry in the kernel table (ce_kernels_for). */
 static const ce_dtype_kernels CE_F(ce_kernels) = {
     CE_NAME, CE_NPY, (int)sizeof(CE_S), (int)sizeof(CE_SR), (int)sizeof(CE_SG),
     CE_F(ce_transform_row), CE_F(ce_transform_tblock),
     CE_F(ce_xent_row), CE_F(ce_xent_small_block), CE_F(ce_xent_tblock), CE_F(ce_xent_small_ok),
     CE_F(ce_prob_row), CE_F(ce_binary_row),
+    CE_F(ce_lm_row),
 };
 
 #undef CE_SZ

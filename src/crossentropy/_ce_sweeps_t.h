@@ -27,8 +27,8 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
         CE_T rest = 0, cnt = 0;
         CE_SIMD_REDUCE(+ : rest, cnt)
         for (npy_intp j = j0; j < j1; j++) {
-            CE_T d = CE_LD(x[j * sx]) - m;
-            CE_T e = CE_M(ce_exp)(d);
+            CE_T xj = CE_LD(x[j * sx]), d = xj - m;
+            CE_T e = CE_M(ce_exp_sub)(xj, m);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
             if (keep) keep[j * sk] = CE_STG(e);   /* callers pass NULL or not as a constant */
@@ -113,7 +113,14 @@ typedef struct {
     CE_T cnt;    /* how many entries equal m */
     CE_T S;      /* sum t' */
     CE_T dot;    /* sum t'_j (m - x_j) */
+    CE_T L;      /* log1p(rest + cnt - 1): lse = m + L (ce_xent_L; the block kernel computes it vectorised) */
 } CE_F(ce_xent_stats);
+
+/* log1p of the split sum: lse = m + L */
+CE_INLINE CE_T CE_F(ce_xent_L)(const CE_F(ce_xent_stats) *st)
+{
+    return CE_M(ce_log1p)(st->rest + (st->cnt - CE_K(1.0)));
+}
 
 /* The statistics sweep of the softmax cross-entropy (exps split as in ce_expsum_impl, S, dot); exps
  * optionally kept in `keep` for the gradient sweep. */
@@ -128,8 +135,8 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
         CE_T rest = 0, cnt = 0, S = 0, dot = 0;
         CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
         for (npy_intp j = j0; j < j1; j++) {
-            CE_T d = CE_LD(x[j * sx]) - m;
-            CE_T e = CE_M(ce_exp)(d);
+            CE_T xj = CE_LD(x[j * sx]), d = xj - m;
+            CE_T e = CE_M(ce_exp_sub)(xj, m);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
@@ -146,23 +153,182 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
 }
 
 /* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from g (kept by
- * the statistics sweep) or recomputed. */
+ * the statistics sweep) or recomputed.  With dense targets, entries with e_j == 1 (the max) take the
+ * cancellation-free form fx + fb (((fK - t'_j) - t'_j fcm1) - t'_j frest) of the same value
+ * (ce_xent_grad_at_max); sparse rows fix their one label entry after the sweep instead. */
 CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                         npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
-                                        CE_T coef, CE_T tcoef, int has_t, int has_v, int has_lab, int kept,
-                                        CE_SG *g, npy_intp sg)
+                                        CE_T coef, CE_T tcoef, CE_T fx, CE_T fb, CE_T fK, CE_T fcm1, CE_T frest,
+                                        int has_t, int has_v, int has_lab, int kept, CE_SG *g, npy_intp sg)
 {
     if (kept) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            g[j * sg] = CE_STG(coef * CE_LDG(g[j * sg]) - tcoef * tj);
+            CE_T ej = CE_LDG(g[j * sg]), gj = coef * ej - tcoef * tj;
+            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
+            g[j * sg] = CE_STG(gj);
         }
     } else {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            g[j * sg] = CE_STG(coef * CE_M(ce_exp)(CE_LD(x[j * sx]) - m) - tcoef * tj);
+            CE_T ej = CE_M(ce_exp_sub)(CE_LD(x[j * sx]), m), gj = coef * ej - tcoef * tj;
+            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
+            g[j * sg] = CE_STG(gj);
         }
+    }
+}
+
+/* ---- language-model rows (ce_lm_problem) -------------------------------------------------------------
+ * One sweep over the (soft-capped) row gives its max, the split sum of exps, the entropy sum, the label
+ * smoothing sum and the label's rank (ce_lm_sweep); an epilogue turns them into the token statistics
+ * (ce_lm_epilogue_stats) or Liger's loss and gradient coefficients (ce_lm_epilogue_loss); the loss's
+ * gradient sweep (ce_lm_grad_sweep) follows.  Soft-capping happens on load.  Every exp argument is taken
+ * relative to a running or final max (<= 0), so the cheaper ce_exp_nonpos serves. */
+
+#ifndef CE_LM_SIMD_MAX_COUNT   /* the max-and-count loop's pragma (two reductions: CE_SIMD_REDUCE takes one) */
+#ifdef CE_PRAGMA
+#define CE_LM_SIMD_MAX_COUNT CE_PRAGMA(omp simd reduction(max : bm) reduction(+ : ab))
+#else
+#define CE_LM_SIMD_MAX_COUNT
+#endif
+#endif
+
+#ifndef CE_LM_TANH_F64
+#define CE_LM_TANH_F64
+/* tanh(a) for the float element types, branch-free so the capping loops vectorise: in double,
+ * (1 - e) / (1 + e) with e = exp(-2|a|) (its cancellation for small |a| costs double bits, not float ones),
+ * and a (1 - a^2 / 3) below 2^-10.  NaN propagates; +-inf gives +-1. */
+static inline double ce_lm_tanh_via_f64(double a)
+{
+    double aa = a < 0 ? -a : a;
+    double e = ce_exp_f64(-2.0 * aa);
+    double t = (1.0 - e) / (1.0 + e);
+    t = aa < 0x1p-10 ? aa * (1.0 - aa * aa * (1.0 / 3.0)) : t;
+    return a < 0 ? -t : t;
+}
+#endif
+
+/* tanh(x / softcap), and the capped logit softcap * tanh(x / softcap) (x itself when cap == 0).  Float
+ * compute types go through ce_lm_tanh_via_f64 (vectorised, correctly rounded but for rare ties); double
+ * through the C library. */
+CE_INLINE CE_T CE_F(ce_lm_tanh)(CE_T v, CE_T cap)
+{
+    if (sizeof(CE_T) == sizeof(double)) return (CE_T)tanh((double)v / (double)cap);
+    return (CE_T)ce_lm_tanh_via_f64((double)v / (double)cap);
+}
+
+CE_INLINE CE_T CE_F(ce_lm_cap)(CE_T v, CE_T cap)
+{
+    return cap != 0 ? cap * CE_F(ce_lm_tanh)(v, cap) : v;
+}
+
+typedef struct {
+    CE_T m;         /* max of the capped row */
+    CE_T rest;      /* sum of exp(x'_j - m) over the entries below m */
+    CE_T cnt;       /* how many entries equal m */
+    CE_T ent;       /* sum exp(x'_j - m) (m - x'_j) >= 0 */
+    CE_T dev;       /* sum (m - x'_j) >= 0 (only when asked for) */
+    npy_intp above; /* entries strictly greater than the label's capped logit */
+} CE_F(ce_lm_stats);
+
+/* The sums of one block of capped values v[0..nb) relative to the running max m (in L1: its second pass). */
+CE_INLINE void CE_F(ce_lm_block_sums)(const CE_T *v, npy_intp nb, CE_T m, int want_dev, double *acc, CE_SG *keep)
+{
+    CE_T r_ = 0, c_ = 0, e_ = 0, d_ = 0;
+    CE_SIMD_REDUCE(+ : r_, c_, e_, d_)
+    for (npy_intp j = 0; j < nb; j++) {
+        CE_T d = v[j] - m;
+        CE_T e = CE_M(ce_exp_nonpos)(d);
+        if (keep) keep[j] = CE_STG(e);   /* for the gradient sweep (callers pass NULL or not as a constant) */
+        r_ += d == 0 ? CE_K(0.0) : e;
+        c_ += d == 0 ? CE_K(1.0) : CE_K(0.0);
+        e_ += e == 0 ? CE_K(0.0) : e * -d;   /* a masked (-inf) entry adds 0, not 0 * inf */
+        if (want_dev) d_ -= d;
+    }
+    acc[0] += r_; acc[1] += c_; acc[2] += e_; acc[3] += d_;
+}
+
+/* One read of the row, CE_LM_BLOCK elements at a time: a block is loaded (capped, widened) into a buffer
+ * that stays in L1, its max taken, the running sums rescaled when the max grew (online softmax), and its
+ * sums taken from the buffer.  Rows longer than L2 are thus read from memory once.  With `keep` (a
+ * contiguous gradient row), each block's exps relative to the running max of its time, blk_m[b], are left
+ * there for the gradient sweep. */
+CE_INLINE void CE_F(ce_lm_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T cap, CE_T xy, int want_dev,
+                                 CE_F(ce_lm_stats) *out, CE_SG *keep, CE_T *blk_m)
+{
+    CE_T buf[CE_LM_BLOCK];
+    double m = -INFINITY, acc[5] = {0, 0, 0, 0, 0};   /* rest, cnt, ent, dev, above */
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_LM_BLOCK) {
+        const npy_intp nb = n - j0 < CE_LM_BLOCK ? n - j0 : CE_LM_BLOCK;
+        const CE_S *xb = x + j0 * sx;
+        const CE_T *v = buf;
+        /* storage is the compute type (the sizes tell, at compile time): a plain contiguous block is read in place */
+        if (sizeof(CE_S) == sizeof(CE_T) && cap == 0 && sx == 1) v = (const CE_T *)xb;
+        else
+        if (cap != 0) {
+            CE_SIMD
+            for (npy_intp j = 0; j < nb; j++) buf[j] = CE_F(ce_lm_cap)(CE_LD(xb[j * sx]), cap);
+        } else {
+            for (npy_intp j = 0; j < nb; j++) buf[j] = CE_LD(xb[j * sx]);
+        }
+        /* the block's max and its count of entries above the label's logit: this pass waits on memory, so the
+         * count (a float: exact for a block, and it vectorises with the max) costs nothing here */
+        CE_T bm = -(CE_T)INFINITY, ab = 0;
+        CE_LM_SIMD_MAX_COUNT
+        for (npy_intp j = 0; j < nb; j++) {
+            bm = v[j] > bm ? v[j] : bm;   /* NaN never wins */
+            ab += v[j] > xy ? CE_K(1.0) : CE_K(0.0);
+        }
+        acc[4] += ab;
+        if (bm > m) {   /* the max grew: rescale what was summed relative to the old one */
+            if (m > -INFINITY) {
+                double shift = (double)bm - m, f = exp(-shift), s = acc[0] + acc[1];
+                acc[2] = f * (acc[2] + shift * s);
+                acc[0] = f * s;
+                acc[1] = 0;
+                acc[3] += shift * (double)j0;
+            }
+            m = bm;
+        }
+        if (keep) {
+            blk_m[j0 / CE_LM_BLOCK] = (CE_T)m;
+            CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, want_dev, acc, keep + j0);
+        } else {
+            CE_F(ce_lm_block_sums)(v, nb, (CE_T)m, want_dev, acc, NULL);
+        }
+    }
+    out->m = (CE_T)m; out->rest = (CE_T)acc[0]; out->cnt = (CE_T)acc[1]; out->ent = (CE_T)acc[2];
+    out->dev = (CE_T)acc[3]; out->above = (npy_intp)acc[4];
+}
+
+/* g_j from the epilogue's coefficients: from the exps the sweep kept in g (blk_m != NULL: block b's were
+ * taken relative to blk_m[b]), or with x read again (and capped again); g may not be x. */
+CE_INLINE void CE_F(ce_lm_grad_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T cap, CE_T m, int64_t y,
+                                      CE_T coef, CE_T ycoef, CE_T ucoef, CE_SG *g, npy_intp sg, const CE_T *blk_m)
+{
+    if (blk_m) {
+        for (npy_intp j0 = 0; j0 < n; j0 += CE_LM_BLOCK) {
+            const npy_intp j1 = n - j0 < CE_LM_BLOCK ? n : j0 + CE_LM_BLOCK;
+            const CE_T scale = coef * CE_M(ce_exp_nonpos)(blk_m[j0 / CE_LM_BLOCK] - m);
+            CE_SIMD
+            for (npy_intp j = j0; j < j1; j++)
+                g[j] = CE_STG(scale * CE_LDG(g[j]) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
+        }
+    } else if (cap != 0) {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T t = CE_F(ce_lm_tanh)(CE_LD(x[j * sx]), cap);
+            CE_T d = coef * CE_M(ce_exp_nonpos)(cap * t - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef;
+            g[j * sg] = CE_STG(d * ((CE_K(1.0) - t) * (CE_K(1.0) + t)));
+        }
+    } else if (sx == 1 && sg == 1) {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++)
+            g[j] = CE_STG(coef * CE_M(ce_exp_nonpos)(CE_LD(x[j]) - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
+    } else {
+        for (npy_intp j = 0; j < n; j++)
+            g[j * sg] = CE_STG(coef * CE_M(ce_exp_nonpos)(CE_LD(x[j * sx]) - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
     }
 }

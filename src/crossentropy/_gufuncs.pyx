@@ -23,7 +23,7 @@ from crossentropy._kernels cimport (
     ce_counts, run_rows, run_xent, run_transform, ce_transform_problem, ce_xent_problem, ce_binary_problem,
     ce_dtype_kernels, ce_kernels_for_out, ce_transform_kind, ce_xent_problem_init, ce_binary_problem_init,
     ce_transform_problem_init, CE_ROW_LSE, CE_ROW_SOFTMAX, CE_ROW_LOG_SOFTMAX, CE_BIN_LOGITS_TF,
-    ce_set_bfloat16_type_num, ce_bfloat16_type_num,
+    ce_set_bfloat16_type_num,
 )
 
 # Half inputs: a type resolver that takes the loop whose input types match exactly (float16 logits with
@@ -133,7 +133,8 @@ cdef void transform_loop(char **args, const npy_intp *dims, const npy_intp *step
     run_transform(&p, info.kernels)
 
 
-cdef inline void _xent_init(ce_xent_problem *p, char **args, const npy_intp *dims, const npy_intp *steps) noexcept nogil:
+cdef inline void _xent_init(ce_xent_problem *p, char **args, const npy_intp *dims,
+                            const npy_intp *steps) noexcept nogil:
     ce_xent_problem_init(p)
     p.rows = dims[0]; p.cols = dims[1]
     p.x = args[0]; p.x_rs = steps[0]
@@ -215,8 +216,8 @@ cdef void sigmoid_xent_loop(char **args, const npy_intp *dims, const npy_intp *s
 
 cdef void sigmoid_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (),()->(),() : steps [x, z, loss, g]
-    _sigmoid_run(args, dims, steps, <loop_info *>data, args[3],
-                 steps[3] if steps[3] != 0 else (<loop_info *>data).out_itemsize)
+    cdef npy_intp g_step = steps[3] if steps[3] != 0 else (<loop_info *>data).out_itemsize
+    _sigmoid_run(args, dims, steps, <loop_info *>data, args[3], g_step)
 
 
 # ---- the table ----------------------------------------------------------------------------------------
@@ -357,7 +358,7 @@ cdef object _register(tuple row):
     _check_row(row)
     name, sig, kind, what, pattern, doc = row
     cdef int kind_id = LOOP_KINDS[kind][0], nin = LOOP_KINDS[kind][1], nout = LOOP_KINDS[kind][2]
-    cdef int nargs = nin + nout, k, j
+    cdef int nargs = nin + nout, k
     loops = _expand(pattern)
     cdef int ntypes = len(loops)
     cdef PyUFuncGenericFunction *funcs = <PyUFuncGenericFunction *>PyMem_Calloc(ntypes, sizeof(PyUFuncGenericFunction))
@@ -439,7 +440,7 @@ def register_bfloat16():
     cdef int *types
     cdef PyUFuncGenericFunction fn
     for row in GUFUNC_TABLE:
-        name, sig, kind, what, pattern, doc = row
+        name, _sig, kind, what, pattern, _doc = row
         nargs = len(pattern)
         for codes in _expand(pattern, BFLOAT16_COLUMNS):
             info = <loop_info *>PyMem_Calloc(1, sizeof(loop_info))

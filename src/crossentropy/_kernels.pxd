@@ -96,6 +96,30 @@ cdef extern from "_rowmath.h" nogil:
     void ce_binary_problem_init(ce_binary_problem *p)
     void ce_transform_problem_init(ce_transform_problem *p)
 
+    ctypedef enum ce_lm_kind:
+        CE_LM_STATS
+        CE_LM_LOSS
+    ctypedef struct ce_lm_problem:
+        npy_intp rows, cols
+        const char *x
+        npy_intp x_rs, x_cs
+        const char *lab
+        npy_intp lab_rs
+        int lab_is64
+        int64_t ignore
+        double softcap, smoothing, z_loss, grad_scale
+        char *nll
+        char *lse
+        char *ent
+        char *rank
+        npy_intp nll_rs, lse_rs, ent_rs, rank_rs
+        char *loss
+        npy_intp loss_rs
+        char *grad
+        npy_intp g_rs, g_cs
+        ce_lm_kind what
+    void ce_lm_problem_init(ce_lm_problem *p)
+
     ctypedef struct ce_dtype_kernels:
         const char *name
         int type_num
@@ -106,6 +130,7 @@ cdef extern from "_rowmath.h" nogil:
         ce_row_fn xent_row, xent_small_block, xent_tblock
         int (*xent_small_ok)(const ce_xent_problem *p) noexcept nogil
         ce_row_fn prob_row, binary_row
+        ce_row_fn lm_row
 
     const ce_dtype_kernels *ce_kernels_for(int type_num)
     const ce_dtype_kernels *ce_kernels_for_out(int type_num, int out_type_num)

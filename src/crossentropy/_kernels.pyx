@@ -73,7 +73,8 @@ cdef extern from *:
 
 # ---- thread policy ------------------------------------------------------------------------------------
 cdef int _requested_threads = 0          # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
-cdef int _cpu_count = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+cdef int _cpu_count = max(
+    1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 cdef bint _in_forked_child = False       # GNU OpenMP's pool does not survive fork(): run serially there
 # Below this many elements per thread a thread team costs more than it saves.  Measured on a 2-core
 # EPYC (sparse forward, float32): 4k elements 0.7x with 2 threads, 16k 1.4x, 64k 1.8x; team start-up
@@ -113,8 +114,28 @@ cdef inline int _threads_for(npy_intp rows, npy_intp cols) noexcept nogil:
 
 
 def set_num_threads(n=None):
-    """Use at most ``n`` threads in every kernel (``None`` or 0: follow OpenMP, i.e. ``OMP_NUM_THREADS``
-    or threadpoolctl).  Small inputs always run on one thread."""
+    """Use at most ``n`` threads in every kernel, process-wide.
+
+    Parameters
+    ----------
+    n : int or None
+        The thread limit; ``None`` or 0 follows OpenMP (``OMP_NUM_THREADS``, threadpoolctl).  Small inputs always
+        run on one thread.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer.
+    ValueError
+        ``n`` is negative, or more than 4 x the CPUs available (and more than 64).
+
+    Examples
+    --------
+    >>> import crossentropy as ce
+    >>> ce.set_num_threads(1); ce.get_num_threads()
+    1
+    >>> ce.set_num_threads(None)
+    """
     global _requested_threads
     if n is None:
         n = 0
@@ -136,7 +157,13 @@ def _thread_request_limit():
 
 
 def get_num_threads():
-    """The number of threads a large input is computed with."""
+    """The number of threads a large input is computed with.
+
+    Returns
+    -------
+    int
+        ``set_num_threads``' limit if one is set, else OpenMP's, capped by the CPUs available.
+    """
     return _max_threads()
 
 
@@ -420,4 +447,100 @@ def binary_xent_rows(x, loss, *, t, str mode, weight=None, pos_weight=None, doub
     cdef ce_counts counts
     with nogil:
         counts = run_rows(k.binary_row, &p, rows, cols)
+    return _counts_dict(counts)
+
+
+# ---- language-model rows (crossentropy.lm) ----------------------------------------------------------
+def _signal_bad_labels(str name, npy_intp count):
+    """NaN rows from labels outside [0, n): NumPy's 'invalid value' signal, under np.errstate's policy."""
+    policy = np.geterr()["invalid"]
+    msg = f"invalid value encountered in {name}: {count} label(s) outside [0, n) gave NaN"
+    if policy == "raise":
+        raise FloatingPointError(msg)
+    if policy == "warn":
+        import warnings
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    elif policy == "call":
+        handler = np.geterrcall()
+        if handler is not None:
+            handler.write(msg) if hasattr(handler, "write") else handler("invalid", 8)
+    elif policy == "print" or policy == "log":
+        print(msg)
+
+
+cdef const ce_dtype_kernels *_lm_fill(ce_lm_problem *p, x, labels, ignore, softcap) except NULL:
+    """Initialise ``p`` and point it at the operands both language-model kernels read; returns the dtype's
+    kernels.  Float outputs are in the compute type: float64 for float64 rows, float32 otherwise."""
+    cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
+    cdef const ce_dtype_kernels *k = _kernels_of(X, "x")
+    if labels is None:
+        raise TypeError("labels are required")
+    cdef int is64 = 0
+    cdef cnp.ndarray LAB = _labels(labels, X.shape[0], &is64)
+    ce_lm_problem_init(p)
+    p.rows = X.shape[0]; p.cols = X.shape[1]
+    p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
+    p.lab = _ptr(LAB); p.lab_rs = _st(LAB, 0); p.lab_is64 = is64
+    p.ignore = _ignore_value(ignore)
+    if softcap is not None:
+        if not softcap > 0:
+            raise ValueError(f"softcap must be > 0, got {softcap}")
+        p.softcap = softcap
+    return k
+
+
+cdef object _compute_dtype(x):
+    return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+
+
+def lm_token_stats_rows(x, nll, *, labels, lse, entropy, rank, ignore=None, softcap=None):
+    """Token statistics of each row of ``x`` (rows x cols) against its label, from one read of the row:
+    writes ``nll``, ``lse``, ``entropy`` (rows,) in the compute dtype (float64 for float64 x, else float32)
+    and ``rank`` (rows,) int64.  A label outside [0, cols) that is not ``ignore`` gives NaN nll, rank -1 and
+    NumPy's 'invalid value' signal (np.errstate decides).  Returns flag counts."""
+    cdef ce_lm_problem p
+    cdef const ce_dtype_kernels *k = _lm_fill(&p, x, labels, ignore, softcap)
+    dt = _compute_dtype(x)
+    cdef npy_intp rows = p.rows
+    cdef cnp.ndarray N = _arr(nll, "nll", (rows,), dt, True)
+    cdef cnp.ndarray S = _arr(lse, "lse", (rows,), dt, True)
+    cdef cnp.ndarray E = _arr(entropy, "entropy", (rows,), dt, True)
+    cdef cnp.ndarray R = _arr(rank, "rank", (rows,), np.int64, True)
+    p.what = CE_LM_STATS
+    p.nll = <char *>_ptr(N); p.nll_rs = _st(N, 0)
+    p.lse = <char *>_ptr(S); p.lse_rs = _st(S, 0)
+    p.ent = <char *>_ptr(E); p.ent_rs = _st(E, 0)
+    p.rank = <char *>_ptr(R); p.rank_rs = _st(R, 0)
+    cdef ce_counts counts
+    with nogil:
+        counts = run_rows(k.lm_row, &p, p.rows, p.cols)
+    if counts.bad_label:
+        _signal_bad_labels("lm_token_stats_rows", counts.bad_label)
+    return _counts_dict(counts)
+
+
+def lm_xent_rows(x, loss, *, labels, ignore=None, softcap=None, double label_smoothing=0.0, double z_loss=0.0,
+                 double grad_scale=1.0, grad=None):
+    """Liger's language-model loss of each row of ``x`` (soft-capping, z-loss, label smoothing; ``loss``
+    (rows,) in the compute dtype) and, if ``grad`` is given (x's shape and dtype), grad_scale * d loss / d x,
+    in one kernel call.  Ignored rows give 0 and a zero gradient; a label outside [0, cols) NaN and NumPy's
+    'invalid value' signal.  Returns flag counts."""
+    cdef ce_lm_problem p
+    cdef const ce_dtype_kernels *k = _lm_fill(&p, x, labels, ignore, softcap)
+    cdef npy_intp rows = p.rows, cols = p.cols
+    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), _compute_dtype(x), True)
+    cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), x.dtype, True) if grad is not None else None
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not z_loss >= 0.0:
+        raise ValueError(f"z_loss must be >= 0, got {z_loss}")
+    p.what = CE_LM_LOSS
+    p.loss = <char *>_ptr(L); p.loss_rs = _st(L, 0)
+    p.grad = <char *>_ptr(G); p.g_rs = _st(G, 0); p.g_cs = _st(G, 1)
+    p.smoothing = label_smoothing; p.z_loss = z_loss; p.grad_scale = grad_scale
+    cdef ce_counts counts
+    with nogil:
+        counts = run_rows(k.lm_row, &p, p.rows, p.cols)
+    if counts.bad_label:
+        _signal_bad_labels("lm_xent_rows", counts.bad_label)
     return _counts_dict(counts)

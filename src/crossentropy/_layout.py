@@ -4,6 +4,7 @@ The kernels take any strides, so a layer never copies N x C data: when the leadi
 into one row axis (e.g. torch's (N, C, d1, d2) with the class axis moved last), the arrays are walked
 block by block along the first axis instead.
 """
+
 import math
 
 import numpy as np
@@ -34,7 +35,7 @@ def row_blocks(*arrays):
     present = [a for a in arrays if a is not None]
     lead = present[0].shape[:-1] if present[0].ndim else ()
     rows_ndim = len(lead)
-    if rows_ndim == 0:   # a single row
+    if rows_ndim == 0:  # a single row
         yield tuple(None if a is None else (a[np.newaxis] if a.ndim >= 1 else a.reshape(1)) for a in arrays)
         return
     views = []
@@ -42,12 +43,12 @@ def row_blocks(*arrays):
         if a is None:
             views.append(None)
             continue
-        if a.ndim == rows_ndim:          # per-row values: add a fake class axis to merge the same way
+        if a.ndim == rows_ndim:  # per-row values: add a fake class axis to merge the same way
             v = _as_rows(a[..., np.newaxis])
             views.append(None if v is None else v[:, 0])
         else:
             views.append(_as_rows(a))
-    if all(v is not None for v, a in zip(views, arrays) if a is not None):
+    if all(v is not None for v, a in zip(views, arrays, strict=False) if a is not None):
         yield tuple(views)
         return
     for i in range(lead[0]):

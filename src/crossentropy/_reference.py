@@ -5,6 +5,7 @@ Each takes the class axis last and returns float64.  They follow the kernels' do
 zero targets contribute 0 even at -inf logits, a row whose max is not finite gives NaN (logsumexp: -inf
 for an empty or all -inf row, +inf with a +inf entry), labels outside [0, n) give NaN.
 """
+
 import numpy as np
 
 

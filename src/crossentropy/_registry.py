@@ -19,8 +19,9 @@ elementwise     logits (...), labels (...)              loss (...) [, grad (...)
 
 ``with_grad`` kernels return ``(loss, grad)``, and so do their twins.
 """
-from dataclasses import dataclass
+
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -133,5 +134,8 @@ def kernels(family=None, with_grad=None):
     """
     if family is not None and family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    return [k for k in KERNELS.values()
-            if (family is None or k.family == family) and (with_grad is None or k.with_grad == with_grad)]
+    return [
+        k
+        for k in KERNELS.values()
+        if (family is None or k.family == family) and (with_grad is None or k.with_grad == with_grad)
+    ]

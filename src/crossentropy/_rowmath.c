@@ -20,6 +20,10 @@ const char *ce_simd_path(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
     if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
+#elif defined(__AVX512F__) && defined(__AVX512BW__)   /* a forced build: -DCE_NO_CLONES -march=x86-64-v4 */
+    return "x86-64-v4 (AVX-512, fixed at build time)";
+#elif defined(__AVX2__) && defined(__FMA__)
+    return "x86-64-v3 (AVX2+FMA, fixed at build time)";
 #endif
     return "baseline";
 }

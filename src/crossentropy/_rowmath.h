@@ -120,6 +120,25 @@ typedef struct {
     ce_transform_kind what;
 } ce_transform_problem;
 
+/* Language-model rows (crossentropy.lm): the token statistics, or Liger's loss and its gradient, of soft-capped
+ * logits, from one read of each row (ce_lm_sweep). */
+#define CE_LM_BLOCK 1024        /* elements per block of the one-read sweep: a block's buffer stays in L1 */
+#define CE_LM_KEEP_BLOCKS 512   /* rows up to this many blocks keep their exps in the gradient row */
+typedef enum { CE_LM_STATS = 0, CE_LM_LOSS = 1 } ce_lm_kind;
+typedef struct {
+    npy_intp rows, cols;
+    const char *x; npy_intp x_rs, x_cs;
+    const char *lab; npy_intp lab_rs; int lab_is64;
+    int64_t ignore;                         /* rows with this label: nll 0, rank -1 / loss 0, grad 0 */
+    double softcap;                         /* 0: no soft-capping */
+    double smoothing, z_loss, grad_scale;   /* CE_LM_LOSS: label smoothing, z-loss, gradient factor */
+    char *nll, *lse, *ent, *rank;           /* CE_LM_STATS outputs (compute type; rank int64) */
+    npy_intp nll_rs, lse_rs, ent_rs, rank_rs;
+    char *loss; npy_intp loss_rs;           /* CE_LM_LOSS outputs (loss in the compute type) */
+    char *grad; npy_intp g_rs, g_cs;        /* NULL: no gradient */
+    ce_lm_kind what;
+} ce_lm_problem;
+
 /* ---- the one initialiser per problem: everything zeroed (NULL operands), then the neutral defaults ---- */
 static inline void ce_xent_problem_init(ce_xent_problem *p)
 {
@@ -150,6 +169,14 @@ static inline void ce_transform_problem_init(ce_transform_problem *p)
     p->what = CE_ROW_LSE;
 }
 
+static inline void ce_lm_problem_init(ce_lm_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->ignore = CE_NO_LABEL;
+    p->grad_scale = 1.0;
+    p->what = CE_LM_STATS;
+}
+
 /* ---- one dtype's kernels: the single place the drivers pick code by element type ---- */
 typedef struct {
     const char *name;                     /* "float32", ... */
@@ -161,6 +188,7 @@ typedef struct {
     ce_row_fn xent_row, xent_small_block, xent_tblock;
     int (*xent_small_ok)(const ce_xent_problem *p);
     ce_row_fn prob_row, binary_row;
+    ce_row_fn lm_row;                     /* ce_lm_problem rows */
 } ce_dtype_kernels;
 
 /* The kernels for a NumPy type number, or NULL when that element type has none. */

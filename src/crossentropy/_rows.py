@@ -5,6 +5,7 @@ It moves the class axis last (views), allocates the outputs, walks the arrays in
 calls the row kernel on each block and sums the flag counts the kernel returns.  Nothing of size N x C is
 copied or allocated besides the gradient itself.
 """
+
 import numpy as np
 
 from crossentropy import _kernels
@@ -23,8 +24,20 @@ def _call(kernel, x, loss, operands):
     return kernel(x, loss, **operands)
 
 
-def run_rows(family, x, *, axis=-1, t=None, labels=None, row_scale=None, elementwise=None, per_element_loss=False,
-             return_grad=False, grad_dtype=None, **params):
+def run_rows(
+    family,
+    x,
+    *,
+    axis=-1,
+    t=None,
+    labels=None,
+    row_scale=None,
+    elementwise=None,
+    per_element_loss=False,
+    return_grad=False,
+    grad_dtype=None,
+    **params,
+):
     """Run a row kernel over every row of ``x`` along class axis ``axis``.
 
     Parameters
@@ -62,20 +75,27 @@ def run_rows(family, x, *, axis=-1, t=None, labels=None, row_scale=None, element
     """
     kernel = KERNELS[family]
     shape = x.shape
-    if x.ndim == 0:   # one row of one element; reshape views keep the operands uncopied
+    if x.ndim == 0:  # one row of one element; reshape views keep the operands uncopied
         x, t = x.reshape(1), None if t is None else t.reshape(1)
         elementwise = {k: None if v is None else v.reshape(1) for k, v in (elementwise or {}).items()}
         axis = -1
     axis = axis % x.ndim
     last = (lambda a: a) if axis == x.ndim - 1 else (lambda a: class_last(a, axis))
     # losses of half inputs are float32 (the kernels compute in float32; the layers round the result once)
-    loss_full = np.empty(x.shape if per_element_loss else x.shape[:axis] + x.shape[axis + 1:],
-                         _kernels.row_dtype(x.dtype))
+    loss_full = np.empty(
+        x.shape if per_element_loss else x.shape[:axis] + x.shape[axis + 1 :], _kernels.row_dtype(x.dtype)
+    )
     # grad_dtype: float32 gradients of half x (the half kernels write them directly, at float32 accuracy)
     grad = np.empty(x.shape, grad_dtype or x.dtype) if return_grad else None
     names = ["x", "loss", "t", "labels", "row_scale", "grad"]
-    arrays = [last(x), last(loss_full) if per_element_loss else loss_full, None if t is None else last(t), labels,
-              row_scale, None if grad is None else last(grad)]
+    arrays = [
+        last(x),
+        last(loss_full) if per_element_loss else loss_full,
+        None if t is None else last(t),
+        labels,
+        row_scale,
+        None if grad is None else last(grad),
+    ]
     for name, a in (elementwise or {}).items():
         names.append(name)
         arrays.append(None if a is None else last(a))

@@ -1,4 +1,5 @@
 """Argument checks shared by the framework layers; every message names the argument and what was wrong."""
+
 import operator
 
 import numpy as np
@@ -9,11 +10,11 @@ def float_array(x, name, dtype=None):
     (ints, bools, float16) to float64 unless the layer asks for a dtype."""
     try:
         arr = np.asarray(x)
-    except Exception as exc:   # ragged lists and the like
+    except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
     if arr.dtype.kind not in "biuf" and not is_half(arr.dtype):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if dtype is None:   # compare in native byte order: a big-endian float32 stays float32
+    if dtype is None:  # compare in native byte order: a big-endian float32 stays float32
         native = arr.dtype.newbyteorder("=")
         dtype = native if native in (np.float32, np.float64) else np.float64
     dtype = np.dtype(dtype)
@@ -37,8 +38,10 @@ def bfloat16_dtype(name):
     try:
         import ml_dtypes
     except ImportError:
-        raise ImportError(f"{name}='bfloat16' needs the ml_dtypes package: pip install \"crossentropy[bfloat16]\" "
-                          "(or pip install ml_dtypes)") from None
+        raise ImportError(
+            f"{name}='bfloat16' needs the ml_dtypes package: pip install \"crossentropy[bfloat16]\" "
+            "(or pip install ml_dtypes)"
+        ) from None
     return np.dtype(ml_dtypes.bfloat16)
 
 
@@ -52,8 +55,9 @@ def float_input(x, name):
             arr = arr.astype(arr.dtype.newbyteorder("="))
         return arr, arr.dtype
     if arr.dtype.kind != "f":
-        raise TypeError(f"{name} must be a floating-point array (float16, bfloat16, float32 or float64), "
-                        f"got dtype {arr.dtype}")
+        raise TypeError(
+            f"{name} must be a floating-point array (float16, bfloat16, float32 or float64), got dtype {arr.dtype}"
+        )
     computed = float_array(arr, name)
     return computed, computed.dtype
 
@@ -110,7 +114,7 @@ def int_labels(y, name):
     """Integer class labels as a native int32/int64 array; floats that are whole numbers are accepted
     (Keras passes labels around as floats), anything else raises."""
     arr = np.asarray(y)
-    if is_half(arr.dtype):   # float16/bfloat16 labels: checked as floats, in float32 (exact for both)
+    if is_half(arr.dtype):  # float16/bfloat16 labels: checked as floats, in float32 (exact for both)
         arr = arr.astype(np.float32)
     if arr.dtype.kind == "b":
         arr = arr.astype(np.int64)
@@ -135,8 +139,10 @@ def check_labels_in_range(labels, n_classes, name, ignore=None):
         bad &= labels != ignore
     if bad.any():
         first = labels[bad].flat[0]
-        raise IndexError(f"{name} contains {int(first)}, outside the valid class range [0, {n_classes})"
-                         + (f" (and not ignore value {ignore})" if ignore is not None else ""))
+        raise IndexError(
+            f"{name} contains {int(first)}, outside the valid class range [0, {n_classes})"
+            + (f" (and not ignore value {ignore})" if ignore is not None else "")
+        )
 
 
 def axis_index(axis, ndim, name="axis"):

@@ -27,14 +27,17 @@ Differences from TensorFlow (deliberate):
   mathematically right value; TF computes 0 * inf = NaN there.  The gradient (finite) is the same.
 * Array-likes without a dtype (lists, Python numbers) take the logits' dtype.
 """
+
 import numpy as np
 
 from crossentropy import _validate
 from crossentropy._rows import run_rows
 
 __all__ = [
-    "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
-    "sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits",
+    "sparse_softmax_cross_entropy_with_logits",
+    "sigmoid_cross_entropy_with_logits",
+    "weighted_cross_entropy_with_logits",
 ]
 
 
@@ -95,12 +98,13 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, *, return_grad=Fa
     """
     x, user_dtype = _with_class_axis(logits)
     axis = _validate.axis_index(axis, x.ndim)
-    t = _validate.float_array(labels, "labels", x.dtype)   # TF casts the labels to the logits' dtype
+    t = _validate.float_array(labels, "labels", x.dtype)  # TF casts the labels to the logits' dtype
     try:
-        t = np.broadcast_to(t, x.shape)          # stride-0 view, no copy
+        t = np.broadcast_to(t, x.shape)  # stride-0 view, no copy
     except ValueError:
-        raise ValueError(f"labels of shape {t.shape} and logits of shape {x.shape} must be broadcastable "
-                         "to the logits' shape") from None
+        raise ValueError(
+            f"labels of shape {t.shape} and logits of shape {x.shape} must be broadcastable to the logits' shape"
+        ) from None
     loss, grad, _ = _softmax_rows(x, return_grad, axis, t=t, tf_op_grad=True)
     return _result(loss, grad, user_dtype)
 
@@ -138,11 +142,13 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, *, return_grad=Fals
     if y.dtype.kind != "i" or y.dtype.itemsize not in (4, 8):
         raise TypeError(f"labels must be int32 or int64 class indices, got dtype {y.dtype}")
     if y.shape != x.shape[:-1]:
-        raise ValueError(f"labels must have the logits' shape without the class axis, {x.shape[:-1]} "
-                         f"(rank {x.ndim - 1}), got shape {y.shape} (rank {y.ndim})")
+        raise ValueError(
+            f"labels must have the logits' shape without the class axis, {x.shape[:-1]} "
+            f"(rank {x.ndim - 1}), got shape {y.shape} (rank {y.ndim})"
+        )
     y = _validate.int_labels(y, "labels")
     loss, grad, bad = _softmax_rows(x, return_grad, labels=y)
-    if bad:   # TF raises on CPU; the kernel only flagged the rows
+    if bad:  # TF raises on CPU; the kernel only flagged the rows
         _validate.check_labels_in_range(y, x.shape[-1], "labels")
     return _result(loss, grad, user_dtype)
 
@@ -155,10 +161,12 @@ def _elementwise(labels, logits, return_grad, mode, pos_weight=None):
         raise ValueError(f"logits and labels must have the same shape, got {x.shape} and {z.shape}")
     pw = None
     if pos_weight is not None:
-        pw = _validate.broadcast_to_shape(_same_dtype_as_logits(pos_weight, "pos_weight", x, user_dtype),
-                                          "pos_weight", x.shape, "the logits'")
-    loss, grad, _ = run_rows("binary", x, t=z, elementwise={"pos_weight": pw}, per_element_loss=True,
-                             return_grad=return_grad, mode=mode)
+        pw = _validate.broadcast_to_shape(
+            _same_dtype_as_logits(pos_weight, "pos_weight", x, user_dtype), "pos_weight", x.shape, "the logits'"
+        )
+    loss, grad, _ = run_rows(
+        "binary", x, t=z, elementwise={"pos_weight": pw}, per_element_loss=True, return_grad=return_grad, mode=mode
+    )
     return _result(loss, grad, user_dtype)
 
 

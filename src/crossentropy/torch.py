@@ -34,6 +34,7 @@ Differences from PyTorch (deliberate):
 * ``nll_loss(reduction="mean")`` whose non-ignored targets all have weight 0 (0/0): torch's grad is NaN only
   at the target entries of those rows; here the whole row is NaN.
 """
+
 import warnings
 
 import numpy as np
@@ -42,8 +43,14 @@ from crossentropy import _kernels, _validate
 from crossentropy._rows import run_rows
 
 __all__ = [
-    "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -69,8 +76,11 @@ def _legacy_reduction(size_average, reduce, reduction):
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     legacy = "mean" if size_average and reduce else "sum" if reduce else "none"
-    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
-                  UserWarning, stacklevel=3)
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
+        UserWarning,
+        stacklevel=3,
+    )
     return legacy
 
 
@@ -91,7 +101,7 @@ def _reduce(loss, reduction, denominator):
     """The reduced value as a NumPy scalar (or the per-element array for "none")."""
     if reduction == "none":
         return loss[()] if loss.ndim == 0 else loss
-    with np.errstate(all="ignore"):   # like the kernels: inf - inf or 0/0 (all ignored) give NaN, not errors
+    with np.errstate(all="ignore"):  # like the kernels: inf - inf or 0/0 (all ignored) give NaN, not errors
         total = loss.sum(dtype=loss.dtype)
         return total if reduction == "sum" else loss.dtype.type(total / loss.dtype.type(denominator))
 
@@ -136,15 +146,20 @@ def _class_indices(target, x, allow_probabilities):
     t = np.asarray(target)
     if x.ndim == 1:
         if t.shape not in ((), (1,)):
-            raise ValueError(f"target: for 1-D input (C,) the target is one class index, shape () or (1,), "
-                             f"got shape {t.shape}")
+            raise ValueError(
+                f"target: for 1-D input (C,) the target is one class index, shape () or (1,), got shape {t.shape}"
+            )
     elif t.shape != _row_shape(x):
         also = f" or {x.shape} (class probabilities)" if allow_probabilities else ""
-        raise ValueError(f"target: expected shape {_row_shape(x)} (class indices: the input's shape without the "
-                         f"class axis 1){also} for input of shape {x.shape}, got {t.shape}")
+        raise ValueError(
+            f"target: expected shape {_row_shape(x)} (class indices: the input's shape without the "
+            f"class axis 1){also} for input of shape {x.shape}, got {t.shape}"
+        )
     if t.dtype != np.uint8 and not (t.dtype.kind == "i" and t.dtype.itemsize == 8):
-        raise TypeError(f"target: class indices must be int64 (torch's Long) or uint8, got dtype {t.dtype}; "
-                        "convert with target.astype(np.int64)")
+        raise TypeError(
+            f"target: class indices must be int64 (torch's Long) or uint8, got dtype {t.dtype}; "
+            "convert with target.astype(np.int64)"
+        )
     if t.dtype != np.int64 or not t.dtype.isnative:
         t = t.astype(np.int64)
     return t.reshape(_row_shape(x))
@@ -161,13 +176,26 @@ def _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoot
         kept = labels != ignore_index
         # out-of-range labels are clipped here only to stay in bounds: the kernel flags them and we raise below
         # (with no classes there is nothing to take from: every kept label is out of range, flagged below)
-        denominator = (np.count_nonzero(kept) if w is None
-                       else np.take(w, labels[kept], mode="clip").sum(dtype=np.float64) if w.size else 0.0)
+        denominator = (
+            np.count_nonzero(kept)
+            if w is None
+            else np.take(w, labels[kept], mode="clip").sum(dtype=np.float64)
+            if w.size
+            else 0.0
+        )
         if return_grad:
             row_scale = _mean_scale(denominator, labels.shape, _kernels.row_dtype(x.dtype))
-    loss, grad, bad = _softmax_rows(x, return_grad, labels=labels, row_scale=row_scale, class_vector=w,
-                                    c=1.0 - smoothing, b=smoothing / n_classes if n_classes else 0.0,
-                                    ignore=ignore_index, log_probs=log_probs)
+    loss, grad, bad = _softmax_rows(
+        x,
+        return_grad,
+        labels=labels,
+        row_scale=row_scale,
+        class_vector=w,
+        c=1.0 - smoothing,
+        b=smoothing / n_classes if n_classes else 0.0,
+        ignore=ignore_index,
+        log_probs=log_probs,
+    )
     if bad:
         _validate.check_labels_in_range(labels, n_classes, "target", ignore=ignore_index)
     return _result(_reduce(loss, reduction, denominator), grad, user_dtype)
@@ -195,16 +223,26 @@ def _probability_targets(x, user_dtype, target, weight, ignore_index, reduction,
     x, user_dtype = _promote_half(x, user_dtype, target)
     n_classes = x.shape[0 if x.ndim == 1 else 1]
     if _ignore_index(ignore_index) >= 0:
-        raise ValueError(f"ignore_index={ignore_index} is not supported with class-probability targets "
-                         "(only negative values, which have no effect)")
+        raise ValueError(
+            f"ignore_index={ignore_index} is not supported with class-probability targets "
+            "(only negative values, which have no effect)"
+        )
     t = _like_input(target, "target", x, user_dtype, floating=True)
     w = _class_weight(weight, n_classes, x, user_dtype, same_dtype=False)
     # torch divides by numel(input) / C, which is 0 / 0 = NaN for C = 0 (whatever the number of rows)
     n_rows = x.size // n_classes if n_classes else 0
-    row_scale = (_mean_scale(n_rows, _row_shape(x), _kernels.row_dtype(x.dtype))
-                 if reduction == "mean" and return_grad else None)
-    loss, grad, _ = _softmax_rows(x, return_grad, t=t, row_scale=row_scale, class_vector=w,
-                                  a=1.0 - smoothing, b=smoothing / n_classes if n_classes else 0.0)
+    row_scale = (
+        _mean_scale(n_rows, _row_shape(x), _kernels.row_dtype(x.dtype)) if reduction == "mean" and return_grad else None
+    )
+    loss, grad, _ = _softmax_rows(
+        x,
+        return_grad,
+        t=t,
+        row_scale=row_scale,
+        class_vector=w,
+        a=1.0 - smoothing,
+        b=smoothing / n_classes if n_classes else 0.0,
+    )
     return _grad_as_input(_result(_reduce(loss, reduction, n_rows), grad, user_dtype), input_dtype, return_grad)
 
 
@@ -216,8 +254,18 @@ def _checked_input(input, reduction):
     return x, user_dtype
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
-                  label_smoothing=0.0, *, return_grad=False):
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index=-100,
+    reduce=None,
+    reduction="mean",
+    label_smoothing=0.0,
+    *,
+    return_grad=False,
+):
     """``torch.nn.functional.cross_entropy``: log-softmax over the class axis and negative log-likelihood.
 
     Parameters
@@ -268,15 +316,25 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     label_smoothing = float(label_smoothing)
     if label_smoothing > 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-    smoothing = label_smoothing if label_smoothing > 0.0 else 0.0   # torch ignores a negative value (and NaN)
+    smoothing = label_smoothing if label_smoothing > 0.0 else 0.0  # torch ignores a negative value (and NaN)
     if np.shape(target) == x.shape:
         return _probability_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad)
-    return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad,
-                          log_probs=False)
+    return _index_targets(
+        x, user_dtype, target, weight, ignore_index, reduction, smoothing, return_grad, log_probs=False
+    )
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", *,
-             return_grad=False):
+def nll_loss(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index=-100,
+    reduce=None,
+    reduction="mean",
+    *,
+    return_grad=False,
+):
     """``torch.nn.functional.nll_loss``: ``input`` holds log-probabilities; the loss is ``-weight[y] * input[y]``.
 
     Parameters
@@ -318,17 +376,23 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     x, user_dtype = _checked_input(input, reduction)
-    return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, 0.0, return_grad,
-                          log_probs=True)
+    return _index_targets(x, user_dtype, target, weight, ignore_index, reduction, 0.0, return_grad, log_probs=True)
 
 
 # ---- binary cross-entropy -----------------------------------------------------------------------------
 def _binary(x, user_dtype, z, weight, pos_weight, reduction, return_grad, mode):
     """Element-wise binary cross-entropy in one kernel pass; the mean's 1/numel goes into grad_scale."""
     grad_scale = 1.0 / x.size if reduction == "mean" and x.size else 1.0
-    loss, grad, _ = run_rows("binary", x, t=z, elementwise={"weight": weight, "pos_weight": pos_weight},
-                             per_element_loss=reduction == "none", return_grad=return_grad, mode=mode,
-                             grad_scale=grad_scale)
+    loss, grad, _ = run_rows(
+        "binary",
+        x,
+        t=z,
+        elementwise={"weight": weight, "pos_weight": pos_weight},
+        per_element_loss=reduction == "none",
+        return_grad=return_grad,
+        mode=mode,
+        grad_scale=grad_scale,
+    )
     return _result(_reduce(loss, reduction, x.size), grad, user_dtype)
 
 
@@ -342,12 +406,14 @@ def _binary_target(target, x, user_dtype, **dtype_rule):
 def _element_weight(a, name, x):
     if a is None:
         return None
-    return _validate.broadcast_to_shape(_like_input(a, name, x), name, x.shape, "the input's",
-                                        " (the result must keep the input's shape)")
+    return _validate.broadcast_to_shape(
+        _like_input(a, name, x), name, x.shape, "the input's", " (the result must keep the input's shape)"
+    )
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean", *,
-                         return_grad=False):
+def binary_cross_entropy(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean", *, return_grad=False
+):
     """``torch.nn.functional.binary_cross_entropy`` of probabilities (logs clamped at -100, as torch does).
 
     Parameters
@@ -392,12 +458,12 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     z = _binary_target(target, p, user_dtype, same_dtype=True)
     _check_unit_interval(p, "input")
     _check_unit_interval(z, "target")
-    return _binary(p, user_dtype, z, _element_weight(weight, "weight", p), None, reduction, return_grad,
-                   "prob_torch")
+    return _binary(p, user_dtype, z, _element_weight(weight, "weight", p), None, reduction, return_grad, "prob_torch")
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
-                                     pos_weight=None, *, return_grad=False):
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None, *, return_grad=False
+):
     """``torch.nn.functional.binary_cross_entropy_with_logits``: ``-(pos_weight t log σ(x) + (1 - t) log(1 - σ(x)))``.
 
     Parameters
@@ -445,14 +511,26 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     input_dtype = user_dtype
     x, user_dtype = _promote_half(x, user_dtype, target)
     z = _binary_target(target, x, user_dtype, floating=True)
-    return _grad_as_input(_binary(x, user_dtype, z, _element_weight(weight, "weight", x),
-                                  _element_weight(pos_weight, "pos_weight", x), reduction, return_grad,
-                                  "logits_torch"), input_dtype, return_grad)
+    return _grad_as_input(
+        _binary(
+            x,
+            user_dtype,
+            z,
+            _element_weight(weight, "weight", x),
+            _element_weight(pos_weight, "pos_weight", x),
+            reduction,
+            return_grad,
+            "logits_torch",
+        ),
+        input_dtype,
+        return_grad,
+    )
 
 
 # ---- modules --------------------------------------------------------------------------------------------
 class _Loss:
     """Stores the constructor arguments; calling the module calls its function with them."""
+
     _arguments = ()
 
     def __call__(self, input, target, *, return_grad=False):
@@ -470,14 +548,16 @@ class _Loss:
         loss : numpy scalar or ndarray
             As the module's function returns it (``(loss, grad)`` with ``return_grad``).
         """
-        return self._function(input, target, return_grad=return_grad,
-                              **{name: getattr(self, name) for name in self._arguments})
+        return self._function(
+            input, target, return_grad=return_grad, **{name: getattr(self, name) for name in self._arguments}
+        )
 
     forward = __call__
 
     def __repr__(self):
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._arguments
-                         if getattr(self, name) is not None)
+        args = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self._arguments if getattr(self, name) is not None
+        )
         return f"{type(self).__name__}({args})"
 
 
@@ -508,11 +588,13 @@ class CrossEntropyLoss(_Loss):
     >>> print(f"{loss(np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]]), np.array([0, 1])):.6f}")
     0.504711
     """
+
     _arguments = ("weight", "ignore_index", "reduction", "label_smoothing")
     _function = staticmethod(cross_entropy)
 
-    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
-                 label_smoothing=0.0):
+    def __init__(
+        self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0
+    ):
         reduction = _legacy_reduction(size_average, reduce, reduction)
         _check_reduction(reduction)
         self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
@@ -544,6 +626,7 @@ class NLLLoss(_Loss):
     >>> print(f"{T.NLLLoss(ignore_index=2)(logp, np.array([0, 2])):.6f}")
     0.356675
     """
+
     _arguments = ("weight", "ignore_index", "reduction")
     _function = staticmethod(nll_loss)
 
@@ -575,6 +658,7 @@ class BCELoss(_Loss):
     >>> print(T.BCELoss(reduction="none")(np.array([0.9, 0.2]), np.array([1.0, 0.0])).round(6))
     [0.105361 0.223144]
     """
+
     _arguments = ("weight", "reduction")
     _function = staticmethod(binary_cross_entropy)
 
@@ -609,6 +693,7 @@ class BCEWithLogitsLoss(_Loss):
     >>> print(f"{loss(np.array([2.0, -1.0, 0.5]), np.array([1.0, 0.0, 1.0])):.6f}")
     0.505091
     """
+
     _arguments = ("weight", "reduction", "pos_weight")
     _function = staticmethod(binary_cross_entropy_with_logits)
 

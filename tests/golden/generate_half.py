@@ -5,11 +5,9 @@ Run from the repository root in an environment with keras + jax, torch (CPU) and
 
     python tests/golden/generate_half.py
 
-It writes, next to this script:
-
-* ``half_arrays.npz`` -- every input and output array.  bfloat16 arrays are stored as their uint16 bit
-  patterns (NumPy cannot describe ml_dtypes' type in a .npy header); ``half_cases.json`` names them.
-* ``half_cases.json`` -- ``{"versions", "bfloat16_keys", "missing", "cases"}``.
+It writes ``half.jsonl`` next to this script (the shared golden format of ``goldenio.py``; bfloat16 arrays
+are stored by value with dtype "bfloat16"): the document ``{"versions", "missing", "cases"}`` and every input
+and output array.
 
 Each case is ``{"id", "framework" ("keras" | "torch" | "tf"), "kind" ("function" | "class"), "name",
 "kwargs", "half": "float16" | "bfloat16", "inputs": {argument: key}, "value", "value_dtype", "grad",
@@ -28,23 +26,19 @@ The ``keras_dtype_arg`` cases are Keras' own ``test_dtype_arg`` tests of the fiv
 
 Each framework runs in its own subprocess (this script calling itself with ``--worker``); a framework that
 is not installed is listed under ``"missing"``.  Data come from fixed-seed ``numpy.random.default_rng``
-streams and the npz is written with fixed zip timestamps, so regenerating gives identical files.
+streams, so regenerating with the same framework versions gives identical files.
 """
 
 import argparse
-import io
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import zipfile
 
+import goldenio  # the shared golden format, next to this script
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ARRAYS_FILE = os.path.join(HERE, "half_arrays.npz")
-CASES_FILE = os.path.join(HERE, "half_cases.json")
 HALVES = ("float16", "bfloat16")
 FRAMEWORKS = ("keras", "torch", "tf")
 N_CLASSES = 7
@@ -83,7 +77,7 @@ def logit_rows(half):
     nan = rng.standard_normal((1, N_CLASSES))
     nan[0, 3] = np.nan
     x = np.concatenate([normal, confident, extreme, masked, nan]).astype(half_dtype(half))
-    labels = np.array([0, 3, 6, 2, 0, 3, 1, 6, 0, 6, 1], dtype=np.int64)   # never a masked class
+    labels = np.array([0, 3, 6, 2, 0, 3, 1, 6, 0, 6, 1], dtype=np.int64)  # never a masked class
     return x, labels
 
 
@@ -96,12 +90,20 @@ def inputs_for(half):
     soft = rng.random((n, N_CLASSES))
     soft = (soft / soft.sum(axis=1, keepdims=True)).astype(h)
     onehot = np.eye(N_CLASSES)[labels].astype(h)
-    probs = softmax64(rng.standard_normal((n, N_CLASSES)) * 2.0).astype(h)   # rows sum to ~1 after rounding
+    probs = softmax64(rng.standard_normal((n, N_CLASSES)) * 2.0).astype(h)  # rows sum to ~1 after rounding
     binary = rng.integers(0, 2, size=(n, N_CLASSES)).astype(h)
-    logp = np.log(softmax64(rng.standard_normal((n, N_CLASSES)) * 2.0)).astype(h)   # log-probabilities
-    return {"logits": x, "labels": labels, "soft": soft, "onehot": onehot, "probs": probs, "binary": binary,
-            "logp": logp, "class_weight": np.linspace(0.5, 2.0, N_CLASSES).astype(h),
-            "pos_weight": np.linspace(0.5, 3.0, N_CLASSES).astype(h)}
+    logp = np.log(softmax64(rng.standard_normal((n, N_CLASSES)) * 2.0)).astype(h)  # log-probabilities
+    return {
+        "logits": x,
+        "labels": labels,
+        "soft": soft,
+        "onehot": onehot,
+        "probs": probs,
+        "binary": binary,
+        "logp": logp,
+        "class_weight": np.linspace(0.5, 2.0, N_CLASSES).astype(h),
+        "pos_weight": np.linspace(0.5, 3.0, N_CLASSES).astype(h),
+    }
 
 
 def class_inputs():
@@ -111,24 +113,37 @@ def class_inputs():
     x = x + np.where(np.isfinite(x) & (np.abs(x) < 100), rng.standard_normal(x.shape) * 1e-3, 0).astype(np.float32)
     n = x.shape[0]
     soft = rng.random((n, N_CLASSES))
-    return {"logits": x, "labels": labels, "soft": (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32),
-            "onehot": np.eye(N_CLASSES, dtype=np.float32)[labels],
-            "probs": softmax64(rng.standard_normal((n, N_CLASSES)) * 2.0).astype(np.float32),
-            "binary": rng.integers(0, 2, size=(n, N_CLASSES)).astype(np.float32)}
+    return {
+        "logits": x,
+        "labels": labels,
+        "soft": (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32),
+        "onehot": np.eye(N_CLASSES, dtype=np.float32)[labels],
+        "probs": softmax64(rng.standard_normal((n, N_CLASSES)) * 2.0).astype(np.float32),
+        "binary": rng.integers(0, 2, size=(n, N_CLASSES)).astype(np.float32),
+    }
 
 
 # Keras' own test_dtype_arg cases of the five cross-entropy classes (keras/src/losses/losses_test.py)
 KERAS_DTYPE_ARG = {
-    "BinaryCrossentropy": ({}, np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype="float32"),
-                           np.array([[0.9, 0.1, 0.2], [0.3, 0.8, 0.1], [0.1, 0.2, 0.7]], dtype="float32")),
-    "CategoricalCrossentropy": ({}, np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype="int64"),
-                                np.eye(3, dtype="float32")),
+    "BinaryCrossentropy": (
+        {},
+        np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype="float32"),
+        np.array([[0.9, 0.1, 0.2], [0.3, 0.8, 0.1], [0.1, 0.2, 0.7]], dtype="float32"),
+    ),
+    "CategoricalCrossentropy": (
+        {},
+        np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype="int64"),
+        np.eye(3, dtype="float32"),
+    ),
     "SparseCategoricalCrossentropy": ({}, np.array([[0], [1], [2]], dtype="int64"), np.eye(3, dtype="float32")),
-    "BinaryFocalCrossentropy": ({}, np.asarray([1, 0, 1, 0]).reshape([2, 2]),
-                                np.asarray([0.9, 0.8, 0.7, 0.2], dtype=np.float32).reshape([2, 2])),
+    "BinaryFocalCrossentropy": (
+        {},
+        np.asarray([1, 0, 1, 0]).reshape([2, 2]),
+        np.asarray([0.9, 0.8, 0.7, 0.2], dtype=np.float32).reshape([2, 2]),
+    ),
     "CategoricalFocalCrossentropy": ({"from_logits": True}, np.array([[1, 0, 0]]), np.array([[4.9, -0.5, 2.05]])),
 }
-KERAS_FUNCTIONS = [   # (name, kwargs, y_true input, y_pred input)
+KERAS_FUNCTIONS = [  # (name, kwargs, y_true input, y_pred input)
     ("categorical_crossentropy", {"from_logits": True}, "soft", "logits"),
     ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, "onehot", "logits"),
     ("categorical_crossentropy", {}, "onehot", "probs"),
@@ -141,16 +156,15 @@ KERAS_FUNCTIONS = [   # (name, kwargs, y_true input, y_pred input)
     ("binary_focal_crossentropy", {}, "binary", "probs"),
     ("binary_focal_crossentropy", {"from_logits": True}, "binary", "logits"),
 ]
-KERAS_CLASSES = [   # (class, kwargs, y_true input, y_pred input)
+KERAS_CLASSES = [  # (class, kwargs, y_true input, y_pred input)
     ("CategoricalCrossentropy", {"from_logits": True}, "soft", "logits"),
     ("SparseCategoricalCrossentropy", {"from_logits": True}, "labels", "logits"),
     ("BinaryCrossentropy", {}, "binary", "probs"),
     ("CategoricalFocalCrossentropy", {}, "onehot", "probs"),
     ("BinaryFocalCrossentropy", {"from_logits": True}, "binary", "logits"),
 ]
-POLICIES = {"float16": "float16", "bfloat16": "bfloat16", "mixed_float16": "float16",
-            "mixed_bfloat16": "bfloat16"}
-TORCH_CASES = [   # (function, kwargs, {argument: input}, prediction argument)
+POLICIES = {"float16": "float16", "bfloat16": "bfloat16", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+TORCH_CASES = [  # (function, kwargs, {argument: input}, prediction argument)
     ("cross_entropy", {"reduction": "none"}, {"input": "logits", "target": "labels"}),
     ("cross_entropy", {"reduction": "mean"}, {"input": "logits", "target": "labels"}),
     ("cross_entropy", {"reduction": "none", "label_smoothing": 0.1}, {"input": "logits", "target": "labels"}),
@@ -169,13 +183,19 @@ TORCH_CASES = [   # (function, kwargs, {argument: input}, prediction argument)
     ("binary_cross_entropy", {"reduction": "none"}, {"input": "probs", "target": "binary:f32"}),
     ("binary_cross_entropy_with_logits", {"reduction": "none"}, {"input": "logits", "target": "binary"}),
     ("binary_cross_entropy_with_logits", {"reduction": "mean"}, {"input": "logits", "target": "binary"}),
-    ("binary_cross_entropy_with_logits", {"reduction": "none"},
-     {"input": "logits", "target": "binary", "pos_weight": "pos_weight"}),
+    (
+        "binary_cross_entropy_with_logits",
+        {"reduction": "none"},
+        {"input": "logits", "target": "binary", "pos_weight": "pos_weight"},
+    ),
     ("binary_cross_entropy_with_logits", {"reduction": "none"}, {"input": "logits", "target": "binary:f32"}),
-    ("binary_cross_entropy_with_logits", {"reduction": "none"},
-     {"input": "logits", "target": "binary", "pos_weight": "pos_weight:f32"}),
+    (
+        "binary_cross_entropy_with_logits",
+        {"reduction": "none"},
+        {"input": "logits", "target": "binary", "pos_weight": "pos_weight:f32"},
+    ),
 ]
-TF_CASES = [   # (function, kwargs, {argument: input})
+TF_CASES = [  # (function, kwargs, {argument: input})
     ("softmax_cross_entropy_with_logits", {}, {"labels": "soft", "logits": "logits"}),
     ("sparse_softmax_cross_entropy_with_logits", {}, {"labels": "labels", "logits": "logits"}),
     ("sigmoid_cross_entropy_with_logits", {}, {"labels": "binary", "logits": "logits"}),
@@ -200,27 +220,70 @@ def case_specs():
     for half in HALVES:
         for name, kwargs, yt, yp in KERAS_FUNCTIONS:
             tag = "_".join(f"{k}{v}" for k, v in kwargs.items()) or "default"
-            specs.append({"id": f"keras_fn_{name}_{tag}_{yt}_{half}", "framework": "keras", "kind": "function",
-                          "name": name, "kwargs": kwargs, "half": half, "args": {"y_true": yt, "y_pred": yp}})
+            specs.append(
+                {
+                    "id": f"keras_fn_{name}_{tag}_{yt}_{half}",
+                    "framework": "keras",
+                    "kind": "function",
+                    "name": name,
+                    "kwargs": kwargs,
+                    "half": half,
+                    "args": {"y_true": yt, "y_pred": yp},
+                }
+            )
         for fn, kwargs, args in TORCH_CASES:
             tag = "_".join(f"{k}{v}" for k, v in kwargs.items())
             argtag = "_".join(f"{k}-{v.replace(':', '')}" for k, v in args.items() if k != "input")
-            specs.append({"id": f"torch_{fn}_{tag}_{argtag}_{half}", "framework": "torch", "kind": "function",
-                          "name": fn, "kwargs": kwargs, "half": half, "args": args})
+            specs.append(
+                {
+                    "id": f"torch_{fn}_{tag}_{argtag}_{half}",
+                    "framework": "torch",
+                    "kind": "function",
+                    "name": fn,
+                    "kwargs": kwargs,
+                    "half": half,
+                    "args": args,
+                }
+            )
         for fn, kwargs, args in TF_CASES:
-            specs.append({"id": f"tf_{fn}_{half}", "framework": "tf", "kind": "function", "name": fn,
-                          "kwargs": kwargs, "half": half, "args": args})
+            specs.append(
+                {
+                    "id": f"tf_{fn}_{half}",
+                    "framework": "tf",
+                    "kind": "function",
+                    "name": fn,
+                    "kwargs": kwargs,
+                    "half": half,
+                    "args": args,
+                }
+            )
     for policy, half in POLICIES.items():
         for cls, kwargs, yt, yp in KERAS_CLASSES:
             for reduction in ("sum_over_batch_size", "none"):
                 kw = dict(kwargs, dtype=policy, reduction=reduction)
-                specs.append({"id": f"keras_cls_{cls}_{policy}_{reduction}", "framework": "keras", "kind": "class",
-                              "name": cls, "kwargs": kw, "half": half,
-                              "args": {"y_true": f"class:{yt}", "y_pred": f"class:{yp}"}})
-    for cls, (kwargs, yt, yp) in KERAS_DTYPE_ARG.items():
-        specs.append({"id": f"keras_dtype_arg_{cls}", "framework": "keras", "kind": "class", "name": cls,
-                      "kwargs": dict(kwargs, dtype="bfloat16"), "half": "bfloat16",
-                      "args": {"y_true": f"dtype_arg:{cls}:y_true", "y_pred": f"dtype_arg:{cls}:y_pred"}})
+                specs.append(
+                    {
+                        "id": f"keras_cls_{cls}_{policy}_{reduction}",
+                        "framework": "keras",
+                        "kind": "class",
+                        "name": cls,
+                        "kwargs": kw,
+                        "half": half,
+                        "args": {"y_true": f"class:{yt}", "y_pred": f"class:{yp}"},
+                    }
+                )
+    for cls, (kwargs, _yt, _yp) in KERAS_DTYPE_ARG.items():
+        specs.append(
+            {
+                "id": f"keras_dtype_arg_{cls}",
+                "framework": "keras",
+                "kind": "class",
+                "name": cls,
+                "kwargs": dict(kwargs, dtype="bfloat16"),
+                "half": "bfloat16",
+                "args": {"y_true": f"dtype_arg:{cls}:y_true", "y_pred": f"dtype_arg:{cls}:y_pred"},
+            }
+        )
     return specs
 
 
@@ -275,20 +338,21 @@ def run_keras(specs):
 
             def f(p):
                 return fn(yt, p, **kwargs)
+
         yp = jnp.asarray(args["y_pred"])
         value = np.asarray(f(yp))
         grad = np.asarray(jax.grad(lambda p: jnp.sum(f(p)))(yp)) if jnp.issubdtype(yp.dtype, jnp.floating) else None
         return value, grad
 
     out = {}
-    for spec in specs:   # JAX's default 32-bit mode first: what a Keras/JAX user gets
+    for spec in specs:  # JAX's default 32-bit mode first: what a Keras/JAX user gets
         try:
             value, grad = call(spec, spec_inputs(spec))
             out[spec["id"]] = _result(value, grad)
-        except Exception as exc:   # noqa: BLE001 -- recorded: the tests refuse the same calls
+        except Exception as exc:  # noqa: BLE001 -- recorded: the tests refuse the same calls
             out[spec["id"]] = _result(error=f"{type(exc).__name__}: {exc}")
     jax.config.update("jax_enable_x64", True)
-    for spec in specs:   # the float64 reference on the same values
+    for spec in specs:  # the float64 reference on the same values
         args = spec_inputs(spec)
         compute = POLICIES.get(spec["kwargs"].get("dtype")) if spec["kind"] == "class" else None
         args = {k: to64(v, compute) for k, v in args.items()}
@@ -330,7 +394,7 @@ def run_torch(specs):
         try:
             value, grad = call(spec, args, False)
             out[spec["id"]] = _result(value, grad)
-        except Exception as exc:   # noqa: BLE001 -- the framework's refusal is recorded
+        except Exception as exc:  # noqa: BLE001 -- the framework's refusal is recorded
             out[spec["id"]] = _result(error=f"{type(exc).__name__}: {exc}")
         out[spec["id"]]["value64"], out[spec["id"]]["grad64"] = call(spec, args, True)
     return out
@@ -353,7 +417,7 @@ def run_tf(specs):
         try:
             value, grad = call(spec, args, False)
             out[spec["id"]] = _result(value, grad)
-        except Exception as exc:   # noqa: BLE001 -- the framework's refusal is recorded
+        except Exception as exc:  # noqa: BLE001 -- the framework's refusal is recorded
             out[spec["id"]] = _result(error=f"{type(exc).__name__}: {exc}".splitlines()[0])
         out[spec["id"]]["value64"], out[spec["id"]]["grad64"] = call(spec, args, True)
     return out
@@ -383,29 +447,7 @@ def worker(framework, path):
                 arrays[f"{cid}/{field}"] = res[field]
                 res[f"{field}_dtype"] = np.asarray(res[field]).dtype.name
                 res[field] = f"{cid}/{field}"
-    with open(path + ".json", "w") as fh:
-        json.dump({"results": results, "versions": versions(framework)}, fh)
-    save_npz(path + ".npz", arrays)
-
-
-# ---- storage ---------------------------------------------------------------------------------------
-def save_npz(path, arrays):
-    """A deterministic npz; bfloat16 arrays as uint16 bits (the key gets no suffix: see ``bfloat16_keys``)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            arr = np.asarray(arrays[key])
-            if arr.dtype.name == "bfloat16":
-                arr = arr.view(np.uint16)
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(arr, order="C"), allow_pickle=False)   # keeps 0-d arrays 0-d
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
-
-
-def load_npz(path):
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+    goldenio.write(path + ".jsonl", {"results": results, "versions": versions(framework)}, arrays)
 
 
 def main():
@@ -418,24 +460,29 @@ def main():
         worker(opts.worker, opts.out)
         return
     specs = case_specs()
-    arrays, bf16_keys, all_versions, missing, results = {}, [], {}, {}, {}
+    arrays, all_versions, missing, results = {}, {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for fw in opts.only or FRAMEWORKS:
             path = os.path.join(tmp, fw)
-            env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
-                       CUDA_VISIBLE_DEVICES="")
-            proc = subprocess.run([sys.executable, __file__, "--worker", fw, "--out", path], env=env,
-                                  capture_output=True, text=True, check=False)
+            env = dict(
+                os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES=""
+            )
+            proc = subprocess.run(
+                [sys.executable, __file__, "--worker", fw, "--out", path],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
                 missing[fw] = last
                 print(f"{fw}: not run ({last})", file=sys.stderr)
                 continue
-            with open(path + ".json") as fh:
-                got = json.load(fh)
+            got, got_arrays = goldenio.load(path + ".jsonl")
             results.update(got["results"])
             all_versions.update(got["versions"])
-            arrays.update(load_npz(path + ".npz"))
+            arrays.update(got_arrays)
     cases = []
     for spec in specs:
         if spec["id"] not in results:
@@ -449,18 +496,7 @@ def main():
             case["inputs"][arg] = key
         case.update(results[spec["id"]])
         cases.append(case)
-    for case in cases:   # bfloat16 arrays are stored as bits: name them
-        for arg, key in case["inputs"].items():
-            if np.asarray(arrays[key]).dtype.name == "bfloat16":
-                bf16_keys.append(key)
-        for field in ("value", "grad", "value64", "grad64"):
-            if case[f"{field}_dtype"] == "bfloat16":
-                bf16_keys.append(case[field])
-    save_npz(ARRAYS_FILE, arrays)
-    with open(CASES_FILE, "w") as fh:
-        json.dump({"versions": all_versions, "bfloat16_keys": sorted(set(bf16_keys)), "missing": missing,
-                   "cases": cases}, fh, indent=1, sort_keys=True)
-        fh.write("\n")
+    goldenio.write("half", {"versions": all_versions, "missing": missing, "cases": cases}, arrays)
     print(f"{len(cases)} cases, {len(arrays)} arrays; missing: {missing or 'none'}")
 
 

@@ -9,15 +9,15 @@ tensorflow and the same keras, and adds the TensorFlow backend::
 
 It writes, next to this script:
 
-* ``keras_arrays.npz``  -- every input and output array;
-* ``keras_cases.json``  -- ``{"versions", "configs", "backend_mismatches",
-  "backend_dtype_mismatches", "tf_jax_mismatches", "cases"}``.
+* ``keras.jsonl`` (the shared golden format of ``goldenio.py``) -- the document
+  ``{"versions", "configs", "backend_mismatches", "backend_dtype_mismatches",
+  "tf_jax_mismatches", "cases"}`` and every input and output array.
 
 Each case is ``{"id", "kind" ("function" | "class"), "name", "kwargs",
 "inputs": {"y_true", "y_pred"[, "sample_weight"]}, "outputs": {"value",
 "grad", "value_numpy", "value_jax", "grad_jax", "value_tf", "grad_tf"},
-"dtype", ...}``; the strings in ``inputs``/``outputs`` are keys of the npz
-file (``None`` where Keras raised, see ``"errors"``).  ``kwargs`` are the
+"dtype", ...}``; the strings in ``inputs``/``outputs`` are array names of the
+golden file (``None`` where Keras raised, see ``"errors"``).  ``kwargs`` are the
 function's keyword arguments (kind "function") or the constructor's (kind
 "class").  ``dtype`` is the dtype of the ``y_pred`` input.  A 0-d
 ``sample_weight`` with ``"sample_weight_python_scalar": true`` was passed as a
@@ -49,8 +49,8 @@ Backends: a Keras backend is fixed at import, so each one runs in a subprocess
   value or gradient differs from JAX's (including float-rounding-only
   differences at float64 tolerance).
 
-Data come from fixed-seed ``numpy.random.default_rng`` streams and the npz is
-written with fixed zip timestamps, so regenerating gives identical files.
+Data come from fixed-seed ``numpy.random.default_rng`` streams and the golden
+file is plain text with exact float reprs, so regenerating gives identical files.
 """
 
 import argparse
@@ -60,13 +60,12 @@ import subprocess
 import sys
 import tempfile
 import warnings
-import zipfile
 
+import goldenio  # the shared golden format, next to this script
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ARRAYS_FILE = os.path.join(HERE, "keras_arrays.npz")
-CASES_FILE = os.path.join(HERE, "keras_cases.json")
+GOLDEN_FILE = os.path.join(HERE, "keras.jsonl")
 
 FUNCTIONS = {
     "CategoricalCrossentropy": "categorical_crossentropy",
@@ -149,8 +148,7 @@ class Cases:
         self.cases = []
         self.arrays = {}
 
-    def add(self, id, kind, name, kwargs, y_true, y_pred, sample_weight=None,
-            note=None):
+    def add(self, id, kind, name, kwargs, y_true, y_pred, sample_weight=None, note=None):
         if any(c["id"] == id for c in self.cases):
             raise ValueError(f"duplicate case id {id!r}")
         y_true = np.asarray(y_true)
@@ -158,8 +156,14 @@ class Cases:
         inputs = {"y_true": f"{id}/y_true", "y_pred": f"{id}/y_pred"}
         self.arrays[inputs["y_true"]] = y_true
         self.arrays[inputs["y_pred"]] = y_pred
-        case = {"id": id, "kind": kind, "name": name, "kwargs": dict(kwargs),
-                "inputs": inputs, "dtype": str(y_pred.dtype)}
+        case = {
+            "id": id,
+            "kind": kind,
+            "name": name,
+            "kwargs": dict(kwargs),
+            "inputs": inputs,
+            "dtype": str(y_pred.dtype),
+        }
         if sample_weight is not None:
             python_scalar = isinstance(sample_weight, float)
             sample_weight = np.asarray(sample_weight)
@@ -174,10 +178,8 @@ class Cases:
     def fn(self, id, name, kwargs, y_true, y_pred, note=None):
         self.add(id, "function", name, kwargs, y_true, y_pred, note=note)
 
-    def cls(self, id, name, kwargs, y_true, y_pred, sample_weight=None,
-            note=None):
-        self.add(id, "class", name, kwargs, y_true, y_pred, sample_weight,
-                 note=note)
+    def cls(self, id, name, kwargs, y_true, y_pred, sample_weight=None, note=None):
+        self.add(id, "class", name, kwargs, y_true, y_pred, sample_weight, note=note)
 
 
 def ls_tag(ls):
@@ -192,33 +194,53 @@ def seed_cases(c):
     """Examples quoted in the seed documents (exact numbers to reproduce)."""
     yt = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype="float32")
     yp = np.array([[0.9, 0.05, 0.05], [0.5, 0.89, 0.6], [0.05, 0.01, 0.94]])
-    c.cls("seed_a_class_f32", "CategoricalCrossentropy", {},
-          yt, yp.astype("float32"), note="expect 0.3239681124687195")
+    c.cls("seed_a_class_f32", "CategoricalCrossentropy", {}, yt, yp.astype("float32"), note="expect 0.3239681124687195")
     for dt in DTYPES:
-        c.fn(f"seed_a_fn_{dt}", "categorical_crossentropy", {},
-             yt.astype(dt), yp.astype(dt),
-             note="expect [0.10536052 0.80466845 0.0618754]")
+        c.fn(
+            f"seed_a_fn_{dt}",
+            "categorical_crossentropy",
+            {},
+            yt.astype(dt),
+            yp.astype(dt),
+            note="expect [0.10536052 0.80466845 0.0618754]",
+        )
     yt = np.array([[0, 1]], dtype="float32")
     yp = np.array([[0.99999999999, 0.00000000001]])
-    c.cls("seed_b_class_f32", "CategoricalCrossentropy", {},
-          yt, yp.astype("float32"), note="expect 16.11809539794922")
-    c.fn("seed_b_fn_float64", "categorical_crossentropy", {},
-         yt.astype("float64"), yp, note="expect 16.11809565")
-    c.fn("seed_b_fn_float32", "categorical_crossentropy", {},
-         yt, yp.astype("float32"))
-    c.fn("seed_c_binary_f32", "binary_crossentropy", {},
-         np.array([1.0], "float32"), np.array([1.0], "float32"),
-         note="seed says 1.1920933e-07; Keras 3 float32 gives -log(1-2**-23)")
-    c.fn("seed_c_categorical_f32", "categorical_crossentropy", {},
-         np.array([1, 2], "float32"), np.array([1, 2], "float32"),
-         note="expect 1.9095424")
-    c.fn("seed_c_sparse_f32", "sparse_categorical_crossentropy", {},
-         np.array(1, "int64"), np.array([0.2, 0.2, 0.6], "float32"),
-         note="expect 1.609438; Keras 3 needs arrays here (a Python int "
-              "y_true raises AttributeError)")
-    c.cls("seed_c_sparse_class_f32", "SparseCategoricalCrossentropy", {},
-          np.array(1, "int64"), np.array([0.2, 0.2, 0.6], "float32"),
-          note="expect 1.609438")
+    c.cls("seed_b_class_f32", "CategoricalCrossentropy", {}, yt, yp.astype("float32"), note="expect 16.11809539794922")
+    c.fn("seed_b_fn_float64", "categorical_crossentropy", {}, yt.astype("float64"), yp, note="expect 16.11809565")
+    c.fn("seed_b_fn_float32", "categorical_crossentropy", {}, yt, yp.astype("float32"))
+    c.fn(
+        "seed_c_binary_f32",
+        "binary_crossentropy",
+        {},
+        np.array([1.0], "float32"),
+        np.array([1.0], "float32"),
+        note="seed says 1.1920933e-07; Keras 3 float32 gives -log(1-2**-23)",
+    )
+    c.fn(
+        "seed_c_categorical_f32",
+        "categorical_crossentropy",
+        {},
+        np.array([1, 2], "float32"),
+        np.array([1, 2], "float32"),
+        note="expect 1.9095424",
+    )
+    c.fn(
+        "seed_c_sparse_f32",
+        "sparse_categorical_crossentropy",
+        {},
+        np.array(1, "int64"),
+        np.array([0.2, 0.2, 0.6], "float32"),
+        note="expect 1.609438; Keras 3 needs arrays here (a Python int y_true raises AttributeError)",
+    )
+    c.cls(
+        "seed_c_sparse_class_f32",
+        "SparseCategoricalCrossentropy",
+        {},
+        np.array(1, "int64"),
+        np.array([0.2, 0.2, 0.6], "float32"),
+        note="expect 1.609438",
+    )
 
 
 def categorical_cases(c, name, tag, extra_grid):
@@ -233,98 +255,121 @@ def categorical_cases(c, name, tag, extra_grid):
                         kwargs = {"from_logits": fl, "label_smoothing": ls}
                         kwargs.update(kw)
                         suffix = "".join(f"_{k}{v:g}" for k, v in kw.items())
-                        c.fn(f"{tag}_{dt}_C{C}_{logit_tag(fl)}_{ls_tag(ls)}"
-                             f"{suffix}", name, kwargs,
-                             random_onehot(rng, (6, C), dt),
-                             random_pred(rng, (6, C), dt, fl))
+                        c.fn(
+                            f"{tag}_{dt}_C{C}_{logit_tag(fl)}_{ls_tag(ls)}{suffix}",
+                            name,
+                            kwargs,
+                            random_onehot(rng, (6, C), dt),
+                            random_pred(rng, (6, C), dt, fl),
+                        )
     for dt in DTYPES:
         for fl in (False, True):
             # Soft targets, and targets that do not sum to 1.
             for ls in (0.0, 0.3):
-                c.fn(f"{tag}_{dt}_soft_{logit_tag(fl)}_{ls_tag(ls)}", name,
-                     {"from_logits": fl, "label_smoothing": ls},
-                     random_soft_labels(rng, (5, 4), dt),
-                     random_pred(rng, (5, 4), dt, fl))
-            c.fn(f"{tag}_{dt}_targets_not_summing_to_1_{logit_tag(fl)}", name,
-                 {"from_logits": fl},
-                 rng.random((5, 4)).astype(dt),
-                 random_pred(rng, (5, 4), dt, fl))
+                c.fn(
+                    f"{tag}_{dt}_soft_{logit_tag(fl)}_{ls_tag(ls)}",
+                    name,
+                    {"from_logits": fl, "label_smoothing": ls},
+                    random_soft_labels(rng, (5, 4), dt),
+                    random_pred(rng, (5, 4), dt, fl),
+                )
+            c.fn(
+                f"{tag}_{dt}_targets_not_summing_to_1_{logit_tag(fl)}",
+                name,
+                {"from_logits": fl},
+                rng.random((5, 4)).astype(dt),
+                random_pred(rng, (5, 4), dt, fl),
+            )
             # Axis and shape variants.  Label smoothing's K is the LAST
             # dimension of y_true even when axis is not last.
             for ls in (0.0, 0.3):
                 kw = {"from_logits": fl, "label_smoothing": ls}
                 t = ls_tag(ls)
                 lt = logit_tag(fl)
-                c.fn(f"{tag}_{dt}_BCT_axis1_{lt}_{t}", name,
-                     dict(kw, axis=1),
-                     random_onehot(rng, (2, 4, 3), dt, axis=1),
-                     random_pred(rng, (2, 4, 3), dt, fl, axis=1))
-                c.fn(f"{tag}_{dt}_CN_axis0_{lt}_{t}", name,
-                     dict(kw, axis=0),
-                     random_onehot(rng, (5, 3), dt, axis=0),
-                     random_pred(rng, (5, 3), dt, fl, axis=0))
-                c.fn(f"{tag}_{dt}_BTC_{lt}_{t}", name, kw,
-                     random_onehot(rng, (2, 3, 5), dt),
-                     random_pred(rng, (2, 3, 5), dt, fl))
-                c.fn(f"{tag}_{dt}_BTC_axis2_{lt}_{t}", name,
-                     dict(kw, axis=2),
-                     random_onehot(rng, (2, 3, 5), dt),
-                     random_pred(rng, (2, 3, 5), dt, fl))
-                c.fn(f"{tag}_{dt}_single_row_{lt}_{t}", name, kw,
-                     random_onehot(rng, (6,), dt),
-                     random_pred(rng, (6,), dt, fl))
+                c.fn(
+                    f"{tag}_{dt}_BCT_axis1_{lt}_{t}",
+                    name,
+                    dict(kw, axis=1),
+                    random_onehot(rng, (2, 4, 3), dt, axis=1),
+                    random_pred(rng, (2, 4, 3), dt, fl, axis=1),
+                )
+                c.fn(
+                    f"{tag}_{dt}_CN_axis0_{lt}_{t}",
+                    name,
+                    dict(kw, axis=0),
+                    random_onehot(rng, (5, 3), dt, axis=0),
+                    random_pred(rng, (5, 3), dt, fl, axis=0),
+                )
+                c.fn(
+                    f"{tag}_{dt}_BTC_{lt}_{t}",
+                    name,
+                    kw,
+                    random_onehot(rng, (2, 3, 5), dt),
+                    random_pred(rng, (2, 3, 5), dt, fl),
+                )
+                c.fn(
+                    f"{tag}_{dt}_BTC_axis2_{lt}_{t}",
+                    name,
+                    dict(kw, axis=2),
+                    random_onehot(rng, (2, 3, 5), dt),
+                    random_pred(rng, (2, 3, 5), dt, fl),
+                )
+                c.fn(
+                    f"{tag}_{dt}_single_row_{lt}_{t}",
+                    name,
+                    kw,
+                    random_onehot(rng, (6,), dt),
+                    random_pred(rng, (6,), dt, fl),
+                )
         # Special probability inputs.
         yt = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], dt)
         specials = {
-            "unnormalized": np.array(
-                [[0.5, 0.89, 0.6], [2.0, 3.0, 5.0], [0.1, 0.1, 0.1],
-                 [0.01, 0.02, 0.03]], dt),
-            "exact_0_and_1": np.array(
-                [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1], [0, 1, 0]], dt),
+            "unnormalized": np.array([[0.5, 0.89, 0.6], [2.0, 3.0, 5.0], [0.1, 0.1, 0.1], [0.01, 0.02, 0.03]], dt),
+            "exact_0_and_1": np.array([[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1], [0, 1, 0]], dt),
             "onehot_right": yt.copy(),
             "onehot_wrong": yt[[1, 2, 0, 2]].copy(),
             "tiny_1e-11": np.array(
-                [[1e-11, 1 - 1e-11, 0.0], [1e-11, 1e-11, 1.0],
-                 [0.3, 0.7, 1e-11], [0.99999999999, 1e-11, 1e-11]], dt),
-            "zero_row": np.array(
-                [[0, 0, 0], [0.2, 0.3, 0.5], [0.2, 0.3, 0.5],
-                 [0.2, 0.3, 0.5]], dt),
-            "nan_entry": np.array(
-                [[np.nan, 0.5, 0.5], [0.2, 0.3, 0.5], [0.2, np.nan, 0.5],
-                 [0.2, 0.3, 0.5]], dt),
-            "eps_tie": np.array(
-                [[1e-7, 1 - 1e-7, 0], [0.5, 0.5, 0], [0.25, 0.25, 0.5],
-                 [1.0, 1e-7, 0]], dt),
+                [[1e-11, 1 - 1e-11, 0.0], [1e-11, 1e-11, 1.0], [0.3, 0.7, 1e-11], [0.99999999999, 1e-11, 1e-11]], dt
+            ),
+            "zero_row": np.array([[0, 0, 0], [0.2, 0.3, 0.5], [0.2, 0.3, 0.5], [0.2, 0.3, 0.5]], dt),
+            "nan_entry": np.array([[np.nan, 0.5, 0.5], [0.2, 0.3, 0.5], [0.2, np.nan, 0.5], [0.2, 0.3, 0.5]], dt),
+            "eps_tie": np.array([[1e-7, 1 - 1e-7, 0], [0.5, 0.5, 0], [0.25, 0.25, 0.5], [1.0, 1e-7, 0]], dt),
         }
         for sname, yp in specials.items():
             for ls in (0.0, 0.1):
-                c.fn(f"{tag}_{dt}_{sname}_{ls_tag(ls)}", name,
-                     {"label_smoothing": ls}, yt, yp)
-        c.fn(f"{tag}_{dt}_C1", name, {}, np.ones((4, 1), dt),
-             np.array([[0.3], [0.7], [1.0], [0.0]], dt),
-             note="C=1: Keras warns (SyntaxWarning)")
-        c.fn(f"{tag}_{dt}_C1_logits", name, {"from_logits": True},
-             np.ones((3, 1), dt), np.array([[0.3], [-30.0], [5.0]], dt))
+                c.fn(f"{tag}_{dt}_{sname}_{ls_tag(ls)}", name, {"label_smoothing": ls}, yt, yp)
+        c.fn(
+            f"{tag}_{dt}_C1",
+            name,
+            {},
+            np.ones((4, 1), dt),
+            np.array([[0.3], [0.7], [1.0], [0.0]], dt),
+            note="C=1: Keras warns (SyntaxWarning)",
+        )
+        c.fn(
+            f"{tag}_{dt}_C1_logits",
+            name,
+            {"from_logits": True},
+            np.ones((3, 1), dt),
+            np.array([[0.3], [-30.0], [5.0]], dt),
+        )
         # Special logits.
         logit_specials = {
-            "pm30": np.array(
-                [[30, -30, 0], [-30, 30, 0], [30, 30, -30], [-30, -30, -30]],
-                dt),
-            "pm1e4": np.array(
-                [[1e4, -1e4, 0], [-1e4, 1e4, 0], [1e4, 1e4, -1e4],
-                 [0, 0, 1e4]], dt),
-            "neg_inf": np.array(
-                [[-np.inf, 0, 1], [-np.inf, 0, 1], [0, 1, -np.inf],
-                 [-np.inf, -np.inf, 2]], dt),
-            "pos_inf": np.array(
-                [[np.inf, 0, 1], [0, 1, 2], [0, 1, 2], [0, 1, 2]], dt),
-            "nan": np.array(
-                [[np.nan, 0, 1], [0, 1, 2], [0, np.nan, 2], [0, 1, 2]], dt),
+            "pm30": np.array([[30, -30, 0], [-30, 30, 0], [30, 30, -30], [-30, -30, -30]], dt),
+            "pm1e4": np.array([[1e4, -1e4, 0], [-1e4, 1e4, 0], [1e4, 1e4, -1e4], [0, 0, 1e4]], dt),
+            "neg_inf": np.array([[-np.inf, 0, 1], [-np.inf, 0, 1], [0, 1, -np.inf], [-np.inf, -np.inf, 2]], dt),
+            "pos_inf": np.array([[np.inf, 0, 1], [0, 1, 2], [0, 1, 2], [0, 1, 2]], dt),
+            "nan": np.array([[np.nan, 0, 1], [0, 1, 2], [0, np.nan, 2], [0, 1, 2]], dt),
         }
         for sname, yp in logit_specials.items():
             for ls in (0.0, 0.1):
-                c.fn(f"{tag}_{dt}_logits_{sname}_{ls_tag(ls)}", name,
-                     {"from_logits": True, "label_smoothing": ls}, yt, yp)
+                c.fn(
+                    f"{tag}_{dt}_logits_{sname}_{ls_tag(ls)}",
+                    name,
+                    {"from_logits": True, "label_smoothing": ls},
+                    yt,
+                    yp,
+                )
 
 
 def cce_grid(C, fl, ls):
@@ -334,8 +379,7 @@ def cce_grid(C, fl, ls):
 def cfce_grid(C, fl, ls):
     """Focal grid: all (alpha, gamma) pairs for C=3, the default elsewhere."""
     if C == 3:
-        return [{"alpha": a, "gamma": g}
-                for a in (0.25, 0.5) for g in (0.0, 2.0, 3.5)]
+        return [{"alpha": a, "gamma": g} for a in (0.25, 0.5) for g in (0.0, 2.0, 3.5)]
     return [{}]
 
 
@@ -347,11 +391,13 @@ def sparse_cases(c):
             for fl in (False, True):
                 for ldt in ("int32", "int64"):
                     for lshape in ((6,), (6, 1)):
-                        c.fn(f"scce_{dt}_C{C}_{logit_tag(fl)}_{ldt}_"
-                             f"labels{'x'.join(map(str, lshape))}", name,
-                             {"from_logits": fl},
-                             random_sparse(rng, C, lshape, ldt),
-                             random_pred(rng, (6, C), dt, fl))
+                        c.fn(
+                            f"scce_{dt}_C{C}_{logit_tag(fl)}_{ldt}_labels{'x'.join(map(str, lshape))}",
+                            name,
+                            {"from_logits": fl},
+                            random_sparse(rng, C, lshape, ldt),
+                            random_pred(rng, (6, C), dt, fl),
+                        )
     for dt in DTYPES:
         for fl in (False, True):
             lt = logit_tag(fl)
@@ -364,88 +410,138 @@ def sparse_cases(c):
                 "ign1_all": (1, [1, 1, 1, 1, 1, 1]),
             }
             for iname, (ic, labels) in ign.items():
-                c.fn(f"scce_{dt}_{iname}_{lt}", name,
-                     {"from_logits": fl, "ignore_class": ic},
-                     np.array(labels, "int64"), yp)
-            c.fn(f"scce_{dt}_ign-1_labelsNx1_{lt}", name,
-                 {"from_logits": fl, "ignore_class": -1},
-                 np.array([[2], [-1], [0], [-1], [4], [1]], "int32"), yp)
+                c.fn(
+                    f"scce_{dt}_{iname}_{lt}",
+                    name,
+                    {"from_logits": fl, "ignore_class": ic},
+                    np.array(labels, "int64"),
+                    yp,
+                )
+            c.fn(
+                f"scce_{dt}_ign-1_labelsNx1_{lt}",
+                name,
+                {"from_logits": fl, "ignore_class": -1},
+                np.array([[2], [-1], [0], [-1], [4], [1]], "int32"),
+                yp,
+            )
             labels = random_sparse(rng, 4, (2, 3))
             labels[0, 2] = -1
             labels[1, 0] = -1
-            c.fn(f"scce_{dt}_BTC_ign-1_{lt}", name,
-                 {"from_logits": fl, "ignore_class": -1},
-                 labels, random_pred(rng, (2, 3, 4), dt, fl))
+            c.fn(
+                f"scce_{dt}_BTC_ign-1_{lt}",
+                name,
+                {"from_logits": fl, "ignore_class": -1},
+                labels,
+                random_pred(rng, (2, 3, 4), dt, fl),
+            )
             # Axis and shape variants.  Keras checks target.shape against
             # y_pred.shape[:-1] whatever the axis, so axis != -1 only works
             # when that shape happens to match.
-            c.fn(f"scce_{dt}_CN_axis0_C4N4_{lt}", name,
-                 {"from_logits": fl, "axis": 0},
-                 random_sparse(rng, 4, (4,)),
-                 random_pred(rng, (4, 4), dt, fl, axis=0))
-            c.fn(f"scce_{dt}_BCT_axis1_C3T3_{lt}", name,
-                 {"from_logits": fl, "axis": 1},
-                 random_sparse(rng, 3, (2, 3)),
-                 random_pred(rng, (2, 3, 3), dt, fl, axis=1))
-            c.fn(f"scce_{dt}_BCT_axis1_C3T4_{lt}", name,
-                 {"from_logits": fl, "axis": 1},
-                 random_sparse(rng, 3, (2, 4)),
-                 random_pred(rng, (2, 3, 4), dt, fl, axis=1),
-                 note="Keras raises ValueError (shape check uses [:-1])")
-            c.fn(f"scce_{dt}_BCT_axis1_C3T3_ign0_{lt}", name,
-                 {"from_logits": fl, "axis": 1, "ignore_class": 0},
-                 random_sparse(rng, 3, (2, 3)),
-                 random_pred(rng, (2, 3, 3), dt, fl, axis=1))
-            c.fn(f"scce_{dt}_BTC_{lt}", name, {"from_logits": fl},
-                 random_sparse(rng, 5, (2, 3)),
-                 random_pred(rng, (2, 3, 5), dt, fl))
-            c.fn(f"scce_{dt}_BTC_labelsBT1_{lt}", name, {"from_logits": fl},
-                 random_sparse(rng, 5, (2, 3, 1)),
-                 random_pred(rng, (2, 3, 5), dt, fl))
-            c.fn(f"scce_{dt}_single_row_{lt}", name, {"from_logits": fl},
-                 np.array(3, "int64"), random_pred(rng, (5,), dt, fl))
+            c.fn(
+                f"scce_{dt}_CN_axis0_C4N4_{lt}",
+                name,
+                {"from_logits": fl, "axis": 0},
+                random_sparse(rng, 4, (4,)),
+                random_pred(rng, (4, 4), dt, fl, axis=0),
+            )
+            c.fn(
+                f"scce_{dt}_BCT_axis1_C3T3_{lt}",
+                name,
+                {"from_logits": fl, "axis": 1},
+                random_sparse(rng, 3, (2, 3)),
+                random_pred(rng, (2, 3, 3), dt, fl, axis=1),
+            )
+            c.fn(
+                f"scce_{dt}_BCT_axis1_C3T4_{lt}",
+                name,
+                {"from_logits": fl, "axis": 1},
+                random_sparse(rng, 3, (2, 4)),
+                random_pred(rng, (2, 3, 4), dt, fl, axis=1),
+                note="Keras raises ValueError (shape check uses [:-1])",
+            )
+            c.fn(
+                f"scce_{dt}_BCT_axis1_C3T3_ign0_{lt}",
+                name,
+                {"from_logits": fl, "axis": 1, "ignore_class": 0},
+                random_sparse(rng, 3, (2, 3)),
+                random_pred(rng, (2, 3, 3), dt, fl, axis=1),
+            )
+            c.fn(
+                f"scce_{dt}_BTC_{lt}",
+                name,
+                {"from_logits": fl},
+                random_sparse(rng, 5, (2, 3)),
+                random_pred(rng, (2, 3, 5), dt, fl),
+            )
+            c.fn(
+                f"scce_{dt}_BTC_labelsBT1_{lt}",
+                name,
+                {"from_logits": fl},
+                random_sparse(rng, 5, (2, 3, 1)),
+                random_pred(rng, (2, 3, 5), dt, fl),
+            )
+            c.fn(
+                f"scce_{dt}_single_row_{lt}",
+                name,
+                {"from_logits": fl},
+                np.array(3, "int64"),
+                random_pred(rng, (5,), dt, fl),
+            )
             # Out-of-range and float labels.
-            c.fn(f"scce_{dt}_label_eq_C_{lt}", name, {"from_logits": fl},
-                 np.array([0, 3, 1], "int64"), random_pred(rng, (3, 3), dt, fl),
-                 note="numpy backend: IndexError; jax backend: all-zero "
-                      "one-hot row -> loss 0")
-            c.fn(f"scce_{dt}_label_neg1_no_ignore_{lt}", name,
-                 {"from_logits": fl},
-                 np.array([0, -1, 1], "int64"), random_pred(rng, (3, 3), dt, fl))
-            c.fn(f"scce_{dt}_float_labels_{lt}", name, {"from_logits": fl},
-                 np.array([1.7, 0.2, 2.9], dt),
-                 random_pred(rng, (3, 3), dt, fl),
-                 note="labels are cast to int32 (truncation)")
+            c.fn(
+                f"scce_{dt}_label_eq_C_{lt}",
+                name,
+                {"from_logits": fl},
+                np.array([0, 3, 1], "int64"),
+                random_pred(rng, (3, 3), dt, fl),
+                note="numpy backend: IndexError; jax backend: all-zero one-hot row -> loss 0",
+            )
+            c.fn(
+                f"scce_{dt}_label_neg1_no_ignore_{lt}",
+                name,
+                {"from_logits": fl},
+                np.array([0, -1, 1], "int64"),
+                random_pred(rng, (3, 3), dt, fl),
+            )
+            c.fn(
+                f"scce_{dt}_float_labels_{lt}",
+                name,
+                {"from_logits": fl},
+                np.array([1.7, 0.2, 2.9], dt),
+                random_pred(rng, (3, 3), dt, fl),
+                note="labels are cast to int32 (truncation)",
+            )
         # Special predictions.
         labels = np.array([0, 1, 2, 0], "int64")
         specials = {
-            "unnormalized": [[0.5, 0.89, 0.6], [2.0, 3.0, 5.0],
-                             [0.1, 0.1, 0.1], [0.01, 0.02, 0.03]],
+            "unnormalized": [[0.5, 0.89, 0.6], [2.0, 3.0, 5.0], [0.1, 0.1, 0.1], [0.01, 0.02, 0.03]],
             "exact_0_and_1": [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1], [0, 1, 0]],
-            "tiny_1e-11": [[1e-11, 1 - 1e-11, 0.0], [1e-11, 1e-11, 1.0],
-                           [0.3, 0.7, 1e-11], [0.99999999999, 1e-11, 1e-11]],
-            "zero_row": [[0, 0, 0], [0.2, 0.3, 0.5], [0.2, 0.3, 0.5],
-                         [0.2, 0.3, 0.5]],
-            "nan_entry": [[np.nan, 0.5, 0.5], [0.2, 0.3, 0.5],
-                          [0.2, np.nan, 0.5], [0.2, 0.3, 0.5]],
+            "tiny_1e-11": [
+                [1e-11, 1 - 1e-11, 0.0],
+                [1e-11, 1e-11, 1.0],
+                [0.3, 0.7, 1e-11],
+                [0.99999999999, 1e-11, 1e-11],
+            ],
+            "zero_row": [[0, 0, 0], [0.2, 0.3, 0.5], [0.2, 0.3, 0.5], [0.2, 0.3, 0.5]],
+            "nan_entry": [[np.nan, 0.5, 0.5], [0.2, 0.3, 0.5], [0.2, np.nan, 0.5], [0.2, 0.3, 0.5]],
         }
         for sname, yp in specials.items():
             c.fn(f"scce_{dt}_{sname}", name, {}, labels, np.array(yp, dt))
         logit_specials = {
-            "pm30": [[30, -30, 0], [-30, 30, 0], [30, 30, -30],
-                     [-30, -30, -30]],
-            "pm1e4": [[1e4, -1e4, 0], [-1e4, 1e4, 0], [1e4, 1e4, -1e4],
-                      [0, 0, 1e4]],
-            "neg_inf": [[-np.inf, 0, 1], [-np.inf, 0, 1], [0, 1, -np.inf],
-                        [-np.inf, -np.inf, 2]],
+            "pm30": [[30, -30, 0], [-30, 30, 0], [30, 30, -30], [-30, -30, -30]],
+            "pm1e4": [[1e4, -1e4, 0], [-1e4, 1e4, 0], [1e4, 1e4, -1e4], [0, 0, 1e4]],
+            "neg_inf": [[-np.inf, 0, 1], [-np.inf, 0, 1], [0, 1, -np.inf], [-np.inf, -np.inf, 2]],
             "nan": [[np.nan, 0, 1], [0, 1, 2], [0, np.nan, 2], [0, 1, 2]],
         }
         for sname, yp in logit_specials.items():
-            c.fn(f"scce_{dt}_logits_{sname}", name, {"from_logits": True},
-                 labels, np.array(yp, dt))
-        c.fn(f"scce_{dt}_logits_neg_inf_ign0", name,
-             {"from_logits": True, "ignore_class": 0}, labels,
-             np.array(logit_specials["neg_inf"], dt))
+            c.fn(f"scce_{dt}_logits_{sname}", name, {"from_logits": True}, labels, np.array(yp, dt))
+        c.fn(
+            f"scce_{dt}_logits_neg_inf_ign0",
+            name,
+            {"from_logits": True, "ignore_class": 0},
+            labels,
+            np.array(logit_specials["neg_inf"], dt),
+        )
 
 
 def binary_cases(c, name, tag):
@@ -453,78 +549,93 @@ def binary_cases(c, name, tag):
     if tag == "bce":
         grid = [{}]
     else:
-        grid = [{"apply_class_balancing": acb, "alpha": a, "gamma": g}
-                for acb in (False, True) for a in (0.25, 0.5)
-                for g in (0.0, 2.0, 3.5)]
+        grid = [
+            {"apply_class_balancing": acb, "alpha": a, "gamma": g}
+            for acb in (False, True)
+            for a in (0.25, 0.5)
+            for g in (0.0, 2.0, 3.5)
+        ]
     for dt in DTYPES:
         for fl in (False, True):
             lt = logit_tag(fl)
             for ls in (0.0, 0.1, 0.3):
                 for shape in ((8, 1), (6, 3), (8,)):
-                    for kw in (grid if shape == (6, 3) and ls != 0.3
-                               else [{}]):
+                    for kw in grid if shape == (6, 3) and ls != 0.3 else [{}]:
                         kwargs = {"from_logits": fl, "label_smoothing": ls}
                         kwargs.update(kw)
                         suffix = "".join(
-                            f"_{k}{v:g}" if not isinstance(v, bool)
-                            else f"_{k}{int(v)}" for k, v in kw.items())
-                        c.fn(f"{tag}_{dt}_{'x'.join(map(str, shape))}_{lt}_"
-                             f"{ls_tag(ls)}{suffix}", name, kwargs,
-                             random_binary(rng, shape, dt),
-                             binary_pred(rng, shape, dt, fl))
+                            f"_{k}{v:g}" if not isinstance(v, bool) else f"_{k}{int(v)}" for k, v in kw.items()
+                        )
+                        c.fn(
+                            f"{tag}_{dt}_{'x'.join(map(str, shape))}_{lt}_{ls_tag(ls)}{suffix}",
+                            name,
+                            kwargs,
+                            random_binary(rng, shape, dt),
+                            binary_pred(rng, shape, dt, fl),
+                        )
             kw = {"from_logits": fl}
-            c.fn(f"{tag}_{dt}_soft_labels_{lt}", name, kw,
-                 rng.random((6, 3)).astype(dt), binary_pred(rng, (6, 3), dt, fl))
+            c.fn(
+                f"{tag}_{dt}_soft_labels_{lt}",
+                name,
+                kw,
+                rng.random((6, 3)).astype(dt),
+                binary_pred(rng, (6, 3), dt, fl),
+            )
             for axis in (-1, 0, 1):
-                c.fn(f"{tag}_{dt}_BTC_axis{axis}_{lt}", name,
-                     dict(kw, axis=axis),
-                     random_binary(rng, (2, 3, 4), dt),
-                     binary_pred(rng, (2, 3, 4), dt, fl))
-            c.fn(f"{tag}_{dt}_CN_axis0_{lt}", name, dict(kw, axis=0),
-                 random_binary(rng, (5, 3), dt),
-                 binary_pred(rng, (5, 3), dt, fl))
+                c.fn(
+                    f"{tag}_{dt}_BTC_axis{axis}_{lt}",
+                    name,
+                    dict(kw, axis=axis),
+                    random_binary(rng, (2, 3, 4), dt),
+                    binary_pred(rng, (2, 3, 4), dt, fl),
+                )
+            c.fn(
+                f"{tag}_{dt}_CN_axis0_{lt}",
+                name,
+                dict(kw, axis=0),
+                random_binary(rng, (5, 3), dt),
+                binary_pred(rng, (5, 3), dt, fl),
+            )
         yt = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]], dt)
         specials = {
             "exact_0_and_1": [[1, 0, 0], [0, 1, 1], [0.5, 1, 0], [1, 1, 1]],
-            "tiny_1e-11": [[1e-11, 1 - 1e-11, 1e-11],
-                           [0.99999999999, 1e-11, 0.5],
-                           [1e-11, 1e-11, 1e-11], [0.5, 0.5, 0.5]],
-            "eps_tie": [[1e-7, 1 - 1e-7, 0.5], [0.5, 0.5, 0.5],
-                        [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]],
-            "nan_entry": [[np.nan, 0.5, 0.5], [0.2, 0.3, 0.5],
-                          [0.2, np.nan, 0.5], [0.2, 0.3, 0.5]],
+            "tiny_1e-11": [
+                [1e-11, 1 - 1e-11, 1e-11],
+                [0.99999999999, 1e-11, 0.5],
+                [1e-11, 1e-11, 1e-11],
+                [0.5, 0.5, 0.5],
+            ],
+            "eps_tie": [[1e-7, 1 - 1e-7, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]],
+            "nan_entry": [[np.nan, 0.5, 0.5], [0.2, 0.3, 0.5], [0.2, np.nan, 0.5], [0.2, 0.3, 0.5]],
         }
         for sname, yp in specials.items():
             for ls in (0.0, 0.1):
-                c.fn(f"{tag}_{dt}_{sname}_{ls_tag(ls)}", name,
-                     {"label_smoothing": ls}, yt, np.array(yp, dt))
+                c.fn(f"{tag}_{dt}_{sname}_{ls_tag(ls)}", name, {"label_smoothing": ls}, yt, np.array(yp, dt))
         logit_specials = {
-            "pm30": [[30, -30, 0], [-30, 30, 30], [30, 30, -30],
-                     [-30, -30, -30]],
-            "pm1e4": [[1e4, -1e4, 0], [-1e4, 1e4, 1e4], [1e4, 1e4, -1e4],
-                      [0, 0, 1e4]],
-            "neg_inf": [[-np.inf, 0, 1], [-np.inf, 0, 1], [0, 1, -np.inf],
-                        [-np.inf, -np.inf, 2]],
+            "pm30": [[30, -30, 0], [-30, 30, 30], [30, 30, -30], [-30, -30, -30]],
+            "pm1e4": [[1e4, -1e4, 0], [-1e4, 1e4, 1e4], [1e4, 1e4, -1e4], [0, 0, 1e4]],
+            "neg_inf": [[-np.inf, 0, 1], [-np.inf, 0, 1], [0, 1, -np.inf], [-np.inf, -np.inf, 2]],
             "pos_inf": [[np.inf, 0, 1], [0, np.inf, 2], [0, 1, 2], [0, 1, 2]],
             "nan": [[np.nan, 0, 1], [0, 1, 2], [0, np.nan, 2], [0, 1, 2]],
         }
         for sname, yp in logit_specials.items():
             for ls in (0.0, 0.1):
-                c.fn(f"{tag}_{dt}_logits_{sname}_{ls_tag(ls)}", name,
-                     {"from_logits": True, "label_smoothing": ls}, yt,
-                     np.array(yp, dt))
+                c.fn(
+                    f"{tag}_{dt}_logits_{sname}_{ls_tag(ls)}",
+                    name,
+                    {"from_logits": True, "label_smoothing": ls},
+                    yt,
+                    np.array(yp, dt),
+                )
 
 
 def class_data(rng, cls_name, shape, dt, from_logits=False):
     """(y_true, y_pred) for a class, batch dims shape[:-1], classes shape[-1]."""
     if cls_name.startswith("Sparse"):
-        return (random_sparse(rng, shape[-1], shape[:-1]),
-                random_pred(rng, shape, dt, from_logits))
+        return (random_sparse(rng, shape[-1], shape[:-1]), random_pred(rng, shape, dt, from_logits))
     if cls_name.startswith("Binary"):
-        return (random_binary(rng, shape, dt),
-                binary_pred(rng, shape, dt, from_logits))
-    return (random_onehot(rng, shape, dt),
-            random_pred(rng, shape, dt, from_logits))
+        return (random_binary(rng, shape, dt), binary_pred(rng, shape, dt, from_logits))
+    return (random_onehot(rng, shape, dt), random_pred(rng, shape, dt, from_logits))
 
 
 def red_tag(reduction):
@@ -540,40 +651,49 @@ def class_cases(c):
         for red in REDUCTIONS:
             for sw_name in ("none", "scalar", "N", "Nx1"):
                 yt, yp = class_data(rng, cls_name, (N, 4), "float32")
-                sw = {"none": None, "scalar": 0.7,
-                      "N": rng.uniform(0, 2, N).astype("float32"),
-                      "Nx1": rng.uniform(0, 2, (N, 1)).astype("float32"),
-                      }[sw_name]
+                sw = {
+                    "none": None,
+                    "scalar": 0.7,
+                    "N": rng.uniform(0, 2, N).astype("float32"),
+                    "Nx1": rng.uniform(0, 2, (N, 1)).astype("float32"),
+                }[sw_name]
                 kw = {} if red == "sum_over_batch_size" else {"reduction": red}
-                c.cls(f"cls_{short}_{red_tag(red)}_sw_{sw_name}", cls_name, kw,
-                      yt, yp, sw)
+                c.cls(f"cls_{short}_{red_tag(red)}_sw_{sw_name}", cls_name, kw, yt, yp, sw)
         # 3-D (B, T, C) input with per-timestep weights.
-        for red in ("sum_over_batch_size", "sum", "none",
-                    "mean_with_sample_weight"):
+        for red in ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight"):
             for sw_name in ("none", "BT", "Bx1"):
                 yt, yp = class_data(rng, cls_name, (2, 3, 4), "float32")
-                sw = {"none": None,
-                      "BT": rng.uniform(0, 2, (2, 3)).astype("float32"),
-                      "Bx1": rng.uniform(0, 2, (2, 1)).astype("float32"),
-                      }[sw_name]
-                c.cls(f"cls_{short}_BTC_{red_tag(red)}_sw_{sw_name}",
-                      cls_name, {"reduction": red}, yt, yp, sw)
+                sw = {
+                    "none": None,
+                    "BT": rng.uniform(0, 2, (2, 3)).astype("float32"),
+                    "Bx1": rng.uniform(0, 2, (2, 1)).astype("float32"),
+                }[sw_name]
+                c.cls(f"cls_{short}_BTC_{red_tag(red)}_sw_{sw_name}", cls_name, {"reduction": red}, yt, yp, sw)
         yt, yp = class_data(rng, cls_name, (2, 3, 4), "float32")
-        c.cls(f"cls_{short}_BTC_sw_B", cls_name, {}, yt, yp,
-              rng.uniform(0, 2, 2).astype("float32"),
-              note="sample_weight (B,) against (B,T) losses: no rank fix-up, "
-                   "plain broadcasting fails")
+        c.cls(
+            f"cls_{short}_BTC_sw_B",
+            cls_name,
+            {},
+            yt,
+            yp,
+            rng.uniform(0, 2, 2).astype("float32"),
+            note="sample_weight (B,) against (B,T) losses: no rank fix-up, plain broadcasting fails",
+        )
         # Compute dtype: constructor dtype vs input dtype.
-        for dtype_kw, in_dt in ((None, "float64"), ("float64", "float64"),
-                                ("float64", "float32")):
+        for dtype_kw, in_dt in ((None, "float64"), ("float64", "float64"), ("float64", "float32")):
             for red in ("sum_over_batch_size", "sum", "none"):
                 yt, yp = class_data(rng, cls_name, (N, 4), in_dt)
                 kw = {"reduction": red}
                 if dtype_kw:
                     kw["dtype"] = dtype_kw
-                c.cls(f"cls_{short}_dtype{dtype_kw or 'Default'}_in_{in_dt}_"
-                      f"{red_tag(red)}", cls_name, kw, yt, yp,
-                      rng.uniform(0, 2, N).astype(in_dt))
+                c.cls(
+                    f"cls_{short}_dtype{dtype_kw or 'Default'}_in_{in_dt}_{red_tag(red)}",
+                    cls_name,
+                    kw,
+                    yt,
+                    yp,
+                    rng.uniform(0, 2, N).astype(in_dt),
+                )
         # Non-default options through the constructor.
         yt, yp = class_data(rng, cls_name, (N, 4), "float32", True)
         kw = {"from_logits": True}
@@ -583,13 +703,17 @@ def class_cases(c):
             kw.update(alpha=0.5, gamma=3.5)
         if cls_name == "BinaryFocalCrossentropy":
             kw["apply_class_balancing"] = True
-        c.cls(f"cls_{short}_options_logits", cls_name, kw, yt, yp,
-              rng.uniform(0, 2, N).astype("float32"))
+        c.cls(f"cls_{short}_options_logits", cls_name, kw, yt, yp, rng.uniform(0, 2, N).astype("float32"))
         # All-zero weights: divide_no_nan gives 0 for mean_with_sample_weight.
         yt, yp = class_data(rng, cls_name, (N, 4), "float32")
-        c.cls(f"cls_{short}_mws_zero_weights", cls_name,
-              {"reduction": "mean_with_sample_weight"}, yt, yp,
-              np.zeros(N, "float32"))
+        c.cls(
+            f"cls_{short}_mws_zero_weights",
+            cls_name,
+            {"reduction": "mean_with_sample_weight"},
+            yt,
+            yp,
+            np.zeros(N, "float32"),
+        )
 
     # ignore_class on the sparse class: the mask reaches the reduction.
     name = "SparseCategoricalCrossentropy"
@@ -598,31 +722,48 @@ def class_cases(c):
             for sw_name in ("none", "scalar", "N"):
                 for fl in (False, True):
                     yp = random_pred(rng, (N, 4), "float32", fl)
-                    sw = {"none": None, "scalar": 0.7,
-                          "N": rng.uniform(0, 2, N).astype("float32")}[sw_name]
-                    c.cls(f"cls_scce_ign{ic}_{red_tag(red)}_sw_{sw_name}_"
-                          f"{logit_tag(fl)}", name,
-                          {"ignore_class": ic, "reduction": red,
-                           "from_logits": fl},
-                          np.array(labels, "int64"), yp, sw)
+                    sw = {"none": None, "scalar": 0.7, "N": rng.uniform(0, 2, N).astype("float32")}[sw_name]
+                    c.cls(
+                        f"cls_scce_ign{ic}_{red_tag(red)}_sw_{sw_name}_{logit_tag(fl)}",
+                        name,
+                        {"ignore_class": ic, "reduction": red, "from_logits": fl},
+                        np.array(labels, "int64"),
+                        yp,
+                        sw,
+                    )
     for red in REDUCTIONS:
-        c.cls(f"cls_scce_all_ignored_{red_tag(red)}", name,
-              {"ignore_class": 2, "reduction": red},
-              np.full(4, 2, "int64"), random_probs(rng, (4, 3), "float32"))
+        c.cls(
+            f"cls_scce_all_ignored_{red_tag(red)}",
+            name,
+            {"ignore_class": 2, "reduction": red},
+            np.full(4, 2, "int64"),
+            random_probs(rng, (4, 3), "float32"),
+        )
         labels = random_sparse(rng, 4, (2, 3))
         labels[0, 1] = labels[1, 2] = -1
-        c.cls(f"cls_scce_BTC_ign-1_{red_tag(red)}_sw_BT", name,
-              {"ignore_class": -1, "reduction": red}, labels,
-              random_probs(rng, (2, 3, 4), "float32"),
-              rng.uniform(0, 2, (2, 3)).astype("float32"))
-    c.cls("cls_scce_ign-1_labelsNx1", name, {"ignore_class": -1},
-          np.array([[2], [-1], [0], [-1], [3], [1]], "int32"),
-          random_probs(rng, (N, 4), "float32"))
-    c.cls("cls_scce_ign0_dtype_float64", name,
-          {"ignore_class": 0, "dtype": "float64"},
-          np.array([0, 1, 2, 0, 3, 1], "int64"),
-          random_probs(rng, (N, 4), "float64"),
-          rng.uniform(0, 2, N).astype("float64"))
+        c.cls(
+            f"cls_scce_BTC_ign-1_{red_tag(red)}_sw_BT",
+            name,
+            {"ignore_class": -1, "reduction": red},
+            labels,
+            random_probs(rng, (2, 3, 4), "float32"),
+            rng.uniform(0, 2, (2, 3)).astype("float32"),
+        )
+    c.cls(
+        "cls_scce_ign-1_labelsNx1",
+        name,
+        {"ignore_class": -1},
+        np.array([[2], [-1], [0], [-1], [3], [1]], "int32"),
+        random_probs(rng, (N, 4), "float32"),
+    )
+    c.cls(
+        "cls_scce_ign0_dtype_float64",
+        name,
+        {"ignore_class": 0, "dtype": "float64"},
+        np.array([0, 1, 2, 0, 3, 1], "int64"),
+        random_probs(rng, (N, 4), "float64"),
+        rng.uniform(0, 2, N).astype("float64"),
+    )
 
 
 def build_cases():
@@ -643,8 +784,7 @@ def build_cases():
 
 
 def needs_x64(case):
-    return (case["dtype"] == "float64"
-            or case["kwargs"].get("dtype") == "float64")
+    return case["dtype"] == "float64" or case["kwargs"].get("dtype") == "float64"
 
 
 def make_grad_fn(backend):
@@ -653,8 +793,7 @@ def make_grad_fn(backend):
         import jax
         import jax.numpy as jnp
 
-        return lambda f, y_pred: jax.grad(lambda p: jnp.sum(f(p)))(
-            jnp.asarray(y_pred))
+        return lambda f, y_pred: jax.grad(lambda p: jnp.sum(f(p)))(jnp.asarray(y_pred))
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -663,8 +802,7 @@ def make_grad_fn(backend):
             with tf.GradientTape() as tape:
                 tape.watch(p)
                 total = tf.reduce_sum(f(p))
-            return tape.gradient(
-                total, p, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return tape.gradient(total, p, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
         return grad
     return None
@@ -676,8 +814,7 @@ def worker(backend, x64, spec_dir, out_dir):
     assert keras.backend.backend() == backend, keras.backend.backend()
     warnings.simplefilter("ignore")
     np.seterr(all="ignore")
-    versions = {"keras": keras.__version__, "numpy": np.__version__,
-                "python": sys.version.split()[0]}
+    versions = {"keras": keras.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
     if backend == "jax":
         import jax
         import jaxlib
@@ -731,12 +868,10 @@ def worker(backend, x64, spec_dir, out_dir):
             cfg = getattr(keras.losses, case["name"])(**case["kwargs"])
             res["config"] = cfg.get_config()
 
-    configs = {name: getattr(keras.losses, name)().get_config()
-               for name in CLASSES}
+    configs = {name: getattr(keras.losses, name)().get_config() for name in CLASSES}
     np.savez(os.path.join(out_dir, "outputs.npz"), **out)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"versions": versions, "configs": configs,
-                   "results": results}, f)
+        json.dump({"versions": versions, "configs": configs, "results": results}, f)
 
 
 # --------------------------------------------------------------------------
@@ -746,12 +881,14 @@ def worker(backend, x64, spec_dir, out_dir):
 
 def run_worker(backend, x64, spec_dir, python=sys.executable):
     out_dir = tempfile.mkdtemp(prefix=f"keras_{backend}_", dir=spec_dir)
-    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu",
-               CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(
+        os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3"
+    )
     subprocess.run(
-        [python, os.path.abspath(__file__), "--worker", backend,
-         "--x64", str(int(x64)), spec_dir, out_dir],
-        env=env, check=True)
+        [python, os.path.abspath(__file__), "--worker", backend, "--x64", str(int(x64)), spec_dir, out_dir],
+        env=env,
+        check=True,
+    )
     with open(os.path.join(out_dir, "results.json")) as f:
         meta = json.load(f)
     return meta, dict(np.load(os.path.join(out_dir, "outputs.npz")))
@@ -762,8 +899,7 @@ def values_agree(a, b):
         return False
     both64 = a.dtype == np.float64 and b.dtype == np.float64
     rtol, atol = (1e-12, 1e-14) if both64 else (2e-6, 1e-7)
-    return bool(np.allclose(a.astype("float64"), b.astype("float64"),
-                            rtol=rtol, atol=atol, equal_nan=True))
+    return bool(np.allclose(a.astype("float64"), b.astype("float64"), rtol=rtol, atol=atol, equal_nan=True))
 
 
 def outputs_agree(arrays, key_a, key_b):
@@ -772,27 +908,17 @@ def outputs_agree(arrays, key_a, key_b):
     return key_a is None or values_agree(arrays[key_a], arrays[key_b])
 
 
-def save_npz(path, arrays):
-    """np.savez_compressed with fixed timestamps (reproducible bytes)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            with zf.open(info, "w") as f:
-                np.lib.format.write_array(f, np.asarray(arrays[key]),
-                                          allow_pickle=False)
-
-
 def main(tf_python=None):
     built = build_cases()
     with tempfile.TemporaryDirectory() as spec_dir:
         with open(os.path.join(spec_dir, "cases.json"), "w") as f:
             json.dump(built.cases, f)
         np.savez(os.path.join(spec_dir, "inputs.npz"), **built.arrays)
-        runs = {"numpy": run_worker("numpy", False, spec_dir),
-                "jax32": run_worker("jax", False, spec_dir),
-                "jax64": run_worker("jax", True, spec_dir)}
+        runs = {
+            "numpy": run_worker("numpy", False, spec_dir),
+            "jax32": run_worker("jax", False, spec_dir),
+            "jax64": run_worker("jax", True, spec_dir),
+        }
         if tf_python:
             runs["tf"] = run_worker("tensorflow", False, spec_dir, tf_python)
 
@@ -800,8 +926,7 @@ def main(tf_python=None):
     mismatches, dtype_mismatches, tf_mismatches = [], [], []
     for case in built.cases:
         cid = case["id"]
-        by_label = {"numpy": runs["numpy"],
-                    "jax": runs["jax64" if needs_x64(case) else "jax32"]}
+        by_label = {"numpy": runs["numpy"], "jax": runs["jax64" if needs_x64(case) else "jax32"]}
         if "tf" in runs:
             by_label["tf"] = runs["tf"]
         outputs, errors = {}, {}
@@ -818,8 +943,7 @@ def main(tf_python=None):
                 errors[label] = res["error"]
             if res.get("grad_error"):
                 errors[f"{label}_grad"] = res["grad_error"]
-        case["outputs"] = {"value": outputs["value_jax"],
-                           "grad": outputs["grad_jax"], **outputs}
+        case["outputs"] = {"value": outputs["value_jax"], "grad": outputs["grad_jax"], **outputs}
         case["jax_x64"] = needs_x64(case)
         if errors:
             case["errors"] = errors
@@ -832,16 +956,15 @@ def main(tf_python=None):
         elif vn is not None and arrays[vn].dtype != arrays[vj].dtype:
             dtype_mismatches.append(cid)
         if "tf" in runs:
-            same = (outputs_agree(arrays, outputs["value_tf"], vj)
-                    and outputs_agree(arrays, outputs["grad_tf"],
-                                      outputs["grad_jax"]))
+            same = outputs_agree(arrays, outputs["value_tf"], vj) and outputs_agree(
+                arrays, outputs["grad_tf"], outputs["grad_jax"]
+            )
             case["tf_agrees_with_jax"] = same
             if not same:
                 tf_mismatches.append(cid)
 
     versions = dict(runs["numpy"][0]["versions"])
-    versions.update({k: v for k, v in runs["jax32"][0]["versions"].items()
-                     if k in ("jax", "jaxlib")})
+    versions.update({k: v for k, v in runs["jax32"][0]["versions"].items() if k in ("jax", "jaxlib")})
     if "tf" in runs:
         versions["tensorflow_run"] = runs["tf"][0]["versions"]
     doc = {
@@ -852,25 +975,24 @@ def main(tf_python=None):
         "tf_jax_mismatches": tf_mismatches if "tf" in runs else None,
         "cases": built.cases,
     }
-    save_npz(ARRAYS_FILE, arrays)
-    with open(CASES_FILE, "w") as f:
-        json.dump(doc, f, indent=1, allow_nan=False)
-        f.write("\n")
-    print(f"{len(built.cases)} cases; numpy-vs-jax: {len(mismatches)} value "
-          f"mismatches, {len(dtype_mismatches)} more with another dtype; "
-          f"tf-vs-jax: {len(tf_mismatches) if 'tf' in runs else 'not run'}; "
-          f"wrote {ARRAYS_FILE} ({os.path.getsize(ARRAYS_FILE)} bytes) and "
-          f"{CASES_FILE}")
+    goldenio.write(GOLDEN_FILE, doc, arrays)
+    print(
+        f"{len(built.cases)} cases; numpy-vs-jax: {len(mismatches)} value "
+        f"mismatches, {len(dtype_mismatches)} more with another dtype; "
+        f"tf-vs-jax: {len(tf_mismatches) if 'tf' in runs else 'not run'}; "
+        f"wrote {GOLDEN_FILE} ({os.path.getsize(GOLDEN_FILE)} bytes)"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--tf-python", default=os.environ.get("KERAS_GOLDEN_TF_PYTHON"),
+        "--tf-python",
+        default=os.environ.get("KERAS_GOLDEN_TF_PYTHON"),
         help="a Python with tensorflow and the same keras: adds the "
-             "TensorFlow backend's values and gradients (value_tf, grad_tf)")
-    parser.add_argument("--worker", choices=["numpy", "jax", "tensorflow"],
-                        help=argparse.SUPPRESS)
+        "TensorFlow backend's values and gradients (value_tf, grad_tf)",
+    )
+    parser.add_argument("--worker", choices=["numpy", "jax", "tensorflow"], help=argparse.SUPPRESS)
     parser.add_argument("--x64", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("dirs", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -135,13 +135,16 @@ def _make_plan(args, pred, target):
     else:
         row_bytes = max(1, plan.row_elems * pred.dtype.itemsize)
         plan.chunk_rows = max(1, DEFAULT_CHUNK_BYTES // row_bytes)
+        batch_rows = getattr(pred, "batch_rows", None)  # a table's record batches: chunks that never straddle
+        if plan.chunk_axis == 0 and batch_rows and batch_rows < plan.chunk_rows:
+            plan.chunk_rows = batch_rows
 
     plan.ignore = args.ignore_class
     if sparse and sem == "torch" and plan.ignore is None:
         plan.ignore = -100  # torch's default ignore_index
     native = pred.dtype.newbyteorder("=")  # a big-endian float32 file still gives float32 losses
     plan.out_dtype = native if native in (np.float32, np.float64) else np.dtype(np.float64)
-    if native == np.float16 or native.name == "bfloat16":   # read as they are; losses reported in float32
+    if native == np.float16 or native.name == "bfloat16":  # read as they are; losses reported in float32
         plan.out_dtype = np.dtype(np.float32)
     return plan
 
@@ -372,17 +375,170 @@ class _WarningTally:
         return out
 
 
+def _open_inputs(args):
+    """PRED and TARGET readers: .npy/.npz arrays (--pred-key/--target-key) or table columns (--pred-col/
+    --target-col; one table holding both when TARGET is not given)."""
+    from crossentropy.io.arrow import is_arrow_path
+
+    if args.target is None and args.target_col is None:
+        raise CLIError(
+            "TARGET is missing: give a TARGET file, or --target-col NAME when PRED's table holds the targets"
+        )
+    target_path = args.pred if args.target is None else args.target
+    for role, path, col, key in (
+        ("PRED", args.pred, args.pred_col, args.pred_key),
+        ("TARGET", target_path, args.target_col, args.target_key),
+    ):
+        opt = role.lower()
+        if col is not None and not is_arrow_path(path):
+            raise CLIError(
+                f"--{opt}-col names a column of a Parquet/Arrow table; {role} {path} is not one"
+                + (f" (use --{opt}-key for a .npz member)" if path.lower().endswith(".npz") else "")
+            )
+        if key is not None and is_arrow_path(path):
+            raise CLIError(f"--{opt}-key names a .npz member; for the table {path} use --{opt}-col")
+    pred = open_array(
+        args.pred,
+        args.pred_col if args.pred_col is not None else args.pred_key,
+        role="PRED",
+        key_option="--pred-col" if is_arrow_path(args.pred) else "--pred-key",
+    )
+    try:
+        target = open_array(
+            target_path,
+            args.target_col if args.target_col is not None else args.target_key,
+            role="TARGET",
+            key_option="--target-col" if is_arrow_path(target_path) else "--target-key",
+        )
+    except BaseException:
+        pred.close()
+        raise
+    return pred, target, target_path
+
+
+class _TokenOutputs:
+    """``--per-token`` (the token statistics nll, lse, entropy, rank, valid) and ``--per-sequence``: written
+    chunk by chunk into temporary .npy files beside the outputs, moved into place only when the run succeeds."""
+
+    NAMES = ("nll", "lse", "entropy", "rank", "valid")
+
+    def __init__(self, args, plan, pred_dtype):
+        import tempfile
+
+        self.per_token, self.per_sequence = args.per_token, args.per_sequence
+        self.plan = plan
+        self.files = []
+        self.arrays = {}
+        if plan.loss != "sparse_categorical" or not args.from_logits:
+            raise CLIError("--per-token and --per-sequence apply to --loss sparse_categorical --from-logits")
+        if self.per_sequence and (len(plan.sample_shape) != 2 or plan.chunk_axis != 0):
+            raise CLIError(
+                f"--per-sequence needs (B, T, V) PRED with the class axis last or in the middle, got PRED of "
+                f"{len(plan.sample_shape) + 1} dimensions with class axis {plan.axis}"
+            )
+        ftype = np.float64 if pred_dtype.newbyteorder("=") == np.float64 else np.float32
+        dtypes = dict(nll=ftype, lse=ftype, entropy=ftype, rank=np.int64, valid=np.bool_)
+        for path, opt in ((self.per_token, "--per-token"), (self.per_sequence, "--per-sequence")):
+            if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                raise CLIError(f"{opt}: directory {os.path.dirname(os.path.abspath(path))} does not exist")
+        try:
+            if self.per_token:
+                out_dir = os.path.dirname(os.path.abspath(self.per_token))
+                self.tmpdir = tempfile.mkdtemp(prefix=".crossentropy-", dir=out_dir)
+                for name in self.NAMES:
+                    f = os.path.join(self.tmpdir, name + ".npy")
+                    self.files.append(f)
+                    self.arrays[name] = _open_output(f, dtypes[name], plan.sample_shape, self.per_token)
+            if self.per_sequence:
+                self.seq_tmp = _temp_path(self.per_sequence)
+                self.files.append(self.seq_tmp)
+                shape = plan.sample_shape[:1]
+                self.arrays["sequence"] = _open_output(self.seq_tmp, np.float64, shape, self.per_sequence)
+        except BaseException:
+            self.discard()
+            raise
+
+    def write(self, start, stop, logits_last, labels):
+        from crossentropy.metrics import token_stats_blocks
+
+        stats = token_stats_blocks(logits_last, labels, self.plan.ignore)
+        axis = self.plan.out_chunk_axis
+        for name, value in zip(self.NAMES, stats, strict=True):
+            out = self.arrays.get(name)
+            if out is None:
+                continue
+            if axis is None:
+                out[...] = value
+            else:
+                idx = [slice(None)] * out.ndim
+                idx[axis] = slice(start, stop)
+                out[tuple(idx)] = value
+        seq = self.arrays.get("sequence")
+        if seq is not None:
+            nll, valid = stats[0], stats[4]
+            total = np.sum(nll, axis=1, where=valid, dtype=np.float64)
+            n = np.count_nonzero(valid, axis=1)
+            with np.errstate(all="ignore"):
+                seq[start:stop] = np.exp(total / n)  # no counted token: 0/0 = NaN
+
+    def commit(self):
+        import zipfile
+
+        for a in self.arrays.values():
+            if a is not None:
+                a.flush()
+        self.arrays = {}
+        if self.per_token:
+            tmp_npz = os.path.join(self.tmpdir, "stats.npz")
+            with zipfile.ZipFile(tmp_npz, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+                for name in self.NAMES:
+                    z.write(os.path.join(self.tmpdir, name + ".npy"), arcname=name + ".npy")
+            os.replace(tmp_npz, self.per_token)
+        if self.per_sequence:
+            os.replace(self.seq_tmp, self.per_sequence)
+            self.files.remove(self.seq_tmp)
+        self.discard()
+
+    def discard(self):
+        self.arrays = {}
+        for f in self.files:
+            if os.path.exists(f):
+                os.unlink(f)
+        self.files = []
+        if getattr(self, "tmpdir", None) and os.path.isdir(self.tmpdir):
+            for f in os.listdir(self.tmpdir):
+                os.unlink(os.path.join(self.tmpdir, f))
+            os.rmdir(self.tmpdir)
+        self.tmpdir = None
+
+
+def _lm_metrics(plan, args):
+    """Perplexity and accuracy accumulators (top-1, and top-k for ``--top-k`` K > 1) for sparse_categorical from
+    logits (None otherwise)."""
+    if plan.loss != "sparse_categorical" or not args.from_logits:
+        return None, []
+    from crossentropy.metrics import Accuracy, Perplexity
+
+    if args.top_k < 1:
+        raise CLIError(f"--top-k must be >= 1, got {args.top_k}")
+    ppl = Perplexity(ignore_index=plan.ignore) if args.label_smoothing else None  # else: exp(mean loss)
+    return ppl, [Accuracy(top_k=k, ignore_index=plan.ignore) for k in sorted({1, args.top_k})]
+
+
 def cmd_eval(args):
     """Evaluate the loss chunk by chunk; print (or ``--json``) the mean, the count and how it ran."""
+    from crossentropy.metrics import CrossEntropy
+
     set_threads(args.threads)
     t_start = time.perf_counter()
-    pred = open_array(args.pred, args.pred_key, role="PRED", key_option="--pred-key")
-    target = open_array(args.target, args.target_key, role="TARGET", key_option="--target-key")
+    pred, target, target_path = _open_inputs(args)
     out_arr = None
+    tmp_out = None
+    token_out = None
     try:
         plan = _make_plan(args, pred, target)
         if args.per_sample:
-            for src_path in (args.pred, args.target):
+            for src_path in (args.pred, target_path):
                 if os.path.exists(args.per_sample) and os.path.samefile(args.per_sample, src_path):
                     raise CLIError(f"--per-sample {args.per_sample} would overwrite an input file")
             out_dir = os.path.dirname(os.path.abspath(args.per_sample))
@@ -391,12 +547,17 @@ def cmd_eval(args):
         show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
         progress = _Progress(plan.n_rows, int(math.prod(pred.shape)) * pred.dtype.itemsize, show)
         tally = _WarningTally()
-        partial_sums = []
-        count = 0
+        # one accumulation path for the command line, the Python API and Dask: crossentropy.metrics
+        metric = CrossEntropy(plan.loss, from_logits=bool(args.from_logits), semantics=plan.sem)
+        ppl, accs = _lm_metrics(plan, args)
+        if args.per_token or args.per_sequence:
+            token_out = _TokenOutputs(args, plan, pred.dtype)
         n_chunks = 0
         out_shape = plan.sample_shape
         if args.per_sample:
-            out_arr = _open_output(args.per_sample, plan.out_dtype, out_shape)
+            # written to a temporary file beside the target, renamed at the end: nothing half-way on error
+            tmp_out = _temp_path(args.per_sample)
+            out_arr = _open_output(tmp_out, plan.out_dtype, out_shape, args.per_sample)
         chunks = (
             [(0, plan.n_rows)]
             if plan.chunk_axis is None
@@ -417,12 +578,15 @@ def cmd_eval(args):
                     vals, mask = _compute(plan, args, p, t)
                 tally.add(caught)
                 vals = vals.reshape(_chunk_shape(out_shape, plan.out_chunk_axis, stop - start))
-                if mask is not None:
-                    partial_sums.append(float(np.sum(vals, where=mask, dtype=np.float64)))
-                    count += int(np.count_nonzero(mask))
-                else:
-                    partial_sums.append(float(np.sum(vals, dtype=np.float64)))
-                    count += int(vals.size)
+                metric.update_values(vals, valid=mask)
+                if accs:
+                    p_last = np.moveaxis(p, plan.axis, -1)
+                    for acc in accs:
+                        acc.update(p_last, t)
+                    if ppl is not None:
+                        ppl.update(p_last, t)
+                    if token_out is not None:
+                        token_out.write(start, stop, p_last, t)
                 if out_arr is not None:
                     if plan.out_chunk_axis is None:
                         out_arr[...] = vals
@@ -440,13 +604,26 @@ def cmd_eval(args):
         progress.close()
         if out_arr is not None:
             out_arr.flush()
+            del out_arr
+            out_arr = None
+        if tmp_out is not None:
+            os.replace(tmp_out, args.per_sample)
+            tmp_out = None
+        if token_out is not None:
+            token_out.commit()
+            token_out = None
     finally:
         pred.close()
         target.close()
         if out_arr is not None:
             del out_arr
-    total = math.fsum(partial_sums)
-    mean = total / count if count else float("nan")
+        if tmp_out is not None and os.path.exists(tmp_out):
+            os.unlink(tmp_out)
+        if token_out is not None:
+            token_out.discard()
+    count = int(metric.count)
+    total = metric.total.value
+    mean = metric.result()
     seconds = time.perf_counter() - t_start
     warn_msgs = tally.messages()
     for m in warn_msgs:
@@ -472,14 +649,28 @@ def cmd_eval(args):
         "threads": crossentropy.get_num_threads(),
         "seconds": round(seconds, 6),
         "per_sample": args.per_sample,
+        "per_token": args.per_token,
+        "per_sequence": args.per_sequence,
         "warnings": warn_msgs,
     }
+    if accs:
+        perplexity = ppl.result() if ppl is not None else (math.exp(mean) if mean < 709.78 else float("inf"))
+        result["perplexity"] = finite(perplexity)
+        result["accuracy"] = finite(accs[0].result())
+        if len(accs) > 1:
+            result["top_k"] = args.top_k
+            result["top_k_accuracy"] = finite(accs[1].result())
     if args.json:
         print(json.dumps(result))
     else:
         how = "logits" if args.from_logits else "probabilities"
         print(f"loss        {plan.loss} ({plan.sem} semantics, {how}, {result['dtype']})")
         print(f"mean        {mean!r}")
+        if accs:
+            print(f"perplexity  {perplexity!r}")
+            print(f"accuracy    {accs[0].result()!r} (top-1)")
+            if len(accs) > 1:
+                print(f"top-k       {accs[1].result()!r} (top-{args.top_k})")
         print(
             f"count       {count}"
             + (f" (of {result['samples']}; the rest ignored)" if count != result["samples"] else "")
@@ -490,7 +681,24 @@ def cmd_eval(args):
         )
         if args.per_sample:
             print(f"per-sample  {args.per_sample} {out_shape} {result['dtype']}")
+        if args.per_token:
+            print(f"per-token   {args.per_token} (nll, lse, entropy, rank, valid) {out_shape}")
+        if args.per_sequence:
+            print(f"per-seq     {args.per_sequence} {out_shape[:1]} float64")
     return 0
+
+
+def _temp_path(path):
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(
+        prefix=".crossentropy-", suffix=".npy.partial", dir=os.path.dirname(os.path.abspath(path))
+    )
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result gets the usual permissions
+    return tmp
 
 
 def _aligned(a):
@@ -506,11 +714,12 @@ def _chunk_shape(shape, axis, rows):
     return tuple(s)
 
 
-def _open_output(path, dtype, shape):
+def _open_output(path, dtype, shape, name=None):
     try:
         if math.prod(shape) == 0:
-            np.save(path, np.empty(shape, dtype))
+            with open(path, "wb") as fh:
+                np.save(fh, np.empty(shape, dtype))
             return None
         return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
     except OSError as exc:
-        raise CLIError(f"cannot write --per-sample {path}: {exc.strerror or exc}") from None
+        raise CLIError(f"cannot write --per-sample {name or path}: {exc.strerror or exc}") from None

@@ -49,14 +49,18 @@ def build_parser():
 
     e = sub.add_parser(
         "eval",
-        help="evaluate a loss over PRED and TARGET arrays (.npy or .npz)",
-        description="Evaluate a loss over memory-mapped .npy/.npz arrays in bounded chunks of "
-        "rows; print the mean loss and the sample count, optionally write per-sample losses.",
+        help="evaluate a loss over PRED and TARGET arrays (.npy, .npz, Parquet, Arrow IPC)",
+        description="Evaluate a loss over memory-mapped .npy/.npz arrays, or columns of Parquet files, "
+        "Parquet datasets (a folder or a glob) and Arrow IPC .arrow/.feather files, in bounded chunks of "
+        "rows; print the mean loss and the sample count, optionally write per-sample losses.  One table "
+        "holding both columns: crossentropy eval TABLE --pred-col X --target-col Y.",
     )
     e.add_argument("pred", metavar="PRED", help="predictions: probabilities, or logits with --from-logits")
     e.add_argument(
         "target",
         metavar="TARGET",
+        nargs="?",
+        default=None,
         help="targets: one-hot/probabilities (same shape as PRED), "
         "class indices for sparse_categorical, 0/1 (or soft) labels for binary losses",
     )
@@ -96,6 +100,39 @@ def build_parser():
     e.add_argument("--class-balancing", action="store_true", help="binary_focal: apply_class_balancing=True")
     e.add_argument("--pred-key", default=None, metavar="NAME", help="array name inside a PRED .npz")
     e.add_argument("--target-key", default=None, metavar="NAME", help="array name inside a TARGET .npz")
+    e.add_argument(
+        "--pred-col",
+        default=None,
+        metavar="NAME",
+        help="PRED column of a Parquet/Arrow table (fixed-size list, equal-length list or fixed-shape tensor)",
+    )
+    e.add_argument(
+        "--target-col",
+        default=None,
+        metavar="NAME",
+        help="TARGET column (of TARGET's table, or of PRED's table when no TARGET file is given)",
+    )
+    e.add_argument(
+        "--per-token",
+        metavar="OUT.npz",
+        default=None,
+        help="sparse_categorical from logits: write the token statistics nll, lse, entropy, rank, valid "
+        "(each of the labels' shape) to this .npz",
+    )
+    e.add_argument(
+        "--per-sequence",
+        metavar="OUT.npy",
+        default=None,
+        help="sparse_categorical from logits with (B, T, V) PRED: write the B per-sequence perplexities "
+        "(exp of the mean nll over each sequence's counted tokens; NaN for none)",
+    )
+    e.add_argument(
+        "--top-k",
+        type=int,
+        default=1,
+        metavar="K",
+        help="sparse_categorical from logits: also report top-K accuracy (default 1)",
+    )
     e.add_argument(
         "--per-sample",
         metavar="OUT.npy",

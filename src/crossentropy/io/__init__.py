@@ -86,10 +86,15 @@ class ArrayReader:
 _FORMATS = []  # (name, can_open(path) -> bool, open(path, key, *, role, key_option) -> ArrayReader)
 
 
-def register_format(name, can_open, opener):
+_DATASET_FORMATS = set()  # formats that also read folders and glob patterns (Parquet datasets)
+
+
+def register_format(name, can_open, opener, *, datasets=False):
     """Make :func:`open_array` read files for which ``can_open(path)`` is true with ``opener``.  Formats are
-    tried in the order registered."""
+    tried in the order registered; ``datasets=True`` formats are also asked about folders and glob patterns."""
     _FORMATS.append((name, can_open, opener))
+    if datasets:
+        _DATASET_FORMATS.add(name)
 
 
 def formats():
@@ -115,6 +120,10 @@ def open_array(path, key=None, *, role="input", key_option="key"):
     (3, 2) float64 [[[0.0, 1.0], [2.0, 3.0]], [[4.0, 5.0]]]
     """
     path = os.fspath(path)
+    if not os.path.isfile(path):
+        for name, can_open, opener in _FORMATS:
+            if name in _DATASET_FORMATS and can_open(path):
+                return opener(path, key, role=role, key_option=key_option)
     if not os.path.exists(path):
         raise ReadError(f"{role} file not found: {path}")
     if os.path.isdir(path):
@@ -122,7 +131,8 @@ def open_array(path, key=None, *, role="input", key_option="key"):
     for _, can_open, opener in _FORMATS:
         if can_open(path):
             return opener(path, key, role=role, key_option=key_option)
-    raise ReadError(f"{role} {path} is not a .npy or .npz file (no NumPy header)")
+    raise ReadError(f"{role} {path} is not a .npy or .npz file, nor a .parquet, .arrow or .feather table")
 
 
-from crossentropy.io import numpy_files  # noqa: E402,F401 - registers .npy/.npz
+from crossentropy.io import numpy_files  # noqa: E402,F401,I001 - registers .npy/.npz first
+from crossentropy.io import arrow  # noqa: E402,F401 - then .parquet/.arrow/.feather and datasets

@@ -61,6 +61,7 @@ Diagnostics: with ``from_logits=False`` a ``crossentropy.ProbabilityWarning`` re
 to 1 (categorical losses rescale them) or hold values outside [0, 1] (probably logits), from flags the
 kernel sets while computing the loss.
 """
+
 import warnings
 
 import numpy as np
@@ -70,14 +71,20 @@ from crossentropy._diagnostics import warn_probabilities
 from crossentropy._rows import run_rows
 
 __all__ = [
-    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-    "categorical_focal_crossentropy", "binary_focal_crossentropy",
-    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
-    "CategoricalFocalCrossentropy", "BinaryFocalCrossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_crossentropy",
+    "categorical_focal_crossentropy",
+    "binary_focal_crossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "BinaryCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "BinaryFocalCrossentropy",
 ]
 
-_EPSILON = 1e-7                       # keras.backend.epsilon()
-_FLOATX = np.dtype(np.float32)        # keras.backend.floatx()
+_EPSILON = 1e-7  # keras.backend.epsilon()
+_FLOATX = np.dtype(np.float32)  # keras.backend.floatx()
 _REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight")
 # JAX differentiates jnp.clip as max/min, which pass half the gradient where the value equals the bound
 _CLIP_TIE_GRAD = 0.5
@@ -106,7 +113,7 @@ def _in_pred_dtype(evaluation, return_grad):
 
 
 def _axis(axis, ndim):
-    if isinstance(axis, bool):   # Keras rejects bools explicitly; operator.index would take them
+    if isinstance(axis, bool):  # Keras rejects bools explicitly; operator.index would take them
         raise ValueError(f"axis must be an integer, got {axis!r}")
     return _validate.axis_index(axis, ndim)
 
@@ -125,11 +132,13 @@ def _dense_inputs(y_true, y_pred, axis, dtype):
 
 
 def _warn_single_class(x, fname):
-    if x.shape[-1] == 1:   # Keras' own warning, same category
+    if x.shape[-1] == 1:  # Keras' own warning, same category
         warnings.warn(
             f"In loss {fname}, expected y_pred.shape to be (batch_size, num_classes) with num_classes > 1. "
             f"Received: y_pred.shape={x.shape}. Consider using 'binary_crossentropy' if you only have 2 classes.",
-            SyntaxWarning, stacklevel=_WARN_STACKLEVEL)
+            SyntaxWarning,
+            stacklevel=_WARN_STACKLEVEL,
+        )
 
 
 def _ignore_value(ignore_class):
@@ -146,7 +155,7 @@ class _Evaluation:
         self.family, self.x, self.ax, self.params = family, x, ax, params
         self.t, self.labels, self.mask = t, labels, mask
         self.check, self.rescaled = check, rescaled
-        self.loss_shape = x.shape[:ax] + x.shape[ax + 1:]
+        self.loss_shape = x.shape[:ax] + x.shape[ax + 1 :]
 
     def run(self, row_scale=None, return_grad=False, grad_dtype=None):
         """(per-sample losses, grad or None); ``row_scale`` (None or an array of the losses' shape) is each
@@ -154,12 +163,21 @@ class _Evaluation:
         params = dict(self.params)
         if self.check is not None:
             params["check"] = self.check
-        loss, grad, totals = run_rows(self.family, self.x, axis=self.ax, t=self.t, labels=self.labels,
-                                      row_scale=row_scale, return_grad=return_grad, grad_dtype=grad_dtype,
-                                      **params)
+        loss, grad, totals = run_rows(
+            self.family,
+            self.x,
+            axis=self.ax,
+            t=self.t,
+            labels=self.labels,
+            row_scale=row_scale,
+            return_grad=return_grad,
+            grad_dtype=grad_dtype,
+            **params,
+        )
         if self.check:
-            warn_probabilities(totals, int(np.prod(self.loss_shape)), "y_pred", rescaled=self.rescaled,
-                               stacklevel=_WARN_STACKLEVEL)
+            warn_probabilities(
+                totals, int(np.prod(self.loss_shape)), "y_pred", rescaled=self.rescaled, stacklevel=_WARN_STACKLEVEL
+            )
         return loss, grad
 
 
@@ -168,8 +186,9 @@ def _result(loss, grad, return_grad):
 
 
 # ---- the five losses, as evaluations ----------------------------------------------------------------------
-def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, focal=None,
-                 fname="categorical_crossentropy"):
+def _categorical(
+    y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, focal=None, fname="categorical_crossentropy"
+):
     t, x, ax = _dense_inputs(y_true, y_pred, axis, dtype)
     _warn_single_class(x, fname)
     # smoothed targets a t + b; Keras divides by y_true's LAST dimension, whatever the axis
@@ -181,8 +200,7 @@ def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, f
     if focal is not None:
         alpha, gamma = focal
         params.update(focal=True, gamma=float(gamma), **_focal_alpha(alpha, x, ax))
-    return _Evaluation("prob", x, ax, params, t=t,
-                       check=not from_logits, rescaled=True)
+    return _Evaluation("prob", x, ax, params, t=t, check=not from_logits, rescaled=True)
 
 
 def _focal_alpha(alpha, x, ax):
@@ -191,8 +209,10 @@ def _focal_alpha(alpha, x, ax):
     if arr.ndim == 0:
         return {"alpha": float(arr)}
     if arr.ndim != 1 or arr.shape[0] not in (1, x.shape[-1]) or ax != x.ndim - 1:
-        raise ValueError(f"alpha must be a number or a sequence of one weight per class along the last axis "
-                         f"(y_pred shape {x.shape}, axis {ax}), got shape {arr.shape}")
+        raise ValueError(
+            f"alpha must be a number or a sequence of one weight per class along the last axis "
+            f"(y_pred shape {x.shape}, axis {ax}), got shape {arr.shape}"
+        )
     weights = np.broadcast_to(_validate.float_array(arr, "alpha", x.dtype), (x.shape[-1],))
     return {"alpha": 1.0, "class_vector": weights}
 
@@ -204,23 +224,32 @@ def _sparse(y_true, y_pred, from_logits, ignore_class, axis, dtype):
     ax = _axis(axis, x.ndim)
     C = x.shape[ax]
     labels = np.asarray(y_true)
-    if labels.ndim == x.ndim and labels.shape[ax] == 1:        # Keras squeezes y_true along axis ...
+    if labels.ndim == x.ndim and labels.shape[ax] == 1:  # Keras squeezes y_true along axis ...
         labels = np.squeeze(labels, ax)
-    if labels.ndim == x.ndim and labels.shape[-1] == 1:        # ... and its backend along the last one
+    if labels.ndim == x.ndim and labels.shape[-1] == 1:  # ... and its backend along the last one
         labels = np.squeeze(labels, -1)
-    expected = x.shape[:ax] + x.shape[ax + 1:]
+    expected = x.shape[:ax] + x.shape[ax + 1 :]
     if labels.shape != expected:
-        raise ValueError(f"y_true must have y_pred's shape without the class axis, {expected} (or with a "
-                         f"trailing 1), got {np.shape(y_true)} for y_pred of shape {x.shape}")
+        raise ValueError(
+            f"y_true must have y_pred's shape without the class axis, {expected} (or with a "
+            f"trailing 1), got {np.shape(y_true)} for y_pred of shape {x.shape}"
+        )
     labels = _validate.int_labels(labels, "y_true")
     ignore = _ignore_value(ignore_class)
     _validate.check_labels_in_range(labels, C, "y_true", ignore=ignore)
     mask = None if ignore is None else labels != ignore
     if from_logits:
         return _Evaluation("softmax", x, ax, {"ignore": ignore}, labels=labels, mask=mask)
-    return _Evaluation("prob", x, ax, {"ignore": ignore, "eps": _EPSILON,
-                                                        "clip_tie": _CLIP_TIE_GRAD},
-                       labels=labels, mask=mask, check=True, rescaled=True)
+    return _Evaluation(
+        "prob",
+        x,
+        ax,
+        {"ignore": ignore, "eps": _EPSILON, "clip_tie": _CLIP_TIE_GRAD},
+        labels=labels,
+        mask=mask,
+        check=True,
+        rescaled=True,
+    )
 
 
 def _binary(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, focal=None):
@@ -228,20 +257,26 @@ def _binary(y_true, y_pred, from_logits, label_smoothing, axis, dtype, *, focal=
     ls = float(label_smoothing)
     C = x.shape[ax]
     # Keras' mean along axis: the row sum over C, and 1/C in the gradient
-    params = {"za": 1.0 - ls, "zb": 0.5 * ls, "eps": _EPSILON, "row_divisor": float(C), "grad_scale": 1.0 / C,
-              "clip_tie": _CLIP_TIE_GRAD}
+    params = {
+        "za": 1.0 - ls,
+        "zb": 0.5 * ls,
+        "eps": _EPSILON,
+        "row_divisor": float(C),
+        "grad_scale": 1.0 / C,
+        "clip_tie": _CLIP_TIE_GRAD,
+    }
     if focal is not None:
         balance, alpha, gamma = focal
-        params.update(mode="focal", from_logits=bool(from_logits), balance=bool(balance), alpha=float(alpha),
-                      gamma=float(gamma))
+        params.update(
+            mode="focal", from_logits=bool(from_logits), balance=bool(balance), alpha=float(alpha), gamma=float(gamma)
+        )
     else:
         params["mode"] = "logits_keras" if from_logits else "prob_clip"
     return _Evaluation("binary", x, ax, params, t=t, check=not from_logits)
 
 
 # ---- per-sample functions ------------------------------------------------------------------------------
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *,
-                             return_grad=False):
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, return_grad=False):
     """Keras' ``categorical_crossentropy``: per-sample losses of one-hot or soft targets.
 
     Parameters
@@ -286,8 +321,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return _in_pred_dtype(evaluation, return_grad)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, *,
-                                    return_grad=False):
+def sparse_categorical_crossentropy(
+    y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, *, return_grad=False
+):
     """Keras' ``sparse_categorical_crossentropy``: per-sample losses of integer class labels.
 
     Parameters
@@ -373,8 +409,9 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return _in_pred_dtype(evaluation, return_grad)
 
 
-def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
-                                   axis=-1, *, return_grad=False):
+def categorical_focal_crossentropy(
+    y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1, *, return_grad=False
+):
     """Keras' ``categorical_focal_crossentropy``: sum of ``alpha (1 - p)**gamma (-t log p)`` along ``axis``.
 
     Parameters
@@ -414,13 +451,31 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     >>> np.round(K.categorical_focal_crossentropy(y_true, y_pred), 6)
     array([3.20000e-05, 4.66273e-01])
     """
-    evaluation = _categorical(y_true, y_pred, from_logits, label_smoothing, axis, None, focal=(alpha, gamma),
-                              fname="categorical_focal_crossentropy")
+    evaluation = _categorical(
+        y_true,
+        y_pred,
+        from_logits,
+        label_smoothing,
+        axis,
+        None,
+        focal=(alpha, gamma),
+        fname="categorical_focal_crossentropy",
+    )
     return _in_pred_dtype(evaluation, return_grad)
 
 
-def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
-                              from_logits=False, label_smoothing=0.0, axis=-1, *, return_grad=False):
+def binary_focal_crossentropy(
+    y_true,
+    y_pred,
+    apply_class_balancing=False,
+    alpha=0.25,
+    gamma=2.0,
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+    *,
+    return_grad=False,
+):
     """Keras' ``binary_focal_crossentropy``: element-wise focal losses averaged along ``axis``.
 
     Parameters
@@ -461,8 +516,9 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     >>> np.round(K.binary_focal_crossentropy(y_true, y_pred, gamma=2.0), 6)
     array([0.329865, 0.205798])
     """
-    evaluation = _binary(y_true, y_pred, from_logits, label_smoothing, axis, None,
-                         focal=(apply_class_balancing, alpha, gamma))
+    evaluation = _binary(
+        y_true, y_pred, from_logits, label_smoothing, axis, None, focal=(apply_class_balancing, alpha, gamma)
+    )
     return _in_pred_dtype(evaluation, return_grad)
 
 
@@ -500,21 +556,26 @@ class _Reduction:
             sw = self._merge_mask(sw, mask, reduction)
         self.loss_shape = values_shape = out_shape = loss_shape
         if sw is not None:
-            values = np.broadcast_to(np.empty((), dtype), loss_shape)   # shapes only, for the rank matching
+            values = np.broadcast_to(np.empty((), dtype), loss_shape)  # shapes only, for the rank matching
             values, sw = _squeeze_or_expand(values, sw)
             values_shape = values.shape
             try:
                 out_shape = np.broadcast_shapes(values_shape, sw.shape)
             except ValueError:
-                raise ValueError(f"sample_weight of shape {np.shape(sample_weight)} does not broadcast against "
-                                 f"the per-sample losses of shape {loss_shape}") from None
+                raise ValueError(
+                    f"sample_weight of shape {np.shape(sample_weight)} does not broadcast against "
+                    f"the per-sample losses of shape {loss_shape}"
+                ) from None
         self.values_shape, self.sw, self.out_shape = values_shape, sw, out_shape
         self.reduced = reduction not in (None, "none") and out_shape not in ((), (0,))
         self.divisor = None
         if self.reduced and reduction != "sum":
             with np.errstate(all="ignore"):
-                self.divisor = (np.sum(sw, dtype=dtype) if reduction == "mean_with_sample_weight" and sw is not None
-                                else dtype.type(np.prod(out_shape)))
+                self.divisor = (
+                    np.sum(sw, dtype=dtype)
+                    if reduction == "mean_with_sample_weight" and sw is not None
+                    else dtype.type(np.prod(out_shape))
+                )
         # d value / d (weighted loss): 1, 1 / divisor, or 0 for a zero divisor (divide_no_nan)
         one = dtype.type(1)
         self.scale = one if self.divisor is None else (one / self.divisor if self.divisor != 0 else dtype.type(0))
@@ -524,7 +585,7 @@ class _Reduction:
         dt = self.dtype.type
         if reduction in ("mean", "sum_over_batch_size"):
             valid = dt(np.count_nonzero(mask))
-            mask_weight = dt(mask.size) / valid if valid else dt(0)   # valid entries weigh total / valid
+            mask_weight = dt(mask.size) / valid if valid else dt(0)  # valid entries weigh total / valid
             float_mask = np.where(mask, mask_weight, dt(0)).astype(self.dtype)
         else:
             float_mask = mask.astype(self.dtype)
@@ -535,7 +596,7 @@ class _Reduction:
 
     def value(self, losses):
         """The reduced value of the per-sample losses."""
-        with np.errstate(all="ignore"):   # inf/NaN losses propagate as in Keras
+        with np.errstate(all="ignore"):  # inf/NaN losses propagate as in Keras
             v = losses.reshape(self.values_shape)
             if self.sw is not None:
                 v = v * self.sw
@@ -560,13 +621,13 @@ class _Reduction:
 
 
 # ---- classes ---------------------------------------------------------------------------------------------
-_MIXED_POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}   # Keras: the compute dtype
+_MIXED_POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}  # Keras: the compute dtype
 
 
 def _compute_dtype(dtype):
     if dtype is None:
         return _FLOATX
-    dtype = getattr(dtype, "compute_dtype", dtype)   # a Keras DTypePolicy
+    dtype = getattr(dtype, "compute_dtype", dtype)  # a Keras DTypePolicy
     if isinstance(dtype, str):
         dtype = _MIXED_POLICIES.get(dtype, dtype)
         if dtype == "bfloat16":
@@ -576,8 +637,10 @@ def _compute_dtype(dtype):
     except TypeError:
         dt = None
     if dt is None or not (dt in (np.float32, np.float64) or _validate.is_half(dt)):
-        raise ValueError(f"dtype must be None, 'float32', 'float64', 'float16', 'bfloat16', 'mixed_float16' or "
-                         f"'mixed_bfloat16' (or a policy computing in one), got {dtype!r}")
+        raise ValueError(
+            f"dtype must be None, 'float32', 'float64', 'float16', 'bfloat16', 'mixed_float16' or "
+            f"'mixed_bfloat16' (or a policy computing in one), got {dtype!r}"
+        )
     return dt
 
 
@@ -589,15 +652,17 @@ class _Loss:
     """Keras' Loss/LossFunctionWrapper: convert to the compute dtype, match ranks, per-sample losses,
     sample weights and masks, reduction."""
 
-    _build = None                # the evaluation builder of the loss (a staticmethod)
+    _build = None  # the evaluation builder of the loss (a staticmethod)
     _labels_are_indices = False  # y_true holds class ids, not values of y_pred's dtype
 
     def __init__(self, reduction, name, dtype, fn_kwargs, config):
         """``fn_kwargs``: what the evaluation builder takes; ``config``: the constructor arguments Keras'
         get_config() reports beyond name and reduction (they also become attributes, as in Keras)."""
         if reduction not in _REDUCTIONS:
-            raise ValueError(f"Invalid value for argument `reduction`. Expected one of {set(_REDUCTIONS)}. "
-                             f"Received: reduction={reduction}")
+            raise ValueError(
+                f"Invalid value for argument `reduction`. Expected one of {set(_REDUCTIONS)}. "
+                f"Received: reduction={reduction}"
+            )
         self.name = name or _snake_case(type(self).__name__)
         self.reduction = reduction
         self._dtype = _compute_dtype(dtype)
@@ -639,8 +704,9 @@ class _Loss:
         t, x = _squeeze_or_expand(t, x)
         evaluation = self._build(t, x, dtype=self._dtype, **self._fn_kwargs)
         # half dtypes: losses, weights and the reduction in float32, the value rounded to the dtype once
-        reduction = _Reduction(evaluation.loss_shape, sample_weight, evaluation.mask, self.reduction,
-                               _kernels.row_dtype(self._dtype))
+        reduction = _Reduction(
+            evaluation.loss_shape, sample_weight, evaluation.mask, self.reduction, _kernels.row_dtype(self._dtype)
+        )
         # a half dtype with float32/float64 y_pred: the gradient written in float32 by the kernel
         grad_dtype = np.float32 if _validate.is_half(self._dtype) and given.dtype in (np.float32, np.float64) else None
         loss, grad = evaluation.run(reduction.loss_weights() if return_grad else None, return_grad, grad_dtype)
@@ -650,7 +716,7 @@ class _Loss:
                 value = np.asarray(value).astype(self._dtype)
         if not return_grad:
             return value
-        grad = grad.reshape(given.shape)   # undo the rank matching (a trailing 1)
+        grad = grad.reshape(given.shape)  # undo the rank matching (a trailing 1)
         if given.dtype in (np.float32, np.float64) and given.dtype != grad.dtype:
             grad = grad.astype(given.dtype)
         return value, grad
@@ -703,8 +769,15 @@ class CategoricalCrossentropy(_Loss):
 
     _build = staticmethod(_categorical)
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
-                 name="categorical_crossentropy", dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="categorical_crossentropy",
+        dtype=None,
+    ):
         config = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
         super().__init__(reduction, name, dtype, config, config)
 
@@ -741,10 +814,17 @@ class SparseCategoricalCrossentropy(_Loss):
     _build = staticmethod(_sparse)
     _labels_are_indices = True
 
-    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
-                 name="sparse_categorical_crossentropy", dtype=None):
-        _ignore_value(ignore_class)   # fail at construction, not at the first call
-        config = {"from_logits": from_logits, "ignore_class": ignore_class}   # Keras leaves axis out
+    def __init__(
+        self,
+        from_logits=False,
+        ignore_class=None,
+        reduction="sum_over_batch_size",
+        axis=-1,
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+    ):
+        _ignore_value(ignore_class)  # fail at construction, not at the first call
+        config = {"from_logits": from_logits, "ignore_class": ignore_class}  # Keras leaves axis out
         super().__init__(reduction, name, dtype, {**config, "axis": axis}, config)
 
 
@@ -783,8 +863,15 @@ class BinaryCrossentropy(_Loss):
 
     _build = staticmethod(_binary)
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
-                 name="binary_crossentropy", dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_crossentropy",
+        dtype=None,
+    ):
         config = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
         super().__init__(reduction, name, dtype, config, config)
 
@@ -824,8 +911,17 @@ class CategoricalFocalCrossentropy(_Loss):
 
     _build = staticmethod(_categorical)
 
-    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+    def __init__(
+        self,
+        alpha=0.25,
+        gamma=2.0,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="categorical_focal_crossentropy",
+        dtype=None,
+    ):
         config = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
         fn_kwargs = {**config, "focal": (alpha, gamma), "fname": "categorical_focal_crossentropy"}
         super().__init__(reduction, name, dtype, fn_kwargs, {**config, "alpha": alpha, "gamma": gamma})
@@ -868,9 +964,24 @@ class BinaryFocalCrossentropy(_Loss):
 
     _build = staticmethod(_binary)
 
-    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
-                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
+    def __init__(
+        self,
+        apply_class_balancing=False,
+        alpha=0.25,
+        gamma=2.0,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_focal_crossentropy",
+        dtype=None,
+    ):
         config = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
         fn_kwargs = {**config, "focal": (apply_class_balancing, alpha, gamma)}
-        super().__init__(reduction, name, dtype, fn_kwargs,
-                         {**config, "apply_class_balancing": apply_class_balancing, "alpha": alpha, "gamma": gamma})
+        super().__init__(
+            reduction,
+            name,
+            dtype,
+            fn_kwargs,
+            {**config, "apply_class_balancing": apply_class_balancing, "alpha": alpha, "gamma": gamma},
+        )

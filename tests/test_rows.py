@@ -1,0 +1,48 @@
+"""The N-d -> rows driver every layer uses: any class axis and layout gives the gufuncs' values, 0-d input is
+one row of one element, per-element losses keep the input's shape, and flag counts are summed over blocks."""
+
+import numpy as np
+import pytest
+
+import crossentropy as ce
+from crossentropy._rows import run_rows
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_any_class_axis_matches_the_gufunc(axis):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4, 5))
+    xl = np.moveaxis(x, axis, -1)
+    labels = rng.integers(0, xl.shape[-1], xl.shape[:-1])
+    loss, grad, counts = run_rows("softmax", x, axis=axis, labels=labels, return_grad=True)
+    want_loss, want_grad = ce.sparse_softmax_cross_entropy_and_grad(xl, labels)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-13)
+    np.testing.assert_allclose(np.moveaxis(grad, axis, -1), want_grad, rtol=1e-12, atol=1e-15)
+    assert grad.shape == x.shape and counts.get("bad_label", 0) == 0
+
+
+def test_blocks_that_do_not_merge_sum_their_counts():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 3, 6))[:, :, ::2]  # (4, 3, 3) strided: class axis 1 does not merge
+    labels = np.array([[0, 1, 5], [2, 2, 2], [7, 0, 1], [1, 1, 9]])  # three labels out of range
+    with np.errstate(invalid="ignore"):
+        loss, grad, counts = run_rows("softmax", x, axis=1, labels=labels)
+    assert counts["bad_label"] == 3 and grad is None
+    assert np.isnan(loss).sum() == 3 and loss.shape == (4, 3)
+
+
+def test_zero_d_and_per_element_binary():
+    loss, grad, _ = run_rows(
+        "binary", np.float64(0.5), t=np.float64(1.0), per_element_loss=True, return_grad=True, mode="logits_tf"
+    )
+    assert loss.shape == () and grad.shape == ()
+    want_loss, want_grad = ce.sigmoid_cross_entropy_and_grad(0.5, 1.0)
+    np.testing.assert_allclose([loss, grad], [want_loss, want_grad], rtol=1e-14)
+    x = np.linspace(-3, 3, 12).reshape(3, 4)
+    z = np.tile([0.0, 1.0], 6).reshape(3, 4)
+    loss, grad, _ = run_rows(
+        "binary", x, t=z, elementwise={"pos_weight": None}, per_element_loss=True, return_grad=True, mode="logits_tf"
+    )
+    want_loss, want_grad = ce.sigmoid_cross_entropy_and_grad(x, z)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-14)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-14)

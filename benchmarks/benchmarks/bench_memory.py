@@ -18,7 +18,7 @@ import numpy as np
 
 import crossentropy as ce
 
-from .common import DTYPES, SHAPES, dense_labels, logits, sparse_labels
+from .common import DTYPES, HALF_DTYPES, SHAPES, dense_labels, logits, sparse_labels
 
 MB = 1024.0 * 1024.0
 
@@ -84,6 +84,21 @@ class PeakMemory(_Base):
 
     def peakmem_logsumexp(self, shape, dtype):
         ce.logsumexp(self.x)
+
+
+class HalfPeakMemory(_Base):
+    """Half logits: the peak is the input plus the outputs (float32 losses, a half gradient), no float32 copy."""
+
+    params = [SHAPES, HALF_DTYPES]
+
+    def peakmem_inputs_only(self, shape, dtype):
+        pass
+
+    def peakmem_sparse_forward(self, shape, dtype):
+        ce.sparse_softmax_cross_entropy(self.x, self.y)
+
+    def peakmem_sparse_loss_grad(self, shape, dtype):
+        ce.sparse_softmax_cross_entropy_and_grad(self.x, self.y)
 
 
 class ExtraMemory(_Base):

@@ -13,6 +13,7 @@ Threads: 1, 2 and ``os.cpu_count()`` (deduplicated), set with ``crossentropy.set
 problem stored as (C, N) and reduced with ``axis=0`` (each row is strided).
 """
 
+import importlib.util
 import os
 
 import numpy as np
@@ -36,6 +37,8 @@ def _shape_grid():
 
 SHAPES = _shape_grid()
 DTYPES = ["float32", "float64"]
+# half-precision logits next to float32 (bench_half, bench_memory); bfloat16 needs ml_dtypes
+HALF_DTYPES = ["float32", "float16"] + (["bfloat16"] if importlib.util.find_spec("ml_dtypes") else [])
 THREADS = sorted({1, 2, os.cpu_count() or 1})
 LAYOUTS = ["C", "T"]
 
@@ -50,6 +53,26 @@ def parse_shape(shape):
     return int(n), int(c)
 
 
+def as_dtype(name):
+    """The NumPy dtype of a parameter string ("bfloat16" is ml_dtypes')."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def _standard_normal(rng, shape, dtype):
+    """Normal samples in ``dtype``; half types are filled from float32 blocks (no full-size temporary)."""
+    if dtype.itemsize >= 4:
+        return rng.standard_normal(shape, dtype=dtype)
+    out = np.empty(shape, dtype)
+    step = max(1, (1 << 20) // max(1, shape[1]))
+    for i in range(0, shape[0], step):
+        out[i : i + step] = rng.standard_normal((min(step, shape[0] - i), shape[1]), dtype=np.float32)
+    return out
+
+
 def logits(shape, dtype, layout, seed=0):
     """Logits for the logical (N, C) problem and the axis to reduce over.
 
@@ -59,9 +82,9 @@ def logits(shape, dtype, layout, seed=0):
     n, c = parse_shape(shape)
     rng = np.random.default_rng(seed)
     if layout == "C":
-        return rng.standard_normal((n, c), dtype=np.dtype(dtype)), -1
+        return _standard_normal(rng, (n, c), as_dtype(dtype)), -1
     if layout == "T":
-        return rng.standard_normal((c, n), dtype=np.dtype(dtype)), 0
+        return _standard_normal(rng, (c, n), as_dtype(dtype)), 0
     raise ValueError(f"unknown layout {layout!r}")
 
 

@@ -65,7 +65,7 @@ def check(x, labels=None, clip=None):
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.integers(0, 150),
-    cols=st.sampled_from([1, 2, 3, 10, 32, 33, 100, 1024, 1500]),
+    cols=st.sampled_from([1, 2, 3, 10, 16, 17, 32, 33, 100, 1024, 1500]),
     dtype=st.sampled_from([np.float32, np.float64]),
     label_dtype=st.sampled_from([np.int32, np.int64]),
     seed=st.integers(0, 2**32 - 1),
@@ -190,6 +190,8 @@ def test_bad_arguments_name_the_argument():
         row_stats_rows(x, picked=out)
     with pytest.raises(TypeError, match="clip needs labels"):
         row_stats_rows(x, row_min=out, clip=(0.0, 1.0))
+    with pytest.raises(TypeError, match=r"clip must be a pair \(lo, hi\)"):
+        row_stats_rows(x, labels=np.zeros(3, np.int64), picked=out, clip=(0.0, 0.5, 1.0))
     with pytest.raises(ValueError, match="clip must be"):
         row_stats_rows(x, labels=np.zeros(3, np.int64), picked=out, clip=(1.0, 0.0))
     readonly = np.zeros(3)

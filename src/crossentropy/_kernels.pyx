@@ -561,7 +561,10 @@ def row_stats_rows(x, *, row_min=None, row_max=None, row_sum=None, labels=None, 
     cdef ce_stats_problem p
     ce_stats_problem_init(&p)
     if clip is not None:
-        lo, hi = clip
+        try:
+            lo, hi = (float(v) for v in clip)
+        except (TypeError, ValueError):
+            raise TypeError(f"clip must be a pair (lo, hi) of numbers, got {clip!r}") from None
         if not lo <= hi:
             raise ValueError(f"clip must be (lo, hi) with lo <= hi, got {clip!r}")
         p.lo = lo; p.hi = hi

@@ -153,3 +153,56 @@ def test_live_random(n, c, dtype, seed, weighted, normalize, string_labels, give
     assert my_w == ref_w
     if ref_err is None:
         np.testing.assert_allclose(mine, ref, rtol=2e-6 if dtype != np.float16 else 1e-3)
+
+
+def _live_cases():
+    """Inputs that take each path of the one pass over y_proba (integer labels picked in the pass, labels
+    mapped or searched, labels= given, layouts, dtypes without a kernel), and its errors and warnings."""
+    rng = np.random.default_rng(11)
+    p = rng.dirichlet(np.ones(4), 50)
+    y = rng.integers(0, 4, 50)
+    y[:4] = np.arange(4)
+    off = p.copy()
+    off[7] *= 1.01  # a row that does not sum to 1
+    nan, inf, big = p.copy(), p.copy(), p.copy()
+    nan[3, 2], inf[5, 1], big[9, 0] = np.nan, np.inf, 1.5
+    return {
+        "int64": (y, p),
+        "int32-float32": (y.astype(np.int32), p.astype(np.float32)),
+        "uint8-shifted": ((y + 3).astype(np.uint8), p),
+        "int16-sparse": (np.array([-5, 0, 9, 40])[y].astype(np.int16), p),
+        "fortran": (y, np.asfortranarray(p)),
+        "strided": (y, np.repeat(p, 2, axis=1)[:, ::2]),
+        "big-endian": (y, p.astype(">f8")),
+        "labels-given": (y, p, {"labels": [0, 1, 2, 3]}),
+        "labels-unsorted": (y, p, {"labels": [1, 0, 2, 3]}),
+        "class-missing": (np.where(y == 3, 2, y), p),
+        "class-missing-labels": (np.where(y == 3, 2, y), p, {"labels": np.arange(4)}),
+        "too-many-classes": (np.where(y == 3, 4, y), p),
+        "one-class": (np.zeros(50, np.int64), p),
+        "not-summing-to-one": (y, off),
+        "nan": (y, nan),
+        "inf": (y, inf),
+        "above-one": (y, big),
+        "weighted": (y, p.astype(np.float32), {"sample_weight": rng.random(50), "normalize": False}),
+        "length-mismatch": (y[:-1], p),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_live_cases()))
+def test_live_paths(name):
+    y, p, *kw = _live_cases()[name]
+    (ref, ref_err, ref_w), (mine, err, my_w) = _both(y, p, **(kw[0] if kw else {}))
+    assert err == ref_err
+    assert my_w == ref_w
+    if ref_err is None:
+        np.testing.assert_allclose(mine, ref, rtol=2e-7 if p.dtype == np.float64 else 2e-6)
+
+
+def test_live_one_pass_at_scale():
+    """10^5 x 10 float32 through the threaded kernel: scikit-learn's value."""
+    rng = np.random.default_rng(12)
+    p = rng.random((100_000, 10), dtype=np.float32)
+    p /= p.sum(axis=1, keepdims=True)
+    y = rng.integers(0, 10, 100_000)
+    np.testing.assert_allclose(log_loss(y, p), sk_metrics.log_loss(y, p), rtol=2e-6)

@@ -332,3 +332,57 @@ CE_INLINE void CE_F(ce_lm_grad_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE
             g[j * sg] = CE_STG(coef * CE_M(ce_exp_nonpos)(CE_LD(x[j * sx]) - m) - (j == y ? ycoef : CE_K(0.0)) - ucoef);
     }
 }
+
+/* ---- row statistics (ce_stats_problem) ---------------------------------------------------------------
+ * min, max and sum of a row from one read.  NaN never wins the min / max comparisons but makes the sum NaN,
+ * so a NaN sum sends the row through a second look that sets min and max to NaN when it holds a NaN (a row
+ * with both infinities has a NaN sum too, and keeps its min -inf and max +inf). */
+
+#ifndef CE_STATS_SIMD   /* three reductions of two kinds: CE_SIMD_REDUCE takes one kind */
+#ifdef CE_PRAGMA
+#define CE_STATS_SIMD CE_PRAGMA(omp simd reduction(min : lo) reduction(max : hi) reduction(+ : s))
+#else
+#define CE_STATS_SIMD
+#endif
+#endif
+
+typedef struct { CE_T min, max, sum; } CE_F(ce_minmaxsum_t);
+
+CE_INLINE CE_F(ce_minmaxsum_t) CE_F(ce_minmaxsum_impl)(const CE_S *x, npy_intp n, npy_intp sx)
+{
+    CE_T lo = (CE_T)INFINITY, hi = -(CE_T)INFINITY;
+    double total = 0;   /* blocks summed in the compute type, added into a double (as ce_expsum_impl) */
+    if (n <= CE_SMALL_COLS) {   /* too short to fill vectors: a scalar loop (in column order) is faster */
+        CE_T s = 0;
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T v = CE_LD(x[j * sx]);
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+            s += v;
+        }
+        total = s;
+    }
+    for (npy_intp j0 = n <= CE_SMALL_COLS ? n : 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T s = 0;
+        CE_STATS_SIMD
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_T v = CE_LD(x[j * sx]);
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+            s += v;
+        }
+        total += s;
+    }
+    CE_F(ce_minmaxsum_t) st;
+    st.min = lo; st.max = hi; st.sum = (CE_T)total;
+    if (total != total) {   /* rare: a NaN, or both infinities */
+        for (npy_intp j = 0; j < n; j++) {
+            if (CE_LD(x[j * sx]) != CE_LD(x[j * sx])) {
+                st.min = st.max = (CE_T)NAN;
+                break;
+            }
+        }
+    }
+    return st;
+}

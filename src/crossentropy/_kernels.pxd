@@ -9,6 +9,7 @@ cdef extern from "_rowmath.h" nogil:
     int64_t CE_NO_LABEL
     const int CE_HAVE_CLONES
     int CE_BLOCK_ROWS, CE_COUNT_SHIFT
+    int CE_SMALL_COLS
     const char *ce_simd_path()
 
     ctypedef enum ce_xent_mode:
@@ -120,6 +121,21 @@ cdef extern from "_rowmath.h" nogil:
         ce_lm_kind what
     void ce_lm_problem_init(ce_lm_problem *p)
 
+    ctypedef struct ce_stats_problem:
+        npy_intp rows, cols
+        const char *x
+        npy_intp x_rs, x_cs
+        const char *lab
+        npy_intp lab_rs
+        int lab_is64
+        char *min
+        char *max
+        char *sum
+        char *picked
+        npy_intp min_rs, max_rs, sum_rs, picked_rs
+        double lo, hi
+    void ce_stats_problem_init(ce_stats_problem *p)
+
     ctypedef struct ce_dtype_kernels:
         const char *name
         int type_num
@@ -131,6 +147,7 @@ cdef extern from "_rowmath.h" nogil:
         int (*xent_small_ok)(const ce_xent_problem *p) noexcept nogil
         ce_row_fn prob_row, binary_row
         ce_row_fn lm_row
+        ce_row_fn stats_row, stats_small_block
 
     const ce_dtype_kernels *ce_kernels_for(int type_num)
     const ce_dtype_kernels *ce_kernels_for_out(int type_num, int out_type_num)

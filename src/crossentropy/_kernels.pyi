@@ -93,3 +93,13 @@ def lm_xent_rows(
     grad_scale: float = ...,
     grad: npt.NDArray[np.floating] | None = ...,
 ) -> Counts: ...
+def row_stats_rows(
+    x: npt.NDArray[np.floating],
+    *,
+    row_min: npt.NDArray[np.floating] | None = ...,
+    row_max: npt.NDArray[np.floating] | None = ...,
+    row_sum: npt.NDArray[np.floating] | None = ...,
+    labels: npt.NDArray[np.integer] | None = ...,
+    picked: npt.NDArray[np.floating] | None = ...,
+    clip: tuple[float, float] | None = ...,
+) -> Counts: ...

@@ -246,6 +246,14 @@ cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kerne
     return run_rows(k.transform_row, p, p.rows, p.cols)
 
 
+cdef ce_counts run_stats(const ce_stats_problem *p, const ce_dtype_kernels *k) noexcept nogil:
+    """Row statistics; short rows go CE_BLOCK_ROWS to a call."""
+    if p.cols <= CE_SMALL_COLS:
+        return run_rows(k.stats_small_block, p, (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS,
+                        p.cols * CE_BLOCK_ROWS)
+    return run_rows(k.stats_row, p, p.rows, p.cols)
+
+
 # ---- Python entry points for the framework layers ----------------------------------------------------
 # Each takes 2-D views (rows x classes, any strides), checks every shape, dtype and stride it will touch
 # (so no caller can make it read out of bounds), fills a problem struct and runs it.
@@ -543,4 +551,52 @@ def lm_xent_rows(x, loss, *, labels, ignore=None, softcap=None, double label_smo
         counts = run_rows(k.lm_row, &p, p.rows, p.cols)
     if counts.bad_label:
         _signal_bad_labels("lm_xent_rows", counts.bad_label)
+    return _counts_dict(counts)
+
+
+# ---- row statistics ---------------------------------------------------------------------------------
+def row_stats_rows(x, *, row_min=None, row_max=None, row_sum=None, labels=None, picked=None, clip=None):
+    """Statistics of each row of ``x`` (rows x cols) from one read: writes ``row_min``, ``row_max`` and ``row_sum``
+    (rows,) and, with ``labels`` (rows,) int32 or int64, ``picked`` (rows,) = x[i, labels[i]] clipped to
+    ``clip`` = (lo, hi).  Outputs are in the compute dtype (float64 for float64 x, else float32); any may be
+    None (not computed), but ``labels`` and ``picked`` come together.  A row holding a NaN gives NaN min, max
+    and sum (the sum is also NaN for a row with both infinities); an empty row gives +inf, -inf and 0; a label
+    outside [0, cols) gives a NaN entry and NumPy's 'invalid value' signal (np.errstate decides).  Returns flag
+    counts."""
+    cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
+    cdef const ce_dtype_kernels *k = _kernels_of(X, "x")
+    dt = _compute_dtype(X)
+    cdef npy_intp rows = X.shape[0]
+    cdef cnp.ndarray MN = _arr(row_min, "row_min", (rows,), dt, True) if row_min is not None else None
+    cdef cnp.ndarray MX = _arr(row_max, "row_max", (rows,), dt, True) if row_max is not None else None
+    cdef cnp.ndarray SM = _arr(row_sum, "row_sum", (rows,), dt, True) if row_sum is not None else None
+    if (labels is None) != (picked is None):
+        raise TypeError("labels and picked must be given together")
+    if clip is not None and labels is None:
+        raise TypeError("clip needs labels and picked")
+    cdef int is64 = 0
+    cdef cnp.ndarray LAB = _labels(labels, rows, &is64)
+    cdef cnp.ndarray PK = _arr(picked, "picked", (rows,), dt, True) if picked is not None else None
+    cdef ce_stats_problem p
+    ce_stats_problem_init(&p)
+    if clip is not None:
+        try:
+            lo, hi = (float(v) for v in clip)
+        except (TypeError, ValueError):
+            raise TypeError(f"clip must be a pair (lo, hi) of numbers, got {clip!r}") from None
+        if not lo <= hi:
+            raise ValueError(f"clip must be (lo, hi) with lo <= hi, got {clip!r}")
+        p.lo = lo; p.hi = hi
+    p.rows = rows; p.cols = X.shape[1]
+    p.x = _ptr(X); p.x_rs = _st(X, 0); p.x_cs = _st(X, 1)
+    p.lab = _ptr(LAB); p.lab_rs = _st(LAB, 0); p.lab_is64 = is64
+    p.min = <char *>_ptr(MN); p.min_rs = _st(MN, 0)
+    p.max = <char *>_ptr(MX); p.max_rs = _st(MX, 0)
+    p.sum = <char *>_ptr(SM); p.sum_rs = _st(SM, 0)
+    p.picked = <char *>_ptr(PK); p.picked_rs = _st(PK, 0)
+    cdef ce_counts counts
+    with nogil:
+        counts = run_stats(&p, k)
+    if counts.bad_label:
+        _signal_bad_labels("row_stats_rows", counts.bad_label)
     return _counts_dict(counts)

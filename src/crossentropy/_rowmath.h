@@ -11,6 +11,7 @@
 #define CROSSENTROPY_ROWMATH_H
 
 #include <numpy/npy_common.h>   /* first: it includes Python.h, which must precede the system headers */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -139,6 +140,18 @@ typedef struct {
     ce_lm_kind what;
 } ce_lm_problem;
 
+/* Row statistics: min, max and sum of each row (compute type; min and max NaN when the row holds a NaN, the
+ * sum NaN with a NaN or with both infinities; an empty row gives +inf, -inf, 0), and each row's entry at its
+ * label clipped to [lo, hi] (NaN for a label outside [0, cols)).  A NULL output is not computed. */
+typedef struct {
+    npy_intp rows, cols;
+    const char *x; npy_intp x_rs, x_cs;
+    const char *lab; npy_intp lab_rs; int lab_is64;   /* NULL: no picked entries */
+    char *min, *max, *sum, *picked;                   /* (rows,) outputs in the compute type, or NULL */
+    npy_intp min_rs, max_rs, sum_rs, picked_rs;
+    double lo, hi;                                    /* clip bounds of the picked entries */
+} ce_stats_problem;
+
 /* ---- the one initialiser per problem: everything zeroed (NULL operands), then the neutral defaults ---- */
 static inline void ce_xent_problem_init(ce_xent_problem *p)
 {
@@ -177,6 +190,12 @@ static inline void ce_lm_problem_init(ce_lm_problem *p)
     p->what = CE_LM_STATS;
 }
 
+static inline void ce_stats_problem_init(ce_stats_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->lo = -INFINITY; p->hi = INFINITY;
+}
+
 /* ---- one dtype's kernels: the single place the drivers pick code by element type ---- */
 typedef struct {
     const char *name;                     /* "float32", ... */
@@ -189,6 +208,7 @@ typedef struct {
     int (*xent_small_ok)(const ce_xent_problem *p);
     ce_row_fn prob_row, binary_row;
     ce_row_fn lm_row;                     /* ce_lm_problem rows */
+    ce_row_fn stats_row, stats_small_block;   /* ce_stats_problem rows, blocks of short rows */
 } ce_dtype_kernels;
 
 /* The kernels for a NumPy type number, or NULL when that element type has none. */

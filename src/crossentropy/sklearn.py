@@ -2,8 +2,9 @@
 
 ``log_loss`` takes the arguments of scikit-learn 1.9's ``sklearn.metrics.log_loss`` and returns the same
 Python float, with the same warnings and errors (same exception classes, same messages), but it never builds
-the (n_samples, n_classes) one-hot label matrix or any other full-size temporary: it gathers each sample's
-probability of its true class (O(n_samples) extra memory) and checks the rows with reductions.
+the (n_samples, n_classes) one-hot label matrix or any other full-size temporary: float32 and float64
+probabilities are read once, by one parallel kernel pass over the rows that gives each row's min, max and sum
+and each sample's probability of its true class (O(n_samples) extra memory).
 
 Reproduced scikit-learn behaviour:
 
@@ -28,6 +29,8 @@ import math
 import warnings
 
 import numpy as np
+
+from crossentropy._kernels import row_stats_rows
 
 __all__ = ["InvalidParameterError", "log_loss"]
 
@@ -82,7 +85,9 @@ def _assert_finite(arr, input_name=""):
 
 
 def _proba_array(y_proba):
-    """``y_proba`` as check_array(ensure_2d=False, dtype=[float64, float32, float16]) makes it."""
+    """``y_proba`` as check_array(ensure_2d=False, dtype=[float64, float32, float16]) makes it, but for the
+    NaN / infinity check, which _ProbaStats makes (check_array makes it before the empty-array checks, which
+    only fail when there is nothing to check)."""
     arr = np.asarray(y_proba)
     if arr.dtype.kind == "c":
         raise ValueError(f"Complex data not supported\n{arr}\n")
@@ -94,12 +99,54 @@ def _proba_array(y_proba):
         )
     if arr.ndim >= 3:
         raise ValueError(f"Found array with dim {arr.ndim}, while dim <= 2 is required.")
-    _assert_finite(arr)
     if arr.shape[0] < 1:
         raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required.")
     if arr.ndim == 2 and arr.shape[1] < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     return arr
+
+
+class _ProbaStats:
+    """What log_loss needs from the probabilities: their min and max (checked finite, as check_array does),
+    and for several columns the min and max row sums and, given each sample's class index, each sample's
+    probability clipped to [eps, 1 - eps].  float32 / float64 matrices are read once, by one parallel kernel
+    pass over the rows (O(n_samples) extra memory); other inputs by NumPy reductions."""
+
+    def __init__(self, arr, index=None):
+        self.eps = np.finfo(arr.dtype).eps
+        self.low, self.high = self.eps, arr.dtype.type(1) - self.eps
+        self.kernel = (
+            arr.ndim == 2 and arr.shape[1] >= 2 and arr.dtype in (np.float32, np.float64) and arr.dtype.isnative
+        )
+        self.sum_range = self.picked = None
+        if not self.kernel:
+            _assert_finite(arr)
+            self.lo, self.hi = np.min(arr), np.max(arr)
+            return
+        n = arr.shape[0]
+        out = np.empty((3 + (index is not None), n), arr.dtype)  # one allocation: large pages, fewer page faults
+        row_min, row_max, row_sum = out[:3]
+        picked = out[3] if index is not None else None
+        row_stats_rows(
+            arr, row_min=row_min, row_max=row_max, row_sum=row_sum, labels=index, picked=picked, clip=self._clip(index)
+        )
+        self.lo, self.hi = np.min(row_min), np.max(row_max)  # NaN when any row holds a NaN
+        if math.isnan(self.lo) or math.isnan(self.hi):
+            raise ValueError("Input contains NaN.")
+        if math.isinf(self.lo) or math.isinf(self.hi):
+            raise ValueError(f"Input contains infinity or a value too large for {arr.dtype!r}.")
+        self.sum_range = np.min(row_sum), np.max(row_sum)
+        self.picked = picked
+
+    def _clip(self, index):
+        return (float(self.low), float(self.high)) if index is not None else None
+
+    def true_class_proba(self, arr, index):
+        """Each sample's probability of its class, clipped (one strided read unless the pass took it)."""
+        if self.picked is None:
+            self.picked = np.empty(arr.shape[0], arr.dtype)
+            row_stats_rows(arr, labels=index, picked=self.picked, clip=self._clip(index))
+        return self.picked
 
 
 def _num_samples(x):
@@ -187,6 +234,28 @@ def _unique(y, arr):
         if hi - lo < _BINCOUNT_SPAN:
             return np.flatnonzero(np.bincount(arr - lo if lo else arr)).astype(arr.dtype) + arr.dtype.type(lo)
     return np.unique(arr)
+
+
+def _fast_class_index(y_true, labels, n_samples, n_cols):
+    """(classes, per-sample class index) of a 1-D integer y_true array without ``labels=``, as _encode would
+    return them, when it would return them without a warning or error (several classes, as many as
+    ``y_proba`` has columns); else None.  Computed before the input checks so that the one pass over
+    ``y_proba`` also picks each sample's probability: it has no side effects."""
+    if (
+        labels is not None
+        or type(y_true) is not np.ndarray
+        or y_true.ndim != 1
+        or y_true.dtype.kind not in "iu"
+        or y_true.shape[0] != n_samples
+        or n_samples == 0
+    ):
+        return None
+    classes = _unique(y_true, y_true)
+    if classes.shape[0] < 2 or classes.shape[0] != n_cols:
+        return None
+    if classes[0] == 0 and classes[-1] == n_cols - 1 and y_true.dtype in (np.int64, np.int32) and y_true.dtype.isnative:
+        return classes, y_true  # classes are 0..n_cols-1: each label is its own index
+    return classes, _class_index(y_true, classes)
 
 
 def _classes(y, y_type):
@@ -355,7 +424,11 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     if y_proba is None:  # scikit-learn reads None as a NaN array
         raise ValueError("Input contains NaN.")
     p = _proba_array(y_proba)
-    hi, lo = np.max(p), np.min(p)
+    fast = None
+    if p.ndim == 2 and p.shape[1] >= 2:  # integer labels: their class index goes into the one pass over p
+        fast = _fast_class_index(y_true, labels, p.shape[0], p.shape[1])
+    stats = _ProbaStats(p, fast[1] if fast is not None else None)
+    hi, lo = stats.hi, stats.lo
     if hi > 1:
         raise ValueError(f"y_prob contains values greater than 1: {hi}")
     if lo < 0:
@@ -366,14 +439,19 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     if sample_weight is not None:
         _check_sample_weight(sample_weight, p.shape[0])
 
-    classes, encoded = _encode(y_true, labels)
+    classes, encoded = fast if fast is not None else _encode(y_true, labels)
 
     binary = p.ndim == 1 or p.shape[1] == 1
     p2 = p.reshape(-1) if binary else p
     n_cols = 2 if binary else p.shape[1]
-    eps = np.finfo(p.dtype).eps
+    eps = stats.eps
+    if stats.sum_range is not None:  # the largest |sum - 1| from the smallest and largest row sums
+        one = p.dtype.type(1)
+        deviation = max(stats.sum_range[1] - one, one - stats.sum_range[0])
+    else:
+        deviation = np.max(np.abs(_row_sums(p2, binary) - 1))
     # np.isclose(sums, 1, rtol=sqrt(eps)) for every row <=> the largest |sum - 1| is within 1e-8 + sqrt(eps)
-    if not np.max(np.abs(_row_sums(p2, binary) - 1)) <= 1e-8 + math.sqrt(eps):
+    if not deviation <= 1e-8 + math.sqrt(eps):
         warnings.warn(
             "The y_prob values do not sum to one. Make sure to pass probabilities.", UserWarning, stacklevel=2
         )
@@ -388,12 +466,15 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
             f"The number of classes in labels is different from that in y_prob. Classes found in labels: {classes}"
         )
 
-    low, high = eps, p.dtype.type(1) - eps
+    low, high = stats.low, stats.high
     if encoded.ndim == 2:  # multilabel indicator: only its nonzero entries contribute
         rows, cols = np.nonzero(encoded)
         weights = encoded[rows, cols].astype(np.float64)
         picked = np.clip(p2[rows, cols], low, high)
         loss = np.bincount(rows, weights * _log(picked), minlength=p.shape[0]).astype(p.dtype)
+    elif stats.kernel:
+        loss = stats.true_class_proba(p2, encoded)
+        np.negative(np.log(loss, out=loss), out=loss)  # -log in place: no second O(n) array
     else:
         loss = _log(np.clip(_true_class_proba(p2, binary, encoded), low, high))
 

@@ -170,7 +170,7 @@ def test_bad_arguments_name_the_argument():
     out = np.zeros(3)
     with pytest.raises(ValueError, match="x must have shape"):
         row_stats_rows(np.zeros(4), row_min=out)
-    with pytest.raises(TypeError, match="x must be float32 or float64"):
+    with pytest.raises(TypeError, match="x must be float32, float64, float16 or bfloat16, got int64"):
         row_stats_rows(np.zeros((3, 4), np.int64), row_min=out)
     with pytest.raises(TypeError, match="x must be a numpy array"):
         row_stats_rows([[0.0, 1.0]], row_min=out)

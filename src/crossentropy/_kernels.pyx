@@ -497,10 +497,6 @@ cdef const ce_dtype_kernels *_lm_fill(ce_lm_problem *p, x, labels, ignore, softc
     return k
 
 
-cdef object _compute_dtype(x):
-    return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
-
-
 def lm_token_stats_rows(x, nll, *, labels, lse, entropy, rank, ignore=None, softcap=None):
     """Token statistics of each row of ``x`` (rows x cols) against its label, from one read of the row:
     writes ``nll``, ``lse``, ``entropy`` (rows,) in the compute dtype (float64 for float64 x, else float32)
@@ -508,7 +504,7 @@ def lm_token_stats_rows(x, nll, *, labels, lse, entropy, rank, ignore=None, soft
     NumPy's 'invalid value' signal (np.errstate decides).  Returns flag counts."""
     cdef ce_lm_problem p
     cdef const ce_dtype_kernels *k = _lm_fill(&p, x, labels, ignore, softcap)
-    dt = _compute_dtype(x)
+    dt = row_dtype(x.dtype)
     cdef npy_intp rows = p.rows
     cdef cnp.ndarray N = _arr(nll, "nll", (rows,), dt, True)
     cdef cnp.ndarray S = _arr(lse, "lse", (rows,), dt, True)
@@ -536,7 +532,7 @@ def lm_xent_rows(x, loss, *, labels, ignore=None, softcap=None, double label_smo
     cdef ce_lm_problem p
     cdef const ce_dtype_kernels *k = _lm_fill(&p, x, labels, ignore, softcap)
     cdef npy_intp rows = p.rows, cols = p.cols
-    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), _compute_dtype(x), True)
+    cdef cnp.ndarray L = _arr(loss, "loss", (rows,), row_dtype(x.dtype), True)
     cdef cnp.ndarray G = _arr(grad, "grad", (rows, cols), x.dtype, True) if grad is not None else None
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -565,7 +561,7 @@ def row_stats_rows(x, *, row_min=None, row_max=None, row_sum=None, labels=None, 
     counts."""
     cdef cnp.ndarray X = _arr(x, "x", np.shape(x)[:2] if np.ndim(x) == 2 else (-1, -1), None)
     cdef const ce_dtype_kernels *k = _kernels_of(X, "x")
-    dt = _compute_dtype(X)
+    dt = row_dtype(X.dtype)
     cdef npy_intp rows = X.shape[0]
     cdef cnp.ndarray MN = _arr(row_min, "row_min", (rows,), dt, True) if row_min is not None else None
     cdef cnp.ndarray MX = _arr(row_max, "row_max", (rows,), dt, True) if row_max is not None else None

@@ -71,7 +71,7 @@ def like_input(a, name, x, *, same_dtype=None, floating=False):
     if has_dtype and same_dtype is not None and arr.dtype.newbyteorder("=") != same_dtype[0]:
         dtype, whose, why = same_dtype
         raise TypeError(f"{name} must have {whose} dtype {dtype} ({why}), got {arr.dtype}")
-    if has_dtype and floating and arr.dtype.kind != "f":
+    if has_dtype and floating and arr.dtype.kind != "f" and not is_half(arr.dtype):
         raise TypeError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
     return float_array(arr, name, x.dtype)
 

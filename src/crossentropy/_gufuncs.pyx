@@ -309,11 +309,12 @@ class GufuncTableError(ValueError):
     """A malformed GUFUNC_TABLE row (raised at import, before NumPy sees any pointer)."""
 
 
-def _expand(pattern, columns=FLOAT_COLUMNS):
-    """The loops of a type pattern: one tuple of type codes per (column, label type), in order; a column
-    whose N x C output type differs from its input type is left out of patterns without N x C outputs."""
+def _expand(pattern, columns=None):
+    """The loops of a type pattern: one tuple of type codes per (column, label type), in order (columns:
+    FLOAT_COLUMNS by default); a column whose N x C output type differs from its input type is left out of
+    patterns without N x C outputs."""
     loops = []
-    for x, r, g in columns:
+    for x, r, g in FLOAT_COLUMNS if columns is None else columns:
         if "g" not in pattern and g != x:
             continue
         for lab in (LABEL_TYPES if "i" in pattern else (None,)):

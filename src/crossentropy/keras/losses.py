@@ -103,12 +103,12 @@ def _pred_array(y_pred, dtype):
     return _validate.float_array(y_pred, "y_pred", dtype)
 
 
-def _in_pred_dtype(evaluation, return_grad):
-    """A function's result: half y_pred gives losses in its dtype (computed in float32, rounded once)."""
-    loss, grad = evaluation.run(None, return_grad)
-    if _validate.is_half(evaluation.x.dtype):
+def _in_pred_dtype(pred_dtype, loss, grad, return_grad):
+    """A function's result: half y_pred gives losses in its dtype (computed in float32, rounded once).
+    Callers run the evaluation themselves, so that a probability warning points at their caller."""
+    if _validate.is_half(pred_dtype):
         with np.errstate(over="ignore", under="ignore"):
-            loss = loss.astype(evaluation.x.dtype)
+            loss = loss.astype(pred_dtype)
     return _result(loss, grad, return_grad)
 
 
@@ -318,7 +318,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
            [ 0.2119, -0.4239,  0.2119]])
     """
     evaluation = _categorical(y_true, y_pred, from_logits, label_smoothing, axis, None)
-    return _in_pred_dtype(evaluation, return_grad)
+    return _in_pred_dtype(evaluation.x.dtype, *evaluation.run(None, return_grad), return_grad)
 
 
 def sparse_categorical_crossentropy(
@@ -406,7 +406,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
            [-0.8333, -1.    ]])
     """
     evaluation = _binary(y_true, y_pred, from_logits, label_smoothing, axis, None)
-    return _in_pred_dtype(evaluation, return_grad)
+    return _in_pred_dtype(evaluation.x.dtype, *evaluation.run(None, return_grad), return_grad)
 
 
 def categorical_focal_crossentropy(
@@ -461,7 +461,7 @@ def categorical_focal_crossentropy(
         focal=(alpha, gamma),
         fname="categorical_focal_crossentropy",
     )
-    return _in_pred_dtype(evaluation, return_grad)
+    return _in_pred_dtype(evaluation.x.dtype, *evaluation.run(None, return_grad), return_grad)
 
 
 def binary_focal_crossentropy(
@@ -519,7 +519,7 @@ def binary_focal_crossentropy(
     evaluation = _binary(
         y_true, y_pred, from_logits, label_smoothing, axis, None, focal=(apply_class_balancing, alpha, gamma)
     )
-    return _in_pred_dtype(evaluation, return_grad)
+    return _in_pred_dtype(evaluation.x.dtype, *evaluation.run(None, return_grad), return_grad)
 
 
 # ---- reductions ------------------------------------------------------------------------------------------

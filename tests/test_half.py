@@ -18,6 +18,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import crossentropy as ce
 from crossentropy import _reference as ref
@@ -184,6 +187,28 @@ def test_row_losses_within_4_float32_ulp(h, cols):
             assert_close_ulps(got, exact, F32, 4, what=name)
     # the confident row keeps its digits (a loss of cols * e^-19, not 0)
     assert 0 < ce.sparse_softmax_cross_entropy(x[3:4], labels[3:4])[0] < 1e-4
+
+
+@pytest.mark.parametrize("h", HALVES)
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_property_losses_match_float64_on_the_same_half_values(h, data):
+    """Any shape; ordinary values, the dtype's extremes, -inf masks, NaN and zeros: losses and log-sum-exp
+    within 8 float32 ulp of float64 on the same half values (8: rows of many equal tiny exps, as above)."""
+    rows, cols = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 300))
+    # float16's extremes for both types (at bfloat16's 3e38 the float64 reference itself absorbs log 2)
+    big = float(np.finfo(np.float16).max)
+    elements = st.one_of(st.floats(-30, 30, width=32), st.sampled_from([big, -big, -np.inf, np.nan, 0.0, 1e-3]))
+    with np.errstate(over="ignore", under="ignore"):
+        x = data.draw(hnp.arrays(np.float64, (rows, cols), elements=elements)).astype(h)
+    labels = data.draw(hnp.arrays(np.int64, (rows,), elements=st.integers(0, cols - 1)))
+    with np.errstate(all="ignore"):
+        assert_close_ulps(ce.logsumexp(x), ref.logsumexp(x), F32, 8, what="logsumexp")
+        exact = ref.sparse_softmax_cross_entropy(x, labels)
+        assert_close_ulps(ce.sparse_softmax_cross_entropy(x, labels), exact, F32, 8, what="sparse")
+        loss, grad = ce.sparse_softmax_cross_entropy_and_grad(x, labels)
+    assert loss.dtype == F32 and grad.dtype == x.dtype
+    assert_close_ulps(loss, exact, F32, 8, what="sparse_and_grad")
 
 
 @pytest.mark.parametrize("h", HALVES)

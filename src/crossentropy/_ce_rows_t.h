@@ -60,18 +60,29 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     int sparse_only = has_lab && !has_t && !has_v && b == 0;
     CE_T xy = has_lab ? CE_LD(x[y * sx]) : CE_K(0.0);   /* before the sweeps: g may be x itself */
     /* With a gradient to write, the statistics sweep leaves its exps in g so the gradient sweep needs no
-     * second exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself,
-     * nor when g's storage type is narrower than the compute type. */
-    CE_SG *keep = (CE_KEEP_EXPS && g && !(has_t && (const void *)g == (const void *)t)) ? g : NULL;
+     * second exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself.
+     * When g's storage type is narrower than the compute type (half outputs), they go to a compute-type
+     * scratch row instead: on the stack for rows up to CE_KEEP_STACK, else allocated (or recomputed when
+     * that fails). */
+    CE_T *keep = NULL;
+    npy_intp sk = 0;
+#if CE_KEEP_EXPS
+    if (g && !(has_t && (const void *)g == (const void *)t)) { keep = (CE_T *)g; sk = sg; }
+#else
+    CE_T kstack[CE_KEEP_STACK];
+    CE_T *kheap = NULL;
+    sk = 1;   /* a constant, so the sweeps' stores stay contiguous vector stores */
+    if (g) keep = n <= CE_KEEP_STACK ? kstack : (kheap = (CE_T *)malloc((size_t)n * sizeof(CE_T)));
+#endif
     if (sparse_only) {
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
-        if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sg);
+        if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sk);
         else CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
         s.S = c;
     } else {
         if (keep)
-            CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, keep, sg, &s);
+            CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, keep, sk, &s);
         else
             CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, 0, &s);
     }
@@ -80,13 +91,16 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     if (g) {
         CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
         CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K, am.cm1,
-                                 am.rest, has_t, has_v, has_lab, keep != NULL, g, sg);
+                                 am.rest, has_t, has_v, has_lab, keep, sk, g, sg);
         /* the label entry of a confident row: p_y - 1 without the cancellation (one scalar per row) */
         if (has_lab && !has_t && xy == m) {
             CE_T ty = CE_F(ce_target)(t, st, v, sv, y, y, a, b, c, 0, has_v, 1);
             g[y * sg] = CE_STG(CE_F(ce_xent_grad_at_max)(&am, ty));
         }
     }
+#if !CE_KEEP_EXPS
+    free(kheap);
+#endif
     return e.loss;
 }
 

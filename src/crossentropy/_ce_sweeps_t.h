@@ -19,7 +19,7 @@ CE_INLINE CE_T CE_F(ce_max_impl)(const CE_S *x, npy_intp n, npy_intp sx)
  * L = log1p(rest + cnt - 1) keeps a confident row's tiny loss (logits [-40, 0] give 4.2e-18, not 0).
  * The exps are optionally kept in `keep` for the gradient sweep. */
 CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T m, CE_T *rest_out, CE_T *cnt_out,
-                                     CE_SG *keep, npy_intp sk)
+                                     CE_T *keep, npy_intp sk)
 {
     double rest_all = 0, cnt_all = 0;   /* blocks summed in double: float32 rows of 10^5+ stay accurate */
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
@@ -31,7 +31,7 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
             CE_T e = CE_M(ce_exp_sub)(xj, m);
             rest += d == 0 ? CE_K(0.0) : e;
             cnt += d == 0 ? CE_K(1.0) : CE_K(0.0);
-            if (keep) keep[j * sk] = CE_STG(e);   /* callers pass NULL or not as a constant */
+            if (keep) keep[j * sk] = e;   /* callers pass NULL or not as a constant */
         }
         rest_all += rest;
         cnt_all += cnt;
@@ -126,7 +126,7 @@ CE_INLINE CE_T CE_F(ce_xent_L)(const CE_F(ce_xent_stats) *st)
  * optionally kept in `keep` for the gradient sweep. */
 CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                        npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
-                                       int has_t, int has_v, int has_lab, CE_SG *keep, npy_intp sk,
+                                       int has_t, int has_v, int has_lab, CE_T *keep, npy_intp sk,
                                        CE_F(ce_xent_stats) *out)
 {
     double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
@@ -144,7 +144,7 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
             /* a zero target on a -inf logit adds 0, not NaN; so does any target on the max (d == 0), where
              * an infinite one would give inf * 0 = NaN instead of its S * L share (inf) */
             dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);
-            if (keep) keep[j * sk] = CE_STG(e);
+            if (keep) keep[j * sk] = e;
         }
         rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
     }
@@ -152,20 +152,21 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
     out->rest = (CE_T)rest_all; out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all; out->dot = (CE_T)dot_all;
 }
 
-/* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from g (kept by
- * the statistics sweep) or recomputed.  With dense targets, entries with e_j == 1 (the max) take the
+/* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from kv (kept by
+ * the statistics sweep: g itself, or a compute-type scratch row when g is narrower) or recomputed.  With dense targets, entries with e_j == 1 (the max) take the
  * cancellation-free form fx + fb (((fK - t'_j) - t'_j fcm1) - t'_j frest) of the same value
  * (ce_xent_grad_at_max); sparse rows fix their one label entry after the sweep instead. */
 CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                         npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
                                         CE_T coef, CE_T tcoef, CE_T fx, CE_T fb, CE_T fK, CE_T fcm1, CE_T frest,
-                                        int has_t, int has_v, int has_lab, int kept, CE_SG *g, npy_intp sg)
+                                        int has_t, int has_v, int has_lab, const CE_T *kv, npy_intp skv,
+                                        CE_SG *g, npy_intp sg)
 {
-    if (kept) {
+    if (kv) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            CE_T ej = CE_LDG(g[j * sg]), gj = coef * ej - tcoef * tj;
+            CE_T ej = kv[j * skv], gj = coef * ej - tcoef * tj;
             if (has_t) gj = ej == CE_K(1.0) ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
             g[j * sg] = CE_STG(gj);
         }

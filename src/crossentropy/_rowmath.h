@@ -24,6 +24,7 @@
 #define CE_BLOCK_ROWS 64
 #define CE_COUNT_SHIFT 3        /* row functions handling blocks return their bad-row count above the flags */
 #define CE_SUM_BLOCK 1024       /* elements summed in the compute type before adding into a double */
+#define CE_KEEP_STACK 4096      /* half-output rows up to this long keep their exps in a stack row */
 
 #define CE_NO_LABEL INT64_MIN   /* `ignore` value meaning "no label is ignored" */
 

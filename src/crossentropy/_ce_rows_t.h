@@ -47,9 +47,12 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
  * has_t / has_v / has_lab are compile-time constants at each call site (see ce_xent_row). */
 CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
-                                         CE_S *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode)
+                                         CE_S *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode,
+                                         CE_T m_known, const CE_S *nx, CE_T *nmax)
 {
-    CE_T m = CE_F(ce_max_impl)(x, n, sx);
+    /* m_known: the row's max when the previous row's sweep took it (NaN: not known); nx: the next row, whose
+     * max the statistics sweep takes into *nmax (left alone when it does not) */
+    CE_T m = m_known == m_known ? m_known : CE_F(ce_max_impl)(x, n, sx);
     if (!(m > -(CE_T)INFINITY && m < (CE_T)INFINITY)) {
         if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
         return n == 0 ? CE_K(0.0) : (CE_T)NAN;
@@ -61,12 +64,20 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
      * second exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself,
      * nor when g's storage type is narrower than the compute type. */
     CE_S *keep = (CE_KEEP_EXPS && g && !(has_t && (const CE_S *)g == t)) ? g : NULL;
+    const int rel = sx == 1 && fabs((double)m) <= CE_REL_MAX;   /* the clamp-free exps (ce_exp_rel) */
     if (sparse_only) {
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
-        if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sg);
+        if (rel && keep) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, nx, nmax);
+        else if (rel) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, nx, nmax);
+        else if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sg);
         else CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
         s.S = c;
+    } else if (rel) {
+        if (keep)
+            CE_F(ce_xent_sums_rel)(x, t, v, n, y, a, b, c, m, has_t, has_v, has_lab, keep, nx, nmax, &s);
+        else
+            CE_F(ce_xent_sums_rel)(x, t, v, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, nx, nmax, &s);
     } else {
         if (keep)
             CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, keep, sg, &s);
@@ -77,8 +88,16 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, r);
     if (g) {
         CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
-        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K, am.cm1,
-                                 am.rest, has_t, has_v, has_lab, keep != NULL, g, sg);
+        if (sparse_only && keep && sg == 1) {
+            /* one target entry: scale the kept exps, then that entry (no per-element label test) */
+            CE_T ey = CE_LD(g[y]);
+            CE_SIMD
+            for (npy_intp j = 0; j < n; j++) g[j] = CE_ST(e.coef * CE_LD(g[j]));
+            g[y] = CE_ST(e.coef * ey - e.tcoef * c);
+        } else {
+            CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K,
+                                     am.cm1, am.rest, has_t, has_v, has_lab, keep != NULL, g, sg);
+        }
         /* the label entry of a confident row: p_y - 1 without the cancellation (one scalar per row) */
         if (has_lab && !has_t && xy == m) {
             CE_T ty = CE_F(ce_target)(t, st, v, sv, y, y, a, b, c, 0, has_v, 1);
@@ -111,7 +130,7 @@ CE_INLINE CE_T CE_F(ce_xent_logprob_impl)(const CE_S *x, npy_intp sx, const CE_S
     return dot;
 }
 
-CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
+CE_INLINE int CE_F(ce_xent_row_carry)(const void *pp, npy_intp i, CE_T m_known, const CE_S *nx, CE_T *nmax)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp n = p->cols;
@@ -138,15 +157,53 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
     int unit = sx == 1 && (!g || sg == 1) && (!ht || st == 1) && (!hv || sv == 1);
     /* the common layouts with constant flags and unit strides, so they compile to tight vector loops */
     if (unit && ht && !hv && !hl)          /* dense labels (TF, Keras) */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode, m_known, nx, nmax);
     else if (unit && !ht && !hv && hl)     /* sparse labels, maybe smoothed */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode, m_known, nx, nmax);
     else if (unit && !ht && hv && hl)      /* torch class weights */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode, m_known, nx, nmax);
     else
-        res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode);
+        res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode, m_known,
+                                        sx == 1 ? nx : NULL, nmax);
     *loss = CE_ST(res);
     return 0;
+}
+
+CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
+{
+    return CE_F(ce_xent_row_carry)(pp, i, (CE_T)NAN, NULL, NULL);
+}
+
+CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes)
+{
+#if defined(__GNUC__)
+    for (npy_intp o = 0; o < bytes; o += 64) __builtin_prefetch(row + o, 0, 1);   /* prefetcht2 on x86 */
+#else
+    (void)row; (void)bytes;
+#endif
+}
+
+/* Rows [blk R, blk R + R) of a softmax cross-entropy, R = ce_pipe_rows: each row's statistics sweep also
+ * takes the max of the next row (contiguous rows), so that row's first read from memory overlaps this
+ * row's exps instead of following them. */
+CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
+    /* short contiguous rows: the row about CE_PF_AHEAD bytes ahead is prefetched (to L2) at each row's start, as
+     * the hardware prefetcher alone does not keep up with rows read at the pace of the exps */
+    const npy_intp rb = p->cols * CE_SZ, ahead = rb > 0 ? (CE_PF_AHEAD + rb - 1) / rb : 0;
+    const npy_intp pf_rows = (p->x_cs == CE_SZ && rb <= CE_PF_AHEAD && p->x_rs == rb) ? ahead : 0;
+    CE_T m = (CE_T)NAN;
+    int nbad = 0;
+    for (npy_intp i = r0; i < r1; i++) {
+        CE_T mn = (CE_T)NAN;
+        const CE_S *nx = (i + 1 < r1 && p->x_cs == CE_SZ) ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
+        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, p->cols * CE_SZ);
+        nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
+        m = mn;
+    }
+    return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -161,11 +218,13 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
     const npy_intp nb = p->rows - r0 < CE_BLOCK_ROWS ? p->rows - r0 : CE_BLOCK_ROWS;
     const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
     enum { R = CE_BLOCK_ROWS };
+    /* the rows present rounded up to a vector multiple: a short call (32 rows) does not pay for 64 */
+    const npy_intp nv = (nb + 15) / 16 * 16 < R ? (nb + 15) / 16 * 16 : R;
     /* the block transposed (class-major), so every step below is a vector op across the block's rows */
     CE_T xt[R * CE_SMALL_COLS], et[R * CE_SMALL_COLS], tt[R * CE_SMALL_COLS];
     CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
     int nbad = 0;
-    for (npy_intp i = 0; i < R; i++) {
+    for (npy_intp i = 0; i < nv; i++) {
         const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, r0 + (i < nb ? i : 0));
         const CE_S *t = p->t ? CE_ROW(const CE_S, p->t, p->t_rs, r0 + (i < nb ? i : 0)) : NULL;
         for (npy_intp j = 0; j < n; j++) {
@@ -174,28 +233,41 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         }
     }
     CE_SIMD
-    for (npy_intp i = 0; i < R; i++) m[i] = -(CE_T)INFINITY;
+    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
     for (npy_intp j = 0; j < n; j++) {
         CE_SIMD
-        for (npy_intp i = 0; i < R; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
+        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
     }
-    CE_SIMD
-    for (npy_intp i = 0; i < R; i++) {
+    CE_T lo[R], big = 0;
+    CE_SIMD_REDUCE(+ : big)
+    for (npy_intp i = 0; i < nv; i++) {
         mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
+        lo[i] = CE_M(ce_exp_rel_lo)(mm[i]);
+        big += (mm[i] > (CE_T)CE_REL_MAX || mm[i] < -(CE_T)CE_REL_MAX) ? CE_K(1.0) : CE_K(0.0);
         rest[i] = 0; cnt[i] = 0; S[i] = 0; dot[i] = 0;
     }
     for (npy_intp j = 0; j < n; j++) {
-        CE_SIMD
-        for (npy_intp i = 0; i < R; i++) {
-            CE_T d = xt[j * R + i] - mm[i];
-            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
-            rest[i] += d == 0 ? CE_K(0.0) : e;
-            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
-            et[j * R + i] = e;
+        if (big == 0) {   /* every max within CE_REL_MAX: the clamp-free exps */
+            CE_SIMD
+            for (npy_intp i = 0; i < nv; i++) {
+                CE_T xj = xt[j * R + i], e = CE_M(ce_exp_rel)(xj, mm[i], lo[i]);
+                rest[i] += xj == mm[i] ? CE_K(0.0) : e;
+                cnt[i] += xj == mm[i] ? CE_K(1.0) : CE_K(0.0);
+                et[j * R + i] = e;
+            }
+        } else {
+            CE_SIMD
+            for (npy_intp i = 0; i < nv; i++) {
+                CE_T d = xt[j * R + i] - mm[i];
+                CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
+                rest[i] += d == 0 ? CE_K(0.0) : e;
+                cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
+                et[j * R + i] = e;
+            }
         }
         if (p->t) {
             CE_SIMD
-            for (npy_intp i = 0; i < R; i++) {
+            for (npy_intp i = 0; i < nv; i++) {
                 CE_T d = xt[j * R + i] - mm[i], tj = tt[j * R + i];
                 S[i] += tj;
                 dot[i] += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);
@@ -203,7 +275,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         }
     }
     CE_SIMD
-    for (npy_intp i = 0; i < R; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
+    for (npy_intp i = 0; i < nv; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
     for (npy_intp i = 0; i < nb; i++) {
         CE_S *loss = CE_ROW(CE_S, p->loss, p->loss_rs, r0 + i);
         CE_S *g = p->grad ? CE_ROW(CE_S, p->grad, p->g_rs, r0 + i) : NULL;
@@ -555,6 +627,7 @@ static const ce_dtype_kernels CE_F(ce_kernels) = {
     CE_NAME, CE_NPY, (int)sizeof(CE_S),
     CE_F(ce_transform_row), CE_F(ce_transform_tblock),
     CE_F(ce_xent_row), CE_F(ce_xent_small_block), CE_F(ce_xent_tblock), CE_F(ce_xent_small_ok),
+    CE_F(ce_xent_rows),
     CE_F(ce_prob_row), CE_F(ce_binary_row),
     CE_F(ce_lm_row),
 };

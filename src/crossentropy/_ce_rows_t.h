@@ -64,7 +64,9 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
      * second exp (x_j is read before g_j is written, so out=x works); not when g is the target row itself,
      * nor when g's storage type is narrower than the compute type. */
     CE_S *keep = (CE_KEEP_EXPS && g && !(has_t && (const CE_S *)g == t)) ? g : NULL;
-    const int rel = sx == 1 && fabs((double)m) <= CE_REL_MAX;   /* the clamp-free exps (ce_exp_rel) */
+    /* the clamp-free exps (ce_exp_rel) on contiguous rows: x, the kept exps and (ce_xent_sums_rel) t and v */
+    const int rel = sx == 1 && fabs((double)m) <= CE_REL_MAX && (!keep || sg == 1) &&
+                    (sparse_only || ((!has_t || st == 1) && (!has_v || sv == 1)));
     if (sparse_only) {
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */

@@ -240,32 +240,19 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         CE_SIMD
         for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
     }
-    CE_T lo[R], big = 0;
-    CE_SIMD_REDUCE(+ : big)
+    CE_SIMD
     for (npy_intp i = 0; i < nv; i++) {
         mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
-        lo[i] = CE_M(ce_exp_rel_lo)(mm[i]);
-        big += (mm[i] > (CE_T)CE_REL_MAX || mm[i] < -(CE_T)CE_REL_MAX) ? CE_K(1.0) : CE_K(0.0);
         rest[i] = 0; cnt[i] = 0; S[i] = 0; dot[i] = 0;
     }
     for (npy_intp j = 0; j < n; j++) {
-        if (big == 0) {   /* every max within CE_REL_MAX: the clamp-free exps */
-            CE_SIMD
-            for (npy_intp i = 0; i < nv; i++) {
-                CE_T xj = xt[j * R + i], e = CE_M(ce_exp_rel)(xj, mm[i], lo[i]);
-                rest[i] += xj == mm[i] ? CE_K(0.0) : e;
-                cnt[i] += xj == mm[i] ? CE_K(1.0) : CE_K(0.0);
-                et[j * R + i] = e;
-            }
-        } else {
-            CE_SIMD
-            for (npy_intp i = 0; i < nv; i++) {
-                CE_T d = xt[j * R + i] - mm[i];
-                CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
-                rest[i] += d == 0 ? CE_K(0.0) : e;
-                cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
-                et[j * R + i] = e;
-            }
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) {
+            CE_T d = xt[j * R + i] - mm[i];
+            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
+            rest[i] += d == 0 ? CE_K(0.0) : e;
+            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            et[j * R + i] = e;
         }
         if (p->t) {
             CE_SIMD

@@ -213,15 +213,14 @@ CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
  * CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block (vectorised across rows).
  * Same statistics and the same epilogue as ce_xent_row, for dense targets or plain sparse labels without
  * class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
-CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
+/* nv: the block's rows rounded up to a vector multiple (a constant CE_BLOCK_ROWS for full blocks) */
+CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const npy_intp nv)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp n = p->cols, r0 = blk * CE_BLOCK_ROWS;
     const npy_intp nb = p->rows - r0 < CE_BLOCK_ROWS ? p->rows - r0 : CE_BLOCK_ROWS;
     const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
     enum { R = CE_BLOCK_ROWS };
-    /* the rows present rounded up to a vector multiple: a short call (32 rows) does not pay for 64 */
-    const npy_intp nv = (nb + 15) / 16 * 16 < R ? (nb + 15) / 16 * 16 : R;
     /* the block transposed (class-major), so every step below is a vector op across the block's rows */
     CE_T xt[R * CE_SMALL_COLS], et[R * CE_SMALL_COLS], tt[R * CE_SMALL_COLS];
     CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
@@ -298,6 +297,15 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         }
     }
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+}
+
+CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp nb = p->rows - blk * CE_BLOCK_ROWS;
+    /* a short last block (a call of 32 rows) does not pay for CE_BLOCK_ROWS; full blocks keep constant loops */
+    if (nb >= CE_BLOCK_ROWS) return CE_F(ce_xent_small_block_impl)(pp, blk, CE_BLOCK_ROWS);
+    return CE_F(ce_xent_small_block_impl)(pp, blk, (nb + 15) / 16 * 16);
 }
 
 /* Whether ce_xent_small_block can run this problem (contiguous short rows, no class vector). */

@@ -48,7 +48,7 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
 CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
                                          CE_S *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode,
-                                         CE_T m_known, const CE_S *nx, CE_T *nmax)
+                                         int allow_rel, CE_T m_known, const CE_S *nx, CE_T *nmax)
 {
     /* m_known: the row's max when the previous row's sweep took it (NaN: not known); nx: the next row, whose
      * max the statistics sweep takes into *nmax (left alone when it does not) */
@@ -65,21 +65,24 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
      * nor when g's storage type is narrower than the compute type. */
     CE_S *keep = (CE_KEEP_EXPS && g && !(has_t && (const CE_S *)g == t)) ? g : NULL;
     /* the clamp-free exps (ce_exp_rel) on contiguous rows: x, the kept exps and (ce_xent_sums_rel) t and v */
-    const int rel = sx == 1 && fabs((double)m) <= CE_REL_MAX && (!keep || sg == 1) &&
+    const int rel = allow_rel && sx == 1 && fabs((double)m) <= CE_REL_MAX && (!keep || sg == 1) &&
                     (sparse_only || ((!has_t || st == 1) && (!has_v || sv == 1)));
+    CE_T nmax_unused;   /* no next row: the sweep takes this row's max again, and it is not kept */
+    CE_T *nmax_r = nx ? nmax : &nmax_unused;
+    const CE_S *nx_r = nx ? nx : x;
     if (sparse_only) {
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
-        if (rel && keep) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, nx, nmax);
-        else if (rel) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, nx, nmax);
+        if (rel && keep) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, nx_r, nmax_r);
+        else if (rel) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, nx_r, nmax_r);
         else if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sg);
         else CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
         s.S = c;
     } else if (rel) {
         if (keep)
-            CE_F(ce_xent_sums_rel)(x, t, v, n, y, a, b, c, m, has_t, has_v, has_lab, keep, nx, nmax, &s);
+            CE_F(ce_xent_sums_rel)(x, t, v, n, y, a, b, c, m, has_t, has_v, has_lab, keep, nx_r, nmax_r, &s);
         else
-            CE_F(ce_xent_sums_rel)(x, t, v, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, nx, nmax, &s);
+            CE_F(ce_xent_sums_rel)(x, t, v, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, nx_r, nmax_r, &s);
     } else {
         if (keep)
             CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, keep, sg, &s);
@@ -132,7 +135,9 @@ CE_INLINE CE_T CE_F(ce_xent_logprob_impl)(const CE_S *x, npy_intp sx, const CE_S
     return dot;
 }
 
-CE_INLINE int CE_F(ce_xent_row_carry)(const void *pp, npy_intp i, CE_T m_known, const CE_S *nx, CE_T *nmax)
+/* One softmax cross-entropy row, given its max when known (m_known, else NaN), taking the max of nx (the next
+ * row, or NULL) into *nmax when its sweep can.  Not inlined: ce_xent_row and ce_xent_rows share one copy. */
+CE_CLONES static int CE_F(ce_xent_row_carry)(const void *pp, npy_intp i, CE_T m_known, const CE_S *nx, CE_T *nmax)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp n = p->cols;
@@ -159,14 +164,14 @@ CE_INLINE int CE_F(ce_xent_row_carry)(const void *pp, npy_intp i, CE_T m_known, 
     int unit = sx == 1 && (!g || sg == 1) && (!ht || st == 1) && (!hv || sv == 1);
     /* the common layouts with constant flags and unit strides, so they compile to tight vector loops */
     if (unit && ht && !hv && !hl)          /* dense labels (TF, Keras) */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode, m_known, nx, nmax);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode, 1, m_known, nx, nmax);
     else if (unit && !ht && !hv && hl)     /* sparse labels, maybe smoothed */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode, m_known, nx, nmax);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode, 1, m_known, nx, nmax);
     else if (unit && !ht && hv && hl)      /* torch class weights */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode, m_known, nx, nmax);
-    else
-        res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode, m_known,
-                                        sx == 1 ? nx : NULL, nmax);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode, 1, m_known, nx, nmax);
+    else   /* the rest keeps the guarded sweeps (no clamp-free variants compiled for the generic layout) */
+        res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode, 0, m_known,
+                                        NULL, nmax);
     *loss = CE_ST(res);
     return 0;
 }

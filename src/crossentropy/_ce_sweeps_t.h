@@ -65,18 +65,11 @@ CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
         npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
         CE_T rest = 0, cnt = 0;
-        if (nx) {
-            CE_SIMD_SUMS_NEXT_MAX(rest, cnt)
-            for (npy_intp j = j0; j < j1; j++) {
-                CE_EXPSUM_REL_BODY
-                CE_T v = CE_LD(nx[j]);
-                mn = v > mn ? v : mn;   /* NaN never wins, as in ce_max_impl */
-            }
-        } else {
-            CE_SIMD_REDUCE(+ : rest, cnt)
-            for (npy_intp j = j0; j < j1; j++) {
-                CE_EXPSUM_REL_BODY
-            }
+        CE_SIMD_SUMS_NEXT_MAX(rest, cnt)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_EXPSUM_REL_BODY
+            CE_T v = CE_LD(nx[j]);
+            mn = v > mn ? v : mn;   /* NaN never wins, as in ce_max_impl */
         }
         rest_all += rest;
         cnt_all += cnt;
@@ -84,7 +77,7 @@ CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest
 #undef CE_EXPSUM_REL_BODY
     *rest_out = (CE_T)rest_all;
     *cnt_out = (CE_T)cnt_all;
-    if (nx) *nmax_out = mn;
+    *nmax_out = mn;
 }
 
 /* The value of a row's log-sum-exp when its max is not finite: -inf for an empty or all -inf row, +inf
@@ -109,7 +102,8 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp 
         st.L = 0; st.s = 0;
         return st;
     }
-    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX) CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, NULL, NULL, NULL);
+    CE_T again;   /* ce_expsum_rel's max of the "next" row: x itself here, unused */
+    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX) CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, NULL, x, &again);
     else if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, NULL, 0);
     else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, NULL, 0);
     st.L = CE_M(ce_log1p)(rest + (cnt - CE_K(1.0)));
@@ -221,25 +215,18 @@ CE_INLINE void CE_F(ce_xent_sums_rel)(const CE_S *x, const CE_S *t, const CE_S *
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
         npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
         CE_T rest = 0, cnt = 0, S = 0, dot = 0;
-        if (nx) {
-            CE_SIMD_SUMS_NEXT_MAX(rest, cnt, S, dot)
-            for (npy_intp j = j0; j < j1; j++) {
-                CE_XENT_SUMS_REL_BODY
-                CE_T vn = CE_LD(nx[j]);
-                mn = vn > mn ? vn : mn;
-            }
-        } else {
-            CE_SIMD_REDUCE(+ : rest, cnt, S, dot)
-            for (npy_intp j = j0; j < j1; j++) {
-                CE_XENT_SUMS_REL_BODY
-            }
+        CE_SIMD_SUMS_NEXT_MAX(rest, cnt, S, dot)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_XENT_SUMS_REL_BODY
+            CE_T vn = CE_LD(nx[j]);
+            mn = vn > mn ? vn : mn;
         }
         rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
     }
 #undef CE_XENT_SUMS_REL_BODY
     out->m = m;
     out->rest = (CE_T)rest_all; out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all; out->dot = (CE_T)dot_all;
-    if (nx) *nmax_out = mn;
+    *nmax_out = mn;
 }
 
 /* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from g (kept by

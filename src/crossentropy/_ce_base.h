@@ -34,6 +34,10 @@
 #define CE_SIMD
 #endif
 
+/* Rows whose max is at most this in magnitude take the exp sweeps' clamp-free form (ce_exp_rel): there
+ * max + CE_EXP_LO is still below the max by about CE_EXP_LO. */
+#define CE_REL_MAX 1048576.0
+
 #define CE_CAT_(a, b) a##_##b
 #define CE_CAT(a, b) CE_CAT_(a, b)
 /* CE_F(name): a name for the element (storage) type being instantiated, e.g. ce_xent_row_f32.

@@ -89,37 +89,44 @@ CE_INLINE CE_T CE_M(ce_exp)(CE_T x)
 #define CE_MAGIC_S (12582912.0f + 151.0f)         /* 1.5 * 2^23 + 127 + 24 */
 #define CE_UNSHIFT 0x1p-24f
 #endif
-CE_INLINE CE_T CE_M(ce_exp_nonpos)(CE_T d)
+/* The clamp-free core of ce_exp_nonpos for d in [CE_EXP_LO - 1, 0] or NaN.  The last product by
+ * 2^-CE_SHIFT_K is folded into the coefficients (exact: a power of two on normal numbers), so p * s rounds
+ * once, into the subnormals when needed, with the same result as (p * s) * 2^-CE_SHIFT_K. */
+CE_INLINE CE_T CE_M(ce_exp_nonpos_core)(CE_T dc)
 {
-    CE_T dc = d < CE_EXP_LO ? CE_EXP_LO : d;     /* NaN stays NaN */
     CE_T t = dc * CE_K(1.44269504088896340736) + CE_MAGIC_S;
     CE_T k = t - CE_MAGIC_S;
     CE_T r = dc - k * CE_LN2_HI;
     r = r - k * CE_LN2_LO;
 #if CE_IS_DOUBLE
-    CE_T p = 0x1.ad596e8e8c280p-26;
-    p = p * r + 0x1.28afa5ff38f9bp-22;
-    p = p * r + 0x1.71df48e58eb37p-19;
-    p = p * r + 0x1.a019974c74f21p-16;
-    p = p * r + 0x1.a01a0111b4b53p-13;
-    p = p * r + 0x1.6c16c18560789p-10;
-    p = p * r + 0x1.111111112f8a6p-7;
-    p = p * r + 0x1.555555555017ap-5;
-    p = p * r + 0x1.55555555554b3p-3;
-    p = p * r + 0x1.000000000000bp-1;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    CE_T p = 0x1.ad596e8e8c280p-26 * CE_UNSHIFT;
+    p = p * r + 0x1.28afa5ff38f9bp-22 * CE_UNSHIFT;
+    p = p * r + 0x1.71df48e58eb37p-19 * CE_UNSHIFT;
+    p = p * r + 0x1.a019974c74f21p-16 * CE_UNSHIFT;
+    p = p * r + 0x1.a01a0111b4b53p-13 * CE_UNSHIFT;
+    p = p * r + 0x1.6c16c18560789p-10 * CE_UNSHIFT;
+    p = p * r + 0x1.111111112f8a6p-7 * CE_UNSHIFT;
+    p = p * r + 0x1.555555555017ap-5 * CE_UNSHIFT;
+    p = p * r + 0x1.55555555554b3p-3 * CE_UNSHIFT;
+    p = p * r + 0x1.000000000000bp-1 * CE_UNSHIFT;
+    p = p * r + CE_UNSHIFT;
+    p = p * r + CE_UNSHIFT;
 #else
-    CE_T p = 0x1.6da76cp-10f;
-    p = p * r + 0x1.12a1ecp-7f;
-    p = p * r + 0x1.555470p-5f;
-    p = p * r + 0x1.55538cp-3f;
-    p = p * r + 0.5f;
-    p = p * r + 0x1.000002p+0f;
-    p = p * r + 1.0f;
+    CE_T p = 0x1.6da76cp-10f * CE_UNSHIFT;
+    p = p * r + 0x1.12a1ecp-7f * CE_UNSHIFT;
+    p = p * r + 0x1.555470p-5f * CE_UNSHIFT;
+    p = p * r + 0x1.55538cp-3f * CE_UNSHIFT;
+    p = p * r + 0.5f * CE_UNSHIFT;
+    p = p * r + 0x1.000002p+0f * CE_UNSHIFT;
+    p = p * r + CE_UNSHIFT;
 #endif
-    CE_T s = CE_M(ce_from_bits)(CE_M(ce_bits)(t) << CE_MANT);
-    return p * s * CE_UNSHIFT;
+    return p * CE_M(ce_from_bits)(CE_M(ce_bits)(t) << CE_MANT);
+}
+
+CE_INLINE CE_T CE_M(ce_exp_nonpos)(CE_T d)
+{
+    CE_T dc = d < CE_EXP_LO ? CE_EXP_LO : d;     /* NaN stays NaN */
+    return CE_M(ce_exp_nonpos_core)(dc);
 }
 #undef CE_MAGIC_S
 #undef CE_UNSHIFT
@@ -135,6 +142,19 @@ CE_INLINE CE_T CE_M(ce_exp_sub)(CE_T x, CE_T m)
     CE_T df = xf - m, xs = df + m, ms = df - xs;
     CE_T err = (xf - xs) - (m + ms);   /* (x - m) - d, exactly */
     CE_T e = CE_M(ce_exp_nonpos)(d);   /* d <= 0: m is the row's max */
+    return e + e * err;
+}
+
+/* ce_exp_sub(x, m) for the rows where |m| <= CE_REL_MAX (_ce_base.h), with xlo = ce_exp_rel_lo(m): clamping x
+ * at xlo (one max; NaN stays NaN, -inf becomes xlo) keeps x - m finite and >= CE_EXP_LO - 1, so neither the
+ * two-sum's guard against infinite differences nor the exp's clamp is needed (three operations fewer). */
+CE_INLINE CE_T CE_M(ce_exp_rel_lo)(CE_T m) { return m + CE_EXP_LO; }
+CE_INLINE CE_T CE_M(ce_exp_rel)(CE_T x, CE_T m, CE_T xlo)
+{
+    CE_T xc = x < xlo ? xlo : x;
+    CE_T d = xc - m, xs = d + m, ms = d - xs;
+    CE_T err = (xc - xs) - (m + ms);   /* (xc - m) - d, exactly */
+    CE_T e = CE_M(ce_exp_nonpos_core)(d);
     return e + e * err;
 }
 

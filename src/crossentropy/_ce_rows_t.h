@@ -49,9 +49,12 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
  * has_t / has_v / has_lab are compile-time constants at each call site (see ce_xent_row). */
 CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
-                                         CE_SG *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode)
+                                         CE_SG *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode,
+                                         int allow_rel, CE_T m_known, const CE_S *nx, CE_T *nmax)
 {
-    CE_T m = CE_F(ce_max_impl)(x, n, sx);
+    /* m_known: the row's max when the previous row's sweep took it (NaN: not known); nx: the next row, whose
+     * max the statistics sweep takes into *nmax (left alone when it does not) */
+    CE_T m = m_known == m_known ? m_known : CE_F(ce_max_impl)(x, n, sx);
     if (!(m > -(CE_T)INFINITY && m < (CE_T)INFINITY)) {
         if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
         return n == 0 ? CE_K(0.0) : (CE_T)NAN;
@@ -74,12 +77,25 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     sk = 1;   /* a constant, so the sweeps' stores stay contiguous vector stores */
     if (g) keep = n <= CE_KEEP_STACK ? kstack : (kheap = (CE_T *)malloc((size_t)n * sizeof(CE_T)));
 #endif
+    /* the clamp-free exps (ce_exp_rel) on contiguous rows: x, the kept exps and (ce_xent_sums_rel) t and v */
+    const int rel = allow_rel && sx == 1 && fabs((double)m) <= CE_REL_MAX && (!keep || sk == 1) &&
+                    (sparse_only || ((!has_t || st == 1) && (!has_v || sv == 1)));
+    CE_T nmax_unused;   /* no next row: the sweep takes this row's max again, and it is not kept */
+    CE_T *nmax_r = nx ? nmax : &nmax_unused;
+    const CE_S *nx_r = nx ? nx : x;
     if (sparse_only) {
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
-        if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sk);
+        if (rel && keep) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, nx_r, nmax_r);
+        else if (rel) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, nx_r, nmax_r);
+        else if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sk);
         else CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
         s.S = c;
+    } else if (rel) {
+        if (keep)
+            CE_F(ce_xent_sums_rel)(x, t, v, n, y, a, b, c, m, has_t, has_v, has_lab, keep, nx_r, nmax_r, &s);
+        else
+            CE_F(ce_xent_sums_rel)(x, t, v, n, y, a, b, c, m, has_t, has_v, has_lab, NULL, nx_r, nmax_r, &s);
     } else {
         if (keep)
             CE_F(ce_xent_sums_impl)(x, sx, t, st, v, sv, n, y, a, b, c, m, has_t, has_v, has_lab, keep, sk, &s);
@@ -90,8 +106,16 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, r);
     if (g) {
         CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
-        CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K, am.cm1,
-                                 am.rest, has_t, has_v, has_lab, keep, sk, g, sg);
+        if (sparse_only && keep && sk == 1) {
+            /* one target entry: scale the kept exps, then that entry (no per-element label test) */
+            CE_T ey = keep[y];
+            CE_SIMD
+            for (npy_intp j = 0; j < n; j++) g[j] = CE_STG(e.coef * keep[j]);
+            g[y] = CE_STG(e.coef * ey - e.tcoef * c);
+        } else {
+            CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K,
+                                     am.cm1, am.rest, has_t, has_v, has_lab, keep, sk, g, sg);
+        }
         /* the label entry of a confident row: p_y - 1 without the cancellation (one scalar per row) */
         if (has_lab && !has_t && xy == m) {
             CE_T ty = CE_F(ce_target)(t, st, v, sv, y, y, a, b, c, 0, has_v, 1);
@@ -127,7 +151,9 @@ CE_INLINE CE_T CE_F(ce_xent_logprob_impl)(const CE_S *x, npy_intp sx, const CE_S
     return dot;
 }
 
-CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
+/* One softmax cross-entropy row, given its max when known (m_known, else NaN), taking the max of nx (the next
+ * row, or NULL) into *nmax when its sweep can.  Not inlined: ce_xent_row and ce_xent_rows share one copy. */
+CE_CLONES static int CE_F(ce_xent_row_carry)(const void *pp, npy_intp i, CE_T m_known, const CE_S *nx, CE_T *nmax)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp n = p->cols;
@@ -154,15 +180,53 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
     int unit = sx == 1 && (!g || sg == 1) && (!ht || st == 1) && (!hv || sv == 1);
     /* the common layouts with constant flags and unit strides, so they compile to tight vector loops */
     if (unit && ht && !hv && !hl)          /* dense labels (TF, Keras) */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode, 1, m_known, nx, nmax);
     else if (unit && !ht && !hv && hl)     /* sparse labels, maybe smoothed */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode, 1, m_known, nx, nmax);
     else if (unit && !ht && hv && hl)      /* torch class weights */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode);
-    else
-        res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode, 1, m_known, nx, nmax);
+    else   /* the rest keeps the guarded sweeps (no clamp-free variants compiled for the generic layout) */
+        res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode, 0, m_known,
+                                        NULL, nmax);
     *loss = CE_STR(res);
     return 0;
+}
+
+CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
+{
+    return CE_F(ce_xent_row_carry)(pp, i, (CE_T)NAN, NULL, NULL);
+}
+
+CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes)
+{
+#if defined(__GNUC__)
+    for (npy_intp o = 0; o < bytes; o += 64) __builtin_prefetch(row + o, 0, 1);   /* prefetcht2 on x86 */
+#else
+    (void)row; (void)bytes;
+#endif
+}
+
+/* Rows [blk R, blk R + R) of a softmax cross-entropy, R = ce_pipe_rows: each row's statistics sweep also
+ * takes the max of the next row (contiguous rows), so that row's first read from memory overlaps this
+ * row's exps instead of following them. */
+CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
+    /* short contiguous rows: the row about CE_PF_AHEAD bytes ahead is prefetched (to L2) at each row's start, as
+     * the hardware prefetcher alone does not keep up with rows read at the pace of the exps */
+    const npy_intp rb = p->cols * CE_SZ, ahead = rb > 0 ? (CE_PF_AHEAD + rb - 1) / rb : 0;
+    const npy_intp pf_rows = (p->x_cs == CE_SZ && rb <= CE_PF_AHEAD && p->x_rs == rb) ? ahead : 0;
+    CE_T m = (CE_T)NAN;
+    int nbad = 0;
+    for (npy_intp i = r0; i < r1; i++) {
+        CE_T mn = (CE_T)NAN;
+        const CE_S *nx = (i + 1 < r1 && p->x_cs == CE_SZ) ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
+        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, p->cols * CE_SZ);
+        nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
+        m = mn;
+    }
+    return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -170,7 +234,8 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
  * CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block (vectorised across rows).
  * Same statistics and the same epilogue as ce_xent_row, for dense targets or plain sparse labels without
  * class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
-CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
+/* nv: the block's rows rounded up to a vector multiple (a constant CE_BLOCK_ROWS for full blocks) */
+CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const npy_intp nv)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp n = p->cols, r0 = blk * CE_BLOCK_ROWS;
@@ -181,7 +246,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
     CE_T xt[R * CE_SMALL_COLS], et[R * CE_SMALL_COLS], tt[R * CE_SMALL_COLS];
     CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
     int nbad = 0;
-    for (npy_intp i = 0; i < R; i++) {
+    for (npy_intp i = 0; i < nv; i++) {
         const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, r0 + (i < nb ? i : 0));
         const CE_S *t = p->t ? CE_ROW(const CE_S, p->t, p->t_rs, r0 + (i < nb ? i : 0)) : NULL;
         for (npy_intp j = 0; j < n; j++) {
@@ -190,19 +255,19 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         }
     }
     CE_SIMD
-    for (npy_intp i = 0; i < R; i++) m[i] = -(CE_T)INFINITY;
+    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
     for (npy_intp j = 0; j < n; j++) {
         CE_SIMD
-        for (npy_intp i = 0; i < R; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
+        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
     }
     CE_SIMD
-    for (npy_intp i = 0; i < R; i++) {
+    for (npy_intp i = 0; i < nv; i++) {
         mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
         rest[i] = 0; cnt[i] = 0; S[i] = 0; dot[i] = 0;
     }
     for (npy_intp j = 0; j < n; j++) {
         CE_SIMD
-        for (npy_intp i = 0; i < R; i++) {
+        for (npy_intp i = 0; i < nv; i++) {
             CE_T d = xt[j * R + i] - mm[i];
             CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
             rest[i] += d == 0 ? CE_K(0.0) : e;
@@ -211,7 +276,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         }
         if (p->t) {
             CE_SIMD
-            for (npy_intp i = 0; i < R; i++) {
+            for (npy_intp i = 0; i < nv; i++) {
                 CE_T d = xt[j * R + i] - mm[i], tj = tt[j * R + i];
                 S[i] += tj;
                 dot[i] += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);
@@ -219,7 +284,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         }
     }
     CE_SIMD
-    for (npy_intp i = 0; i < R; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
+    for (npy_intp i = 0; i < nv; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
     for (npy_intp i = 0; i < nb; i++) {
         CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
         CE_SG *g = p->grad ? CE_ROW(CE_SG, p->grad, p->g_rs, r0 + i) : NULL;
@@ -253,6 +318,15 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
         }
     }
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+}
+
+CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp nb = p->rows - blk * CE_BLOCK_ROWS;
+    /* a short last block (a call of 32 rows) does not pay for CE_BLOCK_ROWS; full blocks keep constant loops */
+    if (nb >= CE_BLOCK_ROWS) return CE_F(ce_xent_small_block_impl)(pp, blk, CE_BLOCK_ROWS);
+    return CE_F(ce_xent_small_block_impl)(pp, blk, (nb + 15) / 16 * 16);
 }
 
 /* Whether ce_xent_small_block can run this problem (contiguous short rows, no class vector). */
@@ -633,6 +707,7 @@ static const ce_dtype_kernels CE_F(ce_kernels) = {
     CE_NAME, CE_NPY, (int)sizeof(CE_S), (int)sizeof(CE_SR), (int)sizeof(CE_SG),
     CE_F(ce_transform_row), CE_F(ce_transform_tblock),
     CE_F(ce_xent_row), CE_F(ce_xent_small_block), CE_F(ce_xent_tblock), CE_F(ce_xent_small_ok),
+    CE_F(ce_xent_rows),
     CE_F(ce_prob_row), CE_F(ce_binary_row),
     CE_F(ce_lm_row),
     CE_F(ce_stats_row), CE_F(ce_stats_small_block),

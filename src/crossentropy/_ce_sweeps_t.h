@@ -40,6 +40,46 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
     *cnt_out = (CE_T)cnt_all;
 }
 
+#ifndef CE_SIMD_SUMS_NEXT_MAX   /* sums and the next row's max in one loop (CE_SIMD_REDUCE takes one reduction) */
+#ifdef CE_PRAGMA
+#define CE_SIMD_SUMS_NEXT_MAX(...) CE_PRAGMA(omp simd reduction(+ : __VA_ARGS__) reduction(max : mn))
+#else
+#define CE_SIMD_SUMS_NEXT_MAX(...)
+#endif
+#endif
+
+/* ce_expsum_impl for a contiguous row with |m| <= CE_REL_MAX (the exps by ce_exp_rel).  With nx (the next
+ * row, as long), that row's max is taken in the same loop and returned: its first read, from memory, then
+ * overlaps this row's exps, which run from the cache (the max sweep alone waits on memory). */
+CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out, CE_T *keep,
+                                   const CE_S *nx, CE_T *nmax_out)
+{
+    const CE_T xlo = CE_M(ce_exp_rel_lo)(m);
+    double rest_all = 0, cnt_all = 0;
+    CE_T mn = -(CE_T)INFINITY;
+#define CE_EXPSUM_REL_BODY                                                          \
+    CE_T xj = CE_LD(x[j]), e = CE_M(ce_exp_rel)(xj, m, xlo);                        \
+    rest += xj == m ? CE_K(0.0) : e;                                                \
+    cnt += xj == m ? CE_K(1.0) : CE_K(0.0);                                         \
+    if (keep) keep[j] = e;   /* callers pass NULL or not as a constant */
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T rest = 0, cnt = 0;
+        CE_SIMD_SUMS_NEXT_MAX(rest, cnt)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_EXPSUM_REL_BODY
+            CE_T v = CE_LD(nx[j]);
+            mn = v > mn ? v : mn;   /* NaN never wins, as in ce_max_impl */
+        }
+        rest_all += rest;
+        cnt_all += cnt;
+    }
+#undef CE_EXPSUM_REL_BODY
+    *rest_out = (CE_T)rest_all;
+    *cnt_out = (CE_T)cnt_all;
+    *nmax_out = mn;
+}
+
 /* The value of a row's log-sum-exp when its max is not finite: -inf for an empty or all -inf row, +inf
  * with a +inf entry, NaN with a NaN entry. */
 CE_INLINE CE_T CE_F(ce_lse_nonfinite)(const CE_S *x, npy_intp n, npy_intp sx, CE_T m)
@@ -62,7 +102,9 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp 
         st.L = 0; st.s = 0;
         return st;
     }
-    if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, NULL, 0);
+    CE_T again;   /* ce_expsum_rel's max of the "next" row: x itself here, unused */
+    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX) CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, NULL, x, &again);
+    else if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, NULL, 0);
     else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, NULL, 0);
     st.L = CE_M(ce_log1p)(rest + (cnt - CE_K(1.0)));
     st.s = cnt + rest;
@@ -152,8 +194,44 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
     out->rest = (CE_T)rest_all; out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all; out->dot = (CE_T)dot_all;
 }
 
+/* ce_xent_sums_impl for contiguous rows with |m| <= CE_REL_MAX (exps by ce_exp_rel), taking the max of the
+ * next row nx in the same loop as ce_expsum_rel does. */
+CE_INLINE void CE_F(ce_xent_sums_rel)(const CE_S *x, const CE_S *t, const CE_S *v, npy_intp n, int64_t y, CE_T a,
+                                      CE_T b, CE_T c, CE_T m, int has_t, int has_v, int has_lab, CE_T *keep,
+                                      const CE_S *nx, CE_T *nmax_out, CE_F(ce_xent_stats) *out)
+{
+    const CE_T xlo = CE_M(ce_exp_rel_lo)(m);
+    double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
+    CE_T mn = -(CE_T)INFINITY;
+#define CE_XENT_SUMS_REL_BODY                                                               \
+    CE_T xj = CE_LD(x[j]), d = xj - m;                                                      \
+    CE_T e = CE_M(ce_exp_rel)(xj, m, xlo);                                                  \
+    rest += xj == m ? CE_K(0.0) : e;                                                        \
+    cnt += xj == m ? CE_K(1.0) : CE_K(0.0);                                                 \
+    CE_T tj = CE_F(ce_target)(t, 1, v, 1, j, y, a, b, c, has_t, has_v, has_lab);            \
+    S += tj;                                                                                \
+    dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);   /* as in ce_xent_sums_impl */       \
+    if (keep) keep[j] = e;
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T rest = 0, cnt = 0, S = 0, dot = 0;
+        CE_SIMD_SUMS_NEXT_MAX(rest, cnt, S, dot)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_XENT_SUMS_REL_BODY
+            CE_T vn = CE_LD(nx[j]);
+            mn = vn > mn ? vn : mn;
+        }
+        rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
+    }
+#undef CE_XENT_SUMS_REL_BODY
+    out->m = m;
+    out->rest = (CE_T)rest_all; out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all; out->dot = (CE_T)dot_all;
+    *nmax_out = mn;
+}
+
 /* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from kv (kept by
- * the statistics sweep: g itself, or a compute-type scratch row when g is narrower) or recomputed.  With dense targets, entries with e_j == 1 (the max) take the
+ * the statistics sweep: g itself, or a compute-type scratch row when g is narrower) or recomputed.  With
+ * dense targets, entries with e_j == 1 (the max) take the
  * cancellation-free form fx + fb (((fK - t'_j) - t'_j fcm1) - t'_j frest) of the same value
  * (ce_xent_grad_at_max); sparse rows fix their one label entry after the sweep instead. */
 CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,

@@ -11,8 +11,9 @@ def build_info():
     """The build and thread configuration as a dict (used by show_config and ``crossentropy info``)."""
     info = _kernels.openmp_info()
     info["threads_in_use"] = _kernels.get_num_threads()
+    # without clones the one path built is the one in use (fixed at build time: meson option simd)
     info["simd_paths_built"] = (
-        ["x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)", "baseline"] if info["simd_clones"] else ["baseline"]
+        ["x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)", "baseline"] if info["simd_clones"] else [info["simd_path"]]
     )
     info["numpy"] = np.__version__
     info["python"] = sys.version.split()[0]

@@ -145,6 +145,7 @@ cdef extern from "_rowmath.h" nogil:
         ce_row_fn transform_row, transform_tblock
         ce_row_fn xent_row, xent_small_block, xent_tblock
         int (*xent_small_ok)(const ce_xent_problem *p) noexcept nogil
+        ce_row_fn xent_rows
         ce_row_fn prob_row, binary_row
         ce_row_fn lm_row
         ce_row_fn stats_row, stats_small_block
@@ -155,6 +156,7 @@ cdef extern from "_rowmath.h" nogil:
     int ce_bfloat16_type_num()
     const char *ce_float16_path()
     npy_intp ce_tblock_rows(npy_intp cols)
+    npy_intp ce_pipe_rows(npy_intp rows, npy_intp cols)
     int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
 
 

@@ -228,14 +228,16 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
 
 cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noexcept nogil:
     """Softmax cross-entropy: adjacent strided rows go through contiguous block buffers, few-class
-    contiguous problems go block-wise (exp vectorised across rows), the rest row by row."""
+    contiguous problems go block-wise (exp vectorised across rows), the rest in blocks of consecutive rows."""
     cdef npy_intp blocks = (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS
     cdef npy_intp tb = ce_tblock_rows(p.cols)
+    cdef npy_intp pr = ce_pipe_rows(p.rows, p.cols)
     if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize):
         return run_rows(k.xent_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
     if k.xent_small_ok(p):
         return run_rows(k.xent_small_block, p, blocks, p.cols * CE_BLOCK_ROWS)
-    return run_rows(k.xent_row, p, p.rows, p.cols)
+    # blocks of rows: each row's sweep also takes the next row's max (its read overlaps this row's exps)
+    return run_rows(k.xent_rows, p, (p.rows + pr - 1) // pr, p.cols * pr)
 
 
 cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kernels *k) noexcept nogil:

@@ -207,6 +207,7 @@ typedef struct {
     ce_row_fn transform_row, transform_tblock;
     ce_row_fn xent_row, xent_small_block, xent_tblock;
     int (*xent_small_ok)(const ce_xent_problem *p);
+    ce_row_fn xent_rows;                  /* blocks of ce_pipe_rows rows, each sweep taking the next row's max */
     ce_row_fn prob_row, binary_row;
     ce_row_fn lm_row;                     /* ce_lm_problem rows */
     ce_row_fn stats_row, stats_small_block;   /* ce_stats_problem rows, blocks of short rows */
@@ -232,6 +233,17 @@ static inline npy_intp ce_tblock_rows(npy_intp cols)
 {
     npy_intp r = (npy_intp)262144 / (cols > 0 ? cols : 1);
     return r < 16 ? 16 : (r > 512 ? 512 : r - r % 16);
+}
+
+#define CE_PF_AHEAD 12288       /* ce_xent_rows prefetches the row this many bytes ahead (rows up to this long) */
+
+/* Rows per block of ce_xent_rows: enough that a block's first max sweep (not overlapped) is rare, few enough
+ * that the blocks still spread over the threads. */
+static inline npy_intp ce_pipe_rows(npy_intp rows, npy_intp cols)
+{
+    npy_intp r = rows / 16;
+    (void)cols;
+    return r < 1 ? 1 : (r > 16 ? 16 : r);
 }
 
 /* Whether a problem's rows are strided but adjacent, so that copying blocks of rows pays. */

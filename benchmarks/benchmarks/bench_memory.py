@@ -86,19 +86,11 @@ class PeakMemory(_Base):
         ce.logsumexp(self.x)
 
 
-class HalfPeakMemory(_Base):
-    """Half logits: the peak is the input plus the outputs (float32 losses, a half gradient), no float32 copy."""
+class HalfPeakMemory(PeakMemory):
+    """Half logits next to float32: the peak is the input plus the outputs (float32 losses, half gradients and
+    softmax), no float32 copy of the input."""
 
     params = [SHAPES, HALF_DTYPES]
-
-    def peakmem_inputs_only(self, shape, dtype):
-        pass
-
-    def peakmem_sparse_forward(self, shape, dtype):
-        ce.sparse_softmax_cross_entropy(self.x, self.y)
-
-    def peakmem_sparse_loss_grad(self, shape, dtype):
-        ce.sparse_softmax_cross_entropy_and_grad(self.x, self.y)
 
 
 class ExtraMemory(_Base):

@@ -212,6 +212,19 @@ def test_property_losses_match_float64_on_the_same_half_values(h, data):
 
 
 @pytest.mark.parametrize("h", HALVES)
+def test_strided_half_gradient_out(h):
+    """A gradient written into every other column of a wider array: only those entries change."""
+    x, labels = half_rows(h, 300)
+    x = np.where(np.isfinite(x.astype(np.float32)), x, 0).astype(h)
+    want = ce.sparse_softmax_cross_entropy_and_grad(x, labels)[1]
+    wide = np.full((x.shape[0], 2 * x.shape[1]), 7, h)
+    loss = np.empty(x.shape[0], np.float32)
+    ce.sparse_softmax_cross_entropy_and_grad(x, labels, out=(loss, wide[:, ::2]))
+    np.testing.assert_array_equal(wide[:, ::2].astype(np.float32), want.astype(np.float32))
+    assert (wide[:, 1::2].astype(np.float32) == 7).all()
+
+
+@pytest.mark.parametrize("h", HALVES)
 def test_long_row_losses(h):
     """Rows longer than one float32 summation block (1024 terms): the float32 arithmetic shared with
     float32 inputs sums a confident row's thousands of equal tiny terms to within ~8 ulp, not 4."""

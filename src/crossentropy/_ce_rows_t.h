@@ -106,7 +106,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, r);
     if (g) {
         CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
-        if (sparse_only && keep && sk == 1) {
+        if (sparse_only && keep && sk == 1 && sg == 1) {   /* (a half scratch row has sk == 1 whatever sg) */
             /* one target entry: scale the kept exps, then that entry (no per-element label test) */
             CE_T ey = keep[y];
             CE_SIMD

@@ -26,8 +26,8 @@ def logits_array(logits):
 
 
 def result_dtype(x):
-    """Float results: float64 for float64 logits, float32 otherwise (half precision included)."""
-    return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+    """Float results: the kernels' per-row dtype (float64 for float64 logits, float32 otherwise)."""
+    return _kernels.row_dtype(x.dtype)
 
 
 def labels_array(labels, expected_shape):

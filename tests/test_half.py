@@ -24,6 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 import crossentropy as ce
 from crossentropy import _reference as ref
+from crossentropy import _registry
 from golden import goldenio
 
 try:
@@ -311,6 +312,56 @@ def test_float32_loops_at_float32_accuracy(h):
     out2 = np.empty(x.shape, np.float32)
     ce.softmax(x, out=out2)
     np.testing.assert_array_equal(out2, ce.softmax(x).astype(np.float32))
+
+
+STAGED_KERNELS = [k for k in _registry.kernels() if k.family in ("transform", "dense", "sparse")]
+
+
+@pytest.mark.parametrize("kernel", STAGED_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("cols", [33, 1000, 5000])  # 5000: longer than a stack scratch row
+@pytest.mark.parametrize("h", HALVES)
+def test_contiguous_rows_equal_float32_on_the_same_values(h, cols, kernel):
+    """Contiguous half rows are widened once and run through the float32 kernels: every result equals the
+    float32 kernel's on the same values bit for bit, N x C outputs rounded to the half type as NumPy rounds
+    them; with dtype=np.float32 nothing is rounded.  Rows of the extremes, -inf masks and NaN included."""
+    x, labels = half_rows(h, cols)
+    operand = {"transform": (), "dense": (soft_targets(x, h),), "sparse": (labels,)}[kernel.family]
+    widened = tuple(a.astype(F32) if a.dtype == h else a for a in operand)
+    with np.errstate(all="ignore"):
+        want = kernel.ufunc(x.astype(F32), *widened)
+        got = kernel.ufunc(x, *operand)
+        got32 = kernel.ufunc(x, *operand, dtype=np.float32)
+    want, got, got32 = (r if isinstance(r, tuple) else (r,) for r in (want, got, got32))
+    for w, g, g32 in zip(want, got, got32, strict=True):
+        assert g32.dtype == F32
+        np.testing.assert_array_equal(g32, w)
+        if g.shape == x.shape:  # N x C: rounded to the half type
+            assert g.dtype == h
+            with np.errstate(over="ignore", under="ignore"):  # as the kernels round: to +-inf, to subnormals
+                np.testing.assert_array_equal(g.astype(F32), w.astype(h).astype(F32))
+        else:
+            np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("h", HALVES)
+def test_staged_class_weights_and_strided_gradient(h):
+    """torch class weights (a class vector) and a strided half gradient go through the staged rows too."""
+    from crossentropy import torch as cet
+
+    x, labels = half_rows(h, 300)
+    keep = np.isfinite(x.astype(np.float64)).all(axis=1)
+    x, labels = x[keep], labels[keep]
+    with np.errstate(under="ignore"):
+        w = (np.random.default_rng(5).random(300) + 0.5).astype(h)
+        got = cet.cross_entropy(x, labels, weight=w, reduction="none")
+        want = cet.cross_entropy(x.astype(F32), labels, weight=w.astype(F32), reduction="none")
+        np.testing.assert_array_equal(got.astype(F32), want.astype(h).astype(F32))
+        g = np.zeros((x.shape[0], 2 * x.shape[1]), h)[:, ::2]
+        loss = np.empty(x.shape[0], F32)
+        ce.sparse_softmax_cross_entropy_and_grad(x, labels, out=(loss, g))
+        loss32, g32 = ce.sparse_softmax_cross_entropy_and_grad(x.astype(F32), labels)
+        np.testing.assert_array_equal(loss, loss32)
+        np.testing.assert_array_equal(g.astype(F32), g32.astype(h).astype(F32))
 
 
 @pytest.mark.parametrize("h", HALVES)

@@ -7,12 +7,61 @@
 #define CE_SZR ((npy_intp)sizeof(CE_SR))   /* per-row results (losses, logsumexp) and row scales */
 #define CE_ROW(T, base, rs, i) ((T *)((base) + (i) * (rs)))
 
+#ifdef CE_WIDEN_ROW
+/* ---------------------------------------------------------------------------------------------------
+ * Staged half rows: a contiguous half row is widened once into a float32 scratch row (taking its max on the
+ * way, _ce_widen.h) and runs through the float32 column's row kernel (CE_WIDE), whose result it then is; N x C
+ * outputs in the half type come back through a float32 scratch row.  The direct half sweeps convert every
+ * element once per sweep instead.  The staged functions return -1 when scratch rows cannot be allocated. */
+
+/* A float32 scratch row stored into an N x C output row (stride sy elements) */
+CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp n, npy_intp sy)
+{
+#ifdef CE_NARROW_ROW
+    if (sy == 1) {
+        CE_NARROW_ROW(src, dst, n);
+        return;
+    }
+#endif
+    if (sy == 1) {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) dst[j] = CE_STG(src[j]);
+    } else {
+        for (npy_intp j = 0; j < n; j++) dst[j * sy] = CE_STG(src[j]);
+    }
+}
+
+CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_intp i)
+{
+    const npy_intp n = p->cols;
+    const int half_y = p->what != CE_ROW_LSE && sizeof(CE_SG) < sizeof(float);
+    float stack[2 * CE_KEEP_STACK];
+    float *buf = n <= CE_KEEP_STACK ? stack : (float *)malloc((size_t)n * 2 * sizeof(float));
+    if (!buf) return -1;
+    float *xb = buf, *yb = buf + n;
+    ce_transform_problem q = *p;   /* the float32 view: row i of x and of a half output is the scratch row */
+    q.x = (const char *)xb; q.x_rs = 0; q.x_cs = sizeof(float);
+    if (half_y) { q.y = (char *)yb; q.y_rs = 0; q.y_cs = sizeof(float); }
+    CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
+    int res = CE_WIDE(ce_transform_row)(&q, i);
+    if (half_y) CE_F(ce_store_scratch_row)(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, p->y_cs / CE_SZG);
+    if (buf != stack) free(buf);
+    return res;
+}
+#endif
+
 /* ---------------------------------------------------------------------------------------------------
  * logsumexp / softmax / log_softmax of one row.  The writing sweep reads x_j before writing y_j, so
  * y may be x itself (softmax(x, out=x)). */
 CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
+#ifdef CE_WIDEN_ROW
+    if (p->x_cs == CE_SZ) {
+        int res = CE_F(ce_transform_row_staged)(p, i);
+        if (res >= 0) return res;
+    }
+#endif
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
     CE_SG *y = CE_ROW(CE_SG, p->y, p->y_rs, i);
     npy_intp n = p->cols, sx = p->x_cs / CE_SZ, sy = p->y_cs / CE_SZG;
@@ -206,13 +255,11 @@ CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes)
 #endif
 }
 
-/* Rows [blk R, blk R + R) of a softmax cross-entropy, R = ce_pipe_rows: each row's statistics sweep also
- * takes the max of the next row (contiguous rows), so that row's first read from memory overlaps this
- * row's exps instead of following them. */
-CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
+/* Rows [r0, r1) of a softmax cross-entropy: each row's statistics sweep also takes the max of the next row
+ * (contiguous rows), so that row's first read from memory overlaps this row's exps instead of following them. */
+CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
-    const ce_xent_problem *p = (const ce_xent_problem *)pp;
-    const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
+    const void *pp = p;
     /* short contiguous rows: the row about CE_PF_AHEAD bytes ahead is prefetched (to L2) at each row's start, as
      * the hardware prefetcher alone does not keep up with rows read at the pace of the exps */
     const npy_intp rb = p->cols * CE_SZ, ahead = rb > 0 ? (CE_PF_AHEAD + rb - 1) / rb : 0;
@@ -227,6 +274,54 @@ CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
         m = mn;
     }
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+}
+
+#ifdef CE_WIDEN_ROW
+/* Half rows [r0, r1) with contiguous logits and targets, staged (see ce_transform_row_staged). */
+CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
+{
+    const npy_intp n = p->cols, sg = p->g_cs / CE_SZG;
+    const int half_g = p->grad != NULL && sizeof(CE_SG) < sizeof(float);
+    const size_t rows_of_scratch = 1 + (p->t != NULL) + (p->v != NULL) + half_g;
+    float *buf = (float *)malloc((size_t)(n > 0 ? n : 1) * rows_of_scratch * sizeof(float));
+    if (!buf) return -1;
+    float *xb = buf, *tb = xb + n, *vb = tb + (p->t != NULL) * n, *gb = vb + (p->v != NULL) * n;
+    ce_xent_problem q = *p;   /* the float32 view: row i of x, t and a half gradient is the scratch row */
+    q.x = (const char *)xb; q.x_rs = 0; q.x_cs = sizeof(float);
+    if (p->t) { q.t = (const char *)tb; q.t_rs = 0; q.t_cs = sizeof(float); }
+    if (p->v) {
+        const CE_S *v = (const CE_S *)p->v;
+        for (npy_intp j = 0; j < n; j++) vb[j] = CE_LD(v[j * (p->v_cs / CE_SZ)]);
+        q.v = (const char *)vb; q.v_cs = sizeof(float);
+    }
+    if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
+    const npy_intp rb = n * CE_SZ, ahead = rb > 0 ? (CE_PF_AHEAD + rb - 1) / rb : 0;
+    const npy_intp pf_rows = (rb <= CE_PF_AHEAD && p->x_rs == rb) ? ahead : 0;
+    int nbad = 0;
+    for (npy_intp i = r0; i < r1; i++) {
+        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb);
+        float m = CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
+        if (p->t) CE_WIDEN_ROW(CE_ROW(const CE_S, p->t, p->t_rs, i), tb, n);
+        nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
+        if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg);
+    }
+    free(buf);
+    return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+}
+#endif
+
+/* Rows [blk R, blk R + R), R = ce_pipe_rows: half rows staged where their layout allows, the rest direct. */
+CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
+{
+    const ce_xent_problem *p = (const ce_xent_problem *)pp;
+    const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
+#ifdef CE_WIDEN_ROW
+    if (p->x_cs == CE_SZ && (!p->t || p->t_cs == CE_SZ)) {
+        int res = CE_F(ce_xent_rows_staged)(p, r0, r1);
+        if (res >= 0) return res;
+    }
+#endif
+    return CE_F(ce_xent_rows_direct)(p, r0, r1);
 }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -389,7 +484,12 @@ CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
             nbad += ret >> CE_COUNT_SHIFT;
         }
     } else {
-        for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(&q, i) & CE_ROW_BAD_LABEL;
+        int staged = -1;
+#ifdef CE_WIDEN_ROW
+        staged = CE_F(ce_xent_rows_staged)(&q, 0, nb);
+        if (staged >= 0) nbad = staged >> CE_COUNT_SHIFT;
+#endif
+        for (npy_intp i = 0; staged < 0 && i < nb; i++) nbad += CE_F(ce_xent_row)(&q, i) & CE_ROW_BAD_LABEL;
     }
     if (p->grad) CE_F(ce_scatter_rows)(p->grad + r0 * p->g_rs, p->g_rs, p->g_cs, gb, nb, n);
     free(buf);

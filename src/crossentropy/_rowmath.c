@@ -94,7 +94,12 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 /* ---- half precision (docs/half_precision.md): stored as 16 bits, computed in float32; per-row results
  * float32; N x C outputs in the half type ("...") or float32 ("...f", the dtype=float32 loops) ---- */
 #include "_ce_half.h"
+#include "_ce_widen.h"
+/* The half columns stage contiguous softmax cross-entropy rows: CE_WIDEN_ROW widens a row into a float32
+ * scratch row, which then runs through the float32 column's row kernel (CE_WIDE names it). */
+#define CE_WIDE(name) CE_CAT(name, f32)
 /* bfloat16: the conversions are shifts and integer rounding, fast in every clone */
+#define CE_WIDEN_ROW ce_widen_row_bf16
 #define CE_S uint16_t
 #define CE_T float
 #define CE_K(v) v##f
@@ -127,16 +132,20 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_NAME "bfloat16->float32"
 #define CE_NPY (-1)
 #include CE_INSTANTIATE
+#undef CE_WIDEN_ROW
 
-/* float16: converted with exact integer bit operations (_ce_half.h), which vectorise in every SIMD clone.
+/* float16: staged rows are widened by the hardware conversions where the CPU has them (_ce_widen.h); the
+ * direct sweeps convert with exact integer bit operations (_ce_half.h), which vectorise in every SIMD clone.
  * (Compiling the columns under `#pragma GCC target` regions so that _Float16 conversions become F16C /
  * AVX-512 instructions was measured: the row sums then round differently from the float32 columns, up to
  * 20 float32 ulp on confident rows, and the build takes three times as long.) */
+#define CE_WIDEN_ROW ce_widen_row_f16
 #define CE_F16_SUF f16
 #define CE_F16_SUFF f16f
 #define CE_F16_LD(v) ce_ld_f16_bits(v)
 #define CE_F16_ST(v) ce_st_f16_bits(v)
 #include "_ce_half_columns.h"
+#undef CE_WIDEN_ROW
 
 static int ce_bf16_num = -1;
 void ce_set_bfloat16_type_num(int type_num) { ce_bf16_num = type_num; }
@@ -149,7 +158,7 @@ static const ce_dtype_kernels *ce_f16_pair(int out_f32)
 
 const char *ce_float16_path(void)
 {
-    return "integer bit conversions, vectorised in the SIMD clones";
+    return ce_widen_f16_name();
 }
 
 const ce_dtype_kernels *ce_kernels_for_out(int type_num, int out_type_num)

@@ -1,0 +1,174 @@
+/* Contiguous half rows widened into float32 scratch rows, returning the row's max, for the staged half
+ * kernels (_ce_rows_t.h: a half row is widened once, then runs through the float32 row kernel).
+ *
+ * float16 uses the hardware conversion (AVX-512 vcvtph2ps, 16 per instruction, or F16C, 8) when the CPU has
+ * it, chosen at run time; GCC 12 does not vectorise _Float16 conversions, hence the intrinsics.  Elsewhere,
+ * and for the tails, the exact bit conversions of _ce_half.h.  Both convert every value exactly, so the
+ * result does not depend on the path.  The max ignores NaN, as ce_max_impl does.  Included by _rowmath.c
+ * after _ce_base.h and _ce_half.h. */
+#ifndef CROSSENTROPY_CE_WIDEN_H
+#define CROSSENTROPY_CE_WIDEN_H
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define CE_WIDEN_X86 1
+#else
+#define CE_WIDEN_X86 0
+#endif
+
+/* The portable widening: exact bit conversions, vectorised in the SIMD clones */
+#define CE_WIDEN_PORTABLE(NAME, LD)                                                 \
+    CE_CLONES static float NAME(const uint16_t *h, float *f, npy_intp n)            \
+    {                                                                               \
+        float m = -INFINITY;                                                        \
+        CE_SIMD_REDUCE(max : m)                                                     \
+        for (npy_intp j = 0; j < n; j++) {                                          \
+            float v = LD(h[j]);                                                     \
+            f[j] = v;                                                               \
+            m = v > m ? v : m;                                                      \
+        }                                                                           \
+        return m;                                                                   \
+    }
+CE_WIDEN_PORTABLE(ce_widen_row_bf16_bits, ce_ld_bf16)
+CE_WIDEN_PORTABLE(ce_widen_row_f16_bits, ce_ld_f16_bits)
+#undef CE_WIDEN_PORTABLE
+
+CE_CLONES static void ce_narrow_row_f16_bits(const float *f, uint16_t *h, npy_intp n)
+{
+    CE_SIMD
+    for (npy_intp j = 0; j < n; j++) h[j] = ce_st_f16_bits(f[j]);
+}
+
+#if CE_WIDEN_X86
+/* In the loops below, max(v, m) returns m when v is NaN (the second operand wins unordered compares), so
+ * NaN never enters m; two accumulators, as one max's latency would bound the loop. */
+#define CE_WIDEN_VECTOR(NAME, TARGET, VF, VEC, LOAD, STORE, MAX, SET1, REDUCE, LD)                               \
+    __attribute__((target(TARGET))) static float NAME(const uint16_t *h, float *f, npy_intp n)                   \
+    {                                                                                                           \
+        VEC m0 = SET1(-INFINITY), m1 = m0;                                                                      \
+        npy_intp j = 0;                                                                                         \
+        for (; j + 2 * VF <= n; j += 2 * VF) {                                                                  \
+            VEC a = LOAD(h + j), b = LOAD(h + j + VF);                                                          \
+            STORE(f + j, a);                                                                                    \
+            STORE(f + j + VF, b);                                                                               \
+            m0 = MAX(a, m0);                                                                                    \
+            m1 = MAX(b, m1);                                                                                    \
+        }                                                                                                       \
+        float m = REDUCE(MAX(m0, m1));                                                                          \
+        for (; j < n; j++) {                                                                                    \
+            float v = LD(h[j]);                                                                                 \
+            f[j] = v;                                                                                           \
+            m = v > m ? v : m;                                                                                  \
+        }                                                                                                       \
+        return m;                                                                                               \
+    }
+#define CE_LOAD_F16_512(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define CE_LOAD_BF16_512(p) \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define CE_LOAD_F16_256(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define CE_LOAD_BF16_256(p) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+
+__attribute__((target("avx2"))) static inline float ce_reduce_max_256(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+CE_WIDEN_VECTOR(ce_widen_row_f16_avx512, "avx512f", 16, __m512, CE_LOAD_F16_512, _mm512_storeu_ps, _mm512_max_ps,
+                _mm512_set1_ps, _mm512_reduce_max_ps, ce_ld_f16_bits)
+CE_WIDEN_VECTOR(ce_widen_row_bf16_avx512, "avx512f", 16, __m512, CE_LOAD_BF16_512, _mm512_storeu_ps,
+                _mm512_max_ps, _mm512_set1_ps, _mm512_reduce_max_ps, ce_ld_bf16)
+CE_WIDEN_VECTOR(ce_widen_row_f16_avx2, "avx2,f16c", 8, __m256, CE_LOAD_F16_256, _mm256_storeu_ps, _mm256_max_ps,
+                _mm256_set1_ps, ce_reduce_max_256, ce_ld_f16_bits)
+CE_WIDEN_VECTOR(ce_widen_row_bf16_avx2, "avx2", 8, __m256, CE_LOAD_BF16_256, _mm256_storeu_ps, _mm256_max_ps,
+                _mm256_set1_ps, ce_reduce_max_256, ce_ld_bf16)
+#undef CE_WIDEN_VECTOR
+
+/* float32 -> float16, rounded to nearest even as ce_st_f16_bits does (by the immediate, not by MXCSR) */
+#define CE_ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+__attribute__((target("avx512f"))) static void ce_narrow_row_f16_avx512(const float *f, uint16_t *h, npy_intp n)
+{
+    npy_intp j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm256_storeu_si256((__m256i *)(h + j), _mm512_cvtps_ph(_mm512_loadu_ps(f + j), CE_ROUND_NEAREST));
+    for (; j < n; j++) h[j] = ce_st_f16_bits(f[j]);
+}
+
+__attribute__((target("avx2,f16c"))) static void ce_narrow_row_f16_avx2(const float *f, uint16_t *h, npy_intp n)
+{
+    npy_intp j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm_storeu_si128((__m128i *)(h + j), _mm256_cvtps_ph(_mm256_loadu_ps(f + j), CE_ROUND_NEAREST));
+    for (; j < n; j++) h[j] = ce_st_f16_bits(f[j]);
+}
+#undef CE_ROUND_NEAREST
+
+/* 2: AVX-512, 1: AVX2 and F16C, 0: neither.  The CPU's (a read of libgcc's CPU model, once per row) when the
+ * SIMD clones are on; a build fixed to one path (meson option simd) keeps to that path's instructions. */
+static int ce_widen_level(void)
+{
+#if CE_CLONES_ON
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 2
+         : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") ? 1 : 0);
+#elif defined(__AVX512F__)
+    return 2;
+#elif defined(__AVX2__) && defined(__F16C__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+#define CE_WIDEN_DISPATCH(AVX512, AVX2, ...)      \
+    switch (ce_widen_level()) {                  \
+        case 2: return AVX512(__VA_ARGS__);      \
+        case 1: return AVX2(__VA_ARGS__);        \
+        default: break;                          \
+    }
+#else
+#define CE_WIDEN_DISPATCH(AVX512, AVX2, ...)
+#endif
+
+/* A contiguous row of n half values widened into f; returns the row's max (NaN ignored, as ce_max_impl). */
+static float ce_widen_row_f16(const uint16_t *h, float *f, npy_intp n)
+{
+    CE_WIDEN_DISPATCH(ce_widen_row_f16_avx512, ce_widen_row_f16_avx2, h, f, n)
+    return ce_widen_row_f16_bits(h, f, n);
+}
+
+static float ce_widen_row_bf16(const uint16_t *h, float *f, npy_intp n)
+{
+    CE_WIDEN_DISPATCH(ce_widen_row_bf16_avx512, ce_widen_row_bf16_avx2, h, f, n)
+    return ce_widen_row_bf16_bits(h, f, n);
+}
+
+/* A contiguous float32 row rounded into n float16 values (bfloat16 rows narrow in the clones' loops). */
+static void ce_narrow_row_f16(const float *f, uint16_t *h, npy_intp n)
+{
+#if CE_WIDEN_X86
+    int level = ce_widen_level();
+    if (level == 2) ce_narrow_row_f16_avx512(f, h, n);
+    else if (level == 1) ce_narrow_row_f16_avx2(f, h, n);
+    else
+#endif
+        ce_narrow_row_f16_bits(f, h, n);
+}
+#undef CE_WIDEN_DISPATCH
+
+/* How float16 rows are converted on this CPU (show_config). */
+static const char *ce_widen_f16_name(void)
+{
+#if CE_WIDEN_X86
+    switch (ce_widen_level()) {
+        case 2: return "rows widened by AVX-512 conversions, other sweeps by integer bit conversions";
+        case 1: return "rows widened by F16C conversions, other sweeps by integer bit conversions";
+        default: break;
+    }
+#endif
+    return "integer bit conversions, vectorised in the SIMD clones";
+}
+
+#endif

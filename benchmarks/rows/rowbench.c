@@ -3,7 +3,9 @@
  * rarely left alone for its 50 ms).  Build (see docs/performance.md) against a source tree, then
  *     ./rowbench MODE N C REPS [f]
  * MODE: fwd (sparse loss), fused (sparse loss + gradient into a preallocated array), lse, softmax;
- * f: also time the read floor (a vectorised sum) and the copy floor (memcpy) over the same chunks.
+ * f: also time the read floor (a vectorised sum) and the copy floor (memcpy) over the same chunks (float32).
+ * ROWBENCH_DTYPE=float16 or bfloat16 (environment): time that element type's kernels on the same values
+ * (gradients in the same type), next to the float32 floors.
  * Define ROWS_API when the tree has ce_xent_rows (blocks of rows), as the package's driver calls it. */
 #include "_rowmath.h"
 #include <numpy/ndarraytypes.h>
@@ -18,13 +20,21 @@ int main(int argc,char**argv){
   int64_t*lab=malloc(N*8); unsigned s=1;
   for(npy_intp i=0;i<N*C;i++){s=s*1103515245u+12345u; x[i]=((int)(s>>8)%20000)/1000.0f-10.0f; g[i]=0; dst[i]=0;}
   for(npy_intp i=0;i<N;i++){s=s*1103515245u+12345u; lab[i]=(s>>8)%C;}
-  const ce_dtype_kernels*k=ce_kernels_for(NPY_FLOAT32);
+  const char*dt=getenv("ROWBENCH_DTYPE"); int es=4; const ce_dtype_kernels*k=ce_kernels_for(NPY_FLOAT32);
+  char*xe=(char*)x,*ge=(char*)g;
+  if(dt&&strcmp(dt,"float32")){   /* the same values in a half type (x, g reused as 16-bit arrays) */
+    int bf=!strcmp(dt,"bfloat16"); es=2; uint16_t*h=aligned_alloc(64,N*C*2); uint16_t*hg=aligned_alloc(64,N*C*2);
+    for(npy_intp i=0;i<N*C;i++){uint32_t u; memcpy(&u,&x[i],4); h[i]=bf?(uint16_t)(u>>16):0; hg[i]=0;
+      if(!bf){_Float16 v=(_Float16)x[i]; memcpy(&h[i],&v,2);}}
+    if(bf) ce_set_bfloat16_type_num(256);
+    k=ce_kernels_for(bf?256:NPY_HALF); xe=(char*)h; ge=(char*)hg;
+  }
   ce_xent_problem p; ce_xent_problem_init(&p);
-  p.rows=N;p.cols=C;p.x=(char*)x;p.x_rs=C*4;p.x_cs=4;p.lab=(char*)lab;p.lab_rs=8;p.lab_is64=1;p.loss=(char*)loss;p.loss_rs=4;
-  if(!strcmp(mode,"fused")){p.grad=(char*)g;p.g_rs=C*4;p.g_cs=4;}
-  ce_transform_problem tp; ce_transform_problem_init(&tp); tp.rows=N;tp.cols=C;tp.x=(char*)x;tp.x_rs=C*4;tp.x_cs=4;
+  p.rows=N;p.cols=C;p.x=xe;p.x_rs=C*es;p.x_cs=es;p.lab=(char*)lab;p.lab_rs=8;p.lab_is64=1;p.loss=(char*)loss;p.loss_rs=4;
+  if(!strcmp(mode,"fused")){p.grad=ge;p.g_rs=C*es;p.g_cs=es;}
+  ce_transform_problem tp; ce_transform_problem_init(&tp); tp.rows=N;tp.cols=C;tp.x=xe;tp.x_rs=C*es;tp.x_cs=es;
   if(!strcmp(mode,"lse")){tp.what=CE_ROW_LSE;tp.y=(char*)loss;tp.y_rs=4;}
-  if(!strcmp(mode,"softmax")){tp.what=CE_ROW_SOFTMAX;tp.y=(char*)g;tp.y_rs=C*4;tp.y_cs=4;}
+  if(!strcmp(mode,"softmax")){tp.what=CE_ROW_SOFTMAX;tp.y=ge;tp.y_rs=C*es;tp.y_cs=es;}
   int tr = !strcmp(mode,"lse")||!strcmp(mode,"softmax");
   int small = !tr && k->xent_small_ok(&p);
   double best=1e9,bestr=1e9,bestc=1e9; volatile float sink=0;

@@ -6,16 +6,18 @@
 
 For every shape, dtype (float32, float16, bfloat16 when ml_dtypes is installed) and thread count it times
 the sparse cross-entropy forward (``sparse_softmax_cross_entropy``) and the fused loss+grad
-(``sparse_softmax_cross_entropy_and_grad``), and prints each half time as a ratio to float32 at the same
-thread count (``half / float32``: below 1 means half is faster).  PyTorch CPU (``F.cross_entropy``, forward
-and forward+backward, on the same half tensors) and JAX ``jit`` on CPU (``logsumexp - x[label]`` and its
-VJP, on the same half arrays) are timed next to them, each only when importable; JAX's thread pool cannot
-be resized at run time, so its column uses every core whatever the thread count.
+(``sparse_softmax_cross_entropy_and_grad``, into fresh arrays and into preallocated ``out=``), and prints
+each half time as a ratio to float32 at the same thread count (``half / float32``: below 1 means half is
+faster).  PyTorch CPU (``F.cross_entropy``, forward and forward+backward, on the same half tensors) and JAX
+``jit`` on CPU (``logsumexp - x[label]`` and its VJP, on the same half arrays) are timed next to them, each
+only when importable; JAX's thread pool cannot be resized at run time, so its column uses every core
+whatever the thread count.
 
 It also reports the peak extra memory (``tracemalloc``) of our half calls against the size of their
 outputs: no float32 copy of the input is made.
 
-Timing: ``time.perf_counter``; one warm-up call, then the best of ``--repeat`` calls.
+Timing: ``time.perf_counter``; one warm-up call, then the best of ``--repeat`` calls, in ``--rounds`` rounds
+with the dtypes alternating (best over the rounds).
 """
 
 import argparse
@@ -102,28 +104,42 @@ def _jax_fns(x, y):
     return (lambda: f(jx).block_until_ready()), (lambda: g(jx).block_until_ready())
 
 
-def run(shapes, threads, repeat, frameworks=True):
+def run(shapes, threads, repeat, frameworks=True, rounds=3):
     rows = []
     for shape in shapes:
         n, c = (int(v) for v in shape.split("x"))
         rng = np.random.default_rng(0)
         base = (rng.standard_normal((n, c), dtype=np.float32) * 2).astype(np.float32)
         y = rng.integers(0, c, n).astype(np.int64)
-        for name, dt in _dtypes():
-            x = base.astype(dt)
-            mem = None
-            if name != "float32":
-                mem = _peak_extra(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y))
-            for nt in threads:
-                ce.set_num_threads(nt)
-                rec = {
-                    "shape": shape,
-                    "dtype": name,
-                    "threads": nt,
-                    "fwd": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy(x, y), repeat),
-                    "grad": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y), repeat),
-                    "mem": mem,
-                }
+        xs = {name: base.astype(dt) for name, dt in _dtypes()}
+        del base
+        loss = np.empty(n, np.float32)
+        mems = {
+            name: _peak_extra(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y))
+            for name, x in xs.items()
+            if name != "float32"
+        }
+        for nt in threads:
+            ce.set_num_threads(nt)
+            recs = {name: {"shape": shape, "dtype": name, "threads": nt, "mem": mems.get(name)} for name in xs}
+            # the dtypes alternate within each round, so that a slower stretch of a shared machine hits all of
+            # them; each figure is the best over the rounds
+            for _ in range(rounds):
+                for name, x in xs.items():
+                    g = np.empty_like(x)
+                    times = {
+                        "fwd": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy(x, y), repeat),
+                        "grad": _best(lambda x=x, y=y: ce.sparse_softmax_cross_entropy_and_grad(x, y), repeat),
+                        "grad_out": _best(
+                            lambda x=x, y=y, o=(loss, g): ce.sparse_softmax_cross_entropy_and_grad(x, y, out=o),
+                            repeat,
+                        ),
+                    }
+                    for k, v in times.items():
+                        recs[name][k] = min(recs[name].get(k, np.inf), v)
+                    del g
+            for name, x in xs.items():
+                rec = recs[name]
                 if frameworks and name != "float32":
                     tf = _torch_fns(x, y, nt)
                     if tf is not None:
@@ -133,8 +149,8 @@ def run(shapes, threads, repeat, frameworks=True):
                         rec["jax_fwd"], rec["jax_grad"] = (_best(f, repeat) for f in jf)
                 rows.append(rec)
                 print(_line(rec, rows), flush=True)
-            del x
-            gc.collect()
+        del xs
+        gc.collect()
     ce.set_num_threads(None)
     return rows
 
@@ -148,9 +164,13 @@ def _line(rec, rows):
         f"{rec['shape']:>12} {rec['dtype']:>8} {rec['threads']}t",
         f"fwd {rec['fwd'] * 1e3:8.1f} ms",
         f"fwd+grad {rec['grad'] * 1e3:8.1f} ms",
+        f"into out= {rec['grad_out'] * 1e3:8.1f} ms",
     ]
     if ref is not None and rec is not ref:
-        parts.append(f"vs float32: fwd {rec['fwd'] / ref['fwd']:.2f}x, fwd+grad {rec['grad'] / ref['grad']:.2f}x")
+        parts.append(
+            f"vs float32: fwd {rec['fwd'] / ref['fwd']:.2f}x, fwd+grad {rec['grad'] / ref['grad']:.2f}x, "
+            f"into out= {rec['grad_out'] / ref['grad_out']:.2f}x"
+        )
     for k in ("torch", "jax"):
         if f"{k}_fwd" in rec:
             parts.append(f"{k} {rec[f'{k}_fwd'] * 1e3:.1f} / {rec[f'{k}_grad'] * 1e3:.1f} ms")
@@ -164,10 +184,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="65536x1000,2048x50257,512x128256")
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="calls per figure and round (best kept)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, the dtypes alternating within each")
     parser.add_argument("--no-frameworks", action="store_true", help="leave out torch and JAX")
     opts = parser.parse_args()
-    run(opts.shapes.split(","), [int(t) for t in opts.threads.split(",")], opts.repeat, not opts.no_frameworks)
+    threads = [int(t) for t in opts.threads.split(",")]
+    run(opts.shapes.split(","), threads, opts.repeat, not opts.no_frameworks, opts.rounds)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,13 @@
 
 import json
 import os
+import platform
+import shutil
 import subprocess
 import sys
+import sysconfig
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -312,6 +316,24 @@ def test_float32_loops_at_float32_accuracy(h):
     out2 = np.empty(x.shape, np.float32)
     ce.softmax(x, out=out2)
     np.testing.assert_array_equal(out2, ce.softmax(x).astype(np.float32))
+
+
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64") or sys.platform != "linux", reason="vector paths: x86-64 Linux"
+)
+def test_widening_paths_agree(tmp_path):
+    """The row widening (float16, bfloat16) and float16 narrowing of the staged rows agree bit for bit on every
+    path this CPU has: bit conversions, AVX2+F16C, AVX-512 (only one of them runs in the package)."""
+    headers = Path(ce.__file__).parent
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None or not (headers / "_ce_widen.h").exists():
+        pytest.skip("needs a C compiler and the package's sources")
+    exe = tmp_path / "widen_paths"
+    includes = [f"-I{d}" for d in (headers, np.get_include(), sysconfig.get_paths()["include"])]
+    src = Path(__file__).parent / "c" / "widen_paths.c"
+    subprocess.run([cc, "-O2", "-std=c11", "-fopenmp-simd", *includes, str(src), "-o", str(exe), "-lm"], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
 
 
 STAGED_KERNELS = [k for k in _registry.kernels() if k.family in ("transform", "dense", "sparse")]

@@ -1,0 +1,69 @@
+/* The float16/bfloat16 row widening and float16 narrowing of _ce_widen.h on every path this CPU has (bit
+ * conversions, AVX2+F16C, AVX-512) must agree bit for bit: every half value at three alignments and tails,
+ * and for narrowing every float16 value, the midpoints between neighbours (ties) and values between them.
+ * Built and run by tests/test_half.py::test_widening_paths_agree; prints the mismatches, exits 1 on any. */
+#include <numpy/npy_common.h>
+#include <stdio.h>
+#include "_ce_base.h"
+#include "_ce_half.h"
+#include "_ce_widen.h"
+
+static int same(float a, float b)
+{
+    uint32_t x, y;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    return x == y || (a != a && b != b);
+}
+
+static uint16_t h[65536];
+static float ref[65536], got[65536], f[3 * 65536];
+static uint16_t nref[3 * 65536], ngot[3 * 65536];
+
+int main(void)
+{
+    int bad = 0, paths = 1;
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    int avx512 = __builtin_cpu_supports("avx512f");
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    for (int off = 0; off < 3; off++) {
+        npy_intp n = 65536 - off * 7;
+        for (int bf = 0; bf < 2; bf++) {
+            float m = bf ? ce_widen_row_bf16_bits(h + off, ref, n) : ce_widen_row_f16_bits(h + off, ref, n);
+            for (int path = 1; path <= 2; path++) {
+                if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
+                float mg = path == 1 ? (bf ? ce_widen_row_bf16_avx2(h + off, got, n) : ce_widen_row_f16_avx2(h + off, got, n))
+                                     : (bf ? ce_widen_row_bf16_avx512(h + off, got, n)
+                                           : ce_widen_row_f16_avx512(h + off, got, n));
+                for (npy_intp j = 0; j < n; j++)
+                    if (!same(ref[j], got[j]) && bad++ < 5) printf("widen %s path %d: %04x\n", bf ? "bf16" : "f16", path, h[off + j]);
+                if (!same(m, mg) && bad++ < 5) printf("max %s path %d: %g != %g\n", bf ? "bf16" : "f16", path, mg, m);
+            }
+        }
+    }
+    npy_intp k = 0;
+    for (int i = 0; i < 65536; i++) {
+        float v = ce_ld_f16_bits((uint16_t)i), w = ce_ld_f16_bits((uint16_t)(i + 1));
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        u += 0x1234;
+        f[k++] = v;
+        f[k++] = (v + w) / 2;
+        memcpy(&f[k++], &u, 4);
+    }
+    ce_narrow_row_f16_bits(f, nref, k);
+    for (int path = 1; path <= 2; path++) {
+        if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
+        paths++;
+        if (path == 1) ce_narrow_row_f16_avx2(f, ngot, k);
+        else ce_narrow_row_f16_avx512(f, ngot, k);
+        for (npy_intp j = 0; j < k; j++) {
+            int nan = f[j] != f[j];
+            int ok = nan ? ((ngot[j] & 0x7c00) == 0x7c00 && (ngot[j] & 0x3ff)) : ngot[j] == nref[j];
+            if (!ok && bad++ < 5) printf("narrow path %d: %a -> %04x, bits %04x\n", path, f[j], ngot[j], nref[j]);
+        }
+    }
+    printf("%d paths compared, %d mismatches\n", paths, bad);
+    return bad != 0;
+}

@@ -11,7 +11,7 @@
 #define CE_LDR(v) (v)
 #define CE_STR(v) (v)
 #define CE_KEEP_EXPS 0   /* float16 gradient rows are too narrow to hold the exps */
-#define CE_NARROW_ROW ce_narrow_row_f16   /* staged rows' gradients (_ce_widen.h) */
+#define CE_NARROW_ROW ce_narrow_row_f16   /* staged rows' N x C outputs (_ce_widen.h) */
 #define CE_NAME "float16"
 #define CE_NPY NPY_HALF
 #include CE_INSTANTIATE

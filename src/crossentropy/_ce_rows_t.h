@@ -14,15 +14,22 @@
  * outputs in the half type come back through a float32 scratch row.  The direct half sweeps convert every
  * element once per sweep instead.  The staged functions return -1 when scratch rows cannot be allocated. */
 
+/* Whether a staged call's N x C output rows are narrowed with non-temporal stores (_ce_widen.h) */
+CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
+{
+    return n * CE_SZG >= CE_STREAM_ROW_BYTES && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
+}
+
 /* A float32 scratch row stored into an N x C output row (stride sy elements) */
-CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp n, npy_intp sy)
+CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp n, npy_intp sy, int stream)
 {
 #ifdef CE_NARROW_ROW
     if (sy == 1) {
-        CE_NARROW_ROW(src, dst, n);
+        CE_NARROW_ROW(src, dst, n, stream);
         return;
     }
 #endif
+    (void)stream;
     if (sy == 1) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) dst[j] = CE_STG(src[j]);
@@ -44,7 +51,11 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
     if (half_y) { q.y = (char *)yb; q.y_rs = 0; q.y_cs = sizeof(float); }
     CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
     int res = CE_WIDE(ce_transform_row)(&q, i);
-    if (half_y) CE_F(ce_store_scratch_row)(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, p->y_cs / CE_SZG);
+    if (half_y) {
+        const int stream = CE_F(ce_stream_rows)(p->rows, n);
+        CE_F(ce_store_scratch_row)(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, p->y_cs / CE_SZG, stream);
+        if (stream) ce_stream_fence();
+    }
     if (buf != stack) free(buf);
     return res;
 }
@@ -282,6 +293,7 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
 {
     const npy_intp n = p->cols, sg = p->g_cs / CE_SZG;
     const int half_g = p->grad != NULL && sizeof(CE_SG) < sizeof(float);
+    const int stream = half_g && CE_F(ce_stream_rows)(p->rows, n);
     const size_t rows_of_scratch = 1 + (p->t != NULL) + (p->v != NULL) + half_g;
     float *buf = (float *)malloc((size_t)(n > 0 ? n : 1) * rows_of_scratch * sizeof(float));
     if (!buf) return -1;
@@ -303,8 +315,9 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         float m = CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
         if (p->t) CE_WIDEN_ROW(CE_ROW(const CE_S, p->t, p->t_rs, i), tb, n);
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
-        if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg);
+        if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream);
     }
+    if (stream) ce_stream_fence();
     free(buf);
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }

@@ -111,6 +111,7 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_LDR(v) (v)
 #define CE_STR(v) (v)
 #define CE_KEEP_EXPS 0   /* bfloat16 gradient rows are too narrow to hold the exps */
+#define CE_NARROW_ROW ce_narrow_row_bf16   /* staged rows' N x C outputs (_ce_widen.h) */
 #define CE_NAME "bfloat16"
 #define CE_NPY (-1)      /* ml_dtypes' type number is known only at run time */
 #include CE_INSTANTIATE

@@ -1,6 +1,7 @@
 /* The float16/bfloat16 row widening and float16 narrowing of _ce_widen.h on every path this CPU has (bit
  * conversions, AVX2+F16C, AVX-512) must agree bit for bit: every half value at three alignments and tails,
- * and for narrowing every float16 value, the midpoints between neighbours (ties) and values between them.
+ * and for narrowing (float16 and bfloat16, plain and streaming stores) every float16 value, the midpoints
+ * between neighbours (ties) and values between them.
  * Built and run by tests/test_half.py::test_widening_paths_agree; prints the mismatches, exits 1 on any. */
 #include <numpy/npy_common.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@ static uint16_t nref[3 * 65536], ngot[3 * 65536];
 
 int main(void)
 {
-    int bad = 0, paths = 1;
+    int bad = 0;
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
     int avx512 = __builtin_cpu_supports("avx512f");
@@ -52,18 +53,27 @@ int main(void)
         f[k++] = (v + w) / 2;
         memcpy(&f[k++], &u, 4);
     }
-    ce_narrow_row_f16_bits(f, nref, k);
-    for (int path = 1; path <= 2; path++) {
-        if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
-        paths++;
-        if (path == 1) ce_narrow_row_f16_avx2(f, ngot, k);
-        else ce_narrow_row_f16_avx512(f, ngot, k);
-        for (npy_intp j = 0; j < k; j++) {
-            int nan = f[j] != f[j];
-            int ok = nan ? ((ngot[j] & 0x7c00) == 0x7c00 && (ngot[j] & 0x3ff)) : ngot[j] == nref[j];
-            if (!ok && bad++ < 5) printf("narrow path %d: %a -> %04x, bits %04x\n", path, f[j], ngot[j], nref[j]);
+    for (int bf = 0; bf < 2; bf++) {
+        if (bf) ce_narrow_row_bf16_bits(f, nref, k);
+        else ce_narrow_row_f16_bits(f, nref, k);
+        for (int path = 1; path <= 2; path++) {
+            if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
+            for (int stream = 0; stream < 2; stream++) {
+                npy_intp off = stream * 3;   /* an unaligned start: the streaming loop's head and tail */
+                memset(ngot, 0, sizeof ngot);
+                if (path == 1) (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, stream);
+                else (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + off, ngot + off, k - off, stream);
+                ce_stream_fence();
+                for (npy_intp j = off; j < k; j++) {
+                    int nan = f[j] != f[j];
+                    int ok = !nan ? ngot[j] == nref[j]
+                                  : ((ngot[j] & (bf ? 0x7f80 : 0x7c00)) == (bf ? 0x7f80 : 0x7c00) && (ngot[j] & (bf ? 0x7f : 0x3ff)));
+                    if (!ok && bad++ < 5)
+                        printf("narrow %s path %d stream %d: %a -> %04x, bits %04x\n", bf ? "bf16" : "f16", path, stream, f[j], ngot[j], nref[j]);
+                }
+            }
         }
     }
-    printf("%d paths compared, %d mismatches\n", paths, bad);
+    printf("paths: bits%s%s; %d mismatches\n", avx2 ? ", AVX2" : "", avx512 ? ", AVX-512" : "", bad);
     return bad != 0;
 }

@@ -46,7 +46,7 @@ CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, ce_st_bf16)
 /* Output rows at least this long, in calls writing at least CE_STREAM_MIN_BYTES, are narrowed with
  * non-temporal stores: the narrowing pass follows the row's arithmetic instead of overlapping it, and
  * without the read for ownership it costs half the memory traffic (2048x50257 float16 loss+grad into out=,
- * one thread: 1.2x -> 1.0x float32's time). Shorter rows and smaller outputs stay in the cache. */
+ * one thread: about 1.2x -> 1.05x float32's time). Shorter rows and smaller outputs stay in the cache. */
 #define CE_STREAM_ROW_BYTES 16384
 #define CE_STREAM_MIN_BYTES ((double)(8 << 20))
 

@@ -345,8 +345,10 @@ CE_INLINE void CE_F(ce_lm_sweep)(const CE_S *x, npy_intp n, npy_intp sx, CE_T ca
         const CE_T *v = buf;
         /* storage is the compute type (the sizes tell, at compile time): a plain contiguous block is read in place */
         if (sizeof(CE_S) == sizeof(CE_T) && cap == 0 && sx == 1) v = (const CE_T *)xb;
-        else
-        if (cap != 0) {
+#ifdef CE_WIDEN_ROW
+        else if (cap == 0 && sx == 1) CE_WIDEN_ROW(xb, buf, nb);   /* a half block: the CPU's conversions */
+#endif
+        else if (cap != 0) {
             CE_SIMD
             for (npy_intp j = 0; j < nb; j++) buf[j] = CE_F(ce_lm_cap)(CE_LD(xb[j * sx]), cap);
         } else {

@@ -439,6 +439,14 @@ def test_no_cast_copy(h):
     assert extra <= outputs + 64 * 1024, (extra, outputs)  # a float32 copy would add 4 MiB
     extra, sm = _peak_extra(lambda: ce.softmax(x, dtype=np.float32))
     assert extra <= sm.nbytes + 64 * 1024, (extra, sm.nbytes)
+    # crossentropy.lm reads both half types directly too (no float32 copies of blocks of rows)
+    from crossentropy import lm
+
+    extra, st = _peak_extra(lambda: lm.token_stats(x, labels))
+    assert extra <= 4 * 256 * 8 + 64 * 1024, extra
+    want = lm.token_stats(x.astype(F32), labels)
+    for name in ("nll", "lse", "entropy", "rank"):
+        np.testing.assert_array_equal(getattr(st, name), getattr(want, name), err_msg=name)
 
 
 # ---- bfloat16 registration is lazy ---------------------------------------------------------------------

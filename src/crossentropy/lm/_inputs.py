@@ -92,50 +92,22 @@ def prepare(logits, labels, axis, ignore_index):
     return x, lab, ignore
 
 
-_HALF_BLOCK_BYTES = 4 << 20  # float32 rows converted at a time when a half type has no kernel columns
-
-
-def _kernel_takes(dtype):
-    """Whether this build's kernel table has a column for ``dtype`` (float16/bfloat16 come with the half columns)."""
-    from crossentropy._registry import KERNELS
-
-    return dtype in KERNELS["logsumexp"].dtypes
-
-
-def _blocks(xb):
-    """Row ranges of ``xb`` and the array to hand the kernel for each: xb itself when the kernels read its type,
-    else float32 copies of a few MiB of rows at a time (exact: half values are float32 values)."""
-    if _kernel_takes(xb.dtype):
-        yield slice(None), xb
-        return
-    step = max(1, _HALF_BLOCK_BYTES // max(1, 4 * xb.shape[1]))
-    for a in range(0, xb.shape[0], step):
-        yield slice(a, a + step), xb[a : a + step].astype(np.float32)
-
-
 def run_token_stats(x, lab, ignore, softcap, nll, lse, entropy, rank):
     """One kernel call per block of rows (one in all when the leading axes merge without a copy)."""
     for xb, lb, nb, sb, eb, rb in row_blocks(x, lab, nll, lse, entropy, rank):
-        for r, xk in _blocks(xb):
-            _kernels.lm_token_stats_rows(
-                xk, nb[r], labels=lb[r], lse=sb[r], entropy=eb[r], rank=rb[r], ignore=ignore, softcap=softcap
-            )
+        _kernels.lm_token_stats_rows(xb, nb, labels=lb, lse=sb, entropy=eb, rank=rb, ignore=ignore, softcap=softcap)
 
 
 def run_cross_entropy(x, lab, ignore, softcap, label_smoothing, z_loss, loss, grad, grad_scale):
     for xb, lb, lossb, gb in row_blocks(x, lab, loss, grad):
-        for r, xk in _blocks(xb):
-            gk = None if gb is None else (gb[r] if xk is xb else np.empty(xk.shape, np.float32))
-            _kernels.lm_xent_rows(
-                xk,
-                lossb[r],
-                labels=lb[r],
-                ignore=ignore,
-                softcap=softcap,
-                label_smoothing=label_smoothing,
-                z_loss=z_loss,
-                grad_scale=grad_scale,
-                grad=gk,
-            )
-            if gk is not None and xk is not xb:
-                gb[r] = gk.astype(gb.dtype)
+        _kernels.lm_xent_rows(
+            xb,
+            lossb,
+            labels=lb,
+            ignore=ignore,
+            softcap=softcap,
+            label_smoothing=label_smoothing,
+            z_loss=z_loss,
+            grad_scale=grad_scale,
+            grad=gb,
+        )

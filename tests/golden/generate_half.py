@@ -363,6 +363,22 @@ def run_keras(specs):
     return out
 
 
+def _record_each(specs, call, first_line=False):
+    """{id: result} for each spec: ``call(spec, args, False)`` in the spec's dtypes (or the framework's refusal,
+    only its first line with ``first_line``) and ``call(spec, args, True)``, its float64 reference."""
+    out = {}
+    for spec in specs:
+        args = spec_inputs(spec)
+        try:
+            value, grad = call(spec, args, False)
+            out[spec["id"]] = _result(value, grad)
+        except Exception as exc:  # noqa: BLE001 -- the framework's refusal is recorded
+            error = f"{type(exc).__name__}: {exc}"
+            out[spec["id"]] = _result(error=error.splitlines()[0] if first_line else error)
+        out[spec["id"]]["value64"], out[spec["id"]]["grad64"] = call(spec, args, True)
+    return out
+
+
 def run_torch(specs):
     import torch
     import torch.nn.functional as F
@@ -388,16 +404,7 @@ def run_torch(specs):
         value.sum().backward()
         return to_numpy(value), to_numpy(ts["input"].grad)
 
-    out = {}
-    for spec in specs:
-        args = spec_inputs(spec)
-        try:
-            value, grad = call(spec, args, False)
-            out[spec["id"]] = _result(value, grad)
-        except Exception as exc:  # noqa: BLE001 -- the framework's refusal is recorded
-            out[spec["id"]] = _result(error=f"{type(exc).__name__}: {exc}")
-        out[spec["id"]]["value64"], out[spec["id"]]["grad64"] = call(spec, args, True)
-    return out
+    return _record_each(specs, call)
 
 
 def run_tf(specs):
@@ -411,16 +418,7 @@ def run_tf(specs):
             total = tf.reduce_sum(value)
         return value.numpy(), tape.gradient(total, ts["logits"]).numpy()
 
-    out = {}
-    for spec in specs:
-        args = spec_inputs(spec)
-        try:
-            value, grad = call(spec, args, False)
-            out[spec["id"]] = _result(value, grad)
-        except Exception as exc:  # noqa: BLE001 -- the framework's refusal is recorded
-            out[spec["id"]] = _result(error=f"{type(exc).__name__}: {exc}".splitlines()[0])
-        out[spec["id"]]["value64"], out[spec["id"]]["grad64"] = call(spec, args, True)
-    return out
+    return _record_each(specs, call, first_line=True)
 
 
 def versions(framework):

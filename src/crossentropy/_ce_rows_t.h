@@ -266,15 +266,20 @@ CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes)
 #endif
 }
 
+/* How many rows ahead of row i ce_xent_rows prefetches x, 0 for none: short contiguous rows, about CE_PF_AHEAD
+ * bytes ahead, as the hardware prefetcher alone does not keep up with rows read at the pace of the exps */
+CE_INLINE npy_intp CE_F(ce_prefetch_rows_ahead)(const ce_xent_problem *p)
+{
+    const npy_intp rb = p->cols * CE_SZ;
+    return (rb > 0 && p->x_cs == CE_SZ && rb <= CE_PF_AHEAD && p->x_rs == rb) ? (CE_PF_AHEAD + rb - 1) / rb : 0;
+}
+
 /* Rows [r0, r1) of a softmax cross-entropy: each row's statistics sweep also takes the max of the next row
  * (contiguous rows), so that row's first read from memory overlaps this row's exps instead of following them. */
 CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
     const void *pp = p;
-    /* short contiguous rows: the row about CE_PF_AHEAD bytes ahead is prefetched (to L2) at each row's start, as
-     * the hardware prefetcher alone does not keep up with rows read at the pace of the exps */
-    const npy_intp rb = p->cols * CE_SZ, ahead = rb > 0 ? (CE_PF_AHEAD + rb - 1) / rb : 0;
-    const npy_intp pf_rows = (p->x_cs == CE_SZ && rb <= CE_PF_AHEAD && p->x_rs == rb) ? ahead : 0;
+    const npy_intp pf_rows = CE_F(ce_prefetch_rows_ahead)(p);   /* prefetched to L2 at each row's start */
     CE_T m = (CE_T)NAN;
     int nbad = 0;
     for (npy_intp i = r0; i < r1; i++) {
@@ -307,8 +312,7 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         q.v = (const char *)vb; q.v_cs = sizeof(float);
     }
     if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
-    const npy_intp rb = n * CE_SZ, ahead = rb > 0 ? (CE_PF_AHEAD + rb - 1) / rb : 0;
-    const npy_intp pf_rows = (rb <= CE_PF_AHEAD && p->x_rs == rb) ? ahead : 0;
+    const npy_intp rb = n * CE_SZ, pf_rows = CE_F(ce_prefetch_rows_ahead)(p);
     int nbad = 0;
     for (npy_intp i = r0; i < r1; i++) {
         if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb);

@@ -122,6 +122,7 @@ def test_every_kernel_matches_its_twin(name, dtype):
         (("f", "(n),()->()", "sparse", None, "xxr", "d"), "type pattern"),
         (("f", "(n),()->()", "sparse", None, "xr", "d"), "type pattern"),
         (("f", "(n)->()", "transform_scalar", "lse", "xx", "d"), "type pattern"),
+        (("f", "(n),(n)->()", "dense", None, "txr", "d"), "type pattern"),
         (("f", "(n)->()", "transform_scalar", None, "xr", "d"), "transform"),
         (("f", "(n)->()", "transform_scalar", "lse", "xr", ""), "doc"),
         (("f", "(n)->()", "transform_scalar", "lse"), "fields"),
@@ -137,9 +138,15 @@ def test_gufunc_table_rejects_duplicates_and_unknown_float_types(monkeypatch):
     with pytest.raises(_gufuncs.GufuncTableError, match="duplicate"):
         _gufuncs._build((row, row))
     # a column the row math has no kernels for (float16 in, float64 per-row results)
-    monkeypatch.setattr(_gufuncs, "FLOAT_COLUMNS", (("float32",) * 3, ("float16", "float64", "float16")))
+    f32 = ("float32", "float32", "float32", ("float32",))
+    monkeypatch.setattr(_gufuncs, "FLOAT_COLUMNS", (f32, ("float16", "float64", "float16", ("float16",))))
     with pytest.raises(_gufuncs.GufuncTableError, match="no row kernels for float16"):
         _gufuncs._build((row,))
+    # targets of another type: only float32 ones with half logits (the kernels read nothing else)
+    dense = next(r for r in _gufuncs.GUFUNC_TABLE if r[2] == "dense")
+    monkeypatch.setattr(_gufuncs, "FLOAT_COLUMNS", (("float32", "float32", "float32", ("float32", "float64")),))
+    with pytest.raises(_gufuncs.GufuncTableError, match="targets float64 with float32 logits"):
+        _gufuncs._build((dense,))
 
 
 def test_openmp_is_compiled_in_and_linked():

@@ -126,7 +126,7 @@ def test_result_dtypes(h):
     assert ce.logsumexp(x).dtype == F32
     assert ce.softmax(x).dtype == h
     assert ce.log_softmax(x).dtype == h
-    # targets of the logits' half type: the half loops; float32 targets: NumPy resolves to the float32 loop
+    # targets of the logits' half type: N x C results in the half type; float32 targets: in float32
     for t, g_dt in ((x, h), (x.astype(np.float32), F32)):
         assert ce.softmax_cross_entropy(x, t).dtype == F32
         loss, g = ce.softmax_cross_entropy_and_grad(x, t)
@@ -340,7 +340,7 @@ STAGED_KERNELS = [k for k in _registry.kernels() if k.family in ("transform", "d
 
 
 @pytest.mark.parametrize("kernel", STAGED_KERNELS, ids=lambda k: k.name)
-@pytest.mark.parametrize("cols", [33, 1000, 5000])  # 5000: longer than a stack scratch row
+@pytest.mark.parametrize("cols", [5, 33, 1000, 5000])  # 5: few classes; 5000: longer than a stack scratch row
 @pytest.mark.parametrize("h", HALVES)
 def test_contiguous_rows_equal_float32_on_the_same_values(h, cols, kernel):
     """Contiguous half rows are widened once and run through the float32 kernels: every result equals the
@@ -384,6 +384,55 @@ def test_staged_class_weights_and_strided_gradient(h):
         loss32, g32 = ce.sparse_softmax_cross_entropy_and_grad(x.astype(F32), labels)
         np.testing.assert_array_equal(loss, loss32)
         np.testing.assert_array_equal(g.astype(F32), g32.astype(h).astype(F32))
+
+
+TARGET_KERNELS = [k for k in _registry.kernels() if k.family in ("dense", "elementwise")]
+
+
+def _float32_target_layouts(x, t):
+    """The same rows as (logits, targets, kwargs): contiguous, strided classes, transposed (the class axis
+    first), one target row broadcast to all rows."""
+    xs, ts = np.zeros((x.shape[0], 2 * x.shape[1]), x.dtype), np.zeros((t.shape[0], 2 * t.shape[1]), t.dtype)
+    xs[:, ::2], ts[:, ::2] = x, t
+    return [
+        ("contiguous", x, t, {}),
+        ("strided", xs[:, ::2], ts[:, ::2], {}),
+        ("transposed", np.ascontiguousarray(x.T), np.ascontiguousarray(t.T), {"axis": 0}),
+        ("broadcast", x, t[1:2], {}),
+    ]
+
+
+@pytest.mark.parametrize("kernel", TARGET_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("cols", [5, 33, 5000])  # 5: few classes; 5000: longer than a stack scratch row
+@pytest.mark.parametrize("h", HALVES)
+def test_float32_targets_equal_the_float32_loop(h, cols, kernel):
+    """Half logits with float32 targets have their own loops: the logits are widened as they are read, the
+    targets read in place (or copied when strided).  Results are float32 (NumPy's promotion of the pair) and
+    equal, bit for bit, the float32 loop's on contiguous float32 copies of both, in every layout, into a
+    strided out= too."""
+    x, _ = half_rows(h, cols)
+    t = soft_targets(x, F32)
+    assert kernel.ufunc.resolve_dtypes((np.dtype(h), F32) + (None,) * kernel.ufunc.nout)[0] == np.dtype(h)
+    for what, xv, tv, kw in _float32_target_layouts(x, t):
+        if kernel.family == "elementwise":
+            kw = {}
+            if what == "transposed":
+                xv, tv = x.T, t.T  # strided views
+        with np.errstate(all="ignore"):
+            want = kernel.ufunc(np.ascontiguousarray(xv, F32), np.ascontiguousarray(tv), **kw)
+            got = kernel.ufunc(xv, tv, **kw)
+        want, got = (r if isinstance(r, tuple) else (r,) for r in (want, got))
+        for w, g in zip(want, got, strict=True):
+            assert g.dtype == F32, what
+            np.testing.assert_array_equal(g, w, err_msg=what)
+    if kernel.with_grad:
+        shape = x.shape[:-1] if kernel.family == "dense" else x.shape
+        loss, g = np.empty(shape, F32), np.zeros((x.shape[0], 2 * x.shape[1]), F32)[:, ::2]
+        with np.errstate(all="ignore"):
+            kernel.ufunc(x, t, out=(loss, g))
+            want = kernel.ufunc(x.astype(F32), t)
+        np.testing.assert_array_equal(loss, want[0])
+        np.testing.assert_array_equal(g, want[1])
 
 
 @pytest.mark.parametrize("h", HALVES)
@@ -439,6 +488,10 @@ def test_no_cast_copy(h):
     assert extra <= outputs + 64 * 1024, (extra, outputs)  # a float32 copy would add 4 MiB
     extra, sm = _peak_extra(lambda: ce.softmax(x, dtype=np.float32))
     assert extra <= sm.nbytes + 64 * 1024, (extra, sm.nbytes)
+    t = np.full(x.shape, 1 / 4096, F32)  # float32 targets: the half logits are still read in place
+    for f in (ce.softmax_cross_entropy_and_grad, ce.sigmoid_cross_entropy_and_grad):
+        extra, (loss, g) = _peak_extra(lambda f=f: f(x, t))
+        assert extra <= loss.nbytes + g.nbytes + 64 * 1024, (f.__name__, extra)
     # crossentropy.lm reads both half types directly too (no float32 copies of blocks of rows)
     from crossentropy import lm
 

@@ -293,19 +293,37 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
 }
 
 #ifdef CE_WIDEN_ROW
-/* Half rows [r0, r1) with contiguous logits and targets, staged (see ce_transform_row_staged). */
+/* A half row of stride s widened into the float32 scratch row f; returns its max (NaN ignored, as CE_WIDEN_ROW) */
+CE_INLINE float CE_F(ce_widen_strided)(const CE_S *h, npy_intp s, float *f, npy_intp n)
+{
+    if (s == 1) return CE_WIDEN_ROW(h, f, n);
+    float m = -INFINITY;
+    for (npy_intp j = 0; j < n; j++) {
+        float v = CE_LD(h[j * s]);
+        f[j] = v;
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
+/* Half rows [r0, r1), staged (see ce_transform_row_staged); float32 targets (t_f32) are read in place, or
+ * copied into a scratch row when strided (so that the float32 row kernel runs its unit-stride loops). */
 CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
-    const npy_intp n = p->cols, sg = p->g_cs / CE_SZG;
-    const int half_g = p->grad != NULL && sizeof(CE_SG) < sizeof(float);
+    const npy_intp n = p->cols, sx = p->x_cs / CE_SZ, st = p->t_cs / CE_SZ, sg = p->g_cs / CE_SZG;
+    const int half_t = p->t != NULL && !p->t_f32;
+    const int copy_t = p->t != NULL && p->t_f32 && p->t_cs != (npy_intp)sizeof(float);
+    /* half or strided gradient rows go through a scratch row too (the float32 kernel then runs unit strides) */
+    const int half_g = p->grad != NULL && (sizeof(CE_SG) < sizeof(float) || sg != 1);
     const int stream = half_g && CE_F(ce_stream_rows)(p->rows, n);
-    const size_t rows_of_scratch = 1 + (p->t != NULL) + (p->v != NULL) + half_g;
+    const size_t rows_of_scratch = 1 + (half_t || copy_t) + (p->v != NULL) + half_g;
     float *buf = (float *)malloc((size_t)(n > 0 ? n : 1) * rows_of_scratch * sizeof(float));
     if (!buf) return -1;
-    float *xb = buf, *tb = xb + n, *vb = tb + (p->t != NULL) * n, *gb = vb + (p->v != NULL) * n;
+    float *xb = buf, *tb = xb + n, *vb = tb + (half_t || copy_t) * n, *gb = vb + (p->v != NULL) * n;
     ce_xent_problem q = *p;   /* the float32 view: row i of x, t and a half gradient is the scratch row */
     q.x = (const char *)xb; q.x_rs = 0; q.x_cs = sizeof(float);
-    if (p->t) { q.t = (const char *)tb; q.t_rs = 0; q.t_cs = sizeof(float); }
+    q.t_f32 = 0;
+    if (half_t || copy_t) { q.t = (const char *)tb; q.t_rs = 0; q.t_cs = sizeof(float); }
     if (p->v) {
         const CE_S *v = (const CE_S *)p->v;
         for (npy_intp j = 0; j < n; j++) vb[j] = CE_LD(v[j * (p->v_cs / CE_SZ)]);
@@ -316,8 +334,10 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     int nbad = 0;
     for (npy_intp i = r0; i < r1; i++) {
         if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb);
-        float m = CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
-        if (p->t) CE_WIDEN_ROW(CE_ROW(const CE_S, p->t, p->t_rs, i), tb, n);
+        float m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), sx, xb, n);
+        if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
+        if (copy_t)
+            for (npy_intp j = 0; j < n; j++) tb[j] = *(const float *)(p->t + i * p->t_rs + j * p->t_cs);
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
         if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream);
     }
@@ -327,17 +347,29 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
 }
 #endif
 
-/* Rows [blk R, blk R + R), R = ce_pipe_rows: half rows staged where their layout allows, the rest direct. */
+/* Rows [r0, r1) with no scratch memory where they need it: NaN results, and CE_ROW_NO_MEMORY. */
+CE_INLINE int CE_F(ce_xent_rows_no_memory)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
+{
+    for (npy_intp i = r0; i < r1; i++) {
+        *CE_ROW(CE_SR, p->loss, p->loss_rs, i) = CE_STR((CE_T)NAN);
+        if (p->grad) CE_F(ce_fill)(CE_ROW(CE_SG, p->grad, p->g_rs, i), p->cols, p->g_cs / CE_SZG, (CE_T)NAN);
+    }
+    return CE_ROW_NO_MEMORY;
+}
+
+/* Rows [blk R, blk R + R), R = ce_pipe_rows: half rows staged where their layout allows (always with float32
+ * targets, which only the staged rows read), the rest direct. */
 CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
 #ifdef CE_WIDEN_ROW
-    if (p->x_cs == CE_SZ && (!p->t || p->t_cs == CE_SZ)) {
+    if (p->t_f32 || (p->x_cs == CE_SZ && (!p->t || p->t_cs == CE_SZ))) {
         int res = CE_F(ce_xent_rows_staged)(p, r0, r1);
         if (res >= 0) return res;
     }
 #endif
+    if (p->t_f32) return CE_F(ce_xent_rows_no_memory)(p, r0, r1);
     return CE_F(ce_xent_rows_direct)(p, r0, r1);
 }
 
@@ -445,6 +477,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
 static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 {
     if (p->mode != CE_XENT_LOGITS || p->v || p->cols > CE_SMALL_COLS || p->cols == 0 || p->x_cs != CE_SZ) return 0;
+    if (p->t_f32) return 0;   /* float32 targets with half logits: only ce_xent_rows reads them */
     if (p->t && (p->lab || p->t_cs != CE_SZ)) return 0;
     if (!p->t && (!p->lab || p->b != 0)) return 0;
     if (p->grad && p->g_cs != CE_SZG) return 0;
@@ -468,11 +501,88 @@ CE_INLINE void CE_F(ce_scatter_rows)(char *dst, npy_intp rs, npy_intp cs, const 
         for (npy_intp i = 0; i < nb; i++) *(CE_SG *)(dst + j * cs + i * rs) = src[i * n + j];
 }
 
+#ifdef CE_WIDEN_ROW
+/* nb half rows of n (row stride rs, class stride cs, in bytes) widened into contiguous float32 rows */
+CE_INLINE void CE_F(ce_widen_block)(const char *src, npy_intp rs, npy_intp cs, float *dst, npy_intp nb, npy_intp n)
+{
+    if (cs == CE_SZ && rs == n * CE_SZ) {
+        CE_WIDEN_ROW((const CE_S *)src, dst, nb * n);   /* one contiguous run */
+    } else if (cs == CE_SZ) {
+        for (npy_intp i = 0; i < nb; i++) CE_WIDEN_ROW((const CE_S *)(src + i * rs), dst + i * n, n);
+    } else {   /* strided classes (adjacent rows): read across the rows */
+        for (npy_intp j = 0; j < n; j++)
+            for (npy_intp i = 0; i < nb; i++) dst[i * n + j] = CE_LD(*(const CE_S *)(src + i * rs + j * cs));
+    }
+}
+
+/* nb contiguous float32 rows of n stored into N x C output rows (strides in bytes) */
+CE_INLINE void CE_F(ce_store_block)(const float *src, char *dst, npy_intp rs, npy_intp cs, npy_intp nb, npy_intp n)
+{
+    if (cs == CE_SZG && rs == n * CE_SZG) {
+        CE_F(ce_store_scratch_row)(src, (CE_SG *)dst, nb * n, 1, 0);
+    } else if (cs == CE_SZG) {
+        for (npy_intp i = 0; i < nb; i++) CE_F(ce_store_scratch_row)(src + i * n, (CE_SG *)(dst + i * rs), n, 1, 0);
+    } else {
+        for (npy_intp j = 0; j < n; j++)
+            for (npy_intp i = 0; i < nb; i++) *(CE_SG *)(dst + i * rs + j * cs) = CE_STG(src[i * n + j]);
+    }
+}
+
+/* A block of half rows, any layout (strided classes, or few classes), staged block-wise: logits, targets (half
+ * ones widened, float32 ones copied) and class vector become contiguous float32 rows, which run as the float32
+ * column's problem (few classes: vectorised across rows); results are the float32 kernels' on the same values.
+ * Returns -1 when the scratch block cannot be allocated. */
+CE_INLINE int CE_F(ce_xent_tblock_wide)(const ce_xent_problem *p, npy_intp r0, npy_intp nb)
+{
+    const npy_intp n = p->cols, nn = nb * n;
+    const size_t blocks = 1 + (p->t != NULL) + (p->grad != NULL);
+    float *buf = (float *)malloc(((size_t)(nn > 0 ? nn : 1) * blocks + (size_t)(p->v ? n : 0)) * sizeof(float));
+    if (!buf) return -1;
+    float *xb = buf, *tb = xb + nn, *gb = tb + (p->t != NULL) * nn, *vb = gb + (p->grad != NULL) * nn;
+    const npy_intp f32 = (npy_intp)sizeof(float);
+    ce_xent_problem q = *p;   /* the float32 view of rows [r0, r0 + nb) */
+    q.rows = nb;
+    q.t_f32 = 0;
+    CE_F(ce_widen_block)(p->x + r0 * p->x_rs, p->x_rs, p->x_cs, xb, nb, n);
+    q.x = (const char *)xb; q.x_rs = n * f32; q.x_cs = f32;
+    if (p->t && !p->t_f32) CE_F(ce_widen_block)(p->t + r0 * p->t_rs, p->t_rs, p->t_cs, tb, nb, n);
+    if (p->t && p->t_f32) {
+        for (npy_intp i = 0; i < nb; i++) {
+            const char *ti = p->t + (r0 + i) * p->t_rs;
+            if (p->t_cs == f32) memcpy(tb + i * n, ti, (size_t)n * sizeof(float));
+            else for (npy_intp j = 0; j < n; j++) tb[i * n + j] = *(const float *)(ti + j * p->t_cs);
+        }
+    }
+    if (p->t) { q.t = (const char *)tb; q.t_rs = n * f32; q.t_cs = f32; }
+    if (p->v) {
+        for (npy_intp j = 0; j < n; j++) vb[j] = CE_LD(*(const CE_S *)(p->v + j * p->v_cs));
+        q.v = (const char *)vb; q.v_cs = f32;
+    }
+    if (p->lab) q.lab = p->lab + r0 * p->lab_rs;
+    if (p->r) q.r = p->r + r0 * p->r_rs;
+    q.loss = p->loss + r0 * p->loss_rs;
+    if (p->grad) { q.grad = (char *)gb; q.g_rs = n * f32; q.g_cs = f32; }
+    int nbad = 0;
+    if (CE_WIDE(ce_xent_small_ok)(&q)) {
+        for (npy_intp k = 0; k * CE_BLOCK_ROWS < nb; k++) nbad += CE_WIDE(ce_xent_small_block)(&q, k) >> CE_COUNT_SHIFT;
+    } else {
+        nbad = CE_WIDE(ce_xent_rows_direct)(&q, 0, nb) >> CE_COUNT_SHIFT;
+    }
+    if (p->grad) CE_F(ce_store_block)(gb, p->grad + r0 * p->g_rs, p->g_rs, p->g_cs, nb, n);
+    free(buf);
+    return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+}
+#endif
+
 CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
     const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
+#ifdef CE_WIDEN_ROW
+    int wide = CE_F(ce_xent_tblock_wide)(p, r0, nb);
+    if (wide >= 0 || p->t_f32) return wide >= 0 ? wide : CE_F(ce_xent_rows_no_memory)(p, r0, r0 + nb);
+#endif
     int nin = 1 + (p->t != NULL), ret, nbad = 0;
     /* the input rows (x, t) in the storage type, then the gradient rows in the output type */
     size_t goff = ((size_t)(nb * n) * nin * sizeof(CE_S) + 15) & ~(size_t)15;   /* gradient rows, aligned */
@@ -501,12 +611,7 @@ CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
             nbad += ret >> CE_COUNT_SHIFT;
         }
     } else {
-        int staged = -1;
-#ifdef CE_WIDEN_ROW
-        staged = CE_F(ce_xent_rows_staged)(&q, 0, nb);
-        if (staged >= 0) nbad = staged >> CE_COUNT_SHIFT;
-#endif
-        for (npy_intp i = 0; staged < 0 && i < nb; i++) nbad += CE_F(ce_xent_row)(&q, i) & CE_ROW_BAD_LABEL;
+        for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(&q, i) & CE_ROW_BAD_LABEL;
     }
     if (p->grad) CE_F(ce_scatter_rows)(p->grad + r0 * p->g_rs, p->g_rs, p->g_cs, gb, nb, n);
     free(buf);
@@ -668,11 +773,42 @@ CE_BIN_ROW_LOOP(prob_torch)
 CE_BIN_ROW_LOOP(focal)
 #undef CE_BIN_ROW_LOOP
 
+#ifdef CE_WIDEN_ROW
+/* A half row of a binary problem with float32 targets (z_f32): x widened into a float32 scratch row, z read in
+ * place, through the float32 column's kernel; a half gradient comes back through a scratch row. */
+static int CE_F(ce_binary_row_staged)(const ce_binary_problem *p, npy_intp i, npy_intp n)
+{
+    const int half_g = p->grad != NULL && sizeof(CE_SG) < sizeof(float);
+    float stack[2 * CE_KEEP_STACK];
+    float *buf = n <= CE_KEEP_STACK ? stack : (float *)malloc((size_t)n * 2 * sizeof(float));
+    if (!buf) {
+        CE_SR *lo = CE_ROW(CE_SR, p->loss, p->loss_rs, i);
+        if (p->loss_cs) for (npy_intp j = 0; j < n; j++) lo[j * (p->loss_cs / CE_SZR)] = CE_STR((CE_T)NAN);
+        else *lo = CE_STR((CE_T)NAN);
+        if (p->grad) CE_F(ce_fill)(CE_ROW(CE_SG, p->grad, p->g_rs, i), n, p->g_cs / CE_SZG, (CE_T)NAN);
+        return CE_ROW_NO_MEMORY;
+    }
+    float *xb = buf, *gb = buf + n;
+    ce_binary_problem q = *p;   /* the float32 view: row i of x and of a half gradient is the scratch row */
+    q.z_f32 = 0;
+    q.x = (const char *)xb; q.x_rs = 0; q.x_cs = sizeof(float);
+    if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
+    CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), p->x_cs / CE_SZ, xb, n);
+    int res = CE_WIDE(ce_binary_row)(&q, i);
+    if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, p->g_cs / CE_SZG, 0);
+    if (buf != stack) free(buf);
+    return res;
+}
+#endif
+
 CE_CLONES static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
 {
     const ce_binary_problem *p = (const ce_binary_problem *)pp;
     npy_intp n = p->cols;
     if (p->flat_total > 0 && (i + 1) * p->cols > p->flat_total) n = p->flat_total - i * p->cols;
+#ifdef CE_WIDEN_ROW
+    if (p->z_f32) return CE_F(ce_binary_row_staged)(p, i, n);
+#endif
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
     const CE_S *z = CE_ROW(const CE_S, p->z, p->z_rs, i);
     const CE_S *w = p->w ? CE_ROW(const CE_S, p->w, p->w_rs, i) : NULL;

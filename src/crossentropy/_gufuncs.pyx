@@ -114,6 +114,7 @@ cdef extern from "<fenv.h>" nogil:
 cdef struct loop_info:
     int what                         # transform: a ce_transform_kind
     int lab_is64                     # label loops: int64 (else int32) labels
+    int t_f32                        # float32 targets ("t") with half logits
     int itemsize                     # bytes per input float element
     int row_itemsize                 # bytes per per-row (or element-wise) loss
     int out_itemsize                 # bytes per N x C output element
@@ -141,14 +142,19 @@ cdef inline void _xent_init(ce_xent_problem *p, char **args, const npy_intp *dim
     p.loss = args[2]; p.loss_rs = steps[2]
 
 
+cdef inline void _signal_no_memory(ce_counts counts) noexcept nogil:
+    if counts.no_memory:
+        feraiseexcept(FE_INVALID)   # rows left NaN for want of scratch memory: NumPy's invalid-value signal
+
+
 cdef void dense_xent_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
     # (n),(n)->() : steps [x, t, loss, x_n, t_n]
     cdef loop_info *info = <loop_info *>data
     cdef ce_xent_problem p
     _xent_init(&p, args, dims, steps)
-    p.t = args[1]; p.t_rs = steps[1]
+    p.t = args[1]; p.t_rs = steps[1]; p.t_f32 = info.t_f32
     p.x_cs = steps[3]; p.t_cs = steps[4]
-    run_xent(&p, info.kernels)
+    _signal_no_memory(run_xent(&p, info.kernels))
 
 
 cdef void dense_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
@@ -156,10 +162,10 @@ cdef void dense_xent_grad_loop(char **args, const npy_intp *dims, const npy_intp
     cdef loop_info *info = <loop_info *>data
     cdef ce_xent_problem p
     _xent_init(&p, args, dims, steps)
-    p.t = args[1]; p.t_rs = steps[1]
+    p.t = args[1]; p.t_rs = steps[1]; p.t_f32 = info.t_f32
     p.grad = args[3]; p.g_rs = steps[3]
     p.x_cs = steps[4]; p.t_cs = steps[5]; p.g_cs = steps[6]
-    run_xent(&p, info.kernels)
+    _signal_no_memory(run_xent(&p, info.kernels))
 
 
 cdef inline void _sparse_run(ce_xent_problem *p, loop_info *info) noexcept nogil:
@@ -201,12 +207,12 @@ cdef inline void _sigmoid_run(char **args, const npy_intp *dims, const npy_intp 
     ce_binary_problem_init(&p)
     p.rows = (n + block - 1) // block; p.cols = block; p.flat_total = n
     p.x = args[0]; p.x_cs = steps[0]; p.x_rs = steps[0] * block
-    p.z = args[1]; p.z_cs = steps[1]; p.z_rs = steps[1] * block
+    p.z = args[1]; p.z_cs = steps[1]; p.z_rs = steps[1] * block; p.z_f32 = info.t_f32
     # a one-element output may come with stride 0; a non-zero stride keeps the element-wise mode
     p.loss = args[2]; p.loss_cs = steps[2] if steps[2] != 0 else info.row_itemsize; p.loss_rs = p.loss_cs * block
     p.grad = grad; p.g_cs = g_step; p.g_rs = g_step * block
     p.mode = CE_BIN_LOGITS_TF; p.from_logits = 1
-    run_rows(info.kernels.binary_row, &p, p.rows, p.cols)
+    _signal_no_memory(run_rows(info.kernels.binary_row, &p, p.rows, p.cols))
 
 
 cdef void sigmoid_xent_loop(char **args, const npy_intp *dims, const npy_intp *steps, void *data) noexcept nogil:
@@ -257,14 +263,18 @@ LOOP_KINDS = {
 }
 
 # The columns: every table row's pattern is expanded over these, in this order; a column is (input float
-# type "x", per-row result type "r", N x C output type "g"), and "i" goes over the label types.  Adding an
-# element type is adding its column here (and its row kernels).  Half inputs give float32 row results and
-# N x C outputs in their own type, or float32 (the loops dtype=np.float32 selects); their loops come after
-# float32/float64, and the half type resolver picks them for half inputs.
-FLOAT_COLUMNS = (("float32", "float32", "float32"), ("float64", "float64", "float64"),
-                 ("float16", "float32", "float16"), ("float16", "float32", "float32"))
+# type "x", per-row result type "r", N x C output type "g", dense target types "t"), and "i" goes over the
+# label types.  Adding an element type is adding its column here (and its row kernels).  Half inputs give
+# float32 row results and N x C outputs in their own type, or float32 (the loops dtype=np.float32 selects);
+# their loops come after float32/float64, and the half type resolver picks them for half inputs.  Half
+# logits also take float32 targets, with float32 outputs (NumPy's promotion of the pair): the float32 loop's
+# results without its float32 copy of the logits.
+FLOAT_COLUMNS = (("float32", "float32", "float32", ("float32",)), ("float64", "float64", "float64", ("float64",)),
+                 ("float16", "float32", "float16", ("float16",)),
+                 ("float16", "float32", "float32", ("float16", "float32")))
 # registered when ml_dtypes is imported ("bfloat16" is ml_dtypes' type): see register_bfloat16
-BFLOAT16_COLUMNS = (("bfloat16", "float32", "bfloat16"), ("bfloat16", "float32", "float32"))
+BFLOAT16_COLUMNS = (("bfloat16", "float32", "bfloat16", ("bfloat16",)),
+                    ("bfloat16", "float32", "float32", ("bfloat16", "float32")))
 FLOAT_TYPES = tuple(dict.fromkeys(c[0] for c in FLOAT_COLUMNS))
 LABEL_TYPES = ("int32", "int64")
 
@@ -281,11 +291,11 @@ GUFUNC_TABLE = (
     ("log_softmax", "(n)->(n)", "transform_row", "log_softmax", "xg",
      "log_softmax(x, /, out=None, *, axis=-1, ...)\n\nx - logsumexp(x) over the last axis. "
      "`out=x` works in place."),
-    ("softmax_cross_entropy", "(n),(n)->()", "dense", None, "xxr",
+    ("softmax_cross_entropy", "(n),(n)->()", "dense", None, "xtr",
      "softmax_cross_entropy(logits, labels, /, out=None, *, axis=-1, ...)\n\n"
      "sum(-labels * log_softmax(logits)) over the class axis; labels need not sum to 1. "
      "Zero labels contribute 0 even where a logit is -inf (a masked class)."),
-    ("softmax_cross_entropy_and_grad", "(n),(n)->(),(n)", "dense_grad", None, "xxrg",
+    ("softmax_cross_entropy_and_grad", "(n),(n)->(),(n)", "dense_grad", None, "xtrg",
      "softmax_cross_entropy_and_grad(logits, labels, /, out=(None, None), *, axis=-1, ...)\n\n"
      "(loss, grad) with loss as in softmax_cross_entropy and grad = softmax(logits) * sum(labels) - labels, "
      "the true derivative, computed in the same pass."),
@@ -296,10 +306,10 @@ GUFUNC_TABLE = (
     ("sparse_softmax_cross_entropy_and_grad", "(n),()->(),(n)", "sparse_grad", None, "xirg",
      "sparse_softmax_cross_entropy_and_grad(logits, label, /, out=(None, None), *, axis=-1, ...)\n\n"
      "(loss, softmax(logits) - onehot(label)); a bad label gives a NaN row and the invalid signal."),
-    ("sigmoid_cross_entropy", None, "sigmoid", None, "xxr",
+    ("sigmoid_cross_entropy", None, "sigmoid", None, "xtr",
      "sigmoid_cross_entropy(logits, labels, /, out=None, ...)\n\nElement-wise "
      "max(x, 0) - x * z + log1p(exp(-|x|)) (tf.nn.sigmoid_cross_entropy_with_logits)."),
-    ("sigmoid_cross_entropy_and_grad", None, "sigmoid_grad", None, "xxrg",
+    ("sigmoid_cross_entropy_and_grad", None, "sigmoid_grad", None, "xtrg",
      "sigmoid_cross_entropy_and_grad(logits, labels, /, out=(None, None), ...)\n\nElement-wise "
      "(loss, sigmoid(x) - z).  For dask, use da.apply_gufunc(f, '(),()->(),()', x, z)."),
 )
@@ -310,15 +320,16 @@ class GufuncTableError(ValueError):
 
 
 def _expand(pattern, columns=None):
-    """The loops of a type pattern: one tuple of type codes per (column, label type), in order (columns:
-    FLOAT_COLUMNS by default); a column whose N x C output type differs from its input type is left out of
-    patterns without N x C outputs."""
+    """The loops of a type pattern: one tuple of type codes per (column, target type, label type), in order,
+    each once (columns: FLOAT_COLUMNS by default; without N x C outputs a type's two columns give the same
+    loops, and the first column's count)."""
     loops = []
-    for x, r, g in FLOAT_COLUMNS if columns is None else columns:
-        if "g" not in pattern and g != x:
-            continue
-        for lab in (LABEL_TYPES if "i" in pattern else (None,)):
-            loops.append(tuple({"x": x, "r": r, "g": g, "i": lab}[ch] for ch in pattern))
+    for x, r, g, targets in FLOAT_COLUMNS if columns is None else columns:
+        for t in (targets if "t" in pattern else (None,)):
+            for lab in (LABEL_TYPES if "i" in pattern else (None,)):
+                loop = tuple({"x": x, "t": t, "r": r, "g": g, "i": lab}[ch] for ch in pattern)
+                if loop not in loops:
+                    loops.append(loop)
     return loops
 
 
@@ -336,14 +347,15 @@ def _check_row(row):
         lhs, _, rhs = sig.partition("->")
         if len(re.findall(r"\([^)]*\)", lhs)) != nin or len(re.findall(r"\([^)]*\)", rhs)) != nout:
             raise GufuncTableError(f"{where}: signature {sig!r} is not {nin} inputs -> {nout} outputs")
-    if not isinstance(pattern, str) or len(pattern) != nin + nout or set(pattern) - {"x", "i", "r", "g"}:
-        raise GufuncTableError(f"{where}: type pattern {pattern!r} must be {nin + nout} letters of 'x' (float "
-                               "input), 'i' (label), 'r' (per-row result) and 'g' (N x C output)")
+    if not isinstance(pattern, str) or len(pattern) != nin + nout or set(pattern) - {"x", "t", "i", "r", "g"}:
+        raise GufuncTableError(f"{where}: type pattern {pattern!r} must be {nin + nout} letters of 'x' (logits), "
+                               "'t' (dense targets), 'i' (label), 'r' (per-row result) and 'g' (N x C output)")
     if tuple(j for j, ch in enumerate(pattern) if ch == "i") != label_args:
         raise GufuncTableError(f"{where}: type pattern {pattern!r} must have labels ('i') at operands {label_args}, "
                                "floats elsewhere")
-    if set(pattern[:nin]) - {"x", "i"} or set(pattern[nin:]) - {"r", "g"}:
-        raise GufuncTableError(f"{where}: type pattern {pattern!r}: inputs are 'x'/'i', outputs 'r'/'g'")
+    if pattern[0] != "x" or set(pattern[:nin]) - {"x", "t", "i"} or set(pattern[nin:]) - {"r", "g"}:
+        raise GufuncTableError(f"{where}: type pattern {pattern!r}: inputs are 'x' (first), 't', 'i'; outputs "
+                               "'r', 'g'")
     if what not in _TRANSFORMS or (what is None) != (kind not in ("transform_scalar", "transform_row")):
         raise GufuncTableError(f"{where}: transform {what!r} does not fit loop kind {kind!r}")
     if not isinstance(doc, str) or not doc:
@@ -401,6 +413,7 @@ cdef int _fill_loop(str name, str pattern, int kind_id, object what, tuple codes
     info.out_itemsize = kern.out_itemsize
     info.kernels = kern
     info.lab_is64 = 0
+    info.t_f32 = 0
     for j, dt in enumerate(dts):
         if types != NULL:
             types[j] = <char>dt.num
@@ -412,6 +425,12 @@ cdef int _fill_loop(str name, str pattern, int kind_id, object what, tuple codes
             info.lab_is64 = dt.itemsize == 8
         elif pattern[j] == "x" and dt != xdt:
             raise GufuncTableError(f"gufunc table row {name!r}: operand {j} is {dt}, the loop's floats {xdt}")
+        elif pattern[j] == "t" and dt != xdt:
+            # only the half columns read float32 targets (staged through the float32 kernels)
+            if xdt.itemsize != 2 or dt != np.float32:
+                raise GufuncTableError(f"gufunc table row {name!r}: targets {dt} with {xdt} logits (targets are "
+                                       "the logits' type, or float32 with half logits)")
+            info.t_f32 = 1
     return 0
 
 

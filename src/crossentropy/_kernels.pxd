@@ -5,7 +5,7 @@ from libc.stdint cimport int64_t
 cdef extern from "_rowmath.h" nogil:
     ctypedef int (*ce_row_fn)(const void *problem, npy_intp row) noexcept nogil
 
-    int CE_ROW_BAD_LABEL, CE_ROW_NOT_NORMALISED, CE_ROW_OUT_OF_UNIT
+    int CE_ROW_BAD_LABEL, CE_ROW_NOT_NORMALISED, CE_ROW_OUT_OF_UNIT, CE_ROW_NO_MEMORY
     int64_t CE_NO_LABEL
     const int CE_HAVE_CLONES
     int CE_BLOCK_ROWS, CE_COUNT_SHIFT
@@ -26,6 +26,7 @@ cdef extern from "_rowmath.h" nogil:
         npy_intp x_rs, x_cs
         const char *t
         npy_intp t_rs, t_cs
+        int t_f32
         const char *lab
         npy_intp lab_rs
         int lab_is64
@@ -69,6 +70,7 @@ cdef extern from "_rowmath.h" nogil:
         npy_intp x_rs, x_cs
         const char *z
         npy_intp z_rs, z_cs
+        int z_f32
         const char *w
         npy_intp w_rs, w_cs
         const char *pw
@@ -164,6 +166,7 @@ cdef struct ce_counts:
     npy_intp bad_label
     npy_intp not_normalised
     npy_intp out_of_unit
+    npy_intp no_memory
 
 cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_intp cols) noexcept nogil
 cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noexcept nogil

@@ -197,7 +197,7 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
     Floating-point flags raised by the row math are discarded: results say what went wrong (NaN), and
     callers raise the flags they mean (a bad label) themselves."""
     cdef ce_counts counts
-    cdef npy_intp i, bad = 0, not_norm = 0, oou = 0
+    cdef npy_intp i, bad = 0, not_norm = 0, oou = 0, nomem = 0
     cdef int ret, extra = 0, nt = _threads_for(rows, cols)
     cdef fexcept_t saved
     if nt > 1:   # take the extra workers from the process-wide budget (see ce_reserve_workers)
@@ -211,28 +211,33 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
                 bad += (ret >> CE_COUNT_SHIFT) if ret >> CE_COUNT_SHIFT else (ret & CE_ROW_BAD_LABEL)
                 not_norm += (ret & CE_ROW_NOT_NORMALISED) != 0
                 oou += (ret & CE_ROW_OUT_OF_UNIT) != 0
+                nomem += (ret & CE_ROW_NO_MEMORY) != 0
     else:
         for i in prange(rows, num_threads=nt, schedule="static"):
             ret = fn(problem, i)
             bad += (ret >> CE_COUNT_SHIFT) if ret >> CE_COUNT_SHIFT else (ret & CE_ROW_BAD_LABEL)
             not_norm += (ret & CE_ROW_NOT_NORMALISED) != 0
             oou += (ret & CE_ROW_OUT_OF_UNIT) != 0
+            nomem += (ret & CE_ROW_NO_MEMORY) != 0
     if extra:
         ce_release_workers(extra)
     fesetexceptflag(&saved, FE_ALL_EXCEPT)
     counts.bad_label = bad
     counts.not_normalised = not_norm
     counts.out_of_unit = oou
+    counts.no_memory = nomem
     return counts
 
 
 cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noexcept nogil:
-    """Softmax cross-entropy: adjacent strided rows go through contiguous block buffers, few-class
-    contiguous problems go block-wise (exp vectorised across rows), the rest in blocks of consecutive rows."""
+    """Softmax cross-entropy: adjacent strided rows (and few-class half rows) go through contiguous block
+    buffers, few-class contiguous problems go block-wise (exp vectorised across rows), the rest in blocks of
+    consecutive rows."""
     cdef npy_intp blocks = (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS
     cdef npy_intp tb = ce_tblock_rows(p.cols)
     cdef npy_intp pr = ce_pipe_rows(p.rows, p.cols)
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize):
+    # half types with few classes also go block-wise: a block is widened once, then runs the float32 path
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or (k.itemsize == 2 and p.cols <= CE_SMALL_COLS):
         return run_rows(k.xent_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
     if k.xent_small_ok(p):
         return run_rows(k.xent_small_block, p, blocks, p.cols * CE_BLOCK_ROWS)

@@ -19,6 +19,7 @@
 #define CE_ROW_BAD_LABEL 1      /* label outside [0, cols): the row's results are NaN */
 #define CE_ROW_NOT_NORMALISED 2 /* probability row whose sum differs from 1 by more than CE_NORM_TOL */
 #define CE_ROW_OUT_OF_UNIT 4    /* probability row with a value outside [0, 1] (probably logits) */
+#define CE_ROW_NO_MEMORY 8      /* no scratch memory for rows that need it (t_f32, z_f32): their results are NaN */
 #define CE_NORM_TOL 1e-3
 #define CE_SMALL_COLS 32        /* rows this short are vectorised across rows, CE_BLOCK_ROWS at a time */
 #define CE_BLOCK_ROWS 64
@@ -66,6 +67,7 @@ typedef struct {
     npy_intp rows, cols;
     const char *x; npy_intp x_rs, x_cs;
     const char *t; npy_intp t_rs, t_cs;    /* dense targets or NULL */
+    int t_f32;                             /* half x only: t is float32 (read as is, never narrowed) */
     const char *lab; npy_intp lab_rs; int lab_is64;
     const char *v; npy_intp v_cs;          /* class vector or NULL */
     const char *r; npy_intp r_rs;          /* per-row gradient scale, NULL = 1 */
@@ -104,6 +106,7 @@ typedef struct {
     npy_intp rows, cols, flat_total;       /* flat_total > 0: a 1-D array cut into rows of `cols` */
     const char *x; npy_intp x_rs, x_cs;
     const char *z; npy_intp z_rs, z_cs;
+    int z_f32;                             /* half x only: z is float32; w and pw must then be NULL */
     const char *w; npy_intp w_rs, w_cs;    /* element weight or NULL */
     const char *pw; npy_intp pw_rs, pw_cs; /* pos_weight or NULL */
     const char *r; npy_intp r_rs;          /* per-row gradient scale or NULL */

@@ -38,6 +38,25 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
     }
 }
 
+/* How many rows ahead a staged call prefetches its N x C output rows for writing, 0 for none.  A narrowed row
+ * is stored in one burst at the row's end, which otherwise waits for its cache lines (65536x1000 float16
+ * loss+grad into out=, 1 thread: 1.10x -> 1.02x float32's time); rows up to CE_PF_AHEAD bytes, about that
+ * many bytes ahead (streamed rows need no lines). */
+CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
+{
+    const npy_intp rb = n * CE_SZG;
+    return (!stream && cs == CE_SZG && rb > 0 && rb <= CE_PF_AHEAD) ? (CE_PF_AHEAD + rb - 1) / rb : 0;
+}
+
+CE_INLINE void CE_F(ce_prefetch_out_row)(char *row, npy_intp bytes)
+{
+#if defined(__GNUC__)
+    for (npy_intp o = 0; o < bytes; o += 64) __builtin_prefetch(row + o, 1, 3);   /* prefetchw on x86 */
+#else
+    (void)row; (void)bytes;
+#endif
+}
+
 CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_intp i)
 {
     const npy_intp n = p->cols;
@@ -49,10 +68,12 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
     ce_transform_problem q = *p;   /* the float32 view: row i of x and of a half output is the scratch row */
     q.x = (const char *)xb; q.x_rs = 0; q.x_cs = sizeof(float);
     if (half_y) { q.y = (char *)yb; q.y_rs = 0; q.y_cs = sizeof(float); }
+    const int stream = half_y && CE_F(ce_stream_rows)(p->rows, n);
+    const npy_intp pfw = half_y ? CE_F(ce_out_rows_ahead)(n, p->y_cs, stream) : 0;
+    if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_out_row)(p->y + (i + pfw) * p->y_rs, n * CE_SZG);
     CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
     int res = CE_WIDE(ce_transform_row)(&q, i);
     if (half_y) {
-        const int stream = CE_F(ce_stream_rows)(p->rows, n);
         CE_F(ce_store_scratch_row)(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, p->y_cs / CE_SZG, stream);
         if (stream) ce_stream_fence();
     }
@@ -331,9 +352,11 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     }
     if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
     const npy_intp rb = n * CE_SZ, pf_rows = CE_F(ce_prefetch_rows_ahead)(p);
+    const npy_intp pfw = half_g ? CE_F(ce_out_rows_ahead)(n, p->g_cs, stream) : 0;
     int nbad = 0;
     for (npy_intp i = r0; i < r1; i++) {
         if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb);
+        if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_out_row)(p->grad + (i + pfw) * p->g_rs, n * CE_SZG);
         float m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), sx, xb, n);
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t)

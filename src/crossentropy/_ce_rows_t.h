@@ -40,7 +40,7 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
 
 /* How many rows ahead a staged call prefetches its N x C output rows for writing, 0 for none.  A narrowed row
  * is stored in one burst at the row's end, which otherwise waits for its cache lines (65536x1000 float16
- * loss+grad into out=, 1 thread: 1.10x -> 1.02x float32's time); rows up to CE_PF_AHEAD bytes, about that
+ * loss+grad into out=, 1 thread: 1.15x -> 1.08x float32's time); rows up to CE_PF_AHEAD bytes, about that
  * many bytes ahead (streamed rows need no lines). */
 CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
 {

@@ -797,26 +797,39 @@ CE_BIN_ROW_LOOP(focal)
 #undef CE_BIN_ROW_LOOP
 
 #ifdef CE_WIDEN_ROW
-/* A half row of a binary problem with float32 targets (z_f32): x widened into a float32 scratch row, z read in
- * place, through the float32 column's kernel; a half gradient comes back through a scratch row. */
+/* Half binary rows at least this long are staged (shorter ones pay more for the staging than they save) */
+#define CE_BIN_STAGE_MIN 16
+
+/* A half row of a binary problem, staged (see ce_transform_row_staged): x, half targets, weights and pos_weight
+ * widened into float32 scratch rows (float32 targets, z_f32, read in place), through the float32 column's
+ * kernel; a half gradient comes back through a scratch row.  Returns -1 when scratch cannot be allocated. */
 static int CE_F(ce_binary_row_staged)(const ce_binary_problem *p, npy_intp i, npy_intp n)
 {
-    const int half_g = p->grad != NULL && sizeof(CE_SG) < sizeof(float);
+    const int half_z = !p->z_f32, half_g = p->grad != NULL && sizeof(CE_SG) < sizeof(float);
+    const size_t rows_of_scratch = 1 + half_z + (p->w != NULL) + (p->pw != NULL) + half_g;
     float stack[2 * CE_KEEP_STACK];
-    float *buf = n <= CE_KEEP_STACK ? stack : (float *)malloc((size_t)n * 2 * sizeof(float));
-    if (!buf) {
-        CE_SR *lo = CE_ROW(CE_SR, p->loss, p->loss_rs, i);
-        if (p->loss_cs) for (npy_intp j = 0; j < n; j++) lo[j * (p->loss_cs / CE_SZR)] = CE_STR((CE_T)NAN);
-        else *lo = CE_STR((CE_T)NAN);
-        if (p->grad) CE_F(ce_fill)(CE_ROW(CE_SG, p->grad, p->g_rs, i), n, p->g_cs / CE_SZG, (CE_T)NAN);
-        return CE_ROW_NO_MEMORY;
-    }
-    float *xb = buf, *gb = buf + n;
-    ce_binary_problem q = *p;   /* the float32 view: row i of x and of a half gradient is the scratch row */
+    const size_t need = (size_t)n * rows_of_scratch;
+    float *buf = need <= 2 * CE_KEEP_STACK ? stack : (float *)malloc(need * sizeof(float));
+    if (!buf) return -1;
+    float *xb = buf, *zb = xb + n, *wb = zb + half_z * n, *pwb = wb + (p->w != NULL) * n;
+    float *gb = pwb + (p->pw != NULL) * n;
+    ce_binary_problem q = *p;   /* the float32 view: row i of each half operand is its scratch row */
     q.z_f32 = 0;
-    q.x = (const char *)xb; q.x_rs = 0; q.x_cs = sizeof(float);
-    if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
     CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), p->x_cs / CE_SZ, xb, n);
+    q.x = (const char *)xb; q.x_rs = 0; q.x_cs = sizeof(float);
+    if (half_z) {
+        CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->z, p->z_rs, i), p->z_cs / CE_SZ, zb, n);
+        q.z = (const char *)zb; q.z_rs = 0; q.z_cs = sizeof(float);
+    }
+    if (p->w) {
+        CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->w, p->w_rs, i), p->w_cs / CE_SZ, wb, n);
+        q.w = (const char *)wb; q.w_rs = 0; q.w_cs = sizeof(float);
+    }
+    if (p->pw) {
+        CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->pw, p->pw_rs, i), p->pw_cs / CE_SZ, pwb, n);
+        q.pw = (const char *)pwb; q.pw_rs = 0; q.pw_cs = sizeof(float);
+    }
+    if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
     int res = CE_WIDE(ce_binary_row)(&q, i);
     if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, p->g_cs / CE_SZG, 0);
     if (buf != stack) free(buf);
@@ -830,7 +843,16 @@ CE_CLONES static int CE_F(ce_binary_row)(const void *pp, npy_intp i)
     npy_intp n = p->cols;
     if (p->flat_total > 0 && (i + 1) * p->cols > p->flat_total) n = p->flat_total - i * p->cols;
 #ifdef CE_WIDEN_ROW
-    if (p->z_f32) return CE_F(ce_binary_row_staged)(p, i, n);
+    if (p->z_f32 || n >= CE_BIN_STAGE_MIN) {
+        int res = CE_F(ce_binary_row_staged)(p, i, n);
+        if (res >= 0) return res;
+        if (p->z_f32) {   /* float32 targets: only the staged rows read them */
+            CE_SR *lo = CE_ROW(CE_SR, p->loss, p->loss_rs, i);
+            for (npy_intp j = 0; j < (p->loss_cs ? n : 1); j++) lo[j * (p->loss_cs / CE_SZR)] = CE_STR((CE_T)NAN);
+            if (p->grad) CE_F(ce_fill)(CE_ROW(CE_SG, p->grad, p->g_rs, i), n, p->g_cs / CE_SZG, (CE_T)NAN);
+            return CE_ROW_NO_MEMORY;
+        }
+    }
 #endif
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
     const CE_S *z = CE_ROW(const CE_S, p->z, p->z_rs, i);

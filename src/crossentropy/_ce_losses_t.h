@@ -102,15 +102,16 @@ CE_INLINE void CE_F(ce_prob_term_focal)(const CE_F(ce_prob_ctx) *k, CE_T c, CE_T
     *h = pass != 0 ? pass * (k->alpha * (dpw * tj * lc - pw * tj / c)) : CE_K(0.0);
 }
 
-/* One element's loss term f and h = d f / d q, q = p / S clipped to [eps, 1 - eps]. */
-CE_INLINE void CE_F(ce_prob_term)(const CE_F(ce_prob_ctx) *k, CE_T pj, CE_T tj, CE_T *f, CE_T *h)
+/* One element's loss term f and h = d f / d q, q = p / S clipped to [eps, 1 - eps] (focal: k->focal, a
+ * constant where the caller's loop should vectorise). */
+CE_INLINE void CE_F(ce_prob_term)(const CE_F(ce_prob_ctx) *k, CE_T pj, CE_T tj, CE_T *f, CE_T *h, int focal)
 {
     CE_T q = pj / k->S;
     CE_T c = q < k->eps ? k->eps : q;
     c = c > k->hi ? k->hi : c;
     CE_T lc = CE_M(ce_log)(c);
     CE_T pass = CE_F(ce_clip_pass)(q, k->eps, k->hi, k->tie);
-    if (k->focal) CE_F(ce_prob_term_focal)(k, c, lc, pass, tj, f, h);
+    if (focal) CE_F(ce_prob_term_focal)(k, c, lc, pass, tj, f, h);
     else CE_F(ce_prob_term_plain)(k, c, lc, pass, tj, f, h);
 }
 

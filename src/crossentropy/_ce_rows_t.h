@@ -668,6 +668,55 @@ CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
 
 /* ---------------------------------------------------------------------------------------------------
  * Probabilities: rescale by the row sum, clip, (focal-)weighted -t log c.  See ce_prob_problem. */
+
+/* A probability row's element loops (ce_prob_row): returns its loss, and writes its gradient when g is given.
+ * has_t, has_v, from_logits and focal are constants at the call for Keras' plain categorical rows, which then
+ * vectorise (the generic call branches per element; the focal term's pow never vectorises). */
+CE_INLINE CE_T CE_F(ce_prob_loops)(const CE_F(ce_prob_ctx) *k, const CE_S *x, npy_intp sx, const CE_S *t,
+                                   npy_intp st, const CE_S *v, npy_intp sv, int64_t y, CE_T a, CE_T b, npy_intp n,
+                                   CE_T m, CE_T s, CE_T r, CE_SG *g, npy_intp sg, int has_t, int has_v,
+                                   int from_logits, int focal)
+{
+    const CE_T S = k->S;
+#define CE_TGT(j) \
+    (((has_t ? a * CE_LD(t[(j) * st]) + b : b) + ((j) == y ? CE_K(1.0) : CE_K(0.0))) * (has_v ? CE_LD(v[(j) * sv]) : CE_K(1.0)))
+#define CE_PROB(j) (from_logits ? CE_M(ce_exp)(CE_LD(x[(j) * sx]) - m) / s : CE_LD(x[(j) * sx]))
+    CE_T total = 0, G = 0;
+    CE_SIMD_REDUCE(+ : total, G)
+    for (npy_intp j = 0; j < n; j++) {
+        CE_T f, h, pj = CE_PROB(j);
+        CE_F(ce_prob_term)(k, pj, CE_TGT(j), &f, &h, focal);
+        total += f;
+        G += h * (pj / S);
+    }
+    if (g && !from_logits) {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T f, h;
+            CE_F(ce_prob_term)(k, CE_LD(x[j * sx]), CE_TGT(j), &f, &h, focal);
+            g[j * sg] = CE_STG(r * ((h - G) / S));
+        }
+    } else if (g) {
+        /* through the softmax too: dx_k = p_k (dp_k - sum_j p_j dp_j) */
+        CE_T D = 0;
+        CE_SIMD_REDUCE(+ : D)
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T f, h, pj = CE_PROB(j);
+            CE_F(ce_prob_term)(k, pj, CE_TGT(j), &f, &h, focal);
+            D += pj * ((h - G) / S);
+        }
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) {
+            CE_T f, h, pj = CE_PROB(j);
+            CE_F(ce_prob_term)(k, pj, CE_TGT(j), &f, &h, focal);
+            g[j * sg] = CE_STG(r * (pj * ((h - G) / S - D)));
+        }
+    }
+#undef CE_PROB
+#undef CE_TGT
+    return total;
+}
+
 CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
 {
     const ce_prob_problem *p = (const ce_prob_problem *)pp;
@@ -687,8 +736,6 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
     }
     const CE_S *v = (const CE_S *)p->v;
     npy_intp sv = p->v_cs / CE_SZ;
-#define CE_TGT(j) \
-    (((t ? a * CE_LD(t[(j) * st]) + b : b) + ((j) == y ? CE_K(1.0) : CE_K(0.0))) * (v ? CE_LD(v[(j) * sv]) : CE_K(1.0)))
     CE_F(ce_prob_ctx) k;
     k.eps = (CE_T)p->eps;
     k.hi = CE_K(1.0) - k.eps;
@@ -722,39 +769,13 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
         }
     }
     k.S = S;
-#define CE_PROB(j) (p->from_logits ? CE_M(ce_exp)(CE_LD(x[(j) * sx]) - m) / s : CE_LD(x[(j) * sx]))
-    CE_T total = 0, G = 0;
-    for (npy_intp j = 0; j < n; j++) {
-        CE_T f, h, pj = CE_PROB(j);
-        CE_F(ce_prob_term)(&k, pj, CE_TGT(j), &f, &h);
-        total += f;
-        G += h * (pj / S);
-    }
+    CE_T total;
+    if (!p->focal && t && !v && !p->from_logits && sx == 1 && st == 1 && (!g || sg == 1))
+        total = CE_F(ce_prob_loops)(&k, x, 1, t, 1, NULL, 0, y, a, b, n, m, s, r, g, 1, 1, 0, 0, 0);
+    else
+        total = CE_F(ce_prob_loops)(&k, x, sx, t, st, v, sv, y, a, b, n, m, s, r, g, sg, t != NULL, v != NULL,
+                                    p->from_logits, p->focal);
     *loss = CE_STR(total);
-    if (g) {
-        if (!p->from_logits) {
-            for (npy_intp j = 0; j < n; j++) {
-                CE_T f, h;
-                CE_F(ce_prob_term)(&k, CE_LD(x[j * sx]), CE_TGT(j), &f, &h);
-                g[j * sg] = CE_STG(r * ((h - G) / S));
-            }
-        } else {
-            /* through the softmax too: dx_k = p_k (dp_k - sum_j p_j dp_j) */
-            CE_T D = 0;
-            for (npy_intp j = 0; j < n; j++) {
-                CE_T f, h, pj = CE_PROB(j);
-                CE_F(ce_prob_term)(&k, pj, CE_TGT(j), &f, &h);
-                D += pj * ((h - G) / S);
-            }
-            for (npy_intp j = 0; j < n; j++) {
-                CE_T f, h, pj = CE_PROB(j);
-                CE_F(ce_prob_term)(&k, pj, CE_TGT(j), &f, &h);
-                g[j * sg] = CE_STG(r * (pj * ((h - G) / S - D)));
-            }
-        }
-    }
-#undef CE_PROB
-#undef CE_TGT
     return flags;
 }
 

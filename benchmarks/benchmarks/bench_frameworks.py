@@ -55,6 +55,17 @@ class KerasCategoricalCrossentropy(_Base):
         self.loss(self.y_true, self.y_pred, return_grad=True)
 
 
+class KerasCategoricalCrossentropyProbs(KerasCategoricalCrossentropy):
+    """crossentropy.keras.CategoricalCrossentropy() (Keras' default: probabilities) on one-hot y_true."""
+
+    def setup(self, shape, threads):
+        super().setup(shape, threads)
+        import crossentropy
+
+        self.loss = _keras_cce()()
+        self.y_pred = crossentropy.softmax(self.y_pred)
+
+
 class TorchCrossEntropy(_Base):
     """crossentropy.torch.cross_entropy(input, int64 target), reduction none / mean."""
 

@@ -9,10 +9,12 @@
 
 #ifdef CE_WIDEN_ROW
 /* ---------------------------------------------------------------------------------------------------
- * Staged half rows: a contiguous half row is widened once into a float32 scratch row (taking its max on the
- * way, _ce_widen.h) and runs through the float32 column's row kernel (CE_WIDE), whose result it then is; N x C
- * outputs in the half type come back through a float32 scratch row.  The direct half sweeps convert every
- * element once per sweep instead.  The staged functions return -1 when scratch rows cannot be allocated. */
+ * Staged half rows: a half row is widened once into a float32 scratch row (taking its max on the way,
+ * _ce_widen.h) and runs through the float32 column's row kernel (CE_WIDE), whose result it then is; N x C
+ * outputs in the half type come back through a float32 scratch row.  Softmax cross-entropy rows with strided
+ * classes or few classes are staged a block of rows at a time (ce_xent_tblock_wide), binary rows one row at a
+ * time (ce_binary_row_staged).  The direct half sweeps convert every element once per sweep instead.  The
+ * staged functions return -1 when scratch rows cannot be allocated. */
 
 /* Whether a staged call's N x C output rows are narrowed with non-temporal stores (_ce_widen.h) */
 CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
@@ -818,7 +820,8 @@ CE_BIN_ROW_LOOP(focal)
 #undef CE_BIN_ROW_LOOP
 
 #ifdef CE_WIDEN_ROW
-/* Half binary rows at least this long are staged (shorter ones pay more for the staging than they save) */
+/* Half binary rows at least this long are staged: rows of a few elements (Keras' (N, 1) binary targets) would
+ * pay the staging's per-row calls for little conversion work saved */
 #define CE_BIN_STAGE_MIN 16
 
 /* A half row of a binary problem, staged (see ce_transform_row_staged): x, half targets, weights and pos_weight

@@ -321,8 +321,8 @@ class GufuncTableError(ValueError):
 
 def _expand(pattern, columns=None):
     """The loops of a type pattern: one tuple of type codes per (column, target type, label type), in order,
-    each once (columns: FLOAT_COLUMNS by default; without N x C outputs a type's two columns give the same
-    loops, and the first column's count)."""
+    each loop once (columns: FLOAT_COLUMNS by default; without N x C outputs a type's two columns give the
+    same loops, and the first column's is kept)."""
     loops = []
     for x, r, g, targets in FLOAT_COLUMNS if columns is None else columns:
         for t in (targets if "t" in pattern else (None,)):

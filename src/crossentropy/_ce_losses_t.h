@@ -72,7 +72,6 @@ CE_INLINE CE_T CE_F(ce_xent_grad_at_max)(const CE_F(ce_xent_atmax) *a, CE_T tj)
 /* ---- probability cross-entropy terms ---------------------------------------------------------------- */
 typedef struct {
     CE_T eps, hi, alpha, gamma, S, tie;
-    int focal;
 } CE_F(ce_prob_ctx);
 
 /* The share of d clip(q) / dq passed at q: 1 strictly inside (eps, hi), `tie` on a bound, 0 outside. */
@@ -102,7 +101,7 @@ CE_INLINE void CE_F(ce_prob_term_focal)(const CE_F(ce_prob_ctx) *k, CE_T c, CE_T
     *h = pass != 0 ? pass * (k->alpha * (dpw * tj * lc - pw * tj / c)) : CE_K(0.0);
 }
 
-/* One element's loss term f and h = d f / d q, q = p / S clipped to [eps, 1 - eps] (focal: k->focal, a
+/* One element's loss term f and h = d f / d q, q = p / S clipped to [eps, 1 - eps] (focal: the problem's flag, a
  * constant where the caller's loop should vectorise). */
 CE_INLINE void CE_F(ce_prob_term)(const CE_F(ce_prob_ctx) *k, CE_T pj, CE_T tj, CE_T *f, CE_T *h, int focal)
 {

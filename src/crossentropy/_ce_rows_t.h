@@ -744,7 +744,6 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
     k.tie = (CE_T)p->clip_tie;
     k.alpha = (CE_T)p->alpha;
     k.gamma = (CE_T)p->gamma;
-    k.focal = p->focal;
     CE_T m = 0, s = 1, S = 0;
     if (p->from_logits) {
         CE_F(ce_lse_t) ls = CE_F(ce_lse_stats)(x, n, sx);

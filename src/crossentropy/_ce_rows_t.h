@@ -7,6 +7,20 @@
 #define CE_SZR ((npy_intp)sizeof(CE_SR))   /* per-row results (losses, logsumexp) and row scales */
 #define CE_ROW(T, base, rs, i) ((T *)((base) + (i) * (rs)))
 
+/* A row's cache lines prefetched: for reading into L2 (prefetcht2 on x86), or for writing (prefetchw);
+ * for_write is a constant at each call */
+CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes, int for_write)
+{
+#if defined(__GNUC__)
+    for (npy_intp o = 0; o < bytes; o += 64) {
+        if (for_write) __builtin_prefetch(row + o, 1, 3);
+        else __builtin_prefetch(row + o, 0, 1);
+    }
+#else
+    (void)row; (void)bytes; (void)for_write;
+#endif
+}
+
 #ifdef CE_WIDEN_ROW
 /* ---------------------------------------------------------------------------------------------------
  * Staged half rows: a half row is widened once into a float32 scratch row (taking its max on the way,
@@ -46,17 +60,7 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
  * many bytes ahead (streamed rows need no lines). */
 CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
 {
-    const npy_intp rb = n * CE_SZG;
-    return (!stream && cs == CE_SZG && rb > 0 && rb <= CE_PF_AHEAD) ? (CE_PF_AHEAD + rb - 1) / rb : 0;
-}
-
-CE_INLINE void CE_F(ce_prefetch_out_row)(char *row, npy_intp bytes)
-{
-#if defined(__GNUC__)
-    for (npy_intp o = 0; o < bytes; o += 64) __builtin_prefetch(row + o, 1, 3);   /* prefetchw on x86 */
-#else
-    (void)row; (void)bytes;
-#endif
+    return (!stream && cs == CE_SZG) ? ce_rows_ahead(n * CE_SZG) : 0;
 }
 
 CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_intp i)
@@ -72,7 +76,7 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
     if (half_y) { q.y = (char *)yb; q.y_rs = 0; q.y_cs = sizeof(float); }
     const int stream = half_y && CE_F(ce_stream_rows)(p->rows, n);
     const npy_intp pfw = half_y ? CE_F(ce_out_rows_ahead)(n, p->y_cs, stream) : 0;
-    if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_out_row)(p->y + (i + pfw) * p->y_rs, n * CE_SZG);
+    if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->y + (i + pfw) * p->y_rs, n * CE_SZG, 1);
     CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
     int res = CE_WIDE(ce_transform_row)(&q, i);
     if (half_y) {
@@ -280,21 +284,12 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
     return CE_F(ce_xent_row_carry)(pp, i, (CE_T)NAN, NULL, NULL);
 }
 
-CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes)
-{
-#if defined(__GNUC__)
-    for (npy_intp o = 0; o < bytes; o += 64) __builtin_prefetch(row + o, 0, 1);   /* prefetcht2 on x86 */
-#else
-    (void)row; (void)bytes;
-#endif
-}
-
 /* How many rows ahead of row i ce_xent_rows prefetches x, 0 for none: short contiguous rows, about CE_PF_AHEAD
  * bytes ahead, as the hardware prefetcher alone does not keep up with rows read at the pace of the exps */
 CE_INLINE npy_intp CE_F(ce_prefetch_rows_ahead)(const ce_xent_problem *p)
 {
     const npy_intp rb = p->cols * CE_SZ;
-    return (rb > 0 && p->x_cs == CE_SZ && rb <= CE_PF_AHEAD && p->x_rs == rb) ? (CE_PF_AHEAD + rb - 1) / rb : 0;
+    return (p->x_cs == CE_SZ && p->x_rs == rb) ? ce_rows_ahead(rb) : 0;
 }
 
 /* Rows [r0, r1) of a softmax cross-entropy: each row's statistics sweep also takes the max of the next row
@@ -308,7 +303,7 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
     for (npy_intp i = r0; i < r1; i++) {
         CE_T mn = (CE_T)NAN;
         const CE_S *nx = (i + 1 < r1 && p->x_cs == CE_SZ) ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
-        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, p->cols * CE_SZ);
+        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, p->cols * CE_SZ, 0);
         nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
         m = mn;
     }
@@ -357,8 +352,8 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     const npy_intp pfw = half_g ? CE_F(ce_out_rows_ahead)(n, p->g_cs, stream) : 0;
     int nbad = 0;
     for (npy_intp i = r0; i < r1; i++) {
-        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb);
-        if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_out_row)(p->grad + (i + pfw) * p->g_rs, n * CE_SZG);
+        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb, 0);
+        if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, n * CE_SZG, 1);
         float m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), sx, xb, n);
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t)

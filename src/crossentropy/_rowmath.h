@@ -240,6 +240,12 @@ static inline npy_intp ce_tblock_rows(npy_intp cols)
 
 #define CE_PF_AHEAD 12288       /* ce_xent_rows prefetches the row this many bytes ahead (rows up to this long) */
 
+/* How many rows of row_bytes make about CE_PF_AHEAD bytes; 0 (no prefetching ahead) for longer rows. */
+static inline npy_intp ce_rows_ahead(npy_intp row_bytes)
+{
+    return (row_bytes > 0 && row_bytes <= CE_PF_AHEAD) ? (CE_PF_AHEAD + row_bytes - 1) / row_bytes : 0;
+}
+
 /* Rows per block of ce_xent_rows: enough that a block's first max sweep (not overlapped) is rare, few enough
  * that the blocks still spread over the threads. */
 static inline npy_intp ce_pipe_rows(npy_intp rows, npy_intp cols)

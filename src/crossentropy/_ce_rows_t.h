@@ -356,8 +356,7 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, n * CE_SZG, 1);
         float m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), sx, xb, n);
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
-        if (copy_t)
-            for (npy_intp j = 0; j < n; j++) tb[j] = *(const float *)(p->t + i * p->t_rs + j * p->t_cs);
+        if (copy_t) ce_copy_f32_row(p->t + i * p->t_rs, p->t_cs, tb, n);
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
         if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream);
     }
@@ -566,13 +565,8 @@ CE_INLINE int CE_F(ce_xent_tblock_wide)(const ce_xent_problem *p, npy_intp r0, n
     CE_F(ce_widen_block)(p->x + r0 * p->x_rs, p->x_rs, p->x_cs, xb, nb, n);
     q.x = (const char *)xb; q.x_rs = n * f32; q.x_cs = f32;
     if (p->t && !p->t_f32) CE_F(ce_widen_block)(p->t + r0 * p->t_rs, p->t_rs, p->t_cs, tb, nb, n);
-    if (p->t && p->t_f32) {
-        for (npy_intp i = 0; i < nb; i++) {
-            const char *ti = p->t + (r0 + i) * p->t_rs;
-            if (p->t_cs == f32) memcpy(tb + i * n, ti, (size_t)n * sizeof(float));
-            else for (npy_intp j = 0; j < n; j++) tb[i * n + j] = *(const float *)(ti + j * p->t_cs);
-        }
-    }
+    if (p->t && p->t_f32)
+        for (npy_intp i = 0; i < nb; i++) ce_copy_f32_row(p->t + (r0 + i) * p->t_rs, p->t_cs, tb + i * n, n);
     if (p->t) { q.t = (const char *)tb; q.t_rs = n * f32; q.t_cs = f32; }
     if (p->v) {
         for (npy_intp j = 0; j < n; j++) vb[j] = CE_LD(*(const CE_S *)(p->v + j * p->v_cs));

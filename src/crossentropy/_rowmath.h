@@ -240,6 +240,13 @@ static inline npy_intp ce_tblock_rows(npy_intp cols)
 
 #define CE_PF_AHEAD 12288       /* ce_xent_rows prefetches the row this many bytes ahead (rows up to this long) */
 
+/* A float32 row of n (class stride cs bytes) copied into a contiguous one (float32 targets of half logits). */
+static inline void ce_copy_f32_row(const char *src, npy_intp cs, float *dst, npy_intp n)
+{
+    if (cs == (npy_intp)sizeof(float)) memcpy(dst, src, (size_t)n * sizeof(float));
+    else for (npy_intp j = 0; j < n; j++) dst[j] = *(const float *)(src + j * cs);
+}
+
 /* How many rows of row_bytes make about CE_PF_AHEAD bytes; 0 (no prefetching ahead) for longer rows. */
 static inline npy_intp ce_rows_ahead(npy_intp row_bytes)
 {

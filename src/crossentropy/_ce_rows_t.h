@@ -41,7 +41,7 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
 {
 #ifdef CE_NARROW_ROW
     if (sy == 1) {
-        CE_NARROW_ROW(src, dst, n, stream);
+        CE_NARROW_ROW(src, dst, n, 1.0f, stream);
         return;
     }
 #endif
@@ -53,6 +53,20 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
         for (npy_intp j = 0; j < n; j++) dst[j * sy] = CE_STG(src[j]);
     }
 }
+
+#ifdef CE_NARROW_ROW
+/* A contiguous N x C output row from a gradient row the float32 kernel left unscaled (ce_unscaled_grad):
+ * scaled while it is rounded, one pass instead of two; the label entry as it is.  Three stretches, so that
+ * no 64-byte line of a streamed row is stored both ways. */
+CE_INLINE void CE_F(ce_store_unscaled_row)(const float *src, CE_SG *dst, npy_intp n, const ce_unscaled_grad *u,
+                                           int stream)
+{
+    const npy_intp y = (npy_intp)u->label;
+    CE_NARROW_ROW(src, dst, y, u->coef, stream);
+    dst[y] = CE_STG(src[y]);
+    CE_NARROW_ROW(src + y + 1, dst + y + 1, n - y - 1, u->coef, stream);
+}
+#endif
 
 /* How many rows ahead a staged call prefetches its N x C output rows for writing, 0 for none.  A narrowed row
  * is stored in one burst at the row's end, which otherwise waits for its cache lines (65536x1000 float16
@@ -137,7 +151,8 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
 CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
                                          CE_SG *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode,
-                                         int allow_rel, CE_T m_known, const CE_S *nx, CE_T *nmax)
+                                         int allow_rel, CE_T m_known, const CE_S *nx, CE_T *nmax,
+                                         ce_unscaled_grad *unscaled)
 {
     /* m_known: the row's max when the previous row's sweep took it (NaN: not known); nx: the next row, whose
      * max the statistics sweep takes into *nmax (left alone when it does not) */
@@ -194,10 +209,16 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     if (g) {
         CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
         if (sparse_only && keep && sk == 1 && sg == 1) {   /* (a half scratch row has sk == 1 whatever sg) */
-            /* one target entry: scale the kept exps, then that entry (no per-element label test) */
+            /* one target entry: scale the kept exps, then that entry (no per-element label test); or leave
+             * the scaling to the caller (unscaled: the exps are kept in g itself) */
             CE_T ey = keep[y];
-            CE_SIMD
-            for (npy_intp j = 0; j < n; j++) g[j] = CE_STG(e.coef * keep[j]);
+            if (unscaled && (void *)keep == (void *)g) {
+                unscaled->coef = (float)e.coef;
+                unscaled->label = y;
+            } else {
+                CE_SIMD
+                for (npy_intp j = 0; j < n; j++) g[j] = CE_STG(e.coef * keep[j]);
+            }
             g[y] = CE_STG(e.coef * ey - e.tcoef * c);
         } else {
             CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K,
@@ -267,14 +288,17 @@ CE_CLONES static int CE_F(ce_xent_row_carry)(const void *pp, npy_intp i, CE_T m_
     int unit = sx == 1 && (!g || sg == 1) && (!ht || st == 1) && (!hv || sv == 1);
     /* the common layouts with constant flags and unit strides, so they compile to tight vector loops */
     if (unit && ht && !hv && !hl)          /* dense labels (TF, Keras) */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode, 1, m_known, nx, nmax);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode, 1, m_known, nx, nmax,
+                                        NULL);
     else if (unit && !ht && !hv && hl)     /* sparse labels, maybe smoothed */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode, 1, m_known, nx, nmax);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode, 1, m_known, nx, nmax,
+                                        p->unscaled);
     else if (unit && !ht && hv && hl)      /* torch class weights */
-        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode, 1, m_known, nx, nmax);
+        res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode, 1, m_known, nx, nmax,
+                                        NULL);
     else   /* the rest keeps the guarded sweeps (no clamp-free variants compiled for the generic layout) */
         res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode, 0, m_known,
-                                        NULL, nmax);
+                                        NULL, nmax, NULL);
     *loss = CE_STR(res);
     return 0;
 }
@@ -348,6 +372,10 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         q.v = (const char *)vb; q.v_cs = sizeof(float);
     }
     if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
+    ce_unscaled_grad unscaled = {0.0f, -1};
+#ifdef CE_NARROW_ROW
+    if (half_g && sg == 1) q.unscaled = &unscaled;   /* scaled by ce_store_unscaled_row instead */
+#endif
     const npy_intp rb = n * CE_SZ, pf_rows = CE_F(ce_prefetch_rows_ahead)(p);
     const npy_intp pfw = half_g ? CE_F(ce_out_rows_ahead)(n, p->g_cs, stream) : 0;
     int nbad = 0;
@@ -357,8 +385,16 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         float m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), sx, xb, n);
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t) ce_copy_f32_row(p->t + i * p->t_rs, p->t_cs, tb, n);
+        unscaled.label = -1;
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
-        if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream);
+        if (!half_g) continue;
+#ifdef CE_NARROW_ROW
+        if (unscaled.label >= 0) {
+            CE_F(ce_store_unscaled_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, &unscaled, stream);
+            continue;
+        }
+#endif
+        CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream);
     }
     if (stream) ce_stream_fence();
     free(buf);

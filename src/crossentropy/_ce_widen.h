@@ -34,10 +34,10 @@ CE_WIDEN_PORTABLE(ce_widen_row_f16_bits, ce_ld_f16_bits)
 #undef CE_WIDEN_PORTABLE
 
 #define CE_NARROW_PORTABLE(NAME, ST)                                                \
-    CE_CLONES static void NAME(const float *f, uint16_t *h, npy_intp n)             \
+    CE_CLONES static void NAME(const float *f, uint16_t *h, npy_intp n, float scale) \
     {                                                                               \
         CE_SIMD                                                                     \
-        for (npy_intp j = 0; j < n; j++) h[j] = ST(f[j]);                           \
+        for (npy_intp j = 0; j < n; j++) h[j] = ST(f[j] * scale);                   \
     }
 CE_NARROW_PORTABLE(ce_narrow_row_f16_bits, ce_st_f16_bits)
 CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, ce_st_bf16)
@@ -98,31 +98,34 @@ CE_WIDEN_VECTOR(ce_widen_row_bf16_avx2, "avx2", 8, __m256, CE_LOAD_BF16_256, _mm
                 _mm256_set1_ps, ce_reduce_max_256, ce_ld_bf16)
 #undef CE_WIDEN_VECTOR
 
-/* float32 -> 16 or 8 halves.  float16 rounds to nearest even as ce_st_f16_bits does (by the immediate, not
- * by MXCSR); bfloat16 as ce_st_bf16, on the bits (NaN kept quiet). */
+/* float32 times s -> 16 or 8 halves (the product rounded to float32 first, as a float32 row would be).
+ * float16 rounds to nearest even as ce_st_f16_bits does (by the immediate, not by MXCSR); bfloat16 as
+ * ce_st_bf16, on the bits (NaN kept quiet). */
 #define CE_ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-__attribute__((target("avx512f"))) static inline __m256i ce_f16x16_avx512(const float *f)
+__attribute__((target("avx512f"))) static inline __m256i ce_f16x16_avx512(const float *f, float s)
 {
-    return _mm512_cvtps_ph(_mm512_loadu_ps(f), CE_ROUND_NEAREST);
+    return _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(f), _mm512_set1_ps(s)), CE_ROUND_NEAREST);
 }
 
-__attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const float *f)
+__attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const float *f, float s)
 {
-    __m512i u = _mm512_castps_si512(_mm512_loadu_ps(f)), hi = _mm512_srli_epi32(u, 16);
+    __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(f), _mm512_set1_ps(s)));
+    __m512i hi = _mm512_srli_epi32(u, 16);
     __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(hi, _mm512_set1_epi32(1)));
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
     r = _mm512_mask_mov_epi32(_mm512_srli_epi32(r, 16), nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
     return _mm512_cvtepi32_epi16(r);
 }
 
-__attribute__((target("avx2,f16c"))) static inline __m128i ce_f16x8_avx2(const float *f)
+__attribute__((target("avx2,f16c"))) static inline __m128i ce_f16x8_avx2(const float *f, float s)
 {
-    return _mm256_cvtps_ph(_mm256_loadu_ps(f), CE_ROUND_NEAREST);
+    return _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(f), _mm256_set1_ps(s)), CE_ROUND_NEAREST);
 }
 
-__attribute__((target("avx2"))) static inline __m128i ce_bf16x8_avx2(const float *f)
+__attribute__((target("avx2"))) static inline __m128i ce_bf16x8_avx2(const float *f, float s)
 {
-    __m256i u = _mm256_castps_si256(_mm256_loadu_ps(f)), hi = _mm256_srli_epi32(u, 16);
+    __m256i u = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(f), _mm256_set1_ps(s)));
+    __m256i hi = _mm256_srli_epi32(u, 16);
     __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), _mm256_and_si256(hi, _mm256_set1_epi32(1)));
     __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
     r = _mm256_blendv_epi8(_mm256_srli_epi32(r, 16), _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
@@ -130,26 +133,27 @@ __attribute__((target("avx2"))) static inline __m128i ce_bf16x8_avx2(const float
 }
 #undef CE_ROUND_NEAREST
 
-/* A row narrowed STEP at a time (ONE); with stream, whole 64-byte lines of h (32 halves, LINE) go out as
- * non-temporal stores once h is aligned (the caller fences). */
-#define CE_NARROW_VECTOR(NAME, TARGET, STEP, ONE, LINE, CVT, ST)                                          \
-    __attribute__((target(TARGET))) static void NAME(const float *f, uint16_t *h, npy_intp n, int stream) \
-    {                                                                                                    \
-        npy_intp j = 0;                                                                                  \
-        if (stream) {                                                                                    \
-            for (; j < n && ((uintptr_t)(h + j) & 63); j++) h[j] = ST(f[j]);                             \
-            for (; j + 32 <= n; j += 32) LINE(h + j, f + j, CVT);                                        \
-        }                                                                                                \
-        for (; j + STEP <= n; j += STEP) ONE(h + j, f + j, CVT);                                         \
-        for (; j < n; j++) h[j] = ST(f[j]);                                                              \
+/* A row times s narrowed STEP at a time (ONE); with stream, whole 64-byte lines of h (32 halves, LINE) go
+ * out as non-temporal stores once h is aligned (the caller fences). */
+#define CE_NARROW_VECTOR(NAME, TARGET, STEP, ONE, LINE, CVT, ST)                                         \
+    __attribute__((target(TARGET))) static void NAME(const float *f, uint16_t *h, npy_intp n, float s,  \
+                                                     int stream)                                        \
+    {                                                                                                   \
+        npy_intp j = 0;                                                                                 \
+        if (stream) {                                                                                   \
+            for (; j < n && ((uintptr_t)(h + j) & 63); j++) h[j] = ST(f[j] * s);                        \
+            for (; j + 32 <= n; j += 32) LINE(h + j, f + j, s, CVT);                                    \
+        }                                                                                               \
+        for (; j + STEP <= n; j += STEP) ONE(h + j, f + j, s, CVT);                                     \
+        for (; j < n; j++) h[j] = ST(f[j] * s);                                                         \
     }
-#define CE_ONE_512(p, q, CVT) _mm256_storeu_si256((__m256i *)(p), CVT(q))
-#define CE_LINE_512(p, q, CVT) \
-    _mm512_stream_si512((__m512i *)(p), _mm512_inserti64x4(_mm512_castsi256_si512(CVT(q)), CVT((q) + 16), 1))
-#define CE_ONE_256(p, q, CVT) _mm_storeu_si128((__m128i *)(p), CVT(q))
-#define CE_LINE_256(p, q, CVT)                                                               \
-    (_mm256_stream_si256((__m256i *)(p), _mm256_set_m128i(CVT((q) + 8), CVT(q))),            \
-     _mm256_stream_si256((__m256i *)(p) + 1, _mm256_set_m128i(CVT((q) + 24), CVT((q) + 16))))
+#define CE_ONE_512(p, q, s, CVT) _mm256_storeu_si256((__m256i *)(p), CVT(q, s))
+#define CE_LINE_512(p, q, s, CVT) \
+    _mm512_stream_si512((__m512i *)(p), _mm512_inserti64x4(_mm512_castsi256_si512(CVT(q, s)), CVT((q) + 16, s), 1))
+#define CE_ONE_256(p, q, s, CVT) _mm_storeu_si128((__m128i *)(p), CVT(q, s))
+#define CE_LINE_256(p, q, s, CVT)                                                                \
+    (_mm256_stream_si256((__m256i *)(p), _mm256_set_m128i(CVT((q) + 8, s), CVT(q, s))),          \
+     _mm256_stream_si256((__m256i *)(p) + 1, _mm256_set_m128i(CVT((q) + 24, s), CVT((q) + 16, s))))
 CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", 16, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits)
 CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", 16, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16)
 CE_NARROW_VECTOR(ce_narrow_row_f16_avx2, "avx2,f16c", 8, CE_ONE_256, CE_LINE_256, ce_f16x8_avx2, ce_st_f16_bits)
@@ -199,23 +203,23 @@ static float ce_widen_row_bf16(const uint16_t *h, float *f, npy_intp n)
     return ce_widen_row_bf16_bits(h, f, n);
 }
 
-/* A contiguous float32 row rounded into n half values; stream: non-temporal stores where they pay
- * (CE_STREAM_ROW_BYTES), followed by ce_stream_fence() before the results are read. */
+/* A contiguous float32 row times s (1: the row as it is) rounded into n half values; stream: non-temporal
+ * stores where they pay (CE_STREAM_ROW_BYTES), followed by ce_stream_fence() before the results are read. */
 #if CE_WIDEN_X86
 #define CE_NARROW_DISPATCH(AVX512, AVX2, BITS)                  \
     int level = ce_widen_level();                               \
-    if (level == 2) AVX512(f, h, n, stream);                    \
-    else if (level == 1) AVX2(f, h, n, stream);                 \
-    else BITS(f, h, n);
+    if (level == 2) AVX512(f, h, n, s, stream);                 \
+    else if (level == 1) AVX2(f, h, n, s, stream);              \
+    else BITS(f, h, n, s);
 #else
-#define CE_NARROW_DISPATCH(AVX512, AVX2, BITS) (void)stream; BITS(f, h, n);
+#define CE_NARROW_DISPATCH(AVX512, AVX2, BITS) (void)stream; BITS(f, h, n, s);
 #endif
-static void ce_narrow_row_f16(const float *f, uint16_t *h, npy_intp n, int stream)
+static void ce_narrow_row_f16(const float *f, uint16_t *h, npy_intp n, float s, int stream)
 {
     CE_NARROW_DISPATCH(ce_narrow_row_f16_avx512, ce_narrow_row_f16_avx2, ce_narrow_row_f16_bits)
 }
 
-static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, int stream)
+static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s, int stream)
 {
     CE_NARROW_DISPATCH(ce_narrow_row_bf16_avx512, ce_narrow_row_bf16_avx2, ce_narrow_row_bf16_bits)
 }

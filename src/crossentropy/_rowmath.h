@@ -63,6 +63,14 @@ typedef enum {
  * labels).  One struct covers TF/Keras dense labels with smoothing, sparse labels, and torch's class
  * weights with label smoothing.  The loss and gradient coefficients come from an epilogue (ce_xent_epilogue
  * in _ce_losses_t.h) applied to the row statistics.  Fill with ce_xent_problem_init() first. */
+/* A sparse-label gradient row the float32 row kernel left unscaled for its caller (the staged half rows,
+ * _ce_rows_t.h, which scale it while rounding it into the half output): the row holds exp(x_j - max), and
+ * the label entry already its final value; the gradient is coef times the row, except at label. */
+typedef struct {
+    float coef;
+    int64_t label;                         /* -1: the kernel scaled the row itself */
+} ce_unscaled_grad;
+
 typedef struct {
     npy_intp rows, cols;
     const char *x; npy_intp x_rs, x_cs;
@@ -76,6 +84,7 @@ typedef struct {
     double a, b, c;
     int64_t ignore;                        /* rows whose label equals this give loss 0, grad 0 */
     ce_xent_mode mode;
+    ce_unscaled_grad *unscaled;            /* internal, NULL: see ce_unscaled_grad */
 } ce_xent_problem;
 
 /* Cross-entropy of probabilities that are first rescaled by their row sum and clipped to [eps, 1-eps]

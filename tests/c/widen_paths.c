@@ -1,7 +1,7 @@
 /* The float16/bfloat16 row widening and float16 narrowing of _ce_widen.h on every path this CPU has (bit
  * conversions, AVX2+F16C, AVX-512) must agree bit for bit: every half value at three alignments and tails,
- * and for narrowing (float16 and bfloat16, plain and streaming stores) every float16 value, the midpoints
- * between neighbours (ties) and values between them.
+ * and for narrowing (float16 and bfloat16, plain and streaming stores, unscaled and scaled) every float16 value,
+ * the midpoints between neighbours (ties) and values between them.
  * Built and run by tests/test_half.py::test_widening_paths_agree; prints the mismatches, exits 1 on any. */
 #include <numpy/npy_common.h>
 #include <stdio.h>
@@ -53,23 +53,31 @@ int main(void)
         f[k++] = (v + w) / 2;
         memcpy(&f[k++], &u, 4);
     }
-    for (int bf = 0; bf < 2; bf++) {
-        if (bf) ce_narrow_row_bf16_bits(f, nref, k);
-        else ce_narrow_row_f16_bits(f, nref, k);
-        for (int path = 1; path <= 2; path++) {
-            if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
-            for (int stream = 0; stream < 2; stream++) {
-                npy_intp off = stream * 3;   /* an unaligned start: the streaming loop's head and tail */
-                memset(ngot, 0, sizeof ngot);
-                if (path == 1) (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, stream);
-                else (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + off, ngot + off, k - off, stream);
-                ce_stream_fence();
-                for (npy_intp j = off; j < k; j++) {
-                    int nan = f[j] != f[j];
-                    int ok = !nan ? ngot[j] == nref[j]
-                                  : ((ngot[j] & (bf ? 0x7f80 : 0x7c00)) == (bf ? 0x7f80 : 0x7c00) && (ngot[j] & (bf ? 0x7f : 0x3ff)));
-                    if (!ok && bad++ < 5)
-                        printf("narrow %s path %d stream %d: %a -> %04x, bits %04x\n", bf ? "bf16" : "f16", path, stream, f[j], ngot[j], nref[j]);
+    const float scales[2] = {1.0f, 0.3f};   /* narrowing multiplies by a scale first (1: the row as it is) */
+    for (int si = 0; si < 2; si++) {
+        const float s = scales[si];
+        for (int bf = 0; bf < 2; bf++) {
+            if (bf) ce_narrow_row_bf16_bits(f, nref, k, s);
+            else ce_narrow_row_f16_bits(f, nref, k, s);
+            for (int path = 1; path <= 2; path++) {
+                if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
+                for (int stream = 0; stream < 2; stream++) {
+                    npy_intp off = stream * 3;   /* an unaligned start: the streaming loop's head and tail */
+                    memset(ngot, 0, sizeof ngot);
+                    if (path == 1)
+                        (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, s, stream);
+                    else
+                        (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + off, ngot + off, k - off, s, stream);
+                    ce_stream_fence();
+                    for (npy_intp j = off; j < k; j++) {
+                        int nan = f[j] != f[j];
+                        int ok = !nan ? ngot[j] == nref[j]
+                                      : ((ngot[j] & (bf ? 0x7f80 : 0x7c00)) == (bf ? 0x7f80 : 0x7c00) &&
+                                         (ngot[j] & (bf ? 0x7f : 0x3ff)));
+                        if (!ok && bad++ < 5)
+                            printf("narrow %s path %d stream %d scale %g: %a -> %04x, bits %04x\n", bf ? "bf16" : "f16",
+                                   path, stream, s, f[j], ngot[j], nref[j]);
+                    }
                 }
             }
         }

@@ -182,14 +182,17 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
     /* the clamp-free exps (ce_exp_rel) on contiguous rows: x, the kept exps and (ce_xent_sums_rel) t and v */
     const int rel = allow_rel && sx == 1 && fabs((double)m) <= CE_REL_MAX && (!keep || sk == 1) &&
                     (sparse_only || ((!has_t || st == 1) && (!has_v || sv == 1)));
-    CE_T nmax_unused;   /* no next row: the sweep takes this row's max again, and it is not kept */
+    CE_T nmax_unused;   /* no next row: the dense sweep takes this row's max again, not kept */
     CE_T *nmax_r = nx ? nmax : &nmax_unused;
     const CE_S *nx_r = nx ? nx : x;
     if (sparse_only) {
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
-        if (rel && keep) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, nx_r, nmax_r);
-        else if (rel) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, nx_r, nmax_r);
+        /* without a next row (staged half rows, a block's last row) the sweep takes no max */
+        if (rel && keep && nx) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 1, nx, nmax);
+        else if (rel && keep) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 0, NULL, NULL);
+        else if (rel && nx) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 1, nx, nmax);
+        else if (rel) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 0, NULL, NULL);
         else if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sk);
         else CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
         s.S = c;

@@ -50,9 +50,10 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
 
 /* ce_expsum_impl for a contiguous row with |m| <= CE_REL_MAX (the exps by ce_exp_rel).  With nx (the next
  * row, as long), that row's max is taken in the same loop and returned: its first read, from memory, then
- * overlaps this row's exps, which run from the cache (the max sweep alone waits on memory). */
+ * overlaps this row's exps, which run from the cache (the max sweep alone waits on memory).  has_nx, a
+ * constant at each call site: 0 takes no max (nx and nmax_out unused). */
 CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out, CE_T *keep,
-                                   const CE_S *nx, CE_T *nmax_out)
+                                   int has_nx, const CE_S *nx, CE_T *nmax_out)
 {
     const CE_T xlo = CE_M(ce_exp_rel_lo)(m);
     double rest_all = 0, cnt_all = 0;
@@ -68,8 +69,10 @@ CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest
         CE_SIMD_SUMS_NEXT_MAX(rest, cnt)
         for (npy_intp j = j0; j < j1; j++) {
             CE_EXPSUM_REL_BODY
-            CE_T v = CE_LD(nx[j]);
-            mn = v > mn ? v : mn;   /* NaN never wins, as in ce_max_impl */
+            if (has_nx) {
+                CE_T v = CE_LD(nx[j]);
+                mn = v > mn ? v : mn;   /* NaN never wins, as in ce_max_impl */
+            }
         }
         rest_all += rest;
         cnt_all += cnt;
@@ -77,7 +80,7 @@ CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest
 #undef CE_EXPSUM_REL_BODY
     *rest_out = (CE_T)rest_all;
     *cnt_out = (CE_T)cnt_all;
-    *nmax_out = mn;
+    if (has_nx) *nmax_out = mn;
 }
 
 /* The value of a row's log-sum-exp when its max is not finite: -inf for an empty or all -inf row, +inf
@@ -102,8 +105,7 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp 
         st.L = 0; st.s = 0;
         return st;
     }
-    CE_T again;   /* ce_expsum_rel's max of the "next" row: x itself here, unused */
-    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX) CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, NULL, x, &again);
+    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX) CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, NULL, 0, NULL, NULL);
     else if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, NULL, 0);
     else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, NULL, 0);
     st.L = CE_M(ce_log1p)(rest + (cnt - CE_K(1.0)));

@@ -41,7 +41,7 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
 {
 #ifdef CE_NARROW_ROW
     if (sy == 1) {
-        CE_NARROW_ROW(src, dst, n, 1.0f, stream);
+        CE_NARROW_ROW(src, dst, n, 1.0f, -1, stream);
         return;
     }
 #endif
@@ -53,20 +53,6 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
         for (npy_intp j = 0; j < n; j++) dst[j * sy] = CE_STG(src[j]);
     }
 }
-
-#ifdef CE_NARROW_ROW
-/* A contiguous N x C output row from a gradient row the float32 kernel left unscaled (ce_unscaled_grad):
- * scaled while it is rounded, one pass instead of two; the label entry as it is.  Three stretches, so that
- * no 64-byte line of a streamed row is stored both ways. */
-CE_INLINE void CE_F(ce_store_unscaled_row)(const float *src, CE_SG *dst, npy_intp n, const ce_unscaled_grad *u,
-                                           int stream)
-{
-    const npy_intp y = (npy_intp)u->label;
-    CE_NARROW_ROW(src, dst, y, u->coef, stream);
-    dst[y] = CE_STG(src[y]);
-    CE_NARROW_ROW(src + y + 1, dst + y + 1, n - y - 1, u->coef, stream);
-}
-#endif
 
 /* How many rows ahead a staged call prefetches its N x C output rows for writing, 0 for none.  A narrowed row
  * is stored in one burst at the row's end, which otherwise waits for its cache lines (65536x1000 float16
@@ -375,9 +361,9 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         q.v = (const char *)vb; q.v_cs = sizeof(float);
     }
     if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
-    ce_unscaled_grad unscaled = {0.0f, -1};
 #ifdef CE_NARROW_ROW
-    if (half_g && sg == 1) q.unscaled = &unscaled;   /* scaled by ce_store_unscaled_row instead */
+    ce_unscaled_grad unscaled = {0.0f, -1};
+    if (half_g && sg == 1) q.unscaled = &unscaled;   /* scaled while rounded into the output (below) */
 #endif
     const npy_intp rb = n * CE_SZ, pf_rows = CE_F(ce_prefetch_rows_ahead)(p);
     const npy_intp pfw = half_g ? CE_F(ce_out_rows_ahead)(n, p->g_cs, stream) : 0;
@@ -388,12 +374,14 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         float m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), sx, xb, n);
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t) ce_copy_f32_row(p->t + i * p->t_rs, p->t_cs, tb, n);
+#ifdef CE_NARROW_ROW
         unscaled.label = -1;
+#endif
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
         if (!half_g) continue;
 #ifdef CE_NARROW_ROW
-        if (unscaled.label >= 0) {
-            CE_F(ce_store_unscaled_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, &unscaled, stream);
+        if (unscaled.label >= 0) {   /* scaled while rounded, one pass instead of two; the label entry as it is */
+            CE_NARROW_ROW(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, unscaled.coef, unscaled.label, stream);
             continue;
         }
 #endif

@@ -33,11 +33,11 @@ CE_WIDEN_PORTABLE(ce_widen_row_bf16_bits, ce_ld_bf16)
 CE_WIDEN_PORTABLE(ce_widen_row_f16_bits, ce_ld_f16_bits)
 #undef CE_WIDEN_PORTABLE
 
-#define CE_NARROW_PORTABLE(NAME, ST)                                                \
-    CE_CLONES static void NAME(const float *f, uint16_t *h, npy_intp n, float scale) \
-    {                                                                               \
-        CE_SIMD                                                                     \
-        for (npy_intp j = 0; j < n; j++) h[j] = ST(f[j] * scale);                   \
+#define CE_NARROW_PORTABLE(NAME, ST)                                                                  \
+    CE_CLONES static void NAME(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep)        \
+    {                                                                                                 \
+        CE_SIMD                                                                                       \
+        for (npy_intp j = 0; j < n; j++) h[j] = ST(f[j] * (j == keep ? 1.0f : s));                    \
     }
 CE_NARROW_PORTABLE(ce_narrow_row_f16_bits, ce_st_f16_bits)
 CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, ce_st_bf16)
@@ -53,7 +53,9 @@ CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, ce_st_bf16)
 #if CE_WIDEN_X86
 /* In the loops below, max(v, m) returns m when v is NaN (the second operand wins unordered compares), so
  * NaN never enters m; two accumulators, as one max's latency would bound the loop. */
-#define CE_WIDEN_VECTOR(NAME, TARGET, VF, VEC, LOAD, STORE, MAX, SET1, REDUCE, LD)                               \
+/* The last n % VF values go through a VF-value buffer padded with -inf (NEG_INF, the half bits of -inf: no
+ * effect on the max), a vector step instead of a scalar conversion per value. */
+#define CE_WIDEN_VECTOR(NAME, TARGET, VF, VEC, LOAD, STORE, MAX, SET1, REDUCE, NEG_INF)                         \
     __attribute__((target(TARGET))) static float NAME(const uint16_t *h, float *f, npy_intp n)                   \
     {                                                                                                           \
         VEC m0 = SET1(-INFINITY), m1 = m0;                                                                      \
@@ -65,13 +67,23 @@ CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, ce_st_bf16)
             m0 = MAX(a, m0);                                                                                    \
             m1 = MAX(b, m1);                                                                                    \
         }                                                                                                       \
-        float m = REDUCE(MAX(m0, m1));                                                                          \
-        for (; j < n; j++) {                                                                                    \
-            float v = LD(h[j]);                                                                                 \
-            f[j] = v;                                                                                           \
-            m = v > m ? v : m;                                                                                  \
+        if (j + VF <= n) {                                                                                      \
+            VEC a = LOAD(h + j);                                                                                \
+            STORE(f + j, a);                                                                                    \
+            m0 = MAX(a, m0);                                                                                    \
+            j += VF;                                                                                            \
         }                                                                                                       \
-        return m;                                                                                               \
+        if (j < n) {                                                                                            \
+            const npy_intp k = n - j;                                                                           \
+            uint16_t hb[VF];                                                                                    \
+            float fb[VF];                                                                                       \
+            for (npy_intp i = 0; i < VF; i++) hb[i] = i < k ? h[j + i] : (NEG_INF);                             \
+            VEC a = LOAD(hb);                                                                                   \
+            STORE(fb, a);                                                                                       \
+            memcpy(f + j, fb, (size_t)k * sizeof(float));                                                       \
+            m1 = MAX(a, m1);                                                                                    \
+        }                                                                                                       \
+        return REDUCE(MAX(m0, m1));                                                                             \
     }
 #define CE_LOAD_F16_512(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 #define CE_LOAD_BF16_512(p) \
@@ -89,27 +101,27 @@ __attribute__((target("avx2"))) static inline float ce_reduce_max_256(__m256 v)
 }
 
 CE_WIDEN_VECTOR(ce_widen_row_f16_avx512, "avx512f", 16, __m512, CE_LOAD_F16_512, _mm512_storeu_ps, _mm512_max_ps,
-                _mm512_set1_ps, _mm512_reduce_max_ps, ce_ld_f16_bits)
+                _mm512_set1_ps, _mm512_reduce_max_ps, 0xfc00)
 CE_WIDEN_VECTOR(ce_widen_row_bf16_avx512, "avx512f", 16, __m512, CE_LOAD_BF16_512, _mm512_storeu_ps,
-                _mm512_max_ps, _mm512_set1_ps, _mm512_reduce_max_ps, ce_ld_bf16)
+                _mm512_max_ps, _mm512_set1_ps, _mm512_reduce_max_ps, 0xff80)
 CE_WIDEN_VECTOR(ce_widen_row_f16_avx2, "avx2,f16c", 8, __m256, CE_LOAD_F16_256, _mm256_storeu_ps, _mm256_max_ps,
-                _mm256_set1_ps, ce_reduce_max_256, ce_ld_f16_bits)
+                _mm256_set1_ps, ce_reduce_max_256, 0xfc00)
 CE_WIDEN_VECTOR(ce_widen_row_bf16_avx2, "avx2", 8, __m256, CE_LOAD_BF16_256, _mm256_storeu_ps, _mm256_max_ps,
-                _mm256_set1_ps, ce_reduce_max_256, ce_ld_bf16)
+                _mm256_set1_ps, ce_reduce_max_256, 0xff80)
 #undef CE_WIDEN_VECTOR
 
-/* float32 times s -> 16 or 8 halves (the product rounded to float32 first, as a float32 row would be).
- * float16 rounds to nearest even as ce_st_f16_bits does (by the immediate, not by MXCSR); bfloat16 as
- * ce_st_bf16, on the bits (NaN kept quiet). */
+/* float32 times a vector of scales -> 16 or 8 halves (the product rounded to float32 first, as a float32 row
+ * would be).  float16 rounds to nearest even as ce_st_f16_bits does (by the immediate, not by MXCSR);
+ * bfloat16 as ce_st_bf16, on the bits (NaN kept quiet). */
 #define CE_ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-__attribute__((target("avx512f"))) static inline __m256i ce_f16x16_avx512(const float *f, float s)
+__attribute__((target("avx512f"))) static inline __m256i ce_f16x16_avx512(const float *f, __m512 s)
 {
-    return _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(f), _mm512_set1_ps(s)), CE_ROUND_NEAREST);
+    return _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(f), s), CE_ROUND_NEAREST);
 }
 
-__attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const float *f, float s)
+__attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const float *f, __m512 s)
 {
-    __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(f), _mm512_set1_ps(s)));
+    __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(f), s));
     __m512i hi = _mm512_srli_epi32(u, 16);
     __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(hi, _mm512_set1_epi32(1)));
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
@@ -117,14 +129,14 @@ __attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const
     return _mm512_cvtepi32_epi16(r);
 }
 
-__attribute__((target("avx2,f16c"))) static inline __m128i ce_f16x8_avx2(const float *f, float s)
+__attribute__((target("avx2,f16c"))) static inline __m128i ce_f16x8_avx2(const float *f, __m256 s)
 {
-    return _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(f), _mm256_set1_ps(s)), CE_ROUND_NEAREST);
+    return _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(f), s), CE_ROUND_NEAREST);
 }
 
-__attribute__((target("avx2"))) static inline __m128i ce_bf16x8_avx2(const float *f, float s)
+__attribute__((target("avx2"))) static inline __m128i ce_bf16x8_avx2(const float *f, __m256 s)
 {
-    __m256i u = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(f), _mm256_set1_ps(s)));
+    __m256i u = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(f), s));
     __m256i hi = _mm256_srli_epi32(u, 16);
     __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), _mm256_and_si256(hi, _mm256_set1_epi32(1)));
     __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
@@ -133,32 +145,64 @@ __attribute__((target("avx2"))) static inline __m128i ce_bf16x8_avx2(const float
 }
 #undef CE_ROUND_NEAREST
 
-/* A row times s narrowed STEP at a time (ONE); with stream, whole 64-byte lines of h (32 halves, LINE) go
- * out as non-temporal stores once h is aligned (the caller fences). */
-#define CE_NARROW_VECTOR(NAME, TARGET, STEP, ONE, LINE, CVT, ST)                                         \
-    __attribute__((target(TARGET))) static void NAME(const float *f, uint16_t *h, npy_intp n, float s,  \
-                                                     int stream)                                        \
-    {                                                                                                   \
-        npy_intp j = 0;                                                                                 \
-        if (stream) {                                                                                   \
-            for (; j < n && ((uintptr_t)(h + j) & 63); j++) h[j] = ST(f[j] * s);                        \
-            for (; j + 32 <= n; j += 32) LINE(h + j, f + j, s, CVT);                                    \
-        }                                                                                               \
-        for (; j + STEP <= n; j += STEP) ONE(h + j, f + j, s, CVT);                                     \
-        for (; j < n; j++) h[j] = ST(f[j] * s);                                                         \
+/* The scale vector s with 1 in lane `at` (the entry stored as it is) */
+__attribute__((target("avx512f"))) static inline __m512 ce_scale_at_512(__m512 s, npy_intp at)
+{
+    return _mm512_mask_mov_ps(s, (__mmask16)(1u << at), _mm512_set1_ps(1.0f));
+}
+
+__attribute__((target("avx2"))) static inline __m256 ce_scale_at_256(__m256 s, npy_intp at)
+{
+    __m256i lane = _mm256_cmpeq_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)at));
+    return _mm256_blendv_ps(s, _mm256_set1_ps(1.0f), _mm256_castsi256_ps(lane));
+}
+
+/* A row times s, except entry `keep` (< 0: none), narrowed VF at a time (ONE); with stream, whole 64-byte
+ * lines of h (32 halves, LINE) go out as non-temporal stores once h is aligned (the caller fences).  The last
+ * n % VF values go through a VF-value buffer (a vector step instead of a scalar conversion per value). */
+#define CE_NARROW_VECTOR(NAME, TARGET, VF, VEC, SET1, SCALE_AT, HVEC, HSTORE, ONE, LINE, CVT, ST)                \
+    __attribute__((target(TARGET))) static void NAME(const float *f, uint16_t *h, npy_intp n, float s,         \
+                                                     npy_intp keep, int stream)                                \
+    {                                                                                                          \
+        const VEC sv = SET1(s);                                                                                \
+        npy_intp j = 0;                                                                                        \
+        if (stream) {                                                                                          \
+            for (; j < n && ((uintptr_t)(h + j) & 63); j++) h[j] = ST(f[j] * (j == keep ? 1.0f : s));          \
+            for (; j + 32 <= n; j += 32) LINE(h + j, f + j, SCALE_AT, CVT);                                    \
+        }                                                                                                      \
+        for (; j + VF <= n; j += VF) ONE(h + j, f + j, CE_SCALES_AT(j, SCALE_AT, VF), CVT);                    \
+        if (j < n) {                                                                                           \
+            const npy_intp k = n - j;                                                                          \
+            float fb[VF] = {0};                                                                                \
+            uint16_t hb[VF];                                                                                   \
+            memcpy(fb, f + j, (size_t)k * sizeof(float));                                                      \
+            HSTORE((HVEC *)hb, CVT(fb, CE_SCALES_AT(j, SCALE_AT, VF)));                                        \
+            memcpy(h + j, hb, (size_t)k * sizeof(uint16_t));                                                   \
+        }                                                                                                      \
     }
-#define CE_ONE_512(p, q, s, CVT) _mm256_storeu_si256((__m256i *)(p), CVT(q, s))
-#define CE_LINE_512(p, q, s, CVT) \
-    _mm512_stream_si512((__m512i *)(p), _mm512_inserti64x4(_mm512_castsi256_si512(CVT(q, s)), CVT((q) + 16, s), 1))
-#define CE_ONE_256(p, q, s, CVT) _mm_storeu_si128((__m128i *)(p), CVT(q, s))
-#define CE_LINE_256(p, q, s, CVT)                                                                \
-    (_mm256_stream_si256((__m256i *)(p), _mm256_set_m128i(CVT((q) + 8, s), CVT(q, s))),          \
-     _mm256_stream_si256((__m256i *)(p) + 1, _mm256_set_m128i(CVT((q) + 24, s), CVT((q) + 16, s))))
-CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", 16, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits)
-CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", 16, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16)
-CE_NARROW_VECTOR(ce_narrow_row_f16_avx2, "avx2,f16c", 8, CE_ONE_256, CE_LINE_256, ce_f16x8_avx2, ce_st_f16_bits)
-CE_NARROW_VECTOR(ce_narrow_row_bf16_avx2, "avx2", 8, CE_ONE_256, CE_LINE_256, ce_bf16x8_avx2, ce_st_bf16)
+/* the scales of the W entries from j0: sv, or with a 1 at keep (AT: ce_scale_at_512 or _256) */
+#define CE_SCALES_AT(j0, AT, W) ((uint64_t)(keep - (j0)) < (uint64_t)(W) ? AT(sv, keep - (j0)) : sv)
+#define CE_ONE_512(p, q, sc, CVT) _mm256_storeu_si256((__m256i *)(p), CVT(q, sc))
+#define CE_LINE_512(p, q, AT, CVT)                                                                           \
+    _mm512_stream_si512((__m512i *)(p),                                                                      \
+                        _mm512_inserti64x4(_mm512_castsi256_si512(CVT(q, CE_SCALES_AT(j, AT, 16))),          \
+                                           CVT((q) + 16, CE_SCALES_AT(j + 16, AT, 16)), 1))
+#define CE_ONE_256(p, q, sc, CVT) _mm_storeu_si128((__m128i *)(p), CVT(q, sc))
+#define CE_LINE_256(p, q, AT, CVT)                                                                           \
+    (_mm256_stream_si256((__m256i *)(p), _mm256_set_m128i(CVT((q) + 8, CE_SCALES_AT(j + 8, AT, 8)),          \
+                                                          CVT(q, CE_SCALES_AT(j, AT, 8)))),                  \
+     _mm256_stream_si256((__m256i *)(p) + 1, _mm256_set_m128i(CVT((q) + 24, CE_SCALES_AT(j + 24, AT, 8)),    \
+                                                              CVT((q) + 16, CE_SCALES_AT(j + 16, AT, 8)))))
+CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", 16, __m512, _mm512_set1_ps, ce_scale_at_512, __m256i,
+                 _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits)
+CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", 16, __m512, _mm512_set1_ps, ce_scale_at_512, __m256i,
+                 _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16)
+CE_NARROW_VECTOR(ce_narrow_row_f16_avx2, "avx2,f16c", 8, __m256, _mm256_set1_ps, ce_scale_at_256, __m128i,
+                 _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_f16x8_avx2, ce_st_f16_bits)
+CE_NARROW_VECTOR(ce_narrow_row_bf16_avx2, "avx2", 8, __m256, _mm256_set1_ps, ce_scale_at_256, __m128i,
+                 _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_bf16x8_avx2, ce_st_bf16)
 #undef CE_NARROW_VECTOR
+#undef CE_SCALES_AT
 #undef CE_ONE_512
 #undef CE_LINE_512
 #undef CE_ONE_256
@@ -203,23 +247,24 @@ static float ce_widen_row_bf16(const uint16_t *h, float *f, npy_intp n)
     return ce_widen_row_bf16_bits(h, f, n);
 }
 
-/* A contiguous float32 row times s (1: the row as it is) rounded into n half values; stream: non-temporal
- * stores where they pay (CE_STREAM_ROW_BYTES), followed by ce_stream_fence() before the results are read. */
+/* A contiguous float32 row times s (1: the row as it is), except entry keep (< 0: none), which is taken as it
+ * is, rounded into n half values; stream: non-temporal stores where they pay (CE_STREAM_ROW_BYTES), followed
+ * by ce_stream_fence() before the results are read. */
 #if CE_WIDEN_X86
 #define CE_NARROW_DISPATCH(AVX512, AVX2, BITS)                  \
     int level = ce_widen_level();                               \
-    if (level == 2) AVX512(f, h, n, s, stream);                 \
-    else if (level == 1) AVX2(f, h, n, s, stream);              \
-    else BITS(f, h, n, s);
+    if (level == 2) AVX512(f, h, n, s, keep, stream);           \
+    else if (level == 1) AVX2(f, h, n, s, keep, stream);        \
+    else BITS(f, h, n, s, keep);
 #else
-#define CE_NARROW_DISPATCH(AVX512, AVX2, BITS) (void)stream; BITS(f, h, n, s);
+#define CE_NARROW_DISPATCH(AVX512, AVX2, BITS) (void)stream; BITS(f, h, n, s, keep);
 #endif
-static void ce_narrow_row_f16(const float *f, uint16_t *h, npy_intp n, float s, int stream)
+static void ce_narrow_row_f16(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep, int stream)
 {
     CE_NARROW_DISPATCH(ce_narrow_row_f16_avx512, ce_narrow_row_f16_avx2, ce_narrow_row_f16_bits)
 }
 
-static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s, int stream)
+static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep, int stream)
 {
     CE_NARROW_DISPATCH(ce_narrow_row_bf16_avx512, ce_narrow_row_bf16_avx2, ce_narrow_row_bf16_bits)
 }

@@ -43,6 +43,24 @@ int main(void)
             }
         }
     }
+    /* short rows (the vector tail alone), the max in the tail, no store past the row */
+    for (npy_intp n = 1; n <= 40; n++) {
+        for (int bf = 0; bf < 2; bf++) {
+            uint16_t hs[40];
+            for (npy_intp j = 0; j < n; j++) hs[j] = (uint16_t)((bf ? 0x3f80 : 0x3c00) + j * 3);   /* 1, rising */
+            for (int path = 1; path <= 2; path++) {
+                if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
+                for (npy_intp j = 0; j < n + 16; j++) got[j] = -7.0f;
+                float mg = path == 1 ? (bf ? ce_widen_row_bf16_avx2(hs, got, n) : ce_widen_row_f16_avx2(hs, got, n))
+                                     : (bf ? ce_widen_row_bf16_avx512(hs, got, n) : ce_widen_row_f16_avx512(hs, got, n));
+                float m = bf ? ce_widen_row_bf16_bits(hs, ref, n) : ce_widen_row_f16_bits(hs, ref, n);
+                if (!same(m, mg) && bad++ < 5) printf("short max %s path %d n %ld: %g != %g\n", bf ? "bf16" : "f16", path, (long)n, mg, m);
+                for (npy_intp j = 0; j < n + 16; j++)
+                    if (!same(j < n ? ref[j] : -7.0f, got[j]) && bad++ < 5)
+                        printf("short widen %s path %d n %ld: entry %ld\n", bf ? "bf16" : "f16", path, (long)n, (long)j);
+            }
+        }
+    }
     npy_intp k = 0;
     for (int i = 0; i < 65536; i++) {
         float v = ce_ld_f16_bits((uint16_t)i), w = ce_ld_f16_bits((uint16_t)(i + 1));
@@ -53,31 +71,57 @@ int main(void)
         f[k++] = (v + w) / 2;
         memcpy(&f[k++], &u, 4);
     }
-    const float scales[2] = {1.0f, 0.3f};   /* narrowing multiplies by a scale first (1: the row as it is) */
+    /* narrowing multiplies by a scale first (1: the row as it is), except at one entry (keep, < 0: none): at
+     * the start, in the streaming head, in the body and in the tail */
+    const float scales[2] = {1.0f, 0.3f};
+    const npy_intp keeps[5] = {-1, 0, 20, 1001, k - 5};
     for (int si = 0; si < 2; si++) {
-        const float s = scales[si];
+        for (int ki = 0; ki < 5; ki++) {
+            const float s = scales[si];
+            for (int bf = 0; bf < 2; bf++) {
+                if (bf) ce_narrow_row_bf16_bits(f, nref, k, s, keeps[ki]);
+                else ce_narrow_row_f16_bits(f, nref, k, s, keeps[ki]);
+                for (int path = 1; path <= 2; path++) {
+                    if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
+                    for (int stream = 0; stream < 2; stream++) {
+                        npy_intp off = stream * 3;   /* an unaligned start: the streaming loop's head and tail */
+                        npy_intp keep = keeps[ki] < 0 ? -1 : keeps[ki] - off;
+                        memset(ngot, 0, sizeof ngot);
+                        if (path == 1)
+                            (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, s, keep,
+                                                                                   stream);
+                        else
+                            (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + off, ngot + off, k - off, s,
+                                                                                       keep, stream);
+                        ce_stream_fence();
+                        for (npy_intp j = off; j < k; j++) {
+                            int nan = f[j] != f[j];
+                            int ok = !nan ? ngot[j] == nref[j]
+                                          : ((ngot[j] & (bf ? 0x7f80 : 0x7c00)) == (bf ? 0x7f80 : 0x7c00) &&
+                                             (ngot[j] & (bf ? 0x7f : 0x3ff)));
+                            if (!ok && bad++ < 5)
+                                printf("narrow %s path %d stream %d scale %g keep %ld: %a -> %04x, bits %04x\n",
+                                       bf ? "bf16" : "f16", path, stream, s, (long)keeps[ki], f[j], ngot[j], nref[j]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    /* short rows (the vector tail alone) and a keep in the tail, narrowed into a row of guards */
+    for (npy_intp n = 1; n <= 40; n++) {
         for (int bf = 0; bf < 2; bf++) {
-            if (bf) ce_narrow_row_bf16_bits(f, nref, k, s);
-            else ce_narrow_row_f16_bits(f, nref, k, s);
             for (int path = 1; path <= 2; path++) {
                 if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
-                for (int stream = 0; stream < 2; stream++) {
-                    npy_intp off = stream * 3;   /* an unaligned start: the streaming loop's head and tail */
-                    memset(ngot, 0, sizeof ngot);
-                    if (path == 1)
-                        (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, s, stream);
-                    else
-                        (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + off, ngot + off, k - off, s, stream);
-                    ce_stream_fence();
-                    for (npy_intp j = off; j < k; j++) {
-                        int nan = f[j] != f[j];
-                        int ok = !nan ? ngot[j] == nref[j]
-                                      : ((ngot[j] & (bf ? 0x7f80 : 0x7c00)) == (bf ? 0x7f80 : 0x7c00) &&
-                                         (ngot[j] & (bf ? 0x7f : 0x3ff)));
-                        if (!ok && bad++ < 5)
-                            printf("narrow %s path %d stream %d scale %g: %a -> %04x, bits %04x\n", bf ? "bf16" : "f16",
-                                   path, stream, s, f[j], ngot[j], nref[j]);
-                    }
+                npy_intp keep = n / 2;
+                for (npy_intp j = 0; j < n + 16; j++) ngot[j] = 0xabcd;
+                if (bf) ce_narrow_row_bf16_bits(f + 7, nref, n, 0.3f, keep);
+                else ce_narrow_row_f16_bits(f + 7, nref, n, 0.3f, keep);
+                if (path == 1) (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + 7, ngot, n, 0.3f, keep, 0);
+                else (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + 7, ngot, n, 0.3f, keep, 0);
+                for (npy_intp j = 0; j < n + 16; j++) {
+                    int ok = j < n ? ngot[j] == nref[j] : ngot[j] == 0xabcd;
+                    if (!ok && bad++ < 5) printf("short narrow %s path %d n %ld: entry %ld\n", bf ? "bf16" : "f16", path, (long)n, (long)j);
                 }
             }
         }

@@ -15,6 +15,8 @@
 #else
 #define CE_WIDEN_X86 0
 #endif
+/* vcvtneps2bf16 (AVX512_BF16) is known to GCC 10 and later, and to clang */
+#define CE_WIDEN_BF16_INSN (CE_WIDEN_X86 && (defined(__clang__) || __GNUC__ >= 10))
 
 /* The portable widening: exact bit conversions, vectorised in the SIMD clones */
 #define CE_WIDEN_PORTABLE(NAME, LD)                                                 \
@@ -119,15 +121,33 @@ __attribute__((target("avx512f"))) static inline __m256i ce_f16x16_avx512(const 
     return _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(f), s), CE_ROUND_NEAREST);
 }
 
-__attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const float *f, __m512 s)
+__attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_round_avx512(__m512 v)
 {
-    __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(f), s));
+    __m512i u = _mm512_castps_si512(v);
     __m512i hi = _mm512_srli_epi32(u, 16);
     __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(hi, _mm512_set1_epi32(1)));
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
     r = _mm512_mask_mov_epi32(_mm512_srli_epi32(r, 16), nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
     return _mm512_cvtepi32_epi16(r);
 }
+
+__attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const float *f, __m512 s)
+{
+    return ce_bf16x16_round_avx512(_mm512_mul_ps(_mm512_loadu_ps(f), s));
+}
+
+#if CE_WIDEN_BF16_INSN
+/* With AVX512_BF16: vcvtneps2bf16 rounds the same way (nearest even, NaN kept quiet, as src >> 16 | 0x40) in
+ * one instruction, but flushes subnormal inputs to zero; a vector holding one (vfpclassps) goes the bit way,
+ * so the result does not depend on the CPU.  (A normal float32 never rounds to a subnormal bfloat16.) */
+__attribute__((target("avx512f,avx512dq,avx512bf16"))) static inline __m256i ce_bf16x16_avx512bf16(const float *f,
+                                                                                                 __m512 s)
+{
+    __m512 v = _mm512_mul_ps(_mm512_loadu_ps(f), s);
+    if (__builtin_expect(_mm512_fpclass_ps_mask(v, 0x20) != 0, 0)) return ce_bf16x16_round_avx512(v);
+    return (__m256i)_mm512_cvtneps_pbh(v);
+}
+#endif
 
 __attribute__((target("avx2,f16c"))) static inline __m128i ce_f16x8_avx2(const float *f, __m256 s)
 {
@@ -197,6 +217,11 @@ CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", 16, __m512, _mm512_set1_ps
                  _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits)
 CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", 16, __m512, _mm512_set1_ps, ce_scale_at_512, __m256i,
                  _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16)
+#if CE_WIDEN_BF16_INSN
+CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512bf16, "avx512f,avx512dq,avx512bf16", 16, __m512, _mm512_set1_ps,
+                 ce_scale_at_512, __m256i, _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512bf16,
+                 ce_st_bf16)
+#endif
 CE_NARROW_VECTOR(ce_narrow_row_f16_avx2, "avx2,f16c", 8, __m256, _mm256_set1_ps, ce_scale_at_256, __m128i,
                  _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_f16x8_avx2, ce_st_f16_bits)
 CE_NARROW_VECTOR(ce_narrow_row_bf16_avx2, "avx2", 8, __m256, _mm256_set1_ps, ce_scale_at_256, __m128i,
@@ -219,6 +244,21 @@ static int ce_widen_level(void)
 #elif defined(__AVX512F__)
     return 2;
 #elif defined(__AVX2__) && defined(__F16C__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+/* Whether the CPU (or the fixed build path) has AVX512_BF16 (and DQ) next to AVX-512, for bfloat16 narrowing */
+static int ce_has_avx512bf16(void)
+{
+#if !CE_WIDEN_BF16_INSN
+    return 0;
+#elif CE_CLONES_ON
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bf16");
+#elif defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BF16__)
     return 1;
 #else
     return 0;
@@ -266,6 +306,12 @@ static void ce_narrow_row_f16(const float *f, uint16_t *h, npy_intp n, float s, 
 
 static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep, int stream)
 {
+#if CE_WIDEN_BF16_INSN
+    if (ce_has_avx512bf16()) {
+        ce_narrow_row_bf16_avx512bf16(f, h, n, s, keep, stream);
+        return;
+    }
+#endif
     CE_NARROW_DISPATCH(ce_narrow_row_bf16_avx512, ce_narrow_row_bf16_avx2, ce_narrow_row_bf16_bits)
 }
 #undef CE_NARROW_DISPATCH

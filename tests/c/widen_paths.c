@@ -1,7 +1,8 @@
-/* The float16/bfloat16 row widening and float16 narrowing of _ce_widen.h on every path this CPU has (bit
- * conversions, AVX2+F16C, AVX-512) must agree bit for bit: every half value at three alignments and tails,
- * and for narrowing (float16 and bfloat16, plain and streaming stores, unscaled and scaled) every float16 value,
- * the midpoints between neighbours (ties) and values between them.
+/* The float16/bfloat16 row widening and narrowing of _ce_widen.h on every path this CPU has (bit conversions,
+ * AVX2+F16C, AVX-512, AVX512_BF16 for bfloat16 narrowing) must agree bit for bit: every half value at three
+ * alignments and tails, and short rows; for narrowing (float16 and bfloat16, plain and streaming stores,
+ * unscaled and scaled, with one entry kept unscaled) every float16 value, the midpoints between neighbours
+ * (ties), values between them, and float32 subnormals.
  * Built and run by tests/test_half.py::test_widening_paths_agree; prints the mismatches, exits 1 on any. */
 #include <numpy/npy_common.h>
 #include <stdio.h>
@@ -18,8 +19,8 @@ static int same(float a, float b)
 }
 
 static uint16_t h[65536];
-static float ref[65536], got[65536], f[3 * 65536];
-static uint16_t nref[3 * 65536], ngot[3 * 65536];
+static float ref[65536], got[65536], f[3 * 65536 + 4096];
+static uint16_t nref[3 * 65536 + 4096], ngot[3 * 65536 + 4096];
 
 int main(void)
 {
@@ -27,6 +28,7 @@ int main(void)
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
     int avx512 = __builtin_cpu_supports("avx512f");
+    int avx512bf16 = ce_has_avx512bf16();   /* path 3: bfloat16 narrowing by vcvtneps2bf16 */
     for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
     for (int off = 0; off < 3; off++) {
         npy_intp n = 65536 - off * 7;
@@ -71,6 +73,10 @@ int main(void)
         f[k++] = (v + w) / 2;
         memcpy(&f[k++], &u, 4);
     }
+    for (uint32_t i = 0; i < 4096; i++) {   /* float32 subnormals and the normals next to them, both signs */
+        uint32_t u = ((i & 1) << 31) | (((i >> 1) * 0x1003u) & 0x00ffffffu);
+        memcpy(&f[k++], &u, 4);
+    }
     /* narrowing multiplies by a scale first (1: the row as it is), except at one entry (keep, < 0: none): at
      * the start, in the streaming head, in the body and in the tail */
     const float scales[2] = {1.0f, 0.3f};
@@ -81,8 +87,8 @@ int main(void)
             for (int bf = 0; bf < 2; bf++) {
                 if (bf) ce_narrow_row_bf16_bits(f, nref, k, s, keeps[ki]);
                 else ce_narrow_row_f16_bits(f, nref, k, s, keeps[ki]);
-                for (int path = 1; path <= 2; path++) {
-                    if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
+                for (int path = 1; path <= 3; path++) {
+                    if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16))) continue;
                     for (int stream = 0; stream < 2; stream++) {
                         npy_intp off = stream * 3;   /* an unaligned start: the streaming loop's head and tail */
                         npy_intp keep = keeps[ki] < 0 ? -1 : keeps[ki] - off;
@@ -90,6 +96,10 @@ int main(void)
                         if (path == 1)
                             (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, s, keep,
                                                                                    stream);
+#if CE_WIDEN_BF16_INSN
+                        else if (path == 3)
+                            ce_narrow_row_bf16_avx512bf16(f + off, ngot + off, k - off, s, keep, stream);
+#endif
                         else
                             (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + off, ngot + off, k - off, s,
                                                                                        keep, stream);
@@ -111,13 +121,16 @@ int main(void)
     /* short rows (the vector tail alone) and a keep in the tail, narrowed into a row of guards */
     for (npy_intp n = 1; n <= 40; n++) {
         for (int bf = 0; bf < 2; bf++) {
-            for (int path = 1; path <= 2; path++) {
-                if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
+            for (int path = 1; path <= 3; path++) {
+                if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16))) continue;
                 npy_intp keep = n / 2;
                 for (npy_intp j = 0; j < n + 16; j++) ngot[j] = 0xabcd;
                 if (bf) ce_narrow_row_bf16_bits(f + 7, nref, n, 0.3f, keep);
                 else ce_narrow_row_f16_bits(f + 7, nref, n, 0.3f, keep);
                 if (path == 1) (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + 7, ngot, n, 0.3f, keep, 0);
+#if CE_WIDEN_BF16_INSN
+                else if (path == 3) ce_narrow_row_bf16_avx512bf16(f + 7, ngot, n, 0.3f, keep, 0);
+#endif
                 else (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + 7, ngot, n, 0.3f, keep, 0);
                 for (npy_intp j = 0; j < n + 16; j++) {
                     int ok = j < n ? ngot[j] == nref[j] : ngot[j] == 0xabcd;
@@ -126,6 +139,7 @@ int main(void)
             }
         }
     }
-    printf("paths: bits%s%s; %d mismatches\n", avx2 ? ", AVX2" : "", avx512 ? ", AVX-512" : "", bad);
+    printf("paths: bits%s%s%s; %d mismatches\n", avx2 ? ", AVX2" : "", avx512 ? ", AVX-512" : "",
+           avx512bf16 ? ", AVX512_BF16" : "", bad);
     return bad != 0;
 }

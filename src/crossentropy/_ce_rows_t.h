@@ -90,7 +90,8 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
 
 /* ---------------------------------------------------------------------------------------------------
  * logsumexp / softmax / log_softmax of one row.  The writing sweep reads x_j before writing y_j, so
- * y may be x itself (softmax(x, out=x)). */
+ * y may be x itself (softmax(x, out=x)).  A contiguous softmax row in the compute type keeps the
+ * statistics sweep's exps and is then scaled in place (one exp per element instead of two). */
 CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
@@ -103,7 +104,8 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
     CE_SG *y = CE_ROW(CE_SG, p->y, p->y_rs, i);
     npy_intp n = p->cols, sx = p->x_cs / CE_SZ, sy = p->y_cs / CE_SZG;
-    CE_F(ce_lse_t) st = CE_F(ce_lse_stats)(x, n, sx);
+    CE_T *keep = (p->what == CE_ROW_SOFTMAX && sy == 1 && sizeof(CE_SG) == sizeof(CE_T)) ? (CE_T *)y : NULL;
+    CE_F(ce_lse_t) st = keep ? CE_F(ce_lse_stats)(x, n, sx, keep) : CE_F(ce_lse_stats)(x, n, sx, NULL);
     if (p->what == CE_ROW_LSE) {
         *CE_ROW(CE_SR, p->y, p->y_rs, i) = CE_STR(st.finite ? st.m + st.L : CE_F(ce_lse_nonfinite)(x, n, sx, st.m));
         return 0;
@@ -113,7 +115,10 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
         return 0;
     }
     CE_T m = st.m, L = st.L, inv = CE_K(1.0) / st.s;
-    if (p->what == CE_ROW_SOFTMAX) {
+    if (keep) {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) keep[j] *= inv;
+    } else if (p->what == CE_ROW_SOFTMAX) {
         if (sx == 1 && sy == 1) {
             CE_SIMD
             for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(CE_M(ce_exp_nonpos)(CE_LD(x[j]) - m) * inv);
@@ -762,7 +767,7 @@ CE_CLONES static int CE_F(ce_prob_row)(const void *pp, npy_intp i)
     k.gamma = (CE_T)p->gamma;
     CE_T m = 0, s = 1, S = 0;
     if (p->from_logits) {
-        CE_F(ce_lse_t) ls = CE_F(ce_lse_stats)(x, n, sx);
+        CE_F(ce_lse_t) ls = CE_F(ce_lse_stats)(x, n, sx, NULL);
         if (!ls.finite) {
             *loss = CE_STR((CE_T)NAN);
             if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);

@@ -92,10 +92,12 @@ CE_INLINE CE_T CE_F(ce_lse_nonfinite)(const CE_S *x, npy_intp n, npy_intp sx, CE
     return m;
 }
 
-/* Row statistics of the log-softmax: lse = m + L, s = sum exp(x - m).  finite = 0 when m is not finite. */
+/* Row statistics of the log-softmax: lse = m + L, s = sum exp(x - m).  finite = 0 when m is not finite.
+ * keep: NULL, or a contiguous row that receives the exps exp(x_j - m) when m is finite (it may be x
+ * itself: x_j is read before keep_j is written); callers pass NULL or not as a constant. */
 typedef struct { CE_T m, L, s; int finite; } CE_F(ce_lse_t);
 
-CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp sx)
+CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp sx, CE_T *keep)
 {
     CE_F(ce_lse_t) st;
     CE_T rest, cnt;
@@ -105,9 +107,9 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp 
         st.L = 0; st.s = 0;
         return st;
     }
-    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX) CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, NULL, 0, NULL, NULL);
-    else if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, NULL, 0);
-    else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, NULL, 0);
+    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX) CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 0, NULL, NULL);
+    else if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, keep, 1);
+    else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, keep, 1);
     st.L = CE_M(ce_log1p)(rest + (cnt - CE_K(1.0)));
     st.s = cnt + rest;
     return st;

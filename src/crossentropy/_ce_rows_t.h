@@ -78,9 +78,18 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
     const npy_intp pfw = half_y ? CE_F(ce_out_rows_ahead)(n, p->y_cs, stream) : 0;
     if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->y + (i + pfw) * p->y_rs, n * CE_SZG, 1);
     CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
+#ifdef CE_NARROW_ROW
+    ce_unscaled_row unscaled = {0, 0.0f, -1};
+    if (half_y && p->y_cs == CE_SZG) q.unscaled = &unscaled;   /* scaled while rounded into the output */
+#endif
     int res = CE_WIDE(ce_transform_row)(&q, i);
     if (half_y) {
-        CE_F(ce_store_scratch_row)(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, p->y_cs / CE_SZG, stream);
+#ifdef CE_NARROW_ROW
+        if (unscaled.unscaled)
+            CE_NARROW_ROW(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, unscaled.coef, (npy_intp)unscaled.keep, stream);
+        else
+#endif
+            CE_F(ce_store_scratch_row)(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, p->y_cs / CE_SZG, stream);
         if (stream) ce_stream_fence();
     }
     if (buf != stack) free(buf);
@@ -115,7 +124,11 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
         return 0;
     }
     CE_T m = st.m, L = st.L, inv = CE_K(1.0) / st.s;
-    if (keep) {
+    if (keep && p->unscaled) {   /* the caller scales (ce_unscaled_row) */
+        p->unscaled->unscaled = 1;
+        p->unscaled->coef = (float)inv;
+        p->unscaled->keep = -1;
+    } else if (keep) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) keep[j] *= inv;
     } else if (p->what == CE_ROW_SOFTMAX) {
@@ -143,7 +156,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
                                          CE_SG *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode,
                                          int allow_rel, CE_T m_known, const CE_S *nx, CE_T *nmax,
-                                         ce_unscaled_grad *unscaled)
+                                         ce_unscaled_row *unscaled)
 {
     /* m_known: the row's max when the previous row's sweep took it (NaN: not known); nx: the next row, whose
      * max the statistics sweep takes into *nmax (left alone when it does not) */
@@ -207,8 +220,9 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
              * the scaling to the caller (unscaled: the exps are kept in g itself) */
             CE_T ey = keep[y];
             if (unscaled && (void *)keep == (void *)g) {
+                unscaled->unscaled = 1;
                 unscaled->coef = (float)e.coef;
-                unscaled->label = y;
+                unscaled->keep = y;
             } else {
                 CE_SIMD
                 for (npy_intp j = 0; j < n; j++) g[j] = CE_STG(e.coef * keep[j]);
@@ -367,7 +381,7 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     }
     if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
 #ifdef CE_NARROW_ROW
-    ce_unscaled_grad unscaled = {0.0f, -1};
+    ce_unscaled_row unscaled = {0, 0.0f, -1};
     if (half_g && sg == 1) q.unscaled = &unscaled;   /* scaled while rounded into the output (below) */
 #endif
     const npy_intp rb = n * CE_SZ, pf_rows = CE_F(ce_prefetch_rows_ahead)(p);
@@ -380,13 +394,13 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t) ce_copy_f32_row(p->t + i * p->t_rs, p->t_cs, tb, n);
 #ifdef CE_NARROW_ROW
-        unscaled.label = -1;
+        unscaled.unscaled = 0;
 #endif
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
         if (!half_g) continue;
 #ifdef CE_NARROW_ROW
-        if (unscaled.label >= 0) {   /* scaled while rounded, one pass instead of two; the label entry as it is */
-            CE_NARROW_ROW(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, unscaled.coef, unscaled.label, stream);
+        if (unscaled.unscaled) {   /* scaled while rounded, one pass instead of two; the label entry as it is */
+            CE_NARROW_ROW(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, unscaled.coef, (npy_intp)unscaled.keep, stream);
             continue;
         }
 #endif

@@ -57,20 +57,22 @@ typedef enum {
     CE_BIN_LOGITS_KERAS = 6,       /* Keras (JAX): ((1-z) x or -z x) + log1p(exp(-|x|)); +inf at x = +-inf */
 } ce_binary_loss;
 
+/* An N x C output row the float32 row kernel left unscaled for its caller (the staged half rows,
+ * _ce_rows_t.h, which scale it while rounding it into the half output, instead of a pass of its own): the
+ * row holds exp(x_j - max), the result is coef times the row, except at keep, which is already final (the
+ * label entry of a sparse gradient row). */
+typedef struct {
+    int unscaled;                          /* 0: the kernel scaled the row itself */
+    float coef;
+    int64_t keep;                          /* -1: none */
+} ce_unscaled_row;
+
 /* Softmax cross-entropy against the composite target
  *     t'_j = v_j * (a * t_j + b + c * [j == label])
  * (v_j = 1 without a class vector, the t term absent without dense targets, the label term absent without
  * labels).  One struct covers TF/Keras dense labels with smoothing, sparse labels, and torch's class
  * weights with label smoothing.  The loss and gradient coefficients come from an epilogue (ce_xent_epilogue
  * in _ce_losses_t.h) applied to the row statistics.  Fill with ce_xent_problem_init() first. */
-/* A sparse-label gradient row the float32 row kernel left unscaled for its caller (the staged half rows,
- * _ce_rows_t.h, which scale it while rounding it into the half output): the row holds exp(x_j - max), and
- * the label entry already its final value; the gradient is coef times the row, except at label. */
-typedef struct {
-    float coef;
-    int64_t label;                         /* -1: the kernel scaled the row itself */
-} ce_unscaled_grad;
-
 typedef struct {
     npy_intp rows, cols;
     const char *x; npy_intp x_rs, x_cs;
@@ -84,7 +86,7 @@ typedef struct {
     double a, b, c;
     int64_t ignore;                        /* rows whose label equals this give loss 0, grad 0 */
     ce_xent_mode mode;
-    ce_unscaled_grad *unscaled;            /* internal, NULL: see ce_unscaled_grad */
+    ce_unscaled_row *unscaled;             /* internal, NULL: see ce_unscaled_row */
 } ce_xent_problem;
 
 /* Cross-entropy of probabilities that are first rescaled by their row sum and clipped to [eps, 1-eps]
@@ -132,6 +134,7 @@ typedef struct {
     const char *x; npy_intp x_rs, x_cs;
     char *y; npy_intp y_rs, y_cs;          /* a scalar per row for CE_ROW_LSE */
     ce_transform_kind what;
+    ce_unscaled_row *unscaled;             /* internal, NULL: see ce_unscaled_row */
 } ce_transform_problem;
 
 /* Language-model rows (crossentropy.lm): the token statistics, or Liger's loss and its gradient, of soft-capped

@@ -15,8 +15,12 @@
 #else
 #define CE_WIDEN_X86 0
 #endif
-/* vcvtneps2bf16 (AVX512_BF16) is known to GCC 10 and later, and to clang */
-#define CE_WIDEN_BF16_INSN (CE_WIDEN_X86 && (defined(__clang__) || __GNUC__ >= 10))
+/* vcvtneps2bf16 (AVX512_BF16) and its __builtin_cpu_supports name are known to GCC 10 and clang 16 on */
+#if CE_WIDEN_X86 && ((defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 10))
+#define CE_WIDEN_BF16_INSN 1
+#else
+#define CE_WIDEN_BF16_INSN 0
+#endif
 
 /* The portable widening: exact bit conversions, vectorised in the SIMD clones */
 #define CE_WIDEN_PORTABLE(NAME, LD)                                                 \

@@ -6,8 +6,9 @@ wider than float64).  The stress set is what breaks a careless exp/log: confiden
 down in the subnormals), logits of size 1e4, -inf masks, and rows of 262144 classes.
 
 Confident rows whose other logits sit far below a max near 0 are the hard case: x - max rounded in the working
-precision would cost about |x - max| / 2 ulp (the condition number of exp at d is |d|); the sweeps fold the
-subtraction's rounding error back into the exp (``ce_exp_sub``), and the test below holds them to the same bar.
+precision would cost about |x - max| / 2 ulp (the condition number of exp at d is |d|); the sweeps reduce x - max
+against a split of the max (``ce_exp_rel``), or fold the subtraction's rounding error back into the exp
+(``ce_exp_sub``, maxima beyond 16384), and the test below holds them to the same bar.
 """
 
 import numpy as np
@@ -104,6 +105,13 @@ def stress_set(dtype, rng, gaps=(5,)):
     x = (1e4 + rng.standard_normal((64, 1000)) * 3).astype(dtype)
     x[::2] *= -1
     cases.append(("near +-1e4", x, rng.integers(0, 1000, 64)))
+    # maxima beyond 16384 in magnitude take the guarded sweeps (the clamp-free ones stop there); one row's max is
+    # 16384 itself
+    x = (4e4 + rng.standard_normal((16, 1000)) * 3).astype(dtype)
+    x[::2] *= -1
+    x[1] = 16384 - np.abs(rng.standard_normal(1000) * 3).astype(dtype)
+    x[1, 0] = 16384
+    cases.append(("near +-4e4", x, rng.integers(0, 1000, 16)))
     # -inf masks: most columns masked, labels on kept columns; one row with a single kept column
     x = rng.standard_normal((64, 512)).astype(dtype) * 4
     keep = rng.random((64, 512)) < 0.1
@@ -115,6 +123,15 @@ def stress_set(dtype, rng, gaps=(5,)):
     cases.append(("-inf masks", x, y))
     # a label on a masked column: the loss is +inf
     cases.append(("label on -inf", x[1:3].copy(), np.array([np.flatnonzero(~keep[1])[0], np.flatnonzero(~keep[2])[0]])))
+    # ties at the max (the sweeps count them per block of exps): a few, in a confident row; half the row, the
+    # other half one ulp below; most of the row, the rest far below
+    c = 3000
+    x = rng.uniform(-60, -30, (3, c)).astype(dtype)
+    x[0, rng.choice(c, 7, replace=False)] = dtype.type(2.5)
+    x[1] = dtype.type(7.25)
+    x[1, ::2] = np.nextafter(dtype.type(7.25), dtype.type(0))
+    x[2, : c - 5] = dtype.type(-3.0)
+    cases.append(("ties at the max", x, np.array([int(np.argmax(x[0])), 1, c - 1])))
     # vocabulary-sized rows: 262144 classes, plain, confident, and mixed scale
     c = 262144
     x = rng.standard_normal((6, c)).astype(dtype) * dtype.type(3)

@@ -35,8 +35,9 @@
 #endif
 
 /* Rows whose max is at most this in magnitude take the exp sweeps' clamp-free form (ce_exp_rel): there
- * max + CE_EXP_LO is still below the max by about CE_EXP_LO. */
-#define CE_REL_MAX 1048576.0
+ * max + CE_EXP_LO is still below the max by about CE_EXP_LO, and its reduction's multiples of LN2_HI are
+ * exact. */
+#define CE_REL_MAX 16384.0
 
 #define CE_CAT_(a, b) a##_##b
 #define CE_CAT(a, b) CE_CAT_(a, b)

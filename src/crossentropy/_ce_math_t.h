@@ -89,15 +89,12 @@ CE_INLINE CE_T CE_M(ce_exp)(CE_T x)
 #define CE_MAGIC_S (12582912.0f + 151.0f)         /* 1.5 * 2^23 + 127 + 24 */
 #define CE_UNSHIFT 0x1p-24f
 #endif
-/* The clamp-free core of ce_exp_nonpos for d in [CE_EXP_LO - 1, 0] or NaN.  The last product by
- * 2^-CE_SHIFT_K is folded into the coefficients (exact: a power of two on normal numbers), so p * s rounds
- * once, into the subnormals when needed, with the same result as (p * s) * 2^-CE_SHIFT_K. */
-CE_INLINE CE_T CE_M(ce_exp_nonpos_core)(CE_T dc)
+/* e^r 2^k for |r| <= ln2/2 (a little over is fine), t holding k + CE_BIAS + CE_SHIFT_K in its low mantissa
+ * bits.  The last product by 2^-CE_SHIFT_K is folded into the coefficients (exact: a power of two on normal
+ * numbers), so p * s rounds once, into the subnormals when needed, with the same result as
+ * (p * s) * 2^-CE_SHIFT_K. */
+CE_INLINE CE_T CE_M(ce_exp_poly_scaled)(CE_T r, CE_T t)
 {
-    CE_T t = dc * CE_K(1.44269504088896340736) + CE_MAGIC_S;
-    CE_T k = t - CE_MAGIC_S;
-    CE_T r = dc - k * CE_LN2_HI;
-    r = r - k * CE_LN2_LO;
 #if CE_IS_DOUBLE
     CE_T p = 0x1.ad596e8e8c280p-26 * CE_UNSHIFT;
     p = p * r + 0x1.28afa5ff38f9bp-22 * CE_UNSHIFT;
@@ -123,10 +120,46 @@ CE_INLINE CE_T CE_M(ce_exp_nonpos_core)(CE_T dc)
     return p * CE_M(ce_from_bits)(CE_M(ce_bits)(t) << CE_MANT);
 }
 
+/* The clamp-free core of ce_exp_nonpos for d in [CE_EXP_LO - 1, 0] or NaN */
+CE_INLINE CE_T CE_M(ce_exp_nonpos_core)(CE_T dc)
+{
+    CE_T t = dc * CE_K(1.44269504088896340736) + CE_MAGIC_S;
+    CE_T k = t - CE_MAGIC_S;
+    CE_T r = dc - k * CE_LN2_HI;
+    r = r - k * CE_LN2_LO;
+    return CE_M(ce_exp_poly_scaled)(r, t);
+}
+
 CE_INLINE CE_T CE_M(ce_exp_nonpos)(CE_T d)
 {
     CE_T dc = d < CE_EXP_LO ? CE_EXP_LO : d;     /* NaN stays NaN */
     return CE_M(ce_exp_nonpos_core)(dc);
+}
+
+/* exp(x - m) for the rows where |m| <= CE_REL_MAX (_ce_base.h), with the row's constants from
+ * ce_exp_rel_row(m), and no two-sum: m = km LN2_HI + rho exactly (|rho| <= LN2_HI / 2), so the reduced
+ * argument x - m - k ln2 is ((x - (k + km) LN2_HI) - rho) - k LN2_LO, where (k + km) LN2_HI is exact (the
+ * trailing zeros of LN2_HI, |k + km| < 2^15) and every rounded step lands below 1 in magnitude: the
+ * argument stays within about an ulp of 1, however far x sits below m (ce_exp_sub needs the two-sum for
+ * that).  Clamping x at m + CE_EXP_LO (one max; NaN stays NaN, -inf becomes that bound) keeps it in the
+ * clamp-free range of the scaling.  Returns 1 exactly where x == m. */
+typedef struct { CE_T m, xlo, km, rho; } CE_M(ce_exp_rel_t);
+CE_INLINE CE_M(ce_exp_rel_t) CE_M(ce_exp_rel_row)(CE_T m)
+{
+    CE_M(ce_exp_rel_t) c;
+    c.m = m;
+    c.xlo = m + CE_EXP_LO;
+    c.km = (CE_T)rint((double)m / (double)CE_LN2_HI);
+    c.rho = m - c.km * CE_LN2_HI;
+    return c;
+}
+CE_INLINE CE_T CE_M(ce_exp_rel)(CE_T x, CE_M(ce_exp_rel_t) c)
+{
+    CE_T xc = x < c.xlo ? c.xlo : x;
+    CE_T t = (xc - c.m) * CE_K(1.44269504088896340736) + CE_MAGIC_S;
+    CE_T k = t - CE_MAGIC_S;
+    CE_T r = ((xc - (k + c.km) * CE_LN2_HI) - c.rho) - k * CE_LN2_LO;
+    return CE_M(ce_exp_poly_scaled)(r, t);
 }
 #undef CE_MAGIC_S
 #undef CE_UNSHIFT
@@ -142,19 +175,6 @@ CE_INLINE CE_T CE_M(ce_exp_sub)(CE_T x, CE_T m)
     CE_T df = xf - m, xs = df + m, ms = df - xs;
     CE_T err = (xf - xs) - (m + ms);   /* (x - m) - d, exactly */
     CE_T e = CE_M(ce_exp_nonpos)(d);   /* d <= 0: m is the row's max */
-    return e + e * err;
-}
-
-/* ce_exp_sub(x, m) for the rows where |m| <= CE_REL_MAX (_ce_base.h), with xlo = ce_exp_rel_lo(m): clamping x
- * at xlo (one max; NaN stays NaN, -inf becomes xlo) keeps x - m finite and >= CE_EXP_LO - 1, so neither the
- * two-sum's guard against infinite differences nor the exp's clamp is needed (three operations fewer). */
-CE_INLINE CE_T CE_M(ce_exp_rel_lo)(CE_T m) { return m + CE_EXP_LO; }
-CE_INLINE CE_T CE_M(ce_exp_rel)(CE_T x, CE_T m, CE_T xlo)
-{
-    CE_T xc = x < xlo ? xlo : x;
-    CE_T d = xc - m, xs = d + m, ms = d - xs;
-    CE_T err = (xc - xs) - (m + ms);   /* (xc - m) - d, exactly */
-    CE_T e = CE_M(ce_exp_nonpos_core)(d);
     return e + e * err;
 }
 

@@ -48,6 +48,15 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
 #endif
 #endif
 
+/* How many entries of a block equal the max, from the block's sums of exps with (tot) and without (rest)
+ * them: each such entry adds exactly 1 to tot, and the two sums' rounding errors stay below 0.07 for blocks of
+ * CE_SUM_BLOCK (1024) exps of at most 1, so rounding the difference recovers the count (one subtraction per
+ * block instead of a masked count per element).  NaN stays NaN. */
+CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest)
+{
+    return (CE_T)rint((double)tot - (double)rest);
+}
+
 /* ce_expsum_impl for a contiguous row with |m| <= CE_REL_MAX (the exps by ce_exp_rel).  With nx (the next
  * row, as long), that row's max is taken in the same loop and returned: its first read, from memory, then
  * overlaps this row's exps, which run from the cache (the max sweep alone waits on memory).  has_nx, a
@@ -55,18 +64,18 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
 CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out, CE_T *keep,
                                    int has_nx, const CE_S *nx, CE_T *nmax_out)
 {
-    const CE_T xlo = CE_M(ce_exp_rel_lo)(m);
+    const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
     double rest_all = 0, cnt_all = 0;
     CE_T mn = -(CE_T)INFINITY;
 #define CE_EXPSUM_REL_BODY                                                          \
-    CE_T xj = CE_LD(x[j]), e = CE_M(ce_exp_rel)(xj, m, xlo);                        \
+    CE_T xj = CE_LD(x[j]), e = CE_M(ce_exp_rel)(xj, er);                            \
     rest += xj == m ? CE_K(0.0) : e;                                                \
-    cnt += xj == m ? CE_K(1.0) : CE_K(0.0);                                         \
+    tot += e;                                                                       \
     if (keep) keep[j] = e;   /* callers pass NULL or not as a constant */
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
         npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
-        CE_T rest = 0, cnt = 0;
-        CE_SIMD_SUMS_NEXT_MAX(rest, cnt)
+        CE_T rest = 0, tot = 0;
+        CE_SIMD_SUMS_NEXT_MAX(rest, tot)
         for (npy_intp j = j0; j < j1; j++) {
             CE_EXPSUM_REL_BODY
             if (has_nx) {
@@ -75,7 +84,7 @@ CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest
             }
         }
         rest_all += rest;
-        cnt_all += cnt;
+        cnt_all += CE_F(ce_count_at_max)(tot, rest);
     }
 #undef CE_EXPSUM_REL_BODY
     *rest_out = (CE_T)rest_all;
@@ -204,28 +213,28 @@ CE_INLINE void CE_F(ce_xent_sums_rel)(const CE_S *x, const CE_S *t, const CE_S *
                                       CE_T b, CE_T c, CE_T m, int has_t, int has_v, int has_lab, CE_T *keep,
                                       const CE_S *nx, CE_T *nmax_out, CE_F(ce_xent_stats) *out)
 {
-    const CE_T xlo = CE_M(ce_exp_rel_lo)(m);
+    const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
     double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
     CE_T mn = -(CE_T)INFINITY;
 #define CE_XENT_SUMS_REL_BODY                                                               \
     CE_T xj = CE_LD(x[j]), d = xj - m;                                                      \
-    CE_T e = CE_M(ce_exp_rel)(xj, m, xlo);                                                  \
+    CE_T e = CE_M(ce_exp_rel)(xj, er);                                                      \
     rest += xj == m ? CE_K(0.0) : e;                                                        \
-    cnt += xj == m ? CE_K(1.0) : CE_K(0.0);                                                 \
+    tot += e;                                                                               \
     CE_T tj = CE_F(ce_target)(t, 1, v, 1, j, y, a, b, c, has_t, has_v, has_lab);            \
     S += tj;                                                                                \
     dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);   /* as in ce_xent_sums_impl */       \
     if (keep) keep[j] = e;
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
         npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
-        CE_T rest = 0, cnt = 0, S = 0, dot = 0;
-        CE_SIMD_SUMS_NEXT_MAX(rest, cnt, S, dot)
+        CE_T rest = 0, tot = 0, S = 0, dot = 0;
+        CE_SIMD_SUMS_NEXT_MAX(rest, tot, S, dot)
         for (npy_intp j = j0; j < j1; j++) {
             CE_XENT_SUMS_REL_BODY
             CE_T vn = CE_LD(nx[j]);
             mn = vn > mn ? vn : mn;
         }
-        rest_all += rest; cnt_all += cnt; S_all += S; dot_all += dot;
+        rest_all += rest; cnt_all += CE_F(ce_count_at_max)(tot, rest); S_all += S; dot_all += dot;
     }
 #undef CE_XENT_SUMS_REL_BODY
     out->m = m;

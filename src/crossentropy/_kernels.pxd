@@ -11,6 +11,10 @@ cdef extern from "_rowmath.h" nogil:
     int CE_BLOCK_ROWS, CE_COUNT_SHIFT
     int CE_SMALL_COLS
     const char *ce_simd_path()
+    ctypedef struct ce_fp_flags:
+        pass
+    void ce_fp_flags_save(ce_fp_flags *s)
+    void ce_fp_flags_restore(const ce_fp_flags *s)
 
     ctypedef enum ce_xent_mode:
         CE_XENT_LOGITS, CE_XENT_LOG_PROBS, CE_XENT_LOGITS_TF_OP

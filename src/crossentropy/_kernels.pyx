@@ -15,13 +15,6 @@ from libc.stdint cimport int64_t
 
 cnp.import_array()
 
-cdef extern from "<fenv.h>" nogil:
-    ctypedef struct fexcept_t:
-        pass
-    int FE_ALL_EXCEPT
-    int fegetexceptflag(fexcept_t *flagp, int excepts)
-    int fesetexceptflag(const fexcept_t *flagp, int excepts)
-
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -199,11 +192,11 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
     cdef ce_counts counts
     cdef npy_intp i, bad = 0, not_norm = 0, oou = 0, nomem = 0
     cdef int ret, extra = 0, nt = _threads_for(rows, cols)
-    cdef fexcept_t saved
+    cdef ce_fp_flags saved
     if nt > 1:   # take the extra workers from the process-wide budget (see ce_reserve_workers)
         extra = ce_reserve_workers(nt - 1, _max_threads() - 1)
         nt = 1 + extra
-    fegetexceptflag(&saved, FE_ALL_EXCEPT)
+    ce_fp_flags_save(&saved)
     if nt <= 1:
         for i in range(rows):
             ret = fn(problem, i)
@@ -221,7 +214,7 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
             nomem += (ret & CE_ROW_NO_MEMORY) != 0
     if extra:
         ce_release_workers(extra)
-    fesetexceptflag(&saved, FE_ALL_EXCEPT)
+    ce_fp_flags_restore(&saved)
     counts.bad_label = bad
     counts.not_normalised = not_norm
     counts.out_of_unit = oou

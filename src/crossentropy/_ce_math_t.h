@@ -139,9 +139,9 @@ CE_INLINE CE_T CE_M(ce_exp_nonpos)(CE_T d)
 /* exp(x - m) for the rows where |m| <= CE_REL_MAX (_ce_base.h), with the row's constants from
  * ce_exp_rel_row(m), and no two-sum: m = km LN2_HI + rho exactly (|rho| <= LN2_HI / 2), so the reduced
  * argument x - m - k ln2 is ((x - (k + km) LN2_HI) - rho) - k LN2_LO, where (k + km) LN2_HI is exact (the
- * trailing zeros of LN2_HI, |k + km| < 2^15) and every rounded step lands below 1 in magnitude: the
- * argument stays within about an ulp of 1, however far x sits below m (ce_exp_sub needs the two-sum for
- * that).  Clamping x at m + CE_EXP_LO (one max; NaN stays NaN, -inf becomes that bound) keeps it in the
+ * trailing zeros of LN2_HI, |k + km| < 2^15) and every rounded step lands below 1 in magnitude: the reduced
+ * argument's error stays within about an ulp of 1, however far x sits below m (where x - m alone would be
+ * off by half an ulp of x - m; ce_exp_sub folds that error back in with a two-sum instead).  Clamping x at m + CE_EXP_LO (one max; NaN stays NaN, -inf becomes that bound) keeps it in the
  * clamp-free range of the scaling.  Returns 1 exactly where x == m. */
 typedef struct { CE_T m, xlo, km, rho; } CE_M(ce_exp_rel_t);
 CE_INLINE CE_M(ce_exp_rel_t) CE_M(ce_exp_rel_row)(CE_T m)

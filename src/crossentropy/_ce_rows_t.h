@@ -36,15 +36,20 @@ CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
     return n * CE_SZG >= CE_STREAM_ROW_BYTES && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
 }
 
-/* A float32 scratch row stored into an N x C output row (stride sy elements) */
-CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp n, npy_intp sy, int stream)
+/* A float32 scratch row stored into an N x C output row (stride sy elements).  u: NULL, or where the row
+ * kernel reports a row it left unscaled (ce_unscaled_row, only for sy == 1): it is scaled while rounded, one
+ * pass instead of two. */
+CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp n, npy_intp sy, int stream,
+                                          const ce_unscaled_row *u)
 {
 #ifdef CE_NARROW_ROW
     if (sy == 1) {
-        CE_NARROW_ROW(src, dst, n, 1.0f, -1, stream);
+        const int un = u != NULL && u->unscaled;
+        CE_NARROW_ROW(src, dst, n, un ? u->coef : 1.0f, un ? (npy_intp)u->keep : -1, stream);
         return;
     }
 #endif
+    (void)u;
     (void)stream;
     if (sy == 1) {
         CE_SIMD
@@ -84,12 +89,7 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
 #endif
     int res = CE_WIDE(ce_transform_row)(&q, i);
     if (half_y) {
-#ifdef CE_NARROW_ROW
-        if (unscaled.unscaled)
-            CE_NARROW_ROW(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, unscaled.coef, (npy_intp)unscaled.keep, stream);
-        else
-#endif
-            CE_F(ce_store_scratch_row)(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, p->y_cs / CE_SZG, stream);
+        CE_F(ce_store_scratch_row)(yb, CE_ROW(CE_SG, p->y, p->y_rs, i), n, p->y_cs / CE_SZG, stream, q.unscaled);
         if (stream) ce_stream_fence();
     }
     if (buf != stack) free(buf);
@@ -125,9 +125,7 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
     }
     CE_T m = st.m, L = st.L, inv = CE_K(1.0) / st.s;
     if (keep && p->unscaled) {   /* the caller scales (ce_unscaled_row) */
-        p->unscaled->unscaled = 1;
-        p->unscaled->coef = (float)inv;
-        p->unscaled->keep = -1;
+        *p->unscaled = (ce_unscaled_row){1, (float)inv, -1};
     } else if (keep) {
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) keep[j] *= inv;
@@ -220,9 +218,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
              * the scaling to the caller (unscaled: the exps are kept in g itself) */
             CE_T ey = keep[y];
             if (unscaled && (void *)keep == (void *)g) {
-                unscaled->unscaled = 1;
-                unscaled->coef = (float)e.coef;
-                unscaled->keep = y;
+                *unscaled = (ce_unscaled_row){1, (float)e.coef, y};
             } else {
                 CE_SIMD
                 for (npy_intp j = 0; j < n; j++) g[j] = CE_STG(e.coef * keep[j]);
@@ -393,18 +389,9 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         float m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), sx, xb, n);
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t) ce_copy_f32_row(p->t + i * p->t_rs, p->t_cs, tb, n);
-#ifdef CE_NARROW_ROW
-        unscaled.unscaled = 0;
-#endif
+        if (q.unscaled) q.unscaled->unscaled = 0;
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
-        if (!half_g) continue;
-#ifdef CE_NARROW_ROW
-        if (unscaled.unscaled) {   /* scaled while rounded, one pass instead of two; the label entry as it is */
-            CE_NARROW_ROW(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, unscaled.coef, (npy_intp)unscaled.keep, stream);
-            continue;
-        }
-#endif
-        CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream);
+        if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream, q.unscaled);
     }
     if (stream) ce_stream_fence();
     free(buf);
@@ -584,9 +571,9 @@ CE_INLINE void CE_F(ce_widen_block)(const char *src, npy_intp rs, npy_intp cs, f
 CE_INLINE void CE_F(ce_store_block)(const float *src, char *dst, npy_intp rs, npy_intp cs, npy_intp nb, npy_intp n)
 {
     if (cs == CE_SZG && rs == n * CE_SZG) {
-        CE_F(ce_store_scratch_row)(src, (CE_SG *)dst, nb * n, 1, 0);
+        CE_F(ce_store_scratch_row)(src, (CE_SG *)dst, nb * n, 1, 0, NULL);
     } else if (cs == CE_SZG) {
-        for (npy_intp i = 0; i < nb; i++) CE_F(ce_store_scratch_row)(src + i * n, (CE_SG *)(dst + i * rs), n, 1, 0);
+        for (npy_intp i = 0; i < nb; i++) CE_F(ce_store_scratch_row)(src + i * n, (CE_SG *)(dst + i * rs), n, 1, 0, NULL);
     } else {
         for (npy_intp j = 0; j < n; j++)
             for (npy_intp i = 0; i < nb; i++) *(CE_SG *)(dst + i * rs + j * cs) = CE_STG(src[i * n + j]);
@@ -889,7 +876,7 @@ static int CE_F(ce_binary_row_staged)(const ce_binary_problem *p, npy_intp i, np
     }
     if (half_g) { q.grad = (char *)gb; q.g_rs = 0; q.g_cs = sizeof(float); }
     int res = CE_WIDE(ce_binary_row)(&q, i);
-    if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, p->g_cs / CE_SZG, 0);
+    if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, p->g_cs / CE_SZG, 0, NULL);
     if (buf != stack) free(buf);
     return res;
 }

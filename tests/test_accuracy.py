@@ -6,9 +6,9 @@ wider than float64).  The stress set is what breaks a careless exp/log: confiden
 down in the subnormals), logits of size 1e4, -inf masks, and rows of 262144 classes.
 
 Confident rows whose other logits sit far below a max near 0 are the hard case: x - max rounded in the working
-precision would cost about |x - max| / 2 ulp (the condition number of exp at d is |d|); the sweeps reduce x - max
-against a split of the max (``ce_exp_rel``), or fold the subtraction's rounding error back into the exp
-(``ce_exp_sub``, maxima beyond 16384), and the test below holds them to the same bar.
+precision would cost about |x - max| / 2 ulp (the condition number of exp at d is |d|); the sweeps reduce x itself
+and take the exps relative to a multiple of ln 2 near the max (``ce_exp_rel``), or fold the subtraction's rounding
+error back into the exp (``ce_exp_sub``, maxima beyond 16384), and the test below holds them to the same bar.
 """
 
 import numpy as np

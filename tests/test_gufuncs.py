@@ -334,6 +334,42 @@ def test_minus_inf_masks_raise_no_warning(dtype):
     assert np.all(grad[:, 1] == [0.0, 0.0]) and np.isfinite(grad).all()
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    dtype=st.sampled_from(DTYPES),
+    m=st.floats(-16384, 16384, width=32),
+    ties=st.integers(1, 4),
+    n=st.integers(20, 3000),
+    below=st.sampled_from([np.inf, 120.0, 40.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_max_entries_exact_in_confident_rows(dtype, m, ties, n, below, seed):
+    """Where the other exps vanish beside the max's (masked, or far below), softmax and the gradient give the
+    max entries exactly 1 / ties, and 1 / ties - 1 at a label there, whatever the max; the sweeps keep their
+    exps relative to a point near the max, not the max itself, so this is not automatic."""
+    rng = np.random.default_rng(seed)
+    x = np.full((3, n), dtype(m) - dtype(below), dtype)
+    x[:, rng.permutation(n)[:ties]] = dtype(m)
+    if np.exp(-below) * n > np.finfo(dtype).eps / 4:
+        return  # not confident in this dtype
+    at_max = x[0] == dtype(m)
+    p = 1 / dtype(ties)
+    sm = ce.softmax(x)
+    assert np.all(sm[:, at_max] == p)
+    out = np.empty_like(x)
+    ce.softmax(x, out=out)
+    assert np.all(out[:, at_max] == p)
+    out = x.copy()
+    ce.softmax(out, out=out)  # in place
+    assert np.all(out[:, at_max] == p)
+    first, off = np.flatnonzero(at_max)[0], np.flatnonzero(~at_max)[0]
+    _, g = ce.sparse_softmax_cross_entropy_and_grad(x, np.array([first, off, first]))
+    assert g[1, off] == -1 and np.all(g[1, at_max] == p)
+    rest = (n - ties) * np.exp(-below)  # p - 1 at a label on the max, without the cancellation
+    tiny = 8 * float(np.finfo(dtype).smallest_subnormal)  # the float32 exps of -120 underflow
+    np.testing.assert_allclose(g[0, first], -(ties - 1 + rest) / (ties + rest), rtol=1e-5, atol=tiny)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_nan_in_nan_out_quietly(dtype):
     x = np.array([[0.0, np.nan, 1.0], [np.nan, np.nan, np.nan], [np.inf, 0, 0], [-np.inf, -np.inf, -np.inf]], dtype)

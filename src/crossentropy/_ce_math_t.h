@@ -83,11 +83,11 @@ CE_INLINE CE_T CE_M(ce_exp)(CE_T x)
  * mantissa bits, so bits(t) << CE_MANT is 2^(k + CE_SHIFT_K), normal down to the clamp; the last product by
  * 2^-CE_SHIFT_K rounds once, into the subnormals when needed.  At the clamp the result rounds to 0. */
 #if CE_IS_DOUBLE
-#define CE_MAGIC_S (6755399441055744.0 + 1077.0)  /* 1.5 * 2^52 + 1023 + 54 */
-#define CE_UNSHIFT 0x1p-54
+#define CE_MAGIC_S (6755399441055744.0 + 1079.0)  /* 1.5 * 2^52 + 1023 + 56 */
+#define CE_UNSHIFT 0x1p-56
 #else
-#define CE_MAGIC_S (12582912.0f + 151.0f)         /* 1.5 * 2^23 + 127 + 24 */
-#define CE_UNSHIFT 0x1p-24f
+#define CE_MAGIC_S (12582912.0f + 153.0f)         /* 1.5 * 2^23 + 127 + 26 */
+#define CE_UNSHIFT 0x1p-26f
 #endif
 /* e^r 2^k for |r| <= ln2/2 (a little over is fine), t holding k + CE_BIAS + CE_SHIFT_K in its low mantissa
  * bits.  The last product by 2^-CE_SHIFT_K is folded into the coefficients (exact: a power of two on normal
@@ -136,29 +136,36 @@ CE_INLINE CE_T CE_M(ce_exp_nonpos)(CE_T d)
     return CE_M(ce_exp_nonpos_core)(dc);
 }
 
-/* exp(x - m) for the rows where |m| <= CE_REL_MAX (_ce_base.h), with the row's constants from
- * ce_exp_rel_row(m), and no two-sum: m = km LN2_HI + rho exactly (|rho| <= LN2_HI / 2), so the reduced
- * argument x - m - k ln2 is ((x - (k + km) LN2_HI) - rho) - k LN2_LO, where (k + km) LN2_HI is exact (the
- * trailing zeros of LN2_HI, |k + km| < 2^15) and every rounded step lands below 1 in magnitude: the reduced
- * argument's error stays within about an ulp of 1, however far x sits below m (where x - m alone would be
- * off by half an ulp of x - m; ce_exp_sub folds that error back in with a two-sum instead).  Clamping x at m + CE_EXP_LO (one max; NaN stays NaN, -inf becomes that bound) keeps it in the
- * clamp-free range of the scaling.  Returns 1 exactly where x == m. */
-typedef struct { CE_T m, xlo, km, rho; } CE_M(ce_exp_rel_t);
+/* exp(x - mref) for the rows where |m| <= CE_REL_MAX (_ce_base.h), m the row's max: the exps are taken
+ * relative to mref = km ln2 (km = rint(m / ln2), so |m - mref| <= ln2 / 2) instead of m itself, which makes
+ * the reduction that of x alone: k = rint(x log2e), r = (x - k LN2_HI) - k LN2_LO, 2^(k - km) from the same
+ * t.  k LN2_HI is exact (the trailing zeros of LN2_HI, |k| < 2^15) and so is x - k LN2_HI; with a fused
+ * multiply-add r rounds once, within 2^-26 of the exact reduced argument however far x sits below m (where
+ * x - m alone would be off by half an ulp of x - m).  Without one, k LN2_LO rounds first: still within
+ * 2^-26 for |m| < 1600, 2^-23 at |m| = 10^4.  The row's constants come from ce_exp_rel_row(m); its `top`,
+ * exp(m - mref) in [0.70, 1.42], is what an entry equal to m gives (to rounding), `inv_top` turns these exps
+ * into exp(x - m).  Clamping x at m + CE_EXP_LO - 1 (one max; NaN stays NaN, -inf becomes that bound) keeps
+ * k - km in the clamp-free range of the scaling, and the result there rounds to 0 even when mref sits ln2/2
+ * below m. */
+typedef struct { CE_T xlo, t0; double top, inv_top; } CE_M(ce_exp_rel_t);
 CE_INLINE CE_M(ce_exp_rel_t) CE_M(ce_exp_rel_row)(CE_T m)
 {
     CE_M(ce_exp_rel_t) c;
-    c.m = m;
-    c.xlo = m + CE_EXP_LO;
-    c.km = (CE_T)rint((double)m / (double)CE_LN2_HI);
-    c.rho = m - c.km * CE_LN2_HI;
+    const double km = rint((double)m * 1.44269504088896340736);
+    c.xlo = m + (CE_EXP_LO - 1);
+    c.t0 = (CE_T)(CE_MAGIC_S - km);   /* exact: an integer of CE_MAGIC_S's binade */
+    /* m - mref for the reference the reduction really uses, km (LN2_HI + LN2_LO) (not km ln2: they differ by
+     * km 7e-12 in float), subtracted in two steps as the reduction does (the first exact) */
+    c.top = exp(((double)m - km * (double)CE_LN2_HI) - km * (double)CE_LN2_LO);
+    c.inv_top = 1.0 / c.top;
     return c;
 }
 CE_INLINE CE_T CE_M(ce_exp_rel)(CE_T x, CE_M(ce_exp_rel_t) c)
 {
     CE_T xc = x < c.xlo ? c.xlo : x;
-    CE_T t = (xc - c.m) * CE_K(1.44269504088896340736) + CE_MAGIC_S;
-    CE_T k = t - CE_MAGIC_S;
-    CE_T r = ((xc - (k + c.km) * CE_LN2_HI) - c.rho) - k * CE_LN2_LO;
+    CE_T t = xc * CE_K(1.44269504088896340736) + c.t0;   /* t0 + k, k - km in its low mantissa bits */
+    CE_T k = t - c.t0;
+    CE_T r = (xc - k * CE_LN2_HI) - k * CE_LN2_LO;
     return CE_M(ce_exp_poly_scaled)(r, t);
 }
 #undef CE_MAGIC_S

@@ -124,11 +124,12 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
         return 0;
     }
     CE_T m = st.m, L = st.L, inv = CE_K(1.0) / st.s;
+    CE_T kinv = inv * st.kept.ks;   /* for the kept exps */
+    int confident = st.s == st.cnt;
     if (keep && p->unscaled) {   /* the caller scales (ce_unscaled_row) */
-        *p->unscaled = (ce_unscaled_row){1, (float)inv, -1};
+        *p->unscaled = (ce_unscaled_row){1, (float)kinv, -1};
     } else if (keep) {
-        CE_SIMD
-        for (npy_intp j = 0; j < n; j++) keep[j] *= inv;
+        CE_F(ce_kept_scale_row)(y, keep, n, inv, kinv, confident);
     } else if (p->what == CE_ROW_SOFTMAX) {
         if (sx == 1 && sy == 1) {
             CE_SIMD
@@ -191,12 +192,12 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
         /* without a next row (staged half rows, a block's last row) the sweep takes no max */
-        if (rel && keep && nx) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 1, nx, nmax);
-        else if (rel && keep) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 0, NULL, NULL);
-        else if (rel && nx) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 1, nx, nmax);
-        else if (rel) CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 0, NULL, NULL);
-        else if (keep) CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sk);
-        else CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
+        if (rel && keep && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 1, nx, nmax);
+        else if (rel && keep) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 0, NULL, NULL);
+        else if (rel && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 1, nx, nmax);
+        else if (rel) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 0, NULL, NULL);
+        else if (keep) s.kept = CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sk);
+        else s.kept = CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
         s.S = c;
     } else if (rel) {
         if (keep)
@@ -216,17 +217,17 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
         if (sparse_only && keep && sk == 1 && sg == 1) {   /* (a half scratch row has sk == 1 whatever sg) */
             /* one target entry: scale the kept exps, then that entry (no per-element label test); or leave
              * the scaling to the caller (unscaled: the exps are kept in g itself) */
-            CE_T ey = keep[y];
+            const CE_T kcoef = e.coef * s.kept.ks, ey = keep[y];
+            const int confident = s.cnt + s.rest == s.cnt;
             if (unscaled && (void *)keep == (void *)g) {
-                *unscaled = (ce_unscaled_row){1, (float)e.coef, y};
+                *unscaled = (ce_unscaled_row){1, (float)kcoef, y};
             } else {
-                CE_SIMD
-                for (npy_intp j = 0; j < n; j++) g[j] = CE_STG(e.coef * keep[j]);
+                CE_F(ce_kept_scale_row)(g, keep, n, e.coef, kcoef, confident);
             }
-            g[y] = CE_STG(e.coef * ey - e.tcoef * c);
+            g[y] = CE_STG((confident && ey > CE_K(0.5) ? e.coef : kcoef * ey) - e.tcoef * c);
         } else {
             CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K,
-                                     am.cm1, am.rest, has_t, has_v, has_lab, keep, sk, g, sg);
+                                     am.cm1, am.rest, has_t, has_v, has_lab, keep, sk, s.kept, g, sg);
         }
         /* the label entry of a confident row: p_y - 1 without the cancellation (one scalar per row) */
         if (has_lab && !has_t && xy == m) {

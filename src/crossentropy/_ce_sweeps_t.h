@@ -15,11 +15,39 @@ CE_INLINE CE_T CE_F(ce_max_impl)(const CE_S *x, npy_intp n, npy_intp sx)
     return m;
 }
 
+/* How a sweep's kept exps relate to exp(x_j - m): the kept value times ks.  The guarded sweeps keep
+ * exp(x_j - m) itself (ks = 1), the clamp-free ones exps relative to ce_exp_rel's reference point.  kmax: what
+ * the entries equal to m hold, exactly, where the sweep marks them (1 in the guarded sweeps, and in the dense
+ * clamp-free sweep for its gradient's at-max test), else NaN. */
+typedef struct { CE_T ks, kmax; } CE_F(ce_kept_t);
+
+/* coef exp(x_j - m) from a kept value e: coef itself at a marked max (as exact as exp(0) = 1), kcoef e
+ * elsewhere, kcoef = coef ks */
+CE_INLINE CE_T CE_F(ce_kept_scaled)(CE_T e, CE_F(ce_kept_t) k, CE_T coef, CE_T kcoef)
+{
+    return e == k.kmax ? coef : kcoef * e;
+}
+
+/* y_j = coef exp(x_j - m) from a row of kept exps (the unmarked ones of ce_expsum_rel included): kcoef keep_j,
+ * kcoef = coef ks.  In a confident row (s = cnt + rest rounds to cnt: the other exps are below 2^-23 of
+ * the max's) the entries at the max, kept values over 1/2, take coef itself: p = 1/cnt exactly, as the
+ * frameworks give it. */
+CE_INLINE void CE_F(ce_kept_scale_row)(CE_SG *y, const CE_T *keep, npy_intp n, CE_T coef, CE_T kcoef, int confident)
+{
+    if (confident) {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(keep[j] > CE_K(0.5) ? coef : kcoef * keep[j]);
+    } else {
+        CE_SIMD
+        for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(kcoef * keep[j]);
+    }
+}
+
 /* The sum of exp(x - m), split into the terms equal to the max (cnt, each exactly 1) and the rest, so that
  * L = log1p(rest + cnt - 1) keeps a confident row's tiny loss (logits [-40, 0] give 4.2e-18, not 0).
- * The exps are optionally kept in `keep` for the gradient sweep. */
-CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T m, CE_T *rest_out, CE_T *cnt_out,
-                                     CE_T *keep, npy_intp sk)
+ * The exps are optionally kept in `keep` for the gradient sweep, as they are (see ce_kept_t). */
+CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T m, CE_T *rest_out,
+                                               CE_T *cnt_out, CE_T *keep, npy_intp sk)
 {
     double rest_all = 0, cnt_all = 0;   /* blocks summed in double: float32 rows of 10^5+ stay accurate */
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
@@ -38,6 +66,8 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
     }
     *rest_out = (CE_T)rest_all;
     *cnt_out = (CE_T)cnt_all;
+    CE_F(ce_kept_t) k = {CE_K(1.0), CE_K(1.0)};
+    return k;
 }
 
 #ifndef CE_SIMD_SUMS_NEXT_MAX   /* sums and the next row's max in one loop (CE_SIMD_REDUCE takes one reduction) */
@@ -48,23 +78,26 @@ CE_INLINE void CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_intp sx, CE_T
 #endif
 #endif
 
-/* How many entries of a block equal the max, from the block's sums of exps with (tot) and without (rest)
- * them: each such entry adds exactly 1 to tot, and the two sums' rounding errors stay below 0.07 for blocks of
- * CE_SUM_BLOCK (1024) exps of at most 1, so rounding the difference recovers the count (one subtraction per
- * block instead of a masked count per element).  NaN stays NaN. */
-CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest)
+/* How many entries of a block equal the max, from the block's sums of exps (ce_exp_rel) with (tot) and
+ * without (rest) them: each such entry adds top = 1 / inv_top to tot (to an ulp), and the two sums' rounding
+ * errors stay below 0.07 each for blocks of CE_SUM_BLOCK (1024) exps of at most 1.42, so rounding the
+ * difference over top recovers the count (a few operations per block instead of a masked count per
+ * element).  NaN stays NaN. */
+CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest, double inv_top)
 {
-    return (CE_T)rint((double)tot - (double)rest);
+    return (CE_T)rint(((double)tot - (double)rest) * inv_top);
 }
 
-/* ce_expsum_impl for a contiguous row with |m| <= CE_REL_MAX (the exps by ce_exp_rel).  With nx (the next
- * row, as long), that row's max is taken in the same loop and returned: its first read, from memory, then
- * overlaps this row's exps, which run from the cache (the max sweep alone waits on memory).  has_nx, a
- * constant at each call site: 0 takes no max (nx and nmax_out unused). */
-CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out, CE_T *keep,
-                                   int has_nx, const CE_S *nx, CE_T *nmax_out)
+/* ce_expsum_impl for a contiguous row with |m| <= CE_REL_MAX (the exps by ce_exp_rel): rest and cnt as
+ * there, the exps kept relative to ce_exp_rel's reference point, unmarked (returned: see ce_kept_t).  With
+ * nx (the next row, as long), that row's max is taken in the same loop and returned: its first read, from
+ * memory, then overlaps this row's exps, which run from the cache (the max sweep alone waits on memory).
+ * has_nx, a constant at each call site: 0 takes no max (nx and nmax_out unused). */
+CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out,
+                                              CE_T *keep, int has_nx, const CE_S *nx, CE_T *nmax_out)
 {
     const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
+    const CE_F(ce_kept_t) kept = {(CE_T)er.inv_top, (CE_T)NAN};   /* the max entries unmarked */
     double rest_all = 0, cnt_all = 0;
     CE_T mn = -(CE_T)INFINITY;
 #define CE_EXPSUM_REL_BODY                                                          \
@@ -84,12 +117,13 @@ CE_INLINE void CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest
             }
         }
         rest_all += rest;
-        cnt_all += CE_F(ce_count_at_max)(tot, rest);
+        cnt_all += CE_F(ce_count_at_max)(tot, rest, er.inv_top);
     }
 #undef CE_EXPSUM_REL_BODY
-    *rest_out = (CE_T)rest_all;
+    *rest_out = (CE_T)(rest_all * er.inv_top);
     *cnt_out = (CE_T)cnt_all;
     if (has_nx) *nmax_out = mn;
+    return kept;
 }
 
 /* The value of a row's log-sum-exp when its max is not finite: -inf for an empty or all -inf row, +inf
@@ -101,10 +135,10 @@ CE_INLINE CE_T CE_F(ce_lse_nonfinite)(const CE_S *x, npy_intp n, npy_intp sx, CE
     return m;
 }
 
-/* Row statistics of the log-softmax: lse = m + L, s = sum exp(x - m).  finite = 0 when m is not finite.
- * keep: NULL, or a contiguous row that receives the exps exp(x_j - m) when m is finite (it may be x
- * itself: x_j is read before keep_j is written); callers pass NULL or not as a constant. */
-typedef struct { CE_T m, L, s; int finite; } CE_F(ce_lse_t);
+/* Row statistics of the log-softmax: lse = m + L, s = sum exp(x - m) (cnt of it at the max).  finite = 0
+ * when m is not finite.  keep: NULL, or a contiguous row that receives the exps when m is finite, as `kept`
+ * says (it may be x itself: x_j is read before keep_j is written); callers pass NULL or not as a constant. */
+typedef struct { CE_T m, L, s, cnt; CE_F(ce_kept_t) kept; int finite; } CE_F(ce_lse_t);
 
 CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp sx, CE_T *keep)
 {
@@ -113,14 +147,16 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp 
     st.m = sx == 1 ? CE_F(ce_max_impl)(x, n, 1) : CE_F(ce_max_impl)(x, n, sx);
     st.finite = st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY;
     if (!st.finite) {
-        st.L = 0; st.s = 0;
+        st.L = 0; st.s = 0; st.cnt = 0;
         return st;
     }
-    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX) CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 0, NULL, NULL);
-    else if (sx == 1) CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, keep, 1);
-    else CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, keep, 1);
+    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX)
+        st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 0, NULL, NULL);
+    else if (sx == 1) st.kept = CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, keep, 1);
+    else st.kept = CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, keep, 1);
     st.L = CE_M(ce_log1p)(rest + (cnt - CE_K(1.0)));
     st.s = cnt + rest;
+    st.cnt = cnt;
     return st;
 }
 
@@ -169,6 +205,7 @@ typedef struct {
     CE_T S;      /* sum t' */
     CE_T dot;    /* sum t'_j (m - x_j) */
     CE_T L;      /* log1p(rest + cnt - 1): lse = m + L (ce_xent_L; the block kernel computes it vectorised) */
+    CE_F(ce_kept_t) kept;   /* how the exps kept for the gradient sweep relate to exp(x_j - m) */
 } CE_F(ce_xent_stats);
 
 /* log1p of the split sum: lse = m + L */
@@ -205,16 +242,18 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
     }
     out->m = m;
     out->rest = (CE_T)rest_all; out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all; out->dot = (CE_T)dot_all;
+    out->kept.ks = CE_K(1.0); out->kept.kmax = CE_K(1.0);
 }
 
-/* ce_xent_sums_impl for contiguous rows with |m| <= CE_REL_MAX (exps by ce_exp_rel), taking the max of the
- * next row nx in the same loop as ce_expsum_rel does. */
+/* ce_xent_sums_impl for contiguous rows with |m| <= CE_REL_MAX (exps by ce_exp_rel, kept as ce_expsum_rel
+ * keeps them), taking the max of the next row nx in the same loop as ce_expsum_rel does. */
 CE_INLINE void CE_F(ce_xent_sums_rel)(const CE_S *x, const CE_S *t, const CE_S *v, npy_intp n, int64_t y, CE_T a,
                                       CE_T b, CE_T c, CE_T m, int has_t, int has_v, int has_lab, CE_T *keep,
                                       const CE_S *nx, CE_T *nmax_out, CE_F(ce_xent_stats) *out)
 {
     const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
     double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
+    const CE_F(ce_kept_t) kept = {(CE_T)er.inv_top, (CE_T)er.top};
     CE_T mn = -(CE_T)INFINITY;
 #define CE_XENT_SUMS_REL_BODY                                                               \
     CE_T xj = CE_LD(x[j]), d = xj - m;                                                      \
@@ -224,7 +263,7 @@ CE_INLINE void CE_F(ce_xent_sums_rel)(const CE_S *x, const CE_S *t, const CE_S *
     CE_T tj = CE_F(ce_target)(t, 1, v, 1, j, y, a, b, c, has_t, has_v, has_lab);            \
     S += tj;                                                                                \
     dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);   /* as in ce_xent_sums_impl */       \
-    if (keep) keep[j] = e;
+    if (keep) keep[j] = d == 0 ? kept.kmax : e;
     for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
         npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
         CE_T rest = 0, tot = 0, S = 0, dot = 0;
@@ -234,31 +273,34 @@ CE_INLINE void CE_F(ce_xent_sums_rel)(const CE_S *x, const CE_S *t, const CE_S *
             CE_T vn = CE_LD(nx[j]);
             mn = vn > mn ? vn : mn;
         }
-        rest_all += rest; cnt_all += CE_F(ce_count_at_max)(tot, rest); S_all += S; dot_all += dot;
+        rest_all += rest; cnt_all += CE_F(ce_count_at_max)(tot, rest, er.inv_top); S_all += S; dot_all += dot;
     }
 #undef CE_XENT_SUMS_REL_BODY
     out->m = m;
-    out->rest = (CE_T)rest_all; out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all; out->dot = (CE_T)dot_all;
+    out->rest = (CE_T)(rest_all * er.inv_top); out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all;
+    out->dot = (CE_T)dot_all;
+    out->kept = kept;
     *nmax_out = mn;
 }
 
 /* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from kv (kept by
- * the statistics sweep: g itself, or a compute-type scratch row when g is narrower) or recomputed.  With
- * dense targets, entries with e_j == 1 (the max) take the
- * cancellation-free form fx + fb (((fK - t'_j) - t'_j fcm1) - t'_j frest) of the same value
- * (ce_xent_grad_at_max); sparse rows fix their one label entry after the sweep instead. */
+ * the statistics sweep as `kept` says: g itself, or a compute-type scratch row when g is narrower) or
+ * recomputed.  With dense targets, the entries equal to the max take the cancellation-free form
+ * fx + fb (((fK - t'_j) - t'_j fcm1) - t'_j frest) of the same value (ce_xent_grad_at_max); sparse rows fix
+ * their one label entry after the sweep instead. */
 CE_INLINE void CE_F(ce_xent_grad_sweep)(const CE_S *x, npy_intp sx, const CE_S *t, npy_intp st, const CE_S *v,
                                         npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T m,
                                         CE_T coef, CE_T tcoef, CE_T fx, CE_T fb, CE_T fK, CE_T fcm1, CE_T frest,
                                         int has_t, int has_v, int has_lab, const CE_T *kv, npy_intp skv,
-                                        CE_SG *g, npy_intp sg)
+                                        CE_F(ce_kept_t) kept, CE_SG *g, npy_intp sg)
 {
     if (kv) {
+        const CE_T kcoef = coef * kept.ks;
         CE_SIMD
         for (npy_intp j = 0; j < n; j++) {
             CE_T tj = CE_F(ce_target)(t, st, v, sv, j, y, a, b, c, has_t, has_v, has_lab);
-            CE_T ej = kv[j * skv], gj = coef * ej - tcoef * tj;
-            if (has_t) gj = ej == CE_K(1.0) ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
+            CE_T ej = kv[j * skv], gj = CE_F(ce_kept_scaled)(ej, kept, coef, kcoef) - tcoef * tj;
+            if (has_t) gj = ej == kept.kmax ? fx + fb * (((fK - tj) - tj * fcm1) - tj * frest) : gj;
             g[j * sg] = CE_STG(gj);
         }
     } else {

@@ -242,7 +242,7 @@ def test_strided_half_gradient_out(h):
 
 @pytest.mark.parametrize("h", HALVES)
 def test_long_row_losses(h):
-    """Rows longer than one float32 summation block (1024 terms): the float32 arithmetic shared with
+    """Rows longer than a few float32 summation blocks (512 terms): the float32 arithmetic shared with
     float32 inputs sums a confident row's thousands of equal tiny terms to within ~8 ulp, not 4."""
     x, labels = half_rows(h, 3000)
     got = ce.sparse_softmax_cross_entropy(x, labels)

@@ -80,7 +80,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_in
 
 /* How many entries of a block equal the max, from the block's sums of exps (ce_exp_rel) with (tot) and
  * without (rest) them: each such entry adds top = 1 / inv_top to tot (to an ulp), and the two sums' rounding
- * errors stay below 0.07 each for blocks of CE_SUM_BLOCK (1024) exps of at most 1.42, so rounding the
+ * errors stay below 0.02 each for blocks of CE_SUM_BLOCK (512) exps of at most 1.42, so rounding the
  * difference over top recovers the count (a few operations per block instead of a masked count per
  * element).  NaN stays NaN. */
 CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest, double inv_top)

@@ -148,6 +148,16 @@ CE_INLINE CE_T CE_M(ce_exp_nonpos)(CE_T d)
  * k - km in the clamp-free range of the scaling, and the result there rounds to 0 even when mref sits ln2/2
  * below m. */
 typedef struct { CE_T xlo, t0; double top, inv_top; } CE_M(ce_exp_rel_t);
+/* exp(d) in double for |d| <= 0.35, inline (a libm call per row made rows of 64 classes 25% slower): Taylor
+ * to degree 7 for float rows (truncation 6e-9, a tenth of a float32 ulp), 13 for double ones (5e-18); the
+ * products d / i are independent, leaving a chain of multiply-adds */
+CE_INLINE double CE_M(ce_exp_near0)(double d)
+{
+    const int deg = CE_IS_DOUBLE ? 13 : 7;
+    double p = 1.0;
+    for (int i = deg; i >= 1; i--) p = 1.0 + p * (d * (1.0 / i));
+    return p;
+}
 CE_INLINE CE_M(ce_exp_rel_t) CE_M(ce_exp_rel_row)(CE_T m)
 {
     CE_M(ce_exp_rel_t) c;
@@ -156,8 +166,9 @@ CE_INLINE CE_M(ce_exp_rel_t) CE_M(ce_exp_rel_row)(CE_T m)
     c.t0 = (CE_T)(CE_MAGIC_S - km);   /* exact: an integer of CE_MAGIC_S's binade */
     /* m - mref for the reference the reduction really uses, km (LN2_HI + LN2_LO) (not km ln2: they differ by
      * km 7e-12 in float), subtracted in two steps as the reduction does (the first exact) */
-    c.top = exp(((double)m - km * (double)CE_LN2_HI) - km * (double)CE_LN2_LO);
-    c.inv_top = 1.0 / c.top;
+    const double d = ((double)m - km * (double)CE_LN2_HI) - km * (double)CE_LN2_LO;
+    c.top = CE_M(ce_exp_near0)(d);
+    c.inv_top = CE_M(ce_exp_near0)(-d);   /* not 1 / top: no division on the row's path */
     return c;
 }
 CE_INLINE CE_T CE_M(ce_exp_rel)(CE_T x, CE_M(ce_exp_rel_t) c)

@@ -345,8 +345,8 @@ def test_minus_inf_masks_raise_no_warning(dtype):
 )
 def test_max_entries_exact_in_confident_rows(dtype, m, ties, n, below, seed):
     """Where the other exps vanish beside the max's (masked, or far below), softmax and the gradient give the
-    max entries exactly 1 / ties, and 1 / ties - 1 at a label there, whatever the max; the sweeps keep their
-    exps relative to a point near the max, not the max itself, so this is not automatic."""
+    max entries exactly 1 / ties (a label there: p - 1 without the cancellation), whatever the max; the sweeps
+    keep their exps relative to a point near the max, not the max itself, so this is not automatic."""
     rng = np.random.default_rng(seed)
     x = np.full((3, n), dtype(m) - dtype(below), dtype)
     x[:, rng.permutation(n)[:ties]] = dtype(m)

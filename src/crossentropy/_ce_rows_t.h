@@ -224,7 +224,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
             } else {
                 CE_F(ce_kept_scale_row)(g, keep, n, e.coef, kcoef, confident);
             }
-            g[y] = CE_STG((confident && ey > CE_K(0.5) ? e.coef : kcoef * ey) - e.tcoef * c);
+            g[y] = CE_STG(CE_F(ce_kept_value)(ey, e.coef, kcoef, confident) - e.tcoef * c);
         } else {
             CE_F(ce_xent_grad_sweep)(x, sx, t, st, v, sv, n, y, a, b, c, m, e.coef, e.tcoef, am.x, am.b, am.K,
                                      am.cm1, am.rest, has_t, has_v, has_lab, keep, sk, s.kept, g, sg);

@@ -28,18 +28,23 @@ CE_INLINE CE_T CE_F(ce_kept_scaled)(CE_T e, CE_F(ce_kept_t) k, CE_T coef, CE_T k
     return e == k.kmax ? coef : kcoef * e;
 }
 
-/* y_j = coef exp(x_j - m) from a row of kept exps (the unmarked ones of ce_expsum_rel included): kcoef keep_j,
- * kcoef = coef ks.  In a confident row (s = cnt + rest rounds to cnt: the other exps are below 2^-23 of
- * the max's) the entries at the max, kept values over 1/2, take coef itself: p = 1/cnt exactly, as the
- * frameworks give it. */
+/* coef exp(x_j - m) from a kept exp e (the unmarked ones of ce_expsum_rel included): kcoef e, kcoef = coef ks.
+ * In a confident row (s = cnt + rest rounds to cnt: the other exps are below 2^-23 of the max's) the entries
+ * at the max, kept values over 1/2, take coef itself: p = 1/cnt exactly, as the frameworks give it. */
+CE_INLINE CE_T CE_F(ce_kept_value)(CE_T e, CE_T coef, CE_T kcoef, int confident)
+{
+    return confident && e > CE_K(0.5) ? coef : kcoef * e;
+}
+
+/* ce_kept_value over a row (confident a constant in each loop) */
 CE_INLINE void CE_F(ce_kept_scale_row)(CE_SG *y, const CE_T *keep, npy_intp n, CE_T coef, CE_T kcoef, int confident)
 {
     if (confident) {
         CE_SIMD
-        for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(keep[j] > CE_K(0.5) ? coef : kcoef * keep[j]);
+        for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(CE_F(ce_kept_value)(keep[j], coef, kcoef, 1));
     } else {
         CE_SIMD
-        for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(kcoef * keep[j]);
+        for (npy_intp j = 0; j < n; j++) y[j] = CE_STG(CE_F(ce_kept_value)(keep[j], coef, kcoef, 0));
     }
 }
 

@@ -119,7 +119,7 @@ def test_registry_has_grad_kernels():
     assert {k.family for k in GRAD_KERNELS} >= {"dense", "sparse", "elementwise"}
 
 
-@pytest.mark.parametrize("n", [2, 3, 40])  # 40 classes: past the few-class block kernel
+@pytest.mark.parametrize("n", [2, 3, 40, 80])  # 40 classes: the few-class block kernel; 80: the row sweeps
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kern", GRAD_KERNELS, ids=lambda k: k.name)
 def test_registry_kernels_confident_rows(kern, dtype, n):
@@ -284,3 +284,58 @@ def test_keras_layers(dtype):
         zz = np.full_like(xf, zf)
         got = K.binary_focal_crossentropy(zz, xf, from_logits=True, return_grad=True)[1]
         assert_ulps(got, focal_grad_ref(xf, zz), dtype, bound=16)  # a longer formula: a few more roundings
+
+
+# ---- the few-class block kernel (rows up to 64 classes, 64 rows to a block) ----------------------------------
+@pytest.mark.parametrize("n", [1, 5, 33, 64, 65])
+@pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_class_blocks_any_row_stride(dtype, rows, n):
+    """Losses and gradients within 8 ulp for rows read and written at any row stride (views of wider arrays,
+    out= rows wider than the classes), sparse and dense, confident rows among ordinary ones."""
+    rng = np.random.default_rng(rows * 100 + n)
+    xc, lc = confident_rows(dtype, n, rng)
+    x = np.concatenate([(rng.standard_normal((rows, n)) * 4).astype(dtype), xc])[:rows]
+    labels = np.concatenate([rng.integers(0, n, rows), lc])[:rows]
+    t = onehot(labels, n, dtype)
+    wide = np.zeros((rows, n + 3), dtype)
+    wide[:, 1 : n + 1] = x
+    xv = wide[:, 1 : n + 1]  # row stride n + 3 elements, rows starting at an odd element
+    gout = np.full((rows, n + 5), 7.0, dtype)
+    ref_g = softmax_grad_ref(x, t)
+    xl = np.asarray(x, LD)
+    ref_loss = np.log(np.exp(xl - xl.max(-1, keepdims=True)).sum(-1)) + xl.max(-1) - xl[np.arange(rows), labels]
+    for xin in (x, xv):
+        loss, g = ce.sparse_softmax_cross_entropy_and_grad(xin, labels, out=(np.empty(rows, dtype), gout[:, 2 : n + 2]))
+        assert_ulps(g, ref_g, dtype)
+        assert_ulps(loss, ref_loss, dtype)
+        assert np.all(gout[:, :2] == 7) and np.all(gout[:, n + 2 :] == 7)  # nothing written beside the rows
+        loss_d, g_d = ce.softmax_cross_entropy_and_grad(xin, t)
+        assert_ulps(g_d, ref_g, dtype)
+        assert_ulps(loss_d, ref_loss, dtype)
+        assert_ulps(ce.sparse_softmax_cross_entropy(xin, labels), ref_loss, dtype)
+
+
+@pytest.mark.parametrize("n", [5, 40, 64])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_class_blocks_special_rows(dtype, n):
+    """Rows of a block that are not computed -- an ignored label (torch), a NaN, +inf, all -inf -- get the
+    values the row sweeps give them, and leave their neighbours' values alone."""
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((70, n)) * 3).astype(dtype)
+    labels = rng.integers(0, n, 70)
+    x[3, 1] = np.nan
+    x[4, 2] = np.inf
+    x[5] = -np.inf
+    x[6, 1:] = -np.inf  # one finite entry: loss 0 at its label
+    labels[6] = 0
+    labels[[7, 66]] = -100
+    loss, g = ct.cross_entropy(x, labels, reduction="none", return_grad=True)
+    for i in (3, 4, 5):
+        assert np.isnan(loss[i]) and np.all(np.isnan(g[i]))
+    assert loss[6] == 0 and np.all(g[6] == 0)
+    assert loss[7] == 0 and loss[66] == 0 and np.all(g[[7, 66]] == 0)
+    ok = np.setdiff1d(np.arange(70), [3, 4, 5, 6, 7, 66])
+    want_loss, want_g = ce.sparse_softmax_cross_entropy_and_grad(x[ok], labels[ok])
+    np.testing.assert_array_equal(loss[ok], want_loss)
+    np.testing.assert_array_equal(g[ok], want_g)

@@ -426,8 +426,35 @@ CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
     return CE_F(ce_xent_rows_direct)(p, r0, r1);
 }
 
+/* nb contiguous rows of n (row stride rs bytes) read into a class-major block of CE_BLOCK_ROWS columns
+ * (xt[j * CE_BLOCK_ROWS + i] = row i's x_j); the rows from nb to nv are padding, 0. */
+CE_INLINE void CE_F(ce_block_read)(const char *rows, npy_intp rs, CE_T *xt, npy_intp nb, npy_intp nv, npy_intp n)
+{
+    const npy_intp R = CE_BLOCK_ROWS;
+    if (sizeof(CE_S) == sizeof(CE_T)) {   /* stored in the compute type: tiles in registers */
+        ce_transpose(rows, rs, (char *)xt, R * (npy_intp)sizeof(CE_T), (int)nb, (int)n, (int)sizeof(CE_T));
+    } else {
+        for (npy_intp i = 0; i < nb; i++)
+            for (npy_intp j = 0; j < n; j++) xt[j * R + i] = CE_LD(CE_ROW(const CE_S, rows, rs, i)[j]);
+    }
+    for (npy_intp j = 0; j < n; j++)
+        for (npy_intp i = nb; i < nv; i++) xt[j * R + i] = CE_K(0.0);
+}
+
+/* The class-major block gt (as ce_block_read's) written back as nb rows of n (row stride rs bytes). */
+CE_INLINE void CE_F(ce_block_write)(const CE_T *gt, char *rows, npy_intp rs, npy_intp nb, npy_intp n)
+{
+    const npy_intp R = CE_BLOCK_ROWS;
+    if (sizeof(CE_SG) == sizeof(CE_T)) {   /* output in the compute type */
+        ce_transpose((const char *)gt, R * (npy_intp)sizeof(CE_T), rows, rs, (int)n, (int)nb, (int)sizeof(CE_T));
+    } else {
+        for (npy_intp i = 0; i < nb; i++)
+            for (npy_intp j = 0; j < n; j++) CE_ROW(CE_SG, rows, rs, i)[j] = CE_STG(gt[j * R + i]);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------------
- * Few classes (cols <= CE_SMALL_COLS), rows contiguous: a row is too short to fill a vector, so a block of
+ * Few classes (cols <= CE_BLOCK_COLS), rows contiguous: a row is too short to fill a vector, so a block of
  * CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block (vectorised across rows).
  * Same statistics and the same epilogue as ce_xent_row, for dense targets or plain sparse labels without
  * class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
@@ -440,15 +467,15 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
     enum { R = CE_BLOCK_ROWS };
     /* the block transposed (class-major), so every step below is a vector op across the block's rows */
-    CE_T xt[R * CE_SMALL_COLS], et[R * CE_SMALL_COLS], tt[R * CE_SMALL_COLS];
+    CE_T xt[R * CE_BLOCK_COLS], et[R * CE_BLOCK_COLS], tt[R * CE_BLOCK_COLS];
     CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
     int nbad = 0;
-    for (npy_intp i = 0; i < nv; i++) {
-        const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, r0 + (i < nb ? i : 0));
-        const CE_S *t = p->t ? CE_ROW(const CE_S, p->t, p->t_rs, r0 + (i < nb ? i : 0)) : NULL;
+    CE_F(ce_block_read)(p->x + r0 * p->x_rs, p->x_rs, xt, nb, nv, n);
+    if (p->t) {
+        CE_F(ce_block_read)(p->t + r0 * p->t_rs, p->t_rs, tt, nb, nv, n);
         for (npy_intp j = 0; j < n; j++) {
-            xt[j * R + i] = i < nb ? CE_LD(x[j]) : CE_K(0.0);   /* rows past the end are padding */
-            if (t) tt[j * R + i] = i < nb ? a * CE_LD(t[j]) + b : CE_K(0.0);
+            CE_SIMD
+            for (npy_intp i = 0; i < nb; i++) tt[j * R + i] = a * tt[j * R + i] + b;
         }
     }
     CE_SIMD
@@ -482,21 +509,31 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     }
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
+    /* per row: the loss, and the gradient's coefficients (gy: the label, -1 for none, as a CE_T so that the
+     * gradient loop compares in its own lanes; gdo: 1 for a computed row, else the row's gradient is gfill) */
+    CE_T gc[R], gtc[R], ax[R], ab[R], aK[R], acm1[R], arest[R], gy[R], gdo[R], gfill[R];
+    if (p->grad) {
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) {
+            gc[i] = gtc[i] = ax[i] = ab[i] = aK[i] = acm1[i] = arest[i] = gdo[i] = gfill[i] = CE_K(0.0);
+            gy[i] = -1;
+        }
+    }
     for (npy_intp i = 0; i < nb; i++) {
         CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
-        CE_SG *g = p->grad ? CE_ROW(CE_SG, p->grad, p->g_rs, r0 + i) : NULL;
         CE_T r = p->r ? CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, r0 + i)) : CE_K(1.0);
         int64_t y = -1;
-        if (p->lab) {
-            int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0 + i, n, loss, g, 1, &y);
+        if (p->lab) {   /* an ignored row's gradient is 0, a bad one's NaN (as ce_row_label fills them) */
+            int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0 + i, n, loss, NULL, 1, &y);
             if (todo <= 0) {
                 nbad += todo < 0;
+                gfill[i] = todo < 0 ? (CE_T)NAN : CE_K(0.0);
                 continue;
             }
         }
         if (!(m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY)) {
             *loss = CE_STR((CE_T)NAN);
-            if (g) CE_F(ce_fill)(g, n, 1, (CE_T)NAN);
+            gfill[i] = (CE_T)NAN;
             continue;
         }
         CE_F(ce_xent_stats) s;
@@ -505,14 +542,25 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
         s.dot = p->t ? dot[i] : c * (m[i] - xt[y * R + i]);
         CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(p->mode, &s, r);
         *loss = CE_STR(e.loss);
-        if (g) {
-            CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
-            for (npy_intp j = 0; j < n; j++) {
-                CE_T tj = p->t ? tt[j * R + i] : (j == y ? c : CE_K(0.0)), ej = et[j * R + i];
+        if (!p->grad) continue;
+        CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
+        gc[i] = e.coef; gtc[i] = e.tcoef;
+        ax[i] = am.x; ab[i] = am.b; aK[i] = am.K; acm1[i] = am.cm1; arest[i] = am.rest;
+        gy[i] = (CE_T)y;   /* exact: y < CE_BLOCK_COLS */
+        gdo[i] = 1;
+    }
+    if (p->grad) {   /* the gradient, class-major over the block (vectorised across rows) into et */
+        for (npy_intp j = 0; j < n; j++) {
+            CE_SIMD
+            for (npy_intp i = 0; i < nv; i++) {
+                CE_T tj = p->t ? tt[j * R + i] : ((CE_T)j == gy[i] ? c : CE_K(0.0)), ej = et[j * R + i];
+                const CE_F(ce_xent_atmax) am = {ax[i], ab[i], aK[i], acm1[i], arest[i]};
                 /* a max entry (ej == 1) without the cancellation of p - 1 on confident rows */
-                g[j] = CE_STG(ej == CE_K(1.0) ? CE_F(ce_xent_grad_at_max)(&am, tj) : e.coef * ej - e.tcoef * tj);
+                CE_T gj = ej == CE_K(1.0) ? CE_F(ce_xent_grad_at_max)(&am, tj) : gc[i] * ej - gtc[i] * tj;
+                et[j * R + i] = gdo[i] != 0 ? gj : gfill[i];
             }
         }
+        CE_F(ce_block_write)(et, p->grad + r0 * p->g_rs, p->g_rs, nb, n);
     }
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
@@ -529,7 +577,8 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
 /* Whether ce_xent_small_block can run this problem (contiguous short rows, no class vector). */
 static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 {
-    if (p->mode != CE_XENT_LOGITS || p->v || p->cols > CE_SMALL_COLS || p->cols == 0 || p->x_cs != CE_SZ) return 0;
+    if (p->mode != CE_XENT_LOGITS || p->v || p->cols == 0 || p->x_cs != CE_SZ) return 0;
+    if (p->cols > ce_block_cols(p->grad != NULL)) return 0;
     if (p->t_f32) return 0;   /* float32 targets with half logits: only ce_xent_rows reads them */
     if (p->t && (p->lab || p->t_cs != CE_SZ)) return 0;
     if (!p->t && (!p->lab || p->b != 0)) return 0;

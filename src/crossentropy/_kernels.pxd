@@ -9,7 +9,7 @@ cdef extern from "_rowmath.h" nogil:
     int64_t CE_NO_LABEL
     const int CE_HAVE_CLONES
     int CE_BLOCK_ROWS, CE_COUNT_SHIFT
-    int CE_SMALL_COLS
+    int CE_SMALL_COLS, CE_BLOCK_COLS
     const char *ce_simd_path()
     ctypedef struct ce_fp_flags:
         pass

@@ -230,7 +230,7 @@ cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noe
     cdef npy_intp tb = ce_tblock_rows(p.cols)
     cdef npy_intp pr = ce_pipe_rows(p.rows, p.cols)
     # half types with few classes also go block-wise: a block is widened once, then runs the float32 path
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or (k.itemsize == 2 and p.cols <= CE_SMALL_COLS):
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or (k.itemsize == 2 and p.cols <= CE_BLOCK_COLS):
         return run_rows(k.xent_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
     if k.xent_small_ok(p):
         return run_rows(k.xent_small_block, p, blocks, p.cols * CE_BLOCK_ROWS)

@@ -11,6 +11,7 @@
 #include "_rowmath.h"
 #include <numpy/ndarraytypes.h>
 #include "_ce_base.h"
+#include "_ce_transpose.h"
 
 const int CE_HAVE_CLONES = CE_CLONES_ON;
 
@@ -26,6 +27,14 @@ const char *ce_simd_path(void)
     return "x86-64-v3 (AVX2+FMA, fixed at build time)";
 #endif
     return "baseline";
+}
+
+/* The longest rows the few-class block kernel takes (rowbench, docs/performance.md): up to 64 classes it beats
+ * the row sweeps on AVX2 and AVX-512, and without the gradient on the baseline path; with the gradient the
+ * baseline (SSE2) path keeps it to 32. */
+static npy_intp ce_block_cols(int has_grad)
+{
+    return has_grad && strcmp(ce_simd_path(), "baseline") == 0 ? CE_SMALL_COLS : CE_BLOCK_COLS;
 }
 
 static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)

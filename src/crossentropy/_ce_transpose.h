@@ -9,8 +9,8 @@
 
 #if ((defined(__GNUC__) && __GNUC__ >= 12) || defined(__clang__)) && !defined(CE_NO_TILES)
 #define CE_TILES 1
-typedef float ce_v4f __attribute__((vector_size(16), aligned(4)));
-typedef double ce_v2d __attribute__((vector_size(16), aligned(8)));
+typedef float ce_v4f __attribute__((vector_size(16)));   /* loaded and stored by memcpy: any alignment */
+typedef double ce_v2d __attribute__((vector_size(16)));
 #define CE_SHUF __builtin_shufflevector
 
 /* dst row c = src column c of a 4 x 4 float tile (row strides in bytes, any alignment) */

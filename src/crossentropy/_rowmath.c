@@ -30,11 +30,11 @@ const char *ce_simd_path(void)
 }
 
 /* The longest rows the few-class block kernel takes (rowbench, docs/performance.md): up to 64 classes it beats
- * the row sweeps on AVX2 and AVX-512, and without the gradient on the baseline path; with the gradient the
- * baseline (SSE2) path keeps it to 32. */
-static npy_intp ce_block_cols(int has_grad)
+ * the row sweeps on AVX2 and AVX-512; on the baseline (SSE2) path only up to 32 with a gradient, and a loss
+ * must not depend on whether its gradient was asked for, so that path keeps 32 for both. */
+static npy_intp ce_block_cols(void)
 {
-    return has_grad && strcmp(ce_simd_path(), "baseline") == 0 ? CE_SMALL_COLS : CE_BLOCK_COLS;
+    return strcmp(ce_simd_path(), "baseline") == 0 ? CE_SMALL_COLS : CE_BLOCK_COLS;
 }
 
 static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)

@@ -454,10 +454,10 @@ CE_INLINE void CE_F(ce_block_write)(const CE_T *gt, char *rows, npy_intp rs, npy
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * Few classes (cols <= CE_BLOCK_COLS), rows contiguous: a row is too short to fill a vector, so a block of
- * CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block (vectorised across rows).
- * Same statistics and the same epilogue as ce_xent_row, for dense targets or plain sparse labels without
- * class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
+ * Few classes (cols <= ce_block_cols(): 64 float, 32 double), rows contiguous: a row is too short to fill a
+ * vector, so a block of CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block
+ * (vectorised across rows).  Same statistics and the same epilogue as ce_xent_row, for dense targets or plain
+ * sparse labels without class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
 /* nv: the block's rows rounded up to a vector multiple (a constant CE_BLOCK_ROWS for full blocks) */
 CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const npy_intp nv)
 {
@@ -467,7 +467,8 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
     enum { R = CE_BLOCK_ROWS };
     /* the block transposed (class-major), so every step below is a vector op across the block's rows */
-    CE_T xt[R * CE_BLOCK_COLS], et[R * CE_BLOCK_COLS], tt[R * CE_BLOCK_COLS];
+    enum { RC = R * (sizeof(CE_T) == sizeof(double) ? CE_SMALL_COLS : CE_BLOCK_COLS) };   /* see ce_block_cols */
+    CE_T xt[RC], et[RC], tt[RC];
     CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
     int nbad = 0;
     CE_F(ce_block_read)(p->x + r0 * p->x_rs, p->x_rs, xt, nb, nv, n);
@@ -578,7 +579,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
 static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 {
     if (p->mode != CE_XENT_LOGITS || p->v || p->cols == 0 || p->x_cs != CE_SZ) return 0;
-    if (p->cols > ce_block_cols()) return 0;
+    if (p->cols > ce_block_cols(sizeof(CE_T))) return 0;
     if (p->t_f32) return 0;   /* float32 targets with half logits: only ce_xent_rows reads them */
     if (p->t && (p->lab || p->t_cs != CE_SZ)) return 0;
     if (!p->t && (!p->lab || p->b != 0)) return 0;

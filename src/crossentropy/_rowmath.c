@@ -29,11 +29,13 @@ const char *ce_simd_path(void)
     return "baseline";
 }
 
-/* The longest rows the few-class block kernel takes (rowbench, docs/performance.md): up to 64 classes it beats
- * the row sweeps on AVX2 and AVX-512; on the baseline (SSE2) path only up to 32 with a gradient, and a loss
- * must not depend on whether its gradient was asked for, so that path keeps 32 for both. */
-static npy_intp ce_block_cols(void)
+/* The longest rows the few-class block kernel takes, for a compute type of `size` bytes (rowbench,
+ * docs/performance.md): float rows up to 64 classes beat the row sweeps on AVX2 and AVX-512; double rows (half
+ * as many per vector) and the baseline (SSE2) path only up to 32 with a gradient, and a loss must not depend on
+ * whether its gradient was asked for, so those keep 32 for both. */
+static npy_intp ce_block_cols(size_t size)
 {
+    if (size == sizeof(double)) return CE_SMALL_COLS;
     return strcmp(ce_simd_path(), "baseline") == 0 ? CE_SMALL_COLS : CE_BLOCK_COLS;
 }
 

@@ -41,28 +41,31 @@ CE_INLINE void ce_tile_transpose_f64(const char *src, npy_intp ss, char *dst, np
 #endif
 
 /* dst[c][r] = src[r][c] for r < rows, c < cols (a block's sides: small ints): elements of `size` bytes (4 or
- * 8, a constant at each call site), row strides in bytes.  Whole tiles in registers, the edges element by
- * element. */
+ * 8, a constant at each call site), row strides in bytes, src and dst apart.  Whole tiles in registers; a side
+ * that is not a multiple of the tile's ends with a tile overlapping the one before it (the same values written
+ * twice: an element-wise edge made rows of 10 classes slower than no tiles at all), and sides shorter than a
+ * tile go element by element. */
 CE_INLINE void ce_transpose(const char *src, npy_intp ss, char *dst, npy_intp ds, int rows, int cols, const int size)
 {
     const int w = 16 / size;   /* tile side */
     const npy_intp sz = size;
-    int r0 = 0, c0 = 0;
 #if CE_TILES
-    for (; r0 + w <= rows; r0 += w) {
-        for (c0 = 0; c0 + w <= cols; c0 += w) {
-            const char *s = src + r0 * ss + c0 * sz;
-            char *d = dst + c0 * ds + r0 * sz;
-            if (size == 4) ce_tile_transpose_f32(s, ss, d, ds);
-            else ce_tile_transpose_f64(s, ss, d, ds);
+    if (rows >= w && cols >= w) {
+        for (int r0 = 0; r0 < rows; r0 += w) {
+            const int r = r0 + w <= rows ? r0 : rows - w;
+            for (int c0 = 0; c0 < cols; c0 += w) {
+                const int c = c0 + w <= cols ? c0 : cols - w;
+                const char *s = src + r * ss + c * sz;
+                char *d = dst + c * ds + r * sz;
+                if (size == 4) ce_tile_transpose_f32(s, ss, d, ds);
+                else ce_tile_transpose_f64(s, ss, d, ds);
+            }
         }
-        for (int r = r0; r < r0 + w; r++)
-            for (int c = c0; c < cols; c++) memcpy(dst + c * ds + r * sz, src + r * ss + c * sz, (size_t)sz);
+        return;
     }
 #endif
-    for (int r = r0; r < rows; r++)
+    for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) memcpy(dst + c * ds + r * sz, src + r * ss + c * sz, (size_t)sz);
-    (void)c0;
 }
 
 #endif

@@ -29,7 +29,8 @@
 #define CE_ROW_NO_MEMORY 8      /* no scratch memory for rows that need it (t_f32, z_f32): their results are NaN */
 #define CE_NORM_TOL 1e-3
 #define CE_SMALL_COLS 32        /* rows this short: row statistics CE_BLOCK_ROWS rows to a call, scalar sweeps */
-#define CE_BLOCK_COLS 64        /* softmax cross-entropy rows this short are vectorised across rows, CE_BLOCK_ROWS at a time */
+#define CE_BLOCK_COLS 64        /* float softmax cross-entropy rows this short are vectorised across rows,
+                                   * CE_BLOCK_ROWS at a time (ce_block_cols) */
 #define CE_BLOCK_ROWS 64
 #define CE_COUNT_SHIFT 3        /* row functions handling blocks return their bad-row count above the flags */
 #define CE_SUM_BLOCK 512        /* elements summed in the compute type before adding into a double: short enough

@@ -286,8 +286,8 @@ def test_keras_layers(dtype):
         assert_ulps(got, focal_grad_ref(xf, zz), dtype, bound=16)  # a longer formula: a few more roundings
 
 
-# ---- the few-class block kernel (rows up to 64 classes, 32 in float64; 64 rows to a block) ---------------
-@pytest.mark.parametrize("n", [1, 5, 33, 64, 65])
+# ---- the few-class block kernel (rows up to 64 classes: ce_block_cols; 64 rows to a block) ---------------
+@pytest.mark.parametrize("n", [1, 5, 33, 48, 64, 65])
 @pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_few_class_blocks_any_row_stride(dtype, rows, n):

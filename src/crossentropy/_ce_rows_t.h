@@ -454,7 +454,7 @@ CE_INLINE void CE_F(ce_block_write)(const CE_T *gt, char *rows, npy_intp rs, npy
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * Few classes (cols <= ce_block_cols(): 64 float, 32 double), rows contiguous: a row is too short to fill a
+ * Few classes (cols <= ce_block_cols(): up to 64 float, 32 double), rows contiguous: a row is too short to fill a
  * vector, so a block of CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block
  * (vectorised across rows).  Same statistics and the same epilogue as ce_xent_row, for dense targets or plain
  * sparse labels without class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */

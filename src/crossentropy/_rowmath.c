@@ -29,14 +29,15 @@ const char *ce_simd_path(void)
     return "baseline";
 }
 
-/* The longest rows the few-class block kernel takes, for a compute type of `size` bytes (rowbench,
- * docs/performance.md): float rows up to 64 classes beat the row sweeps on AVX2 and AVX-512; double rows (half
- * as many per vector) and the baseline (SSE2) path only up to 32 with a gradient, and a loss must not depend on
- * whether its gradient was asked for, so those keep 32 for both. */
+/* The longest rows the few-class block kernel takes, for a compute type of `size` bytes: where it beats the
+ * row sweeps with a gradient (rowbench, docs/performance.md), float rows up to 64 classes on AVX-512, 48 on
+ * AVX2, 32 on the baseline (SSE2) path and for double rows (half as many per vector).  One limit for the loss
+ * with and without its gradient, so that a loss does not depend on whether its gradient was asked for. */
 static npy_intp ce_block_cols(size_t size)
 {
-    if (size == sizeof(double)) return CE_SMALL_COLS;
-    return strcmp(ce_simd_path(), "baseline") == 0 ? CE_SMALL_COLS : CE_BLOCK_COLS;
+    const char *path = ce_simd_path();
+    if (size == sizeof(double) || strcmp(path, "baseline") == 0) return CE_SMALL_COLS;
+    return strncmp(path, "x86-64-v3", 9) == 0 ? 48 : CE_BLOCK_COLS;
 }
 
 static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)

@@ -28,7 +28,8 @@
 #define CE_ROW_OUT_OF_UNIT 4    /* probability row with a value outside [0, 1] (probably logits) */
 #define CE_ROW_NO_MEMORY 8      /* no scratch memory for rows that need it (t_f32, z_f32): their results are NaN */
 #define CE_NORM_TOL 1e-3
-#define CE_SMALL_COLS 32        /* rows this short: row statistics CE_BLOCK_ROWS rows to a call, scalar sweeps */
+#define CE_SMALL_COLS 32        /* rows this short: row statistics CE_BLOCK_ROWS rows to a call, scalar sweeps;
+                                   * the few-class block's limit for double rows and the baseline path */
 #define CE_BLOCK_COLS 64        /* float softmax cross-entropy rows this short are vectorised across rows,
                                    * CE_BLOCK_ROWS at a time (ce_block_cols) */
 #define CE_BLOCK_ROWS 64

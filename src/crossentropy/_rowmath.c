@@ -15,17 +15,28 @@
 
 const int CE_HAVE_CLONES = CE_CLONES_ON;
 
-const char *ce_simd_path(void)
+/* The SIMD path the row functions run: 4 (x86-64-v4, AVX-512), 3 (x86-64-v3, AVX2+FMA) or 0 (baseline) */
+static int ce_simd_level(void)
 {
 #if CE_CLONES_ON
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
-    if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
+    if (__builtin_cpu_supports("x86-64-v4")) return 4;
+    if (__builtin_cpu_supports("x86-64-v3")) return 3;
 #elif defined(__AVX512F__) && defined(__AVX512BW__)   /* a forced build: -DCE_NO_CLONES -march=x86-64-v4 */
-    return "x86-64-v4 (AVX-512, fixed at build time)";
+    return 4;
 #elif defined(__AVX2__) && defined(__FMA__)
-    return "x86-64-v3 (AVX2+FMA, fixed at build time)";
+    return 3;
 #endif
+    return 0;
+}
+
+const char *ce_simd_path(void)
+{
+    const int level = ce_simd_level();
+    if (CE_CLONES_ON && level == 4) return "x86-64-v4 (AVX-512)";
+    if (CE_CLONES_ON && level == 3) return "x86-64-v3 (AVX2+FMA)";
+    if (level == 4) return "x86-64-v4 (AVX-512, fixed at build time)";
+    if (level == 3) return "x86-64-v3 (AVX2+FMA, fixed at build time)";
     return "baseline";
 }
 
@@ -35,9 +46,9 @@ const char *ce_simd_path(void)
  * with and without its gradient, so that a loss does not depend on whether its gradient was asked for. */
 static npy_intp ce_block_cols(size_t size)
 {
-    const char *path = ce_simd_path();
-    if (size == sizeof(double) || strcmp(path, "baseline") == 0) return CE_SMALL_COLS;
-    return strncmp(path, "x86-64-v3", 9) == 0 ? 48 : CE_BLOCK_COLS;
+    const int level = ce_simd_level();
+    if (size == sizeof(double) || level == 0) return CE_SMALL_COLS;
+    return level == 3 ? 48 : CE_BLOCK_COLS;
 }
 
 static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)

@@ -347,6 +347,23 @@ def test_contiguous_rows_equal_float32_on_the_same_values(h, cols, kernel):
     float32 kernel's on the same values bit for bit, N x C outputs rounded to the half type as NumPy rounds
     them; with dtype=np.float32 nothing is rounded.  Rows of the extremes, -inf masks and NaN included."""
     x, labels = half_rows(h, cols)
+    assert_staged_equal_float32(kernel, x, labels, h)
+
+
+@pytest.mark.parametrize("kernel", STAGED_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("h", HALVES)
+def test_long_rows_in_blocks_equal_float32(h, kernel):
+    """Rows too long to be prefetched whole (7000 classes), 48 of them so that the driver hands the kernel
+    blocks of 3 rows, with the special rows (bad labels, +-6e4 extremes, -inf masks, NaN) in every position of
+    a block: results equal the float32 kernel's on the same values, as for the 8-row calls above."""
+    x8, labels8 = half_rows(h, 7000)
+    order = np.random.default_rng(3).permutation(np.tile(np.arange(8), 6))
+    x, labels = x8[order], labels8[order]
+    labels[[4, 17, 30]] = [7000, -1, 123456]  # bad labels: NaN rows, whose sweep is skipped
+    assert_staged_equal_float32(kernel, x, labels, h)
+
+
+def assert_staged_equal_float32(kernel, x, labels, h):
     t = soft_targets(x, h)
     operand = {"transform": (), "dense": (t,), "sparse": (labels,), "elementwise": (t,)}[kernel.family]
     widened = tuple(a.astype(F32) if a.dtype == h else a for a in operand)

@@ -364,6 +364,7 @@ def test_long_rows_in_blocks_equal_float32(h, kernel):
 
 
 def assert_staged_equal_float32(kernel, x, labels, h):
+    """The checks of the two tests above: kernel on half rows x equals it on x widened to float32."""
     t = soft_targets(x, h)
     operand = {"transform": (), "dense": (t,), "sparse": (labels,), "elementwise": (t,)}[kernel.family]
     widened = tuple(a.astype(F32) if a.dtype == h else a for a in operand)

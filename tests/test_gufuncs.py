@@ -162,6 +162,33 @@ def test_show_config_reports_openmp_on(capsys):
     assert "SIMD path in use" in out
 
 
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next((ln for ln in f if ln.startswith("flags")), "")
+    except OSError:
+        return None
+    return set(line.split(":", 1)[1].split()) if ":" in line else None
+
+
+def test_show_config_reports_half_conversions(capsys):
+    from crossentropy._config import build_info
+
+    info = build_info()
+    ce.show_config()
+    out = capsys.readouterr().out
+    assert f"float16 rows:      {info['float16_path']}" in out
+    assert f"bfloat16 rows:     {info['bfloat16_path']}" in out
+    flags = _cpu_flags()
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo flags to check the conversions against")
+    uses_bf16_insn = "AVX512_BF16" in info["bfloat16_path"]
+    assert not uses_bf16_insn or "avx512_bf16" in flags
+    if info["simd_clones"] and {"avx512f", "avx512dq", "avx512_bf16"} <= flags:
+        assert uses_bf16_insn, info["bfloat16_path"]
+    assert ("AVX-512" in info["float16_path"]) <= ("avx512f" in flags)
+
+
 def test_thread_settings():
     ce.set_num_threads(1)
     assert ce.get_num_threads() == 1

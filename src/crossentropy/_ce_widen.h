@@ -334,12 +334,27 @@ static const char *ce_widen_f16_name(void)
 {
 #if CE_WIDEN_X86
     switch (ce_widen_level()) {
-        case 2: return "rows widened by AVX-512 conversions, other sweeps by integer bit conversions";
-        case 1: return "rows widened by F16C conversions, other sweeps by integer bit conversions";
+        case 2: return "widened and rounded by AVX-512 conversions; the other sweeps convert on the bits";
+        case 1: return "widened and rounded by F16C conversions; the other sweeps convert on the bits";
         default: break;
     }
 #endif
-    return "integer bit conversions, vectorised in the SIMD clones";
+    return "converted on the bits, vectorised in the SIMD clones";
+}
+
+/* How bfloat16 rows are converted on this CPU (show_config): widening is a shift on every path; rounding
+ * float32 output rows to bfloat16 takes vcvtneps2bf16 where the CPU has AVX512_BF16. */
+static const char *ce_widen_bf16_name(void)
+{
+    if (ce_has_avx512bf16()) return "widened by shifts, rounded by AVX512_BF16 conversions";
+#if CE_WIDEN_X86
+    switch (ce_widen_level()) {
+        case 2: return "widened by shifts, rounded on the bits in AVX-512 registers";
+        case 1: return "widened by shifts, rounded on the bits in AVX2 registers";
+        default: break;
+    }
+#endif
+    return "converted on the bits, vectorised in the SIMD clones";
 }
 
 #endif

@@ -21,7 +21,8 @@ def build_info():
 
 
 def show_config(file=None):
-    """Print the build configuration: OpenMP on/off, SIMD paths compiled and the one in use, threads.
+    """Print the build configuration: OpenMP on/off, SIMD paths compiled and the one in use, how half
+    precision rows are converted, threads.
 
     Parameters
     ----------
@@ -48,6 +49,8 @@ def show_config(file=None):
         f"CPUs available {info['cpu_count']}{', forked child: serial' if info['forked_child'] else ''})",
         f"  SIMD paths built:  {', '.join(info['simd_paths_built'])}",
         f"  SIMD path in use:  {info['simd_path']}",
+        f"  float16 rows:      {info['float16_path']}",
+        f"  bfloat16 rows:     {info['bfloat16_path']}",
         f"  work per thread:   >= {info['min_work_per_thread']} elements before a thread is started",
         f"  numpy {info['numpy']}, python {info['python']}",
     ]

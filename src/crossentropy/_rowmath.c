@@ -185,6 +185,11 @@ const char *ce_float16_path(void)
     return ce_widen_f16_name();
 }
 
+const char *ce_bfloat16_path(void)
+{
+    return ce_widen_bf16_name();
+}
+
 const ce_dtype_kernels *ce_kernels_for_out(int type_num, int out_type_num)
 {
     switch (type_num) {

@@ -250,6 +250,7 @@ void ce_set_bfloat16_type_num(int type_num);
 int ce_bfloat16_type_num(void);
 /* Which float16 conversion the float16 kernels use: "F16C (AVX-512)", "F16C" or "integer bits". */
 const char *ce_float16_path(void);
+const char *ce_bfloat16_path(void);
 /* Which of the SIMD clones this CPU runs: "x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)" or "baseline". */
 const char *ce_simd_path(void);
 extern const int CE_HAVE_CLONES;

@@ -333,7 +333,7 @@ def header(alts_versions, file=sys.stdout):
     vers = [
         f"python {platform.python_version()}",
         f"numpy {np.__version__}",
-        f"crossentropy {getattr(ce, '__version__', '?')}",
+        f"crossentropy {getattr(ce, '__version__', '?')} ({os.path.dirname(ce.__file__)})",
     ]
     vers += [f"{k} {v}" for k, v in alts_versions.items()]
     print("    " + "; ".join(vers), file=file)

@@ -75,52 +75,17 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_in
     return k;
 }
 
-#ifndef CE_LANES
-/* Lanes of the clamp-free sweeps' sums: one AVX-512 vector of the compute type (two AVX2 ones, four SSE ones).
- * Each lane keeps its own sums, flushed lane by lane into doubles after each block and added up once per row:
- * GCC reduces an `omp simd` sum by adding its lanes one after the other from the stack, about 50 cycles a
- * block, and finishes a row with a scalar loop. */
-#define CE_LANES (64 / (int)sizeof(CE_T))
-/* Elements [0, n) of a clamp-free sweep in blocks of CE_SUM_BLOCK (a multiple of CE_LANES), each CE_LANES at a
- * time as one vector loop: LANE(j, l, act) for element j in lane l, counted when act.  The row's last partial
- * vector is one more vector ending at n whose lanes before it do not count (their stores rewrite what they
- * hold), or, in rows shorter than a vector, a scalar loop in lane 0.  FLUSH after each block. */
-#define CE_LANE_SWEEP(n, LANE, FLUSH)                                                   \
-    for (npy_intp j0_ = 0; j0_ < (n); j0_ += CE_SUM_BLOCK) {                              \
-        const npy_intp j1_ = (n) - j0_ > CE_SUM_BLOCK ? j0_ + CE_SUM_BLOCK : (n);        \
-        npy_intp j_ = j0_;                                                              \
-        for (; j_ + CE_LANES <= j1_; j_ += CE_LANES) {                                   \
-            CE_SIMD                                                                     \
-            for (int l = 0; l < CE_LANES; l++) LANE(j_ + l, l, 1)                       \
-        }                                                                               \
-        if (j_ < j1_ && (n) >= CE_LANES) {                                               \
-            const npy_intp js_ = (n) - CE_LANES;                                         \
-            CE_SIMD                                                                     \
-            for (int l = 0; l < CE_LANES; l++) LANE(js_ + l, l, js_ + l >= j_)          \
-        } else {                                                                        \
-            for (; j_ < j1_; j_++) LANE(j_, 0, 1)                                        \
-        }                                                                               \
-        FLUSH                                                                           \
-    }
+#ifndef CE_SIMD_SUMS_NEXT_MAX   /* sums and the next row's max in one loop (CE_SIMD_REDUCE takes one reduction) */
+#ifdef CE_PRAGMA
+#define CE_SIMD_SUMS_NEXT_MAX(...) CE_PRAGMA(omp simd reduction(+ : __VA_ARGS__) reduction(max : mn))
+#else
+#define CE_SIMD_SUMS_NEXT_MAX(...)
+#endif
 #endif
 
-/* The lanes' sum and max (NaN never wins, as in ce_max_impl), pairwise */
-CE_INLINE double CE_F(ce_lanes_sum)(double *a)
-{
-    for (int w = CE_LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) a[l] += a[l + w];
-    return a[0];
-}
-CE_INLINE CE_T CE_F(ce_lanes_max)(CE_T *a)
-{
-    for (int w = CE_LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) a[l] = a[l + w] > a[l] ? a[l + w] : a[l];
-    return a[0];
-}
-
-/* How many entries of a lane's block equal the max, from its sums of exps (ce_exp_rel) with (tot) and
+/* How many entries of a block equal the max, from the block's sums of exps (ce_exp_rel) with (tot) and
  * without (rest) them: each such entry adds top = 1 / inv_top to tot (to an ulp), and the two sums' rounding
- * errors stay below 0.02 each for up to CE_SUM_BLOCK (512) exps of at most 1.42, so rounding the
+ * errors stay below 0.02 each for blocks of CE_SUM_BLOCK (512) exps of at most 1.42, so rounding the
  * difference over top recovers the count (a few operations per block instead of a masked count per
  * element).  NaN stays NaN. */
 CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest, double inv_top)
@@ -138,36 +103,31 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
 {
     const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
     const CE_F(ce_kept_t) kept = {(CE_T)er.inv_top, (CE_T)NAN};   /* the max entries unmarked */
-    double rest_d[CE_LANES], cnt_d[CE_LANES];
-    CE_T rest_l[CE_LANES], tot_l[CE_LANES], mn_l[CE_LANES];
-    for (int l = 0; l < CE_LANES; l++) {
-        rest_d[l] = 0; cnt_d[l] = 0; rest_l[l] = 0; tot_l[l] = 0; mn_l[l] = -(CE_T)INFINITY;
+    double rest_all = 0, cnt_all = 0;
+    CE_T mn = -(CE_T)INFINITY;
+#define CE_EXPSUM_REL_BODY                                                          \
+    CE_T xj = CE_LD(x[j]), e = CE_M(ce_exp_rel)(xj, er);                            \
+    rest += xj == m ? CE_K(0.0) : e;                                                \
+    tot += e;                                                                       \
+    if (keep) keep[j] = e;   /* callers pass NULL or not as a constant */
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T rest = 0, tot = 0;
+        CE_SIMD_SUMS_NEXT_MAX(rest, tot)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_EXPSUM_REL_BODY
+            if (has_nx) {
+                CE_T v = CE_LD(nx[j]);
+                mn = v > mn ? v : mn;   /* NaN never wins, as in ce_max_impl */
+            }
+        }
+        rest_all += rest;
+        cnt_all += CE_F(ce_count_at_max)(tot, rest, er.inv_top);
     }
-#define CE_EXPSUM_REL_LANE(j, l, act)                                                   \
-    {                                                                                   \
-        CE_T xj = CE_LD(x[j]), e = (act) ? CE_M(ce_exp_rel)(xj, er) : CE_K(0.0);         \
-        rest_l[l] += xj == m ? CE_K(0.0) : e;                                           \
-        tot_l[l] += e;                                                                  \
-        if (keep) keep[j] = (act) ? e : keep[j];   /* callers pass NULL or not as a constant */ \
-        if (has_nx) {   /* a lane that does not count may take a max twice */           \
-            CE_T v = CE_LD(nx[j]);                                                      \
-            mn_l[l] = v > mn_l[l] ? v : mn_l[l];   /* NaN never wins, as in ce_max_impl */ \
-        }                                                                               \
-    }
-#define CE_EXPSUM_REL_FLUSH                                                             \
-    CE_SIMD                                                                             \
-    for (int l = 0; l < CE_LANES; l++) {                                                \
-        rest_d[l] += rest_l[l];                                                         \
-        cnt_d[l] += CE_F(ce_count_at_max)(tot_l[l], rest_l[l], er.inv_top);             \
-        rest_l[l] = 0;                                                                  \
-        tot_l[l] = 0;                                                                   \
-    }
-    CE_LANE_SWEEP(n, CE_EXPSUM_REL_LANE, CE_EXPSUM_REL_FLUSH)
-#undef CE_EXPSUM_REL_LANE
-#undef CE_EXPSUM_REL_FLUSH
-    *rest_out = (CE_T)(CE_F(ce_lanes_sum)(rest_d) * er.inv_top);
-    *cnt_out = (CE_T)CE_F(ce_lanes_sum)(cnt_d);
-    if (has_nx) *nmax_out = CE_F(ce_lanes_max)(mn_l);
+#undef CE_EXPSUM_REL_BODY
+    *rest_out = (CE_T)(rest_all * er.inv_top);
+    *cnt_out = (CE_T)cnt_all;
+    if (has_nx) *nmax_out = mn;
     return kept;
 }
 
@@ -297,45 +257,35 @@ CE_INLINE void CE_F(ce_xent_sums_rel)(const CE_S *x, const CE_S *t, const CE_S *
                                       const CE_S *nx, CE_T *nmax_out, CE_F(ce_xent_stats) *out)
 {
     const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
+    double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
     const CE_F(ce_kept_t) kept = {(CE_T)er.inv_top, (CE_T)er.top};
-    double rest_d[CE_LANES], cnt_d[CE_LANES], S_d[CE_LANES], dot_d[CE_LANES];
-    CE_T rest_l[CE_LANES], tot_l[CE_LANES], S_l[CE_LANES], dot_l[CE_LANES], mn_l[CE_LANES];
-    for (int l = 0; l < CE_LANES; l++) {
-        rest_d[l] = 0; cnt_d[l] = 0; S_d[l] = 0; dot_d[l] = 0;
-        rest_l[l] = 0; tot_l[l] = 0; S_l[l] = 0; dot_l[l] = 0; mn_l[l] = -(CE_T)INFINITY;
+    CE_T mn = -(CE_T)INFINITY;
+#define CE_XENT_SUMS_REL_BODY                                                               \
+    CE_T xj = CE_LD(x[j]), d = xj - m;                                                      \
+    CE_T e = CE_M(ce_exp_rel)(xj, er);                                                      \
+    rest += xj == m ? CE_K(0.0) : e;                                                        \
+    tot += e;                                                                               \
+    CE_T tj = CE_F(ce_target)(t, 1, v, 1, j, y, a, b, c, has_t, has_v, has_lab);            \
+    S += tj;                                                                                \
+    dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);   /* as in ce_xent_sums_impl */       \
+    if (keep) keep[j] = d == 0 ? kept.kmax : e;
+    for (npy_intp j0 = 0; j0 < n; j0 += CE_SUM_BLOCK) {
+        npy_intp j1 = n - j0 > CE_SUM_BLOCK ? j0 + CE_SUM_BLOCK : n;
+        CE_T rest = 0, tot = 0, S = 0, dot = 0;
+        CE_SIMD_SUMS_NEXT_MAX(rest, tot, S, dot)
+        for (npy_intp j = j0; j < j1; j++) {
+            CE_XENT_SUMS_REL_BODY
+            CE_T vn = CE_LD(nx[j]);
+            mn = vn > mn ? vn : mn;
+        }
+        rest_all += rest; cnt_all += CE_F(ce_count_at_max)(tot, rest, er.inv_top); S_all += S; dot_all += dot;
     }
-#define CE_XENT_SUMS_REL_LANE(j, l, act)                                                    \
-    {                                                                                       \
-        CE_T xj = CE_LD(x[j]), d = xj - m;                                                  \
-        CE_T e = (act) ? CE_M(ce_exp_rel)(xj, er) : CE_K(0.0);                              \
-        rest_l[l] += xj == m ? CE_K(0.0) : e;                                               \
-        tot_l[l] += e;                                                                      \
-        CE_T tj = (act) ? CE_F(ce_target)(t, 1, v, 1, j, y, a, b, c, has_t, has_v, has_lab) : CE_K(0.0); \
-        S_l[l] += tj;                                                                       \
-        dot_l[l] += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);   /* as in ce_xent_sums_impl */ \
-        if (keep) keep[j] = (act) ? (d == 0 ? kept.kmax : e) : keep[j];                      \
-        CE_T vn = CE_LD(nx[j]);                                                             \
-        mn_l[l] = vn > mn_l[l] ? vn : mn_l[l];                                              \
-    }
-#define CE_XENT_SUMS_REL_FLUSH                                                              \
-    CE_SIMD                                                                                 \
-    for (int l = 0; l < CE_LANES; l++) {                                                    \
-        rest_d[l] += rest_l[l];                                                             \
-        cnt_d[l] += CE_F(ce_count_at_max)(tot_l[l], rest_l[l], er.inv_top);                 \
-        S_d[l] += S_l[l];                                                                   \
-        dot_d[l] += dot_l[l];                                                               \
-        rest_l[l] = 0; tot_l[l] = 0; S_l[l] = 0; dot_l[l] = 0;                              \
-    }
-    CE_LANE_SWEEP(n, CE_XENT_SUMS_REL_LANE, CE_XENT_SUMS_REL_FLUSH)
-#undef CE_XENT_SUMS_REL_LANE
-#undef CE_XENT_SUMS_REL_FLUSH
+#undef CE_XENT_SUMS_REL_BODY
     out->m = m;
-    out->rest = (CE_T)(CE_F(ce_lanes_sum)(rest_d) * er.inv_top);
-    out->cnt = (CE_T)CE_F(ce_lanes_sum)(cnt_d);
-    out->S = (CE_T)CE_F(ce_lanes_sum)(S_d);
-    out->dot = (CE_T)CE_F(ce_lanes_sum)(dot_d);
+    out->rest = (CE_T)(rest_all * er.inv_top); out->cnt = (CE_T)cnt_all; out->S = (CE_T)S_all;
+    out->dot = (CE_T)dot_all;
     out->kept = kept;
-    *nmax_out = CE_F(ce_lanes_max)(mn_l);
+    *nmax_out = mn;
 }
 
 /* The gradient sweep: g_j = coef * e_j - tcoef * t'_j, with e_j = exp(x_j - m) read back from kv (kept by

@@ -155,10 +155,11 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
                                          npy_intp sv, npy_intp n, int64_t y, CE_T a, CE_T b, CE_T c, CE_T r,
                                          CE_SG *g, npy_intp sg, int has_t, int has_v, int has_lab, ce_xent_mode mode,
                                          int allow_rel, CE_T m_known, const CE_S *nx, CE_T *nmax,
-                                         ce_unscaled_row *unscaled)
+                                         ce_unscaled_row *unscaled, ce_widen_next *wnext)
 {
     /* m_known: the row's max when the previous row's sweep took it (NaN: not known); nx: the next row, whose
-     * max the statistics sweep takes into *nmax (left alone when it does not) */
+     * max the statistics sweep takes into *nmax (left alone when it does not); wnext: the next half row, which
+     * the sparse clamp-free sweeps widen (wnext->done set when they did) */
     CE_T m = m_known == m_known ? m_known : CE_F(ce_max_impl)(x, n, sx);
     if (!(m > -(CE_T)INFINITY && m < (CE_T)INFINITY)) {
         if (g) CE_F(ce_fill)(g, n, sg, (CE_T)NAN);
@@ -192,10 +193,10 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
         /* without a next row (staged half rows, a block's last row) the sweep takes no max */
-        if (rel && keep && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 1, nx, nmax);
-        else if (rel && keep) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 0, NULL, NULL);
-        else if (rel && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 1, nx, nmax);
-        else if (rel) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 0, NULL, NULL);
+        if (rel && keep && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 1, nx, nmax, NULL);
+        else if (rel && keep) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 0, NULL, NULL, wnext);
+        else if (rel && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 1, nx, nmax, NULL);
+        else if (rel) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 0, NULL, NULL, wnext);
         else if (keep) s.kept = CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sk);
         else s.kept = CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
         s.S = c;
@@ -294,16 +295,16 @@ CE_CLONES static int CE_F(ce_xent_row_carry)(const void *pp, npy_intp i, CE_T m_
     /* the common layouts with constant flags and unit strides, so they compile to tight vector loops */
     if (unit && ht && !hv && !hl)          /* dense labels (TF, Keras) */
         res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 1, 0, 0, mode, 1, m_known, nx, nmax,
-                                        NULL);
+                                        NULL, NULL);
     else if (unit && !ht && !hv && hl)     /* sparse labels, maybe smoothed */
         res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 0, 1, mode, 1, m_known, nx, nmax,
-                                        p->unscaled);
+                                        p->unscaled, p->wnext);
     else if (unit && !ht && hv && hl)      /* torch class weights */
         res = CE_F(ce_xent_logits_impl)(x, 1, t, 1, v, 1, n, y, a, b, c, r, g, 1, 0, 1, 1, mode, 1, m_known, nx, nmax,
-                                        NULL);
+                                        NULL, NULL);
     else   /* the rest keeps the guarded sweeps (no clamp-free variants compiled for the generic layout) */
         res = CE_F(ce_xent_logits_impl)(x, sx, t, st, v, sv, n, y, a, b, c, r, g, sg, ht, hv, hl, mode, 0, m_known,
-                                        NULL, nmax, NULL);
+                                        NULL, nmax, NULL, NULL);
     *loss = CE_STR(res);
     return 0;
 }
@@ -363,10 +364,15 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     /* half or strided gradient rows go through a scratch row too (the float32 kernel then runs unit strides) */
     const int half_g = p->grad != NULL && (sizeof(CE_SG) < sizeof(float) || sg != 1);
     const int stream = half_g && CE_F(ce_stream_rows)(p->rows, n);
-    const size_t rows_of_scratch = 1 + (half_t || copy_t) + (p->v != NULL) + half_g;
+    /* contiguous rows too long to be prefetched: the next row is widened inside the current row's sweep (where
+     * it can) into xn, its read from memory overlapping the exps (prefetched rows come from L2 anyway) */
+    const npy_intp rb = n * CE_SZ, pf_rows = CE_F(ce_prefetch_rows_ahead)(p);
+    const int ahead = sx == 1 && pf_rows == 0;
+    const size_t rows_of_scratch = 1 + ahead + (half_t || copy_t) + (p->v != NULL) + half_g;
     float *buf = (float *)malloc((size_t)(n > 0 ? n : 1) * rows_of_scratch * sizeof(float));
     if (!buf) return -1;
-    float *xb = buf, *tb = xb + n, *vb = tb + (half_t || copy_t) * n, *gb = vb + (p->v != NULL) * n;
+    float *xb = buf, *xn = xb + ahead * n, *tb = xn + n, *vb = tb + (half_t || copy_t) * n;
+    float *gb = vb + (p->v != NULL) * n;
     ce_xent_problem q = *p;   /* the float32 view: row i of x, t and a half gradient is the scratch row */
     q.x = (const char *)xb; q.x_rs = 0; q.x_cs = sizeof(float);
     q.t_f32 = 0;
@@ -381,18 +387,33 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     ce_unscaled_row unscaled = {0, 0.0f, -1};
     if (half_g && sg == 1) q.unscaled = &unscaled;   /* scaled while rounded into the output (below) */
 #endif
-    const npy_intp rb = n * CE_SZ, pf_rows = CE_F(ce_prefetch_rows_ahead)(p);
     const npy_intp pfw = half_g ? CE_F(ce_out_rows_ahead)(n, p->g_cs, stream) : 0;
     int nbad = 0;
+    ce_widen_next wn = {NULL, NULL, CE_WIDEN_ROW, 0.0f, 0};
+    float m = r0 < r1 ? CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, r0), sx, xb, n) : 0.0f;
     for (npy_intp i = r0; i < r1; i++) {
         if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb, 0);
         if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, n * CE_SZG, 1);
-        float m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), sx, xb, n);
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t) ce_copy_f32_row(p->t + i * p->t_rs, p->t_cs, tb, n);
         if (q.unscaled) q.unscaled->unscaled = 0;
+        const int next = ahead && i + 1 < r1;
+        q.x = (const char *)xb;
+        q.wnext = NULL;
+        if (next) {
+            wn.h = (const uint16_t *)CE_ROW(const CE_S, p->x, p->x_rs, i + 1);
+            wn.f = xn;
+            wn.done = 0;
+            q.wnext = &wn;
+        }
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
         if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream, q.unscaled);
+        if (next) {   /* the next row, widened by the sweep or here; it becomes the current scratch row */
+            m = wn.done ? wn.max : CE_WIDEN_ROW((const CE_S *)wn.h, xn, n);
+            float *sw = xb; xb = xn; xn = sw;
+        } else if (i + 1 < r1) {
+            m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i + 1), sx, xb, n);
+        }
     }
     if (stream) ce_stream_fence();
     free(buf);

@@ -97,10 +97,13 @@ CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest, double inv_top)
  * there, the exps kept relative to ce_exp_rel's reference point, unmarked (returned: see ce_kept_t).  With
  * nx (the next row, as long), that row's max is taken in the same loop and returned: its first read, from
  * memory, then overlaps this row's exps, which run from the cache (the max sweep alone waits on memory).
- * has_nx, a constant at each call site: 0 takes no max (nx and nmax_out unused). */
+ * has_nx, a constant at each call site: 0 takes no max (nx and nmax_out unused).  With wn (or NULL), the next
+ * half row is widened block by block after each block's exps (see ce_widen_next). */
 CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out,
-                                              CE_T *keep, int has_nx, const CE_S *nx, CE_T *nmax_out)
+                                              CE_T *keep, int has_nx, const CE_S *nx, CE_T *nmax_out,
+                                              ce_widen_next *wn)
 {
+    float wmax = -INFINITY;
     const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
     const CE_F(ce_kept_t) kept = {(CE_T)er.inv_top, (CE_T)NAN};   /* the max entries unmarked */
     double rest_all = 0, cnt_all = 0;
@@ -123,11 +126,16 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
         }
         rest_all += rest;
         cnt_all += CE_F(ce_count_at_max)(tot, rest, er.inv_top);
+        if (wn) {   /* the next half row's block, from memory, while this row's exps ran from the cache */
+            float wm = wn->widen(wn->h + j0, wn->f + j0, j1 - j0);
+            wmax = wm > wmax ? wm : wmax;
+        }
     }
 #undef CE_EXPSUM_REL_BODY
     *rest_out = (CE_T)(rest_all * er.inv_top);
     *cnt_out = (CE_T)cnt_all;
     if (has_nx) *nmax_out = mn;
+    if (wn) { wn->max = wmax; wn->done = 1; }
     return kept;
 }
 
@@ -156,7 +164,7 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp 
         return st;
     }
     if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX)
-        st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 0, NULL, NULL);
+        st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 0, NULL, NULL, NULL);
     else if (sx == 1) st.kept = CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, keep, 1);
     else st.kept = CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, keep, 1);
     st.L = CE_M(ce_log1p)(rest + (cnt - CE_K(1.0)));

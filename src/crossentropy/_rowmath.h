@@ -79,6 +79,16 @@ typedef struct {
     int64_t keep;                          /* -1: none */
 } ce_unscaled_row;
 
+/* The next staged half row, widened block by block inside the current row's exp sweep (the staged half rows,
+ * _ce_rows_t.h), so that its read and conversion overlap the current row's exps instead of following them. */
+typedef struct {
+    const uint16_t *h;                     /* the next half row, contiguous */
+    float *f;                              /* its float32 scratch row */
+    float (*widen)(const uint16_t *, float *, npy_intp);   /* widens n values, returns their max (no NaN) */
+    float max;                             /* the next row's max, when done */
+    int done;                              /* set by the sweep that widened the whole row */
+} ce_widen_next;
+
 /* Softmax cross-entropy against the composite target
  *     t'_j = v_j * (a * t_j + b + c * [j == label])
  * (v_j = 1 without a class vector, the t term absent without dense targets, the label term absent without
@@ -99,6 +109,7 @@ typedef struct {
     int64_t ignore;                        /* rows whose label equals this give loss 0, grad 0 */
     ce_xent_mode mode;
     ce_unscaled_row *unscaled;             /* internal, NULL: see ce_unscaled_row */
+    ce_widen_next *wnext;                  /* internal, NULL: see ce_widen_next */
 } ce_xent_problem;
 
 /* Cross-entropy of probabilities that are first rescaled by their row sum and clipped to [eps, 1-eps]

@@ -397,22 +397,15 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t) ce_copy_f32_row(p->t + i * p->t_rs, p->t_cs, tb, n);
         if (q.unscaled) q.unscaled->unscaled = 0;
-        const int next = ahead && i + 1 < r1;
+        const CE_S *next = i + 1 < r1 ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
+        wn.h = (const uint16_t *)next; wn.f = xn; wn.done = 0;
         q.x = (const char *)xb;
-        q.wnext = NULL;
-        if (next) {
-            wn.h = (const uint16_t *)CE_ROW(const CE_S, p->x, p->x_rs, i + 1);
-            wn.f = xn;
-            wn.done = 0;
-            q.wnext = &wn;
-        }
+        q.wnext = ahead && next ? &wn : NULL;
         nbad += CE_WIDE(ce_xent_row_carry)(&q, i, n > 0 ? m : (float)NAN, NULL, NULL) & CE_ROW_BAD_LABEL;
         if (half_g) CE_F(ce_store_scratch_row)(gb, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, sg, stream, q.unscaled);
-        if (next) {   /* the next row, widened by the sweep or here; it becomes the current scratch row */
-            m = wn.done ? wn.max : CE_WIDEN_ROW((const CE_S *)wn.h, xn, n);
+        if (next) {   /* widened by the sweep or here, the next row becomes the current one (xn is xb unless ahead) */
+            m = wn.done ? wn.max : CE_F(ce_widen_strided)(next, sx, xn, n);
             float *sw = xb; xb = xn; xn = sw;
-        } else if (i + 1 < r1) {
-            m = CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i + 1), sx, xb, n);
         }
     }
     if (stream) ce_stream_fence();

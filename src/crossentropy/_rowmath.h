@@ -84,7 +84,7 @@ typedef struct {
 typedef struct {
     const uint16_t *h;                     /* the next half row, contiguous */
     float *f;                              /* its float32 scratch row */
-    float (*widen)(const uint16_t *, float *, npy_intp);   /* widens n values, returns their max (no NaN) */
+    float (*widen)(const uint16_t *, float *, npy_intp);   /* widens n values, returns their max (NaN ignored) */
     float max;                             /* the next row's max, when done */
     int done;                              /* set by the sweep that widened the whole row */
 } ce_widen_next;

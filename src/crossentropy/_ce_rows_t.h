@@ -468,7 +468,7 @@ CE_INLINE void CE_F(ce_block_write)(const CE_T *gt, char *rows, npy_intp rs, npy
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * Few classes (cols <= ce_block_cols(): up to 64 float, 32 double), rows contiguous: a row is too short to fill a
+ * Few classes (cols <= ce_block_cols(): up to 96 float, 32 double), rows contiguous: a row is too short to fill a
  * vector, so a block of CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block
  * (vectorised across rows).  Same statistics and the same epilogue as ce_xent_row, for dense targets or plain
  * sparse labels without class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
@@ -504,7 +504,16 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
         mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
         rest[i] = 0; cnt[i] = 0; S[i] = 0; dot[i] = 0;
     }
+    /* the next block's logits and gradient rows, where they lie end to end, prefetched a slice per class over
+     * this block's exps: the transposing reads and writes jump between rows, which the hardware prefetchers do
+     * not follow (prefetching the targets as well made dense rows in cache 1.4x slower) */
+    const npy_intp next_rows = p->rows - r0 - R < R ? p->rows - r0 - R : R;
+    const char *nx = next_rows > 0 && p->x_rs == n * CE_SZ ? p->x + (r0 + R) * p->x_rs : NULL;
+    char *ng = next_rows > 0 && p->grad && p->g_rs == n * CE_SZG ? p->grad + (r0 + R) * p->g_rs : NULL;
+    const npy_intp slice = next_rows * CE_SZ, gslice = next_rows * CE_SZG;   /* n slices make the block */
     for (npy_intp j = 0; j < n; j++) {
+        if (nx) CE_F(ce_prefetch_row)(nx + j * slice, slice, 0);
+        if (ng) CE_F(ce_prefetch_row)(ng + j * gslice, gslice, 1);
         CE_SIMD
         for (npy_intp i = 0; i < nv; i++) {
             CE_T d = xt[j * R + i] - mm[i];
@@ -524,8 +533,8 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     }
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
-    /* per row: the loss, and the gradient's coefficients (gy: the label, -1 for none, as a CE_T so that the
-     * gradient loop compares in its own lanes; gdo: 1 for a computed row, else the row's gradient is gfill) */
+    /* per row: the loss, and the gradient's coefficients (gy: a sparse row's label, -1 for none, as a CE_T so
+     * that the gradient loop compares in its own lanes; gdo: 1 for a computed row, else its gradient is gfill) */
     CE_T gc[R], gtc[R], ax[R], ab[R], aK[R], acm1[R], arest[R], gy[R], gdo[R], gfill[R];
     if (p->grad) {
         CE_SIMD
@@ -564,19 +573,36 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
         gy[i] = (CE_T)y;   /* exact: y < CE_BLOCK_COLS */
         gdo[i] = 1;
     }
-    if (p->grad) {   /* the gradient, class-major over the block (vectorised across rows) into et */
+    if (!p->grad) return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+    /* the gradient, class-major over the block (vectorised across rows) into et */
+    if (p->t) {
         for (npy_intp j = 0; j < n; j++) {
             CE_SIMD
             for (npy_intp i = 0; i < nv; i++) {
-                CE_T tj = p->t ? tt[j * R + i] : ((CE_T)j == gy[i] ? c : CE_K(0.0)), ej = et[j * R + i];
+                CE_T tj = tt[j * R + i], ej = et[j * R + i];
                 const CE_F(ce_xent_atmax) am = {ax[i], ab[i], aK[i], acm1[i], arest[i]};
                 /* a max entry (ej == 1) without the cancellation of p - 1 on confident rows */
                 CE_T gj = ej == CE_K(1.0) ? CE_F(ce_xent_grad_at_max)(&am, tj) : gc[i] * ej - gtc[i] * tj;
                 et[j * R + i] = gdo[i] != 0 ? gj : gfill[i];
             }
         }
-        CE_F(ce_block_write)(et, p->grad + r0 * p->g_rs, p->g_rs, nb, n);
+    } else {   /* sparse labels, as ce_xent_row: the exps scaled, the label entry less the target */
+        CE_T gmax[R];   /* a label entry at the max (ej == 1): p - 1 without the cancellation of confident rows */
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) {
+            const CE_F(ce_xent_atmax) am = {ax[i], ab[i], aK[i], acm1[i], arest[i]};
+            gmax[i] = CE_F(ce_xent_grad_at_max)(&am, c);
+        }
+        for (npy_intp j = 0; j < n; j++) {
+            CE_SIMD
+            for (npy_intp i = 0; i < nv; i++) {
+                CE_T ej = et[j * R + i], gj = gc[i] * ej;
+                if ((CE_T)j == gy[i]) gj = ej == CE_K(1.0) ? gmax[i] : gj - gtc[i] * c;
+                et[j * R + i] = gdo[i] != 0 ? gj : gfill[i];
+            }
+        }
     }
+    CE_F(ce_block_write)(et, p->grad + r0 * p->g_rs, p->g_rs, nb, n);
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
 
@@ -593,7 +619,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
 static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 {
     if (p->mode != CE_XENT_LOGITS || p->v || p->cols == 0 || p->x_cs != CE_SZ) return 0;
-    if (p->cols > ce_block_cols(sizeof(CE_T))) return 0;
+    if (p->cols > ce_block_cols(sizeof(CE_T), p->t != NULL)) return 0;
     if (p->t_f32) return 0;   /* float32 targets with half logits: only ce_xent_rows reads them */
     if (p->t && (p->lab || p->t_cs != CE_SZ)) return 0;
     if (!p->t && (!p->lab || p->b != 0)) return 0;

@@ -41,14 +41,16 @@ const char *ce_simd_path(void)
 }
 
 /* The longest rows the few-class block kernel takes, for a compute type of `size` bytes: where it beats the
- * row sweeps with a gradient (rowbench, docs/performance.md), float rows up to 64 classes on AVX-512, 48 on
- * AVX2, 32 on the baseline (SSE2) path and for double rows (half as many per vector).  One limit for the loss
- * with and without its gradient, so that a loss does not depend on whether its gradient was asked for. */
-static npy_intp ce_block_cols(size_t size)
+ * row sweeps with a gradient (docs/performance.md).  Float rows of sparse labels up to 96 classes on the
+ * AVX-512 and AVX2 paths; of dense targets (a second stream to read) up to 64 on AVX-512 and 48 on AVX2; 32
+ * on the baseline (SSE2) path and for double rows (half as many per vector).  One limit for the loss with and
+ * without its gradient, so that a loss does not depend on whether its gradient was asked for. */
+static npy_intp ce_block_cols(size_t size, int dense)
 {
     const int level = ce_simd_level();
     if (size == sizeof(double) || level == 0) return CE_SMALL_COLS;
-    return level == 3 ? 48 : CE_BLOCK_COLS;
+    if (dense) return level == 3 ? 48 : 64;
+    return CE_BLOCK_COLS;
 }
 
 static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)

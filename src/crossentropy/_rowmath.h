@@ -30,7 +30,7 @@
 #define CE_NORM_TOL 1e-3
 #define CE_SMALL_COLS 32        /* rows this short: row statistics CE_BLOCK_ROWS rows to a call, scalar sweeps;
                                    * the few-class block's limit for double rows and the baseline path */
-#define CE_BLOCK_COLS 64        /* float softmax cross-entropy rows this short are vectorised across rows,
+#define CE_BLOCK_COLS 96        /* float softmax cross-entropy rows this short are vectorised across rows,
                                    * CE_BLOCK_ROWS at a time (ce_block_cols) */
 #define CE_BLOCK_ROWS 64
 #define CE_COUNT_SHIFT 3        /* row functions handling blocks return their bad-row count above the flags */

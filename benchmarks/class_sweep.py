@@ -1,0 +1,84 @@
+"""Time per element of the softmax cross-entropy over a range of class counts.
+
+Where a kernel hands over to another (the few-class block kernel to the row sweeps, around 32-128 classes),
+the time per element jumps; this prints it for each class count, forward and fused into preallocated
+``out=``, with the rows in cache and from memory::
+
+    python benchmarks/class_sweep.py                                   # float32, 10-128 classes, 1 thread
+    python benchmarks/class_sweep.py --classes 48,64,80,96,112 --dtypes float32,float16 --threads 2
+    python benchmarks/class_sweep.py --targets dense                   # one-hot float targets
+
+Each figure is the best of ``--repeat`` calls, in ns per element (rows x classes). Compare two builds by
+running this against each in turn (benchmarks/README.md, "Comparing two builds").
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import crossentropy as ce
+
+
+def best_of(fn, repeat):
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def time_case(x, labels, targets, repeat):
+    """(forward, fused into out=) seconds, best of `repeat` calls each."""
+    n, c = x.shape
+    loss = np.empty(n, np.float64 if x.dtype == np.float64 else np.float32)
+    grad = np.empty_like(x)
+    if targets == "dense":
+        t = np.eye(c, dtype=x.dtype)[labels]
+        fwd = best_of(lambda: ce.softmax_cross_entropy(x, t), repeat)
+        fused = best_of(lambda: ce.softmax_cross_entropy_and_grad(x, t, out=(loss, grad)), repeat)
+    else:
+        fwd = best_of(lambda: ce.sparse_softmax_cross_entropy(x, labels), repeat)
+        fused = best_of(lambda: ce.sparse_softmax_cross_entropy_and_grad(x, labels, out=(loss, grad)), repeat)
+    return fwd, fused
+
+
+def sweep(classes, rows, dtypes, targets, repeat):
+    """Yield (dtype, rows, classes, forward ns/element, fused ns/element)."""
+    rng = np.random.default_rng(0)
+    for dtype in dtypes:
+        for n in rows:
+            for c in classes:
+                x = (rng.standard_normal((n, c)) * 3).astype(dtype)
+                labels = rng.integers(0, c, n)
+                reps = max(12, repeat * 4096 // n)  # small calls are cheap: more of them
+                fwd, fused = time_case(x, labels, targets, reps)
+                yield dtype, n, c, fwd / (n * c) * 1e9, fused / (n * c) * 1e9
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--classes", default="10,32,48,64,80,96,112,128", help="class counts, comma-separated")
+    ap.add_argument("--rows", default="4096,65536", help="row counts: 4096 stay in cache, 65536 do not")
+    ap.add_argument("--dtypes", default="float32", help="float32, float64, float16 (comma-separated)")
+    ap.add_argument("--targets", choices=["sparse", "dense"], default="sparse")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=150, help="calls per figure at 4096 rows (fewer for more rows)")
+    args = ap.parse_args(argv)
+    ce.set_num_threads(args.threads)
+    print(f"crossentropy {ce.__version__} ({ce.__file__}); {args.targets} targets; {args.threads} thread(s)")
+    print(f"{'dtype':8s} {'rows':>7s} {'classes':>7s} {'forward':>9s} {'fused out=':>11s}   (ns per element)")
+    for dtype, n, c, fwd, fused in sweep(
+        [int(v) for v in args.classes.split(",")],
+        [int(v) for v in args.rows.split(",")],
+        args.dtypes.split(","),
+        args.targets,
+        args.repeat,
+    ):
+        print(f"{dtype:8s} {n:7d} {c:7d} {fwd:9.3f} {fused:11.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -34,9 +34,6 @@
                                    * CE_BLOCK_ROWS at a time (ce_block_cols) */
 #define CE_BLOCK_ROWS 64
 #define CE_COUNT_SHIFT 3        /* row functions handling blocks return their bad-row count above the flags */
-#define CE_SUM_BLOCK 512        /* elements summed in the compute type before adding into a double: short enough
-                                   * that a lane of an AVX2 loop adds 64 of them (equal tiny terms in float32 drift
-                                   * by about (adds / 4) ulp) */
 #define CE_KEEP_STACK 4096      /* half-output rows up to this long keep their exps in a stack row */
 
 #define CE_NO_LABEL INT64_MIN   /* `ignore` value meaning "no label is ignored" */

@@ -68,6 +68,19 @@ CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
     return (!stream && cs == CE_SZG) ? ce_rows_ahead(n * CE_SZG) : 0;
 }
 
+/* A half row of stride s widened into the float32 scratch row f; returns its max (NaN ignored, as CE_WIDEN_ROW) */
+CE_INLINE float CE_F(ce_widen_strided)(const CE_S *h, npy_intp s, float *f, npy_intp n)
+{
+    if (s == 1) return CE_WIDEN_ROW(h, f, n);
+    float m = -INFINITY;
+    for (npy_intp j = 0; j < n; j++) {
+        float v = CE_LD(h[j * s]);
+        f[j] = v;
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
 CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_intp i)
 {
     const npy_intp n = p->cols;
@@ -82,7 +95,8 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
     const int stream = half_y && CE_F(ce_stream_rows)(p->rows, n);
     const npy_intp pfw = half_y ? CE_F(ce_out_rows_ahead)(n, p->y_cs, stream) : 0;
     if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->y + (i + pfw) * p->y_rs, n * CE_SZG, 1);
-    CE_WIDEN_ROW(CE_ROW(const CE_S, p->x, p->x_rs, i), xb, n);
+    /* strided classes too, so that the result is the contiguous row's */
+    CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), p->x_cs / CE_SZ, xb, n);
 #ifdef CE_NARROW_ROW
     ce_unscaled_row unscaled = {0, 0.0f, -1};
     if (half_y && p->y_cs == CE_SZG) q.unscaled = &unscaled;   /* scaled while rounded into the output */
@@ -105,10 +119,8 @@ CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
 #ifdef CE_WIDEN_ROW
-    if (p->x_cs == CE_SZ) {
-        int res = CE_F(ce_transform_row_staged)(p, i);
-        if (res >= 0) return res;
-    }
+    int res = CE_F(ce_transform_row_staged)(p, i);
+    if (res >= 0) return res;
 #endif
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
     CE_SG *y = CE_ROW(CE_SG, p->y, p->y_rs, i);
@@ -341,19 +353,6 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
 }
 
 #ifdef CE_WIDEN_ROW
-/* A half row of stride s widened into the float32 scratch row f; returns its max (NaN ignored, as CE_WIDEN_ROW) */
-CE_INLINE float CE_F(ce_widen_strided)(const CE_S *h, npy_intp s, float *f, npy_intp n)
-{
-    if (s == 1) return CE_WIDEN_ROW(h, f, n);
-    float m = -INFINITY;
-    for (npy_intp j = 0; j < n; j++) {
-        float v = CE_LD(h[j * s]);
-        f[j] = v;
-        m = v > m ? v : m;
-    }
-    return m;
-}
-
 /* Half rows [r0, r1), staged (see ce_transform_row_staged); float32 targets (t_f32) are read in place, or
  * copied into a scratch row when strided (so that the float32 row kernel runs its unit-stride loops). */
 CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)

@@ -13,21 +13,16 @@ running this against each in turn (benchmarks/README.md, "Comparing two builds")
 """
 
 import argparse
-import time
 
 import numpy as np
+from compare import bench  # benchmarks/ is on sys.path when this script runs
 
 import crossentropy as ce
 
 
 def best_of(fn, repeat):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    """The best of `repeat` single calls, in seconds."""
+    return bench(fn, repeat=repeat, min_time=0)
 
 
 def time_case(x, labels, targets, repeat):

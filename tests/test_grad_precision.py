@@ -287,7 +287,7 @@ def test_keras_layers(dtype):
 
 
 # ---- the few-class block kernel (rows up to 96 classes: ce_block_cols; 64 rows to a block) ---------------
-@pytest.mark.parametrize("n", [1, 5, 33, 64, 96, 97])
+@pytest.mark.parametrize("n", [1, 5, 33, 48, 49, 64, 65, 96, 97])  # the limits: dense 48 (AVX2), 64; sparse 96
 @pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_few_class_blocks_any_row_stride(dtype, rows, n):

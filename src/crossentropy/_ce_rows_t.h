@@ -533,12 +533,13 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
     /* per row: the loss, and the gradient's coefficients (gy: a sparse row's label, -1 for none, as a CE_T so
-     * that the gradient loop compares in its own lanes; gdo: 1 for a computed row, else its gradient is gfill) */
-    CE_T gc[R], gtc[R], ax[R], ab[R], aK[R], acm1[R], arest[R], gy[R], gdo[R], gfill[R];
+     * that the gradient loop compares in its own lanes; gmax: a sparse row's label entry at the max; gdo: 1 for
+     * a computed row, else its gradient is gfill) */
+    CE_T gc[R], gtc[R], ax[R], ab[R], aK[R], acm1[R], arest[R], gy[R], gmax[R], gdo[R], gfill[R];
     if (p->grad) {
         CE_SIMD
         for (npy_intp i = 0; i < nv; i++) {
-            gc[i] = gtc[i] = ax[i] = ab[i] = aK[i] = acm1[i] = arest[i] = gdo[i] = gfill[i] = CE_K(0.0);
+            gc[i] = gtc[i] = ax[i] = ab[i] = aK[i] = acm1[i] = arest[i] = gmax[i] = gdo[i] = gfill[i] = CE_K(0.0);
             gy[i] = -1;
         }
     }
@@ -570,6 +571,7 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
         gc[i] = e.coef; gtc[i] = e.tcoef;
         ax[i] = am.x; ab[i] = am.b; aK[i] = am.K; acm1[i] = am.cm1; arest[i] = am.rest;
         gy[i] = (CE_T)y;   /* exact: y < CE_BLOCK_COLS */
+        if (!p->t) gmax[i] = CE_F(ce_xent_grad_at_max)(&am, c);   /* p - 1 without the cancellation */
         gdo[i] = 1;
     }
     if (!p->grad) return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
@@ -585,13 +587,7 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
                 et[j * R + i] = gdo[i] != 0 ? gj : gfill[i];
             }
         }
-    } else {   /* sparse labels, as ce_xent_row: the exps scaled, the label entry less the target */
-        CE_T gmax[R];   /* a label entry at the max (ej == 1): p - 1 without the cancellation of confident rows */
-        CE_SIMD
-        for (npy_intp i = 0; i < nv; i++) {
-            const CE_F(ce_xent_atmax) am = {ax[i], ab[i], aK[i], acm1[i], arest[i]};
-            gmax[i] = CE_F(ce_xent_grad_at_max)(&am, c);
-        }
+    } else {   /* sparse labels, as ce_xent_row: the exps scaled, the label entry less the target (gmax at the max) */
         for (npy_intp j = 0; j < n; j++) {
             CE_SIMD
             for (npy_intp i = 0; i < nv; i++) {

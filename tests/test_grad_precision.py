@@ -339,3 +339,69 @@ def test_few_class_blocks_special_rows(dtype, n):
     want_loss, want_g = ce.sparse_softmax_cross_entropy_and_grad(x[ok], labels[ok])
     np.testing.assert_array_equal(loss[ok], want_loss)
     np.testing.assert_array_equal(g[ok], want_g)
+
+
+def transform_refs(x):
+    """logsumexp, softmax and log_softmax of finite rows in extended precision; log(sum) as log1p of the sum
+    less 1 (the entries at the max counted apart), as log of a sum near 1 loses digits even in long double"""
+    x = np.asarray(x, LD)
+    m = x.max(axis=-1, keepdims=True)
+    e = np.exp(x - m)
+    ties = (e == 1).sum(axis=-1, keepdims=True)
+    rest = np.where(e == 1, 0, e).sum(axis=-1, keepdims=True)
+    L = np.log1p(rest + (ties - 1))
+    return (m + L)[:, 0], e / (ties + rest), (x - m) - L
+
+
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 32, 33, 48, 49, 64, 65, 96, 97])  # limits: 8 (baseline), 32, 96
+@pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_class_transform_blocks(dtype, rows, n):
+    """logsumexp, softmax and log_softmax of few classes (blocks of rows): within 8 ulp, confident rows among
+    ordinary ones, rows read and written at any row stride, classes along axis 0, and softmax in place."""
+    rng = np.random.default_rng(rows * 100 + n)
+    xc, _ = confident_rows(dtype, n, rng)
+    x = np.concatenate([(rng.standard_normal((rows, n)) * 4).astype(dtype), xc])[:rows]
+    want = transform_refs(x)
+    wide = np.zeros((rows, n + 3), dtype)
+    wide[:, 1 : n + 1] = x
+    xv = wide[:, 1 : n + 1]  # row stride n + 3 elements, rows starting at an odd element
+    for xin, axis in ((x, -1), (xv, -1), (np.ascontiguousarray(x.T), 0)):
+        yout = np.full((n + 5, rows) if axis == 0 else (rows, n + 5), 7.0, dtype)
+        for f, ref in zip((ce.softmax, ce.log_softmax), want[1:], strict=True):
+            part = yout[2 : n + 2] if axis == 0 else yout[:, 2 : n + 2]
+            got = f(xin, axis=axis, out=part)
+            assert_ulps(got.T if axis == 0 else got, ref, dtype)
+            assert np.all(np.delete(yout, np.s_[2 : n + 2], axis=axis) == 7)  # nothing written beside the rows
+        assert_ulps(ce.logsumexp(xin, axis=axis), want[0], dtype)
+    y = x.copy()
+    ce.softmax(y, out=y)
+    np.testing.assert_array_equal(y, ce.softmax(x))
+
+
+@pytest.mark.parametrize("n", [5, 40, 96])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_class_transform_blocks_special_rows(dtype, n):
+    """Rows of a block whose max is not finite, or that hold a NaN, get the values the frameworks give them
+    and leave their neighbours' values alone: logsumexp NaN, +inf or -inf, softmax and log_softmax NaN; a row
+    with one finite entry gives softmax 1 there."""
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((70, n)) * 3).astype(dtype)
+    x[3, 1] = np.nan
+    x[4, 2] = np.inf
+    x[5] = -np.inf
+    x[6, 1:] = -np.inf
+    x[8, 2] = np.inf
+    x[8, 0] = np.nan
+    x[9] = 2.5  # all equal
+    lse, sm, lsm = ce.logsumexp(x), ce.softmax(x), ce.log_softmax(x)
+    assert np.isnan(lse[3]) and lse[4] == np.inf and lse[5] == -np.inf and lse[6] == x[6, 0] and np.isnan(lse[8])
+    for i in (3, 4, 5, 8):
+        assert np.all(np.isnan(sm[i])) and np.all(np.isnan(lsm[i]))
+    assert sm[6, 0] == 1 and np.all(sm[6, 1:] == 0) and lsm[6, 0] == 0 and np.all(lsm[6, 1:] == -np.inf)
+    np.testing.assert_array_equal(sm[9], np.full(n, 1 / dtype(n), dtype))
+    ok = np.setdiff1d(np.arange(70), [3, 4, 5, 6, 8])
+    want = transform_refs(x[ok])
+    assert_ulps(lse[ok], want[0], dtype)
+    assert_ulps(sm[ok], want[1], dtype)
+    assert_ulps(lsm[ok], want[2], dtype)

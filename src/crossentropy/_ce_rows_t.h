@@ -623,6 +623,94 @@ static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 }
 
 /* ---------------------------------------------------------------------------------------------------
+ * logsumexp / softmax / log_softmax of few classes (cols <= ce_block_cols() for dense rows), rows contiguous:
+ * CE_BLOCK_ROWS rows at a time, vectorised across rows as the cross-entropy's block kernel above; the row
+ * statistics and outputs of ce_transform_row, to rounding (exps by ce_exp_sub here, ce_exp_rel there). */
+CE_INLINE int CE_F(ce_transform_small_block_impl)(const ce_transform_problem *p, npy_intp blk, const npy_intp nv)
+{
+    const npy_intp n = p->cols, r0 = blk * CE_BLOCK_ROWS;
+    const npy_intp nb = p->rows - r0 < CE_BLOCK_ROWS ? p->rows - r0 : CE_BLOCK_ROWS;
+    const int soft = p->what == CE_ROW_SOFTMAX;
+    enum { R = CE_BLOCK_ROWS };
+    enum { RC = R * (sizeof(CE_T) == sizeof(double) ? CE_SMALL_COLS : CE_BLOCK_COLS) };   /* see ce_block_cols */
+    CE_T xt[RC], et[RC];
+    CE_T m[R], mm[R], rest[R], cnt[R], L[R], inv[R], fin[R];
+    CE_F(ce_block_read)(p->x + r0 * p->x_rs, p->x_rs, xt, nb, nv, n);
+    CE_SIMD
+    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
+    for (npy_intp j = 0; j < n; j++) {
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
+    }
+    CE_SIMD
+    for (npy_intp i = 0; i < nv; i++) {
+        mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
+        rest[i] = 0; cnt[i] = 0;
+    }
+    /* the next block's rows prefetched over this block's exps, as the cross-entropy's block kernel does */
+    const npy_intp next_rows = p->rows - r0 - R < R ? p->rows - r0 - R : R;
+    const char *nx = next_rows > 0 && p->x_rs == n * CE_SZ ? p->x + (r0 + R) * p->x_rs : NULL;
+    char *ny = next_rows > 0 && p->what != CE_ROW_LSE && p->y_rs == n * CE_SZG ? p->y + (r0 + R) * p->y_rs : NULL;
+    const npy_intp slice = next_rows * CE_SZ, yslice = next_rows * CE_SZG;   /* n slices make the block */
+    for (npy_intp j = 0; j < n; j++) {
+        if (nx) CE_F(ce_prefetch_row)(nx + j * slice, slice, 0);
+        if (ny) CE_F(ce_prefetch_row)(ny + j * yslice, yslice, 1);
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) {
+            CE_T d = xt[j * R + i] - mm[i];
+            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
+            rest[i] += d == 0 ? CE_K(0.0) : e;
+            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            if (soft) et[j * R + i] = e;
+        }
+    }
+    /* as ce_lse_stats and ce_transform_row: lse = m + L, the softmax divides by s = cnt + rest; a row whose
+     * max is not finite (fin 0) gets ce_lse_nonfinite's logsumexp, or NaN rows */
+    CE_SIMD
+    for (npy_intp i = 0; i < nv; i++) {
+        fin[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? CE_K(1.0) : CE_K(0.0);
+        L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));
+        inv[i] = CE_K(1.0) / (cnt[i] + rest[i]);
+    }
+    if (p->what == CE_ROW_LSE) {
+        for (npy_intp i = 0; i < nb; i++) {
+            const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, r0 + i);
+            CE_T v = fin[i] != 0 ? m[i] + L[i] : CE_F(ce_lse_nonfinite)(x, n, 1, m[i]);
+            *CE_ROW(CE_SR, p->y, p->y_rs, r0 + i) = CE_STR(v);
+        }
+        return 0;
+    }
+    for (npy_intp j = 0; j < n; j++) {
+        if (soft) {
+            CE_SIMD
+            for (npy_intp i = 0; i < nv; i++) et[j * R + i] = fin[i] != 0 ? et[j * R + i] * inv[i] : (CE_T)NAN;
+        } else {
+            CE_SIMD
+            for (npy_intp i = 0; i < nv; i++) et[j * R + i] = fin[i] != 0 ? (xt[j * R + i] - m[i]) - L[i] : (CE_T)NAN;
+        }
+    }
+    CE_F(ce_block_write)(et, p->y + r0 * p->y_rs, p->y_rs, nb, n);
+    return 0;
+}
+
+CE_CLONES static int CE_F(ce_transform_small_block)(const void *pp, npy_intp blk)
+{
+    const ce_transform_problem *p = (const ce_transform_problem *)pp;
+    const npy_intp nb = p->rows - blk * CE_BLOCK_ROWS;
+    if (nb >= CE_BLOCK_ROWS) return CE_F(ce_transform_small_block_impl)(p, blk, CE_BLOCK_ROWS);
+    return CE_F(ce_transform_small_block_impl)(p, blk, (nb + 15) / 16 * 16);
+}
+
+/* Whether ce_transform_small_block can run this problem (contiguous short rows, N x C outputs written
+ * contiguously, up to ce_transform_block_cols classes) */
+static int CE_F(ce_transform_small_ok)(const ce_transform_problem *p)
+{
+    if (p->cols == 0 || p->x_cs != CE_SZ) return 0;
+    if (p->cols > ce_transform_block_cols(sizeof(CE_T), p->what == CE_ROW_SOFTMAX)) return 0;
+    return p->what == CE_ROW_LSE || p->y_cs == CE_SZG;
+}
+
+/* ---------------------------------------------------------------------------------------------------
  * Rows that lie next to each other while their classes are strided (axis=0 of a C-ordered array, torch's
  * (N, C, d...) with the class axis moved last): strided rows cannot use vector loads, so a block of rows
  * is copied into a contiguous buffer (reading whole cache lines across rows), the contiguous row kernel
@@ -705,6 +793,31 @@ CE_INLINE int CE_F(ce_xent_tblock_wide)(const ce_xent_problem *p, npy_intp r0, n
     free(buf);
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
+
+/* A block of half rows of logsumexp / softmax / log_softmax with few classes (any layout), staged block-wise
+ * as ce_xent_tblock_wide stages the cross-entropy's: widened into contiguous float32 rows that run the float32
+ * block kernel, N x C outputs rounded back in one vectorised pass.  Returns -1 when the rows are not few-class
+ * ones or the scratch block cannot be allocated. */
+CE_INLINE int CE_F(ce_transform_tblock_wide)(const ce_transform_problem *p, npy_intp r0, npy_intp nb)
+{
+    const npy_intp n = p->cols, nn = nb * n, f32 = (npy_intp)sizeof(float);
+    const int row_out = p->what != CE_ROW_LSE;
+    ce_transform_problem q = *p;   /* the float32 view of rows [r0, r0 + nb) */
+    q.rows = nb;
+    q.x_rs = n * f32; q.x_cs = f32;
+    q.y = p->y + r0 * p->y_rs;
+    if (row_out) { q.y_rs = n * f32; q.y_cs = f32; }
+    if (!CE_WIDE(ce_transform_small_ok)(&q)) return -1;
+    float *buf = (float *)malloc((size_t)(nn > 0 ? nn : 1) * (1 + row_out) * sizeof(float));
+    if (!buf) return -1;
+    CE_F(ce_widen_block)(p->x + r0 * p->x_rs, p->x_rs, p->x_cs, buf, nb, n);
+    q.x = (const char *)buf;
+    if (row_out) q.y = (char *)(buf + nn);
+    for (npy_intp k = 0; k * CE_BLOCK_ROWS < nb; k++) CE_WIDE(ce_transform_small_block)(&q, k);
+    if (row_out) CE_F(ce_store_block)(buf + nn, p->y + r0 * p->y_rs, p->y_rs, p->y_cs, nb, n);
+    free(buf);
+    return 0;
+}
 #endif
 
 CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
@@ -756,6 +869,9 @@ CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
     const npy_intp n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
     const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
+#ifdef CE_WIDEN_ROW
+    if (CE_F(ce_transform_tblock_wide)(p, r0, nb) == 0) return 0;
+#endif
     const int row_out = p->what != CE_ROW_LSE;
     size_t yoff = ((size_t)(nb * n) * sizeof(CE_S) + 15) & ~(size_t)15;   /* output rows, aligned */
     CE_S *buf = (CE_S *)malloc(yoff + (size_t)(nb * n) * row_out * sizeof(CE_SG));
@@ -770,7 +886,11 @@ CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
     q.x = (const char *)buf; q.x_rs = n * CE_SZ; q.x_cs = CE_SZ;
     q.y = p->y + r0 * p->y_rs;
     if (row_out) { q.y = (char *)yb; q.y_rs = n * CE_SZG; q.y_cs = CE_SZG; }
-    for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(&q, i);
+    if (CE_F(ce_transform_small_ok)(&q)) {
+        for (npy_intp k = 0; k * CE_BLOCK_ROWS < nb; k++) CE_F(ce_transform_small_block)(&q, k);
+    } else {
+        for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(&q, i);
+    }
     if (row_out) CE_F(ce_scatter_rows)(p->y + r0 * p->y_rs, p->y_rs, p->y_cs, yb, nb, n);
     free(buf);
     return 0;
@@ -1134,7 +1254,7 @@ CE_CLONES static int CE_F(ce_stats_small_block)(const void *pp, npy_intp blk)
 /* This element type's entry in the kernel table (ce_kernels_for). */
 static const ce_dtype_kernels CE_F(ce_kernels) = {
     CE_NAME, CE_NPY, (int)sizeof(CE_S), (int)sizeof(CE_SR), (int)sizeof(CE_SG),
-    CE_F(ce_transform_row), CE_F(ce_transform_tblock),
+    CE_F(ce_transform_row), CE_F(ce_transform_tblock), CE_F(ce_transform_small_block), CE_F(ce_transform_small_ok),
     CE_F(ce_xent_row), CE_F(ce_xent_small_block), CE_F(ce_xent_tblock), CE_F(ce_xent_small_ok),
     CE_F(ce_xent_rows),
     CE_F(ce_prob_row), CE_F(ce_binary_row),

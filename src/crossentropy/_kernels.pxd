@@ -149,6 +149,8 @@ cdef extern from "_rowmath.h" nogil:
         int row_itemsize
         int out_itemsize
         ce_row_fn transform_row, transform_tblock
+        ce_row_fn transform_small_block
+        int (*transform_small_ok)(const ce_transform_problem *p) noexcept nogil
         ce_row_fn xent_row, xent_small_block, xent_tblock
         int (*xent_small_ok)(const ce_xent_problem *p) noexcept nogil
         ce_row_fn xent_rows

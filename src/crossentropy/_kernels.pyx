@@ -240,10 +240,15 @@ cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noe
 
 
 cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kernels *k) noexcept nogil:
-    """logsumexp / softmax / log_softmax; adjacent strided rows go through contiguous block buffers."""
+    """logsumexp / softmax / log_softmax; adjacent strided rows (and few-class half rows) go through contiguous
+    block buffers, few-class contiguous problems go block-wise (exp vectorised across rows)."""
     cdef npy_intp tb = ce_tblock_rows(p.cols)
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize):
+    # few-class half rows: a block is widened once, then runs the float32 block kernel (as run_xent)
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or (k.itemsize == 2 and k.transform_small_ok(p)):
         return run_rows(k.transform_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
+    if k.transform_small_ok(p):
+        return run_rows(k.transform_small_block, p, (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS,
+                        p.cols * CE_BLOCK_ROWS)
     return run_rows(k.transform_row, p, p.rows, p.cols)
 
 

@@ -78,6 +78,17 @@ static npy_intp ce_block_cols(size_t size, int dense)
     return CE_BLOCK_COLS;
 }
 
+/* The longest rows the block kernel of logsumexp / softmax / log_softmax takes (docs/performance.md): as the
+ * sparse labels', but softmax on the AVX2 path only up to 32 classes (its row sweeps keep their exps for the
+ * output, and win beyond), and 8 classes on the baseline path (its block costs about 7 ns per element). */
+static npy_intp ce_transform_block_cols(size_t size, int softmax)
+{
+    const int level = ce_simd_level();
+    if (level == 0) return 8;
+    if (softmax && size == sizeof(float) && level == 3) return CE_SMALL_COLS;
+    return ce_block_cols(size, 0);
+}
+
 static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)
 {
     return is64 ? *(const int64_t *)(lab + i * rs) : (int64_t)*(const int32_t *)(lab + i * rs);

@@ -240,6 +240,8 @@ typedef struct {
     int row_itemsize;                     /* bytes per per-row result (loss, logsumexp) and row scale */
     int out_itemsize;                     /* bytes per N x C output element (softmax, gradient) */
     ce_row_fn transform_row, transform_tblock;
+    ce_row_fn transform_small_block;      /* blocks of CE_BLOCK_ROWS rows of few classes (transform_small_ok) */
+    int (*transform_small_ok)(const ce_transform_problem *p);
     ce_row_fn xent_row, xent_small_block, xent_tblock;
     int (*xent_small_ok)(const ce_xent_problem *p);
     ce_row_fn xent_rows;                  /* blocks of ce_pipe_rows rows, each sweep taking the next row's max */

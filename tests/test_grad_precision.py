@@ -353,7 +353,7 @@ def transform_refs(x):
     return (m + L)[:, 0], e / (ties + rest), (x - m) - L
 
 
-@pytest.mark.parametrize("n", [1, 5, 8, 9, 32, 33, 48, 49, 64, 65, 96, 97])  # limits: 8 (baseline), 32, 96
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 32, 33, 48, 49, 64, 65, 96, 97])  # limits: 8 (baseline), 32, 64, 96
 @pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_few_class_transform_blocks(dtype, rows, n):

@@ -471,6 +471,36 @@ CE_INLINE void CE_F(ce_block_write)(const CE_T *gt, char *rows, npy_intp rs, npy
  * vector, so a block of CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block
  * (vectorised across rows).  Same statistics and the same epilogue as ce_xent_row, for dense targets or plain
  * sparse labels without class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
+/* Each row's max over a class-major block (m) and the reference its exps take (mm: m where finite, else 0,
+ * so the sweeps stay finite on rows whose results are set apart) */
+CE_INLINE void CE_F(ce_block_max)(const CE_T *xt, npy_intp n, npy_intp nv, CE_T *m, CE_T *mm)
+{
+    enum { R = CE_BLOCK_ROWS };
+    CE_SIMD
+    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
+    for (npy_intp j = 0; j < n; j++) {
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
+    }
+    CE_SIMD
+    for (npy_intp i = 0; i < nv; i++) mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
+}
+
+/* One class of a block (xc: its nv rows' logits): the exps against mm added to each row's split sum (rest,
+ * cnt as in ce_expsum_impl), and kept in ec unless NULL (a constant at each call) */
+CE_INLINE void CE_F(ce_block_expsum_class)(const CE_T *xc, const CE_T *mm, npy_intp nv, CE_T *rest, CE_T *cnt,
+                                           CE_T *ec)
+{
+    CE_SIMD
+    for (npy_intp i = 0; i < nv; i++) {
+        CE_T d = xc[i] - mm[i];
+        CE_T e = CE_M(ce_exp_sub)(xc[i], mm[i]);
+        rest[i] += d == 0 ? CE_K(0.0) : e;
+        cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
+        if (ec) ec[i] = e;
+    }
+}
+
 /* nv: the block's rows rounded up to a vector multiple (a constant CE_BLOCK_ROWS for full blocks) */
 CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const npy_intp nv)
 {
@@ -492,15 +522,9 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
             for (npy_intp i = 0; i < nb; i++) tt[j * R + i] = a * tt[j * R + i] + b;
         }
     }
-    CE_SIMD
-    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
-    for (npy_intp j = 0; j < n; j++) {
-        CE_SIMD
-        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
-    }
+    CE_F(ce_block_max)(xt, n, nv, m, mm);
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) {
-        mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
         rest[i] = 0; cnt[i] = 0; S[i] = 0; dot[i] = 0;
     }
     /* the next block's logits and gradient rows, where they lie end to end, prefetched a slice per class over
@@ -513,14 +537,7 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     for (npy_intp j = 0; j < n; j++) {
         if (nx) CE_F(ce_prefetch_row)(nx + j * slice, slice, 0);
         if (ng) CE_F(ce_prefetch_row)(ng + j * gslice, gslice, 1);
-        CE_SIMD
-        for (npy_intp i = 0; i < nv; i++) {
-            CE_T d = xt[j * R + i] - mm[i];
-            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
-            rest[i] += d == 0 ? CE_K(0.0) : e;
-            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
-            et[j * R + i] = e;
-        }
+        CE_F(ce_block_expsum_class)(xt + j * R, mm, nv, rest, cnt, et + j * R);
         if (p->t) {
             CE_SIMD
             for (npy_intp i = 0; i < nv; i++) {
@@ -636,15 +653,9 @@ CE_INLINE int CE_F(ce_transform_small_block_impl)(const ce_transform_problem *p,
     CE_T xt[RC], et[RC];
     CE_T m[R], mm[R], rest[R], cnt[R], L[R], inv[R], fin[R];
     CE_F(ce_block_read)(p->x + r0 * p->x_rs, p->x_rs, xt, nb, nv, n);
-    CE_SIMD
-    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
-    for (npy_intp j = 0; j < n; j++) {
-        CE_SIMD
-        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
-    }
+    CE_F(ce_block_max)(xt, n, nv, m, mm);
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) {
-        mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
         rest[i] = 0; cnt[i] = 0;
     }
     /* the next block's rows prefetched over this block's exps, as the cross-entropy's block kernel does */
@@ -655,14 +666,8 @@ CE_INLINE int CE_F(ce_transform_small_block_impl)(const ce_transform_problem *p,
     for (npy_intp j = 0; j < n; j++) {
         if (nx) CE_F(ce_prefetch_row)(nx + j * slice, slice, 0);
         if (ny) CE_F(ce_prefetch_row)(ny + j * yslice, yslice, 1);
-        CE_SIMD
-        for (npy_intp i = 0; i < nv; i++) {
-            CE_T d = xt[j * R + i] - mm[i];
-            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
-            rest[i] += d == 0 ? CE_K(0.0) : e;
-            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
-            if (soft) et[j * R + i] = e;
-        }
+        if (soft) CE_F(ce_block_expsum_class)(xt + j * R, mm, nv, rest, cnt, et + j * R);
+        else CE_F(ce_block_expsum_class)(xt + j * R, mm, nv, rest, cnt, NULL);
     }
     /* as ce_lse_stats and ce_transform_row: lse = m + L, the softmax divides by s = cnt + rest; a row whose
      * max is not finite (fin 0) gets ce_lse_nonfinite's logsumexp, or NaN rows */
@@ -706,7 +711,7 @@ CE_CLONES static int CE_F(ce_transform_small_block)(const void *pp, npy_intp blk
 static int CE_F(ce_transform_small_ok)(const ce_transform_problem *p)
 {
     if (p->cols == 0 || p->x_cs != CE_SZ) return 0;
-    if (p->cols > ce_transform_block_cols(sizeof(CE_T), p->what == CE_ROW_SOFTMAX)) return 0;
+    if (p->cols > ce_transform_block_cols(sizeof(CE_T), p->what)) return 0;
     return p->what == CE_ROW_LSE || p->y_cs == CE_SZG;
 }
 

@@ -79,13 +79,14 @@ static npy_intp ce_block_cols(size_t size, int dense)
 }
 
 /* The longest rows the block kernel of logsumexp / softmax / log_softmax takes (docs/performance.md): as the
- * sparse labels', but softmax on the AVX2 path only up to 32 classes (its row sweeps keep their exps for the
- * output, and win beyond), and 8 classes on the baseline path (its block costs about 7 ns per element). */
-static npy_intp ce_transform_block_cols(size_t size, int softmax)
+ * sparse labels', but on the AVX2 path float rows of softmax only up to 32 classes (its row sweeps keep their
+ * exps for the output, and win beyond) and of log_softmax up to 64, and 8 classes on the baseline path (its
+ * block costs about 7 ns per element). */
+static npy_intp ce_transform_block_cols(size_t size, ce_transform_kind what)
 {
     const int level = ce_simd_level();
     if (level == 0) return 8;
-    if (softmax && size == sizeof(float) && level == 3) return CE_SMALL_COLS;
+    if (level == 3 && size == sizeof(float) && what != CE_ROW_LSE) return what == CE_ROW_SOFTMAX ? 32 : 64;
     return ce_block_cols(size, 0);
 }
 

@@ -466,11 +466,6 @@ CE_INLINE void CE_F(ce_block_write)(const CE_T *gt, char *rows, npy_intp rs, npy
     }
 }
 
-/* ---------------------------------------------------------------------------------------------------
- * Few classes (cols <= ce_block_cols(): up to 96 float, 32 double), rows contiguous: a row is too short to fill a
- * vector, so a block of CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block
- * (vectorised across rows).  Same statistics and the same epilogue as ce_xent_row, for dense targets or plain
- * sparse labels without class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
 /* Each row's max over a class-major block (m) and the reference its exps take (mm: m where finite, else 0,
  * so the sweeps stay finite on rows whose results are set apart) */
 CE_INLINE void CE_F(ce_block_max)(const CE_T *xt, npy_intp n, npy_intp nv, CE_T *m, CE_T *mm)
@@ -501,6 +496,11 @@ CE_INLINE void CE_F(ce_block_expsum_class)(const CE_T *xc, const CE_T *mm, npy_i
     }
 }
 
+/* ---------------------------------------------------------------------------------------------------
+ * Few classes (cols <= ce_block_cols(): up to 96 float, 32 double), rows contiguous: a row is too short to fill a
+ * vector, so a block of CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block
+ * (vectorised across rows).  Same statistics and the same epilogue as ce_xent_row, for dense targets or plain
+ * sparse labels without class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
 /* nv: the block's rows rounded up to a vector multiple (a constant CE_BLOCK_ROWS for full blocks) */
 CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const npy_intp nv)
 {
@@ -640,7 +640,7 @@ static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * logsumexp / softmax / log_softmax of few classes (cols <= ce_block_cols() for dense rows), rows contiguous:
+ * logsumexp / softmax / log_softmax of few classes (cols <= ce_transform_block_cols()), rows contiguous:
  * CE_BLOCK_ROWS rows at a time, vectorised across rows as the cross-entropy's block kernel above; the row
  * statistics and outputs of ce_transform_row, to rounding (exps by ce_exp_sub here, ce_exp_rel there). */
 CE_INLINE int CE_F(ce_transform_small_block_impl)(const ce_transform_problem *p, npy_intp blk, const npy_intp nv)

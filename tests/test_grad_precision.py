@@ -286,6 +286,18 @@ def test_keras_layers(dtype):
         assert_ulps(got, focal_grad_ref(xf, zz), dtype, bound=16)  # a longer formula: a few more roundings
 
 
+def lse_parts(x):
+    """Each row's max m, ties at it, the sum of the other exps and L = lse - m, in extended precision (keepdims):
+    L as log1p of the sum less 1, since log of a sum near 1 loses digits even in long double (40 float64 ulp
+    of a confident row's loss)"""
+    x = np.asarray(x, LD)
+    m = x.max(axis=-1, keepdims=True)
+    e = np.exp(x - m)
+    ties = (e == 1).sum(axis=-1, keepdims=True)
+    rest = np.where(e == 1, 0, e).sum(axis=-1, keepdims=True)
+    return m, ties, rest, np.log1p(rest + (ties - 1))
+
+
 # ---- the few-class block kernel (rows up to 96 classes: ce_block_cols; 64 rows to a block) ---------------
 @pytest.mark.parametrize("n", [1, 5, 33, 48, 49, 64, 65, 96, 97])  # the limits: dense 48 (AVX2), 64; sparse 96
 @pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
@@ -295,16 +307,16 @@ def test_few_class_blocks_any_row_stride(dtype, rows, n):
     out= rows wider than the classes), sparse and dense, confident rows among ordinary ones."""
     rng = np.random.default_rng(rows * 100 + n)
     xc, lc = confident_rows(dtype, n, rng)
-    x = np.concatenate([(rng.standard_normal((rows, n)) * 4).astype(dtype), xc])[:rows]
-    labels = np.concatenate([rng.integers(0, n, rows), lc])[:rows]
+    x = np.concatenate([xc, (rng.standard_normal((rows, n)) * 4).astype(dtype)])[:rows]  # confident rows first
+    labels = np.concatenate([lc, rng.integers(0, n, rows)])[:rows]
     t = onehot(labels, n, dtype)
     wide = np.zeros((rows, n + 3), dtype)
     wide[:, 1 : n + 1] = x
     xv = wide[:, 1 : n + 1]  # row stride n + 3 elements, rows starting at an odd element
     gout = np.full((rows, n + 5), 7.0, dtype)
     ref_g = softmax_grad_ref(x, t)
-    xl = np.asarray(x, LD)
-    ref_loss = np.log(np.exp(xl - xl.max(-1, keepdims=True)).sum(-1)) + xl.max(-1) - xl[np.arange(rows), labels]
+    m, _, _, L = lse_parts(x)
+    ref_loss = (m[:, 0] - np.asarray(x, LD)[np.arange(rows), labels]) + L[:, 0]  # a confident row's loss is L
     for xin in (x, xv):
         loss, g = ce.sparse_softmax_cross_entropy_and_grad(xin, labels, out=(np.empty(rows, dtype), gout[:, 2 : n + 2]))
         assert_ulps(g, ref_g, dtype)
@@ -342,14 +354,10 @@ def test_few_class_blocks_special_rows(dtype, n):
 
 
 def transform_refs(x):
-    """logsumexp, softmax and log_softmax of finite rows in extended precision; log(sum) as log1p of the sum
-    less 1 (the entries at the max counted apart), as log of a sum near 1 loses digits even in long double"""
+    """logsumexp, softmax and log_softmax of finite rows in extended precision"""
+    m, ties, rest, L = lse_parts(x)
     x = np.asarray(x, LD)
-    m = x.max(axis=-1, keepdims=True)
     e = np.exp(x - m)
-    ties = (e == 1).sum(axis=-1, keepdims=True)
-    rest = np.where(e == 1, 0, e).sum(axis=-1, keepdims=True)
-    L = np.log1p(rest + (ties - 1))
     return (m + L)[:, 0], e / (ties + rest), (x - m) - L
 
 
@@ -361,7 +369,7 @@ def test_few_class_transform_blocks(dtype, rows, n):
     ordinary ones, rows read and written at any row stride, classes along axis 0, and softmax in place."""
     rng = np.random.default_rng(rows * 100 + n)
     xc, _ = confident_rows(dtype, n, rng)
-    x = np.concatenate([(rng.standard_normal((rows, n)) * 4).astype(dtype), xc])[:rows]
+    x = np.concatenate([xc, (rng.standard_normal((rows, n)) * 4).astype(dtype)])[:rows]  # confident rows first
     want = transform_refs(x)
     wide = np.zeros((rows, n + 3), dtype)
     wide[:, 1 : n + 1] = x

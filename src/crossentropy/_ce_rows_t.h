@@ -466,34 +466,17 @@ CE_INLINE void CE_F(ce_block_write)(const CE_T *gt, char *rows, npy_intp rs, npy
     }
 }
 
-/* Each row's max over a class-major block (m) and the reference its exps take (mm: m where finite, else 0,
- * so the sweeps stay finite on rows whose results are set apart) */
-CE_INLINE void CE_F(ce_block_max)(const CE_T *xt, npy_intp n, npy_intp nv, CE_T *m, CE_T *mm)
+/* The block after the one at row r0, for prefetching a slice per class over this block's exps: its start when
+ * its rows lie end to end (row stride rs = n elements of sz bytes; else, or without rows, NULL) and the bytes
+ * of one slice (n slices make the block) */
+typedef struct { const char *at; npy_intp slice; } CE_F(ce_next_block);
+CE_INLINE CE_F(ce_next_block) CE_F(ce_next_block_at)(const char *rows, npy_intp rs, npy_intp nrows, npy_intp r0,
+                                                     npy_intp n, npy_intp sz)
 {
-    enum { R = CE_BLOCK_ROWS };
-    CE_SIMD
-    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
-    for (npy_intp j = 0; j < n; j++) {
-        CE_SIMD
-        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
-    }
-    CE_SIMD
-    for (npy_intp i = 0; i < nv; i++) mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
-}
-
-/* One class of a block (xc: its nv rows' logits): the exps against mm added to each row's split sum (rest,
- * cnt as in ce_expsum_impl), and kept in ec unless NULL (a constant at each call) */
-CE_INLINE void CE_F(ce_block_expsum_class)(const CE_T *xc, const CE_T *mm, npy_intp nv, CE_T *rest, CE_T *cnt,
-                                           CE_T *ec)
-{
-    CE_SIMD
-    for (npy_intp i = 0; i < nv; i++) {
-        CE_T d = xc[i] - mm[i];
-        CE_T e = CE_M(ce_exp_sub)(xc[i], mm[i]);
-        rest[i] += d == 0 ? CE_K(0.0) : e;
-        cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
-        if (ec) ec[i] = e;
-    }
+    const npy_intp R = CE_BLOCK_ROWS, next_rows = nrows - r0 - R < R ? nrows - r0 - R : R;
+    CE_F(ce_next_block) b = {NULL, next_rows * sz};
+    if (rows && next_rows > 0 && rs == n * sz) b.at = rows + (r0 + R) * rs;
+    return b;
 }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -522,22 +505,33 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
             for (npy_intp i = 0; i < nb; i++) tt[j * R + i] = a * tt[j * R + i] + b;
         }
     }
-    CE_F(ce_block_max)(xt, n, nv, m, mm);
+    CE_SIMD
+    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
+    for (npy_intp j = 0; j < n; j++) {
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
+    }
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) {
+        mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
         rest[i] = 0; cnt[i] = 0; S[i] = 0; dot[i] = 0;
     }
-    /* the next block's logits and gradient rows, where they lie end to end, prefetched a slice per class over
-     * this block's exps: the transposing reads and writes jump between rows, which the hardware prefetchers do
-     * not follow (prefetching the targets as well made dense rows in cache 1.4x slower) */
-    const npy_intp next_rows = p->rows - r0 - R < R ? p->rows - r0 - R : R;
-    const char *nx = next_rows > 0 && p->x_rs == n * CE_SZ ? p->x + (r0 + R) * p->x_rs : NULL;
-    char *ng = next_rows > 0 && p->grad && p->g_rs == n * CE_SZG ? p->grad + (r0 + R) * p->g_rs : NULL;
-    const npy_intp slice = next_rows * CE_SZ, gslice = next_rows * CE_SZG;   /* n slices make the block */
+    /* the next block's logits and gradient rows prefetched a slice per class over this block's exps: the
+     * transposing reads and writes jump between rows, which the hardware prefetchers do not follow
+     * (prefetching the targets as well made dense rows in cache 1.4x slower) */
+    const CE_F(ce_next_block) nx = CE_F(ce_next_block_at)(p->x, p->x_rs, p->rows, r0, n, CE_SZ);
+    const CE_F(ce_next_block) ng = CE_F(ce_next_block_at)(p->grad, p->g_rs, p->rows, r0, n, CE_SZG);
     for (npy_intp j = 0; j < n; j++) {
-        if (nx) CE_F(ce_prefetch_row)(nx + j * slice, slice, 0);
-        if (ng) CE_F(ce_prefetch_row)(ng + j * gslice, gslice, 1);
-        CE_F(ce_block_expsum_class)(xt + j * R, mm, nv, rest, cnt, et + j * R);
+        if (nx.at) CE_F(ce_prefetch_row)(nx.at + j * nx.slice, nx.slice, 0);
+        if (ng.at) CE_F(ce_prefetch_row)(ng.at + j * ng.slice, ng.slice, 1);
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) {
+            CE_T d = xt[j * R + i] - mm[i];
+            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
+            rest[i] += d == 0 ? CE_K(0.0) : e;
+            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            et[j * R + i] = e;
+        }
         if (p->t) {
             CE_SIMD
             for (npy_intp i = 0; i < nv; i++) {
@@ -653,21 +647,32 @@ CE_INLINE int CE_F(ce_transform_small_block_impl)(const ce_transform_problem *p,
     CE_T xt[RC], et[RC];
     CE_T m[R], mm[R], rest[R], cnt[R], L[R], inv[R], fin[R];
     CE_F(ce_block_read)(p->x + r0 * p->x_rs, p->x_rs, xt, nb, nv, n);
-    CE_F(ce_block_max)(xt, n, nv, m, mm);
+    CE_SIMD
+    for (npy_intp i = 0; i < nv; i++) m[i] = -(CE_T)INFINITY;
+    for (npy_intp j = 0; j < n; j++) {
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) m[i] = xt[j * R + i] > m[i] ? xt[j * R + i] : m[i];
+    }
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) {
+        mm[i] = (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ? m[i] : CE_K(0.0);
         rest[i] = 0; cnt[i] = 0;
     }
     /* the next block's rows prefetched over this block's exps, as the cross-entropy's block kernel does */
-    const npy_intp next_rows = p->rows - r0 - R < R ? p->rows - r0 - R : R;
-    const char *nx = next_rows > 0 && p->x_rs == n * CE_SZ ? p->x + (r0 + R) * p->x_rs : NULL;
-    char *ny = next_rows > 0 && p->what != CE_ROW_LSE && p->y_rs == n * CE_SZG ? p->y + (r0 + R) * p->y_rs : NULL;
-    const npy_intp slice = next_rows * CE_SZ, yslice = next_rows * CE_SZG;   /* n slices make the block */
+    const CE_F(ce_next_block) nx = CE_F(ce_next_block_at)(p->x, p->x_rs, p->rows, r0, n, CE_SZ);
+    const CE_F(ce_next_block) ny = CE_F(ce_next_block_at)(p->what != CE_ROW_LSE ? p->y : NULL, p->y_rs, p->rows,
+                                                          r0, n, CE_SZG);
     for (npy_intp j = 0; j < n; j++) {
-        if (nx) CE_F(ce_prefetch_row)(nx + j * slice, slice, 0);
-        if (ny) CE_F(ce_prefetch_row)(ny + j * yslice, yslice, 1);
-        if (soft) CE_F(ce_block_expsum_class)(xt + j * R, mm, nv, rest, cnt, et + j * R);
-        else CE_F(ce_block_expsum_class)(xt + j * R, mm, nv, rest, cnt, NULL);
+        if (nx.at) CE_F(ce_prefetch_row)(nx.at + j * nx.slice, nx.slice, 0);
+        if (ny.at) CE_F(ce_prefetch_row)(ny.at + j * ny.slice, ny.slice, 1);
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) {
+            CE_T d = xt[j * R + i] - mm[i];
+            CE_T e = CE_M(ce_exp_sub)(xt[j * R + i], mm[i]);
+            rest[i] += d == 0 ? CE_K(0.0) : e;
+            cnt[i] += d == 0 ? CE_K(1.0) : CE_K(0.0);
+            if (soft) et[j * R + i] = e;
+        }
     }
     /* as ce_lse_stats and ce_transform_row: lse = m + L, the softmax divides by s = cnt + rest; a row whose
      * max is not finite (fin 0) gets ce_lse_nonfinite's logsumexp, or NaN rows */

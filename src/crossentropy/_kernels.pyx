@@ -243,10 +243,11 @@ cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kerne
     """logsumexp / softmax / log_softmax; adjacent strided rows (and few-class half rows) go through contiguous
     block buffers, few-class contiguous problems go block-wise (exp vectorised across rows)."""
     cdef npy_intp tb = ce_tblock_rows(p.cols)
+    cdef bint few = k.transform_small_ok(p)
     # few-class half rows: a block is widened once, then runs the float32 block kernel (as run_xent)
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or (k.itemsize == 2 and k.transform_small_ok(p)):
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or (k.itemsize == 2 and few):
         return run_rows(k.transform_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
-    if k.transform_small_ok(p):
+    if few:
         return run_rows(k.transform_small_block, p, (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS,
                         p.cols * CE_BLOCK_ROWS)
     return run_rows(k.transform_row, p, p.rows, p.cols)

@@ -55,7 +55,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_in
                                                CE_T *cnt_out, CE_T *keep, npy_intp sk)
 {
     double rest_all = 0, cnt_all = 0;   /* blocks summed in double: float32 rows of 10^5+ stay accurate */
-    const npy_intp sb = ce_sum_block();
+    const npy_intp sb = ce_sum_block(sizeof(CE_T));
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
         CE_T rest = 0, cnt = 0;
@@ -86,7 +86,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_impl)(const CE_S *x, npy_intp n, npy_in
 
 /* How many entries of a block equal the max, from the block's sums of exps (ce_exp_rel) with (tot) and
  * without (rest) them: each such entry adds top = 1 / inv_top to tot (to an ulp), and the two sums' rounding
- * errors stay below 0.02 each for blocks of ce_sum_block() (at most 512) exps of at most 1.42, so rounding the
+ * errors stay below 0.02 each for blocks of ce_sum_block() (at most 1024) exps of at most 1.42, so rounding the
  * difference over top recovers the count (a few operations per block instead of a masked count per
  * element).  NaN stays NaN. */
 CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest, double inv_top)
@@ -114,7 +114,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
     rest += xj == m ? CE_K(0.0) : e;                                                \
     tot += e;                                                                       \
     if (keep) keep[j] = e;   /* callers pass NULL or not as a constant */
-    const npy_intp sb = ce_sum_block();
+    const npy_intp sb = ce_sum_block(sizeof(CE_T));
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
         CE_T rest = 0, tot = 0;
@@ -237,7 +237,7 @@ CE_INLINE void CE_F(ce_xent_sums_impl)(const CE_S *x, npy_intp sx, const CE_S *t
                                        CE_F(ce_xent_stats) *out)
 {
     double rest_all = 0, cnt_all = 0, S_all = 0, dot_all = 0;
-    const npy_intp sb = ce_sum_block();
+    const npy_intp sb = ce_sum_block(sizeof(CE_T));
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
         CE_T rest = 0, cnt = 0, S = 0, dot = 0;
@@ -280,7 +280,7 @@ CE_INLINE void CE_F(ce_xent_sums_rel)(const CE_S *x, const CE_S *t, const CE_S *
     S += tj;                                                                                \
     dot += (tj != 0 && d != 0) ? tj * -d : CE_K(0.0);   /* as in ce_xent_sums_impl */       \
     if (keep) keep[j] = d == 0 ? kept.kmax : e;
-    const npy_intp sb = ce_sum_block();
+    const npy_intp sb = ce_sum_block(sizeof(CE_T));
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
         CE_T rest = 0, tot = 0, S = 0, dot = 0;
@@ -515,7 +515,7 @@ CE_INLINE CE_F(ce_minmaxsum_t) CE_F(ce_minmaxsum_impl)(const CE_S *x, npy_intp n
         }
         total = s;
     }
-    const npy_intp sb = ce_sum_block();
+    const npy_intp sb = ce_sum_block(sizeof(CE_T));
     for (npy_intp j0 = n <= CE_SMALL_COLS ? n : 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
         CE_T s = 0;

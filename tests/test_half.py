@@ -318,22 +318,37 @@ def test_float32_loops_at_float32_accuracy(h):
     np.testing.assert_array_equal(out2, ce.softmax(x).astype(np.float32))
 
 
+def run_c_program(tmp_path, name, *flags):
+    """Compiles tests/c/NAME.c against the package's C sources (installed or not) and runs it: (rc, stdout)."""
+    headers = Path(__file__).resolve().parents[1] / "src" / "crossentropy"
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None or not (headers / "_rowmath.c").exists():
+        pytest.skip("needs a C compiler and the package's sources")
+    exe = tmp_path / name
+    includes = [f"-I{d}" for d in (headers, np.get_include(), sysconfig.get_paths()["include"])]
+    src = Path(__file__).parent / "c" / f"{name}.c"
+    subprocess.run([cc, *flags, "-std=c11", "-fopenmp-simd", *includes, str(src), "-o", str(exe), "-lm"], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout
+
+
 @pytest.mark.skipif(
     platform.machine() not in ("x86_64", "AMD64") or sys.platform != "linux", reason="vector paths: x86-64 Linux"
 )
 def test_widening_paths_agree(tmp_path):
     """The row widening (float16, bfloat16) and float16 narrowing of the staged rows agree bit for bit on every
     path this CPU has: bit conversions, AVX2+F16C, AVX-512 (only one of them runs in the package)."""
-    headers = Path(__file__).resolve().parents[1] / "src" / "crossentropy"  # the sources, installed or not
-    cc = shutil.which(os.environ.get("CC", "cc"))
-    if cc is None or not (headers / "_ce_widen.h").exists():
-        pytest.skip("needs a C compiler and the package's sources")
-    exe = tmp_path / "widen_paths"
-    includes = [f"-I{d}" for d in (headers, np.get_include(), sysconfig.get_paths()["include"])]
-    src = Path(__file__).parent / "c" / "widen_paths.c"
-    subprocess.run([cc, "-O2", "-std=c11", "-fopenmp-simd", *includes, str(src), "-o", str(exe), "-lm"], check=True)
-    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout
+    rc, out = run_c_program(tmp_path, "widen_paths", "-O2")
+    assert rc == 0, out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="builds the row math with a C compiler: Linux")
+def test_rows_without_scratch_memory(tmp_path):
+    """With every allocation of the row math refused, each kernel entry that stages half rows falls back to a
+    path without scratch (results as with it) or, for half logits with float32 targets, leaves its rows NaN
+    and reports no memory (tests/c/no_memory.c)."""
+    rc, out = run_c_program(tmp_path, "no_memory", "-O1", "-DCE_NO_CLONES")
+    assert rc == 0, out
 
 
 STAGED_KERNELS = list(_registry.kernels())

@@ -330,3 +330,29 @@ def test_thread_setting_is_restored():
     finally:
         ce.set_num_threads(None)
     assert ce.get_num_threads() == before
+
+
+def test_serial_sweep_is_this_threads_own():
+    """While a sweep runs its row kernels serially, other threads keep their thread count, and a
+    set_num_threads made meanwhile (from any thread) is not undone when the sweep ends."""
+    import threading
+
+    import crossentropy as ce
+    from crossentropy.lm.linear import _row_kernels_serial
+
+    ce.set_num_threads(2)
+    try:
+        seen = {}
+        with _row_kernels_serial():
+            assert ce.get_num_threads() == 1
+            with _row_kernels_serial():  # nested sweeps
+                assert ce.get_num_threads() == 1
+            assert ce.get_num_threads() == 1
+            other = threading.Thread(target=lambda: seen.setdefault("other", ce.get_num_threads()))
+            other.start()
+            other.join()
+            ce.set_num_threads(3)
+        assert seen["other"] == 2
+        assert ce.get_num_threads() == 3
+    finally:
+        ce.set_num_threads(None)

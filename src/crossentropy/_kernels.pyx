@@ -36,6 +36,8 @@ cdef extern from *:
 cdef extern from *:
     """
     static int ce_busy_workers = 0, ce_peak_workers = 0;
+    /* > 0 while this thread's calls run serially (_serial_begin): a mark per calling thread, not a setting */
+    static _Thread_local int ce_serial_depth = 0;
     static int ce_reserve_workers(int want, int budget)
     {
         int got = 0;
@@ -62,6 +64,7 @@ cdef extern from *:
     int ce_reserve_workers(int want, int budget) nogil
     void ce_release_workers(int n) nogil
     int ce_busy_workers, ce_peak_workers
+    int ce_serial_depth
 
 
 # ---- thread policy ------------------------------------------------------------------------------------
@@ -87,7 +90,7 @@ if hasattr(os, "register_at_fork"):
 
 cdef inline int _max_threads() noexcept nogil:
     cdef int n
-    if _in_forked_child:
+    if _in_forked_child or ce_serial_depth > 0:
         return 1
     if _requested_threads > 0:
         return _requested_threads
@@ -158,6 +161,19 @@ def get_num_threads():
         ``set_num_threads``' limit if one is set, else OpenMP's, capped by the CPUs available.
     """
     return _max_threads()
+
+
+def _serial_begin():
+    """From here to the matching ``_serial_end``, kernels called from this thread run on it alone; other
+    threads and the ``set_num_threads`` setting are left as they are.  Pairs nest."""
+    global ce_serial_depth
+    ce_serial_depth += 1
+
+
+def _serial_end():
+    global ce_serial_depth
+    if ce_serial_depth > 0:
+        ce_serial_depth -= 1
 
 
 def _set_min_work_per_thread(n=None):

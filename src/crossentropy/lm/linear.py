@@ -8,7 +8,6 @@ a second sweep recomputes each chunk's logits once the rows' log-sum-exp is know
 """
 
 import operator
-import threading
 from collections import namedtuple
 from contextlib import contextmanager
 
@@ -30,9 +29,6 @@ _D_WEIGHT_SLICE_BYTES = (256 * 2**10, 16 * 2**20)  # bounds of the d_weight slic
 _NUMPY_BUFFERS = 64 * 2**10  # NumPy's ufunc iteration buffers (8192 elements per broadcast operand)
 
 _Plan = namedtuple("_Plan", "rows cols working_set")
-_serial_lock = threading.Lock()
-_serial_depth = 0
-_serial_saved = None
 
 
 # ---- arguments ------------------------------------------------------------------------------------------
@@ -324,24 +320,13 @@ def _row_kernels_serial():
     """Run this package's row kernels on the calling thread while the tiles are swept.
 
     Between BLAS calls, an OpenMP team of the row kernels and the BLAS threads (which spin for a while after
-    each call) would fight for the same cores; the matmuls carry the parallel work here.  Nested and
-    concurrent sweeps share one save/restore of the user's setting (``set_num_threads``)."""
-    global _serial_depth, _serial_saved
-    with _serial_lock:
-        if _serial_depth == 0:
-            info = _kernels.openmp_info()
-            current = _kernels.get_num_threads()
-            default = 1 if info["forked_child"] else min(info["omp_max_threads"], info["cpu_count"])
-            _serial_saved = None if current == default else current  # None: follow OpenMP again
-            _kernels.set_num_threads(1)
-        _serial_depth += 1
+    each call) would fight for the same cores; the matmuls carry the parallel work here.  The mark is this
+    thread's own: other threads' calls and the user's ``set_num_threads`` setting are not touched."""
+    _kernels._serial_begin()
     try:
         yield
     finally:
-        with _serial_lock:
-            _serial_depth -= 1
-            if _serial_depth == 0:
-                _kernels.set_num_threads(_serial_saved)
+        _kernels._serial_end()
 
 
 # ---- the tile sweep -------------------------------------------------------------------------------------

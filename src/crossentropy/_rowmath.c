@@ -47,11 +47,12 @@ static int ce_simd_level(void)
 }
 
 /* Exps summed in the compute type before the block's sums are added into doubles: few enough that a vector
- * lane adds at most 64 of them, as a confident row's thousands of equal tiny terms drift by about (adds / 4)
- * ulp in float32.  1024 float32 values on the AVX-512 path (16 lanes), 512 otherwise on the AVX-512 and AVX2
- * paths (8 float32 lanes, or at most 8 float64 ones), 128 on the baseline path (SSE2 or NEON: 4 lanes), where
- * 512 put confident rows of 300 classes 15 ulp off.  Each block ends in a reduction across the lanes (about
- * 50 cycles), so the longest block that keeps the bound is the fastest. */
+ * lane adds at most 64 float32 ones, as a confident row's thousands of equal tiny terms drift by about
+ * (adds / 4) ulp in float32.  Float32 blocks of 1024 on the AVX-512 path (16 lanes), 512 on the AVX2 path (8
+ * lanes), 128 on the baseline path (SSE2 or NEON: 4 lanes; 512 put confident rows of 300 classes 15 ulp off,
+ * and 256 has not been tried there).  Float64 sums, 2^29 times finer, keep 512 (128 on the baseline path).
+ * Each block ends in a reduction across the lanes (about 50 cycles), so the longest block within the bound is
+ * the fastest. */
 static npy_intp ce_sum_block(size_t elsize)
 {
     const int level = ce_simd_level();

@@ -423,22 +423,6 @@ CE_INLINE int CE_F(ce_xent_rows_no_memory)(const ce_xent_problem *p, npy_intp r0
     return CE_ROW_NO_MEMORY;
 }
 
-/* Whether a half problem's rows are read directly rather than staged: bfloat16 rows of sparse labels too long
- * to be prefetched, without a gradient or class weights (the losses of a language model's vocabulary).  Their
- * shift conversion costs less inside the sweeps than the staging's extra pass through a scratch row (rowbench,
- * one thread, ns per element, staged -> direct, float32 beside: 512x50257 0.401 -> 0.322, float32 0.334;
- * 256x128256 0.348 -> 0.317, 0.305); float16's bit conversion does not (0.393 -> 0.484). */
-CE_INLINE int CE_F(ce_xent_reads_direct)(const ce_xent_problem *p)
-{
-#ifdef CE_DIRECT_LONG_FORWARD
-    return p->lab && !p->t && !p->v && !p->grad && p->x_cs == CE_SZ && CE_F(ce_prefetch_rows_ahead)(p) == 0 &&
-           p->x_rs == p->cols * CE_SZ;
-#else
-    (void)p;
-    return 0;
-#endif
-}
-
 /* Rows [blk R, blk R + R), R = ce_pipe_rows: half rows staged where their layout allows (always with float32
  * targets, which only the staged rows read), the rest direct. */
 CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
@@ -446,7 +430,7 @@ CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
 #ifdef CE_WIDEN_ROW
-    if (p->t_f32 || (p->x_cs == CE_SZ && (!p->t || p->t_cs == CE_SZ) && !CE_F(ce_xent_reads_direct)(p))) {
+    if (p->t_f32 || (p->x_cs == CE_SZ && (!p->t || p->t_cs == CE_SZ))) {
         int res = CE_F(ce_xent_rows_staged)(p, r0, r1);
         if (res >= 0) return res;
     }

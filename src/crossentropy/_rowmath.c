@@ -179,7 +179,6 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_STR(v) (v)
 #define CE_KEEP_EXPS 0   /* bfloat16 gradient rows are too narrow to hold the exps */
 #define CE_NARROW_ROW ce_narrow_row_bf16   /* staged rows' N x C outputs (_ce_widen.h) */
-#define CE_DIRECT_LONG_FORWARD 1           /* long rows' losses read directly (ce_xent_reads_direct) */
 #define CE_NAME "bfloat16"
 #define CE_NPY (-1)      /* ml_dtypes' type number is known only at run time */
 #include CE_INSTANTIATE
@@ -198,7 +197,6 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_LDG(v) (v)
 #define CE_STG(v) (v)
 #define CE_KEEP_EXPS 1
-#define CE_DIRECT_LONG_FORWARD 1   /* as the bfloat16 column: a loss is the same whatever the output type */
 #define CE_NAME "bfloat16->float32"
 #define CE_NPY (-1)
 #include CE_INSTANTIATE

@@ -1,6 +1,13 @@
 """Helpers shared by the test modules (pytest puts tests/ on sys.path)."""
 
+import os
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 
 def finite_difference(f, x, h=1e-6):
@@ -12,3 +19,17 @@ def finite_difference(f, x, h=1e-6):
         down[i] -= h
         g[i] = (np.sum(f(up)) - np.sum(f(down))) / (2 * h)
     return g
+
+
+def run_c_program(tmp_path, name, *flags):
+    """Compiles tests/c/NAME.c against the package's C sources (installed or not) and runs it: (rc, stdout)."""
+    headers = Path(__file__).resolve().parents[1] / "src" / "crossentropy"
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None or not (headers / "_rowmath.c").exists():
+        pytest.skip("needs a C compiler and the package's sources")
+    exe = tmp_path / name
+    includes = [f"-I{d}" for d in (headers, np.get_include(), sysconfig.get_paths()["include"])]
+    src = Path(__file__).parent / "c" / f"{name}.c"
+    subprocess.run([cc, *flags, "-std=c11", "-fopenmp-simd", *includes, str(src), "-o", str(exe), "-lm"], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout

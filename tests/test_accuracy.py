@@ -11,8 +11,12 @@ and take the exps relative to a multiple of ln 2 near the max (``ce_exp_rel``), 
 error back into the exp (``ce_exp_sub``, maxima beyond 16384), and the test below holds them to the same bar.
 """
 
+import platform
+import sys
+
 import numpy as np
 import pytest
+from helpers import run_c_program
 
 import crossentropy as ce
 
@@ -210,3 +214,15 @@ def test_grad_within_16_ulp_plus_conditioning(dtype):
         err = np.where(np.isfinite(cond), err - cond, err)
         at = np.unravel_index(int(err.argmax()), err.shape)
         assert err.max() <= 2 * ULPS, f"{name}: {err.max():.1f} ulp over the bound at {at}"
+
+
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64") or sys.platform != "linux", reason="the AVX-512 path: x86-64 Linux"
+)
+def test_table_exp(tmp_path):
+    """The AVX-512 path's table exp (float32 rows) stays within 2 ulp of exp() in double over the clamp's range,
+    keeps NaN and -inf, and its masked tail sums what the row holds (tests/c/exp_table.c)."""
+    rc, out = run_c_program(tmp_path, "exp_table", "-O2")
+    if rc == 77:
+        pytest.skip("no AVX-512 on this CPU")
+    assert rc == 0, out

@@ -13,15 +13,13 @@
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import sysconfig
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_c_program
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -316,20 +314,6 @@ def test_float32_loops_at_float32_accuracy(h):
     out2 = np.empty(x.shape, np.float32)
     ce.softmax(x, out=out2)
     np.testing.assert_array_equal(out2, ce.softmax(x).astype(np.float32))
-
-
-def run_c_program(tmp_path, name, *flags):
-    """Compiles tests/c/NAME.c against the package's C sources (installed or not) and runs it: (rc, stdout)."""
-    headers = Path(__file__).resolve().parents[1] / "src" / "crossentropy"
-    cc = shutil.which(os.environ.get("CC", "cc"))
-    if cc is None or not (headers / "_rowmath.c").exists():
-        pytest.skip("needs a C compiler and the package's sources")
-    exe = tmp_path / name
-    includes = [f"-I{d}" for d in (headers, np.get_include(), sysconfig.get_paths()["include"])]
-    src = Path(__file__).parent / "c" / f"{name}.c"
-    subprocess.run([cc, *flags, "-std=c11", "-fopenmp-simd", *includes, str(src), "-o", str(exe), "-lm"], check=True)
-    proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout
 
 
 @pytest.mark.skipif(

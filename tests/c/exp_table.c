@@ -1,0 +1,109 @@
+/* The AVX-512 path's table exp (_ce_exp_avx512.h) against exp() in double: the kept exps of
+ * ce_exp16_block_avx512, exp(x - mref) with mref = km (LN2_HI + LN2_LO) as ce_exp_rel_row sets it, within
+ * 2 ulp (normal results; in units of the smallest subnormal below them).  Every 7th float32 x - m in
+ * [-105, 0] (the clamp's range and below) with m = 0, every 101st with the row maxima +-ln2/2, 40.3, -1000.1
+ * and 16000.7.  Then the block itself, over every length 0..47 (the masked tail): NaN in x gives NaN sums
+ * and a NaN kept exp, -inf gives 0, and the sums (with and without the entries at m) and the next row's max
+ * (NaN ignored) match sums in double.
+ * Built and run by tests/test_accuracy.py::test_table_exp; exits 77 without AVX-512, 1 on any failure. */
+#include <numpy/npy_common.h>
+#include <stdio.h>
+#include "_ce_base.h"
+#include "_ce_exp_avx512.h"
+
+#define LN2_HI 0.693359375
+#define LN2_LO (-2.12194440e-4f)
+
+static double mref_of(float m)
+{
+    const double km = rint((double)m * 1.44269504088896340736);
+    return km * LN2_HI + km * (double)LN2_LO;
+}
+
+/* error of got against ref in float32 ulps of ref (units of 2^-149 below the normal range) */
+static double ulps(float got, double ref)
+{
+    const double unit = fabs(ref) < 0x1p-126 ? 0x1p-149 : ldexp(1.0, ilogb((float)ref) - 23);
+    return fabs((double)got - ref) / unit;
+}
+
+#define N 4096
+static float x[N], keep[N], nx[N];
+
+int main(void)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) {
+        printf("no AVX-512 on this CPU\n");
+        return 77;
+    }
+    int bad = 0;
+    const float maxima[] = {0.0f, 0.3465f, -0.3466f, 40.3f, -1000.1f, 16000.7f};
+    for (size_t im = 0; im < sizeof maxima / sizeof maxima[0]; im++) {
+        const float m = maxima[im], xlo = m + (-104.0f - 1.0f);
+        const double mref = mref_of(m);
+        double worst = 0;
+        float worst_x = 0;
+        npy_intp fill = 0;
+        const uint32_t stride = im == 0 ? 7 : 101;
+        /* d = x - m over [-105, -0]: the bits of a negative float fall towards those of -0 as d rises (x
+         * rounds: the reference takes the x really passed) */
+        float lo105 = -105.0f;
+        uint32_t b0;
+        memcpy(&b0, &lo105, 4);
+        for (uint32_t b = b0;; b = b - 0x80000000u < stride ? 0x80000000u : b - stride) {
+            float d;
+            memcpy(&d, &b, 4);
+            x[fill++] = m + d;
+            const int last = b == 0x80000000u;
+            if (fill == N || last) {
+                ce_exp16_block_avx512(x, fill, m, xlo, keep, NULL);
+                for (npy_intp j = 0; j < fill; j++) {
+                    const float xc = x[j] < xlo ? xlo : x[j];
+                    const double e = ulps(keep[j], exp((double)xc - mref));
+                    if (e > worst) { worst = e; worst_x = x[j]; }
+                }
+                fill = 0;
+            }
+            if (last) break;
+        }
+        printf("m = %-10g max error %.3f ulp at x = %.9g\n", m, worst, worst_x);
+        if (worst > 2.0) bad = 1;
+    }
+
+    /* the block's sums, NaN, -inf and the next row's max, over tail lengths */
+    const float m = 3.25f;
+    const double mref = mref_of(m);
+    for (npy_intp n = 0; n < 48; n++) {
+        double rest = 0, tot = 0;
+        float nmax = -INFINITY;
+        for (npy_intp j = 0; j < n; j++) {
+            x[j] = j % 7 == 3 ? m : (j % 5 == 1 ? -INFINITY : m - 0.37f * (float)j);
+            nx[j] = j % 4 == 2 ? NAN : 0.5f * (float)(j % 9);
+            const double e = x[j] == -INFINITY ? 0.0 : exp((double)x[j] - mref);
+            tot += e;
+            rest += x[j] == m ? 0.0 : e;
+            nmax = nx[j] > nmax ? nx[j] : nmax;
+        }
+        ce_exp16_sums s = ce_exp16_block_avx512(x, n, m, m - 105.0f, keep, nx);
+        if (fabs(s.tot - tot) > 4e-7 * tot || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
+            printf("n = %ld: sums %.9g %.9g max %g, expected %.9g %.9g %g\n", (long)n, s.rest, s.tot, s.nmax, rest,
+                   tot, nmax);
+            bad = 1;
+        }
+        for (npy_intp j = 0; j < n; j++)
+            if (x[j] == -INFINITY && keep[j] != 0.0f) {
+                printf("n = %ld: exp(-inf) kept as %g\n", (long)n, keep[j]);
+                bad = 1;
+            }
+        if (n > 0) {
+            x[n - 1] = NAN;
+            s = ce_exp16_block_avx512(x, n, m, m - 105.0f, keep, NULL);
+            if (s.rest == s.rest || s.tot == s.tot || keep[n - 1] == keep[n - 1]) {
+                printf("n = %ld: NaN lost (sums %g %g, kept %g)\n", (long)n, s.rest, s.tot, keep[n - 1]);
+                bad = 1;
+            }
+        }
+    }
+    return bad;
+}

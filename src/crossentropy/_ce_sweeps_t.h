@@ -115,18 +115,19 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
     tot += e;                                                                       \
     if (keep) keep[j] = e;   /* callers pass NULL or not as a constant */
     const npy_intp sb = ce_sum_block(sizeof(CE_T));
-#if CE_EXP16
-    /* float32 rows on the AVX-512 path: the table exp (_ce_exp_avx512.h) */
-    const int exp16 = sizeof(CE_S) == sizeof(float) && sizeof(CE_T) == sizeof(float) && ce_simd_level() == 4;
+#if CE_EXP_TABLE
+    /* contiguous float32 rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
+    const int table = sizeof(CE_S) == sizeof(float) && sizeof(CE_T) == sizeof(float) ? ce_simd_level() : 0;
 #endif
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
         CE_T rest = 0, tot = 0;
-#if CE_EXP16
-        if (exp16) {
-            ce_exp16_sums s = ce_exp16_block_avx512((const float *)x + j0, j1 - j0, (float)m, (float)er.xlo,
-                                                    keep ? (float *)keep + j0 : NULL,
-                                                    has_nx ? (const float *)nx + j0 : NULL);
+#if CE_EXP_TABLE
+        if (table >= 3) {
+            const float *xb = (const float *)x + j0, *nxb = has_nx ? (const float *)nx + j0 : NULL;
+            float *kb = keep ? (float *)keep + j0 : NULL;
+            ce_exp_table_sums s = table == 4 ? ce_exp_block_avx512(xb, j1 - j0, (float)m, (float)er.xlo, kb, nxb)
+                                             : ce_exp_block_avx2(xb, j1 - j0, (float)m, (float)er.xlo, kb, nxb);
             rest = (CE_T)s.rest;
             tot = (CE_T)s.tot;
             if (has_nx) mn = s.nmax > mn ? (CE_T)s.nmax : mn;

@@ -129,7 +129,7 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #undef CE_MSUF
 #undef CE_K
 
-#include "_ce_exp_avx512.h"
+#include "_ce_exp_table.h"
 
 /* ---- element types ---- */
 #define CE_INSTANTIATE "_ce_instantiate.h"

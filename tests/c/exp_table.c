@@ -1,15 +1,15 @@
-/* The AVX-512 path's table exp (_ce_exp_avx512.h) against exp() in double: the kept exps of
- * ce_exp16_block_avx512, exp(x - mref) with mref = km (LN2_HI + LN2_LO) as ce_exp_rel_row sets it, within
- * 2 ulp (normal results; in units of the smallest subnormal below them).  Every 7th float32 x - m in
- * [-105, 0] (the clamp's range and below) with m = 0, every 101st with the row maxima +-ln2/2, 40.3, -1000.1
- * and 16000.7.  Then the block itself, over every length 0..47 (the masked tail): NaN in x gives NaN sums
- * and a NaN kept exp, -inf gives 0, and the sums (with and without the entries at m) and the next row's max
- * (NaN ignored) match sums in double.
- * Built and run by tests/test_accuracy.py::test_table_exp; exits 77 without AVX-512, 1 on any failure. */
+/* The table exps of the AVX-512 and AVX2 paths (_ce_exp_table.h), each this CPU has, against exp() in
+ * double: the kept exps of ce_exp_block_avx512 and ce_exp_block_avx2, exp(x - mref) with
+ * mref = km (LN2_HI + LN2_LO) as ce_exp_rel_row sets it, within 2 ulp (normal results; in units of the
+ * smallest subnormal below them).  Every 13th float32 x - m in [-105, 0] (the clamp's range and below) with
+ * m = 0, every 101st with the row maxima +-ln2/2, 40.3, -1000.1 and 16000.7.  Then the block itself, over
+ * every length 0..47 (the masked tail): NaN in x gives NaN sums and a NaN kept exp, -inf gives 0, and the
+ * sums (with and without the entries at m) and the next row's max (NaN ignored) match sums in double.
+ * Built and run by tests/test_accuracy.py::test_table_exp; exits 77 without AVX2, 1 on any failure. */
 #include <numpy/npy_common.h>
 #include <stdio.h>
 #include "_ce_base.h"
-#include "_ce_exp_avx512.h"
+#include "_ce_exp_table.h"
 
 #define LN2_HI 0.693359375
 #define LN2_LO (-2.12194440e-4f)
@@ -30,13 +30,10 @@ static double ulps(float got, double ref)
 #define N 4096
 static float x[N], keep[N], nx[N];
 
-int main(void)
+typedef ce_exp_table_sums (*block_fn)(const float *, npy_intp, float, float, float *, const float *);
+
+static int check(const char *path, block_fn block)
 {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f")) {
-        printf("no AVX-512 on this CPU\n");
-        return 77;
-    }
     int bad = 0;
     const float maxima[] = {0.0f, 0.3465f, -0.3466f, 40.3f, -1000.1f, 16000.7f};
     for (size_t im = 0; im < sizeof maxima / sizeof maxima[0]; im++) {
@@ -45,7 +42,7 @@ int main(void)
         double worst = 0;
         float worst_x = 0;
         npy_intp fill = 0;
-        const uint32_t stride = im == 0 ? 7 : 101;
+        const uint32_t stride = im == 0 ? 13 : 101;
         /* d = x - m over [-105, -0]: the bits of a negative float fall towards those of -0 as d rises (x
          * rounds: the reference takes the x really passed) */
         float lo105 = -105.0f;
@@ -57,7 +54,7 @@ int main(void)
             x[fill++] = m + d;
             const int last = b == 0x80000000u;
             if (fill == N || last) {
-                ce_exp16_block_avx512(x, fill, m, xlo, keep, NULL);
+                block(x, fill, m, xlo, keep, NULL);
                 for (npy_intp j = 0; j < fill; j++) {
                     const float xc = x[j] < xlo ? xlo : x[j];
                     const double e = ulps(keep[j], exp((double)xc - mref));
@@ -67,7 +64,7 @@ int main(void)
             }
             if (last) break;
         }
-        printf("m = %-10g max error %.3f ulp at x = %.9g\n", m, worst, worst_x);
+        printf("%s, m = %-10g max error %.3f ulp at x = %.9g\n", path, m, worst, worst_x);
         if (worst > 2.0) bad = 1;
     }
 
@@ -85,25 +82,38 @@ int main(void)
             rest += x[j] == m ? 0.0 : e;
             nmax = nx[j] > nmax ? nx[j] : nmax;
         }
-        ce_exp16_sums s = ce_exp16_block_avx512(x, n, m, m - 105.0f, keep, nx);
+        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx);
         if (fabs(s.tot - tot) > 4e-7 * tot || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
-            printf("n = %ld: sums %.9g %.9g max %g, expected %.9g %.9g %g\n", (long)n, s.rest, s.tot, s.nmax, rest,
+            printf("%s, n = %ld: sums %.9g %.9g max %g, expected %.9g %.9g %g\n", path, (long)n, s.rest, s.tot, s.nmax, rest,
                    tot, nmax);
             bad = 1;
         }
         for (npy_intp j = 0; j < n; j++)
             if (x[j] == -INFINITY && keep[j] != 0.0f) {
-                printf("n = %ld: exp(-inf) kept as %g\n", (long)n, keep[j]);
+                printf("%s, n = %ld: exp(-inf) kept as %g\n", path, (long)n, keep[j]);
                 bad = 1;
             }
         if (n > 0) {
             x[n - 1] = NAN;
-            s = ce_exp16_block_avx512(x, n, m, m - 105.0f, keep, NULL);
+            s = block(x, n, m, m - 105.0f, keep, NULL);
             if (s.rest == s.rest || s.tot == s.tot || keep[n - 1] == keep[n - 1]) {
-                printf("n = %ld: NaN lost (sums %g %g, kept %g)\n", (long)n, s.rest, s.tot, keep[n - 1]);
+                printf("%s, n = %ld: NaN lost (sums %g %g, kept %g)\n", path, (long)n, s.rest, s.tot, keep[n - 1]);
                 bad = 1;
             }
         }
     }
+    return bad;
+}
+
+int main(void)
+{
+    __builtin_cpu_init();
+    const int avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!avx2) {
+        printf("no AVX2 on this CPU\n");
+        return 77;
+    }
+    int bad = check("AVX2", ce_exp_block_avx2);
+    if (avx512) bad |= check("AVX-512", ce_exp_block_avx512);
     return bad;
 }

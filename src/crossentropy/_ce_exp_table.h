@@ -1,5 +1,5 @@
-/* The table exps of the AVX-512 and AVX2 paths, for contiguous float32 rows (one block of ce_expsum_rel,
- * _ce_sweeps_t.h).
+/* The table exps of the AVX-512 and AVX2 paths, for contiguous float32 rows and half rows read in registers
+ * (one block of ce_expsum_rel, _ce_sweeps_t.h).
  *
  * exp(x - mref), mref = km ln2 as in ce_exp_rel (_ce_math_t.h), is taken as 2^(K/L) e^r with
  * K = rint(L (x - mref) / ln2) and |r| <= ln2/(2L): 2^((K mod L)/L) comes from an L-entry table held in one
@@ -15,6 +15,7 @@
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
+#include "_ce_half.h"
 #define CE_EXP_TABLE 1
 #else
 #define CE_EXP_TABLE 0
@@ -76,68 +77,203 @@ __attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2(__m256 xc,
     return _mm256_mul_ps(p, s);
 }
 
+/* The element types a block reads: float32 rows, or half rows converted in registers (exact, as
+ * _ce_half.h's loads), so that a half row's forward sweep needs no float32 copy of the row */
+enum { CE_TABLE_F32 = 0, CE_TABLE_F16 = 1, CE_TABLE_BF16 = 2 };
+
+#define CE_TABLE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
+#define CE_TABLE_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CE_TABLE_BODY static inline __attribute__((always_inline))
+
+/* 16 entries of a row of `kind` from entry j, as float32; with `in`, only those lanes are read (others 0) */
+CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_load16(const void *p, npy_intp j, __mmask16 in, int masked, int kind)
+{
+    if (kind == CE_TABLE_F32)
+        return masked ? _mm512_maskz_loadu_ps(in, (const float *)p + j) : _mm512_loadu_ps((const float *)p + j);
+    const uint16_t *h = (const uint16_t *)p + j;
+    const __m256i v = masked ? _mm256_maskz_loadu_epi16(in, h) : _mm256_loadu_si256((const __m256i *)h);
+    if (kind == CE_TABLE_F16) return _mm512_cvtph_ps(v);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+/* Half rows' maxima without converting, 32 (AVX-512) or 16 (AVX2) at a time.  As 16-bit integers the patterns
+ * of a half type order as their values when any is >= +0 (signed max), and the negative ones in reverse
+ * (unsigned min).  -inf's pattern starts both: the smallest value, and as unsigned below every negative NaN. */
+static inline uint16_t ce_table_half_ninf(int kind) { return kind == CE_TABLE_F16 ? 0xfc00 : 0xff80; }
+
+/* The max from 8 lanes of signed maxima and unsigned minima, as float32: NaN when a NaN pattern wins (the
+ * caller then takes the max again, NaN left out), -inf for none.  phminposuw finds the unsigned minimum;
+ * the signed maximum is the unsigned minimum of the patterns with all bits but the sign flipped. */
+__attribute__((target("sse4.1"))) CE_TABLE_BODY float ce_table_half_max_value(__m128i smax, __m128i umin, int kind)
+{
+    const __m128i flip = _mm_set1_epi16(0x7fff);
+    const int s = (int16_t)(_mm_cvtsi128_si32(_mm_minpos_epu16(_mm_xor_si128(smax, flip))) ^ 0x7fff);
+    const unsigned u = (uint16_t)_mm_cvtsi128_si32(_mm_minpos_epu16(umin));
+    const uint16_t bits = (uint16_t)(s >= 0 ? (unsigned)s : u);
+    return kind == CE_TABLE_F16 ? ce_ld_f16_bits(bits) : ce_ld_bf16(bits);
+}
+
+/* One step of 16 exps: added to tot, and to rest unless x equals m; returns them */
+CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_step16(__m512 xv, __m512 lo, __m512 mv, __m512 t0, __m512i table,
+                                                     __mmask16 in, __m512 *rest, __m512 *tot)
+{
+    const __m512 e = ce_exp16_avx512(_mm512_max_ps(lo, xv), t0, table);   /* NaN x stays NaN */
+    *rest = _mm512_mask_add_ps(*rest, _mm512_cmp_ps_mask(xv, mv, _CMP_NEQ_UQ) & in, *rest, e);
+    *tot = _mm512_mask_add_ps(*tot, in, *tot, e);
+    return e;
+}
+
 /* The exps of x[0, n) relative to mref (m the row's max, xlo = m - 105 its clamp, as ce_exp_rel_row sets
  * them), kept in keep[0, n) unless keep is NULL (keep may be x), summed with (tot) and without (rest) the
  * entries equal to m; with nx (or NULL), the max of nx[0, n), NaN ignored as in ce_max_impl (max(v, m)
  * returns m when v is NaN).  NaN in x gives NaN sums.  The last n % 16 are one masked step. */
-__attribute__((target("avx512f"))) static ce_exp_table_sums ce_exp_block_avx512(const float *x, npy_intp n, float m,
-                                                                               float xlo, float *keep,
-                                                                               const float *nx)
+CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, npy_intp n, float m, float xlo,
+                                                              float *keep, const void *nx, int kind)
 {
     const __m512 t0 = _mm512_set1_ps(ce_exp_table_t0(m, 16)), lo = _mm512_set1_ps(xlo);
     const __m512 mv = _mm512_set1_ps(m), ninf = _mm512_set1_ps(-INFINITY);
     const __m512i table = _mm512_loadu_si512(ce_exp_table16);
     __m512 rest = _mm512_setzero_ps(), tot = rest, nmax = ninf;
     npy_intp j = 0;
+    if (kind != CE_TABLE_F32 && !keep) {
+        /* half rows, 32 at a time: the next row's max on the patterns (one integer max for 32); bfloat16's
+         * even and odd entries widened in place (a shift, a mask), as the sums need no order */
+        __m512i smax = _mm512_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
+        for (; j + 32 <= n; j += 32) {
+            const uint16_t *h = (const uint16_t *)x + j;
+            __m512 a, b;
+            if (kind == CE_TABLE_F16) {
+                a = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+                b = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + 16)));
+            } else {
+                const __m512i v = _mm512_loadu_si512(h);
+                a = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+                b = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+            }
+            ce_table_step16(a, lo, mv, t0, table, 0xffff, &rest, &tot);
+            ce_table_step16(b, lo, mv, t0, table, 0xffff, &rest, &tot);
+            if (nx) {
+                const __m512i v = _mm512_loadu_si512((const uint16_t *)nx + j);
+                smax = _mm512_max_epi16(smax, v);
+                umin = _mm512_min_epu16(umin, v);
+            }
+        }
+        if (nx) {
+            const __m256i s8 = _mm256_max_epi16(_mm512_castsi512_si256(smax), _mm512_extracti64x4_epi64(smax, 1));
+            const __m256i u8 = _mm256_min_epu16(_mm512_castsi512_si256(umin), _mm512_extracti64x4_epi64(umin, 1));
+            const float mx = ce_table_half_max_value(
+                _mm_max_epi16(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1)),
+                _mm_min_epu16(_mm256_castsi256_si128(u8), _mm256_extracti128_si256(u8, 1)), kind);
+            if (mx == mx) {
+                nmax = _mm512_set1_ps(mx);
+            } else {   /* a NaN won (rare): the max of these entries again, NaN left out */
+                for (npy_intp i = 0; i < j; i += 16) nmax = _mm512_max_ps(ce_table_load16(nx, i, 0, 0, kind), nmax);
+            }
+        }
+    }
     for (; j + 16 <= n; j += 16) {
-        const __m512 xv = _mm512_loadu_ps(x + j);
-        const __m512 e = ce_exp16_avx512(_mm512_max_ps(lo, xv), t0, table);   /* NaN x stays NaN */
-        rest = _mm512_mask_add_ps(rest, _mm512_cmp_ps_mask(xv, mv, _CMP_NEQ_UQ), rest, e);
-        tot = _mm512_add_ps(tot, e);
+        const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &tot);
         if (keep) _mm512_storeu_ps(keep + j, e);
-        if (nx) nmax = _mm512_max_ps(_mm512_loadu_ps(nx + j), nmax);
+        if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
     }
     if (j < n) {
         const __mmask16 in = (__mmask16)((1u << (n - j)) - 1);
-        const __m512 xv = _mm512_maskz_loadu_ps(in, x + j);
-        const __m512 e = ce_exp16_avx512(_mm512_max_ps(lo, xv), t0, table);
-        rest = _mm512_mask_add_ps(rest, _mm512_cmp_ps_mask(xv, mv, _CMP_NEQ_UQ) & in, rest, e);
-        tot = _mm512_mask_add_ps(tot, in, tot, e);
+        const __m512 e = ce_table_step16(ce_table_load16(x, j, in, 1, kind), lo, mv, t0, table, in, &rest, &tot);
         if (keep) _mm512_mask_storeu_ps(keep + j, in, e);
-        if (nx) nmax = _mm512_max_ps(_mm512_mask_loadu_ps(ninf, in, nx + j), nmax);
+        if (nx) nmax = _mm512_max_ps(_mm512_mask_mov_ps(ninf, in, ce_table_load16(nx, j, in, 1, kind)), nmax);
     }
     ce_exp_table_sums s = {_mm512_reduce_add_ps(rest), _mm512_reduce_add_ps(tot), _mm512_reduce_max_ps(nmax)};
     return s;
 }
 
-/* The same as ce_exp_block_avx512, 8 at a time; the last n % 8 are one step of masked loads and stores */
-__attribute__((target("avx2,fma"))) static ce_exp_table_sums ce_exp_block_avx2(const float *x, npy_intp n, float m,
-                                                                              float xlo, float *keep,
-                                                                              const float *nx)
+/* 8 entries of a row of `kind` from entry j, as float32; with `in` (lanes below n all bits set), only the
+ * first n are read (others 0): float32 by a masked load, half ones through a zeroed copy */
+CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_load8(const void *p, npy_intp j, __m256i in, npy_intp n, int kind)
+{
+    if (kind == CE_TABLE_F32)
+        return n < 8 ? _mm256_maskload_ps((const float *)p + j, in) : _mm256_loadu_ps((const float *)p + j);
+    const uint16_t *h = (const uint16_t *)p + j;
+    __m128i v;
+    if (n < 8) {
+        uint16_t tail[8] = {0};
+        memcpy(tail, h, (size_t)n * sizeof(uint16_t));
+        v = _mm_loadu_si128((const __m128i *)tail);
+    } else {
+        v = _mm_loadu_si128((const __m128i *)h);
+    }
+    if (kind == CE_TABLE_F16) return _mm256_cvtph_ps(v);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+}
+
+/* One step of 8 exps: added to tot, and to rest unless x equals m (a masked-out lane's x is 0, its exp
+ * cleared by the caller); returns them */
+CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_step8(__m256 xv, __m256 lo, __m256 mv, __m256 t0, __m256i table,
+                                                  __m256 *rest, __m256 *tot)
+{
+    const __m256 e = ce_exp8_avx2(_mm256_max_ps(lo, xv), t0, table);   /* NaN x stays NaN */
+    *rest = _mm256_add_ps(*rest, _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), e));
+    *tot = _mm256_add_ps(*tot, e);
+    return e;
+}
+
+/* The same as ce_exp_block16, 8 at a time; the last n % 8 are one step of masked loads and stores */
+CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_intp n, float m, float xlo,
+                                                           float *keep, const void *nx, int kind)
 {
     const __m256 t0 = _mm256_set1_ps(ce_exp_table_t0(m, 8)), lo = _mm256_set1_ps(xlo);
     const __m256 mv = _mm256_set1_ps(m), ninf = _mm256_set1_ps(-INFINITY);
     const __m256i table = _mm256_loadu_si256((const __m256i *)ce_exp_table8);
+    const __m256i all = _mm256_set1_epi32(-1);
     __m256 rest = _mm256_setzero_ps(), tot = rest, nmax = ninf;
     npy_intp j = 0;
+    if (kind != CE_TABLE_F32 && !keep) {   /* half rows, 16 at a time, as ce_exp_block16 takes 32 */
+        __m256i smax = _mm256_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
+        for (; j + 16 <= n; j += 16) {
+            const uint16_t *h = (const uint16_t *)x + j;
+            __m256 a, b;
+            if (kind == CE_TABLE_F16) {
+                a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+                b = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
+            } else {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)h);
+                a = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+                b = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+            }
+            ce_table_step8(a, lo, mv, t0, table, &rest, &tot);
+            ce_table_step8(b, lo, mv, t0, table, &rest, &tot);
+            if (nx) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint16_t *)nx + j));
+                smax = _mm256_max_epi16(smax, v);
+                umin = _mm256_min_epu16(umin, v);
+            }
+        }
+        if (nx) {
+            const float mx = ce_table_half_max_value(
+                _mm_max_epi16(_mm256_castsi256_si128(smax), _mm256_extracti128_si256(smax, 1)),
+                _mm_min_epu16(_mm256_castsi256_si128(umin), _mm256_extracti128_si256(umin, 1)), kind);
+            if (mx == mx) {
+                nmax = _mm256_set1_ps(mx);
+            } else {   /* a NaN won (rare): the max of these entries again, NaN left out */
+                for (npy_intp i = 0; i < j; i += 8) nmax = _mm256_max_ps(ce_table_load8(nx, i, all, 8, kind), nmax);
+            }
+        }
+    }
     for (; j + 8 <= n; j += 8) {
-        const __m256 xv = _mm256_loadu_ps(x + j);
-        const __m256 e = ce_exp8_avx2(_mm256_max_ps(lo, xv), t0, table);   /* NaN x stays NaN */
-        rest = _mm256_add_ps(rest, _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), e));
-        tot = _mm256_add_ps(tot, e);
+        const __m256 xv = ce_table_load8(x, j, all, 8, kind);
+        const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &tot);
         if (keep) _mm256_storeu_ps(keep + j, e);
-        if (nx) nmax = _mm256_max_ps(_mm256_loadu_ps(nx + j), nmax);
+        if (nx) nmax = _mm256_max_ps(ce_table_load8(nx, j, all, 8, kind), nmax);
     }
     if (j < n) {
         /* lanes below n - j: all bits set (the masked loads and stores look at the top bit) */
         const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         const __m256 inf = _mm256_castsi256_ps(in);
-        const __m256 xv = _mm256_maskload_ps(x + j, in);
+        const __m256 xv = ce_table_load8(x, j, in, n - j, kind);
         const __m256 e = _mm256_and_ps(ce_exp8_avx2(_mm256_max_ps(lo, xv), t0, table), inf);
         rest = _mm256_add_ps(rest, _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), e));
         tot = _mm256_add_ps(tot, e);
         if (keep) _mm256_maskstore_ps(keep + j, in, e);
-        if (nx) nmax = _mm256_max_ps(_mm256_blendv_ps(ninf, _mm256_maskload_ps(nx + j, in), inf), nmax);
+        if (nx) nmax = _mm256_max_ps(_mm256_blendv_ps(ninf, ce_table_load8(nx, j, in, n - j, kind), inf), nmax);
     }
     /* across the lanes: the halves, then pairs, then the last two */
     __m128 r4 = _mm_add_ps(_mm256_castps256_ps128(rest), _mm256_extractf128_ps(rest, 1));
@@ -150,6 +286,40 @@ __attribute__((target("avx2,fma"))) static ce_exp_table_sums ce_exp_block_avx2(c
                            _mm_cvtss_f32(_mm_add_ss(t4, _mm_movehdup_ps(t4))),
                            _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)))};
     return s;
+}
+
+/* The blocks, one function per path and element type (a target-specific body inlines only into its own
+ * target), and the choice between them: level 4 (AVX-512) or 3 (AVX2), kind a constant at each call */
+#define CE_TABLE_BLOCKS(kind, suf)                                                                              \
+    CE_TABLE_AVX512 static ce_exp_table_sums ce_exp_block_avx512_##suf(const void *x, npy_intp n, float m,     \
+                                                                      float xlo, float *keep, const void *nx) \
+    {                                                                                                           \
+        return ce_exp_block16(x, n, m, xlo, keep, nx, kind);                                                    \
+    }                                                                                                           \
+    CE_TABLE_AVX2 static ce_exp_table_sums ce_exp_block_avx2_##suf(const void *x, npy_intp n, float m,         \
+                                                                  float xlo, float *keep, const void *nx)     \
+    {                                                                                                           \
+        return ce_exp_block8(x, n, m, xlo, keep, nx, kind);                                                     \
+    }
+CE_TABLE_BLOCKS(CE_TABLE_F32, f32)
+CE_TABLE_BLOCKS(CE_TABLE_F16, f16)
+CE_TABLE_BLOCKS(CE_TABLE_BF16, bf16)
+#undef CE_TABLE_BLOCKS
+
+static inline ce_exp_table_sums ce_exp_block(int level, int kind, const void *x, npy_intp n, float m, float xlo,
+                                             float *keep, const void *nx)
+{
+    switch (kind) {
+        case CE_TABLE_F16:
+            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx)
+                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx);
+        case CE_TABLE_BF16:
+            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx)
+                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx);
+        default:
+            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx)
+                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx);
+    }
 }
 #endif
 

@@ -14,6 +14,7 @@
 #define CE_NARROW_ROW ce_narrow_row_f16   /* staged rows' N x C outputs (_ce_widen.h) */
 #define CE_NAME "float16"
 #define CE_NPY NPY_HALF
+#define CE_TABLE_KIND CE_TABLE_F16
 #include CE_INSTANTIATE
 
 #define CE_S uint16_t
@@ -32,6 +33,7 @@
 #define CE_KEEP_EXPS 1
 #define CE_NAME "float16->float32"
 #define CE_NPY NPY_HALF
+#define CE_TABLE_KIND CE_TABLE_F16
 #include CE_INSTANTIATE
 
 #undef CE_F16_SUF

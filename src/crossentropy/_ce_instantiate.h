@@ -34,3 +34,4 @@
 #undef CE_LDG
 #undef CE_STG
 #undef CE_NARROW_ROW
+#undef CE_TABLE_KIND

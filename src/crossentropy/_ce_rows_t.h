@@ -27,8 +27,9 @@ CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes, int for_wr
  * _ce_widen.h) and runs through the float32 column's row kernel (CE_WIDE), whose result it then is; N x C
  * outputs in the half type come back through a float32 scratch row.  Softmax cross-entropy rows with strided
  * classes or few classes are staged a block of rows at a time (ce_xent_tblock_wide), binary rows one row at a
- * time (ce_binary_row_staged).  The direct half sweeps convert every element once per sweep instead.  The
- * staged functions return -1 when scratch rows cannot be allocated. */
+ * time (ce_binary_row_staged).  The direct half sweeps convert every element once per sweep instead; the
+ * forward of sparse labels runs them on the table-exp paths, whose blocks convert in registers
+ * (ce_half_rows_direct).  The staged functions return -1 when scratch rows cannot be allocated. */
 
 /* Whether a staged call's N x C output rows are narrowed with non-temporal stores (_ce_widen.h) */
 CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
@@ -423,13 +424,28 @@ CE_INLINE int CE_F(ce_xent_rows_no_memory)(const ce_xent_problem *p, npy_intp r0
     return CE_ROW_NO_MEMORY;
 }
 
+#ifdef CE_WIDEN_ROW
+/* Whether half rows run direct rather than staged: the forward of contiguous rows with labels alone, whose
+ * table exps read the half rows in registers (_ce_exp_table.h), so a float32 copy would only add a sweep */
+CE_INLINE int CE_F(ce_half_rows_direct)(const ce_xent_problem *p)
+{
+#if CE_EXP_TABLE
+    return !p->grad && p->lab && !p->t && !p->v && p->b == 0 && p->mode != CE_XENT_LOG_PROBS &&
+           p->x_cs == CE_SZ && ce_simd_level() >= 3;
+#else
+    return 0;
+#endif
+}
+#endif
+
 /* Rows [blk R, blk R + R), R = ce_pipe_rows: half rows staged where their layout allows (always with float32
- * targets, which only the staged rows read), the rest direct. */
+ * targets, which only the staged rows read) unless ce_half_rows_direct, the rest direct. */
 CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
     const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
 #ifdef CE_WIDEN_ROW
+    if (CE_F(ce_half_rows_direct)(p)) return CE_F(ce_xent_rows_direct)(p, r0, r1);
     if (p->t_f32 || (p->x_cs == CE_SZ && (!p->t || p->t_cs == CE_SZ))) {
         int res = CE_F(ce_xent_rows_staged)(p, r0, r1);
         if (res >= 0) return res;

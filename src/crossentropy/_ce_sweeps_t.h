@@ -116,18 +116,17 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
     if (keep) keep[j] = e;   /* callers pass NULL or not as a constant */
     const npy_intp sb = ce_sum_block(sizeof(CE_T));
 #if CE_EXP_TABLE
-    /* contiguous float32 rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
-    const int table = sizeof(CE_S) == sizeof(float) && sizeof(CE_T) == sizeof(float) ? ce_simd_level() : 0;
+    /* contiguous float32 and half rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
+    const int table = CE_TABLE_KIND >= 0 ? ce_simd_level() : 0;
 #endif
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
         CE_T rest = 0, tot = 0;
 #if CE_EXP_TABLE
         if (table >= 3) {
-            const float *xb = (const float *)x + j0, *nxb = has_nx ? (const float *)nx + j0 : NULL;
             float *kb = keep ? (float *)keep + j0 : NULL;
-            ce_exp_table_sums s = table == 4 ? ce_exp_block_avx512(xb, j1 - j0, (float)m, (float)er.xlo, kb, nxb)
-                                             : ce_exp_block_avx2(xb, j1 - j0, (float)m, (float)er.xlo, kb, nxb);
+            ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
+                                               has_nx ? nx + j0 : NULL);
             rest = (CE_T)s.rest;
             tot = (CE_T)s.tot;
             if (has_nx) mn = s.nmax > mn ? (CE_T)s.nmax : mn;

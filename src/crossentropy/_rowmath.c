@@ -145,6 +145,7 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_KEEP_EXPS 1   /* the gradient row can hold the exps between sweeps (storage as wide as compute) */
 #define CE_NAME "float32"
 #define CE_NPY NPY_FLOAT32
+#define CE_TABLE_KIND CE_TABLE_F32   /* the table exps read the rows (_ce_exp_table.h), -1 for none */
 #include CE_INSTANTIATE
 
 /* float64: stored and computed in double */
@@ -158,6 +159,7 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_KEEP_EXPS 1
 #define CE_NAME "float64"
 #define CE_NPY NPY_FLOAT64
+#define CE_TABLE_KIND (-1)
 #include CE_INSTANTIATE
 
 /* ---- half precision (docs/half_precision.md): stored as 16 bits, computed in float32; per-row results
@@ -183,6 +185,7 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_NARROW_ROW ce_narrow_row_bf16   /* staged rows' N x C outputs (_ce_widen.h) */
 #define CE_NAME "bfloat16"
 #define CE_NPY (-1)      /* ml_dtypes' type number is known only at run time */
+#define CE_TABLE_KIND CE_TABLE_BF16
 #include CE_INSTANTIATE
 
 #define CE_S uint16_t
@@ -201,6 +204,7 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_KEEP_EXPS 1
 #define CE_NAME "bfloat16->float32"
 #define CE_NPY (-1)
+#define CE_TABLE_KIND CE_TABLE_BF16
 #include CE_INSTANTIATE
 #undef CE_WIDEN_ROW
 

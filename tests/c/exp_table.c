@@ -1,15 +1,20 @@
 /* The table exps of the AVX-512 and AVX2 paths (_ce_exp_table.h), each this CPU has, against exp() in
- * double: the kept exps of ce_exp_block_avx512 and ce_exp_block_avx2, exp(x - mref) with
+ * double: the kept exps of ce_exp_block_avx512_f32 and ce_exp_block_avx2_f32, exp(x - mref) with
  * mref = km (LN2_HI + LN2_LO) as ce_exp_rel_row sets it, within 2 ulp (normal results; in units of the
  * smallest subnormal below them).  Every 13th float32 x - m in [-105, 0] (the clamp's range and below) with
  * m = 0, every 101st with the row maxima +-ln2/2, 40.3, -1000.1 and 16000.7.  Then the block itself, over
  * every length 0..47 (the masked tail): NaN in x gives NaN sums and a NaN kept exp, -inf gives 0, and the
  * sums (with and without the entries at m) and the next row's max (NaN ignored) match sums in double.
+ * The float16 and bfloat16 blocks, which convert in registers, give the float32 block's results on the
+ * widened values (bit for bit with kept exps; the sums to 2^-22 without, when they add in another order):
+ * every half value as x and as the next row, every length 0..47, and next rows whose max the 16-bit
+ * patterns decide (all negative, NaN, -inf).
  * Built and run by tests/test_accuracy.py::test_table_exp; exits 77 without AVX2, 1 on any failure. */
 #include <numpy/npy_common.h>
 #include <stdio.h>
 #include "_ce_base.h"
 #include "_ce_exp_table.h"
+#include "_ce_half.h"
 
 #define LN2_HI 0.693359375
 #define LN2_LO (-2.12194440e-4f)
@@ -30,7 +35,7 @@ static double ulps(float got, double ref)
 #define N 4096
 static float x[N], keep[N], nx[N];
 
-typedef ce_exp_table_sums (*block_fn)(const float *, npy_intp, float, float, float *, const float *);
+typedef ce_exp_table_sums (*block_fn)(const void *, npy_intp, float, float, float *, const void *);
 
 static int check(const char *path, block_fn block)
 {
@@ -105,15 +110,88 @@ static int check(const char *path, block_fn block)
     return bad;
 }
 
+static uint16_t xh[N], nxh[N];
+static float keep_h[N];
+
+static float widen_f16(uint16_t h) { return ce_ld_f16_bits(h); }
+static float widen_bf16(uint16_t h) { return ce_ld_bf16(h); }
+
+/* One half block against the float32 block on the widened values: with kept exps, sums, max and exps bit for
+ * bit; without (the 32-wide loop, which may add in another order), the sums within 2^-22 of tot and the max */
+static int same_as_f32(const char *path, block_fn half, block_fn f32, float (*widen)(uint16_t), npy_intp n, float m,
+                       int with_nx)
+{
+    int bad = 0;
+    for (npy_intp j = 0; j < n; j++) { x[j] = widen(xh[j]); nx[j] = widen(nxh[j]); }
+    const ce_exp_table_sums b = f32(x, n, m, m - 105.0f, keep, with_nx ? nx : NULL);
+    const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, keep_h, with_nx ? nxh : NULL);
+    if (memcmp(&a, &b, sizeof a) != 0 || memcmp(keep_h, keep, (size_t)n * sizeof(float)) != 0) bad = 1;
+    const ce_exp_table_sums c = half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL);
+    const int nan_sums = b.tot != b.tot;
+    if (nan_sums ? c.tot == c.tot || c.rest == c.rest
+                 : fabsf(c.tot - b.tot) > 0x1p-22f * fabsf(b.tot) || fabsf(c.rest - b.rest) > 0x1p-22f * fabsf(b.tot))
+        bad = 1;
+    if (c.nmax != b.nmax) bad = 1;
+    if (bad)
+        printf("%s, n = %ld, m = %g: half block %.9g %.9g %g (not kept %.9g %.9g %g), float32 block %.9g %.9g %g\n",
+               path, (long)n, m, a.rest, a.tot, a.nmax, c.rest, c.tot, c.nmax, b.rest, b.tot, b.nmax);
+    return bad;
+}
+
+static int check_half(const char *path, block_fn half, block_fn f32, float (*widen)(uint16_t))
+{
+    int bad = 0;
+    /* every half value (NaN, infinities, subnormals), N at a time, as x and as the next row */
+    for (uint32_t h0 = 0; h0 < 65536; h0 += N) {
+        for (npy_intp j = 0; j < N; j++) { xh[j] = (uint16_t)(h0 + j); nxh[j] = (uint16_t)(h0 + (j * 7 + 3) % N); }
+        bad |= same_as_f32(path, half, f32, widen, N, 1.5f, 1);
+        bad |= same_as_f32(path, half, f32, widen, N, -30.25f, 0);
+    }
+    /* every tail length, from a varied start (the masked loads read n entries only) */
+    for (npy_intp n = 0; n < 48; n++) {
+        for (npy_intp j = 0; j < n; j++) { xh[j] = (uint16_t)(0x3c00 + 977 * j); nxh[j] = (uint16_t)(0xbc00 ^ (613 * j)); }
+        bad |= same_as_f32(path, half, f32, widen, n, 0.75f, 1);
+    }
+    /* the next row's max on the patterns: all negative, a NaN winning (0x7fff and 0xffff are NaN in both
+     * types), only NaN, -inf, and a positive among negative NaNs */
+    const npy_intp lengths[] = {32, 33, 64, 95, 100};
+    for (size_t il = 0; il < sizeof lengths / sizeof lengths[0]; il++) {
+        const npy_intp n = lengths[il];
+        for (int pattern = 0; pattern < 5; pattern++) {
+            for (npy_intp j = 0; j < n; j++) {
+                xh[j] = (uint16_t)(0x3c00 + 977 * j);
+                const uint16_t neg = (uint16_t)(0x8000 | ((j * 1237 + 5) % 0x7c00));
+                nxh[j] = pattern == 0 ? neg
+                         : pattern == 1 ? (j == n / 2 ? 0x7fff : neg)
+                         : pattern == 2 ? 0xffff
+                         : pattern == 3 ? (j % 3 ? 0xff80 | 0x7c00 : 0xffff)
+                                        : (j == n - 3 ? 0x0123 : 0xffff);
+            }
+            bad |= same_as_f32(path, half, f32, widen, n, 0.75f, 1);
+        }
+    }
+    printf("%s: %s\n", path, bad ? "differs from the float32 block" : "same as the float32 block");
+    return bad;
+}
+
 int main(void)
 {
     __builtin_cpu_init();
-    const int avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    /* the paths' own requirements (x86-64-v4 and x86-64-v3 give them) */
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     if (!avx2) {
         printf("no AVX2 on this CPU\n");
         return 77;
     }
-    int bad = check("AVX2", ce_exp_block_avx2);
-    if (avx512) bad |= check("AVX-512", ce_exp_block_avx512);
+    int bad = check("AVX2", ce_exp_block_avx2_f32);
+    bad |= check_half("AVX2 float16", ce_exp_block_avx2_f16, ce_exp_block_avx2_f32, widen_f16);
+    bad |= check_half("AVX2 bfloat16", ce_exp_block_avx2_bf16, ce_exp_block_avx2_f32, widen_bf16);
+    if (avx512) {
+        bad |= check("AVX-512", ce_exp_block_avx512_f32);
+        bad |= check_half("AVX-512 float16", ce_exp_block_avx512_f16, ce_exp_block_avx512_f32, widen_f16);
+        bad |= check_half("AVX-512 bfloat16", ce_exp_block_avx512_bf16, ce_exp_block_avx512_f32, widen_bf16);
+    }
     return bad;
 }

@@ -327,26 +327,18 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
     return CE_F(ce_xent_row_carry)(pp, i, (CE_T)NAN, NULL, NULL);
 }
 
-/* How many rows ahead of row i ce_xent_rows prefetches x, 0 for none: short contiguous rows, about CE_PF_AHEAD
- * bytes ahead, as the hardware prefetcher alone does not keep up with rows read at the pace of the exps */
-CE_INLINE npy_intp CE_F(ce_prefetch_rows_ahead)(const ce_xent_problem *p)
-{
-    const npy_intp rb = p->cols * CE_SZ;
-    return (p->x_cs == CE_SZ && p->x_rs == rb) ? ce_rows_ahead(rb) : 0;
-}
-
 /* Rows [r0, r1) of a softmax cross-entropy: each row's statistics sweep also takes the max of the next row
- * (contiguous rows), so that row's first read from memory overlaps this row's exps instead of following them. */
+ * (contiguous rows), so that row's first read from memory overlaps this row's exps instead of following them.
+ * (No software prefetch of the rows ahead here: the hardware prefetcher follows that read, and prefetching
+ * a few rows ahead as well made float32 loss+grad 20-25% slower, docs/performance.md.) */
 CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
     const void *pp = p;
-    const npy_intp pf_rows = CE_F(ce_prefetch_rows_ahead)(p);   /* prefetched to L2 at each row's start */
     CE_T m = (CE_T)NAN;
     int nbad = 0;
     for (npy_intp i = r0; i < r1; i++) {
         CE_T mn = (CE_T)NAN;
         const CE_S *nx = (i + 1 < r1 && p->x_cs == CE_SZ) ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
-        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, p->cols * CE_SZ, 0);
         nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
         m = mn;
     }
@@ -354,6 +346,15 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
 }
 
 #ifdef CE_WIDEN_ROW
+/* How many rows ahead of row i the staged rows prefetch x, 0 for none: short contiguous rows, about
+ * CE_PF_AHEAD bytes ahead (without it, and the next row widened inside the sweep instead, 65536x1000 half
+ * loss+grad into out= was 20% slower) */
+CE_INLINE npy_intp CE_F(ce_prefetch_rows_ahead)(const ce_xent_problem *p)
+{
+    const npy_intp rb = p->cols * CE_SZ;
+    return (p->x_cs == CE_SZ && p->x_rs == rb) ? ce_rows_ahead(rb) : 0;
+}
+
 /* Half rows [r0, r1), staged (see ce_transform_row_staged); float32 targets (t_f32) are read in place, or
  * copied into a scratch row when strided (so that the float32 row kernel runs its unit-stride loops). */
 CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)

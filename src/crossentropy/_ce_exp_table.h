@@ -126,10 +126,13 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_step16(__m512 xv, __m512 lo, __m51
 /* The exps of x[0, n) relative to mref (m the row's max, xlo = m - 105 its clamp, as ce_exp_rel_row sets
  * them), kept in keep[0, n) unless keep is NULL (keep may be x), summed with (tot) and without (rest) the
  * entries equal to m; with nx (or NULL), the max of nx[0, n), NaN ignored as in ce_max_impl (max(v, m)
- * returns m when v is NaN).  NaN in x gives NaN sums.  The last n % 16 are one masked step. */
+ * returns m when v is NaN).  NaN in x gives NaN sums.  The last n % 16 are one masked step.  With pf (an
+ * address, or 0), the memory from pf on is prefetched into L2 at the pace x is read (see ce_pf_next_row:
+ * an address, not a pointer, as it may lie past the array). */
 CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, npy_intp n, float m, float xlo,
-                                                              float *keep, const void *nx, int kind)
+                                                              float *keep, const void *nx, uintptr_t pf, int kind)
 {
+    const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m512 t0 = _mm512_set1_ps(ce_exp_table_t0(m, 16)), lo = _mm512_set1_ps(xlo);
     const __m512 mv = _mm512_set1_ps(m), ninf = _mm512_set1_ps(-INFINITY);
     const __m512i table = _mm512_loadu_si512(ce_exp_table16);
@@ -141,6 +144,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
         __m512i smax = _mm512_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
         for (; j + 32 <= n; j += 32) {
             const uint16_t *h = (const uint16_t *)x + j;
+            if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);
             __m512 a, b;
             if (kind == CE_TABLE_F16) {
                 a = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
@@ -172,6 +176,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
         }
     }
     for (; j + 16 <= n; j += 16) {
+        if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &tot);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
@@ -218,8 +223,9 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_step8(__m256 xv, __m256 lo, __m256 m
 
 /* The same as ce_exp_block16, 8 at a time; the last n % 8 are one step of masked loads and stores */
 CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_intp n, float m, float xlo,
-                                                           float *keep, const void *nx, int kind)
+                                                           float *keep, const void *nx, uintptr_t pf, int kind)
 {
+    const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m256 t0 = _mm256_set1_ps(ce_exp_table_t0(m, 8)), lo = _mm256_set1_ps(xlo);
     const __m256 mv = _mm256_set1_ps(m), ninf = _mm256_set1_ps(-INFINITY);
     const __m256i table = _mm256_loadu_si256((const __m256i *)ce_exp_table8);
@@ -230,6 +236,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         __m256i smax = _mm256_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
         for (; j + 16 <= n; j += 16) {
             const uint16_t *h = (const uint16_t *)x + j;
+            if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);
             __m256 a, b;
             if (kind == CE_TABLE_F16) {
                 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
@@ -259,6 +266,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         }
     }
     for (; j + 8 <= n; j += 8) {
+        if (pf && (j & 8) == 0) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);   /* a line per 16 float32 */
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
         const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &tot);
         if (keep) _mm256_storeu_ps(keep + j, e);
@@ -291,15 +299,15 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
 /* The blocks, one function per path and element type (a target-specific body inlines only into its own
  * target), and the choice between them: level 4 (AVX-512) or 3 (AVX2), kind a constant at each call */
 #define CE_TABLE_BLOCKS(kind, suf)                                                                              \
-    CE_TABLE_AVX512 static ce_exp_table_sums ce_exp_block_avx512_##suf(const void *x, npy_intp n, float m,     \
-                                                                      float xlo, float *keep, const void *nx) \
+    CE_TABLE_AVX512 static ce_exp_table_sums ce_exp_block_avx512_##suf(                                        \
+        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf)            \
     {                                                                                                           \
-        return ce_exp_block16(x, n, m, xlo, keep, nx, kind);                                                    \
+        return ce_exp_block16(x, n, m, xlo, keep, nx, pf, kind);                                                \
     }                                                                                                           \
-    CE_TABLE_AVX2 static ce_exp_table_sums ce_exp_block_avx2_##suf(const void *x, npy_intp n, float m,         \
-                                                                  float xlo, float *keep, const void *nx)     \
+    CE_TABLE_AVX2 static ce_exp_table_sums ce_exp_block_avx2_##suf(                                            \
+        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf)            \
     {                                                                                                           \
-        return ce_exp_block8(x, n, m, xlo, keep, nx, kind);                                                     \
+        return ce_exp_block8(x, n, m, xlo, keep, nx, pf, kind);                                                 \
     }
 CE_TABLE_BLOCKS(CE_TABLE_F32, f32)
 CE_TABLE_BLOCKS(CE_TABLE_F16, f16)
@@ -307,18 +315,18 @@ CE_TABLE_BLOCKS(CE_TABLE_BF16, bf16)
 #undef CE_TABLE_BLOCKS
 
 static inline ce_exp_table_sums ce_exp_block(int level, int kind, const void *x, npy_intp n, float m, float xlo,
-                                             float *keep, const void *nx)
+                                             float *keep, const void *nx, uintptr_t pf)
 {
     switch (kind) {
         case CE_TABLE_F16:
-            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx)
-                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx);
+            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx, pf)
+                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx, pf);
         case CE_TABLE_BF16:
-            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx)
-                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx);
+            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx, pf)
+                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx, pf);
         default:
-            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx)
-                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx);
+            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx, pf)
+                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx, pf);
     }
 }
 #endif

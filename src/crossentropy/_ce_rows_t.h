@@ -330,7 +330,8 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
 /* Rows [r0, r1) of a softmax cross-entropy: each row's statistics sweep also takes the max of the next row
  * (contiguous rows), so that row's first read from memory overlaps this row's exps instead of following them.
  * (No software prefetch of the rows ahead here: the hardware prefetcher follows that read, and prefetching
- * a few rows ahead as well made float32 loss+grad 20-25% slower, docs/performance.md.) */
+ * a few rows ahead as well made float32 loss+grad 20-25% slower, docs/performance.md.  Only the forward
+ * sweep of long rows prefetches, as it reads the next row: ce_pf_next_row.) */
 CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
     const void *pp = p;

@@ -99,7 +99,8 @@ CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest, double inv_top)
  * nx (the next row, as long), that row's max is taken in the same loop and returned: its first read, from
  * memory, then overlaps this row's exps, which run from the cache (the max sweep alone waits on memory).
  * has_nx, a constant at each call site: 0 takes no max (nx and nmax_out unused).  With wn (or NULL), the next
- * half row is widened block by block after each block's exps (see ce_widen_next). */
+ * half row is widened block by block after each block's exps (see ce_widen_next).  The table exps of a long
+ * row's forward also prefetch the rows after the next one (ce_pf_next_row). */
 CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out,
                                               CE_T *keep, int has_nx, const CE_S *nx, CE_T *nmax_out,
                                               ce_widen_next *wn)
@@ -118,6 +119,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
 #if CE_EXP_TABLE
     /* contiguous float32 and half rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
     const int table = CE_TABLE_KIND >= 0 ? ce_simd_level() : 0;
+    const uintptr_t pf = keep ? 0 : ce_pf_next_row(nx, n * (npy_intp)sizeof(CE_S));
 #endif
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
@@ -126,7 +128,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
         if (table >= 3) {
             float *kb = keep ? (float *)keep + j0 : NULL;
             ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
-                                               has_nx ? nx + j0 : NULL);
+                                               has_nx ? nx + j0 : NULL, pf ? pf + (uintptr_t)(j0 * sizeof(CE_S)) : 0);
             rest = (CE_T)s.rest;
             tot = (CE_T)s.tot;
             if (has_nx) mn = s.nmax > mn ? (CE_T)s.nmax : mn;

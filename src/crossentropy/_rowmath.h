@@ -305,6 +305,18 @@ static inline void ce_copy_f32_row(const char *src, npy_intp cs, float *dst, npy
     else for (npy_intp j = 0; j < n; j++) dst[j] = *(const float *)(src + j * cs);
 }
 
+/* Where the forward table-exp sweep of a row of row_bytes starts prefetching, into L2, at the pace it reads
+ * the next row nx: CE_PF_NEXT_AHEAD bytes past nx, for rows of CE_PF_NEXT_MIN bytes or more (0: none, also
+ * without a next row).  The hardware prefetcher alone fell behind on such rows, shorter ones lost 3-8% to the
+ * prefetches (docs/performance.md, "Prefetching long rows").  An address, not a pointer: it may lie past
+ * the array, which a prefetch may touch but C pointer arithmetic may not. */
+#define CE_PF_NEXT_MIN 8000
+#define CE_PF_NEXT_AHEAD 8192
+static inline uintptr_t ce_pf_next_row(const void *nx, npy_intp row_bytes)
+{
+    return (nx && row_bytes >= CE_PF_NEXT_MIN) ? (uintptr_t)nx + CE_PF_NEXT_AHEAD : 0;
+}
+
 /* How many rows of row_bytes make about CE_PF_AHEAD bytes; 0 (no prefetching ahead) for longer rows. */
 static inline npy_intp ce_rows_ahead(npy_intp row_bytes)
 {

@@ -35,7 +35,7 @@ static double ulps(float got, double ref)
 #define N 4096
 static float x[N], keep[N], nx[N];
 
-typedef ce_exp_table_sums (*block_fn)(const void *, npy_intp, float, float, float *, const void *);
+typedef ce_exp_table_sums (*block_fn)(const void *, npy_intp, float, float, float *, const void *, uintptr_t);
 
 static int check(const char *path, block_fn block)
 {
@@ -59,7 +59,7 @@ static int check(const char *path, block_fn block)
             x[fill++] = m + d;
             const int last = b == 0x80000000u;
             if (fill == N || last) {
-                block(x, fill, m, xlo, keep, NULL);
+                block(x, fill, m, xlo, keep, NULL, 0);
                 for (npy_intp j = 0; j < fill; j++) {
                     const float xc = x[j] < xlo ? xlo : x[j];
                     const double e = ulps(keep[j], exp((double)xc - mref));
@@ -87,7 +87,7 @@ static int check(const char *path, block_fn block)
             rest += x[j] == m ? 0.0 : e;
             nmax = nx[j] > nmax ? nx[j] : nmax;
         }
-        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx);
+        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx);   /* prefetching changes nothing */
         if (fabs(s.tot - tot) > 4e-7 * tot || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
             printf("%s, n = %ld: sums %.9g %.9g max %g, expected %.9g %.9g %g\n", path, (long)n, s.rest, s.tot, s.nmax, rest,
                    tot, nmax);
@@ -100,7 +100,7 @@ static int check(const char *path, block_fn block)
             }
         if (n > 0) {
             x[n - 1] = NAN;
-            s = block(x, n, m, m - 105.0f, keep, NULL);
+            s = block(x, n, m, m - 105.0f, keep, NULL, 0);
             if (s.rest == s.rest || s.tot == s.tot || keep[n - 1] == keep[n - 1]) {
                 printf("%s, n = %ld: NaN lost (sums %g %g, kept %g)\n", path, (long)n, s.rest, s.tot, keep[n - 1]);
                 bad = 1;
@@ -123,10 +123,10 @@ static int same_as_f32(const char *path, block_fn half, block_fn f32, float (*wi
 {
     int bad = 0;
     for (npy_intp j = 0; j < n; j++) { x[j] = widen(xh[j]); nx[j] = widen(nxh[j]); }
-    const ce_exp_table_sums b = f32(x, n, m, m - 105.0f, keep, with_nx ? nx : NULL);
-    const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, keep_h, with_nx ? nxh : NULL);
+    const ce_exp_table_sums b = f32(x, n, m, m - 105.0f, keep, with_nx ? nx : NULL, 0);
+    const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, keep_h, with_nx ? nxh : NULL, 0);
     if (memcmp(&a, &b, sizeof a) != 0 || memcmp(keep_h, keep, (size_t)n * sizeof(float)) != 0) bad = 1;
-    const ce_exp_table_sums c = half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL);
+    const ce_exp_table_sums c = half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL, with_nx ? (uintptr_t)nxh : 0);
     const int nan_sums = b.tot != b.tot;
     if (nan_sums ? c.tot == c.tot || c.rest == c.rest
                  : fabsf(c.tot - b.tot) > 0x1p-22f * fabsf(b.tot) || fabsf(c.rest - b.rest) > 0x1p-22f * fabsf(b.tot))

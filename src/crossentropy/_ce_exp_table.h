@@ -33,8 +33,10 @@ static const int32_t ce_exp_table8[8] = {
     0x3f800000, 0x3f8b95c2 - (1 << 20), 0x3f9837f0 - (2 << 20), 0x3fa5fed7 - (3 << 20),
     0x3fb504f3 - (4 << 20), 0x3fc5672a - (5 << 20), 0x3fd744fd - (6 << 20), 0x3feac0c7 - (7 << 20)};
 
-/* One block's sums, as ce_expsum_rel's loop adds them */
-typedef struct { float rest, tot, nmax; } ce_exp_table_sums;
+/* One block's results, as ce_expsum_rel's loop adds them: the sum of the exps of the entries other than m,
+ * how many entries equal m (counted from the compare that leaves them out of rest: one scalar popcount per
+ * step instead of a second vector sum to recover the count from), and the next row's max */
+typedef struct { float rest; int cnt; float nmax; } ce_exp_table_sums;
 
 /* t0 = 1.5 2^23 + L (26 - km), km as ce_exp_rel_row sets it.  The low mantissa bits of t then hold
  * L (26 + k - km) + j, which stays >= -126 L at the clamp (m - 105): 2^(q + 26) stays normal, and the 2^-26
@@ -81,8 +83,8 @@ __attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2(__m256 xc,
  * _ce_half.h's loads), so that a half row's forward sweep needs no float32 copy of the row */
 enum { CE_TABLE_F32 = 0, CE_TABLE_F16 = 1, CE_TABLE_BF16 = 2 };
 
-#define CE_TABLE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
-#define CE_TABLE_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CE_TABLE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,popcnt")))
+#define CE_TABLE_AVX2 __attribute__((target("avx2,fma,f16c,popcnt")))
 #define CE_TABLE_BODY static inline __attribute__((always_inline))
 
 /* 16 entries of a row of `kind` from entry j, as float32; with `in`, only those lanes are read (others 0) */
@@ -113,19 +115,21 @@ __attribute__((target("sse4.1"))) CE_TABLE_BODY float ce_table_half_max_value(__
     return kind == CE_TABLE_F16 ? ce_ld_f16_bits(bits) : ce_ld_bf16(bits);
 }
 
-/* One step of 16 exps: added to tot, and to rest unless x equals m; returns them */
+/* One step of 16 exps (the lanes of `in`): added to rest unless x equals m, those counted in cnt; returns
+ * them */
 CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_step16(__m512 xv, __m512 lo, __m512 mv, __m512 t0, __m512i table,
-                                                     __mmask16 in, __m512 *rest, __m512 *tot)
+                                                     __mmask16 in, __m512 *rest, int *cnt)
 {
     const __m512 e = ce_exp16_avx512(_mm512_max_ps(lo, xv), t0, table);   /* NaN x stays NaN */
-    *rest = _mm512_mask_add_ps(*rest, _mm512_cmp_ps_mask(xv, mv, _CMP_NEQ_UQ) & in, *rest, e);
-    *tot = _mm512_mask_add_ps(*tot, in, *tot, e);
+    const __mmask16 ne = _mm512_cmp_ps_mask(xv, mv, _CMP_NEQ_UQ);         /* NaN x: into rest */
+    *rest = _mm512_mask_add_ps(*rest, ne & in, *rest, e);
+    *cnt += __builtin_popcount((unsigned)(~ne & in));
     return e;
 }
 
 /* The exps of x[0, n) relative to mref (m the row's max, xlo = m - 105 its clamp, as ce_exp_rel_row sets
- * them), kept in keep[0, n) unless keep is NULL (keep may be x), summed with (tot) and without (rest) the
- * entries equal to m; with nx (or NULL), the max of nx[0, n), NaN ignored as in ce_max_impl (max(v, m)
+ * them), kept in keep[0, n) unless keep is NULL (keep may be x), summed without the entries equal to m
+ * (rest), those counted; with nx (or NULL), the max of nx[0, n), NaN ignored as in ce_max_impl (max(v, m)
  * returns m when v is NaN).  NaN in x gives NaN sums.  The last n % 16 are one masked step.  With pf (an
  * address, or 0), the memory from pf on is prefetched into L2 at the pace x is read (see ce_pf_next_row:
  * an address, not a pointer, as it may lie past the array). */
@@ -136,7 +140,8 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
     const __m512 t0 = _mm512_set1_ps(ce_exp_table_t0(m, 16)), lo = _mm512_set1_ps(xlo);
     const __m512 mv = _mm512_set1_ps(m), ninf = _mm512_set1_ps(-INFINITY);
     const __m512i table = _mm512_loadu_si512(ce_exp_table16);
-    __m512 rest = _mm512_setzero_ps(), tot = rest, nmax = ninf;
+    __m512 rest = _mm512_setzero_ps(), nmax = ninf;
+    int cnt = 0;
     npy_intp j = 0;
     if (kind != CE_TABLE_F32 && !keep) {
         /* half rows, 32 at a time: the next row's max on the patterns (one integer max for 32); bfloat16's
@@ -154,8 +159,8 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
                 a = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
                 b = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
             }
-            ce_table_step16(a, lo, mv, t0, table, 0xffff, &rest, &tot);
-            ce_table_step16(b, lo, mv, t0, table, 0xffff, &rest, &tot);
+            ce_table_step16(a, lo, mv, t0, table, 0xffff, &rest, &cnt);
+            ce_table_step16(b, lo, mv, t0, table, 0xffff, &rest, &cnt);
             if (nx) {
                 const __m512i v = _mm512_loadu_si512((const uint16_t *)nx + j);
                 smax = _mm512_max_epi16(smax, v);
@@ -177,17 +182,17 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
     }
     for (; j + 16 <= n; j += 16) {
         if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);
-        const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &tot);
+        const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
     }
     if (j < n) {
         const __mmask16 in = (__mmask16)((1u << (n - j)) - 1);
-        const __m512 e = ce_table_step16(ce_table_load16(x, j, in, 1, kind), lo, mv, t0, table, in, &rest, &tot);
+        const __m512 e = ce_table_step16(ce_table_load16(x, j, in, 1, kind), lo, mv, t0, table, in, &rest, &cnt);
         if (keep) _mm512_mask_storeu_ps(keep + j, in, e);
         if (nx) nmax = _mm512_max_ps(_mm512_mask_mov_ps(ninf, in, ce_table_load16(nx, j, in, 1, kind)), nmax);
     }
-    ce_exp_table_sums s = {_mm512_reduce_add_ps(rest), _mm512_reduce_add_ps(tot), _mm512_reduce_max_ps(nmax)};
+    ce_exp_table_sums s = {_mm512_reduce_add_ps(rest), cnt, _mm512_reduce_max_ps(nmax)};
     return s;
 }
 
@@ -210,14 +215,14 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_load8(const void *p, npy_intp j, __m
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
 }
 
-/* One step of 8 exps: added to tot, and to rest unless x equals m (a masked-out lane's x is 0, its exp
- * cleared by the caller); returns them */
+/* One step of 8 exps: added to rest unless x equals m, those counted in cnt; returns them */
 CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_step8(__m256 xv, __m256 lo, __m256 mv, __m256 t0, __m256i table,
-                                                  __m256 *rest, __m256 *tot)
+                                                  __m256 *rest, int *cnt)
 {
     const __m256 e = ce_exp8_avx2(_mm256_max_ps(lo, xv), t0, table);   /* NaN x stays NaN */
-    *rest = _mm256_add_ps(*rest, _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), e));
-    *tot = _mm256_add_ps(*tot, e);
+    const __m256 ne = _mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ);
+    *rest = _mm256_add_ps(*rest, _mm256_and_ps(ne, e));
+    *cnt += 8 - __builtin_popcount((unsigned)_mm256_movemask_ps(ne));
     return e;
 }
 
@@ -230,7 +235,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
     const __m256 mv = _mm256_set1_ps(m), ninf = _mm256_set1_ps(-INFINITY);
     const __m256i table = _mm256_loadu_si256((const __m256i *)ce_exp_table8);
     const __m256i all = _mm256_set1_epi32(-1);
-    __m256 rest = _mm256_setzero_ps(), tot = rest, nmax = ninf;
+    __m256 rest = _mm256_setzero_ps(), nmax = ninf;
+    int cnt = 0;
     npy_intp j = 0;
     if (kind != CE_TABLE_F32 && !keep) {   /* half rows, 16 at a time, as ce_exp_block16 takes 32 */
         __m256i smax = _mm256_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
@@ -246,8 +252,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
                 a = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
                 b = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
             }
-            ce_table_step8(a, lo, mv, t0, table, &rest, &tot);
-            ce_table_step8(b, lo, mv, t0, table, &rest, &tot);
+            ce_table_step8(a, lo, mv, t0, table, &rest, &cnt);
+            ce_table_step8(b, lo, mv, t0, table, &rest, &cnt);
             if (nx) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint16_t *)nx + j));
                 smax = _mm256_max_epi16(smax, v);
@@ -268,7 +274,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
     for (; j + 8 <= n; j += 8) {
         if (pf && (j & 8) == 0) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);   /* a line per 16 float32 */
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
-        const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &tot);
+        const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &cnt);
         if (keep) _mm256_storeu_ps(keep + j, e);
         if (nx) nmax = _mm256_max_ps(ce_table_load8(nx, j, all, 8, kind), nmax);
     }
@@ -278,20 +284,19 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         const __m256 inf = _mm256_castsi256_ps(in);
         const __m256 xv = ce_table_load8(x, j, in, n - j, kind);
         const __m256 e = _mm256_and_ps(ce_exp8_avx2(_mm256_max_ps(lo, xv), t0, table), inf);
-        rest = _mm256_add_ps(rest, _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), e));
-        tot = _mm256_add_ps(tot, e);
+        const __m256 ne = _mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ);
+        rest = _mm256_add_ps(rest, _mm256_and_ps(ne, e));
+        cnt += __builtin_popcount((unsigned)(~_mm256_movemask_ps(ne) & _mm256_movemask_ps(inf)));
         if (keep) _mm256_maskstore_ps(keep + j, in, e);
         if (nx) nmax = _mm256_max_ps(_mm256_blendv_ps(ninf, ce_table_load8(nx, j, in, n - j, kind), inf), nmax);
     }
     /* across the lanes: the halves, then pairs, then the last two */
     __m128 r4 = _mm_add_ps(_mm256_castps256_ps128(rest), _mm256_extractf128_ps(rest, 1));
-    __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(tot), _mm256_extractf128_ps(tot, 1));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(nmax), _mm256_extractf128_ps(nmax, 1));
     r4 = _mm_add_ps(r4, _mm_movehl_ps(r4, r4));
-    t4 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     ce_exp_table_sums s = {_mm_cvtss_f32(_mm_add_ss(r4, _mm_movehdup_ps(r4))),
-                           _mm_cvtss_f32(_mm_add_ss(t4, _mm_movehdup_ps(t4))),
+                           cnt,
                            _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)))};
     return s;
 }

@@ -129,8 +129,8 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
             float *kb = keep ? (float *)keep + j0 : NULL;
             ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
                                                has_nx ? nx + j0 : NULL, pf ? pf + (uintptr_t)(j0 * sizeof(CE_S)) : 0);
-            rest = (CE_T)s.rest;
-            tot = (CE_T)s.tot;
+            rest_all += (CE_T)s.rest;
+            cnt_all += s.cnt;   /* counted by the block */
             if (has_nx) mn = s.nmax > mn ? (CE_T)s.nmax : mn;
         } else
 #endif
@@ -143,9 +143,9 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
                     mn = v > mn ? v : mn;   /* NaN never wins, as in ce_max_impl */
                 }
             }
+            rest_all += rest;
+            cnt_all += CE_F(ce_count_at_max)(tot, rest, er.inv_top);
         }
-        rest_all += rest;
-        cnt_all += CE_F(ce_count_at_max)(tot, rest, er.inv_top);
         if (wn) {   /* the next half row's block, from memory, while this row's exps ran from the cache */
             float wm = wn->widen(wn->h + j0, wn->f + j0, j1 - j0);
             wmax = wm > wmax ? wm : wmax;

@@ -334,21 +334,15 @@ CE_INLINE int CE_F(ce_is_sparse_forward)(const ce_xent_problem *p)
     return !p->grad && p->lab && !p->t && !p->v && p->b == 0 && p->mode != CE_XENT_LOG_PROBS && p->x_cs == CE_SZ;
 }
 
-/* The loss of a sparse row from its sweep, as ce_xent_logits_impl's epilogue has it (dot + S L): dm = c (m -
- * x_y), u = rest + (cnt - 1) */
-CE_INLINE CE_T CE_F(ce_sparse_loss)(CE_T dm, CE_T u, CE_T c)
-{
-    return dm + c * CE_M(ce_log1p)(u);
-}
-
-/* ce_xent_rows_direct for ce_is_sparse_forward rows: each sweep leaves its sums, and the losses of up to 16
- * rows are finished together after their sweeps, so one row's scalar log1p does not sit between two rows'
- * sweeps (the row's loss as ce_xent_row_carry gives it, bit for bit).  Rows with an ignored or bad label, or
- * a max not known, not finite or beyond CE_REL_MAX, go through ce_xent_row_carry. */
+/* ce_xent_rows_direct for ce_is_sparse_forward rows: each sweep leaves its statistics, and the losses of up to
+ * 16 rows are finished together after their sweeps (ce_xent_L and the epilogue, as ce_xent_logits_impl), so
+ * one row's scalar log1p does not sit between two rows' sweeps.  Rows with an ignored or bad label are
+ * settled by ce_row_label; rows whose max is not known, not finite or beyond CE_REL_MAX go through
+ * ce_xent_row_carry. */
 CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
     enum { B = 16 };
-    CE_T dm[B], u[B];
+    CE_F(ce_xent_stats) st[B];
     CE_SR *dst[B];
     int k = 0, nbad = 0;
     const npy_intp n = p->cols;
@@ -357,22 +351,28 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
     for (npy_intp i = r0; i < r1; i++) {
         const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
         const CE_S *nx = i + 1 < r1 ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
-        const int64_t y = ce_label_at(p->lab, p->lab_rs, i, p->lab_is64);
-        const int ignored = y == p->ignore && p->ignore != CE_NO_LABEL;
-        CE_T mn = (CE_T)NAN;
-        if (!ignored && y >= 0 && y < n && fabs((double)m) <= CE_REL_MAX) {
-            CE_T rest, cnt;
-            dm[k] = c * (m - CE_LD(x[y]));
-            if (nx) CE_F(ce_expsum_rel)(x, n, m, &rest, &cnt, NULL, 1, nx, &mn, NULL);
-            else CE_F(ce_expsum_rel)(x, n, m, &rest, &cnt, NULL, 0, NULL, NULL, NULL);
-            u[k] = rest + (cnt - CE_K(1.0));
-            dst[k++] = CE_ROW(CE_SR, p->loss, p->loss_rs, i);
-        } else {
-            nbad += CE_F(ce_xent_row_carry)(p, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
+        CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, i);
+        int64_t y;
+        const int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, i, n, loss, NULL, 0, &y);
+        CE_T mn = (CE_T)NAN;   /* rows settled by their label take no max of the next row */
+        nbad += todo < 0;
+        if (todo > 0 && fabs((double)m) <= CE_REL_MAX) {
+            CE_F(ce_xent_stats) *s = &st[k];
+            s->m = m;
+            s->dot = c * (m - CE_LD(x[y]));
+            s->S = c;
+            if (nx) CE_F(ce_expsum_rel)(x, n, m, &s->rest, &s->cnt, NULL, 1, nx, &mn, NULL);
+            else CE_F(ce_expsum_rel)(x, n, m, &s->rest, &s->cnt, NULL, 0, NULL, NULL, NULL);
+            dst[k++] = loss;
+        } else if (todo > 0) {
+            CE_F(ce_xent_row_carry)(p, i, m, nx, &mn);
         }
         m = mn;
         if (k == B || (i + 1 == r1 && k > 0)) {
-            for (int q = 0; q < k; q++) *dst[q] = CE_STR(CE_F(ce_sparse_loss)(dm[q], u[q], c));
+            for (int q = 0; q < k; q++) {
+                st[q].L = CE_F(ce_xent_L)(&st[q]);
+                *dst[q] = CE_STR(CE_F(ce_xent_epilogue)(p->mode, &st[q], CE_K(1.0)).loss);
+            }
             k = 0;
         }
     }
@@ -485,8 +485,7 @@ CE_INLINE int CE_F(ce_xent_rows_no_memory)(const ce_xent_problem *p, npy_intp r0
 CE_INLINE int CE_F(ce_half_rows_direct)(const ce_xent_problem *p)
 {
 #if CE_EXP_TABLE
-    return !p->grad && p->lab && !p->t && !p->v && p->b == 0 && p->mode != CE_XENT_LOG_PROBS &&
-           p->x_cs == CE_SZ && ce_simd_level() >= 3;
+    return CE_F(ce_is_sparse_forward)(p) && ce_simd_level() >= 3;
 #else
     return 0;
 #endif

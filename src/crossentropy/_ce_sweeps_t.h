@@ -123,7 +123,6 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
 #endif
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
-        CE_T rest = 0, tot = 0;
 #if CE_EXP_TABLE
         if (table >= 3) {
             float *kb = keep ? (float *)keep + j0 : NULL;
@@ -135,6 +134,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
         } else
 #endif
         {
+            CE_T rest = 0, tot = 0;
             CE_SIMD_SUMS_NEXT_MAX(rest, tot)
             for (npy_intp j = j0; j < j1; j++) {
                 CE_EXPSUM_REL_BODY

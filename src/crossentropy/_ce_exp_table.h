@@ -98,6 +98,12 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_load16(const void *p, npy_intp j, 
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
 }
 
+/* The line at byte `at` past the prefetch address pf into L2, unless pf is 0 (see ce_exp_block16) */
+CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
+{
+    if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)at), _MM_HINT_T1);
+}
+
 /* Half rows' maxima without converting, 32 (AVX-512) or 16 (AVX2) at a time.  As 16-bit integers the patterns
  * of a half type order as their values when any is >= +0 (signed max), and the negative ones in reverse
  * (unsigned min).  -inf's pattern starts both: the smallest value, and as unsigned below every negative NaN. */
@@ -149,7 +155,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
         __m512i smax = _mm512_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
         for (; j + 32 <= n; j += 32) {
             const uint16_t *h = (const uint16_t *)x + j;
-            if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);
+            ce_table_prefetch(pf, j * es);
             __m512 a, b;
             if (kind == CE_TABLE_F16) {
                 a = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
@@ -181,7 +187,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
         }
     }
     for (; j + 16 <= n; j += 16) {
-        if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);
+        ce_table_prefetch(pf, j * es);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
@@ -242,7 +248,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         __m256i smax = _mm256_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
         for (; j + 16 <= n; j += 16) {
             const uint16_t *h = (const uint16_t *)x + j;
-            if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);
+            ce_table_prefetch(pf, j * es);
             __m256 a, b;
             if (kind == CE_TABLE_F16) {
                 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
@@ -272,7 +278,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         }
     }
     for (; j + 8 <= n; j += 8) {
-        if (pf && (j & 8) == 0) _mm_prefetch((const char *)(pf + (uintptr_t)(j * es)), _MM_HINT_T1);   /* a line per 16 float32 */
+        if ((j & 8) == 0) ce_table_prefetch(pf, j * es);   /* a line per 16 float32 */
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
         const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &cnt);
         if (keep) _mm256_storeu_ps(keep + j, e);

@@ -88,3 +88,37 @@ def test_sparse_forward_finishes_rows_in_batches(dtype, rows, classes):
     ok = np.isfinite(want)
     np.testing.assert_allclose(forward[ok], want[ok], rtol=1e-5 if dtype != "float64" else 1e-12, atol=1e-5)
     assert np.all(np.isnan(forward[~ok]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("rows", [2, 40, 300])  # blocks of 1, 2 and 16 rows (ce_pipe_rows)
+@pytest.mark.parametrize("classes", [300, 1000, 4100])
+@pytest.mark.parametrize("what", ["logsumexp", "softmax", "log_softmax"])
+def test_transform_rows_carry_the_next_max(dtype, rows, classes, what):
+    """logsumexp rows (and long softmax / log_softmax rows) take the next row's max in their sweep
+    (ce_transform_rows): every row equals the same row transformed alone, bit for bit, also next to rows all
+    -inf, with NaN or +inf, a max beyond the clamp-free range or ties at the max; softmax(x, out=x) too."""
+    fn = getattr(ce, what)
+    rng = np.random.default_rng(rows * 31 + classes)
+    with np.errstate(under="ignore"):
+        x = (rng.standard_normal((rows, classes)) * 4).astype(dtype)
+    for i in range(rows):
+        kind = (i * 5 + classes) % 7
+        if kind == 0:
+            x[i] = -np.inf
+        elif kind == 1:
+            x[i, (i * 13) % classes] = np.nan
+        elif kind == 2:
+            x[i, (i * 7) % classes] = np.inf
+        elif kind == 3:
+            x[i] += np.asarray(30000 if dtype != "float16" else 20000, dtype)
+        elif kind == 4:
+            x[i, :: max(1, classes // 5)] = x[i].max()  # ties at the max
+    with np.errstate(invalid="ignore"):
+        whole = fn(x)
+        alone = np.stack([fn(x[i : i + 1])[0] for i in range(rows)])
+        np.testing.assert_array_equal(whole, alone)
+        if what != "logsumexp" and dtype != "float16":
+            y = x.copy()
+            fn(y, out=y)
+            np.testing.assert_array_equal(y, alone)

@@ -6,7 +6,8 @@
  * f: also time the read floor (a vectorised sum) and the copy floor (memcpy) over the same chunks (float32).
  * ROWBENCH_DTYPE=float16 or bfloat16 (environment): time that element type's kernels on the same values
  * (gradients in the same type), next to the float32 floors.
- * Define ROWS_API when the tree has ce_xent_rows (blocks of rows), as the package's driver calls it. */
+ * Define ROWS_API when the tree has ce_xent_rows (blocks of rows), as the package's driver calls it, and
+ * TRANSFORM_ROWS_API when it has ce_transform_rows too. */
 #include "_rowmath.h"
 #include <numpy/ndarraytypes.h>
 #include <stdio.h>
@@ -48,7 +49,11 @@ int main(int argc,char**argv){
   for(int r=0;r<R;r++){
    for(npy_intp c0=0;c0+CH<=N;c0+=CH){
     double t0=now();
+#ifdef TRANSFORM_ROWS_API
+    if(tr) for(npy_intp b=c0/PR;b<(c0+CH)/PR;b++) k->transform_rows(&tp,b);
+#else
     if(tr) for(npy_intp i=c0;i<c0+CH;i++) k->transform_row(&tp,i);
+#endif
     else if(small) for(npy_intp b=c0/CE_BLOCK_ROWS;b*CE_BLOCK_ROWS<c0+CH;b++) k->xent_small_block(&p,b);
 #ifdef ROWS_API
     else for(npy_intp b=c0/PR;b<(c0+CH)/PR;b++) k->xent_rows(&p,b);

@@ -173,17 +173,22 @@ CE_INLINE CE_T CE_F(ce_lse_nonfinite)(const CE_S *x, npy_intp n, npy_intp sx, CE
  * says (it may be x itself: x_j is read before keep_j is written); callers pass NULL or not as a constant. */
 typedef struct { CE_T m, L, s, cnt; CE_F(ce_kept_t) kept; int finite; } CE_F(ce_lse_t);
 
-CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp sx, CE_T *keep)
+/* ce_lse_stats given the row's max when known (m_known, else NaN), taking the max of nx (the next contiguous
+ * row, or NULL) into *nmax when its sweep can (left alone when it does not), as ce_xent_logits_impl does */
+CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats_carry)(const CE_S *x, npy_intp n, npy_intp sx, CE_T *keep, CE_T m_known,
+                                                 const CE_S *nx, CE_T *nmax)
 {
     CE_F(ce_lse_t) st;
     CE_T rest, cnt;
-    st.m = sx == 1 ? CE_F(ce_max_impl)(x, n, 1) : CE_F(ce_max_impl)(x, n, sx);
+    st.m = m_known == m_known ? m_known : sx == 1 ? CE_F(ce_max_impl)(x, n, 1) : CE_F(ce_max_impl)(x, n, sx);
     st.finite = st.m > -(CE_T)INFINITY && st.m < (CE_T)INFINITY;
     if (!st.finite) {
         st.L = 0; st.s = 0; st.cnt = 0;
         return st;
     }
-    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX)
+    if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX && nx)
+        st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 1, nx, nmax, NULL);
+    else if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX)
         st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 0, NULL, NULL, NULL);
     else if (sx == 1) st.kept = CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, keep, 1);
     else st.kept = CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, keep, 1);
@@ -191,6 +196,11 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp 
     st.s = cnt + rest;
     st.cnt = cnt;
     return st;
+}
+
+CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats)(const CE_S *x, npy_intp n, npy_intp sx, CE_T *keep)
+{
+    return CE_F(ce_lse_stats_carry)(x, n, sx, keep, (CE_T)NAN, NULL, NULL);
 }
 
 CE_INLINE void CE_F(ce_fill)(CE_SG *g, npy_intp n, npy_intp sg, CE_T v)

@@ -151,6 +151,7 @@ cdef extern from "_rowmath.h" nogil:
         ce_row_fn transform_row, transform_tblock
         ce_row_fn transform_small_block
         int (*transform_small_ok)(const ce_transform_problem *p) noexcept nogil
+        ce_row_fn transform_rows
         ce_row_fn xent_row, xent_small_block, xent_tblock
         int (*xent_small_ok)(const ce_xent_problem *p) noexcept nogil
         ce_row_fn xent_rows

@@ -242,6 +242,7 @@ typedef struct {
     ce_row_fn transform_row, transform_tblock;
     ce_row_fn transform_small_block;      /* blocks of CE_BLOCK_ROWS rows of few classes (transform_small_ok) */
     int (*transform_small_ok)(const ce_transform_problem *p);
+    ce_row_fn transform_rows;             /* blocks of ce_pipe_rows rows, each sweep taking the next row's max */
     ce_row_fn xent_row, xent_small_block, xent_tblock;
     int (*xent_small_ok)(const ce_xent_problem *p);
     ce_row_fn xent_rows;                  /* blocks of ce_pipe_rows rows, each sweep taking the next row's max */
@@ -316,6 +317,12 @@ static inline uintptr_t ce_pf_next_row(const void *nx, npy_intp row_bytes)
 {
     return (nx && row_bytes >= CE_PF_NEXT_MIN) ? (uintptr_t)nx + CE_PF_NEXT_AHEAD : 0;
 }
+
+/* Softmax and log_softmax rows of this many bytes and more take the next row's max in their statistics sweep
+ * (ce_transform_rows): rows of 1000-2000 float32 classes were 3-18% slower with it, rows of 4000 and more
+ * as fast or faster (docs/performance.md, "logsumexp rows take the next row's max").  logsumexp rows
+ * always do. */
+#define CE_TRANSFORM_CARRY_MIN 16000
 
 /* How many rows of row_bytes make about CE_PF_AHEAD bytes; 0 (no prefetching ahead) for longer rows. */
 static inline npy_intp ce_rows_ahead(npy_intp row_bytes)

@@ -117,14 +117,18 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
  * of nx (the next row, or NULL) into *nmax when its statistics sweep can.  The writing sweep reads x_j before
  * writing y_j, so y may be x itself (softmax(x, out=x)); the next row is read before it is written.  A
  * contiguous softmax row in the compute type keeps the statistics sweep's exps and is then scaled in place
- * (one exp per element instead of two). */
-CE_INLINE int CE_F(ce_transform_row_impl)(const void *pp, npy_intp i, CE_T m_known, const CE_S *nx, CE_T *nmax)
+ * (one exp per element instead of two).  direct: a half row read as it is, not staged (ce_half_lse_direct). */
+CE_INLINE int CE_F(ce_transform_row_impl)(const void *pp, npy_intp i, CE_T m_known, const CE_S *nx, CE_T *nmax,
+                                           int direct)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
 #ifdef CE_WIDEN_ROW
-    int res = CE_F(ce_transform_row_staged)(p, i);
-    if (res >= 0) return res;
+    if (!direct) {   /* half rows: staged unless ce_half_lse_direct */
+        int res = CE_F(ce_transform_row_staged)(p, i);
+        if (res >= 0) return res;
+    }
 #endif
+    (void)direct;
     const CE_S *x = CE_ROW(const CE_S, p->x, p->x_rs, i);
     CE_SG *y = CE_ROW(CE_SG, p->y, p->y_rs, i);
     npy_intp n = p->cols, sx = p->x_cs / CE_SZ, sy = p->y_cs / CE_SZG;
@@ -168,26 +172,40 @@ CE_INLINE int CE_F(ce_transform_row_impl)(const void *pp, npy_intp i, CE_T m_kno
  * classes ran 7-9% slower through ce_transform_row_carry with nx NULL) */
 CE_CLONES static int CE_F(ce_transform_row)(const void *pp, npy_intp i)
 {
-    return CE_F(ce_transform_row_impl)(pp, i, (CE_T)NAN, NULL, NULL);
+    return CE_F(ce_transform_row_impl)(pp, i, (CE_T)NAN, NULL, NULL, 0);
 }
 
 CE_CLONES static int CE_F(ce_transform_row_carry)(const void *pp, npy_intp i, CE_T m_known, const CE_S *nx,
                                                   CE_T *nmax)
 {
-    return CE_F(ce_transform_row_impl)(pp, i, m_known, nx, nmax);
+    return CE_F(ce_transform_row_impl)(pp, i, m_known, nx, nmax, 1);
 }
+
+#ifdef CE_WIDEN_ROW
+/* Whether half rows run direct, carrying the next row's max, rather than staged: logsumexp of contiguous rows
+ * on the table-exp paths, whose blocks read the half rows in registers (a float32 copy only adds a sweep) */
+CE_INLINE int CE_F(ce_half_lse_direct)(const ce_transform_problem *p)
+{
+#if CE_EXP_TABLE
+    return p->what == CE_ROW_LSE && p->x_cs == CE_SZ && ce_simd_level() >= 3;
+#else
+    return 0;
+#endif
+}
+#endif
 
 /* Rows [blk R, blk R + R), R = ce_pipe_rows, as ce_xent_rows_direct: each logsumexp row's statistics sweep
  * takes the max of the next contiguous row, whose read from memory then overlaps this row's exps (and, for
  * long rows, prefetches the rows after it: ce_pf_next_row); softmax and log_softmax rows do so from
- * CE_TRANSFORM_CARRY_MIN bytes on.  Half rows go one at a time (staged). */
+ * CE_TRANSFORM_CARRY_MIN bytes on.  Half rows carry as logsumexp rows where ce_half_lse_direct, else go one at a
+ * time (staged). */
 CE_CLONES static int CE_F(ce_transform_rows)(const void *pp, npy_intp blk)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
     const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
     int res = 0;
 #ifdef CE_WIDEN_ROW
-    const int carry = 0;
+    const int carry = CE_F(ce_half_lse_direct)(p);
 #else
     const int carry = p->x_cs == CE_SZ && (p->what == CE_ROW_LSE || p->cols * CE_SZ >= CE_TRANSFORM_CARRY_MIN);
 #endif

@@ -10,15 +10,20 @@ import crossentropy as ce
 from .common import HALF_DTYPES, SHAPES, THREADS, ThreadsMixin, logits, sparse_labels
 
 
-class HalfSparse(ThreadsMixin):
+class _HalfLogits(ThreadsMixin):
     params = [SHAPES, HALF_DTYPES, THREADS]
     param_names = ["shape", "dtype", "threads"]
     timeout = 300
 
     def setup(self, shape, dtype, threads):
         self.x, _ = logits(shape, dtype, "C")
-        self.y = sparse_labels(shape)
         self._set_threads(threads)
+
+
+class HalfSparse(_HalfLogits):
+    def setup(self, shape, dtype, threads):
+        super().setup(shape, dtype, threads)
+        self.y = sparse_labels(shape)
 
     def time_sparse_forward(self, *params):
         ce.sparse_softmax_cross_entropy(self.x, self.y)
@@ -27,14 +32,6 @@ class HalfSparse(ThreadsMixin):
         ce.sparse_softmax_cross_entropy_and_grad(self.x, self.y)
 
 
-class HalfLogsumexp(ThreadsMixin):
-    params = [SHAPES, HALF_DTYPES, THREADS]
-    param_names = ["shape", "dtype", "threads"]
-    timeout = 300
-
-    def setup(self, shape, dtype, threads):
-        self.x, _ = logits(shape, dtype, "C")
-        self._set_threads(threads)
-
+class HalfLogsumexp(_HalfLogits):
     def time_logsumexp(self, *params):
         ce.logsumexp(self.x)

@@ -182,15 +182,22 @@ CE_CLONES static int CE_F(ce_transform_row_carry)(const void *pp, npy_intp i, CE
 }
 
 #ifdef CE_WIDEN_ROW
-/* Whether half rows run direct, carrying the next row's max, rather than staged: logsumexp of contiguous rows
- * on the table-exp paths, whose blocks read the half rows in registers (a float32 copy only adds a sweep) */
-CE_INLINE int CE_F(ce_half_lse_direct)(const ce_transform_problem *p)
+/* Whether this CPU's path reads half rows in registers: the table-exp blocks of the AVX-512 and AVX2 paths
+ * (_ce_exp_table.h), where a float32 copy of a row would only add a sweep */
+CE_INLINE int CE_F(ce_half_read_in_registers)(void)
 {
 #if CE_EXP_TABLE
-    return p->what == CE_ROW_LSE && p->x_cs == CE_SZ && ce_simd_level() >= 3;
+    return ce_simd_level() >= 3;
 #else
     return 0;
 #endif
+}
+
+/* Whether half rows run direct, carrying the next row's max, rather than staged: logsumexp of contiguous rows
+ * read in registers */
+CE_INLINE int CE_F(ce_half_lse_direct)(const ce_transform_problem *p)
+{
+    return p->what == CE_ROW_LSE && p->x_cs == CE_SZ && CE_F(ce_half_read_in_registers)();
 }
 #endif
 
@@ -542,15 +549,11 @@ CE_INLINE int CE_F(ce_xent_rows_no_memory)(const ce_xent_problem *p, npy_intp r0
 }
 
 #ifdef CE_WIDEN_ROW
-/* Whether half rows run direct rather than staged: the forward of contiguous rows with labels alone, whose
- * table exps read the half rows in registers (_ce_exp_table.h), so a float32 copy would only add a sweep */
+/* Whether half rows run direct rather than staged: the forward of contiguous rows with labels alone, read in
+ * registers */
 CE_INLINE int CE_F(ce_half_rows_direct)(const ce_xent_problem *p)
 {
-#if CE_EXP_TABLE
-    return CE_F(ce_is_sparse_forward)(p) && ce_simd_level() >= 3;
-#else
-    return 0;
-#endif
+    return CE_F(ce_is_sparse_forward)(p) && CE_F(ce_half_read_in_registers)();
 }
 #endif
 

@@ -98,7 +98,7 @@ def test_transform_rows_carry_the_next_max(dtype, rows, classes, what):
     """logsumexp rows (and long float32 / float64 softmax and log_softmax rows) take the next row's max in their
     sweep (ce_transform_rows; half logsumexp rows read in registers): every row equals the same row transformed
     alone, bit for bit, also next to rows all -inf, with NaN or +inf, a max beyond the clamp-free range or ties
-    at the max; softmax(x, out=x) too."""
+    at the max, with rows read backwards or apart; softmax(x, out=x) too."""
     fn = getattr(ce, what)
     if dtype == "bfloat16":
         dtype = pytest.importorskip("ml_dtypes").bfloat16
@@ -122,6 +122,8 @@ def test_transform_rows_carry_the_next_max(dtype, rows, classes, what):
         whole = fn(x)
         alone = np.stack([fn(x[i : i + 1])[0] for i in range(rows)])
         np.testing.assert_array_equal(whole, alone)
+        np.testing.assert_array_equal(fn(x[::-1]), alone[::-1])  # rows read backwards
+        np.testing.assert_array_equal(fn(x[::2]), alone[::2])  # rows apart
         if what != "logsumexp" and not half:
             y = x.copy()
             fn(y, out=y)

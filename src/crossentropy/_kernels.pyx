@@ -266,7 +266,8 @@ cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kerne
     if few:
         return run_rows(k.transform_small_block, p, (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS,
                         p.cols * CE_BLOCK_ROWS)
-    # blocks of rows: each row's sweep also takes the next row's max (its read overlaps this row's exps)
+    # blocks of rows: logsumexp rows (and long softmax / log_softmax rows) also take the next row's max in
+    # their sweep, its read overlapping this row's exps (ce_transform_rows)
     cdef npy_intp pr = ce_pipe_rows(p.rows, p.cols)
     return run_rows(k.transform_rows, p, (p.rows + pr - 1) // pr, p.cols * pr)
 

@@ -260,8 +260,10 @@ cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kerne
     block buffers, few-class contiguous problems go block-wise (exp vectorised across rows)."""
     cdef npy_intp tb = ce_tblock_rows(p.cols)
     cdef bint few = k.transform_small_ok(p)
-    # few-class half rows: a block is widened once, then runs the float32 block kernel (as run_xent)
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or (k.itemsize == 2 and few):
+    # few-class half rows, in any layout: a block is widened once, then runs the float32 block kernel (as
+    # run_xent), so that strided rows give the contiguous rows' results
+    cdef bint half_few = k.itemsize == 2 and ce_transform_half_few(p.cols, p.what)
+    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or half_few:
         return run_rows(k.transform_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
     if few:
         return run_rows(k.transform_small_block, p, (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS,

@@ -264,6 +264,9 @@ const char *ce_float16_path(void);
 const char *ce_bfloat16_path(void);
 /* Which of the SIMD clones this CPU runs: "x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)" or "baseline". */
 const char *ce_simd_path(void);
+/* Whether half rows of `cols` classes are few-class rows for logsumexp / softmax / log_softmax (`what`), in
+ * any layout: widened, they run the float32 block kernel. */
+int ce_transform_half_few(npy_intp cols, ce_transform_kind what);
 extern const int CE_HAVE_CLONES;
 
 /* The calling thread's floating-point exception flags, saved before the row math and restored after it (its

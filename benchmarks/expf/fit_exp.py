@@ -3,6 +3,7 @@
 
     python benchmarks/expf/fit_exp.py --degree 5            # float32 candidates
     python benchmarks/expf/fit_exp.py --degree 11 --double  # float64 candidates
+    python benchmarks/expf/fit_exp.py --degree 3 --table 8  # the AVX2 table exp's (|r| <= ln2/16)
 
 exp(r) ~ 1 + r q(r), q of degree n-1, chosen by a discretised Remez exchange (mpmath, 50 digits) to minimise
 max |(1 + r q(r)) / exp(r) - 1|.  That error is r (q(r) - (exp(r) - 1)/r) / exp(r): a weighted approximation
@@ -69,8 +70,9 @@ def main():
     p.add_argument("--degree", type=int, default=5)
     p.add_argument("--double", action="store_true")
     p.add_argument("--slack", type=float, default=1.0001, help="fit on |r| <= slack * ln2/2")
+    p.add_argument("--table", type=int, default=1, help="L entries of 2^(j/L) in a table: |r| <= ln2/(2L)")
     a = p.parse_args()
-    half = mp.log(2) / 2 * mp.mpf(a.slack)
+    half = mp.log(2) / (2 * a.table) * mp.mpf(a.slack)
     c, e = remez(a.degree, half)
     import numpy as np
 

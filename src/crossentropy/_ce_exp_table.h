@@ -3,11 +3,13 @@
  *
  * exp(x - mref), mref = km ln2 as in ce_exp_rel (_ce_math_t.h), is taken as 2^(K/L) e^r with
  * K = rint(L (x - mref) / ln2) and |r| <= ln2/(2L): 2^((K mod L)/L) comes from an L-entry table held in one
- * register (vpermd), e^r from a Taylor polynomial.
- *   AVX-512: L = 16, degree 3: 7 multiplies per 16 floats instead of the polynomial exp's 10.
- *   AVX2:    L = 8, degree 4 (one vpermd holds 8 entries): 8 multiplies per 8 floats instead of 10.
+ * register (vpermd), e^r from a polynomial 1 + r + c2 r^2 + c3 r^3.
+ *   AVX-512: L = 16, Taylor's c2, c3: 7 multiplies per 16 floats instead of the polynomial exp's 10.
+ *   AVX2:    L = 8 (one vpermd holds 8 entries), c2, c3 minimax on |r| <= ln2/16
+ *            (benchmarks/expf/fit_exp.py --degree 3 --table 8): 7 multiplies per 8 floats instead of 10.
+ *            Taylor's would need degree 4 there (one more FMA, 10% of the AVX2 forward's time).
  * GCC does not turn a table lookup in a portable loop into a register permute, hence the intrinsics.
- * Max error 1.7 ulp (AVX-512) and 1.6 ulp (AVX2), against ce_exp_rel's 1.2 (tests/c/exp_table.c). Same clamp,
+ * Max error 1.7 ulp (AVX-512) and 1.93 ulp (AVX2), against ce_exp_rel's 1.2 (tests/c/exp_table.c). Same clamp,
  * same reference point and the same single rounding into the subnormals as ce_exp_rel.
  * Included by _rowmath.c after _ce_base.h. */
 #ifndef CROSSENTROPY_CE_EXP_TABLE_H
@@ -72,8 +74,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2(__m256 xc,
     r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f / 8), r);
     const __m256i tb = _mm256_castps_si256(t);
     const __m256 s = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(tb, 20), _mm256_permutevar8x32_epi32(table, tb)));
-    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(0x1p-26f / 24), r, _mm256_set1_ps(0x1p-26f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1p-26f / 2));
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(0x1p-26f * 0.16664298f), r, _mm256_set1_ps(0x1p-26f * 0.5000648f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1p-26f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1p-26f));
     return _mm256_mul_ps(p, s);

@@ -862,12 +862,22 @@ static int CE_F(ce_transform_small_ok)(const ce_transform_problem *p)
  * runs there, and the gradient or output rows are copied back.  Buffers are O(block x cols) per thread. */
 CE_INLINE void CE_F(ce_gather_rows)(CE_S *dst, const char *src, npy_intp rs, npy_intp cs, npy_intp nb, npy_intp n)
 {
+    if (ce_copy_row_by_row(rs, cs)) {
+        for (npy_intp i = 0; i < nb; i++)
+            for (npy_intp j = 0; j < n; j++) dst[i * n + j] = *(const CE_S *)(src + i * rs + j * cs);
+        return;
+    }
     for (npy_intp j = 0; j < n; j++)
         for (npy_intp i = 0; i < nb; i++) dst[i * n + j] = *(const CE_S *)(src + j * cs + i * rs);
 }
 
 CE_INLINE void CE_F(ce_scatter_rows)(char *dst, npy_intp rs, npy_intp cs, const CE_SG *src, npy_intp nb, npy_intp n)
 {
+    if (ce_copy_row_by_row(rs, cs)) {
+        for (npy_intp i = 0; i < nb; i++)
+            for (npy_intp j = 0; j < n; j++) *(CE_SG *)(dst + i * rs + j * cs) = src[i * n + j];
+        return;
+    }
     for (npy_intp j = 0; j < n; j++)
         for (npy_intp i = 0; i < nb; i++) *(CE_SG *)(dst + j * cs + i * rs) = src[i * n + j];
 }
@@ -880,6 +890,9 @@ CE_INLINE void CE_F(ce_widen_block)(const char *src, npy_intp rs, npy_intp cs, f
         CE_WIDEN_ROW((const CE_S *)src, dst, nb * n);   /* one contiguous run */
     } else if (cs == CE_SZ) {
         for (npy_intp i = 0; i < nb; i++) CE_WIDEN_ROW((const CE_S *)(src + i * rs), dst + i * n, n);
+    } else if (ce_copy_row_by_row(rs, cs)) {
+        for (npy_intp i = 0; i < nb; i++)
+            for (npy_intp j = 0; j < n; j++) dst[i * n + j] = CE_LD(*(const CE_S *)(src + i * rs + j * cs));
     } else {   /* strided classes (adjacent rows): read across the rows */
         for (npy_intp j = 0; j < n; j++)
             for (npy_intp i = 0; i < nb; i++) dst[i * n + j] = CE_LD(*(const CE_S *)(src + i * rs + j * cs));
@@ -893,6 +906,9 @@ CE_INLINE void CE_F(ce_store_block)(const float *src, char *dst, npy_intp rs, np
         CE_F(ce_store_scratch_row)(src, (CE_SG *)dst, nb * n, 1, 0, NULL);
     } else if (cs == CE_SZG) {
         for (npy_intp i = 0; i < nb; i++) CE_F(ce_store_scratch_row)(src + i * n, (CE_SG *)(dst + i * rs), n, 1, 0, NULL);
+    } else if (ce_copy_row_by_row(rs, cs)) {
+        for (npy_intp i = 0; i < nb; i++)
+            for (npy_intp j = 0; j < n; j++) *(CE_SG *)(dst + i * rs + j * cs) = CE_STG(src[i * n + j]);
     } else {
         for (npy_intp j = 0; j < n; j++)
             for (npy_intp i = 0; i < nb; i++) *(CE_SG *)(dst + i * rs + j * cs) = CE_STG(src[i * n + j]);
@@ -977,7 +993,8 @@ CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
     int nin = 1 + (p->t != NULL), ret, nbad = 0;
     /* the input rows (x, t) in the storage type, then the gradient rows in the output type */
     size_t goff = ((size_t)(nb * n) * nin * sizeof(CE_S) + 15) & ~(size_t)15;   /* gradient rows, aligned */
-    char *buf = (char *)malloc(goff + (size_t)(nb * n) * (p->grad != NULL) * sizeof(CE_SG));
+    const int g_direct = p->grad != NULL && p->g_cs == CE_SZG;   /* contiguous gradient rows: written in place */
+    char *buf = (char *)malloc(goff + (size_t)(nb * n) * (p->grad != NULL && !g_direct) * sizeof(CE_SG));
     if (!buf) {   /* out of memory: the strided row kernel needs no buffer */
         for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(pp, r0 + i) & CE_ROW_BAD_LABEL;
         return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
@@ -995,7 +1012,8 @@ CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
     if (p->lab) q.lab = p->lab + r0 * p->lab_rs;
     if (p->r) q.r = p->r + r0 * p->r_rs;
     q.loss = p->loss + r0 * p->loss_rs;
-    if (p->grad) { q.grad = (char *)gb; q.g_rs = n * CE_SZG; q.g_cs = CE_SZG; }
+    if (g_direct) q.grad = p->grad + r0 * p->g_rs;
+    else if (p->grad) { q.grad = (char *)gb; q.g_rs = n * CE_SZG; q.g_cs = CE_SZG; }
     if (CE_F(ce_xent_small_ok)(&q)) {
         for (npy_intp k = 0; k * CE_BLOCK_ROWS < nb; k++) {
             ret = CE_F(ce_xent_small_block)(&q, k);
@@ -1004,7 +1022,7 @@ CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
     } else {
         for (npy_intp i = 0; i < nb; i++) nbad += CE_F(ce_xent_row)(&q, i) & CE_ROW_BAD_LABEL;
     }
-    if (p->grad) CE_F(ce_scatter_rows)(p->grad + r0 * p->g_rs, p->g_rs, p->g_cs, gb, nb, n);
+    if (p->grad && !g_direct) CE_F(ce_scatter_rows)(p->grad + r0 * p->g_rs, p->g_rs, p->g_cs, gb, nb, n);
     free(buf);
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
@@ -1018,8 +1036,9 @@ CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
     if (CE_F(ce_transform_tblock_wide)(p, r0, nb) == 0) return 0;
 #endif
     const int row_out = p->what != CE_ROW_LSE;
+    const int y_direct = row_out && p->y_cs == CE_SZG;   /* contiguous output rows: written in place */
     size_t yoff = ((size_t)(nb * n) * sizeof(CE_S) + 15) & ~(size_t)15;   /* output rows, aligned */
-    CE_S *buf = (CE_S *)malloc(yoff + (size_t)(nb * n) * row_out * sizeof(CE_SG));
+    CE_S *buf = (CE_S *)malloc(yoff + (size_t)(nb * n) * (row_out && !y_direct) * sizeof(CE_SG));
     if (!buf) {
         for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(pp, r0 + i);
         return 0;
@@ -1030,13 +1049,13 @@ CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
     q.rows = nb;
     q.x = (const char *)buf; q.x_rs = n * CE_SZ; q.x_cs = CE_SZ;
     q.y = p->y + r0 * p->y_rs;
-    if (row_out) { q.y = (char *)yb; q.y_rs = n * CE_SZG; q.y_cs = CE_SZG; }
+    if (row_out && !y_direct) { q.y = (char *)yb; q.y_rs = n * CE_SZG; q.y_cs = CE_SZG; }
     if (CE_F(ce_transform_small_ok)(&q)) {
         for (npy_intp k = 0; k * CE_BLOCK_ROWS < nb; k++) CE_F(ce_transform_small_block)(&q, k);
     } else {
         for (npy_intp i = 0; i < nb; i++) CE_F(ce_transform_row)(&q, i);
     }
-    if (row_out) CE_F(ce_scatter_rows)(p->y + r0 * p->y_rs, p->y_rs, p->y_cs, yb, nb, n);
+    if (row_out && !y_direct) CE_F(ce_scatter_rows)(p->y + r0 * p->y_rs, p->y_rs, p->y_cs, yb, nb, n);
     free(buf);
     return 0;
 }

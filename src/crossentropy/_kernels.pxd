@@ -168,7 +168,6 @@ cdef extern from "_rowmath.h" nogil:
     npy_intp ce_tblock_rows(npy_intp cols)
     npy_intp ce_pipe_rows(npy_intp rows, npy_intp cols)
     int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
-    int ce_transform_half_few(npy_intp cols, ce_transform_kind what)
 
 
 cdef struct ce_counts:

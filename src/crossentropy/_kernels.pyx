@@ -240,14 +240,21 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
 
 
 cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noexcept nogil:
-    """Softmax cross-entropy: adjacent strided rows (and few-class half rows) go through contiguous block
-    buffers, few-class contiguous problems go block-wise (exp vectorised across rows), the rest in blocks of
-    consecutive rows."""
+    """Softmax cross-entropy: float rows with strided classes (logits, targets or gradient), adjacent strided
+    rows and few-class half rows go through contiguous block buffers, few-class contiguous problems go
+    block-wise (exp vectorised across rows), the rest in blocks of consecutive rows."""
     cdef npy_intp blocks = (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS
     cdef npy_intp tb = ce_tblock_rows(p.cols)
     cdef npy_intp pr = ce_pipe_rows(p.rows, p.cols)
-    # half types with few classes also go block-wise: a block is widened once, then runs the float32 path
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or (k.itemsize == 2 and p.cols <= CE_BLOCK_COLS):
+    # float rows with strided classes are gathered into contiguous blocks, so that they run the contiguous
+    # rows' kernels and give their results bit for bit (half rows are staged through contiguous float32 rows
+    # anyway); half types with few classes also go block-wise: a block is widened once, then runs the float32
+    # path
+    cdef bint strided = k.itemsize != 2 and (
+        p.x_cs != k.itemsize or (p.t != NULL and p.t_cs != k.itemsize)
+        or (p.grad != NULL and p.g_cs != k.out_itemsize))
+    if (strided or ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize)
+            or (k.itemsize == 2 and p.cols <= CE_BLOCK_COLS)):
         return run_rows(k.xent_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
     if k.xent_small_ok(p):
         return run_rows(k.xent_small_block, p, blocks, p.cols * CE_BLOCK_ROWS)
@@ -255,15 +262,26 @@ cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noe
     return run_rows(k.xent_rows, p, (p.rows + pr - 1) // pr, p.cols * pr)
 
 
+cdef inline bint transform_few_in_any_layout(const ce_transform_problem *p, const ce_dtype_kernels *k) noexcept nogil:
+    """Whether p's rows, gathered into contiguous rows (transform_tblock), run the few-class block kernel."""
+    cdef ce_transform_problem q = p[0]
+    q.x_cs = k.itemsize
+    q.y_cs = k.out_itemsize
+    return k.transform_small_ok(&q)
+
+
 cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kernels *k) noexcept nogil:
-    """logsumexp / softmax / log_softmax; adjacent strided rows (and few-class half rows) go through contiguous
-    block buffers, few-class contiguous problems go block-wise (exp vectorised across rows)."""
+    """logsumexp / softmax / log_softmax: float rows with strided classes (input or output), adjacent strided
+    rows and few-class half rows go through contiguous block buffers, few-class contiguous problems go
+    block-wise (exp vectorised across rows)."""
     cdef npy_intp tb = ce_tblock_rows(p.cols)
     cdef bint few = k.transform_small_ok(p)
-    # few-class half rows, in any layout: a block is widened once, then runs the float32 block kernel (as
-    # run_xent), so that strided rows give the contiguous rows' results
-    cdef bint half_few = k.itemsize == 2 and ce_transform_half_few(p.cols, p.what)
-    if ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize) or half_few:
+    # as run_xent: float rows with strided classes are gathered (the contiguous rows' results), few-class half
+    # rows in any layout widened a block at a time to run the float32 block kernel
+    cdef bint strided = k.itemsize != 2 and (
+        p.x_cs != k.itemsize or (p.what != CE_ROW_LSE and p.y_cs != k.out_itemsize))
+    cdef bint half_few = k.itemsize == 2 and (few or transform_few_in_any_layout(p, k))
+    if strided or half_few or ce_rows_adjacent(p.rows, p.cols, p.x_rs, p.x_cs, k.itemsize):
         return run_rows(k.transform_tblock, p, (p.rows + tb - 1) // tb, p.cols * tb)
     if few:
         return run_rows(k.transform_small_block, p, (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS,

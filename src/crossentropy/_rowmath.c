@@ -95,11 +95,6 @@ static npy_intp ce_transform_block_cols(size_t size, ce_transform_kind what)
     return ce_block_cols(size, 0);
 }
 
-int ce_transform_half_few(npy_intp cols, ce_transform_kind what)
-{
-    return cols > 0 && cols <= ce_transform_block_cols(sizeof(float), what);
-}
-
 static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)
 {
     return is64 ? *(const int64_t *)(lab + i * rs) : (int64_t)*(const int32_t *)(lab + i * rs);

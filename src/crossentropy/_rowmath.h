@@ -264,9 +264,6 @@ const char *ce_float16_path(void);
 const char *ce_bfloat16_path(void);
 /* Which of the SIMD clones this CPU runs: "x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)" or "baseline". */
 const char *ce_simd_path(void);
-/* Whether half rows of `cols` classes are few-class rows for logsumexp / softmax / log_softmax (`what`), in
- * any layout: widened, they run the float32 block kernel. */
-int ce_transform_half_few(npy_intp cols, ce_transform_kind what);
 extern const int CE_HAVE_CLONES;
 
 /* The calling thread's floating-point exception flags, saved before the row math and restored after it (its
@@ -347,6 +344,13 @@ static inline int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, np
 {
     npy_intp ars = rs < 0 ? -rs : rs, acs = cs < 0 ? -cs : cs;
     return rows > 1 && cols > 1 && cs != itemsize && ars < acs;
+}
+
+/* Whether a block of rows (row stride rs, class stride cs, bytes) is copied a row at a time: rows further apart
+ * than their classes; adjacent rows are read across the rows instead, whole cache lines at a time. */
+static inline int ce_copy_row_by_row(npy_intp rs, npy_intp cs)
+{
+    return (cs < 0 ? -cs : cs) <= (rs < 0 ? -rs : rs);
 }
 
 #endif

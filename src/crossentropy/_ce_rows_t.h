@@ -984,7 +984,7 @@ CE_INLINE int CE_F(ce_transform_tblock_wide)(const ce_transform_problem *p, npy_
 CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
-    const npy_intp n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
+    const npy_intp n = p->cols, tb = ce_tblock_rows(n, p->x_rs, p->x_cs), r0 = blk * tb;
     const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
 #ifdef CE_WIDEN_ROW
     int wide = CE_F(ce_xent_tblock_wide)(p, r0, nb);
@@ -1030,7 +1030,7 @@ CE_CLONES static int CE_F(ce_xent_tblock)(const void *pp, npy_intp blk)
 CE_CLONES static int CE_F(ce_transform_tblock)(const void *pp, npy_intp blk)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
-    const npy_intp n = p->cols, tb = ce_tblock_rows(n), r0 = blk * tb;
+    const npy_intp n = p->cols, tb = ce_tblock_rows(n, p->x_rs, p->x_cs), r0 = blk * tb;
     const npy_intp nb = p->rows - r0 < tb ? p->rows - r0 : tb;
 #ifdef CE_WIDEN_ROW
     if (CE_F(ce_transform_tblock_wide)(p, r0, nb) == 0) return 0;

@@ -165,7 +165,7 @@ cdef extern from "_rowmath.h" nogil:
     int ce_bfloat16_type_num()
     const char *ce_float16_path()
     const char *ce_bfloat16_path()
-    npy_intp ce_tblock_rows(npy_intp cols)
+    npy_intp ce_tblock_rows(npy_intp cols, npy_intp rs, npy_intp cs)
     npy_intp ce_pipe_rows(npy_intp rows, npy_intp cols)
     int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
 

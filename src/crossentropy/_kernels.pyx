@@ -244,7 +244,7 @@ cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noe
     rows and few-class half rows go through contiguous block buffers, few-class contiguous problems go
     block-wise (exp vectorised across rows), the rest in blocks of consecutive rows."""
     cdef npy_intp blocks = (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS
-    cdef npy_intp tb = ce_tblock_rows(p.cols)
+    cdef npy_intp tb = ce_tblock_rows(p.cols, p.x_rs, p.x_cs)
     cdef npy_intp pr = ce_pipe_rows(p.rows, p.cols)
     # float rows with strided classes are gathered into contiguous blocks, so that they run the contiguous
     # rows' kernels and give their results bit for bit (half rows are staged through contiguous float32 rows
@@ -274,7 +274,7 @@ cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kerne
     """logsumexp / softmax / log_softmax: float rows with strided classes (input or output), adjacent strided
     rows and few-class half rows go through contiguous block buffers, few-class contiguous problems go
     block-wise (exp vectorised across rows)."""
-    cdef npy_intp tb = ce_tblock_rows(p.cols)
+    cdef npy_intp tb = ce_tblock_rows(p.cols, p.x_rs, p.x_cs)
     cdef bint few = k.transform_small_ok(p)
     # as run_xent: float rows with strided classes are gathered (the contiguous rows' results), few-class half
     # rows in any layout widened a block at a time to run the float32 block kernel

@@ -289,12 +289,20 @@ static inline void ce_fp_flags_restore(const ce_fp_flags *s)
 #endif
 }
 
-/* Rows per block when strided rows are copied into a contiguous buffer (see ce_xent_tblock): enough rows
- * to read whole cache lines across them, few enough that the buffer stays in L2. */
-static inline npy_intp ce_tblock_rows(npy_intp cols)
+/* Whether a block of rows (row stride rs, class stride cs, bytes) is copied a row at a time: rows further apart
+ * than their classes; adjacent rows are read across the rows instead, whole cache lines at a time. */
+static inline int ce_copy_row_by_row(npy_intp rs, npy_intp cs)
 {
-    npy_intp r = (npy_intp)262144 / (cols > 0 ? cols : 1);
-    return r < 16 ? 16 : (r > 512 ? 512 : r - r % 16);
+    return (cs < 0 ? -cs : cs) <= (rs < 0 ? -rs : rs);
+}
+
+/* Rows per block when strided rows are copied into a contiguous buffer (see ce_xent_tblock): few enough that
+ * the buffer stays in L2, and for adjacent rows enough to read whole cache lines across them (rows copied one
+ * by one go down to one a block, so that a long row's buffer is that row). */
+static inline npy_intp ce_tblock_rows(npy_intp cols, npy_intp rs, npy_intp cs)
+{
+    const npy_intp r = (npy_intp)262144 / (cols > 0 ? cols : 1), lo = ce_copy_row_by_row(rs, cs) ? 1 : 16;
+    return r < 16 ? (r < lo ? lo : r) : (r > 512 ? 512 : r - r % 16);
 }
 
 #define CE_PF_AHEAD 12288       /* staged half rows prefetch their input and output rows this many bytes ahead (rows up to this long) */
@@ -344,13 +352,6 @@ static inline int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, np
 {
     npy_intp ars = rs < 0 ? -rs : rs, acs = cs < 0 ? -cs : cs;
     return rows > 1 && cols > 1 && cs != itemsize && ars < acs;
-}
-
-/* Whether a block of rows (row stride rs, class stride cs, bytes) is copied a row at a time: rows further apart
- * than their classes; adjacent rows are read across the rows instead, whole cache lines at a time. */
-static inline int ce_copy_row_by_row(npy_intp rs, npy_intp cs)
-{
-    return (cs < 0 ? -cs : cs) <= (rs < 0 ? -rs : rs);
 }
 
 #endif

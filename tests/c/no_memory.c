@@ -166,7 +166,7 @@ static void xent_case(const char *name, const ce_dtype_kernels *k, npy_intp rows
     }
     p.loss = (char *)a.loss; p.loss_rs = 4;
     p.grad = (char *)a.out; p.g_rs = cols * 2; p.g_cs = 2;
-    const npy_intp per = tblock ? ce_tblock_rows(cols) : ce_pipe_rows(rows, cols);
+    const npy_intp per = tblock ? ce_tblock_rows(cols, p.x_rs, p.x_cs) : ce_pipe_rows(rows, cols);
     check(name, tblock ? k->xent_tblock : k->xent_rows, &p, (rows + per - 1) / per, &a, dense_f32);
     free_arrays(&a);
 }
@@ -179,7 +179,7 @@ static void transform_case(const char *name, const ce_dtype_kernels *k, npy_intp
     p.rows = rows; p.cols = cols; p.what = CE_ROW_SOFTMAX;
     p.x = (const char *)a.x; p.x_rs = cols * 2; p.x_cs = 2;
     p.y = (char *)a.out; p.y_rs = cols * 2; p.y_cs = 2;
-    const npy_intp per = tblock ? ce_tblock_rows(cols) : ce_pipe_rows(rows, cols);
+    const npy_intp per = tblock ? ce_tblock_rows(cols, p.x_rs, p.x_cs) : ce_pipe_rows(rows, cols);
     /* softmax has no per-row result: the loss array stays at its finite fill (0) in both runs */
     check(name, tblock ? k->transform_tblock : k->transform_rows, &p, (rows + per - 1) / per, &a, 0);
     free_arrays(&a);

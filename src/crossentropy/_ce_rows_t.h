@@ -856,10 +856,11 @@ static int CE_F(ce_transform_small_ok)(const ce_transform_problem *p)
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * Rows that lie next to each other while their classes are strided (axis=0 of a C-ordered array, torch's
- * (N, C, d...) with the class axis moved last): strided rows cannot use vector loads, so a block of rows
- * is copied into a contiguous buffer (reading whole cache lines across rows), the contiguous row kernel
- * runs there, and the gradient or output rows are copied back.  Buffers are O(block x cols) per thread. */
+ * Rows whose classes are strided, next to each other (axis=0 of a C-ordered array, torch's (N, C, d...) with
+ * the class axis moved last) or apart (x[:, ::2]): strided rows cannot use vector loads, so a block of rows
+ * is copied into a contiguous buffer (adjacent rows across the rows, whole cache lines at a time; rows apart
+ * row by row), the contiguous kernels run there, with the contiguous rows' results, and the gradient or output
+ * rows are written in place when contiguous, else copied back.  Buffers are O(block x cols) per thread. */
 CE_INLINE void CE_F(ce_gather_rows)(CE_S *dst, const char *src, npy_intp rs, npy_intp cs, npy_intp nb, npy_intp n)
 {
     if (ce_copy_row_by_row(rs, cs)) {

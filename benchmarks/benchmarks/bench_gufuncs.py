@@ -10,7 +10,18 @@ import numpy as np
 
 from crossentropy import _registry
 
-from .common import DTYPES, LAYOUTS, SHAPES, SIGMOID_SIZES, THREADS, ThreadsMixin, dense_labels, logits, sparse_labels
+from .common import (
+    DTYPES,
+    LAYOUTS,
+    ROW_LAYOUTS,
+    SHAPES,
+    SIGMOID_SIZES,
+    THREADS,
+    ThreadsMixin,
+    dense_labels,
+    logits,
+    sparse_labels,
+)
 
 
 def _row_inputs(kernel, shape, dtype, layout):
@@ -70,7 +81,7 @@ class _RowFamily(ThreadsMixin):
 class Transform(_RowFamily):
     """logsumexp, softmax, log_softmax and any other registered transform."""
 
-    params = [_names("transform"), SHAPES, DTYPES, THREADS, LAYOUTS]
+    params = [_names("transform"), SHAPES, DTYPES, THREADS, ROW_LAYOUTS]
 
     def time_transform(self, *params):
         self._call()
@@ -82,7 +93,7 @@ class Transform(_RowFamily):
 class Dense(_RowFamily):
     """Dense-label softmax cross-entropy, forward and fused loss+grad."""
 
-    params = [_names("dense"), SHAPES, DTYPES, THREADS, LAYOUTS]
+    params = [_names("dense"), SHAPES, DTYPES, THREADS, ROW_LAYOUTS]
 
     def time_dense(self, *params):
         self._call()
@@ -94,7 +105,7 @@ class Dense(_RowFamily):
 class Sparse(_RowFamily):
     """Integer-label softmax cross-entropy, forward and fused loss+grad (int64 and int32 labels)."""
 
-    params = [_names("sparse"), SHAPES, DTYPES, THREADS, LAYOUTS]
+    params = [_names("sparse"), SHAPES, DTYPES, THREADS, ROW_LAYOUTS]
 
     def setup(self, name, shape, dtype, threads, layout):
         super().setup(name, shape, dtype, threads, layout)

@@ -10,7 +10,8 @@ stays within a few GB.  ``CROSSENTROPY_BENCH_SHAPES`` narrows the shape grid for
 
 Threads: 1, 2 and ``os.cpu_count()`` (deduplicated), set with ``crossentropy.set_num_threads`` in
 ``setup``.  Layout: ``C`` = C-contiguous (N, C) reduced over the last axis; ``T`` = the same logical
-problem stored as (C, N) and reduced with ``axis=0`` (each row is strided).
+problem stored as (C, N) and reduced with ``axis=0`` (each row is strided, rows adjacent); ``S`` (row
+families only) = every other column of an (N, 2C) array (classes strided, rows apart; twice the memory).
 """
 
 import importlib.util
@@ -41,6 +42,7 @@ DTYPES = ["float32", "float64"]
 HALF_DTYPES = ["float32", "float16"] + (["bfloat16"] if importlib.util.find_spec("ml_dtypes") else [])
 THREADS = sorted({1, 2, os.cpu_count() or 1})
 LAYOUTS = ["C", "T"]
+ROW_LAYOUTS = [*LAYOUTS, "S"]
 
 # Elementwise sigmoid: the issue's 16M elements plus a small variant.
 # Follows CROSSENTROPY_BENCH_SHAPES: "large" keeps 16M only, any other selection 100k only.
@@ -76,8 +78,9 @@ def _standard_normal(rng, shape, dtype):
 def logits(shape, dtype, layout, seed=0):
     """Logits for the logical (N, C) problem and the axis to reduce over.
 
-    ``layout == "T"`` returns a C-contiguous (C, N) array: reduce with ``axis=0``.
-    Generated directly in the target dtype (no float64 temporary), so setup's peak RSS is the array.
+    ``layout == "T"`` returns a C-contiguous (C, N) array: reduce with ``axis=0``; ``"S"`` every other column
+    of an (N, 2C) array.  Generated directly in the target dtype (no float64 temporary), so setup's peak RSS
+    is the array.
     """
     n, c = parse_shape(shape)
     rng = np.random.default_rng(seed)
@@ -85,6 +88,8 @@ def logits(shape, dtype, layout, seed=0):
         return _standard_normal(rng, (n, c), as_dtype(dtype)), -1
     if layout == "T":
         return _standard_normal(rng, (c, n), as_dtype(dtype)), 0
+    if layout == "S":
+        return _standard_normal(rng, (n, 2 * c), as_dtype(dtype))[:, ::2], -1
     raise ValueError(f"unknown layout {layout!r}")
 
 
@@ -99,6 +104,9 @@ def dense_labels(shape, dtype, layout, seed=1):
     idx = sparse_labels(shape, seed)
     if layout == "C":
         y = np.zeros((n, c), dtype=dtype)
+        y[np.arange(n), idx] = 1
+    elif layout == "S":
+        y = np.zeros((n, 2 * c), dtype=dtype)[:, ::2]
         y[np.arange(n), idx] = 1
     else:
         y = np.zeros((c, n), dtype=dtype)

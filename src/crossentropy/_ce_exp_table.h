@@ -35,6 +35,17 @@ static const int32_t ce_exp_table8[8] = {
     0x3f800000, 0x3f8b95c2 - (1 << 20), 0x3f9837f0 - (2 << 20), 0x3fa5fed7 - (3 << 20),
     0x3fb504f3 - (4 << 20), 0x3fc5672a - (5 << 20), 0x3fd744fd - (6 << 20), 0x3feac0c7 - (7 << 20)};
 
+/* How a block leaves the row's max m out of rest.  skip = CE_TABLE_COUNT: every entry equal to m, counted in
+ * cnt (a compare per step).  skip >= 0: entry `skip` alone (cnt 1), -1: none (cnt 0); other entries equal to m
+ * are then added to rest like the others, which log1p(rest + cnt - 1) takes as well (they make rest >= 1,
+ * where its precision no longer matters).  On the AVX2 path, the sums of float32 rows of CE_TABLE_SKIP_MIN
+ * entries and more without kept exps (forward, logsumexp) take the position, found by ce_first_at_max_avx2:
+ * the compare, its mask and its count cost 15-20% of that forward, and the search repays itself from about
+ * 512 floats; with kept exps (loss+grad) the search did not (docs/performance.md).  Without ties at m both
+ * give the same sums, bit for bit. */
+#define CE_TABLE_COUNT (-2)
+#define CE_TABLE_SKIP_MIN 768
+
 /* One block's results, as ce_expsum_rel's loop adds them: the sum of the exps of the entries other than m,
  * how many entries equal m (counted from the compare that leaves them out of rest: one scalar popcount per
  * step instead of a second vector sum to recover the count from), and the next row's max */
@@ -65,18 +76,25 @@ __attribute__((target("avx512f"))) static inline __m512 ce_exp16_avx512(__m512 x
     return _mm512_mul_ps(p, s);
 }
 
-/* The same, 8 at a time */
-__attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2(__m256 xc, __m256 t0, __m256i table)
+/* The same, 8 at a time, in two factors: returns p and sets *s, exp = p s (in one rounding) */
+__attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2_parts(__m256 xc, __m256 t0, __m256i table,
+                                                                           __m256 *s)
 {
     const __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(8.0f * 1.44269504088896340736f), t0);
     const __m256 k = _mm256_sub_ps(t, t0);
     __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f / 8), xc);
     r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f / 8), r);
     const __m256i tb = _mm256_castps_si256(t);
-    const __m256 s = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(tb, 20), _mm256_permutevar8x32_epi32(table, tb)));
+    *s = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(tb, 20), _mm256_permutevar8x32_epi32(table, tb)));
     __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(0x1p-26f * 0.16664298f), r, _mm256_set1_ps(0x1p-26f * 0.5000648f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1p-26f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1p-26f));
+    return _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1p-26f));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2(__m256 xc, __m256 t0, __m256i table)
+{
+    __m256 s;
+    const __m256 p = ce_exp8_avx2_parts(xc, t0, table, &s);
     return _mm256_mul_ps(p, s);
 }
 
@@ -222,30 +240,82 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_load8(const void *p, npy_intp j, __m
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
 }
 
+/* One step of 8 exps: those of the lanes of `in` added to rest as p s + rest in one rounding, so that the sums
+ * agree bit for bit whether an entry is left out by the compare or by its position (CE_TABLE_COUNT); returns
+ * the exps of all lanes */
+CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_add8(__m256 xv, __m256 lo, __m256 t0, __m256i table, __m256 in,
+                                                 __m256 *rest)
+{
+    __m256 s;
+    const __m256 p = ce_exp8_avx2_parts(_mm256_max_ps(lo, xv), t0, table, &s);   /* NaN x stays NaN */
+    *rest = _mm256_fmadd_ps(_mm256_and_ps(in, p), s, *rest);
+    return _mm256_mul_ps(p, s);
+}
+
 /* One step of 8 exps: added to rest unless x equals m, those counted in cnt; returns them */
 CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_step8(__m256 xv, __m256 lo, __m256 mv, __m256 t0, __m256i table,
                                                   __m256 *rest, int *cnt)
 {
-    const __m256 e = ce_exp8_avx2(_mm256_max_ps(lo, xv), t0, table);   /* NaN x stays NaN */
-    const __m256 ne = _mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ);
-    *rest = _mm256_add_ps(*rest, _mm256_and_ps(ne, e));
+    const __m256 ne = _mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ);   /* NaN x: into rest */
     *cnt += 8 - __builtin_popcount((unsigned)_mm256_movemask_ps(ne));
-    return e;
+    return ce_table_add8(xv, lo, t0, table, ne, rest);
 }
 
-/* The same as ce_exp_block16, 8 at a time; the last n % 8 are one step of masked loads and stores */
+/* Full steps j0 <= j < j1 of ce_exp_block8 without the compare: every exp added to rest (and kept in keep
+ * when not NULL), the max of nx (when not NULL) taken in nmax */
+CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_sum8_run(const void *x, npy_intp j0, npy_intp j1, __m256 lo, __m256 t0,
+                                                  __m256i table, float *keep, const void *nx, uintptr_t pf,
+                                                  int kind, __m256 *rest, __m256 *nmax)
+{
+    const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
+    const __m256i all = _mm256_set1_epi32(-1);
+    for (npy_intp j = j0; j < j1; j += 8) {
+        if ((j & 8) == 0) ce_table_prefetch(pf, j * es);   /* a line per 16 float32 */
+        __m256 s;
+        const __m256 p = ce_exp8_avx2_parts(_mm256_max_ps(lo, ce_table_load8(x, j, all, 8, kind)), t0, table, &s);
+        *rest = _mm256_fmadd_ps(p, s, *rest);
+        if (keep) _mm256_storeu_ps(keep + j, _mm256_mul_ps(p, s));
+        if (nx) *nmax = _mm256_max_ps(ce_table_load8(nx, j, all, 8, kind), *nmax);
+    }
+}
+
+/* The same as ce_exp_block16, 8 at a time; the last n % 8 are one step of masked loads and stores.  With
+ * skip != CE_TABLE_COUNT, the sums leave entry `skip` out instead of comparing each entry with m (see
+ * CE_TABLE_COUNT). */
 CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_intp n, float m, float xlo,
-                                                           float *keep, const void *nx, uintptr_t pf, int kind)
+                                                           float *keep, const void *nx, uintptr_t pf, int kind,
+                                                           npy_intp skip)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m256 t0 = _mm256_set1_ps(ce_exp_table_t0(m, 8)), lo = _mm256_set1_ps(xlo);
     const __m256 mv = _mm256_set1_ps(m), ninf = _mm256_set1_ps(-INFINITY);
     const __m256i table = _mm256_loadu_si256((const __m256i *)ce_exp_table8);
-    const __m256i all = _mm256_set1_epi32(-1);
+    const __m256i all = _mm256_set1_epi32(-1), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256 rest = _mm256_setzero_ps(), nmax = ninf;
     int cnt = 0;
     npy_intp j = 0;
-    if (kind != CE_TABLE_F32 && !keep) {   /* half rows, 16 at a time, as ce_exp_block16 takes 32 */
+    if (skip != CE_TABLE_COUNT) {
+        /* the full steps before and after the one holding entry `skip`, which adds the others */
+        const npy_intp n8 = n & ~(npy_intp)7, s8 = skip >= 0 && skip < n8 ? skip & ~(npy_intp)7 : n8;
+        ce_table_sum8_run(x, 0, s8, lo, t0, table, keep, nx, pf, kind, &rest, &nmax);
+        if (s8 < n8) {
+            const __m256 others = _mm256_castsi256_ps(_mm256_xor_si256(all, _mm256_cmpeq_epi32(_mm256_set1_epi32((int)(skip - s8)), lane)));
+            const __m256 e = ce_table_add8(ce_table_load8(x, s8, all, 8, kind), lo, t0, table, others, &rest);
+            if (keep) _mm256_storeu_ps(keep + s8, e);
+            if (nx) nmax = _mm256_max_ps(ce_table_load8(nx, s8, all, 8, kind), nmax);
+            ce_table_sum8_run(x, s8 + 8, n8, lo, t0, table, keep, nx, pf, kind, &rest, &nmax);
+        }
+        j = n8;
+        if (j < n) {
+            const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), lane);
+            const __m256 taken = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_set1_epi32((int)(skip - j)), lane), in));
+            const __m256 e = ce_table_add8(ce_table_load8(x, j, in, n - j, kind), lo, t0, table, taken, &rest);
+            if (keep) _mm256_maskstore_ps(keep + j, in, e);
+            if (nx) nmax = _mm256_max_ps(_mm256_blendv_ps(ninf, ce_table_load8(nx, j, in, n - j, kind), _mm256_castsi256_ps(in)), nmax);
+            j = n;
+        }
+        cnt = skip >= 0;
+    } else if (kind != CE_TABLE_F32 && !keep) {   /* half rows, 16 at a time, as ce_exp_block16 takes 32 */
         __m256i smax = _mm256_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
         for (; j + 16 <= n; j += 16) {
             const uint16_t *h = (const uint16_t *)x + j;
@@ -290,9 +360,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         const __m256 inf = _mm256_castsi256_ps(in);
         const __m256 xv = ce_table_load8(x, j, in, n - j, kind);
-        const __m256 e = _mm256_and_ps(ce_exp8_avx2(_mm256_max_ps(lo, xv), t0, table), inf);
-        const __m256 ne = _mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ);
-        rest = _mm256_add_ps(rest, _mm256_and_ps(ne, e));
+        const __m256 ne = _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), inf);
+        const __m256 e = _mm256_and_ps(ce_table_add8(xv, lo, t0, table, ne, &rest), inf);
         cnt += __builtin_popcount((unsigned)(~_mm256_movemask_ps(ne) & _mm256_movemask_ps(inf)));
         if (keep) _mm256_maskstore_ps(keep + j, in, e);
         if (nx) nmax = _mm256_max_ps(_mm256_blendv_ps(ninf, ce_table_load8(nx, j, in, n - j, kind), inf), nmax);
@@ -308,18 +377,41 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
     return s;
 }
 
+/* The first entry of a float32 row x[0, n) equal to m (-1 for none), 32 at a time: where ce_exp_block8 leaves
+ * the row's max out without a compare per step */
+CE_TABLE_AVX2 static npy_intp ce_first_at_max_avx2(const float *x, npy_intp n, float m)
+{
+    const __m256 mv = _mm256_set1_ps(m);
+    npy_intp j = 0;
+    for (; j + 32 <= n; j += 32) {
+        const __m256 a = _mm256_cmp_ps(_mm256_loadu_ps(x + j), mv, _CMP_EQ_OQ);
+        const __m256 b = _mm256_cmp_ps(_mm256_loadu_ps(x + j + 8), mv, _CMP_EQ_OQ);
+        const __m256 c = _mm256_cmp_ps(_mm256_loadu_ps(x + j + 16), mv, _CMP_EQ_OQ);
+        const __m256 d = _mm256_cmp_ps(_mm256_loadu_ps(x + j + 24), mv, _CMP_EQ_OQ);
+        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(a, b), _mm256_or_ps(c, d)))) {
+            const unsigned bits = (unsigned)_mm256_movemask_ps(a) | (unsigned)_mm256_movemask_ps(b) << 8 |
+                                  (unsigned)_mm256_movemask_ps(c) << 16 | (unsigned)_mm256_movemask_ps(d) << 24;
+            return j + __builtin_ctz(bits);
+        }
+    }
+    for (; j < n; j++)
+        if (x[j] == m) return j;
+    return -1;
+}
+
 /* The blocks, one function per path and element type (a target-specific body inlines only into its own
  * target), and the choice between them: level 4 (AVX-512) or 3 (AVX2), kind a constant at each call */
 #define CE_TABLE_BLOCKS(kind, suf)                                                                              \
     CE_TABLE_AVX512 static ce_exp_table_sums ce_exp_block_avx512_##suf(                                        \
-        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf)            \
+        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, npy_intp skip) \
     {                                                                                                           \
+        (void)skip;   /* the masked adds leave the max out as cheaply as a given entry */                        \
         return ce_exp_block16(x, n, m, xlo, keep, nx, pf, kind);                                                \
     }                                                                                                           \
     CE_TABLE_AVX2 static ce_exp_table_sums ce_exp_block_avx2_##suf(                                            \
-        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf)            \
+        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, npy_intp skip) \
     {                                                                                                           \
-        return ce_exp_block8(x, n, m, xlo, keep, nx, pf, kind);                                                 \
+        return ce_exp_block8(x, n, m, xlo, keep, nx, pf, kind, skip);                                           \
     }
 CE_TABLE_BLOCKS(CE_TABLE_F32, f32)
 CE_TABLE_BLOCKS(CE_TABLE_F16, f16)
@@ -327,18 +419,18 @@ CE_TABLE_BLOCKS(CE_TABLE_BF16, bf16)
 #undef CE_TABLE_BLOCKS
 
 static inline ce_exp_table_sums ce_exp_block(int level, int kind, const void *x, npy_intp n, float m, float xlo,
-                                             float *keep, const void *nx, uintptr_t pf)
+                                             float *keep, const void *nx, uintptr_t pf, npy_intp skip)
 {
     switch (kind) {
         case CE_TABLE_F16:
-            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx, pf)
-                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx, pf);
+            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx, pf, skip)
+                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx, pf, skip);
         case CE_TABLE_BF16:
-            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx, pf)
-                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx, pf);
+            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx, pf, skip)
+                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx, pf, skip);
         default:
-            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx, pf)
-                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx, pf);
+            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx, pf, skip)
+                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx, pf, skip);
     }
 }
 #endif

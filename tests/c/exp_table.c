@@ -34,9 +34,9 @@ static double ulps(float got, double ref)
 }
 
 #define N 4096
-static float x[N], keep[N], nx[N];
+static float x[N], keep[N], keep_count[N], nx[N];
 
-typedef ce_exp_table_sums (*block_fn)(const void *, npy_intp, float, float, float *, const void *, uintptr_t);
+typedef ce_exp_table_sums (*block_fn)(const void *, npy_intp, float, float, float *, const void *, uintptr_t, npy_intp);
 
 static int check(const char *path, block_fn block)
 {
@@ -60,7 +60,7 @@ static int check(const char *path, block_fn block)
             x[fill++] = m + d;
             const int last = b == 0x80000000u;
             if (fill == N || last) {
-                block(x, fill, m, xlo, keep, NULL, 0);
+                block(x, fill, m, xlo, keep, NULL, 0, CE_TABLE_COUNT);
                 for (npy_intp j = 0; j < fill; j++) {
                     const float xc = x[j] < xlo ? xlo : x[j];
                     const double e = ulps(keep[j], exp((double)xc - mref));
@@ -90,7 +90,7 @@ static int check(const char *path, block_fn block)
             cnt += x[j] == m;
             nmax = nx[j] > nmax ? nx[j] : nmax;
         }
-        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx);   /* prefetching changes nothing */
+        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx, CE_TABLE_COUNT);   /* prefetching changes nothing */
         if (s.cnt != cnt || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
             printf("%s, n = %ld: rest %.9g count %d max %g, expected %.9g %d %g\n", path, (long)n, s.rest, s.cnt, s.nmax,
                    rest, cnt, nmax);
@@ -103,13 +103,96 @@ static int check(const char *path, block_fn block)
             }
         if (n > 0) {
             x[n - 1] = NAN;
-            s = block(x, n, m, m - 105.0f, keep, NULL, 0);
+            s = block(x, n, m, m - 105.0f, keep, NULL, 0, CE_TABLE_COUNT);
             if (s.rest == s.rest || keep[n - 1] == keep[n - 1]) {
                 printf("%s, n = %ld: NaN lost (sum %g, kept %g)\n", path, (long)n, s.rest, keep[n - 1]);
                 bad = 1;
             }
         }
     }
+    return bad;
+}
+
+/* The AVX2 float32 sums that leave one given entry out (skip, see CE_TABLE_COUNT) instead of counting the
+ * entries at m: every length 0..47 and a long row, every entry left out in turn (and none), ties at m added
+ * like the others, -inf, NaN (an entry not left out keeps the sum NaN), the next row's max; then
+ * ce_first_at_max_avx2 finds the first entry at m (-0 equal to +0), or none. */
+static int check_skip(void)
+{
+    int bad = 0;
+    const float m = 3.25f;
+    const double mref = mref_of(m);
+    const npy_intp lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 40, 47, 300};
+    for (size_t il = 0; il < sizeof lengths / sizeof lengths[0]; il++) {
+        const npy_intp n = lengths[il];
+        for (npy_intp skip = -1; skip < n; skip++) {
+            double rest = 0, tot = 0;
+            float nmax = -INFINITY;
+            for (npy_intp j = 0; j < n; j++) {
+                x[j] = j % 7 == 3 ? m : (j % 5 == 1 ? -INFINITY : m - 0.37f * (float)(j % 50));
+                nx[j] = j % 4 == 2 ? NAN : 0.5f * (float)(j % 9);
+                const double e = x[j] == -INFINITY ? 0.0 : exp((double)x[j] - mref);
+                tot += e;
+                rest += j == skip ? 0.0 : e;
+                nmax = nx[j] > nmax ? nx[j] : nmax;
+            }
+            ce_exp_table_sums s = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, nx, (uintptr_t)nx, skip);
+            if (s.cnt != (skip >= 0) || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
+                printf("AVX2 skip %ld of %ld: rest %.9g count %d max %g, expected %.9g %d %g\n", (long)skip, (long)n,
+                       s.rest, s.cnt, s.nmax, rest, skip >= 0, nmax);
+                bad = 1;
+            }
+            /* with kept exps: the same sums, and the exps the compare's sweep keeps, bit for bit */
+            ce_exp_table_sums k = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, keep, nx, 0, skip);
+            ce_exp_block_avx2_f32(x, n, m, m - 105.0f, keep_count, NULL, 0, CE_TABLE_COUNT);
+            if (memcmp(&k, &s, sizeof k) != 0 || memcmp(keep, keep_count, (size_t)n * sizeof(float)) != 0) {
+                printf("AVX2 skip %ld of %ld: kept exps or their sums differ\n", (long)skip, (long)n);
+                bad = 1;
+            }
+            if (n > 1) {
+                const npy_intp at = skip == n - 1 ? 0 : n - 1;
+                const float keep_x = x[at];
+                x[at] = NAN;
+                s = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, skip);
+                if (s.rest == s.rest) {
+                    printf("AVX2 skip %ld of %ld: NaN at %ld lost (sum %g)\n", (long)skip, (long)n, (long)at, s.rest);
+                    bad = 1;
+                }
+                x[at] = keep_x;
+            }
+        }
+    }
+    /* without ties, leaving the max out by its position or by the compare gives the same sums, bit for bit */
+    for (npy_intp n = 1; n < 600; n += 37) {
+        for (npy_intp j = 0; j < n; j++) x[j] = j % 5 == 1 ? -INFINITY : m - 0.37f * (float)(j % 50) - 0.01f;
+        const npy_intp at = (n * 7) % n;
+        x[at] = m;
+        const ce_exp_table_sums a = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, at);
+        const ce_exp_table_sums b = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, CE_TABLE_COUNT);
+        if (memcmp(&a, &b, sizeof a) != 0) {
+            printf("AVX2 %ld entries, max at %ld: rest %.9g by position, %.9g by compare\n", (long)n, (long)at, a.rest,
+                   b.rest);
+            bad = 1;
+        }
+    }
+    for (npy_intp n = 0; n < 100; n++) {
+        for (npy_intp at = -1; at < n; at++) {
+            for (npy_intp j = 0; j < n; j++) x[j] = j == at ? 2.5f : (j > at && j % 3 == 0 ? 2.5f : -1.0f - (float)j);
+            const npy_intp got = ce_first_at_max_avx2(x, n, 2.5f);
+            npy_intp want = -1;
+            for (npy_intp j = 0; j < n && want < 0; j++) want = x[j] == 2.5f ? j : -1;
+            if (got != want) {
+                printf("AVX2 first entry at the max of %ld: %ld, expected %ld\n", (long)n, (long)got, (long)want);
+                bad = 1;
+            }
+        }
+    }
+    x[0] = -1.0f; x[1] = -0.0f; x[2] = 0.0f;
+    if (ce_first_at_max_avx2(x, 3, 0.0f) != 1 || ce_first_at_max_avx2(x, 1, 0.0f) != -1) {
+        printf("AVX2 first entry at the max: -0 and +0 not taken as equal, or an absent max found\n");
+        bad = 1;
+    }
+    printf("AVX2 sums leaving one entry out: %s\n", bad ? "wrong" : "right");
     return bad;
 }
 
@@ -127,10 +210,10 @@ static int same_as_f32(const char *path, block_fn half, block_fn f32, float (*wi
 {
     int bad = 0;
     for (npy_intp j = 0; j < n; j++) { x[j] = widen(xh[j]); nx[j] = widen(nxh[j]); }
-    const ce_exp_table_sums b = f32(x, n, m, m - 105.0f, keep, with_nx ? nx : NULL, 0);
-    const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, keep_h, with_nx ? nxh : NULL, 0);
+    const ce_exp_table_sums b = f32(x, n, m, m - 105.0f, keep, with_nx ? nx : NULL, 0, CE_TABLE_COUNT);
+    const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, keep_h, with_nx ? nxh : NULL, 0, CE_TABLE_COUNT);
     if (memcmp(&a, &b, sizeof a) != 0 || memcmp(keep_h, keep, (size_t)n * sizeof(float)) != 0) bad = 1;
-    const ce_exp_table_sums c = half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL, with_nx ? (uintptr_t)nxh : 0);
+    const ce_exp_table_sums c = half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL, with_nx ? (uintptr_t)nxh : 0, CE_TABLE_COUNT);
     /* the total of the exps, each entry at m adding at most 1.42 (ce_exp_rel's top) */
     const float tot = fabsf(b.rest) + 1.42f * (float)b.cnt;
     if (b.rest != b.rest ? c.rest == c.rest : fabsf(c.rest - b.rest) > 0x1p-22f * tot) bad = 1;
@@ -189,6 +272,7 @@ int main(void)
         return 77;
     }
     int bad = check("AVX2", ce_exp_block_avx2_f32);
+    bad |= check_skip();
     bad |= check_half("AVX2 float16", ce_exp_block_avx2_f16, ce_exp_block_avx2_f32, widen_f16);
     bad |= check_half("AVX2 bfloat16", ce_exp_block_avx2_bf16, ce_exp_block_avx2_f32, widen_bf16);
     if (avx512) {

@@ -60,8 +60,10 @@ static inline float ce_exp_table_t0(float m, int L)
     return (float)(12582912.0 + L * (26 - km));
 }
 
-/* exp(xc - mref) for clamped xc (xc >= m - 105, or NaN), 16 at a time */
-__attribute__((target("avx512f"))) static inline __m512 ce_exp16_avx512(__m512 xc, __m512 t0, __m512i table)
+/* exp(xc - mref) for clamped xc (xc >= m - 105, or NaN), 16 at a time, in two factors: returns p and sets
+ * *s, exp = p s (in one rounding) */
+__attribute__((target("avx512f"))) static inline __m512 ce_exp16_avx512_parts(__m512 xc, __m512 t0, __m512i table,
+                                                                              __m512 *s)
 {
     const __m512 t = _mm512_fmadd_ps(xc, _mm512_set1_ps(16.0f * 1.44269504088896340736f), t0);
     const __m512 k = _mm512_sub_ps(t, t0);
@@ -69,11 +71,10 @@ __attribute__((target("avx512f"))) static inline __m512 ce_exp16_avx512(__m512 x
     __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f / 16), xc);
     r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f / 16), r);
     const __m512i tb = _mm512_castps_si512(t);
-    const __m512 s = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(tb, 19), _mm512_permutexvar_epi32(tb, table)));
+    *s = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(tb, 19), _mm512_permutexvar_epi32(tb, table)));
     __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0x1p-26f / 6), r, _mm512_set1_ps(0x1p-26f / 2));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1p-26f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1p-26f));
-    return _mm512_mul_ps(p, s);
+    return _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1p-26f));
 }
 
 /* The same, 8 at a time, in two factors: returns p and sets *s, exp = p s (in one rounding) */
@@ -89,13 +90,6 @@ __attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2_parts(__m2
     __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(0x1p-26f * 0.16664298f), r, _mm256_set1_ps(0x1p-26f * 0.5000648f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1p-26f));
     return _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1p-26f));
-}
-
-__attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2(__m256 xc, __m256 t0, __m256i table)
-{
-    __m256 s;
-    const __m256 p = ce_exp8_avx2_parts(xc, t0, table, &s);
-    return _mm256_mul_ps(p, s);
 }
 
 /* The element types a block reads: float32 rows, or half rows converted in registers (exact, as
@@ -140,16 +134,17 @@ __attribute__((target("sse4.1"))) CE_TABLE_BODY float ce_table_half_max_value(__
     return kind == CE_TABLE_F16 ? ce_ld_f16_bits(bits) : ce_ld_bf16(bits);
 }
 
-/* One step of 16 exps (the lanes of `in`): added to rest unless x equals m, those counted in cnt; returns
- * them */
+/* One step of 16 exps (the lanes of `in`): added to rest as p s + rest in one rounding unless x equals m,
+ * those counted in cnt; returns them */
 CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_step16(__m512 xv, __m512 lo, __m512 mv, __m512 t0, __m512i table,
                                                      __mmask16 in, __m512 *rest, int *cnt)
 {
-    const __m512 e = ce_exp16_avx512(_mm512_max_ps(lo, xv), t0, table);   /* NaN x stays NaN */
-    const __mmask16 ne = _mm512_cmp_ps_mask(xv, mv, _CMP_NEQ_UQ);         /* NaN x: into rest */
-    *rest = _mm512_mask_add_ps(*rest, ne & in, *rest, e);
+    __m512 s;
+    const __m512 p = ce_exp16_avx512_parts(_mm512_max_ps(lo, xv), t0, table, &s);   /* NaN x stays NaN */
+    const __mmask16 ne = _mm512_cmp_ps_mask(xv, mv, _CMP_NEQ_UQ);                   /* NaN x: into rest */
+    *rest = _mm512_mask3_fmadd_ps(p, s, *rest, ne & in);
     *cnt += __builtin_popcount((unsigned)(~ne & in));
-    return e;
+    return _mm512_mul_ps(p, s);
 }
 
 /* The exps of x[0, n) relative to mref (m the row's max, xlo = m - 105 its clamp, as ce_exp_rel_row sets
@@ -399,13 +394,23 @@ CE_TABLE_AVX2 static npy_intp ce_first_at_max_avx2(const float *x, npy_intp n, f
     return -1;
 }
 
+/* The skip argument of ce_exp_block for a row x[0, n) of `kind` with max m on path `level` (kept: its exps are
+ * kept), see CE_TABLE_COUNT.  AVX-512 leaves m out with a masked add, which a search for its position did
+ * not repay (docs/performance.md). */
+static inline npy_intp ce_table_skip_for(int level, int kind, const void *x, npy_intp n, float m, int kept)
+{
+    if (level == 4) return CE_TABLE_COUNT;
+    return !kept && kind == CE_TABLE_F32 && n >= CE_TABLE_SKIP_MIN ? ce_first_at_max_avx2((const float *)x, n, m)
+                                                                   : CE_TABLE_COUNT;
+}
+
 /* The blocks, one function per path and element type (a target-specific body inlines only into its own
  * target), and the choice between them: level 4 (AVX-512) or 3 (AVX2), kind a constant at each call */
 #define CE_TABLE_BLOCKS(kind, suf)                                                                              \
     CE_TABLE_AVX512 static ce_exp_table_sums ce_exp_block_avx512_##suf(                                        \
         const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, npy_intp skip) \
     {                                                                                                           \
-        (void)skip;   /* the masked adds leave the max out as cheaply as a given entry */                        \
+        (void)skip;   /* always CE_TABLE_COUNT: see ce_table_skip_for */                                          \
         return ce_exp_block16(x, n, m, xlo, keep, nx, pf, kind);                                                \
     }                                                                                                           \
     CE_TABLE_AVX2 static ce_exp_table_sums ce_exp_block_avx2_##suf(                                            \

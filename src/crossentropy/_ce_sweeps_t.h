@@ -120,11 +120,9 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
     /* contiguous float32 and half rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
     const int table = CE_TABLE_KIND >= 0 ? ce_simd_level() : 0;
     const uintptr_t pf = keep ? 0 : ce_pf_next_row(nx, n * (npy_intp)sizeof(CE_S));
-    /* AVX2 float32 sums without kept exps, of rows long enough to repay the search: the first max entry left
-     * out instead of every max entry compared and counted (see CE_TABLE_COUNT) */
-    const npy_intp jmax = table == 3 && !keep && CE_TABLE_KIND == CE_TABLE_F32 && n >= CE_TABLE_SKIP_MIN
-                              ? ce_first_at_max_avx2((const float *)x, n, (float)m)
-                              : CE_TABLE_COUNT;
+    /* how the blocks leave m out of the sums: by the position of its first entry, or by a compare */
+    const npy_intp skip = table >= 3 ? ce_table_skip_for(table, CE_TABLE_KIND, x, n, (float)m, keep != NULL)
+                                     : CE_TABLE_COUNT;
 #endif
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
@@ -133,7 +131,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
             float *kb = keep ? (float *)keep + j0 : NULL;
             ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
                                                has_nx ? nx + j0 : NULL, pf ? pf + (uintptr_t)(j0 * sizeof(CE_S)) : 0,
-                                               jmax == CE_TABLE_COUNT ? CE_TABLE_COUNT : (jmax >= j0 && jmax < j1 ? jmax - j0 : -1));
+                                               skip == CE_TABLE_COUNT ? CE_TABLE_COUNT : (skip >= j0 && skip < j1 ? skip - j0 : -1));
             rest_all += (CE_T)s.rest;
             cnt_all += s.cnt;   /* counted by the block */
             if (has_nx) mn = s.nmax > mn ? (CE_T)s.nmax : mn;

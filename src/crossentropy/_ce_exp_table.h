@@ -274,6 +274,13 @@ CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_sum8_run(const void *x, npy_intp j0, n
     }
 }
 
+/* The lanes of `in` but the one of entry `at` of an 8-entry step (none when at is outside [0, 8)) */
+CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_but8(npy_intp at, __m256i in, __m256i lane)
+{
+    if ((size_t)at >= 8) return _mm256_castsi256_ps(in);
+    return _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_set1_epi32((int)at), lane), in));
+}
+
 /* The same as ce_exp_block16, 8 at a time; the last n % 8 are one step of masked loads and stores.  With
  * skip != CE_TABLE_COUNT, the sums leave entry `skip` out instead of comparing each entry with m (see
  * CE_TABLE_COUNT). */
@@ -294,21 +301,13 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         const npy_intp n8 = n & ~(npy_intp)7, s8 = skip >= 0 && skip < n8 ? skip & ~(npy_intp)7 : n8;
         ce_table_sum8_run(x, 0, s8, lo, t0, table, keep, nx, pf, kind, &rest, &nmax);
         if (s8 < n8) {
-            const __m256 others = _mm256_castsi256_ps(_mm256_xor_si256(all, _mm256_cmpeq_epi32(_mm256_set1_epi32((int)(skip - s8)), lane)));
-            const __m256 e = ce_table_add8(ce_table_load8(x, s8, all, 8, kind), lo, t0, table, others, &rest);
+            const __m256 e = ce_table_add8(ce_table_load8(x, s8, all, 8, kind), lo, t0, table,
+                                           ce_table_but8(skip - s8, all, lane), &rest);
             if (keep) _mm256_storeu_ps(keep + s8, e);
             if (nx) nmax = _mm256_max_ps(ce_table_load8(nx, s8, all, 8, kind), nmax);
             ce_table_sum8_run(x, s8 + 8, n8, lo, t0, table, keep, nx, pf, kind, &rest, &nmax);
         }
         j = n8;
-        if (j < n) {
-            const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), lane);
-            const __m256 taken = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_set1_epi32((int)(skip - j)), lane), in));
-            const __m256 e = ce_table_add8(ce_table_load8(x, j, in, n - j, kind), lo, t0, table, taken, &rest);
-            if (keep) _mm256_maskstore_ps(keep + j, in, e);
-            if (nx) nmax = _mm256_max_ps(_mm256_blendv_ps(ninf, ce_table_load8(nx, j, in, n - j, kind), _mm256_castsi256_ps(in)), nmax);
-            j = n;
-        }
         cnt = skip >= 0;
     } else if (kind != CE_TABLE_F32 && !keep) {   /* half rows, 16 at a time, as ce_exp_block16 takes 32 */
         __m256i smax = _mm256_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
@@ -352,12 +351,17 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
     }
     if (j < n) {
         /* lanes below n - j: all bits set (the masked loads and stores look at the top bit) */
-        const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), lane);
         const __m256 inf = _mm256_castsi256_ps(in);
         const __m256 xv = ce_table_load8(x, j, in, n - j, kind);
-        const __m256 ne = _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), inf);
-        const __m256 e = _mm256_and_ps(ce_table_add8(xv, lo, t0, table, ne, &rest), inf);
-        cnt += __builtin_popcount((unsigned)(~_mm256_movemask_ps(ne) & _mm256_movemask_ps(inf)));
+        __m256 taken;   /* the lanes added to rest */
+        if (skip != CE_TABLE_COUNT) {
+            taken = ce_table_but8(skip - j, in, lane);
+        } else {
+            taken = _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), inf);
+            cnt += __builtin_popcount((unsigned)(~_mm256_movemask_ps(taken) & _mm256_movemask_ps(inf)));
+        }
+        const __m256 e = _mm256_and_ps(ce_table_add8(xv, lo, t0, table, taken, &rest), inf);
         if (keep) _mm256_maskstore_ps(keep + j, in, e);
         if (nx) nmax = _mm256_max_ps(_mm256_blendv_ps(ninf, ce_table_load8(nx, j, in, n - j, kind), inf), nmax);
     }

@@ -405,6 +405,41 @@ def test_forward_rows_read_in_registers(h, cols):
     assert_close_ulps(got, ref.sparse_softmax_cross_entropy(x, labels), F32, 4, what="forward vs float64")
 
 
+@pytest.mark.parametrize("cols", [100, 1000, 7000])
+@pytest.mark.parametrize("h", HALVES)
+def test_loss_and_grad_rows_read_in_registers(h, cols):
+    """The loss+grad of sparse labels alone reads contiguous half rows in registers too: the exps kept in a
+    float32 row, which is scaled while rounded into the half gradient.  Losses and gradients equal float32's
+    on the same values bit for bit (the gradient rounded once to the half type), into half and float32 out=,
+    over many blocks of rows with bad labels, ignored rows (torch layer), extremes, -inf masks and NaN rows."""
+    from crossentropy import torch as cet
+
+    x8, labels8 = half_rows(h, cols)
+    order = np.random.default_rng(6).permutation(np.tile(np.arange(8), 40))
+    x, labels = x8[order], labels8[order]
+    bad = labels.copy()
+    bad[[3, 150]] = [cols, -7]  # NaN rows
+    with np.errstate(all="ignore"):
+        want_loss, want_grad = ce.sparse_softmax_cross_entropy_and_grad(x.astype(F32), bad)
+        loss, grad = np.empty(len(x), F32), np.full(x.shape, 7, h)
+        ce.sparse_softmax_cross_entropy_and_grad(x, bad, out=(loss, grad))
+        loss32, grad32 = ce.sparse_softmax_cross_entropy_and_grad(x, bad, dtype=F32)
+    np.testing.assert_array_equal(loss, want_loss)
+    np.testing.assert_array_equal(loss32, want_loss)
+    np.testing.assert_array_equal(grad32, want_grad)
+    with np.errstate(over="ignore", under="ignore"):
+        np.testing.assert_array_equal(grad.astype(F32), want_grad.astype(h).astype(F32))
+    labels[[0, 9, 10, 200]] = -100  # ignored: loss 0, gradient row 0
+    with np.errstate(all="ignore"):
+        loss, grad = cet.cross_entropy(x, labels, reduction="none", return_grad=True)
+        want_loss, want_grad = cet.cross_entropy(x.astype(F32), labels, reduction="none", return_grad=True)
+    assert loss.dtype == grad.dtype == h
+    with np.errstate(over="ignore", under="ignore"):
+        np.testing.assert_array_equal(loss.astype(F32), want_loss.astype(h).astype(F32))
+        np.testing.assert_array_equal(grad.astype(F32), want_grad.astype(h).astype(F32))
+    assert (grad[[0, 9, 10, 200]].astype(F32) == 0).all()
+
+
 def assert_staged_equal_float32(kernel, x, labels, h):
     """The checks of the two tests above: kernel on half rows x equals it on x widened to float32."""
     t = soft_targets(x, h)

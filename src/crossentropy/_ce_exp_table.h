@@ -163,24 +163,29 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
     __m512 rest = _mm512_setzero_ps(), nmax = ninf;
     int cnt = 0;
     npy_intp j = 0;
-    if (kind != CE_TABLE_F32 && !keep) {
-        /* half rows, 32 at a time: the next row's max on the patterns (one integer max for 32); bfloat16's
-         * even and odd entries widened in place (a shift, a mask), as the sums need no order */
+    if (kind != CE_TABLE_F32) {
+        /* half rows, 32 at a time: the next row's max on the patterns (one integer max for 32, where a
+         * conversion per 16 would cost as much as the row's own); without kept exps, bfloat16's even and odd
+         * entries widened in place (a shift, a mask), as the sums need no order */
         __m512i smax = _mm512_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
         for (; j + 32 <= n; j += 32) {
             const uint16_t *h = (const uint16_t *)x + j;
             ce_table_prefetch(pf, j * es);
             __m512 a, b;
-            if (kind == CE_TABLE_F16) {
-                a = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
-                b = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + 16)));
-            } else {
+            if (kind == CE_TABLE_BF16 && !keep) {
                 const __m512i v = _mm512_loadu_si512(h);
                 a = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
                 b = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+            } else {
+                a = ce_table_load16(x, j, 0, 0, kind);
+                b = ce_table_load16(x, j + 16, 0, 0, kind);
             }
-            ce_table_step16(a, lo, mv, t0, table, 0xffff, &rest, &cnt);
-            ce_table_step16(b, lo, mv, t0, table, 0xffff, &rest, &cnt);
+            const __m512 ea = ce_table_step16(a, lo, mv, t0, table, 0xffff, &rest, &cnt);
+            const __m512 eb = ce_table_step16(b, lo, mv, t0, table, 0xffff, &rest, &cnt);
+            if (keep) {
+                _mm512_storeu_ps(keep + j, ea);
+                _mm512_storeu_ps(keep + j + 16, eb);
+            }
             if (nx) {
                 const __m512i v = _mm512_loadu_si512((const uint16_t *)nx + j);
                 smax = _mm512_max_epi16(smax, v);
@@ -309,22 +314,26 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         }
         j = n8;
         cnt = skip >= 0;
-    } else if (kind != CE_TABLE_F32 && !keep) {   /* half rows, 16 at a time, as ce_exp_block16 takes 32 */
+    } else if (kind != CE_TABLE_F32) {   /* half rows, 16 at a time, as ce_exp_block16 takes 32 */
         __m256i smax = _mm256_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
         for (; j + 16 <= n; j += 16) {
             const uint16_t *h = (const uint16_t *)x + j;
             ce_table_prefetch(pf, j * es);
             __m256 a, b;
-            if (kind == CE_TABLE_F16) {
-                a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-                b = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
-            } else {
+            if (kind == CE_TABLE_BF16 && !keep) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)h);
                 a = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
                 b = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+            } else {
+                a = ce_table_load8(x, j, all, 8, kind);
+                b = ce_table_load8(x, j + 8, all, 8, kind);
             }
-            ce_table_step8(a, lo, mv, t0, table, &rest, &cnt);
-            ce_table_step8(b, lo, mv, t0, table, &rest, &cnt);
+            const __m256 ea = ce_table_step8(a, lo, mv, t0, table, &rest, &cnt);
+            const __m256 eb = ce_table_step8(b, lo, mv, t0, table, &rest, &cnt);
+            if (keep) {
+                _mm256_storeu_ps(keep + j, ea);
+                _mm256_storeu_ps(keep + j + 8, eb);
+            }
             if (nx) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)((const uint16_t *)nx + j));
                 smax = _mm256_max_epi16(smax, v);

@@ -66,14 +66,16 @@ typedef enum {
     CE_BIN_LOGITS_KERAS = 6,       /* Keras (JAX): ((1-z) x or -z x) + log1p(exp(-|x|)); +inf at x = +-inf */
 } ce_binary_loss;
 
-/* An N x C output row the float32 row kernel left unscaled for its caller (the staged half rows,
- * _ce_rows_t.h, which scale it while rounding it into the half output, instead of a pass of its own): the
- * row holds exp(x_j - max), the result is coef times the row, except at keep, which is already final (the
- * label entry of a sparse gradient row). */
+/* An N x C output row a row kernel left unscaled for its caller (the half rows, _ce_rows_t.h, which scale it
+ * while rounding it into the half output, instead of a pass of its own): the row holds exp(x_j - max), the
+ * result is coef times the row, except at keep, which is already final (the label entry of a sparse gradient
+ * row).  The row is the float32 kernel's output row, or `kept`, a float32 row of the caller's where a half
+ * column's kernel keeps its exps (NULL: none). */
 typedef struct {
     int unscaled;                          /* 0: the kernel scaled the row itself */
     float coef;
     int64_t keep;                          /* -1: none */
+    float *kept;
 } ce_unscaled_row;
 
 /* The next staged half row, widened block by block inside the current row's exp sweep (the staged half rows,

@@ -353,8 +353,8 @@ def test_contiguous_rows_equal_float32_on_the_same_values(h, cols, kernel):
 @pytest.mark.parametrize("kernel", STAGED_KERNELS, ids=lambda k: k.name)
 @pytest.mark.parametrize("h", HALVES)
 def test_long_rows_in_blocks_equal_float32(h, kernel):
-    """Rows too long to be prefetched whole (7000 classes), 48 of them so that the driver hands the kernel
-    blocks of 3 rows, with the special rows (bad labels, +-6e4 extremes, -inf masks, NaN) shuffled over the
+    """Rows too long to be prefetched whole (7000 classes), 48 of them, which the driver hands the threads as
+    one block each, with the special rows (bad labels, +-6e4 extremes, -inf masks, NaN) shuffled over the
     blocks: results equal the float32 kernel's on the same values, as for the 8-row calls above."""
     x8, labels8 = half_rows(h, 7000)
     order = np.random.default_rng(3).permutation(np.tile(np.arange(8), 6))

@@ -129,7 +129,7 @@ def test_rows_in_any_layout(dtype, cols):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
-@pytest.mark.parametrize("rows", [2, 40, 300])  # blocks of 1, 2 and 16 rows (ce_pipe_rows)
+@pytest.mark.parametrize("rows", [2, 40, 300])  # one block, or one per thread (ce_block_rows)
 @pytest.mark.parametrize("classes", [300, 1000, 4100])
 @pytest.mark.parametrize("what", ["logsumexp", "softmax", "log_softmax"])
 def test_transform_rows_carry_the_next_max(dtype, rows, classes, what):

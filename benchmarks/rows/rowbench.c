@@ -6,8 +6,9 @@
  * f: also time the read floor (a vectorised sum) and the copy floor (memcpy) over the same chunks (float32).
  * ROWBENCH_DTYPE=float16 or bfloat16 (environment): time that element type's kernels on the same values
  * (gradients in the same type), next to the float32 floors.
- * Define ROWS_API when the tree has ce_xent_rows (blocks of rows), as the package's driver calls it, and
- * TRANSFORM_ROWS_API when it has ce_transform_rows too. */
+ * Define ROWS_API when the tree has ce_xent_rows (blocks of rows), as the package's driver calls it,
+ * TRANSFORM_ROWS_API when it has ce_transform_rows too, and PIPE_ROWS_API when the problems have pipe_rows
+ * (the driver's blocks: one per thread). */
 #include "_rowmath.h"
 #include <numpy/ndarraytypes.h>
 #include <stdio.h>
@@ -45,6 +46,9 @@ int main(int argc,char**argv){
   if (CH > N) CH = N;
 #ifdef ROWS_API
   npy_intp PR = ce_pipe_rows(N, C); if (CH % PR) CH -= CH % PR; if (CH < PR) CH = PR;
+#endif
+#ifdef PIPE_ROWS_API   /* as the package's driver on one thread: a chunk is one block */
+  PR = CH; p.pipe_rows = CH; tp.pipe_rows = CH;
 #endif
   for(int r=0;r<R;r++){
    for(npy_intp c0=0;c0+CH<=N;c0+=CH){

@@ -202,7 +202,7 @@ CE_INLINE int CE_F(ce_half_lse_direct)(const ce_transform_problem *p)
 }
 #endif
 
-/* Rows [blk R, blk R + R), R = ce_pipe_rows, as ce_xent_rows_direct: each logsumexp row's statistics sweep
+/* Rows [blk R, blk R + R), R = ce_block_rows, as ce_xent_rows_direct: each logsumexp row's statistics sweep
  * takes the max of the next contiguous row, whose read from memory then overlaps this row's exps (and, for
  * long rows, prefetches the rows after it: ce_pf_next_row); softmax and log_softmax rows do so from
  * CE_TRANSFORM_CARRY_MIN bytes on.  Half rows carry as logsumexp rows where ce_half_lse_direct, else go one at a
@@ -210,7 +210,8 @@ CE_INLINE int CE_F(ce_half_lse_direct)(const ce_transform_problem *p)
 CE_CLONES static int CE_F(ce_transform_rows)(const void *pp, npy_intp blk)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
-    const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
+    const npy_intp R = ce_block_rows(p->pipe_rows, p->rows, p->cols), r0 = blk * R;
+    const npy_intp r1 = p->rows - r0 < R ? p->rows : r0 + R;
     int res = 0;
 #ifdef CE_WIDEN_ROW
     const int carry = CE_F(ce_half_lse_direct)(p);
@@ -614,12 +615,13 @@ CE_INLINE int CE_F(ce_half_rows_direct)(const ce_xent_problem *p)
 }
 #endif
 
-/* Rows [blk R, blk R + R), R = ce_pipe_rows: half rows staged where their layout allows (always with float32
+/* Rows [blk R, blk R + R), R = ce_block_rows: half rows staged where their layout allows (always with float32
  * targets, which only the staged rows read) unless ce_half_rows_direct, the rest direct. */
 CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
 {
     const ce_xent_problem *p = (const ce_xent_problem *)pp;
-    const npy_intp R = ce_pipe_rows(p->rows, p->cols), r0 = blk * R, r1 = p->rows - r0 < R ? p->rows : r0 + R;
+    const npy_intp R = ce_block_rows(p->pipe_rows, p->rows, p->cols), r0 = blk * R;
+    const npy_intp r1 = p->rows - r0 < R ? p->rows : r0 + R;
 #ifdef CE_WIDEN_ROW
     if (CE_F(ce_half_rows_direct)(p)) return CE_F(ce_xent_rows_direct)(p, r0, r1);
     if (CE_F(ce_is_sparse_grad)(p) && CE_F(ce_half_read_in_registers)()) {

@@ -45,6 +45,7 @@ cdef extern from "_rowmath.h" nogil:
         double a, b, c
         int64_t ignore
         ce_xent_mode mode
+        npy_intp pipe_rows
 
     ctypedef struct ce_prob_problem:
         npy_intp rows, cols
@@ -97,6 +98,7 @@ cdef extern from "_rowmath.h" nogil:
         char *y
         npy_intp y_rs, y_cs
         ce_transform_kind what
+        npy_intp pipe_rows
 
     void ce_xent_problem_init(ce_xent_problem *p)
     void ce_prob_problem_init(ce_prob_problem *p)
@@ -166,7 +168,6 @@ cdef extern from "_rowmath.h" nogil:
     const char *ce_float16_path()
     const char *ce_bfloat16_path()
     npy_intp ce_tblock_rows(npy_intp cols, npy_intp rs, npy_intp cs)
-    npy_intp ce_pipe_rows(npy_intp rows, npy_intp cols)
     int ce_rows_adjacent(npy_intp rows, npy_intp cols, npy_intp rs, npy_intp cs, npy_intp itemsize)
 
 

@@ -239,13 +239,19 @@ cdef ce_counts run_rows(ce_row_fn fn, const void *problem, npy_intp rows, npy_in
     return counts
 
 
+cdef inline npy_intp rows_per_thread(npy_intp rows, npy_intp cols) noexcept nogil:
+    # the rows of a block of xent_rows / transform_rows: one block per thread (ce_block_rows)
+    cdef npy_intp nt = _threads_for(rows, cols)
+    return (rows + nt - 1) // nt if rows > 0 else 1
+
+
 cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noexcept nogil:
     """Softmax cross-entropy: float rows with strided classes (logits, targets or gradient), adjacent strided
     rows and few-class half rows go through contiguous block buffers, few-class contiguous problems go
     block-wise (exp vectorised across rows), the rest in blocks of consecutive rows."""
     cdef npy_intp blocks = (p.rows + CE_BLOCK_ROWS - 1) // CE_BLOCK_ROWS
     cdef npy_intp tb = ce_tblock_rows(p.cols, p.x_rs, p.x_cs)
-    cdef npy_intp pr = ce_pipe_rows(p.rows, p.cols)
+    cdef ce_xent_problem q
     # float rows with strided classes are gathered into contiguous blocks, so that they run the contiguous
     # rows' kernels and give their results bit for bit (half rows are staged through contiguous float32 rows
     # anyway); half types with few classes also go block-wise: a block is widened once, then runs the float32
@@ -259,7 +265,9 @@ cdef ce_counts run_xent(const ce_xent_problem *p, const ce_dtype_kernels *k) noe
     if k.xent_small_ok(p):
         return run_rows(k.xent_small_block, p, blocks, p.cols * CE_BLOCK_ROWS)
     # blocks of rows: each row's sweep also takes the next row's max (its read overlaps this row's exps)
-    return run_rows(k.xent_rows, p, (p.rows + pr - 1) // pr, p.cols * pr)
+    q = p[0]
+    q.pipe_rows = rows_per_thread(p.rows, p.cols)
+    return run_rows(k.xent_rows, &q, (q.rows + q.pipe_rows - 1) // q.pipe_rows, q.cols * q.pipe_rows)
 
 
 cdef inline bint transform_few_in_any_layout(const ce_transform_problem *p, const ce_dtype_kernels *k) noexcept nogil:
@@ -288,8 +296,9 @@ cdef ce_counts run_transform(const ce_transform_problem *p, const ce_dtype_kerne
                         p.cols * CE_BLOCK_ROWS)
     # blocks of rows: logsumexp rows (and long softmax / log_softmax rows) also take the next row's max in
     # their sweep, its read overlapping this row's exps (ce_transform_rows)
-    cdef npy_intp pr = ce_pipe_rows(p.rows, p.cols)
-    return run_rows(k.transform_rows, p, (p.rows + pr - 1) // pr, p.cols * pr)
+    cdef ce_transform_problem q = p[0]
+    q.pipe_rows = rows_per_thread(p.rows, p.cols)
+    return run_rows(k.transform_rows, &q, (q.rows + q.pipe_rows - 1) // q.pipe_rows, q.cols * q.pipe_rows)
 
 
 cdef ce_counts run_stats(const ce_stats_problem *p, const ce_dtype_kernels *k) noexcept nogil:

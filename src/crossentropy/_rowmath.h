@@ -109,6 +109,7 @@ typedef struct {
     ce_xent_mode mode;
     ce_unscaled_row *unscaled;             /* internal, NULL: see ce_unscaled_row */
     ce_widen_next *wnext;                  /* internal, NULL: see ce_widen_next */
+    npy_intp pipe_rows;                    /* rows per block of xent_rows, 0: see ce_block_rows */
 } ce_xent_problem;
 
 /* Cross-entropy of probabilities that are first rescaled by their row sum and clipped to [eps, 1-eps]
@@ -157,6 +158,7 @@ typedef struct {
     char *y; npy_intp y_rs, y_cs;          /* a scalar per row for CE_ROW_LSE */
     ce_transform_kind what;
     ce_unscaled_row *unscaled;             /* internal, NULL: see ce_unscaled_row */
+    npy_intp pipe_rows;                    /* rows per block of transform_rows, 0: see ce_block_rows */
 } ce_transform_problem;
 
 /* Language-model rows (crossentropy.lm): the token statistics, or Liger's loss and its gradient, of soft-capped
@@ -244,10 +246,10 @@ typedef struct {
     ce_row_fn transform_row, transform_tblock;
     ce_row_fn transform_small_block;      /* blocks of CE_BLOCK_ROWS rows of few classes (transform_small_ok) */
     int (*transform_small_ok)(const ce_transform_problem *p);
-    ce_row_fn transform_rows;             /* blocks of ce_pipe_rows rows, each sweep taking the next row's max */
+    ce_row_fn transform_rows;             /* blocks of ce_block_rows rows, each sweep taking the next row's max */
     ce_row_fn xent_row, xent_small_block, xent_tblock;
     int (*xent_small_ok)(const ce_xent_problem *p);
-    ce_row_fn xent_rows;                  /* blocks of ce_pipe_rows rows, each sweep taking the next row's max */
+    ce_row_fn xent_rows;                  /* blocks of ce_block_rows rows, each sweep taking the next row's max */
     ce_row_fn prob_row, binary_row;
     ce_row_fn lm_row;                     /* ce_lm_problem rows */
     ce_row_fn stats_row, stats_small_block;   /* ce_stats_problem rows, blocks of short rows */
@@ -347,6 +349,15 @@ static inline npy_intp ce_pipe_rows(npy_intp rows, npy_intp cols)
     npy_intp r = rows / 16;
     (void)cols;
     return r < 1 ? 1 : (r > 16 ? 16 : r);
+}
+
+/* Rows per block of ce_xent_rows and ce_transform_rows: pipe_rows when set, else ce_pipe_rows.  The drivers
+ * set one block per thread (each thread's share of rows is one contiguous range anyway): a block's first row
+ * takes its max in a read of its own, which no exps overlap, and with blocks of 16 rows that cost 5-10% of a
+ * forward (docs/performance.md). */
+static inline npy_intp ce_block_rows(npy_intp pipe_rows, npy_intp rows, npy_intp cols)
+{
+    return pipe_rows > 0 ? pipe_rows : ce_pipe_rows(rows, cols);
 }
 
 /* Whether a problem's rows are strided but adjacent, so that copying blocks of rows pays. */

@@ -405,11 +405,17 @@ CE_CLONES static int CE_F(ce_xent_row)(const void *pp, npy_intp i)
     return CE_F(ce_xent_row_carry)(pp, i, (CE_T)NAN, NULL, NULL);
 }
 
-/* Whether rows are the forward of sparse labels alone (no gradient, dense targets, class vector or smoothing
- * offset), contiguous classes: ce_xent_sparse_fwd_rows */
+/* Whether rows have sparse labels alone (no dense targets, class vector or smoothing offset), logits, contiguous
+ * classes */
+CE_INLINE int CE_F(ce_is_sparse_alone)(const ce_xent_problem *p)
+{
+    return p->lab && !p->t && !p->v && p->b == 0 && p->mode != CE_XENT_LOG_PROBS && p->x_cs == CE_SZ;
+}
+
+/* Whether rows are the forward of ce_is_sparse_alone: ce_xent_sparse_fwd_rows */
 CE_INLINE int CE_F(ce_is_sparse_forward)(const ce_xent_problem *p)
 {
-    return !p->grad && p->lab && !p->t && !p->v && p->b == 0 && p->mode != CE_XENT_LOG_PROBS && p->x_cs == CE_SZ;
+    return !p->grad && CE_F(ce_is_sparse_alone)(p);
 }
 
 /* ce_xent_rows_direct for ce_is_sparse_forward rows: each sweep leaves its statistics, and the losses of up to
@@ -461,19 +467,34 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
  * (contiguous rows), so that row's first read from memory overlaps this row's exps instead of following them.
  * (No software prefetch of the rows ahead here: the hardware prefetcher follows that read, and prefetching
  * a few rows ahead as well made float32 loss+grad 20-25% slower, docs/performance.md.  Only the forward
- * sweep of long rows prefetches, as it reads the next row: ce_pf_next_row.) */
+ * sweep of long rows prefetches, as it reads the next row: ce_pf_next_row.)  A half row its kernel left
+ * unscaled in the caller's float32 row (p->unscaled->kept, ce_xent_grad_rows_in_registers) is scaled while
+ * rounded into its output row. */
 CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
     if (CE_F(ce_is_sparse_forward)(p)) return CE_F(ce_xent_sparse_fwd_rows)(p, r0, r1);
     const void *pp = p;
     CE_T m = (CE_T)NAN;
     int nbad = 0;
+#ifdef CE_NARROW_ROW
+    ce_unscaled_row *const u = p->unscaled && p->unscaled->kept ? p->unscaled : NULL;
+    const int stream = u && CE_F(ce_stream_rows)(p->rows, p->cols);
+#endif
     for (npy_intp i = r0; i < r1; i++) {
         CE_T mn = (CE_T)NAN;
         const CE_S *nx = (i + 1 < r1 && p->x_cs == CE_SZ) ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
         nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
+#ifdef CE_NARROW_ROW
+        if (u && u->unscaled) {
+            CE_NARROW_ROW(u->kept, CE_ROW(CE_SG, p->grad, p->g_rs, i), p->cols, u->coef, (npy_intp)u->keep, stream);
+            u->unscaled = 0;
+        }
+#endif
         m = mn;
     }
+#ifdef CE_NARROW_ROW
+    if (stream) ce_stream_fence();
+#endif
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
 
@@ -546,16 +567,15 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
 
-/* Whether half rows are a loss+grad of sparse labels alone (no dense targets, class vector or smoothing
- * offset), contiguous classes and output rows: ce_xent_grad_rows_in_registers */
+/* Whether half rows are a loss+grad of ce_is_sparse_alone into contiguous output rows:
+ * ce_xent_grad_rows_in_registers */
 CE_INLINE int CE_F(ce_is_sparse_grad)(const ce_xent_problem *p)
 {
-    return p->grad && p->lab && !p->t && !p->v && p->b == 0 && p->mode != CE_XENT_LOG_PROBS &&
-           p->x_cs == CE_SZ && p->g_cs == CE_SZG;
+    return p->grad && p->g_cs == CE_SZG && CE_F(ce_is_sparse_alone)(p);
 }
 
-/* Half rows [r0, r1) of ce_is_sparse_grad, read in registers: each row's sweep converts its halves, keeps its
- * exps in a float32 row and takes the next row's max, as ce_xent_rows_direct, and the kept row is then scaled
+/* Half rows [r0, r1) of ce_is_sparse_grad, read in registers (ce_xent_rows_direct): each row's sweep converts
+ * its halves, keeps its exps in a float32 row and takes the next row's max, and the kept row is then scaled
  * while rounded into a half output row (ce_unscaled_row; a float32 output row keeps the exps itself).  The
  * staged rows' widening pass is left out; the results are theirs, bit for bit.  No software prefetch of the
  * rows ahead, of x or of the output (with both, as the staged rows have them, 65536x1000 float16 ran at 0.43
@@ -563,35 +583,18 @@ CE_INLINE int CE_F(ce_is_sparse_grad)(const ce_xent_problem *p)
  * allocated. */
 CE_INLINE int CE_F(ce_xent_grad_rows_in_registers)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
-    const npy_intp n = p->cols;
-    ce_xent_problem q = *p;
 #ifdef CE_NARROW_ROW
-    float *kept = (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    float *kept = (float *)malloc((size_t)(p->cols > 0 ? p->cols : 1) * sizeof(float));
     if (!kept) return -1;
     ce_unscaled_row unscaled = {0, 0.0f, -1, kept};
+    ce_xent_problem q = *p;
     q.unscaled = &unscaled;
-    const int stream = CE_F(ce_stream_rows)(p->rows, n);
-#endif
-    CE_T m = (CE_T)NAN;
-    int nbad = 0;
-    for (npy_intp i = r0; i < r1; i++) {
-        CE_T mn = (CE_T)NAN;
-        const CE_S *nx = i + 1 < r1 ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
-#ifdef CE_NARROW_ROW
-        unscaled.unscaled = 0;
-#endif
-        nbad += CE_F(ce_xent_row_carry)(&q, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
-#ifdef CE_NARROW_ROW
-        if (unscaled.unscaled)
-            CE_NARROW_ROW(kept, CE_ROW(CE_SG, p->grad, p->g_rs, i), n, unscaled.coef, (npy_intp)unscaled.keep, stream);
-#endif
-        m = mn;
-    }
-#ifdef CE_NARROW_ROW
-    if (stream) ce_stream_fence();
+    const int res = CE_F(ce_xent_rows_direct)(&q, r0, r1);
     free(kept);
+    return res;
+#else
+    return CE_F(ce_xent_rows_direct)(p, r0, r1);
 #endif
-    return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
 
 #endif

@@ -680,6 +680,19 @@ CE_INLINE CE_F(ce_next_block) CE_F(ce_next_block_at)(const char *rows, npy_intp 
     return b;
 }
 
+/* A block row's statistics for its epilogue, neutral (no division by 0, no infinity) where it is not computed */
+CE_INLINE CE_F(ce_xent_stats) CE_F(ce_block_row_stats)(int on, CE_T m, CE_T rest, CE_T cnt, CE_T L, CE_T S, CE_T dot)
+{
+    CE_F(ce_xent_stats) s;
+    s.m = on ? m : CE_K(0.0);
+    s.rest = on ? rest : CE_K(0.0);
+    s.cnt = on ? cnt : CE_K(1.0);
+    s.L = on ? L : CE_K(0.0);
+    s.S = on ? S : CE_K(0.0);
+    s.dot = on ? dot : CE_K(0.0);
+    return s;
+}
+
 /* ---------------------------------------------------------------------------------------------------
  * Few classes (cols <= ce_block_cols(): up to 96 float, 32 double), rows contiguous: a row is too short to fill a
  * vector, so a block of CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block
@@ -744,49 +757,62 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     }
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
-    /* per row: the loss, and the gradient's coefficients (gy: a sparse row's label, -1 for none, as a CE_T so
-     * that the gradient loop compares in its own lanes; gmax: a sparse row's label entry at the max; gdo: 1 for
-     * a computed row, else its gradient is gfill) */
-    CE_T gc[R], gtc[R], ax[R], ab[R], aK[R], acm1[R], arest[R], gy[R], gmax[R], gdo[R], gfill[R];
-    if (p->grad) {
-        CE_SIMD
-        for (npy_intp i = 0; i < nv; i++) {
-            gc[i] = gtc[i] = ax[i] = ab[i] = aK[i] = acm1[i] = arest[i] = gmax[i] = gdo[i] = gfill[i] = CE_K(0.0);
-            gy[i] = -1;
-        }
-    }
+    /* per row, scalar: its label (gy, as a CE_T so that the gradient loop compares in its own lanes; -1 for none),
+     * the logit there (xy), its weight (rw), and whether it is computed (live: 1; an ignored row's loss and
+     * gradient are 0, a bad label's NaN, as ce_row_label fills them, kept in gfill) */
+    CE_T rw[R], xy[R], gy[R], live[R], gfill[R];
     for (npy_intp i = 0; i < nb; i++) {
-        CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
-        CE_T r = p->r ? CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, r0 + i)) : CE_K(1.0);
-        int64_t y = -1;
-        if (p->lab) {   /* an ignored row's gradient is 0, a bad one's NaN (as ce_row_label fills them) */
+        if (p->r) rw[i] = CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, r0 + i));
+        gy[i] = -1; xy[i] = CE_K(0.0); live[i] = CE_K(1.0); gfill[i] = CE_K(0.0);
+        if (p->lab) {
+            int64_t y = -1;
+            CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
             int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0 + i, n, loss, NULL, 1, &y);
             if (todo <= 0) {
                 nbad += todo < 0;
+                live[i] = CE_K(0.0);
                 gfill[i] = todo < 0 ? (CE_T)NAN : CE_K(0.0);
                 continue;
             }
+            gy[i] = (CE_T)y;   /* exact: y < CE_BLOCK_COLS */
+            xy[i] = xt[y * R + i];
         }
-        if (!(m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY)) {
-            *loss = CE_STR((CE_T)NAN);
-            gfill[i] = (CE_T)NAN;
-            continue;
-        }
-        CE_F(ce_xent_stats) s;
-        s.m = m[i]; s.rest = rest[i]; s.cnt = cnt[i]; s.L = L[i];
-        s.S = p->t ? S[i] : c;
-        s.dot = p->t ? dot[i] : c * (m[i] - xt[y * R + i]);
-        CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(p->mode, &s, r);
-        *loss = CE_STR(e.loss);
-        if (!p->grad) continue;
+    }
+    for (npy_intp i = nb; i < nv; i++) {   /* padding rows */
+        rw[i] = CE_K(1.0); gy[i] = -1; xy[i] = CE_K(0.0); live[i] = CE_K(0.0); gfill[i] = CE_K(0.0);
+    }
+    /* the epilogues vectorised across rows, the loss first.  A row not computed (its label, or a max that is
+     * not finite: NaN) takes neutral statistics, so that it raises no floating-point signal the row kernel
+     * would not.  (No omp simd on these loops: it would keep the structs in memory.) */
+    const int dense = p->t != NULL, weighted = p->r != NULL;
+    const ce_xent_mode mode = p->mode;
+    CE_T fin[R], lv[R];
+    for (npy_intp i = 0; i < nv; i++) {
+        fin[i] = (m[i] > -(CE_T)INFINITY) & (m[i] < (CE_T)INFINITY) ? CE_K(1.0) : CE_K(0.0);
+        const int on = fin[i] * live[i] != 0;
+        const CE_F(ce_xent_stats) s = CE_F(ce_block_row_stats)(on, m[i], rest[i], cnt[i], L[i], dense ? S[i] : c,
+                                                               dense ? dot[i] : c * (m[i] - xy[i]));
+        const CE_T r = weighted ? rw[i] : CE_K(1.0);
+        const CE_T loss = fin[i] != 0 ? CE_F(ce_xent_epilogue)(mode, &s, r).loss : (CE_T)NAN;
+        lv[i] = live[i] != 0 ? loss : gfill[i];   /* (ce_row_label's fill) */
+    }
+    for (npy_intp i = 0; i < nb; i++) *CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i) = CE_STR(lv[i]);
+    if (!p->grad) return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
+    /* the gradient's coefficients (gmax: a sparse row's label entry at the max; gdo: 1 for a computed row, else
+     * its gradient is gfill) */
+    CE_T gc[R], gtc[R], ax[R], ab[R], aK[R], acm1[R], arest[R], gmax[R], gdo[R];
+    for (npy_intp i = 0; i < nv; i++) {
+        const int on = fin[i] * live[i] != 0;
+        const CE_F(ce_xent_stats) s = CE_F(ce_block_row_stats)(on, m[i], rest[i], cnt[i], L[i], dense ? S[i] : c,
+                                                               dense ? dot[i] : c * (m[i] - xy[i]));
+        CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, weighted ? rw[i] : CE_K(1.0));
         CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
         gc[i] = e.coef; gtc[i] = e.tcoef;
         ax[i] = am.x; ab[i] = am.b; aK[i] = am.K; acm1[i] = am.cm1; arest[i] = am.rest;
-        gy[i] = (CE_T)y;   /* exact: y < CE_BLOCK_COLS */
-        if (!p->t) gmax[i] = CE_F(ce_xent_grad_at_max)(&am, c);   /* p - 1 without the cancellation */
-        gdo[i] = 1;
+        gmax[i] = dense ? CE_K(0.0) : CE_F(ce_xent_grad_at_max)(&am, c);   /* p - 1 without the cancellation */
+        gfill[i] = live[i] - fin[i] > 0 ? (CE_T)NAN : gfill[i];
+        gdo[i] = on ? CE_K(1.0) : CE_K(0.0);
     }
-    if (!p->grad) return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
     /* the gradient, class-major over the block (vectorised across rows) into et */
     if (p->t) {
         for (npy_intp j = 0; j < n; j++) {

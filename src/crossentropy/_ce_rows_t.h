@@ -758,12 +758,12 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
     /* per row, scalar: its label (gy, as a CE_T so that the gradient loop compares in its own lanes; -1 for none),
-     * the logit there (xy), its weight (rw), and whether it is computed (live: 1; an ignored row's loss and
-     * gradient are 0, a bad label's NaN, as ce_row_label fills them, kept in gfill) */
-    CE_T rw[R], xy[R], gy[R], live[R], gfill[R];
+     * its target dot product (ldot, where the max is finite), its weight (rw), and whether it is computed (live:
+     * 1; an ignored row's loss and gradient are 0, a bad label's NaN, as ce_row_label fills them, kept in gfill) */
+    CE_T rw[R], ldot[R], gy[R], live[R], gfill[R];
     for (npy_intp i = 0; i < nb; i++) {
         if (p->r) rw[i] = CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, r0 + i));
-        gy[i] = -1; xy[i] = CE_K(0.0); live[i] = CE_K(1.0); gfill[i] = CE_K(0.0);
+        gy[i] = -1; ldot[i] = CE_K(0.0); live[i] = CE_K(1.0); gfill[i] = CE_K(0.0);
         if (p->lab) {
             int64_t y = -1;
             CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
@@ -775,15 +775,16 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
                 continue;
             }
             gy[i] = (CE_T)y;   /* exact: y < CE_BLOCK_COLS */
-            xy[i] = xt[y * R + i];
+            if (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ldot[i] = c * (m[i] - xt[y * R + i]);
         }
     }
     for (npy_intp i = nb; i < nv; i++) {   /* padding rows */
-        rw[i] = CE_K(1.0); gy[i] = -1; xy[i] = CE_K(0.0); live[i] = CE_K(0.0); gfill[i] = CE_K(0.0);
+        rw[i] = CE_K(1.0); gy[i] = -1; ldot[i] = CE_K(0.0); live[i] = CE_K(0.0); gfill[i] = CE_K(0.0);
     }
     /* the epilogues vectorised across rows, the loss first.  A row not computed (its label, or a max that is
-     * not finite: NaN) takes neutral statistics, so that it raises no floating-point signal the row kernel
-     * would not.  (No omp simd on these loops: it would keep the structs in memory.) */
+     * not finite: NaN) takes neutral statistics and weight, so that it raises no floating-point signal the row
+     * kernel would not (the vector loops compute every lane).  (No omp simd on these loops: it would keep the
+     * structs in memory.) */
     const int dense = p->t != NULL, weighted = p->r != NULL;
     const ce_xent_mode mode = p->mode;
     CE_T fin[R], lv[R];
@@ -791,8 +792,8 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
         fin[i] = (m[i] > -(CE_T)INFINITY) & (m[i] < (CE_T)INFINITY) ? CE_K(1.0) : CE_K(0.0);
         const int on = fin[i] * live[i] != 0;
         const CE_F(ce_xent_stats) s = CE_F(ce_block_row_stats)(on, m[i], rest[i], cnt[i], L[i], dense ? S[i] : c,
-                                                               dense ? dot[i] : c * (m[i] - xy[i]));
-        const CE_T r = weighted ? rw[i] : CE_K(1.0);
+                                                               dense ? dot[i] : ldot[i]);
+        const CE_T r = weighted && on ? rw[i] : CE_K(1.0);
         const CE_T loss = fin[i] != 0 ? CE_F(ce_xent_epilogue)(mode, &s, r).loss : (CE_T)NAN;
         lv[i] = live[i] != 0 ? loss : gfill[i];   /* (ce_row_label's fill) */
     }
@@ -804,8 +805,8 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     for (npy_intp i = 0; i < nv; i++) {
         const int on = fin[i] * live[i] != 0;
         const CE_F(ce_xent_stats) s = CE_F(ce_block_row_stats)(on, m[i], rest[i], cnt[i], L[i], dense ? S[i] : c,
-                                                               dense ? dot[i] : c * (m[i] - xy[i]));
-        CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, weighted ? rw[i] : CE_K(1.0));
+                                                               dense ? dot[i] : ldot[i]);
+        CE_F(ce_xent_epi) e = CE_F(ce_xent_epilogue)(mode, &s, weighted && on ? rw[i] : CE_K(1.0));
         CE_F(ce_xent_atmax) am = CE_F(ce_xent_at_max)(&e, &s);
         gc[i] = e.coef; gtc[i] = e.tcoef;
         ax[i] = am.x; ab[i] = am.b; aK[i] = am.K; acm1[i] = am.cm1; arest[i] = am.rest;

@@ -811,7 +811,7 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
         gc[i] = e.coef; gtc[i] = e.tcoef;
         ax[i] = am.x; ab[i] = am.b; aK[i] = am.K; acm1[i] = am.cm1; arest[i] = am.rest;
         gmax[i] = dense ? CE_K(0.0) : CE_F(ce_xent_grad_at_max)(&am, c);   /* p - 1 without the cancellation */
-        gfill[i] = live[i] - fin[i] > 0 ? (CE_T)NAN : gfill[i];
+        gfill[i] = live[i] - fin[i] > 0 ? (CE_T)NAN : gfill[i];   /* live, but no finite max */
         gdo[i] = on ? CE_K(1.0) : CE_K(0.0);
     }
     /* the gradient, class-major over the block (vectorised across rows) into et */

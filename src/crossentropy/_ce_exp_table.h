@@ -1,16 +1,21 @@
 /* The table exps of the AVX-512 and AVX2 paths, for contiguous float32 rows and half rows read in registers
  * (one block of ce_expsum_rel, _ce_sweeps_t.h).
  *
- * exp(x - mref), mref = km ln2 as in ce_exp_rel (_ce_math_t.h), is taken as 2^(K/L) e^r with
+ * exp(x - mref), mref = km fl(ln2) (ce_exp_table_ref; km as in ce_exp_rel, _ce_math_t.h), is taken as 2^(K/L) e^r with
  * K = rint(L (x - mref) / ln2) and |r| <= ln2/(2L): 2^((K mod L)/L) comes from an L-entry table held in one
- * register (vpermd), e^r from a polynomial 1 + r + c2 r^2 + c3 r^3.
+ * register (vpermd), e^r from a polynomial 1 + r + c2 r^2 + c3 r^3.  r = x - k fl(ln2)/L in one fused
+ * multiply-add (k = rint(L x / ln2)), not in ce_exp_rel's two steps: fl(ln2) exceeds ln2 by only 2.7e-9 of
+ * it (CE_TABLE_LN2), so the exp comes out as exp(x (1 - 2.7e-9)), and taking the row's reference point as
+ * km fl(ln2) (ce_exp_table_ref) leaves exp(x - m) scaled by exp(2.7e-9 (m - x)): nothing near the max,
+ * 0.5 ulp at 20 below it, 2.4 ulp at the clamp's 105.  That is one multiply-add less per vector, the
+ * forwards' sweeps 5-9% faster (docs/performance.md, "One step of range reduction").
  *   AVX-512: L = 16, Taylor's c2, c3: 7 multiplies per 16 floats instead of the polynomial exp's 10.
  *   AVX2:    L = 8 (one vpermd holds 8 entries), c2, c3 minimax on |r| <= ln2/16
  *            (benchmarks/expf/fit_exp.py --degree 3 --table 8): 7 multiplies per 8 floats instead of 10.
  *            Taylor's would need degree 4 there (one more FMA, 10% of the AVX2 forward's time).
  * GCC does not turn a table lookup in a portable loop into a register permute, hence the intrinsics.
- * Max error 1.7 ulp (AVX-512) and 1.93 ulp (AVX2), against ce_exp_rel's 1.2 (tests/c/exp_table.c). Same clamp,
- * same reference point and the same single rounding into the subnormals as ce_exp_rel.
+ * Max error 1.7 ulp (AVX-512) and 1.93 ulp (AVX2) plus that scaling, against ce_exp_rel's 1.2
+ * (tests/c/exp_table.c). Same clamp and the same single rounding into the subnormals as ce_exp_rel.
  * Included by _rowmath.c after _ce_base.h. */
 #ifndef CROSSENTROPY_CE_EXP_TABLE_H
 #define CROSSENTROPY_CE_EXP_TABLE_H
@@ -51,6 +56,14 @@ static const int32_t ce_exp_table8[8] = {
  * step instead of a second vector sum to recover the count from), and the next row's max */
 typedef struct { float rest; int cnt; float nmax; } ce_exp_table_sums;
 
+/* fl(ln2), the reduction's constant (times 1/L, exact), and the row's reference point km fl(ln2) (in double,
+ * exact: km has at most 15 bits) that the table exps are relative to: its inv_top is exp(ref - m) */
+#define CE_TABLE_LN2 0.693147182464599609375
+static inline double ce_exp_table_ref(float m)
+{
+    return rint((double)m * 1.44269504088896340736) * CE_TABLE_LN2;
+}
+
 /* t0 = 1.5 2^23 + L (26 - km), km as ce_exp_rel_row sets it.  The low mantissa bits of t then hold
  * L (26 + k - km) + j, which stays >= -126 L at the clamp (m - 105): 2^(q + 26) stays normal, and the 2^-26
  * folded into the coefficients rounds the product once, into the subnormals when needed. */
@@ -67,9 +80,7 @@ __attribute__((target("avx512f"))) static inline __m512 ce_exp16_avx512_parts(__
 {
     const __m512 t = _mm512_fmadd_ps(xc, _mm512_set1_ps(16.0f * 1.44269504088896340736f), t0);
     const __m512 k = _mm512_sub_ps(t, t0);
-    /* ln2/16 split as ce_exp_rel splits ln2: k ln2_hi/16 is exact */
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f / 16), xc);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f / 16), r);
+    const __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps((float)CE_TABLE_LN2 / 16), xc);
     const __m512i tb = _mm512_castps_si512(t);
     *s = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(tb, 19), _mm512_permutexvar_epi32(tb, table)));
     __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0x1p-26f / 6), r, _mm512_set1_ps(0x1p-26f / 2));
@@ -83,8 +94,7 @@ __attribute__((target("avx2,fma"))) static inline __m256 ce_exp8_avx2_parts(__m2
 {
     const __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(8.0f * 1.44269504088896340736f), t0);
     const __m256 k = _mm256_sub_ps(t, t0);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f / 8), xc);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f / 8), r);
+    const __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps((float)CE_TABLE_LN2 / 8), xc);
     const __m256i tb = _mm256_castps_si256(t);
     *s = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(tb, 20), _mm256_permutevar8x32_epi32(table, tb)));
     __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(0x1p-26f * 0.16664298f), r, _mm256_set1_ps(0x1p-26f * 0.5000648f));

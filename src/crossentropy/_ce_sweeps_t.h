@@ -107,8 +107,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
 {
     float wmax = -INFINITY;
     const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
-    const CE_F(ce_kept_t) kept = {(CE_T)er.inv_top, (CE_T)NAN};   /* the max entries unmarked */
-    double rest_all = 0, cnt_all = 0;
+    double rest_all = 0, cnt_all = 0, inv_top = er.inv_top;
     CE_T mn = -(CE_T)INFINITY;
 #define CE_EXPSUM_REL_BODY                                                          \
     CE_T xj = CE_LD(x[j]), e = CE_M(ce_exp_rel)(xj, er);                            \
@@ -123,7 +122,10 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
     /* how the blocks leave m out of the sums: by the position of its first entry, or by a compare */
     const npy_intp skip = table >= 3 ? ce_table_skip_for(table, CE_TABLE_KIND, x, n, (float)m, keep != NULL)
                                      : CE_TABLE_COUNT;
+    /* the table exps' reference point is their own (see CE_TABLE_LN2) */
+    if (table >= 3) inv_top = CE_M(ce_exp_near0)(ce_exp_table_ref((float)m) - (double)m);
 #endif
+    const CE_F(ce_kept_t) kept = {(CE_T)inv_top, (CE_T)NAN};   /* the max entries unmarked */
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
         npy_intp j1 = n - j0 > sb ? j0 + sb : n;
 #if CE_EXP_TABLE
@@ -148,7 +150,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
                 }
             }
             rest_all += rest;
-            cnt_all += CE_F(ce_count_at_max)(tot, rest, er.inv_top);
+            cnt_all += CE_F(ce_count_at_max)(tot, rest, inv_top);
         }
         if (wn) {   /* the next half row's block, from memory, while this row's exps ran from the cache */
             float wm = wn->widen(wn->h + j0, wn->f + j0, j1 - j0);
@@ -156,7 +158,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
         }
     }
 #undef CE_EXPSUM_REL_BODY
-    *rest_out = (CE_T)(rest_all * er.inv_top);
+    *rest_out = (CE_T)(rest_all * inv_top);
     *cnt_out = (CE_T)cnt_all;
     if (has_nx) *nmax_out = mn;
     if (wn) { wn->max = wmax; wn->done = 1; }

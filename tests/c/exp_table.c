@@ -1,6 +1,7 @@
 /* The table exps of the AVX-512 and AVX2 paths (_ce_exp_table.h), each this CPU has, against exp() in
- * double: the kept exps of ce_exp_block_avx512_f32 and ce_exp_block_avx2_f32, exp(x - mref) with
- * mref = km (LN2_HI + LN2_LO) as ce_exp_rel_row sets it, within 2 ulp (normal results; in units of the
+ * double: the kept exps of ce_exp_block_avx512_f32 and ce_exp_block_avx2_f32, exp((x - mref) (1 - eps)) with
+ * mref = km fl(ln2) as ce_exp_table_ref sets it and eps = fl(ln2) / ln2 - 1, what their one-step reduction
+ * computes, within 2 ulp (normal results; in units of the
  * smallest subnormal below them).  Every 13th float32 x - m in [-105, 0] (the clamp's range and below) with
  * m = 0, every 101st with the row maxima +-ln2/2, 40.3, -1000.1 and 16000.7.  Then the block itself, over
  * every length 0..47 (the masked tail): NaN in x gives NaN sums and a NaN kept exp, -inf gives 0, and the
@@ -17,14 +18,10 @@
 #include "_ce_exp_table.h"
 #include "_ce_half.h"
 
-#define LN2_HI 0.693359375
-#define LN2_LO (-2.12194440e-4f)
+/* fl(ln2) / ln2 - 1: the exps' relative excess in their argument */
+static const double eps_ln2 = CE_TABLE_LN2 / 0.693147180559945309417232 - 1.0;
 
-static double mref_of(float m)
-{
-    const double km = rint((double)m * 1.44269504088896340736);
-    return km * LN2_HI + km * (double)LN2_LO;
-}
+static double mref_of(float m) { return ce_exp_table_ref(m); }
 
 /* error of got against ref in float32 ulps of ref (units of 2^-149 below the normal range) */
 static double ulps(float got, double ref)
@@ -63,7 +60,7 @@ static int check(const char *path, block_fn block)
                 block(x, fill, m, xlo, keep, NULL, 0, CE_TABLE_COUNT);
                 for (npy_intp j = 0; j < fill; j++) {
                     const float xc = x[j] < xlo ? xlo : x[j];
-                    const double e = ulps(keep[j], exp((double)xc - mref));
+                    const double e = ulps(keep[j], exp(((double)xc - mref) * (1.0 - eps_ln2)));
                     if (e > worst) { worst = e; worst_x = x[j]; }
                 }
                 fill = 0;

@@ -118,7 +118,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
 #if CE_EXP_TABLE
     /* contiguous float32 and half rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
     const int table = CE_TABLE_KIND >= 0 ? ce_simd_level() : 0;
-    const uintptr_t pf = keep ? 0 : ce_pf_next_row(nx, n * (npy_intp)sizeof(CE_S));
+    const uintptr_t pf = keep ? 0 : ce_pf_next_row(nx, n * (npy_intp)sizeof(CE_S), table);
     /* how the blocks leave m out of the sums: by the position of its first entry, or by a compare */
     const npy_intp skip = table >= 3 ? ce_table_skip_for(table, CE_TABLE_KIND, x, n, (float)m, keep != NULL)
                                      : CE_TABLE_COUNT;

@@ -56,21 +56,20 @@ static const int32_t ce_exp_table8[8] = {
  * step instead of a second vector sum to recover the count from), and the next row's max */
 typedef struct { float rest; int cnt; float nmax; } ce_exp_table_sums;
 
+/* km = rint(m / ln2), the row's multiple of ln2, as ce_exp_rel_row sets it */
+static inline double ce_exp_table_km(float m) { return rint((double)m * 1.44269504088896340736); }
+
 /* fl(ln2), the reduction's constant (times 1/L, exact), and the row's reference point km fl(ln2) (in double,
  * exact: km has at most 15 bits) that the table exps are relative to: its inv_top is exp(ref - m) */
 #define CE_TABLE_LN2 0.693147182464599609375
-static inline double ce_exp_table_ref(float m)
-{
-    return rint((double)m * 1.44269504088896340736) * CE_TABLE_LN2;
-}
+static inline double ce_exp_table_ref(float m) { return ce_exp_table_km(m) * CE_TABLE_LN2; }
 
-/* t0 = 1.5 2^23 + L (26 - km), km as ce_exp_rel_row sets it.  The low mantissa bits of t then hold
+/* t0 = 1.5 2^23 + L (26 - km).  The low mantissa bits of t then hold
  * L (26 + k - km) + j, which stays >= -126 L at the clamp (m - 105): 2^(q + 26) stays normal, and the 2^-26
  * folded into the coefficients rounds the product once, into the subnormals when needed. */
 static inline float ce_exp_table_t0(float m, int L)
 {
-    const double km = rint((double)m * 1.44269504088896340736);
-    return (float)(12582912.0 + L * (26 - km));
+    return (float)(12582912.0 + L * (26 - ce_exp_table_km(m)));
 }
 
 /* exp(xc - mref) for clamped xc (xc >= m - 105, or NaN), 16 at a time, in two factors: returns p and sets

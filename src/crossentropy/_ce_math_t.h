@@ -174,14 +174,16 @@ CE_INLINE CE_M(ce_exp_rel_t) CE_M(ce_exp_rel_row)(CE_T m)
     c.inv_top = CE_M(ce_exp_near0)(-d);   /* not 1 / top: no division on the row's path */
     return c;
 }
-CE_INLINE CE_T CE_M(ce_exp_rel)(CE_T x, CE_M(ce_exp_rel_t) c)
+/* ce_exp_rel from the row's two constants alone (the few-class block kernel keeps them per row, a lane each) */
+CE_INLINE CE_T CE_M(ce_exp_rel_at)(CE_T x, CE_T xlo, CE_T t0)
 {
-    CE_T xc = x < c.xlo ? c.xlo : x;
-    CE_T t = xc * CE_K(1.44269504088896340736) + c.t0;   /* t0 + k, k - km in its low mantissa bits */
-    CE_T k = t - c.t0;
+    CE_T xc = x < xlo ? xlo : x;
+    CE_T t = xc * CE_K(1.44269504088896340736) + t0;   /* t0 + k, k - km in its low mantissa bits */
+    CE_T k = t - t0;
     CE_T r = (xc - k * CE_LN2_HI) - k * CE_LN2_LO;
     return CE_M(ce_exp_poly_scaled)(r, t);
 }
+CE_INLINE CE_T CE_M(ce_exp_rel)(CE_T x, CE_M(ce_exp_rel_t) c) { return CE_M(ce_exp_rel_at)(x, c.xlo, c.t0); }
 #undef CE_MAGIC_S
 #undef CE_UNSHIFT
 

@@ -695,7 +695,7 @@ CE_INLINE void CE_F(ce_block_exps)(const CE_T *xt, const CE_T *mm, npy_intp nv, 
     const npy_intp R = CE_BLOCK_ROWS;
     CE_T xlo[CE_BLOCK_ROWS], t0[CE_BLOCK_ROWS], ks[CE_BLOCK_ROWS];
     int rel = !et && n >= CE_BLOCK_REL_MIN;
-    for (npy_intp i = 0; i < nv; i++) rel &= fabs((double)mm[i]) <= CE_REL_MAX;
+    for (npy_intp i = 0; rel && i < nv; i++) rel = fabs((double)mm[i]) <= CE_REL_MAX;   /* none when kept */
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) { rest[i] = 0; cnt[i] = 0; }
     if (rel) {

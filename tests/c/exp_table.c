@@ -1,9 +1,9 @@
 /* The table exps of the AVX-512 and AVX2 paths (_ce_exp_table.h), each this CPU has, against exp() in
  * double: the kept exps of ce_exp_block_avx512_f32 and ce_exp_block_avx2_f32, exp((x - mref) (1 - eps)) with
  * mref = km fl(ln2) as ce_exp_table_ref sets it and eps = fl(ln2) / ln2 - 1, what their one-step reduction
- * computes, within 2 ulp (normal results; in units of the
- * smallest subnormal below them).  Every 13th float32 x - m in [-105, 0] (the clamp's range and below) with
- * m = 0, every 101st with the row maxima +-ln2/2, 40.3, -1000.1 and 16000.7.  Then the block itself, over
+ * computes, within 2 ulp (normal results; in units of the smallest subnormal below them).  Every 13th
+ * float32 x - m in [-105, 0] (the clamp's range and below) with m = 0, every 101st with the row maxima
+ * +-ln2/2, 40.3, -1000.1 and 16000.7.  Then the block itself, over
  * every length 0..47 (the masked tail): NaN in x gives NaN sums and a NaN kept exp, -inf gives 0, and the
  * sum without the entries at m, their count and the next row's max (NaN ignored) match double ones.
  * The float16 and bfloat16 blocks, which convert in registers, give the float32 block's results on the

@@ -7,17 +7,16 @@
 #define CE_SZR ((npy_intp)sizeof(CE_SR))   /* per-row results (losses, logsumexp) and row scales */
 #define CE_ROW(T, base, rs, i) ((T *)((base) + (i) * (rs)))
 
-/* A row's cache lines prefetched: for reading into L2 (prefetcht2 on x86), or for writing (prefetchw);
- * for_write is a constant at each call */
-CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes, int for_write)
+/* A row's cache lines prefetched into L2 (prefetcht2 on x86), output rows as well: a line no other core
+ * holds arrives exclusive, so the stores that follow find it in L2.  prefetchw, which fills L1 instead,
+ * evicted the lines a block or row was still using (AVX-512, one thread: 65536x80 loss+grad into out= 4.4-5.0
+ * -> 3.9 ms, 65536x1000 float16 softmax into out= 34-35 -> 32 ms) */
+CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes)
 {
 #if defined(__GNUC__)
-    for (npy_intp o = 0; o < bytes; o += 64) {
-        if (for_write) __builtin_prefetch(row + o, 1, 3);
-        else __builtin_prefetch(row + o, 0, 1);
-    }
+    for (npy_intp o = 0; o < bytes; o += 64) __builtin_prefetch(row + o, 0, 1);
 #else
-    (void)row; (void)bytes; (void)for_write;
+    (void)row; (void)bytes;
 #endif
 }
 
@@ -61,7 +60,7 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
     }
 }
 
-/* How many rows ahead a staged call prefetches its N x C output rows for writing, 0 for none.  A narrowed row
+/* How many rows ahead a staged call prefetches its N x C output rows, 0 for none.  A narrowed row
  * is stored in one burst at the row's end, which otherwise waits for its cache lines (65536x1000 float16
  * loss+grad into out=, 1 thread: 1.15x -> 1.08x float32's time); rows up to CE_PF_AHEAD bytes, about that
  * many bytes ahead (streamed rows need no lines). */
@@ -96,7 +95,7 @@ CE_INLINE int CE_F(ce_transform_row_staged)(const ce_transform_problem *p, npy_i
     if (half_y) { q.y = (char *)yb; q.y_rs = 0; q.y_cs = sizeof(float); }
     const int stream = half_y && CE_F(ce_stream_rows)(p->rows, n);
     const npy_intp pfw = half_y ? CE_F(ce_out_rows_ahead)(n, p->y_cs, stream) : 0;
-    if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->y + (i + pfw) * p->y_rs, n * CE_SZG, 1);
+    if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->y + (i + pfw) * p->y_rs, n * CE_SZG);
     /* strided classes too, so that the result is the contiguous row's */
     CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, i), p->x_cs / CE_SZ, xb, n);
 #ifdef CE_NARROW_ROW
@@ -546,8 +545,8 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     ce_widen_next wn = {NULL, NULL, CE_WIDEN_ROW, 0.0f, 0};
     float m = r0 < r1 ? CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->x, p->x_rs, r0), sx, xb, n) : 0.0f;
     for (npy_intp i = r0; i < r1; i++) {
-        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb, 0);
-        if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, n * CE_SZG, 1);
+        if (pf_rows && i + pf_rows < p->rows) CE_F(ce_prefetch_row)(p->x + (i + pf_rows) * p->x_rs, rb);
+        if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, n * CE_SZG);
         if (half_t) CE_F(ce_widen_strided)(CE_ROW(const CE_S, p->t, p->t_rs, i), st, tb, n);
         if (copy_t) ce_copy_f32_row(p->t + i * p->t_rs, p->t_cs, tb, n);
         if (q.unscaled) q.unscaled->unscaled = 0;
@@ -707,8 +706,8 @@ CE_INLINE void CE_F(ce_block_exps)(const CE_T *xt, const CE_T *mm, npy_intp nv, 
     }
 #define CE_BLOCK_EXPS(e_of_x)                                                   \
     for (npy_intp j = 0; j < n; j++) {                                          \
-        if (a.at) CE_F(ce_prefetch_row)(a.at + j * a.slice, a.slice, 0);       \
-        if (b.at) CE_F(ce_prefetch_row)(b.at + j * b.slice, b.slice, 1);       \
+        if (a.at) CE_F(ce_prefetch_row)(a.at + j * a.slice, a.slice);          \
+        if (b.at) CE_F(ce_prefetch_row)(b.at + j * b.slice, b.slice);          \
         CE_SIMD                                                                 \
         for (npy_intp i = 0; i < nv; i++) {                                     \
             const CE_T xj = xt[j * R + i], e = e_of_x;                          \

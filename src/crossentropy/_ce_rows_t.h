@@ -681,20 +681,22 @@ CE_INLINE CE_F(ce_next_block) CE_F(ce_next_block_at)(const char *rows, npy_intp 
 
 /* The exps of a class-major block (ce_block_read's): per row (lane) i < nv, rest and cnt as ce_expsum_impl
  * sums them around mm[i] (the row's max, or 0 where that is not finite), exp(x - mm) kept in et (NULL: not
- * kept; a constant at each call site), the next block's rows a and b prefetched a slice per class.  Without
- * kept exps, from CE_BLOCK_REL_MIN classes on, and where every row's max is within CE_REL_MAX, the exps are
- * taken relative to each row's reference point (ce_exp_rel, a lane's constants each: no two-sum, half the
- * operations of ce_exp_sub) times exp(mref - m): logsumexp of 24 to 96 classes 16-26% faster, log_softmax
- * 5-21% (whole calls, one thread).  Fewer classes: the constants cost what the cheaper exps save.  Kept exps were
- * faster in cache but slower out of it on AVX-512 (docs/performance.md). */
+ * kept; a constant at each call site), the next block's rows a and b prefetched a slice per class.  From
+ * CE_BLOCK_REL_MIN classes on, without kept exps or with rel_kept, and where every row's max is within
+ * CE_REL_MAX, the exps are taken relative to each row's reference point (ce_exp_rel, a lane's constants each:
+ * no two-sum, half the operations of ce_exp_sub) times exp(mref - m), kept as exactly 1 at the max as
+ * ce_exp_sub gives it (the gradient tests it): logsumexp of 24 to 96 classes 16-26% faster, log_softmax 5-21%,
+ * the cross-entropy 5-17% (whole calls, one thread).  Fewer classes: the constants cost what the cheaper exps
+ * save.  softmax keeps ce_exp_sub: its outputs are these exps, and the relative ones cost them up to an ulp
+ * more for 3-4% (docs/performance.md). */
 #define CE_BLOCK_REL_MIN 20
 CE_INLINE void CE_F(ce_block_exps)(const CE_T *xt, const CE_T *mm, npy_intp nv, npy_intp n, CE_T *rest, CE_T *cnt,
-                                   CE_T *et, CE_F(ce_next_block) a, CE_F(ce_next_block) b)
+                                   CE_T *et, int rel_kept, CE_F(ce_next_block) a, CE_F(ce_next_block) b)
 {
     const npy_intp R = CE_BLOCK_ROWS;
     CE_T xlo[CE_BLOCK_ROWS], t0[CE_BLOCK_ROWS], ks[CE_BLOCK_ROWS];
-    int rel = !et && n >= CE_BLOCK_REL_MIN;
-    for (npy_intp i = 0; rel && i < nv; i++) rel = fabs((double)mm[i]) <= CE_REL_MAX;   /* none when kept */
+    int rel = (!et || rel_kept) && n >= CE_BLOCK_REL_MIN;
+    for (npy_intp i = 0; rel && i < nv; i++) rel = fabs((double)mm[i]) <= CE_REL_MAX;
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) { rest[i] = 0; cnt[i] = 0; }
     if (rel) {
@@ -717,7 +719,7 @@ CE_INLINE void CE_F(ce_block_exps)(const CE_T *xt, const CE_T *mm, npy_intp nv, 
         }                                                                       \
     }
     if (rel) {
-        CE_BLOCK_EXPS(CE_M(ce_exp_rel_at)(xj, xlo[i], t0[i]) * ks[i])
+        CE_BLOCK_EXPS(xj == mm[i] ? CE_K(1.0) : CE_M(ce_exp_rel_at)(xj, xlo[i], t0[i]) * ks[i])
     } else {
         CE_BLOCK_EXPS(CE_M(ce_exp_sub)(xj, mm[i]))
     }
@@ -779,9 +781,9 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
      * (prefetching the targets as well made dense rows in cache 1.4x slower) */
     const CE_F(ce_next_block) nx = CE_F(ce_next_block_at)(p->x, p->x_rs, p->rows, r0, n, CE_SZ);
     const CE_F(ce_next_block) ng = CE_F(ce_next_block_at)(p->grad, p->g_rs, p->rows, r0, n, CE_SZG);
-    /* the exps kept even without a gradient: a loss then comes out bit for bit as with one (ce_block_exps'
-     * relative exps, which the forward alone could take, would not give that) */
-    CE_F(ce_block_exps)(xt, mm, nv, n, rest, cnt, et, nx, ng);
+    /* the exps kept even without a gradient, the same exps either way: a loss then comes out bit for bit as
+     * with one */
+    CE_F(ce_block_exps)(xt, mm, nv, n, rest, cnt, et, 1, nx, ng);
     if (p->t) {
         for (npy_intp j = 0; j < n; j++) {
             CE_SIMD
@@ -924,8 +926,8 @@ CE_INLINE int CE_F(ce_transform_small_block_impl)(const ce_transform_problem *p,
     const CE_F(ce_next_block) nx = CE_F(ce_next_block_at)(p->x, p->x_rs, p->rows, r0, n, CE_SZ);
     const CE_F(ce_next_block) ny = CE_F(ce_next_block_at)(p->what != CE_ROW_LSE ? p->y : NULL, p->y_rs, p->rows,
                                                           r0, n, CE_SZG);
-    if (soft) CE_F(ce_block_exps)(xt, mm, nv, n, rest, cnt, et, nx, ny);
-    else CE_F(ce_block_exps)(xt, mm, nv, n, rest, cnt, NULL, nx, ny);
+    if (soft) CE_F(ce_block_exps)(xt, mm, nv, n, rest, cnt, et, 0, nx, ny);
+    else CE_F(ce_block_exps)(xt, mm, nv, n, rest, cnt, NULL, 0, nx, ny);
     /* as ce_lse_stats and ce_transform_row: lse = m + L, the softmax divides by s = cnt + rest; a row whose
      * max is not finite (fin 0) gets ce_lse_nonfinite's logsumexp, or NaN rows */
     CE_SIMD

@@ -61,7 +61,13 @@ CE_HALF_INLINE uint16_t ce_st_f16_bits(float f)
 #if defined(__FLT16_MANT_DIG__) && (defined(__x86_64__) || defined(__aarch64__))
 #define CE_HAVE_FLOAT16 1
 CE_HALF_INLINE float ce_ld_f16_hw(uint16_t h) { _Float16 v; memcpy(&v, &h, sizeof v); return (float)v; }
-CE_HALF_INLINE uint16_t ce_st_f16_hw(float f) { _Float16 v = (_Float16)f; uint16_t h; memcpy(&h, &v, sizeof h); return h; }
+CE_HALF_INLINE uint16_t ce_st_f16_hw(float f)
+{
+    _Float16 v = (_Float16)f;
+    uint16_t h;
+    memcpy(&h, &v, sizeof h);
+    return h;
+}
 #else
 #define CE_HAVE_FLOAT16 0
 #endif

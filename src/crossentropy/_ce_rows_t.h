@@ -1025,7 +1025,8 @@ CE_INLINE void CE_F(ce_store_block)(const float *src, char *dst, npy_intp rs, np
     if (cs == CE_SZG && rs == n * CE_SZG) {
         CE_F(ce_store_scratch_row)(src, (CE_SG *)dst, nb * n, 1, 0, NULL);
     } else if (cs == CE_SZG) {
-        for (npy_intp i = 0; i < nb; i++) CE_F(ce_store_scratch_row)(src + i * n, (CE_SG *)(dst + i * rs), n, 1, 0, NULL);
+        for (npy_intp i = 0; i < nb; i++)
+            CE_F(ce_store_scratch_row)(src + i * n, (CE_SG *)(dst + i * rs), n, 1, 0, NULL);
     } else if (ce_copy_row_by_row(rs, cs)) {
         for (npy_intp i = 0; i < nb; i++)
             for (npy_intp j = 0; j < n; j++) *(CE_SG *)(dst + i * rs + j * cs) = CE_STG(src[i * n + j]);
@@ -1192,8 +1193,9 @@ CE_INLINE CE_T CE_F(ce_prob_loops)(const CE_F(ce_prob_ctx) *k, const CE_S *x, np
                                    int from_logits, int focal)
 {
     const CE_T S = k->S;
-#define CE_TGT(j) \
-    (((has_t ? a * CE_LD(t[(j) * st]) + b : b) + ((j) == y ? CE_K(1.0) : CE_K(0.0))) * (has_v ? CE_LD(v[(j) * sv]) : CE_K(1.0)))
+#define CE_TGT(j)                                                                  \
+    (((has_t ? a * CE_LD(t[(j) * st]) + b : b) + ((j) == y ? CE_K(1.0) : CE_K(0.0))) \
+     * (has_v ? CE_LD(v[(j) * sv]) : CE_K(1.0)))
 #define CE_PROB(j) (from_logits ? CE_M(ce_exp)(CE_LD(x[(j) * sx]) - m) / s : CE_LD(x[(j) * sx]))
     CE_T total = 0, G = 0;
     CE_SIMD_REDUCE(+ : total, G)

@@ -309,7 +309,8 @@ static inline npy_intp ce_tblock_rows(npy_intp cols, npy_intp rs, npy_intp cs)
     return r < 16 ? (r < lo ? lo : r) : (r > 512 ? 512 : r - r % 16);
 }
 
-#define CE_PF_AHEAD 12288       /* staged half rows prefetch their input and output rows this many bytes ahead (rows up to this long) */
+/* staged half rows prefetch their input and output rows this many bytes ahead (rows up to this long) */
+#define CE_PF_AHEAD 12288
 
 /* A float32 row of n (class stride cs bytes) copied into a contiguous one (float32 targets of half logits). */
 static inline void ce_copy_f32_row(const char *src, npy_intp cs, float *dst, npy_intp n)

@@ -166,3 +166,37 @@ def test_transform_rows_carry_the_next_max(dtype, rows, classes, what):
             y = x.copy()
             fn(y, out=y)
             np.testing.assert_array_equal(y, alone)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("classes", [10, 24, 32, 80, 96])
+def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
+    """The few-class block kernel (64 rows at a time, exps across rows) gives each row what it gives the same
+    row alone, bit for bit, whatever shares its block: rows with a max beyond 16384 (which take other exps),
+    all -inf, with NaN or +inf, ties at the max; and a loss is the same with or without its gradient."""
+    rng = np.random.default_rng(classes)
+    rows = 130  # two full blocks and a short one
+    x = (rng.standard_normal((rows, classes)) * 4).astype(dtype)
+    for i in range(rows):
+        kind = (i * 5 + classes) % 9
+        if kind == 0:
+            x[i] += 30000
+        elif kind == 1:
+            x[i] -= 20000
+        elif kind == 2:
+            x[i] = -np.inf
+        elif kind == 3:
+            x[i, (i * 7) % classes] = np.nan
+        elif kind == 4:
+            x[i, (i * 3) % classes] = np.inf
+        elif kind == 5:
+            x[i, ::3] = x[i].max()  # ties at the max
+    labels = rng.integers(0, classes, rows)
+    with np.errstate(invalid="ignore"):
+        loss, grad = ce.sparse_softmax_cross_entropy_and_grad(x, labels)
+        np.testing.assert_array_equal(ce.sparse_softmax_cross_entropy(x, labels), loss)
+        alone = [ce.sparse_softmax_cross_entropy_and_grad(x[i : i + 1], labels[i : i + 1]) for i in range(rows)]
+        np.testing.assert_array_equal(loss, np.concatenate([a[0] for a in alone]))
+        np.testing.assert_array_equal(grad, np.concatenate([a[1] for a in alone]))
+        for fn in (ce.logsumexp, ce.softmax, ce.log_softmax):
+            np.testing.assert_array_equal(fn(x), np.concatenate([fn(x[i : i + 1]) for i in range(rows)]))

@@ -682,48 +682,59 @@ CE_INLINE CE_F(ce_next_block) CE_F(ce_next_block_at)(const char *rows, npy_intp 
 /* The exps of a class-major block (ce_block_read's): per row (lane) i < nv, rest and cnt as ce_expsum_impl
  * sums them around mm[i] (the row's max, or 0 where that is not finite), exp(x - mm) kept in et (NULL: not
  * kept; a constant at each call site), the next block's rows a and b prefetched a slice per class.  From
- * CE_BLOCK_REL_MIN classes on, without kept exps or with rel_kept, and where every row's max is within
- * CE_REL_MAX, the exps are taken relative to each row's reference point (ce_exp_rel, a lane's constants each:
- * no two-sum, half the operations of ce_exp_sub) times exp(mref - m), kept as exactly 1 at the max as
- * ce_exp_sub gives it (the gradient tests it): logsumexp of 24 to 96 classes 16-26% faster, log_softmax 5-21%,
- * the cross-entropy 5-17% (whole calls, one thread).  Fewer classes: the constants cost what the cheaper exps
- * save.  softmax keeps ce_exp_sub: its outputs are these exps, and the relative ones cost them up to an ulp
- * more for 3-4% (docs/performance.md). */
+ * CE_BLOCK_REL_MIN classes on, without kept exps or with rel_kept, the exps of rows whose max is within
+ * CE_REL_MAX (the others' by ce_exp_sub) are taken relative to each row's reference point (ce_exp_rel, a
+ * lane's constants each: no two-sum, half the operations of ce_exp_sub) times exp(mref - m), kept as exactly
+ * 1 at the max as ce_exp_sub gives it (the gradient tests it): logsumexp of 24 to 96 classes 16-26% faster,
+ * log_softmax 5-21%, the cross-entropy 5-17% (whole calls, one thread).  Fewer classes: the constants cost
+ * what the cheaper exps save.  softmax keeps ce_exp_sub: its outputs are these exps, and the relative ones
+ * cost them up to an ulp more for 3-4% (docs/performance.md). */
 #define CE_BLOCK_REL_MIN 20
 CE_INLINE void CE_F(ce_block_exps)(const CE_T *xt, const CE_T *mm, npy_intp nv, npy_intp n, CE_T *rest, CE_T *cnt,
                                    CE_T *et, int rel_kept, CE_F(ce_next_block) a, CE_F(ce_next_block) b)
 {
     const npy_intp R = CE_BLOCK_ROWS;
     CE_T xlo[CE_BLOCK_ROWS], t0[CE_BLOCK_ROWS], ks[CE_BLOCK_ROWS];
-    int rel = (!et || rel_kept) && n >= CE_BLOCK_REL_MIN;
-    for (npy_intp i = 0; rel && i < nv; i++) rel = fabs((double)mm[i]) <= CE_REL_MAX;
+    const int rel = (!et || rel_kept) && n >= CE_BLOCK_REL_MIN;
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) { rest[i] = 0; cnt[i] = 0; }
+    CE_T nfar = 0;   /* rows beyond CE_REL_MAX: 0's constants here, and their own exps after the block's */
     if (rel) {
-        CE_SIMD
+        CE_SIMD_REDUCE(+ : nfar)
         for (npy_intp i = 0; i < nv; i++) {
-            const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(mm[i]);
+            const int near = fabs(mm[i]) <= CE_REL_MAX;
+            const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(near ? mm[i] : CE_K(0.0));
             xlo[i] = er.xlo; t0[i] = er.t0; ks[i] = (CE_T)er.inv_top;
+            nfar += near ? CE_K(0.0) : CE_K(1.0);
         }
+    }
+#define CE_BLOCK_EXP(i, j, e_of_x)                                              \
+    {                                                                           \
+        const CE_T xj = xt[(j) * R + (i)], e = e_of_x;                          \
+        rest[i] += xj == mm[i] ? CE_K(0.0) : e;                                 \
+        cnt[i] += xj == mm[i] ? CE_K(1.0) : CE_K(0.0);                          \
+        if (et) et[(j) * R + (i)] = e;                                          \
     }
 #define CE_BLOCK_EXPS(e_of_x)                                                   \
     for (npy_intp j = 0; j < n; j++) {                                          \
         if (a.at) CE_F(ce_prefetch_row)(a.at + j * a.slice, a.slice);          \
         if (b.at) CE_F(ce_prefetch_row)(b.at + j * b.slice, b.slice);          \
         CE_SIMD                                                                 \
-        for (npy_intp i = 0; i < nv; i++) {                                     \
-            const CE_T xj = xt[j * R + i], e = e_of_x;                          \
-            rest[i] += xj == mm[i] ? CE_K(0.0) : e;                             \
-            cnt[i] += xj == mm[i] ? CE_K(1.0) : CE_K(0.0);                      \
-            if (et) et[j * R + i] = e;                                          \
-        }                                                                       \
+        for (npy_intp i = 0; i < nv; i++) CE_BLOCK_EXP(i, j, e_of_x)            \
     }
     if (rel) {
         CE_BLOCK_EXPS(xj == mm[i] ? CE_K(1.0) : CE_M(ce_exp_rel_at)(xj, xlo[i], t0[i]) * ks[i])
+        /* rows beyond CE_REL_MAX again, each on its own: a row's results do not depend on the rows beside it */
+        for (npy_intp i = 0; nfar != 0 && i < nv; i++) {
+            if (fabs(mm[i]) <= CE_REL_MAX) continue;
+            rest[i] = 0; cnt[i] = 0;
+            for (npy_intp j = 0; j < n; j++) CE_BLOCK_EXP(i, j, CE_M(ce_exp_sub)(xj, mm[i]))
+        }
     } else {
         CE_BLOCK_EXPS(CE_M(ce_exp_sub)(xj, mm[i]))
     }
 #undef CE_BLOCK_EXPS
+#undef CE_BLOCK_EXP
 }
 
 /* A block row's statistics for its epilogue, neutral (no division by 0, no infinity) where it is not computed */

@@ -128,6 +128,24 @@ def test_rows_in_any_layout(dtype, cols):
     np.testing.assert_array_equal(g, want[1])
 
 
+def _unusual_rows(x, shift):
+    """Rows of x in turn made all -inf, given a NaN or a +inf, moved by +-shift (a max beyond the clamp-free
+    range, 16384), given ties at the max, or left alone."""
+    rows, classes = x.shape
+    for i in range(rows):
+        kind = (i * 5 + classes) % 7
+        if kind == 0:
+            x[i] = -np.inf
+        elif kind == 1:
+            x[i, (i * 13) % classes] = np.nan
+        elif kind == 2:
+            x[i, (i * 7) % classes] = np.inf
+        elif kind == 3:
+            x[i] += np.asarray(shift if i % 2 else -shift, x.dtype)
+        elif kind == 4:
+            x[i, :: max(1, classes // 5)] = x[i].max()  # ties at the max
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("rows", [2, 40, 300])  # one block, or one per thread (ce_block_rows)
 @pytest.mark.parametrize("classes", [300, 1000, 4100])
@@ -144,18 +162,7 @@ def test_transform_rows_carry_the_next_max(dtype, rows, classes, what):
     rng = np.random.default_rng(rows * 31 + classes)
     with np.errstate(under="ignore"):
         x = (rng.standard_normal((rows, classes)) * 4).astype(dtype)
-    for i in range(rows):
-        kind = (i * 5 + classes) % 7
-        if kind == 0:
-            x[i] = -np.inf
-        elif kind == 1:
-            x[i, (i * 13) % classes] = np.nan
-        elif kind == 2:
-            x[i, (i * 7) % classes] = np.inf
-        elif kind == 3:
-            x[i] += np.asarray(20000 if dtype == "float16" else 30000, dtype)
-        elif kind == 4:
-            x[i, :: max(1, classes // 5)] = x[i].max()  # ties at the max
+    _unusual_rows(x, 20000 if dtype == "float16" else 30000)
     with np.errstate(invalid="ignore"):
         whole = fn(x)
         alone = np.stack([fn(x[i : i + 1])[0] for i in range(rows)])
@@ -177,20 +184,7 @@ def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
     rng = np.random.default_rng(classes)
     rows = 130  # two full blocks and a short one
     x = (rng.standard_normal((rows, classes)) * 4).astype(dtype)
-    for i in range(rows):
-        kind = (i * 5 + classes) % 9
-        if kind == 0:
-            x[i] += 30000
-        elif kind == 1:
-            x[i] -= 20000
-        elif kind == 2:
-            x[i] = -np.inf
-        elif kind == 3:
-            x[i, (i * 7) % classes] = np.nan
-        elif kind == 4:
-            x[i, (i * 3) % classes] = np.inf
-        elif kind == 5:
-            x[i, ::3] = x[i].max()  # ties at the max
+    _unusual_rows(x, 30000)
     labels = rng.integers(0, classes, rows)
     with np.errstate(invalid="ignore"):
         loss, grad = ce.sparse_softmax_cross_entropy_and_grad(x, labels)

@@ -981,7 +981,7 @@ CE_CLONES static int CE_F(ce_transform_small_block)(const void *pp, npy_intp blk
 static int CE_F(ce_transform_small_ok)(const ce_transform_problem *p)
 {
     if (p->cols == 0 || p->x_cs != CE_SZ) return 0;
-    if (p->cols > ce_transform_block_cols(sizeof(CE_T), p->what)) return 0;
+    if (p->cols > ce_transform_block_cols(sizeof(CE_T))) return 0;
     return p->what == CE_ROW_LSE || p->y_cs == CE_SZG;
 }
 

@@ -298,8 +298,9 @@ def lse_parts(x):
     return m, ties, rest, np.log1p(rest + (ties - 1))
 
 
-# ---- the few-class block kernel (rows up to 96 classes: ce_block_cols; 64 rows to a block) ---------------
-@pytest.mark.parametrize("n", [1, 5, 33, 48, 49, 64, 65, 96, 97])  # the limits: dense 48 (AVX2), 64; sparse 96
+# ---- the few-class block kernel (rows up to 96 classes: ce_block_takes; 64 rows to a block) --------------
+# the limits: dense 48 (AVX2), 64; sparse 96; float64 39, 40-59 / 63 with a tail (41, 63), not 40, 48, 64
+@pytest.mark.parametrize("n", [1, 5, 33, 40, 41, 48, 49, 63, 64, 65, 96, 97])
 @pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_few_class_blocks_any_row_stride(dtype, rows, n):
@@ -361,7 +362,7 @@ def transform_refs(x):
     return (m + L)[:, 0], e / (ties + rest), (x - m) - L
 
 
-@pytest.mark.parametrize("n", [1, 5, 8, 9, 32, 33, 48, 49, 64, 65, 96, 97])  # limits: 8 (baseline), 32, 64, 96
+@pytest.mark.parametrize("n", [1, 5, 8, 9, 32, 33, 40, 41, 48, 49, 63, 64, 65, 96, 97])  # limits: 8, 32, 39-63, 96
 @pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_few_class_transform_blocks(dtype, rows, n):

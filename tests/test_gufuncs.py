@@ -513,9 +513,10 @@ def test_results_identical_whatever_the_thread_count(dtype, cols):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cols", [1, 2, 10, 32, 33, 48, 49, 64, 65, 96, 97])
+@pytest.mark.parametrize("cols", [1, 2, 10, 32, 33, 39, 40, 48, 49, 60, 63, 64, 65, 96, 97])
 def test_few_classes_many_rows(dtype, cols, threads):
-    """Rows of <= 96 classes (32 for float64 and on the baseline path) are computed in blocks of rows;
+    """Rows of <= 96 classes (float64: up to 39, and up to 59-63 where the row sweeps would end in a scalar
+    tail; 32 on the baseline path) are computed in blocks of rows;
     check every row kind inside a block, and that a loss does not depend on whether its gradient was asked for."""
     rng = np.random.default_rng(cols)
     x = (rng.standard_normal((1000, cols)) * 3).astype(dtype)

@@ -176,7 +176,7 @@ def test_transform_rows_carry_the_next_max(dtype, rows, classes, what):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("classes", [10, 24, 32, 80, 96])
+@pytest.mark.parametrize("classes", [10, 24, 32, 47, 80, 96])
 def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
     """The few-class block kernel (64 rows at a time, exps across rows) gives each row what it gives the same
     row alone, bit for bit, whatever shares its block: rows with a max beyond 16384 (which take other exps),

@@ -751,7 +751,7 @@ CE_INLINE CE_F(ce_xent_stats) CE_F(ce_block_row_stats)(int on, CE_T m, CE_T rest
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * Few classes (cols <= ce_block_cols(): up to 96 float, 32 double), rows contiguous: a row is too short to fill a
+ * Few classes (ce_block_takes: up to 96 float, 39-63 double), rows contiguous: a row is too short to fill a
  * vector, so a block of CE_BLOCK_ROWS rows is handled at once and the exps run over the whole block
  * (vectorised across rows).  Same statistics and the same epilogue as ce_xent_row, for dense targets or plain
  * sparse labels without class vector.  Returns flags | (bad rows << CE_COUNT_SHIFT). */
@@ -764,7 +764,7 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     const CE_T a = (CE_T)p->a, b = (CE_T)p->b, c = (CE_T)p->c;
     enum { R = CE_BLOCK_ROWS };
     /* the block transposed (class-major), so every step below is a vector op across the block's rows */
-    enum { RC = R * (sizeof(CE_T) == sizeof(double) ? CE_SMALL_COLS : CE_BLOCK_COLS) };   /* see ce_block_cols */
+    enum { RC = R * (sizeof(CE_T) == sizeof(double) ? CE_BLOCK_COLS_F64 : CE_BLOCK_COLS) };   /* ce_block_takes */
     CE_T xt[RC], et[RC], tt[RC];
     CE_T m[R], mm[R], rest[R], cnt[R], S[R], dot[R], L[R];
     int nbad = 0;
@@ -903,7 +903,7 @@ CE_CLONES static int CE_F(ce_xent_small_block)(const void *pp, npy_intp blk)
 static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 {
     if (p->mode != CE_XENT_LOGITS || p->v || p->cols == 0 || p->x_cs != CE_SZ) return 0;
-    if (p->cols > ce_block_cols(sizeof(CE_T), p->t != NULL)) return 0;
+    if (!ce_block_takes(sizeof(CE_T), p->t != NULL, p->cols)) return 0;
     if (p->t_f32) return 0;   /* float32 targets with half logits: only ce_xent_rows reads them */
     if (p->t && (p->lab || p->t_cs != CE_SZ)) return 0;
     if (!p->t && (!p->lab || p->b != 0)) return 0;
@@ -912,7 +912,7 @@ static int CE_F(ce_xent_small_ok)(const ce_xent_problem *p)
 }
 
 /* ---------------------------------------------------------------------------------------------------
- * logsumexp / softmax / log_softmax of few classes (cols <= ce_transform_block_cols()), rows contiguous:
+ * logsumexp / softmax / log_softmax of few classes (ce_transform_block_takes), rows contiguous:
  * CE_BLOCK_ROWS rows at a time, vectorised across rows as the cross-entropy's block kernel above; the row
  * statistics and outputs of ce_transform_row, to rounding (exps by ce_block_exps here). */
 CE_INLINE int CE_F(ce_transform_small_block_impl)(const ce_transform_problem *p, npy_intp blk, const npy_intp nv)
@@ -921,7 +921,7 @@ CE_INLINE int CE_F(ce_transform_small_block_impl)(const ce_transform_problem *p,
     const npy_intp nb = p->rows - r0 < CE_BLOCK_ROWS ? p->rows - r0 : CE_BLOCK_ROWS;
     const int soft = p->what == CE_ROW_SOFTMAX;
     enum { R = CE_BLOCK_ROWS };
-    enum { RC = R * (sizeof(CE_T) == sizeof(double) ? CE_SMALL_COLS : CE_BLOCK_COLS) };   /* see ce_block_cols */
+    enum { RC = R * (sizeof(CE_T) == sizeof(double) ? CE_BLOCK_COLS_F64 : CE_BLOCK_COLS) };   /* ce_block_takes */
     CE_T xt[RC], et[RC];
     CE_T m[R], mm[R], rest[R], cnt[R], L[R], inv[R], fin[R];
     CE_F(ce_block_read)(p->x + r0 * p->x_rs, p->x_rs, xt, nb, nv, n);
@@ -977,11 +977,11 @@ CE_CLONES static int CE_F(ce_transform_small_block)(const void *pp, npy_intp blk
 }
 
 /* Whether ce_transform_small_block can run this problem (contiguous short rows, N x C outputs written
- * contiguously, up to ce_transform_block_cols classes) */
+ * contiguously, as ce_transform_block_takes says) */
 static int CE_F(ce_transform_small_ok)(const ce_transform_problem *p)
 {
     if (p->cols == 0 || p->x_cs != CE_SZ) return 0;
-    if (p->cols > ce_transform_block_cols(sizeof(CE_T))) return 0;
+    if (!ce_transform_block_takes(sizeof(CE_T), p->cols)) return 0;
     return p->what == CE_ROW_LSE || p->y_cs == CE_SZG;
 }
 

@@ -70,27 +70,34 @@ const char *ce_simd_path(void)
     return "baseline";
 }
 
-/* The longest rows the few-class block kernel takes, for a compute type of `size` bytes: where it beats the
- * row sweeps with a gradient (docs/performance.md).  Float rows of sparse labels up to 96 classes on the
- * AVX-512 and AVX2 paths; of dense targets (a second stream to read) up to 64 on AVX-512 and 48 on AVX2; 32
- * on the baseline (SSE2) path and for double rows (half as many per vector).  One limit for the loss with and
+/* Whether the few-class block kernel takes rows of `cols` classes of a compute type of `size` bytes: where it
+ * beats the row sweeps (docs/performance.md).  Float rows of sparse labels up to 96 classes on the AVX-512
+ * and AVX2 paths; of dense targets (a second stream to read) up to 64 on AVX-512 and 48 on AVX2; 32 on the
+ * baseline (SSE2) path.  Double rows of sparse labels up to 39 classes, and up to 63 (AVX-512) or 59 (AVX2)
+ * where the row sweeps' vector loop would end in scalar exps (cols not a multiple of its 8 or 4 lanes: they
+ * made 65536x39 rows 1.65x as slow as 65536x40); of dense targets up to 32.  One rule for the loss with and
  * without its gradient, so that a loss does not depend on whether its gradient was asked for. */
-static npy_intp ce_block_cols(size_t size, int dense)
+static int ce_block_takes(size_t size, int dense, npy_intp cols)
 {
     const int level = ce_simd_level();
-    if (size == sizeof(double) || level == 0) return CE_SMALL_COLS;
-    if (dense) return level == 3 ? 48 : 64;
-    return CE_BLOCK_COLS;
+    if (level == 0 || (size == sizeof(double) && dense)) return cols <= CE_SMALL_COLS;
+    if (size == sizeof(double)) {
+        const npy_intp lanes = level == 4 ? 8 : 4, tail_max = level == 4 ? 63 : 59;
+        return cols <= 39 || (cols % lanes != 0 && cols <= tail_max);
+    }
+    return cols <= (!dense ? CE_BLOCK_COLS : level == 3 ? 48 : 64);
 }
+_Static_assert(CE_BLOCK_COLS_F64 >= 63, "the block's double buffers hold the longest rows ce_block_takes gives it");
 
-/* The longest rows the block kernel of logsumexp / softmax / log_softmax takes (docs/performance.md): as the
- * sparse labels', and 8 classes on the baseline path (its block costs about 7 ns per element).  (The AVX2
- * path stopped softmax at 32 classes and log_softmax at 64; with the block's output rows prefetched into L2,
- * the block is as fast or faster up to 96: 65536x48 softmax 4.6 -> 2.8 ms.) */
-static npy_intp ce_transform_block_cols(size_t size)
+/* Whether the block kernel of logsumexp / softmax / log_softmax takes rows of `cols` classes
+ * (docs/performance.md): as the sparse labels', and up to 8 classes on the baseline path (its block costs
+ * about 7 ns per element).  (The AVX2 path stopped softmax at 32 classes and log_softmax at 64; with the
+ * block's output rows prefetched into L2, the block is as fast or faster up to 96: 65536x48 softmax 4.6 ->
+ * 2.8 ms.) */
+static int ce_transform_block_takes(size_t size, npy_intp cols)
 {
-    if (ce_simd_level() == 0) return 8;
-    return ce_block_cols(size, 0);
+    if (ce_simd_level() == 0) return cols <= 8;
+    return ce_block_takes(size, 0, cols);
 }
 
 static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int is64)

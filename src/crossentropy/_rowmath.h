@@ -29,9 +29,10 @@
 #define CE_ROW_NO_MEMORY 8      /* no scratch memory for rows that need it (t_f32, z_f32): their results are NaN */
 #define CE_NORM_TOL 1e-3
 #define CE_SMALL_COLS 32        /* rows this short: row statistics CE_BLOCK_ROWS rows to a call, scalar sweeps;
-                                   * the few-class block's limit for double rows and the baseline path */
+                                   * the few-class block's limit on the baseline path */
 #define CE_BLOCK_COLS 96        /* float softmax cross-entropy rows this short are vectorised across rows,
-                                   * CE_BLOCK_ROWS at a time (ce_block_cols) */
+                                   * CE_BLOCK_ROWS at a time (ce_block_takes) */
+#define CE_BLOCK_COLS_F64 64    /* the longest double rows the few-class block kernel's buffers hold */
 #define CE_BLOCK_ROWS 64
 #define CE_COUNT_SHIFT 3        /* row functions handling blocks return their bad-row count above the flags */
 #define CE_KEEP_STACK 4096      /* half-output rows up to this long keep their exps in a stack row */

@@ -37,7 +37,8 @@ static inline __m512 exp_poly6(__m512 x)
     __m512 s = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23));
     __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0x1.6da76cp-10f * 0x1p-26f), r, _mm512_set1_ps(0x1.12a1ecp-7f * 0x1p-26f));
+    __m512 p =
+        _mm512_fmadd_ps(_mm512_set1_ps(0x1.6da76cp-10f * 0x1p-26f), r, _mm512_set1_ps(0x1.12a1ecp-7f * 0x1p-26f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.555470p-5f * 0x1p-26f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.55538cp-3f * 0x1p-26f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f * 0x1p-26f));
@@ -56,7 +57,8 @@ static inline __m512 exp_table16(__m512 x)
     __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(16 * 1.44269504f), t0);
     __m512 k = _mm512_sub_ps(t, t0);
     __m512i ti = _mm512_castps_si512(t);
-    __m512 s = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(ti, 19), _mm512_permutexvar_epi32(ti, exp2_table)));
+    __m512 s =
+        _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(ti, 19), _mm512_permutexvar_epi32(ti, exp2_table)));
     __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f / 16), x);
     r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f / 16), r);
     __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0x1p-26f / 6), r, _mm512_set1_ps(0x1p-26f / 2));
@@ -195,10 +197,12 @@ int main(int argc, char **argv)
     }
     for (int j = 0; j < C; j++) X[j] = NX[j] = (float)((j * 37 % 101) * 0.05 - 5.0);
     const double f = ghz(), rd = read_rows(), p6 = sweep_poly6(), t16 = sweep_table16();
-    printf("clock %.2f GHz, %.2f 512-bit multiply-adds per cycle; one core, a row of %d floats in L1, best of 15 x %d sweeps\n",
+    printf("clock %.2f GHz, %.2f 512-bit multiply-adds per cycle; one core, a row of %d floats in L1, "
+           "best of 15 x %d sweeps\n",
            f, fma_per_ns() / f, C, REPS);
-    printf("read of the rows (vector sum)         %.3f ns/element  %5.2f cycles/16 floats\n", rd * 1e9, rd * 16 * f * 1e9);
-    printf("forward sweep, the package's exp      %.3f ns/element  %5.2f cycles/16 floats\n", p6 * 1e9, p6 * 16 * f * 1e9);
-    printf("forward sweep, 2^(j/16) table exp     %.3f ns/element  %5.2f cycles/16 floats\n", t16 * 1e9, t16 * 16 * f * 1e9);
+    const char *row = "%-37s %.3f ns/element  %5.2f cycles/16 floats\n";
+    printf(row, "read of the rows (vector sum)", rd * 1e9, rd * 16 * f * 1e9);
+    printf(row, "forward sweep, the package's exp", p6 * 1e9, p6 * 16 * f * 1e9);
+    printf(row, "forward sweep, 2^(j/16) table exp", t16 * 1e9, t16 * 16 * f * 1e9);
     return 0;
 }

@@ -32,7 +32,8 @@ int main(int argc,char**argv){
     k=ce_kernels_for(bf?256:NPY_HALF); xe=(char*)h; ge=(char*)hg;
   }
   ce_xent_problem p; ce_xent_problem_init(&p);
-  p.rows=N;p.cols=C;p.x=xe;p.x_rs=C*es;p.x_cs=es;p.lab=(char*)lab;p.lab_rs=8;p.lab_is64=1;p.loss=(char*)loss;p.loss_rs=4;
+  p.rows=N;p.cols=C;p.x=xe;p.x_rs=C*es;p.x_cs=es;
+  p.lab=(char*)lab;p.lab_rs=8;p.lab_is64=1;p.loss=(char*)loss;p.loss_rs=4;
   if(!strcmp(mode,"fused")){p.grad=ge;p.g_rs=C*es;p.g_cs=es;}
   ce_transform_problem tp; ce_transform_problem_init(&tp); tp.rows=N;tp.cols=C;tp.x=xe;tp.x_rs=C*es;tp.x_cs=es;
   if(!strcmp(mode,"lse")){tp.what=CE_ROW_LSE;tp.y=(char*)loss;tp.y_rs=4;}

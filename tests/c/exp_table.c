@@ -85,10 +85,11 @@ static int check(const char *path, block_fn block)
             cnt += x[j] == m;
             nmax = nx[j] > nmax ? nx[j] : nmax;
         }
-        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx, CE_TABLE_COUNT);   /* prefetching changes nothing */
+        /* prefetching changes nothing */
+        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx, CE_TABLE_COUNT);
         if (s.cnt != cnt || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
-            printf("%s, n = %ld: rest %.9g count %d max %g, expected %.9g %d %g\n", path, (long)n, s.rest, s.cnt, s.nmax,
-                   rest, cnt, nmax);
+            printf("%s, n = %ld: rest %.9g count %d max %g, expected %.9g %d %g\n", path, (long)n, s.rest, s.cnt,
+                   s.nmax, rest, cnt, nmax);
             bad = 1;
         }
         for (npy_intp j = 0; j < n; j++)
@@ -208,7 +209,8 @@ static int same_as_f32(const char *path, block_fn half, block_fn f32, float (*wi
     const ce_exp_table_sums b = f32(x, n, m, m - 105.0f, keep, with_nx ? nx : NULL, 0, CE_TABLE_COUNT);
     const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, keep_h, with_nx ? nxh : NULL, 0, CE_TABLE_COUNT);
     if (memcmp(&a, &b, sizeof a) != 0 || memcmp(keep_h, keep, (size_t)n * sizeof(float)) != 0) bad = 1;
-    const ce_exp_table_sums c = half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL, with_nx ? (uintptr_t)nxh : 0, CE_TABLE_COUNT);
+    const ce_exp_table_sums c =
+        half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL, with_nx ? (uintptr_t)nxh : 0, CE_TABLE_COUNT);
     /* the total of the exps, each entry at m adding at most 1.42 (ce_exp_rel's top) */
     const float tot = fabsf(b.rest) + 1.42f * (float)b.cnt;
     if (b.rest != b.rest ? c.rest == c.rest : fabsf(c.rest - b.rest) > 0x1p-22f * tot) bad = 1;
@@ -230,7 +232,10 @@ static int check_half(const char *path, block_fn half, block_fn f32, float (*wid
     }
     /* every tail length, from a varied start (the masked loads read n entries only) */
     for (npy_intp n = 0; n < 48; n++) {
-        for (npy_intp j = 0; j < n; j++) { xh[j] = (uint16_t)(0x3c00 + 977 * j); nxh[j] = (uint16_t)(0xbc00 ^ (613 * j)); }
+        for (npy_intp j = 0; j < n; j++) {
+            xh[j] = (uint16_t)(0x3c00 + 977 * j);
+            nxh[j] = (uint16_t)(0xbc00 ^ (613 * j));
+        }
         bad |= same_as_f32(path, half, f32, widen, n, 0.75f, 1);
     }
     /* the next row's max on the patterns: all negative, a NaN winning (0x7fff and 0xffff are NaN in both

@@ -36,11 +36,13 @@ int main(void)
             float m = bf ? ce_widen_row_bf16_bits(h + off, ref, n) : ce_widen_row_f16_bits(h + off, ref, n);
             for (int path = 1; path <= 2; path++) {
                 if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
-                float mg = path == 1 ? (bf ? ce_widen_row_bf16_avx2(h + off, got, n) : ce_widen_row_f16_avx2(h + off, got, n))
+                float mg = path == 1 ? (bf ? ce_widen_row_bf16_avx2(h + off, got, n)
+                                           : ce_widen_row_f16_avx2(h + off, got, n))
                                      : (bf ? ce_widen_row_bf16_avx512(h + off, got, n)
                                            : ce_widen_row_f16_avx512(h + off, got, n));
                 for (npy_intp j = 0; j < n; j++)
-                    if (!same(ref[j], got[j]) && bad++ < 5) printf("widen %s path %d: %04x\n", bf ? "bf16" : "f16", path, h[off + j]);
+                    if (!same(ref[j], got[j]) && bad++ < 5)
+                        printf("widen %s path %d: %04x\n", bf ? "bf16" : "f16", path, h[off + j]);
                 if (!same(m, mg) && bad++ < 5) printf("max %s path %d: %g != %g\n", bf ? "bf16" : "f16", path, mg, m);
             }
         }
@@ -54,12 +56,15 @@ int main(void)
                 if ((path == 1 && !avx2) || (path == 2 && !avx512)) continue;
                 for (npy_intp j = 0; j < n + 16; j++) got[j] = -7.0f;
                 float mg = path == 1 ? (bf ? ce_widen_row_bf16_avx2(hs, got, n) : ce_widen_row_f16_avx2(hs, got, n))
-                                     : (bf ? ce_widen_row_bf16_avx512(hs, got, n) : ce_widen_row_f16_avx512(hs, got, n));
+                                     : (bf ? ce_widen_row_bf16_avx512(hs, got, n)
+                                           : ce_widen_row_f16_avx512(hs, got, n));
                 float m = bf ? ce_widen_row_bf16_bits(hs, ref, n) : ce_widen_row_f16_bits(hs, ref, n);
-                if (!same(m, mg) && bad++ < 5) printf("short max %s path %d n %ld: %g != %g\n", bf ? "bf16" : "f16", path, (long)n, mg, m);
+                if (!same(m, mg) && bad++ < 5)
+                    printf("short max %s path %d n %ld: %g != %g\n", bf ? "bf16" : "f16", path, (long)n, mg, m);
                 for (npy_intp j = 0; j < n + 16; j++)
                     if (!same(j < n ? ref[j] : -7.0f, got[j]) && bad++ < 5)
-                        printf("short widen %s path %d n %ld: entry %ld\n", bf ? "bf16" : "f16", path, (long)n, (long)j);
+                        printf("short widen %s path %d n %ld: entry %ld\n", bf ? "bf16" : "f16", path, (long)n,
+                               (long)j);
             }
         }
     }
@@ -94,8 +99,8 @@ int main(void)
                         npy_intp keep = keeps[ki] < 0 ? -1 : keeps[ki] - off;
                         memset(ngot, 0, sizeof ngot);
                         if (path == 1)
-                            (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, s, keep,
-                                                                                   stream);
+                            (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, s,
+                                                                                   keep, stream);
 #if CE_WIDEN_BF16_INSN
                         else if (path == 3)
                             ce_narrow_row_bf16_avx512bf16(f + off, ngot + off, k - off, s, keep, stream);
@@ -134,7 +139,9 @@ int main(void)
                 else (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + 7, ngot, n, 0.3f, keep, 0);
                 for (npy_intp j = 0; j < n + 16; j++) {
                     int ok = j < n ? ngot[j] == nref[j] : ngot[j] == 0xabcd;
-                    if (!ok && bad++ < 5) printf("short narrow %s path %d n %ld: entry %ld\n", bf ? "bf16" : "f16", path, (long)n, (long)j);
+                    if (!ok && bad++ < 5)
+                        printf("short narrow %s path %d n %ld: entry %ld\n", bf ? "bf16" : "f16", path, (long)n,
+                               (long)j);
                 }
             }
         }

@@ -75,15 +75,17 @@ const char *ce_simd_path(void)
  * and AVX2 paths; of dense targets (a second stream to read) up to 64 on AVX-512 and 48 on AVX2; 32 on the
  * baseline (SSE2) path.  Double rows of sparse labels up to 39 classes, and up to 63 (AVX-512) or 59 (AVX2)
  * where the row sweeps' vector loop would end in scalar exps (cols not a multiple of its 8 or 4 lanes: they
- * made 65536x39 rows 1.65x as slow as 65536x40); of dense targets up to 32.  One rule for the loss with and
+ * made 65536x39 rows 1.65x as slow as 65536x40); of dense targets up to 32, and up to 39 where the row sweeps
+ * would end in scalar exps (beyond, the block's loss+grad lost).  One rule for the loss with and
  * without its gradient, so that a loss does not depend on whether its gradient was asked for. */
 static int ce_block_takes(size_t size, int dense, npy_intp cols)
 {
     const int level = ce_simd_level();
-    if (level == 0 || (size == sizeof(double) && dense)) return cols <= CE_SMALL_COLS;
+    if (level == 0) return cols <= CE_SMALL_COLS;
     if (size == sizeof(double)) {
-        const npy_intp lanes = level == 4 ? 8 : 4, tail_max = level == 4 ? 63 : 59;
-        return cols <= 39 || (cols % lanes != 0 && cols <= tail_max);
+        const int tail = cols % (level == 4 ? 8 : 4) != 0;
+        if (dense) return cols <= CE_SMALL_COLS || (tail && cols <= 39);
+        return cols <= 39 || (tail && cols <= (level == 4 ? 63 : 59));
     }
     return cols <= (!dense ? CE_BLOCK_COLS : level == 3 ? 48 : 64);
 }

@@ -299,7 +299,8 @@ def lse_parts(x):
 
 
 # ---- the few-class block kernel (rows up to 96 classes: ce_block_takes; 64 rows to a block) --------------
-# the limits: dense 48 (AVX2), 64; sparse 96; float64 39, 40-59 / 63 with a tail (41, 63), dense 32-39
+# the limits: dense 48 (AVX2), 64; sparse 96; float64 39, and 59 (AVX2) / 63 where the rows have a tail (41,
+# 63); dense float64 32, and 39 where the rows have a tail
 @pytest.mark.parametrize("n", [1, 5, 33, 40, 41, 48, 49, 63, 64, 65, 96, 97])
 @pytest.mark.parametrize("rows", [3, 64, 131])  # one short block; one full; two full and a short one
 @pytest.mark.parametrize("dtype", DTYPES)

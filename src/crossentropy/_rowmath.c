@@ -87,15 +87,14 @@ static int ce_block_takes(size_t size, int dense, npy_intp cols)
         if (dense) return cols <= CE_SMALL_COLS || (tail && cols <= 39);
         return cols <= 39 || (tail && cols <= (level == 4 ? 63 : 59));
     }
-    return cols <= (!dense ? CE_BLOCK_COLS : level == 3 ? 48 : 64);
+    if (dense) return cols <= (level == 3 ? 48 : 64);
+    return cols <= CE_BLOCK_COLS;
 }
 _Static_assert(CE_BLOCK_COLS_F64 >= 63, "the block's double buffers hold the longest rows ce_block_takes gives it");
 
 /* Whether the block kernel of logsumexp / softmax / log_softmax takes rows of `cols` classes
  * (docs/performance.md): as the sparse labels', and up to 8 classes on the baseline path (its block costs
- * about 7 ns per element).  (The AVX2 path stopped softmax at 32 classes and log_softmax at 64; with the
- * block's output rows prefetched into L2, the block is as fast or faster up to 96: 65536x48 softmax 4.6 ->
- * 2.8 ms.) */
+ * about 7 ns per element). */
 static int ce_transform_block_takes(size_t size, npy_intp cols)
 {
     if (ce_simd_level() == 0) return cols <= 8;

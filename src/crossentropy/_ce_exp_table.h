@@ -54,7 +54,16 @@ static const int32_t ce_exp_table8[8] = {
 /* One block's results, as ce_expsum_rel's loop adds them: the sum of the exps of the entries other than m,
  * how many entries equal m (counted from the compare that leaves them out of rest: one scalar popcount per
  * step instead of a second vector sum to recover the count from), and the next row's max */
-typedef struct { float rest; int cnt; float nmax; } ce_exp_table_sums;
+typedef struct { double rest; int cnt; float nmax; } ce_exp_table_sums;
+
+/* A block runs in chunks of CE_TABLE_LANE_ADDS vector steps: each lane adds at most that many float32 exps
+ * (see ce_sum_block) before its sum goes into a double lane.  One call then takes a whole row, and the
+ * reduction across the lanes, with the call's own setup about 50 cycles, comes once per row instead of once
+ * per 512 (AVX2) or 1024 (AVX-512) entries: a 1000-class forward on the AVX2 path 6% faster. */
+#define CE_TABLE_LANE_ADDS 64
+/* The entries one call takes at most: its count of entries at the max stays an int (a struct of 16 bytes,
+ * returned in registers) */
+#define CE_TABLE_CALL_MAX ((npy_intp)1 << 30)
 
 /* km = rint(m / ln2), the row's multiple of ln2, as ce_exp_rel_row sets it */
 static inline double ce_exp_table_km(float m) { return rint((double)m * 1.44269504088896340736); }
@@ -156,14 +165,11 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_step16(__m512 xv, __m512 lo, __m51
     return _mm512_mul_ps(p, s);
 }
 
-/* The exps of x[0, n) relative to mref (m the row's max, xlo = m - 105 its clamp, as ce_exp_rel_row sets
- * them), kept in keep[0, n) unless keep is NULL (keep may be x), summed without the entries equal to m
- * (rest), those counted; with nx (or NULL), the max of nx[0, n), NaN ignored as in ce_max_impl (max(v, m)
- * returns m when v is NaN).  NaN in x gives NaN sums.  The last n % 16 are one masked step.  With pf (an
- * address, or 0), the memory from pf on is prefetched into L2 at the pace x is read (see ce_pf_next_row:
- * an address, not a pointer, as it may lie past the array). */
-CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, npy_intp n, float m, float xlo,
-                                                              float *keep, const void *nx, uintptr_t pf, int kind)
+/* One chunk of ce_exp_block16 (n <= 16 CE_TABLE_LANE_ADDS): returns its sums' lanes, adds its count into
+ * cnt_out and takes the max of its part of nx into nmax_out */
+CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, float m, float xlo, float *keep,
+                                                   const void *nx, uintptr_t pf, int kind, int *cnt_out,
+                                                   __m512 *nmax_out)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m512 t0 = _mm512_set1_ps(ce_exp_table_t0(m, 16)), lo = _mm512_set1_ps(xlo);
@@ -226,7 +232,45 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
         if (keep) _mm512_mask_storeu_ps(keep + j, in, e);
         if (nx) nmax = _mm512_max_ps(_mm512_mask_mov_ps(ninf, in, ce_table_load16(nx, j, in, 1, kind)), nmax);
     }
-    ce_exp_table_sums s = {_mm512_reduce_add_ps(rest), cnt, _mm512_reduce_max_ps(nmax)};
+    *cnt_out += cnt;
+    *nmax_out = _mm512_max_ps(nmax, *nmax_out);
+    return rest;
+}
+
+/* A chunk's float32 lanes added into double lanes */
+CE_TABLE_AVX512 CE_TABLE_BODY void ce_table_flush16(__m512 rest, __m512d *acc0, __m512d *acc1)
+{
+    *acc0 = _mm512_add_pd(*acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(rest)));
+    *acc1 = _mm512_add_pd(*acc1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(rest), 1))));
+}
+
+/* The exps of x[0, n) relative to mref (m the row's max, xlo = m - 105 its clamp, as ce_exp_rel_row sets
+ * them), kept in keep[0, n) unless keep is NULL (keep may be x), summed without the entries equal to m
+ * (rest), those counted; with nx (or NULL), the max of nx[0, n), NaN ignored as in ce_max_impl (max(v, m)
+ * returns m when v is NaN).  NaN in x gives NaN sums.  The last n % 16 are one masked step.  With pf (an
+ * address, or 0), the memory from pf on is prefetched into L2 at the pace x is read (see ce_pf_next_row:
+ * an address, not a pointer, as it may lie past the array). */
+CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, npy_intp n, float m, float xlo,
+                                                              float *keep, const void *nx, uintptr_t pf, int kind)
+{
+    const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2, chunk = 16 * CE_TABLE_LANE_ADDS;
+    __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+    __m512 rest = _mm512_setzero_ps(), nmax = _mm512_set1_ps(-INFINITY);
+    int cnt = 0;   /* n <= CE_TABLE_CALL_MAX */
+    for (npy_intp j0 = 0; j0 < n; j0 += chunk) {
+        if (j0) ce_table_flush16(rest, &acc0, &acc1);
+        rest = ce_exp_chunk16((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,
+                              keep ? keep + j0 : NULL, nx ? (const char *)nx + j0 * es : NULL,
+                              pf ? pf + (uintptr_t)(j0 * es) : 0, kind, &cnt, &nmax);
+    }
+    double sum;
+    if (n <= chunk) {   /* one chunk: its lanes added in float32 (a short row pays for no conversion) */
+        sum = _mm512_reduce_add_ps(rest);
+    } else {
+        ce_table_flush16(rest, &acc0, &acc1);
+        sum = _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
+    }
+    ce_exp_table_sums s = {sum, cnt, _mm512_reduce_max_ps(nmax)};
     return s;
 }
 
@@ -295,12 +339,11 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_but8(npy_intp at, __m256i in, __m256
     return _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_set1_epi32((int)at), lane), in));
 }
 
-/* The same as ce_exp_block16, 8 at a time; the last n % 8 are one step of masked loads and stores.  With
- * skip != CE_TABLE_COUNT, the sums leave entry `skip` out instead of comparing each entry with m (see
- * CE_TABLE_COUNT). */
-CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_intp n, float m, float xlo,
-                                                           float *keep, const void *nx, uintptr_t pf, int kind,
-                                                           npy_intp skip)
+/* One chunk of ce_exp_block8 (n <= 8 CE_TABLE_LANE_ADDS; skip as there, relative to the chunk, -1 when not in
+ * it), as ce_exp_chunk16 */
+CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, float m, float xlo, float *keep,
+                                                const void *nx, uintptr_t pf, int kind, npy_intp skip, int *cnt_out,
+                                                __m256 *nmax_out)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m256 t0 = _mm256_set1_ps(ce_exp_table_t0(m, 8)), lo = _mm256_set1_ps(xlo);
@@ -383,14 +426,52 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
         if (keep) _mm256_maskstore_ps(keep + j, in, e);
         if (nx) nmax = _mm256_max_ps(_mm256_blendv_ps(ninf, ce_table_load8(nx, j, in, n - j, kind), inf), nmax);
     }
-    /* across the lanes: the halves, then pairs, then the last two */
-    __m128 r4 = _mm_add_ps(_mm256_castps256_ps128(rest), _mm256_extractf128_ps(rest, 1));
+    *cnt_out += cnt;
+    *nmax_out = _mm256_max_ps(nmax, *nmax_out);
+    return rest;
+}
+
+/* A chunk's float32 lanes added into double lanes */
+CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_flush8(__m256 rest, __m256d *acc0, __m256d *acc1)
+{
+    *acc0 = _mm256_add_pd(*acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(rest)));
+    *acc1 = _mm256_add_pd(*acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(rest, 1)));
+}
+
+/* The same as ce_exp_block16, 8 at a time; the last n % 8 are one step of masked loads and stores.  With
+ * skip != CE_TABLE_COUNT, the sums leave entry `skip` out instead of comparing each entry with m (see
+ * CE_TABLE_COUNT). */
+CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_intp n, float m, float xlo,
+                                                           float *keep, const void *nx, uintptr_t pf, int kind,
+                                                           npy_intp skip)
+{
+    const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2, chunk = 8 * CE_TABLE_LANE_ADDS;
+    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+    __m256 rest = _mm256_setzero_ps(), nmax = _mm256_set1_ps(-INFINITY);
+    int cnt = 0;   /* n <= CE_TABLE_CALL_MAX */
+    for (npy_intp j0 = 0; j0 < n; j0 += chunk) {
+        if (j0) ce_table_flush8(rest, &acc0, &acc1);
+        const npy_intp cskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT
+                                                      : (skip >= j0 && skip < j0 + chunk ? skip - j0 : -1);
+        rest = ce_exp_chunk8((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,
+                             keep ? keep + j0 : NULL, nx ? (const char *)nx + j0 * es : NULL,
+                             pf ? pf + (uintptr_t)(j0 * es) : 0, kind, cskip, &cnt, &nmax);
+    }
+    /* across the lanes: the halves, then pairs, then the last two (in float32 for one chunk, as above) */
+    double sum;
+    if (n <= chunk) {
+        __m128 r4 = _mm_add_ps(_mm256_castps256_ps128(rest), _mm256_extractf128_ps(rest, 1));
+        r4 = _mm_add_ps(r4, _mm_movehl_ps(r4, r4));
+        sum = _mm_cvtss_f32(_mm_add_ss(r4, _mm_movehdup_ps(r4)));
+    } else {
+        ce_table_flush8(rest, &acc0, &acc1);
+        const __m256d r4 = _mm256_add_pd(acc0, acc1);
+        const __m128d r2 = _mm_add_pd(_mm256_castpd256_pd128(r4), _mm256_extractf128_pd(r4, 1));
+        sum = _mm_cvtsd_f64(_mm_add_sd(r2, _mm_unpackhi_pd(r2, r2)));
+    }
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(nmax), _mm256_extractf128_ps(nmax, 1));
-    r4 = _mm_add_ps(r4, _mm_movehl_ps(r4, r4));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    ce_exp_table_sums s = {_mm_cvtss_f32(_mm_add_ss(r4, _mm_movehdup_ps(r4))),
-                           cnt,
-                           _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)))};
+    ce_exp_table_sums s = {sum, cnt, _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)))};
     return s;
 }
 

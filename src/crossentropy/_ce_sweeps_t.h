@@ -114,7 +114,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
     rest += xj == m ? CE_K(0.0) : e;                                                \
     tot += e;                                                                       \
     if (keep) keep[j] = e;   /* callers pass NULL or not as a constant */
-    const npy_intp sb = ce_sum_block(sizeof(CE_T));
+    npy_intp sb = ce_sum_block(sizeof(CE_T));
 #if CE_EXP_TABLE
     /* contiguous float32 and half rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
     const int table = CE_TABLE_KIND >= 0 ? ce_simd_level() : 0;
@@ -124,6 +124,9 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
                                      : CE_TABLE_COUNT;
     /* the table exps' reference point is their own (see CE_TABLE_LN2) */
     if (table >= 3) inv_top = CE_M(ce_exp_near0)(ce_exp_table_ref((float)m) - (double)m);
+    /* the table blocks bound their float32 sums themselves (CE_TABLE_LANE_ADDS): the whole row in one (up to
+     * CE_TABLE_CALL_MAX), unless the next half row is widened block by block */
+    if (table >= 3 && !wn && n > sb) sb = n < CE_TABLE_CALL_MAX ? n : CE_TABLE_CALL_MAX;
 #endif
     const CE_F(ce_kept_t) kept = {(CE_T)inv_top, (CE_T)NAN};   /* the max entries unmarked */
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
@@ -135,7 +138,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
             ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
                                                has_nx ? nx + j0 : NULL, pf ? pf + (uintptr_t)(j0 * sizeof(CE_S)) : 0,
                                                bskip);
-            rest_all += (CE_T)s.rest;
+            rest_all += s.rest;
             cnt_all += s.cnt;   /* counted by the block */
             if (has_nx) mn = s.nmax > mn ? (CE_T)s.nmax : mn;
         } else

@@ -52,7 +52,8 @@ static int ce_simd_level(void)
  * lanes), 128 on the baseline path (SSE2 or NEON: 4 lanes; 512 put confident rows of 300 classes 15 ulp off,
  * and 256 has not been tried there).  Float64 sums, 2^29 times finer, keep 512 (128 on the baseline path).
  * Each block ends in a reduction across the lanes (about 50 cycles), so the longest block within the bound is
- * the fastest. */
+ * the fastest.  The table exps (_ce_exp_table.h) keep the same bound in chunks of their own and take a whole
+ * row at a time. */
 static npy_intp ce_sum_block(size_t elsize)
 {
     const int level = ce_simd_level();

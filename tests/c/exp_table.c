@@ -4,8 +4,9 @@
  * computes, within 2 ulp (normal results; in units of the smallest subnormal below them).  Every 13th
  * float32 x - m in [-105, 0] (the clamp's range and below) with m = 0, every 101st with the row maxima
  * +-ln2/2, 40.3, -1000.1 and 16000.7.  Then the block itself, over
- * every length 0..47 (the masked tail): NaN in x gives NaN sums and a NaN kept exp, -inf gives 0, and the
- * sum without the entries at m, their count and the next row's max (NaN ignored) match double ones.
+ * every length 0..47 (the masked tail) and rows of several chunks (up to 4096 entries): NaN in x gives NaN
+ * sums and a NaN kept exp, -inf gives 0, and the sum without the entries at m, their count and the next
+ * row's max (NaN ignored) match double ones.
  * The float16 and bfloat16 blocks, which convert in registers, give the float32 block's results on the
  * widened values (bit for bit with kept exps; the sums to 2^-22 of the total without, when they add in
  * another order):
@@ -69,15 +70,18 @@ static int check(const char *path, block_fn block)
         if (worst > 2.0) bad = 1;
     }
 
-    /* the block's sums, NaN, -inf and the next row's max, over tail lengths */
+    /* the block's sums, NaN, -inf and the next row's max, over tail lengths, then rows of several chunks
+     * (CE_TABLE_LANE_ADDS steps each: 512 entries on AVX2, 1024 on AVX-512) */
     const float m = 3.25f;
     const double mref = ce_exp_table_ref(m);
-    for (npy_intp n = 0; n < 48; n++) {
+    const npy_intp longer[] = {511, 512, 513, 1000, 1023, 1024, 1025, 2100, N};
+    for (npy_intp il = -48; il < (npy_intp)(sizeof longer / sizeof longer[0]); il++) {
+        const npy_intp n = il < 0 ? il + 48 : longer[il];
         double rest = 0, tot = 0;
         int cnt = 0;
         float nmax = -INFINITY;
         for (npy_intp j = 0; j < n; j++) {
-            x[j] = j % 7 == 3 ? m : (j % 5 == 1 ? -INFINITY : m - 0.37f * (float)j);
+            x[j] = j % 7 == 3 ? m : (j % 5 == 1 ? -INFINITY : m - 0.37f * (float)(j % 97));
             nx[j] = j % 4 == 2 ? NAN : 0.5f * (float)(j % 9);
             const double e = x[j] == -INFINITY ? 0.0 : exp((double)x[j] - mref);
             tot += e;
@@ -98,10 +102,17 @@ static int check(const char *path, block_fn block)
                 bad = 1;
             }
         if (n > 0) {
-            x[n - 1] = NAN;
+            x[n - 1] = NAN;   /* in the last chunk */
             s = block(x, n, m, m - 105.0f, keep, NULL, 0, CE_TABLE_COUNT);
             if (s.rest == s.rest || keep[n - 1] == keep[n - 1]) {
                 printf("%s, n = %ld: NaN lost (sum %g, kept %g)\n", path, (long)n, s.rest, keep[n - 1]);
+                bad = 1;
+            }
+            x[n - 1] = m;
+            x[0] = NAN;   /* in the first */
+            s = block(x, n, m, m - 105.0f, NULL, NULL, 0, CE_TABLE_COUNT);
+            if (s.rest == s.rest) {
+                printf("%s, n = %ld: NaN in the first entry lost (sum %g)\n", path, (long)n, s.rest);
                 bad = 1;
             }
         }
@@ -118,7 +129,7 @@ static int check_skip(void)
     int bad = 0;
     const float m = 3.25f;
     const double mref = ce_exp_table_ref(m);
-    const npy_intp lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 40, 47, 300};
+    const npy_intp lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 40, 47, 300, 513, 1031};
     for (size_t il = 0; il < sizeof lengths / sizeof lengths[0]; il++) {
         const npy_intp n = lengths[il];
         for (npy_intp skip = -1; skip < n; skip++) {
@@ -126,7 +137,7 @@ static int check_skip(void)
             float nmax = -INFINITY;
             for (npy_intp j = 0; j < n; j++) {
                 x[j] = j % 7 == 3 ? m : (j % 5 == 1 ? -INFINITY : m - 0.37f * (float)(j % 50));
-                nx[j] = j % 4 == 2 ? NAN : 0.5f * (float)(j % 9);
+                nx[j] = j % 4 == 2 ? NAN : 0.5f * (float)(j % 9) + (j == n - 2 ? 7.0f : 0.0f);
                 const double e = x[j] == -INFINITY ? 0.0 : exp((double)x[j] - mref);
                 tot += e;
                 rest += j == skip ? 0.0 : e;
@@ -159,7 +170,7 @@ static int check_skip(void)
         }
     }
     /* without ties, leaving the max out by its position or by the compare gives the same sums, bit for bit */
-    for (npy_intp n = 1; n < 600; n += 37) {
+    for (npy_intp n = 1; n < 1400; n += 37) {
         for (npy_intp j = 0; j < n; j++) x[j] = j % 5 == 1 ? -INFINITY : m - 0.37f * (float)(j % 50) - 0.01f;
         const npy_intp at = (n * 7) % n;
         x[at] = m;

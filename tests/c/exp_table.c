@@ -137,6 +137,7 @@ static int check_skip(void)
             float nmax = -INFINITY;
             for (npy_intp j = 0; j < n; j++) {
                 x[j] = j % 7 == 3 ? m : (j % 5 == 1 ? -INFINITY : m - 0.37f * (float)(j % 50));
+                /* the next row's max near its end, in the last chunk of the longer rows */
                 nx[j] = j % 4 == 2 ? NAN : 0.5f * (float)(j % 9) + (j == n - 2 ? 7.0f : 0.0f);
                 const double e = x[j] == -INFINITY ? 0.0 : exp((double)x[j] - mref);
                 tot += e;

@@ -190,6 +190,23 @@ def test_show_config_reports_half_conversions(capsys):
     assert ("AVX-512" in info["float16_path"]) <= ("avx512f" in flags)
 
 
+def test_show_config_reports_row_prefetch(capsys):
+    from crossentropy._config import build_info
+
+    info = build_info()
+    ce.show_config()
+    assert f"row prefetch:      {info['row_prefetch']}" in capsys.readouterr().out
+    try:
+        with open("/proc/cpuinfo") as f:
+            intel = any(ln.startswith("vendor_id") and "GenuineIntel" in ln for ln in f)
+    except OSError:
+        pytest.skip("no /proc/cpuinfo to check the CPU's vendor against")
+    if info["simd_path"].startswith("baseline"):
+        assert info["row_prefetch"].startswith("none")
+    else:
+        assert ("Intel" in info["row_prefetch"]) == intel, info["row_prefetch"]
+
+
 def test_thread_settings():
     ce.set_num_threads(1)
     assert ce.get_num_threads() == 1

@@ -202,8 +202,8 @@ CE_INLINE int CE_F(ce_half_lse_direct)(const ce_transform_problem *p)
 #endif
 
 /* Rows [blk R, blk R + R), R = ce_block_rows, as ce_xent_rows_direct: each logsumexp row's statistics sweep
- * takes the max of the next contiguous row, whose read from memory then overlaps this row's exps (and, for
- * long rows, prefetches the rows after it: ce_pf_next_row); softmax and log_softmax rows do so from
+ * takes the max of the next contiguous row, whose read from memory then overlaps this row's exps (and, where
+ * that pays, prefetches the rows after it: ce_pf_next_row); softmax and log_softmax rows do so from
  * CE_TRANSFORM_CARRY_MIN bytes on.  Half rows carry as logsumexp rows where ce_half_lse_direct, else go one at a
  * time (staged). */
 CE_CLONES static int CE_F(ce_transform_rows)(const void *pp, npy_intp blk)
@@ -464,9 +464,10 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
 
 /* Rows [r0, r1) of a softmax cross-entropy: each row's statistics sweep also takes the max of the next row
  * (contiguous rows), so that row's first read from memory overlaps this row's exps instead of following them.
- * (No software prefetch of the rows ahead here: the hardware prefetcher follows that read, and prefetching
- * a few rows ahead as well made float32 loss+grad 20-25% slower, docs/performance.md.  Only the forward
- * sweep of long rows prefetches, as it reads the next row: ce_pf_next_row.)  A half row its kernel left
+ * (No software prefetch of the logit rows ahead here: on AMD Zen 4 the hardware prefetcher follows that read,
+ * and prefetching a few rows ahead as well made float32 loss+grad 20-25% slower, docs/performance.md.  The
+ * table-exp sweeps prefetch as they read the next row, where that pays: ce_pf_next_row; the gradient rows
+ * ahead: ce_grad_rows_ahead.)  A half row its kernel left
  * unscaled in the caller's float32 row (p->unscaled->kept, ce_xent_grad_rows_in_registers) is scaled while
  * rounded into its output row. */
 CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
@@ -478,10 +479,15 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
 #ifdef CE_NARROW_ROW
     ce_unscaled_row *const u = p->unscaled && p->unscaled->kept ? p->unscaled : NULL;
     const int stream = u && CE_F(ce_stream_rows)(p->rows, p->cols);
+#else
+    const int stream = 0;
 #endif
+    /* gradient rows stored through the cache: their lines fetched ahead where that pays (ce_grad_rows_ahead) */
+    const npy_intp pfw = p->grad && !stream && p->g_cs == CE_SZG ? ce_grad_rows_ahead(p->cols * CE_SZG) : 0;
     for (npy_intp i = r0; i < r1; i++) {
         CE_T mn = (CE_T)NAN;
         const CE_S *nx = (i + 1 < r1 && p->x_cs == CE_SZ) ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
+        if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, p->cols * CE_SZG);
         nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
 #ifdef CE_NARROW_ROW
         if (u && u->unscaled) {

@@ -99,8 +99,9 @@ CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest, double inv_top)
  * nx (the next row, as long), that row's max is taken in the same loop and returned: its first read, from
  * memory, then overlaps this row's exps, which run from the cache (the max sweep alone waits on memory).
  * has_nx, a constant at each call site: 0 takes no max (nx and nmax_out unused).  With wn (or NULL), the next
- * half row is widened block by block after each block's exps (see ce_widen_next).  The table exps of a long
- * row's forward also prefetch the rows after the next one (ce_pf_next_row). */
+ * half row is widened block by block after each block's exps (see ce_widen_next).  The table exps also
+ * prefetch the rows after the next one where that pays (ce_pf_next_row: long rows' forward; on Intel CPUs
+ * every row). */
 CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out,
                                               CE_T *keep, int has_nx, const CE_S *nx, CE_T *nmax_out,
                                               ce_widen_next *wn)
@@ -118,7 +119,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
 #if CE_EXP_TABLE
     /* contiguous float32 and half rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
     const int table = CE_TABLE_KIND >= 0 ? ce_simd_level() : 0;
-    const uintptr_t pf = keep ? 0 : ce_pf_next_row(nx, n * (npy_intp)sizeof(CE_S), table);
+    const uintptr_t pf = ce_pf_next_row(nx, n * (npy_intp)sizeof(CE_S), table, keep != NULL);
     /* how the blocks leave m out of the sums: by the position of its first entry, or by a compare */
     const npy_intp skip = table >= 3 ? ce_table_skip_for(table, CE_TABLE_KIND, x, n, (float)m, keep != NULL)
                                      : CE_TABLE_COUNT;

@@ -51,6 +51,7 @@ def show_config(file=None):
         f"  SIMD path in use:  {info['simd_path']}",
         f"  float16 rows:      {info['float16_path']}",
         f"  bfloat16 rows:     {info['bfloat16_path']}",
+        f"  row prefetch:      {info['row_prefetch']}",
         f"  work per thread:   >= {info['min_work_per_thread']} elements before a thread is started",
         f"  numpy {info['numpy']}, python {info['python']}",
     ]

@@ -11,6 +11,7 @@ cdef extern from "_rowmath.h" nogil:
     int CE_BLOCK_ROWS, CE_COUNT_SHIFT
     int CE_SMALL_COLS, CE_BLOCK_COLS
     const char *ce_simd_path()
+    const char *ce_row_prefetch()
     ctypedef struct ce_fp_flags:
         pass
     void ce_fp_flags_save(ce_fp_flags *s)

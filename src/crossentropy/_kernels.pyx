@@ -186,7 +186,7 @@ def _set_min_work_per_thread(n=None):
 def openmp_info():
     return {"openmp": bool(CE_HAVE_OPENMP), "simd_clones": bool(CE_HAVE_CLONES),
             "simd_path": ce_simd_path().decode(), "float16_path": ce_float16_path().decode(),
-            "bfloat16_path": ce_bfloat16_path().decode(),
+            "bfloat16_path": ce_bfloat16_path().decode(), "row_prefetch": ce_row_prefetch().decode(),
             "omp_max_threads": int(omp_get_max_threads()),
             "cpu_count": int(_cpu_count), "min_work_per_thread": int(_min_work_per_thread),
             "forked_child": bool(_in_forked_child)}

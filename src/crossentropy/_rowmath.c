@@ -61,6 +61,62 @@ static npy_intp ce_sum_block(size_t elsize)
     return level == 4 && elsize == 4 ? 1024 : 512;
 }
 
+/* Whether this CPU is an Intel one, asked once (as ce_simd_level): its hardware prefetchers left the row
+ * sweeps waiting on memory where AMD Zen 4's did not (ce_pf_next_row, ce_grad_rows_ahead). */
+static int ce_cpu_is_intel(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    static int intel = -1;
+    int v = __atomic_load_n(&intel, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_is("intel") != 0;
+        __atomic_store_n(&intel, v, __ATOMIC_RELAXED);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+/* Where a table-exp sweep of a row of row_bytes on SIMD path `level` starts prefetching, into L2, at the pace
+ * it reads the next row nx: CE_PF_NEXT_AHEAD bytes past nx (0: none, also without a next row).  keeps: the
+ * sweep keeps its exps (loss+grad, softmax).  On Intel CPUs every row: there the forward of 500 and 1000
+ * float32 classes from memory took 1.6-1.9x its time with the prefetches.  Elsewhere (AMD Zen 4) the
+ * forward's rows of CE_PF_NEXT_MIN bytes or more (CE_PF_NEXT_MIN_AVX2 on the AVX2 path) only: the hardware
+ * prefetcher alone fell behind on such rows, shorter ones and the kept exps lost to the prefetches
+ * (docs/performance.md, "Prefetching long rows", "AVX2: prefetching rows from 4000 bytes" and "Intel CPUs:
+ * every row prefetched", measured in whole calls).  An address, not a pointer: it may lie past the array,
+ * which a prefetch may touch but C pointer arithmetic may not. */
+#define CE_PF_NEXT_MIN 8000
+#define CE_PF_NEXT_MIN_AVX2 4000
+#define CE_PF_NEXT_AHEAD 8192
+static uintptr_t ce_pf_next_row(const void *nx, npy_intp row_bytes, int level, int keeps)
+{
+    if (!nx) return 0;
+    if (ce_cpu_is_intel()) return (uintptr_t)nx + CE_PF_NEXT_AHEAD;
+    const npy_intp min = level == 3 ? CE_PF_NEXT_MIN_AVX2 : CE_PF_NEXT_MIN;
+    return (!keeps && row_bytes >= min) ? (uintptr_t)nx + CE_PF_NEXT_AHEAD : 0;
+}
+
+/* How many rows ahead a loss+grad of contiguous rows prefetches its gradient rows of row_bytes (0: none).  On
+ * Intel CPUs (AVX-512 and AVX2 paths) ce_rows_ahead: there the exps' stores into the gradient row waited on its
+ * lines (rows of 500 classes from memory 20-30% faster with the prefetches; long rows, fetched as a burst,
+ * lost).  Elsewhere none: on AMD Zen 4 prefetching rows ahead made loss+grad slower (docs/performance.md, "No
+ * software prefetch of the rows"). */
+static npy_intp ce_grad_rows_ahead(npy_intp row_bytes)
+{
+    return ce_simd_level() >= 3 && ce_cpu_is_intel() ? ce_rows_ahead(row_bytes) : 0;
+}
+
+/* What the row sweeps prefetch on this CPU, in words (show_config) */
+const char *ce_row_prefetch(void)
+{
+    if (ce_simd_level() < 3) return "none in the row sweeps";
+    if (ce_cpu_is_intel()) return "the next rows of every length, logits and gradients (Intel CPU)";
+    return ce_simd_level() == 3 ? "the forward's next rows from 4000 bytes" : "the forward's next rows from 8000 bytes";
+}
+
 const char *ce_simd_path(void)
 {
     const int level = ce_simd_level();

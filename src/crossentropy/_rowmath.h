@@ -269,6 +269,8 @@ const char *ce_float16_path(void);
 const char *ce_bfloat16_path(void);
 /* Which of the SIMD clones this CPU runs: "x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)" or "baseline". */
 const char *ce_simd_path(void);
+/* Which rows the sweeps prefetch ahead on this CPU (ce_pf_next_row, ce_grad_rows_ahead), in words. */
+const char *ce_row_prefetch(void);
 extern const int CE_HAVE_CLONES;
 
 /* The calling thread's floating-point exception flags, saved before the row math and restored after it (its
@@ -318,21 +320,6 @@ static inline void ce_copy_f32_row(const char *src, npy_intp cs, float *dst, npy
 {
     if (cs == (npy_intp)sizeof(float)) memcpy(dst, src, (size_t)n * sizeof(float));
     else for (npy_intp j = 0; j < n; j++) dst[j] = *(const float *)(src + j * cs);
-}
-
-/* Where the forward table-exp sweep of a row of row_bytes on SIMD path `level` starts prefetching, into L2,
- * at the pace it reads the next row nx: CE_PF_NEXT_AHEAD bytes past nx, for rows of CE_PF_NEXT_MIN bytes or
- * more (CE_PF_NEXT_MIN_AVX2 on the AVX2 path) (0: none, also without a next row).  The hardware prefetcher
- * alone fell behind on such rows, shorter ones lost to the prefetches (docs/performance.md, "Prefetching long
- * rows", and "AVX2: prefetching rows from 4000 bytes", measured in whole calls).  An address, not a pointer:
- * it may lie past the array, which a prefetch may touch but C pointer arithmetic may not. */
-#define CE_PF_NEXT_MIN 8000
-#define CE_PF_NEXT_MIN_AVX2 4000
-#define CE_PF_NEXT_AHEAD 8192
-static inline uintptr_t ce_pf_next_row(const void *nx, npy_intp row_bytes, int level)
-{
-    const npy_intp min = level == 3 ? CE_PF_NEXT_MIN_AVX2 : CE_PF_NEXT_MIN;
-    return (nx && row_bytes >= min) ? (uintptr_t)nx + CE_PF_NEXT_AHEAD : 0;
 }
 
 /* Softmax and log_softmax rows of this many bytes and more take the next row's max in their statistics sweep

@@ -168,8 +168,8 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_step16(__m512 xv, __m512 lo, __m51
 /* One chunk of ce_exp_block16 (n <= 16 CE_TABLE_LANE_ADDS): returns its sums' lanes, adds its count into
  * cnt_out and takes the max of its part of nx into nmax_out */
 CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, float m, float xlo, float *keep,
-                                                   const void *nx, uintptr_t pf, int kind, int *cnt_out,
-                                                   __m512 *nmax_out)
+                                                   const void *nx, uintptr_t pf, uintptr_t pfk, int kind,
+                                                   int *cnt_out, __m512 *nmax_out)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m512 t0 = _mm512_set1_ps(ce_exp_table_t0(m, 16)), lo = _mm512_set1_ps(xlo);
@@ -222,6 +222,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
     }
     for (; j + 16 <= n; j += 16) {
         ce_table_prefetch(pf, j * es);
+        ce_table_prefetch(pfk, j * 4);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
@@ -248,10 +249,12 @@ CE_TABLE_AVX512 CE_TABLE_BODY void ce_table_flush16(__m512 rest, __m512d *acc0, 
  * them), kept in keep[0, n) unless keep is NULL (keep may be x), summed without the entries equal to m
  * (rest), those counted; with nx (or NULL), the max of nx[0, n), NaN ignored as in ce_max_impl (max(v, m)
  * returns m when v is NaN).  NaN in x gives NaN sums.  The last n % 16 are one masked step.  With pf (an
- * address, or 0), the memory from pf on is prefetched into L2 at the pace x is read (see ce_pf_next_row:
- * an address, not a pointer, as it may lie past the array). */
+ * address, or 0), the memory from pf on is prefetched into L2 at the pace x is read, and with pfk the memory
+ * from pfk on at the pace keep is written (float32 rows only: half rows keep their exps in scratch); see
+ * ce_pf_next_row, ce_pf_kept_row: addresses, not pointers, as they may lie past the array. */
 CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, npy_intp n, float m, float xlo,
-                                                              float *keep, const void *nx, uintptr_t pf, int kind)
+                                                              float *keep, const void *nx, uintptr_t pf,
+                                                              uintptr_t pfk, int kind)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2, chunk = 16 * CE_TABLE_LANE_ADDS;
     __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
@@ -261,7 +264,8 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
         if (j0) ce_table_flush16(rest, &acc0, &acc1);
         rest = ce_exp_chunk16((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,
                               keep ? keep + j0 : NULL, nx ? (const char *)nx + j0 * es : NULL,
-                              pf ? pf + (uintptr_t)(j0 * es) : 0, kind, &cnt, &nmax);
+                              pf ? pf + (uintptr_t)(j0 * es) : 0, pfk ? pfk + (uintptr_t)(j0 * 4) : 0, kind, &cnt,
+                              &nmax);
     }
     double sum;
     if (n <= chunk) {   /* one chunk: its lanes added in float32 (a short row pays for no conversion) */
@@ -318,12 +322,15 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_step8(__m256 xv, __m256 lo, __m256 m
  * when not NULL), the max of nx (when not NULL) taken in nmax */
 CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_sum8_run(const void *x, npy_intp j0, npy_intp j1, __m256 lo, __m256 t0,
                                                   __m256i table, float *keep, const void *nx, uintptr_t pf,
-                                                  int kind, __m256 *rest, __m256 *nmax)
+                                                  uintptr_t pfk, int kind, __m256 *rest, __m256 *nmax)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m256i all = _mm256_set1_epi32(-1);
     for (npy_intp j = j0; j < j1; j += 8) {
-        if ((j & 8) == 0) ce_table_prefetch(pf, j * es);   /* a line per 16 float32 */
+        if ((j & 8) == 0) {   /* a line per 16 float32 */
+            ce_table_prefetch(pf, j * es);
+            ce_table_prefetch(pfk, j * 4);
+        }
         __m256 s;
         const __m256 p = ce_exp8_avx2_parts(_mm256_max_ps(lo, ce_table_load8(x, j, all, 8, kind)), t0, table, &s);
         *rest = _mm256_fmadd_ps(p, s, *rest);
@@ -342,8 +349,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_but8(npy_intp at, __m256i in, __m256
 /* One chunk of ce_exp_block8 (n <= 8 CE_TABLE_LANE_ADDS; skip as there, relative to the chunk, -1 when not in
  * it), as ce_exp_chunk16 */
 CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, float m, float xlo, float *keep,
-                                                const void *nx, uintptr_t pf, int kind, npy_intp skip, int *cnt_out,
-                                                __m256 *nmax_out)
+                                                const void *nx, uintptr_t pf, uintptr_t pfk, int kind, npy_intp skip,
+                                                int *cnt_out, __m256 *nmax_out)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m256 t0 = _mm256_set1_ps(ce_exp_table_t0(m, 8)), lo = _mm256_set1_ps(xlo);
@@ -356,13 +363,13 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
     if (skip != CE_TABLE_COUNT) {
         /* the full steps before and after the one holding entry `skip`, which adds the others */
         const npy_intp n8 = n & ~(npy_intp)7, s8 = skip >= 0 && skip < n8 ? skip & ~(npy_intp)7 : n8;
-        ce_table_sum8_run(x, 0, s8, lo, t0, table, keep, nx, pf, kind, &rest, &nmax);
+        ce_table_sum8_run(x, 0, s8, lo, t0, table, keep, nx, pf, pfk, kind, &rest, &nmax);
         if (s8 < n8) {
             const __m256 e = ce_table_add8(ce_table_load8(x, s8, all, 8, kind), lo, t0, table,
                                            ce_table_but8(skip - s8, all, lane), &rest);
             if (keep) _mm256_storeu_ps(keep + s8, e);
             if (nx) nmax = _mm256_max_ps(ce_table_load8(nx, s8, all, 8, kind), nmax);
-            ce_table_sum8_run(x, s8 + 8, n8, lo, t0, table, keep, nx, pf, kind, &rest, &nmax);
+            ce_table_sum8_run(x, s8 + 8, n8, lo, t0, table, keep, nx, pf, pfk, kind, &rest, &nmax);
         }
         j = n8;
         cnt = skip >= 0;
@@ -404,7 +411,10 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
         }
     }
     for (; j + 8 <= n; j += 8) {
-        if ((j & 8) == 0) ce_table_prefetch(pf, j * es);   /* a line per 16 float32 */
+        if ((j & 8) == 0) {   /* a line per 16 float32 */
+            ce_table_prefetch(pf, j * es);
+            ce_table_prefetch(pfk, j * 4);
+        }
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
         const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &cnt);
         if (keep) _mm256_storeu_ps(keep + j, e);
@@ -442,8 +452,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_flush8(__m256 rest, __m256d *acc0, __m
  * skip != CE_TABLE_COUNT, the sums leave entry `skip` out instead of comparing each entry with m (see
  * CE_TABLE_COUNT). */
 CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_intp n, float m, float xlo,
-                                                           float *keep, const void *nx, uintptr_t pf, int kind,
-                                                           npy_intp skip)
+                                                           float *keep, const void *nx, uintptr_t pf,
+                                                           uintptr_t pfk, int kind, npy_intp skip)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2, chunk = 8 * CE_TABLE_LANE_ADDS;
     __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
@@ -455,7 +465,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
                                                       : (skip >= j0 && skip < j0 + chunk ? skip - j0 : -1);
         rest = ce_exp_chunk8((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,
                              keep ? keep + j0 : NULL, nx ? (const char *)nx + j0 * es : NULL,
-                             pf ? pf + (uintptr_t)(j0 * es) : 0, kind, cskip, &cnt, &nmax);
+                             pf ? pf + (uintptr_t)(j0 * es) : 0, pfk ? pfk + (uintptr_t)(j0 * 4) : 0, kind, cskip,
+                             &cnt, &nmax);
     }
     /* across the lanes: the halves, then pairs, then the last two (in float32 for one chunk, as above) */
     double sum;
@@ -511,15 +522,17 @@ static inline npy_intp ce_table_skip_for(int level, int kind, const void *x, npy
  * target), and the choice between them: level 4 (AVX-512) or 3 (AVX2), kind a constant at each call */
 #define CE_TABLE_BLOCKS(kind, suf)                                                                              \
     CE_TABLE_AVX512 static ce_exp_table_sums ce_exp_block_avx512_##suf(                                        \
-        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, npy_intp skip) \
+        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, uintptr_t pfk,   \
+        npy_intp skip)                                                                                          \
     {                                                                                                           \
         (void)skip;   /* always CE_TABLE_COUNT: see ce_table_skip_for */                                          \
-        return ce_exp_block16(x, n, m, xlo, keep, nx, pf, kind);                                                \
+        return ce_exp_block16(x, n, m, xlo, keep, nx, pf, pfk, kind);                                           \
     }                                                                                                           \
     CE_TABLE_AVX2 static ce_exp_table_sums ce_exp_block_avx2_##suf(                                            \
-        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, npy_intp skip) \
+        const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, uintptr_t pfk,   \
+        npy_intp skip)                                                                                          \
     {                                                                                                           \
-        return ce_exp_block8(x, n, m, xlo, keep, nx, pf, kind, skip);                                           \
+        return ce_exp_block8(x, n, m, xlo, keep, nx, pf, pfk, kind, skip);                                      \
     }
 CE_TABLE_BLOCKS(CE_TABLE_F32, f32)
 CE_TABLE_BLOCKS(CE_TABLE_F16, f16)
@@ -527,18 +540,18 @@ CE_TABLE_BLOCKS(CE_TABLE_BF16, bf16)
 #undef CE_TABLE_BLOCKS
 
 static inline ce_exp_table_sums ce_exp_block(int level, int kind, const void *x, npy_intp n, float m, float xlo,
-                                             float *keep, const void *nx, uintptr_t pf, npy_intp skip)
+                                             float *keep, const void *nx, uintptr_t pf, uintptr_t pfk, npy_intp skip)
 {
     switch (kind) {
         case CE_TABLE_F16:
-            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx, pf, skip)
-                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx, pf, skip);
+            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx, pf, pfk, skip)
+                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx, pf, pfk, skip);
         case CE_TABLE_BF16:
-            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx, pf, skip)
-                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx, pf, skip);
+            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx, pf, pfk, skip)
+                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx, pf, pfk, skip);
         default:
-            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx, pf, skip)
-                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx, pf, skip);
+            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx, pf, pfk, skip)
+                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx, pf, pfk, skip);
     }
 }
 #endif

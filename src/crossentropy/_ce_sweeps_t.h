@@ -120,6 +120,8 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
     /* contiguous float32 and half rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
     const int table = CE_TABLE_KIND >= 0 ? ce_simd_level() : 0;
     const uintptr_t pf = ce_pf_next_row(nx, n * (npy_intp)sizeof(CE_S), table, keep != NULL);
+    /* float32 rows keep their exps in the caller's row (the gradient, the output), half rows in scratch */
+    const uintptr_t pfk = sizeof(CE_S) == sizeof(float) ? ce_pf_kept_row(keep, n * (npy_intp)sizeof(float)) : 0;
     /* how the blocks leave m out of the sums: by the position of its first entry, or by a compare */
     const npy_intp skip = table >= 3 ? ce_table_skip_for(table, CE_TABLE_KIND, x, n, (float)m, keep != NULL)
                                      : CE_TABLE_COUNT;
@@ -138,7 +140,7 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
             const npy_intp bskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT : (skip >= j0 && skip < j1 ? skip - j0 : -1);
             ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
                                                has_nx ? nx + j0 : NULL, pf ? pf + (uintptr_t)(j0 * sizeof(CE_S)) : 0,
-                                               bskip);
+                                               pfk ? pfk + (uintptr_t)(j0 * sizeof(float)) : 0, bskip);
             rest_all += s.rest;
             cnt_all += s.cnt;   /* counted by the block */
             if (has_nx) mn = s.nmax > mn ? (CE_T)s.nmax : mn;

@@ -82,7 +82,7 @@ static int ce_cpu_is_intel(void)
 /* Where a table-exp sweep of a row of row_bytes on SIMD path `level` starts prefetching, into L2, at the pace
  * it reads the next row nx: CE_PF_NEXT_AHEAD bytes past nx (0: none, also without a next row).  keeps: the
  * sweep keeps its exps (loss+grad, softmax).  On Intel CPUs every row: there the forward of 500 and 1000
- * float32 classes from memory took 1.6-1.9x its time with the prefetches.  Elsewhere (AMD Zen 4) the
+ * float32 classes from memory took 1.6-2.5x its time with the prefetches.  Elsewhere (AMD Zen 4) the
  * forward's rows of CE_PF_NEXT_MIN bytes or more (CE_PF_NEXT_MIN_AVX2 on the AVX2 path) only: the hardware
  * prefetcher alone fell behind on such rows, shorter ones and the kept exps lost to the prefetches
  * (docs/performance.md, "Prefetching long rows", "AVX2: prefetching rows from 4000 bytes" and "Intel CPUs:
@@ -101,9 +101,10 @@ static uintptr_t ce_pf_next_row(const void *nx, npy_intp row_bytes, int level, i
 
 /* Where a table-exp sweep that keeps its exps in the caller's row keep, of row_bytes, prefetches that row
  * into L2 at the pace it writes it: CE_PF_NEXT_AHEAD bytes ahead (0: none).  On Intel CPUs, for rows too long
- * for ce_grad_rows_ahead: there the stores waited on the row's lines (2048x50257 loss+grad into out=, one
- * thread, from memory, 0.79-0.88 -> 0.65-0.69 ns per element; the same prefetch instead of the next row's,
- * 0.72-0.89).  Elsewhere none, as the loss+grad lost to prefetches on AMD Zen 4. */
+ * for ce_grad_rows_ahead: there the stores waited on the row's lines (one thread, from memory, AVX-512,
+ * 2048x50257 loss+grad into out= 0.82-0.84 -> 0.75-0.82 ns per element, softmax 0.81 -> 0.65-0.69; this
+ * prefetch instead of the next row's gained nothing).  Elsewhere none, as the loss+grad lost to prefetches on
+ * AMD Zen 4. */
 static uintptr_t ce_pf_kept_row(const void *keep, npy_intp row_bytes)
 {
     return keep && row_bytes > CE_PF_AHEAD && ce_cpu_is_intel() ? (uintptr_t)keep + CE_PF_NEXT_AHEAD : 0;

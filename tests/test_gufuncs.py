@@ -163,13 +163,19 @@ def test_show_config_reports_openmp_on(capsys):
     assert "SIMD path in use" in out
 
 
-def _cpu_flags():
+def _cpuinfo_field(name):
+    """The value of /proc/cpuinfo's first `name` line, or None."""
     try:
         with open("/proc/cpuinfo") as f:
-            line = next((ln for ln in f if ln.startswith("flags")), "")
+            line = next((ln for ln in f if ln.startswith(name)), "")
     except OSError:
         return None
-    return set(line.split(":", 1)[1].split()) if ":" in line else None
+    return line.split(":", 1)[1].strip() if ":" in line else None
+
+
+def _cpu_flags():
+    flags = _cpuinfo_field("flags")
+    return set(flags.split()) if flags is not None else None
 
 
 def test_show_config_reports_half_conversions(capsys):
@@ -196,11 +202,10 @@ def test_show_config_reports_row_prefetch(capsys):
     info = build_info()
     ce.show_config()
     assert f"row prefetch:      {info['row_prefetch']}" in capsys.readouterr().out
-    try:
-        with open("/proc/cpuinfo") as f:
-            intel = any(ln.startswith("vendor_id") and "GenuineIntel" in ln for ln in f)
-    except OSError:
-        pytest.skip("no /proc/cpuinfo to check the CPU's vendor against")
+    vendor = _cpuinfo_field("vendor_id")
+    if vendor is None:
+        pytest.skip("no /proc/cpuinfo vendor to check the CPU's against")
+    intel = vendor == "GenuineIntel"
     if info["simd_path"].startswith("baseline"):
         assert info["row_prefetch"].startswith("none")
     else:

@@ -20,6 +20,15 @@ CE_INLINE void CE_F(ce_prefetch_row)(const char *row, npy_intp bytes)
 #endif
 }
 
+/* How many rows ahead a staged call (and, where ce_grad_rows_prefetched, a direct loss+grad) prefetches its
+ * N x C output rows, 0 for none.  A narrowed row is stored in one burst at the row's end, which otherwise
+ * waits for its cache lines (65536x1000 float16 loss+grad into out=, 1 thread: 1.15x -> 1.08x float32's
+ * time); rows up to CE_PF_AHEAD bytes, about that many bytes ahead (streamed rows need no lines). */
+CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
+{
+    return (!stream && cs == CE_SZG) ? ce_rows_ahead(n * CE_SZG) : 0;
+}
+
 #ifdef CE_WIDEN_ROW
 /* ---------------------------------------------------------------------------------------------------
  * Staged half rows: a half row is widened once into a float32 scratch row (taking its max on the way,
@@ -58,15 +67,6 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
     } else {
         for (npy_intp j = 0; j < n; j++) dst[j * sy] = CE_STG(src[j]);
     }
-}
-
-/* How many rows ahead a staged call prefetches its N x C output rows, 0 for none.  A narrowed row
- * is stored in one burst at the row's end, which otherwise waits for its cache lines (65536x1000 float16
- * loss+grad into out=, 1 thread: 1.15x -> 1.08x float32's time); rows up to CE_PF_AHEAD bytes, about that
- * many bytes ahead (streamed rows need no lines). */
-CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
-{
-    return (!stream && cs == CE_SZG) ? ce_rows_ahead(n * CE_SZG) : 0;
 }
 
 /* A half row of stride s widened into the float32 scratch row f; returns its max (NaN ignored, as CE_WIDEN_ROW) */
@@ -467,7 +467,7 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
  * (No software prefetch of the logit rows ahead here: on AMD Zen 4 the hardware prefetcher follows that read,
  * and prefetching a few rows ahead as well made float32 loss+grad 20-25% slower, docs/performance.md.  The
  * table-exp sweeps prefetch as they read the next row, where that pays: ce_pf_next_row; the gradient rows
- * ahead: ce_grad_rows_ahead.)  A half row its kernel left
+ * ahead: ce_grad_rows_prefetched.)  A half row its kernel left
  * unscaled in the caller's float32 row (p->unscaled->kept, ce_xent_grad_rows_in_registers) is scaled while
  * rounded into its output row. */
 CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
@@ -482,8 +482,8 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
 #else
     const int stream = 0;
 #endif
-    /* gradient rows stored through the cache: their lines fetched ahead where that pays (ce_grad_rows_ahead) */
-    const npy_intp pfw = p->grad && !stream && p->g_cs == CE_SZG ? ce_grad_rows_ahead(p->cols * CE_SZG) : 0;
+    /* gradient rows stored through the cache: their lines fetched ahead where that pays (ce_grad_rows_prefetched) */
+    const npy_intp pfw = p->grad && ce_grad_rows_prefetched() ? CE_F(ce_out_rows_ahead)(p->cols, p->g_cs, stream) : 0;
     for (npy_intp i = r0; i < r1; i++) {
         CE_T mn = (CE_T)NAN;
         const CE_S *nx = (i + 1 < r1 && p->x_cs == CE_SZ) ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;

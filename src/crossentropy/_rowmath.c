@@ -30,20 +30,27 @@ static int ce_simd_level_query(void)
     return 0;
 }
 
-/* ce_simd_level_query, asked once: the row sweeps ask for every row.  Racing threads store the same value. */
-static int ce_simd_level(void)
+/* query()'s answer (>= 0), asked once and kept in *answer (-1 before): the row sweeps ask for every row.
+ * Racing threads store the same value. */
+static int ce_ask_once(int *answer, int (*query)(void))
 {
 #if defined(__GNUC__)
-    static int level = -1;
-    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
-    if (l < 0) {
-        l = ce_simd_level_query();
-        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    int v = __atomic_load_n(answer, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = query();
+        __atomic_store_n(answer, v, __ATOMIC_RELAXED);
     }
-    return l;
+    return v;
 #else
-    return ce_simd_level_query();
+    (void)answer;
+    return query();
 #endif
+}
+
+static int ce_simd_level(void)
+{
+    static int level = -1;
+    return ce_ask_once(&level, ce_simd_level_query);
 }
 
 /* Exps summed in the compute type before the block's sums are added into doubles: few enough that a vector
@@ -61,22 +68,22 @@ static npy_intp ce_sum_block(size_t elsize)
     return level == 4 && elsize == 4 ? 1024 : 512;
 }
 
-/* Whether this CPU is an Intel one, asked once (as ce_simd_level): its hardware prefetchers left the row
- * sweeps waiting on memory where AMD Zen 4's did not (ce_pf_next_row, ce_grad_rows_ahead). */
-static int ce_cpu_is_intel(void)
+static int ce_cpu_is_intel_query(void)
 {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    static int intel = -1;
-    int v = __atomic_load_n(&intel, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_is("intel") != 0;
-        __atomic_store_n(&intel, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel") != 0;
 #else
     return 0;
 #endif
+}
+
+/* Whether this CPU is an Intel one, asked once: its hardware prefetchers left the row sweeps waiting on memory
+ * where AMD Zen 4's did not (ce_pf_next_row, ce_pf_kept_row, ce_grad_rows_prefetched). */
+static int ce_cpu_is_intel(void)
+{
+    static int intel = -1;
+    return ce_ask_once(&intel, ce_cpu_is_intel_query);
 }
 
 /* Where a table-exp sweep of a row of row_bytes on SIMD path `level` starts prefetching, into L2, at the pace
@@ -91,6 +98,8 @@ static int ce_cpu_is_intel(void)
 #define CE_PF_NEXT_MIN 8000
 #define CE_PF_NEXT_MIN_AVX2 4000
 #define CE_PF_NEXT_AHEAD 8192
+#define CE_PF_TEXT(bytes) #bytes   /* the thresholds in ce_row_prefetch's words */
+#define CE_PF_TEXT_OF(bytes) CE_PF_TEXT(bytes)
 static uintptr_t ce_pf_next_row(const void *nx, npy_intp row_bytes, int level, int keeps)
 {
     if (!nx) return 0;
@@ -101,23 +110,23 @@ static uintptr_t ce_pf_next_row(const void *nx, npy_intp row_bytes, int level, i
 
 /* Where a table-exp sweep that keeps its exps in the caller's row keep, of row_bytes, prefetches that row
  * into L2 at the pace it writes it: CE_PF_NEXT_AHEAD bytes ahead (0: none).  On Intel CPUs, for rows too long
- * for ce_grad_rows_ahead: there the stores waited on the row's lines (one thread, from memory, AVX-512,
- * 2048x50257 loss+grad into out= 0.82-0.84 -> 0.75-0.82 ns per element, softmax 0.81 -> 0.65-0.69; this
- * prefetch instead of the next row's gained nothing).  Elsewhere none, as the loss+grad lost to prefetches on
- * AMD Zen 4. */
+ * to be prefetched rows ahead (ce_rows_ahead): there the stores waited on the row's lines (one thread, from
+ * memory, AVX-512, 2048x50257 loss+grad into out= 0.82-0.84 -> 0.75-0.82 ns per element, softmax 0.81 ->
+ * 0.65-0.69; this prefetch instead of the next row's gained nothing).  Elsewhere none, as the loss+grad lost
+ * to prefetches on AMD Zen 4. */
 static uintptr_t ce_pf_kept_row(const void *keep, npy_intp row_bytes)
 {
-    return keep && row_bytes > CE_PF_AHEAD && ce_cpu_is_intel() ? (uintptr_t)keep + CE_PF_NEXT_AHEAD : 0;
+    return keep && !ce_rows_ahead(row_bytes) && ce_cpu_is_intel() ? (uintptr_t)keep + CE_PF_NEXT_AHEAD : 0;
 }
 
-/* How many rows ahead a loss+grad of contiguous rows prefetches its gradient rows of row_bytes (0: none).  On
- * Intel CPUs (AVX-512 and AVX2 paths) ce_rows_ahead: there the exps' stores into the gradient row waited on its
- * lines (rows of 500 classes from memory 20-30% faster with the prefetches; long rows, fetched as a burst,
- * lost).  Elsewhere none: on AMD Zen 4 prefetching rows ahead made loss+grad slower (docs/performance.md, "No
- * software prefetch of the rows"). */
-static npy_intp ce_grad_rows_ahead(npy_intp row_bytes)
+/* Whether a loss+grad of contiguous rows prefetches its gradient rows ahead, as the staged half rows do
+ * (ce_out_rows_ahead).  On Intel CPUs (AVX-512 and AVX2 paths): there the exps' stores into the gradient row
+ * waited on its lines (rows of 500 classes from memory 20-30% faster with the prefetches; long rows, fetched as
+ * a burst, lost).  Elsewhere not: on AMD Zen 4 prefetching rows ahead made loss+grad slower
+ * (docs/performance.md, "No software prefetch of the rows"). */
+static int ce_grad_rows_prefetched(void)
 {
-    return ce_simd_level() >= 3 && ce_cpu_is_intel() ? ce_rows_ahead(row_bytes) : 0;
+    return ce_simd_level() >= 3 && ce_cpu_is_intel();
 }
 
 /* What the row sweeps prefetch on this CPU, in words (show_config) */
@@ -125,7 +134,8 @@ const char *ce_row_prefetch(void)
 {
     if (ce_simd_level() < 3) return "none in the row sweeps";
     if (ce_cpu_is_intel()) return "the next rows of every length, logits and gradients (Intel CPU)";
-    return ce_simd_level() == 3 ? "the forward's next rows from 4000 bytes" : "the forward's next rows from 8000 bytes";
+    return ce_simd_level() == 3 ? "the forward's next rows from " CE_PF_TEXT_OF(CE_PF_NEXT_MIN_AVX2) " bytes"
+                                 : "the forward's next rows from " CE_PF_TEXT_OF(CE_PF_NEXT_MIN) " bytes";
 }
 
 const char *ce_simd_path(void)

@@ -269,7 +269,8 @@ const char *ce_float16_path(void);
 const char *ce_bfloat16_path(void);
 /* Which of the SIMD clones this CPU runs: "x86-64-v4 (AVX-512)", "x86-64-v3 (AVX2+FMA)" or "baseline". */
 const char *ce_simd_path(void);
-/* Which rows the sweeps prefetch ahead on this CPU (ce_pf_next_row, ce_grad_rows_ahead), in words. */
+/* Which rows the sweeps prefetch ahead on this CPU (ce_pf_next_row, ce_pf_kept_row, ce_grad_rows_prefetched),
+ * in words. */
 const char *ce_row_prefetch(void);
 extern const int CE_HAVE_CLONES;
 

@@ -194,3 +194,43 @@ def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
         np.testing.assert_array_equal(grad, np.concatenate([a[1] for a in alone]))
         for fn in (ce.logsumexp, ce.softmax, ce.log_softmax):
             np.testing.assert_array_equal(fn(x), np.concatenate([fn(x[i : i + 1]) for i in range(rows)]))
+
+
+@pytest.mark.parametrize("classes", [4096, 50257])
+def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
+    """A float32 loss+grad of rows of 16 KiB and more in a call writing 8 MiB or more keeps each row's exps in a
+    row of its own and streams the gradient rows out (ce_grad_rows_streamed): losses and gradients equal those of
+    the same rows in calls too small to stream, bit for bit, also for confident rows (the label at the max or
+    not, ties at the max, at many magnitudes), unusual rows, ignored and bad labels, and into out= the logits."""
+    import crossentropy.torch as ctorch
+
+    rng = np.random.default_rng(classes)
+    rows = (8 << 20) // (4 * classes) + 40
+    x = (rng.standard_normal((rows, classes)) * 3).astype(np.float32)
+    labels = rng.integers(0, classes, rows)
+    _unusual_rows(x[:14], 30000)
+    for i in range(14, 40):  # confident rows: every other entry 40 below the max
+        top = np.float32(rng.uniform(-9000, 9000))
+        x[i] = top - 40
+        at = [labels[i]] if i % 3 == 0 else rng.choice(classes, 1 + i % 3, replace=False)
+        x[i, at] = top
+    labels[[5, 17]] = -100
+    small = max(1, (4 << 20) // (4 * classes))  # rows per call that does not stream
+    with np.errstate(all="ignore"):
+        loss, grad = ctorch.cross_entropy(x, labels, reduction="none", return_grad=True)
+        for a in range(0, rows, small):
+            part = ctorch.cross_entropy(x[a : a + small], labels[a : a + small], reduction="none", return_grad=True)
+            np.testing.assert_array_equal(part[0], loss[a : a + small])
+            np.testing.assert_array_equal(part[1], grad[a : a + small])
+        assert (grad[[5, 17]] == 0).all()
+        bad = labels.copy()
+        bad[[3, 20, 5, 17]] = [classes, -7, 0, 0]  # NaN rows
+        want = [
+            ce.sparse_softmax_cross_entropy_and_grad(x[a : a + small], bad[a : a + small])
+            for a in range(0, rows, small)
+        ]
+        in_place = x.copy()
+        got = ce.sparse_softmax_cross_entropy_and_grad(x, bad, out=(np.empty(rows, np.float32), in_place))[0]
+    np.testing.assert_array_equal(got, np.concatenate([w[0] for w in want]))
+    np.testing.assert_array_equal(in_place, np.concatenate([w[1] for w in want]))
+    assert np.isnan(got[[3, 20]]).all()

@@ -29,6 +29,13 @@ CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
     return (!stream && cs == CE_SZG) ? ce_rows_ahead(n * CE_SZG) : 0;
 }
 
+/* Whether a call's N x C output rows are stored from scratch rows with non-temporal stores (_ce_widen.h): the
+ * staged half rows, and the float32 loss+grad's kept rows (ce_xent_grad_rows_kept) */
+CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
+{
+    return n * CE_SZG >= CE_STREAM_ROW_BYTES && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
+}
+
 #ifdef CE_WIDEN_ROW
 /* ---------------------------------------------------------------------------------------------------
  * Staged half rows: a half row is widened once into a float32 scratch row (taking its max on the way,
@@ -37,14 +44,8 @@ CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
  * classes or few classes are staged a block of rows at a time (ce_xent_tblock_wide), binary rows one row at a
  * time (ce_binary_row_staged).  The direct half sweeps convert every element once per sweep instead; the
  * forward of sparse labels runs them on the table-exp paths, whose blocks convert in registers
- * (ce_half_rows_direct), and so does the loss+grad of sparse labels (ce_xent_grad_rows_in_registers).  The
+ * (ce_half_rows_direct), and so does the loss+grad of sparse labels (ce_xent_grad_rows_kept).  The
  * staged functions return -1 when scratch rows cannot be allocated. */
-
-/* Whether a staged call's N x C output rows are narrowed with non-temporal stores (_ce_widen.h) */
-CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
-{
-    return n * CE_SZG >= CE_STREAM_ROW_BYTES && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
-}
 
 /* A float32 scratch row stored into an N x C output row (stride sy elements).  u: NULL, or where the row
  * kernel reports a row it left unscaled (ce_unscaled_row, only for sy == 1): it is scaled while rounded, one
@@ -307,7 +308,7 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
             const int confident = s.cnt + s.rest == s.cnt;
             const CE_T gy = CE_F(ce_kept_value)(ey, e.coef, kcoef, confident) - e.tcoef * c;
             if (unscaled && (void *)keep == (unscaled->kept ? (void *)unscaled->kept : (void *)g)) {
-                *unscaled = (ce_unscaled_row){1, (float)kcoef, y, unscaled->kept};
+                *unscaled = (ce_unscaled_row){1, (float)kcoef, y, unscaled->kept, confident, (float)e.coef};
                 defer = 1;
                 keep[y] = gy;
             } else {
@@ -467,9 +468,32 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
  * (No software prefetch of the logit rows ahead here: on AMD Zen 4 the hardware prefetcher follows that read,
  * and prefetching a few rows ahead as well made float32 loss+grad 20-25% slower, docs/performance.md.  The
  * table-exp sweeps prefetch as they read the next row, where that pays: ce_pf_next_row; the gradient rows
- * ahead: ce_grad_rows_prefetched.)  A half row its kernel left
- * unscaled in the caller's float32 row (p->unscaled->kept, ce_xent_grad_rows_in_registers) is scaled while
- * rounded into its output row. */
+ * ahead: ce_grad_rows_prefetched.)  A row its kernel left unscaled in the caller's float32 row
+ * (p->unscaled->kept, ce_xent_grad_rows_kept) is scaled while stored into its output row: rounded into a half
+ * row, or streamed into a long float32 row. */
+#ifdef CE_NARROW_ROW
+/* The row a row kernel left in u->kept (ce_xent_grad_rows_kept) stored into the output row g: a half row's
+ * exps scaled while rounded; a float32 row the kernel finished (not left unscaled) as it is, one it left
+ * unscaled at its scale, a confident one first scaled in place as the kernel scales its own rows
+ * (ce_kept_value: its entries at the max take max_coef itself), its label entry left as it is. */
+CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n, int stream)
+{
+#if CE_KEEP_EXPS
+    float *k = u->kept;
+    if (u->unscaled && u->confident) {
+        const float ky = k[u->keep];
+        CE_F(ce_kept_scale_row)(k, k, n, u->max_coef, u->coef, 1);
+        k[u->keep] = ky;
+        u->coef = 1.0f;
+    }
+    CE_NARROW_ROW(k, g, n, u->unscaled ? u->coef : 1.0f, u->unscaled ? (npy_intp)u->keep : -1, stream);
+#else
+    if (u->unscaled) CE_NARROW_ROW(u->kept, g, n, u->coef, (npy_intp)u->keep, stream);
+#endif
+    u->unscaled = 0;
+}
+#endif
+
 CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
     if (CE_F(ce_is_sparse_forward)(p)) return CE_F(ce_xent_sparse_fwd_rows)(p, r0, r1);
@@ -479,6 +503,14 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
 #ifdef CE_NARROW_ROW
     ce_unscaled_row *const u = p->unscaled && p->unscaled->kept ? p->unscaled : NULL;
     const int stream = u && CE_F(ce_stream_rows)(p->rows, p->cols);
+    /* float32 rows (ce_grad_rows_streamed): the kept row is the row kernel's gradient row */
+    ce_xent_problem kq;
+    if (u && CE_KEEP_EXPS) {
+        kq = *p;
+        kq.grad = (char *)u->kept;
+        kq.g_rs = 0;
+        pp = &kq;
+    }
 #else
     const int stream = 0;
 #endif
@@ -490,10 +522,7 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
         if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, p->cols * CE_SZG);
         nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
 #ifdef CE_NARROW_ROW
-        if (u && u->unscaled) {
-            CE_NARROW_ROW(u->kept, CE_ROW(CE_SG, p->grad, p->g_rs, i), p->cols, u->coef, (npy_intp)u->keep, stream);
-            u->unscaled = 0;
-        }
+        if (u) CE_F(ce_store_kept_row)(u, CE_ROW(CE_SG, p->grad, p->g_rs, i), p->cols, stream);
 #endif
         m = mn;
     }
@@ -572,21 +601,25 @@ CE_INLINE int CE_F(ce_xent_rows_staged)(const ce_xent_problem *p, npy_intp r0, n
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
 
-/* Whether half rows are a loss+grad of ce_is_sparse_alone into contiguous output rows:
- * ce_xent_grad_rows_in_registers */
+#endif
+
+/* Whether rows are a loss+grad of ce_is_sparse_alone into contiguous output rows: ce_xent_grad_rows_kept */
 CE_INLINE int CE_F(ce_is_sparse_grad)(const ce_xent_problem *p)
 {
     return p->grad && p->g_cs == CE_SZG && CE_F(ce_is_sparse_alone)(p);
 }
 
-/* Half rows [r0, r1) of ce_is_sparse_grad, read in registers (ce_xent_rows_direct): each row's sweep converts
- * its halves, keeps its exps in a float32 row and takes the next row's max, and the kept row is then scaled
- * while rounded into a half output row (ce_unscaled_row; a float32 output row keeps the exps itself).  The
- * staged rows' widening pass is left out; the results are theirs, bit for bit.  No software prefetch of the
- * rows ahead, of x or of the output (with both, as the staged rows have them, 65536x1000 float16 ran at 0.43
- * ns per element instead of 0.34: the hardware prefetcher follows).  -1 when the float32 row cannot be
- * allocated. */
-CE_INLINE int CE_F(ce_xent_grad_rows_in_registers)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
+/* Rows [r0, r1) of ce_is_sparse_grad whose exps are kept in a float32 row of their own (ce_xent_rows_direct),
+ * which is then scaled while stored into the output row (ce_unscaled_row, CE_NARROW_ROW):
+ * - half rows read in registers: each row's sweep converts its halves and takes the next row's max, and the
+ *   kept row is rounded into a half output row (a float32 output row keeps the exps itself).  The staged rows'
+ *   widening pass is left out; the results are theirs, bit for bit.  No software prefetch of the rows ahead,
+ *   of x or of the output (with both, as the staged rows have them, 65536x1000 float16 ran at 0.43 ns per
+ *   element instead of 0.34: the hardware prefetcher follows).
+ * - float32 rows of ce_grad_rows_streamed: the kept row stays in the cache, and the output row is written
+ *   once, with non-temporal stores, instead of taking the exps and then their scaled values.
+ * -1 when the float32 row cannot be allocated. */
+CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
 #ifdef CE_NARROW_ROW
     float *kept = (float *)malloc((size_t)(p->cols > 0 ? p->cols : 1) * sizeof(float));
@@ -602,7 +635,18 @@ CE_INLINE int CE_F(ce_xent_grad_rows_in_registers)(const ce_xent_problem *p, npy
 #endif
 }
 
+/* Whether float32 rows of ce_is_sparse_grad stream their gradient rows out of a kept row (ce_xent_grad_rows_kept):
+ * long rows in large calls (ce_stream_rows).  Shorter rows keep their exps in the gradient row, in the cache
+ * (streaming rows of 1000 classes gained nothing on AMD Zen 4 and lost on an Intel Xeon). */
+CE_INLINE int CE_F(ce_grad_rows_streamed)(const ce_xent_problem *p)
+{
+#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
+    return CE_F(ce_is_sparse_grad)(p) && CE_F(ce_stream_rows)(p->rows, p->cols);
+#else
+    (void)p;
+    return 0;
 #endif
+}
 
 /* Rows [r0, r1) with no scratch memory where they need it: NaN results, and CE_ROW_NO_MEMORY. */
 CE_INLINE int CE_F(ce_xent_rows_no_memory)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
@@ -633,7 +677,7 @@ CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
 #ifdef CE_WIDEN_ROW
     if (CE_F(ce_half_rows_direct)(p)) return CE_F(ce_xent_rows_direct)(p, r0, r1);
     if (CE_F(ce_is_sparse_grad)(p) && CE_F(ce_half_read_in_registers)()) {
-        int res = CE_F(ce_xent_grad_rows_in_registers)(p, r0, r1);
+        int res = CE_F(ce_xent_grad_rows_kept)(p, r0, r1);
         if (res >= 0) return res;
     }
     if (p->t_f32 || (p->x_cs == CE_SZ && (!p->t || p->t_cs == CE_SZ))) {
@@ -642,6 +686,10 @@ CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
     }
 #endif
     if (p->t_f32) return CE_F(ce_xent_rows_no_memory)(p, r0, r1);
+    if (CE_F(ce_grad_rows_streamed)(p)) {
+        int res = CE_F(ce_xent_grad_rows_kept)(p, r0, r1);
+        if (res >= 0) return res;
+    }
     return CE_F(ce_xent_rows_direct)(p, r0, r1);
 }
 

@@ -4,8 +4,10 @@
  * float16 uses the hardware conversion (AVX-512 vcvtph2ps, 16 per instruction, or F16C, 8) when the CPU has
  * it, chosen at run time; GCC 12 does not vectorise _Float16 conversions, hence the intrinsics.  Elsewhere,
  * and for the tails, the exact bit conversions of _ce_half.h.  Both convert every value exactly, so the
- * result does not depend on the path.  The max ignores NaN, as ce_max_impl does.  Included by _rowmath.c
- * after _ce_base.h and _ce_half.h. */
+ * result does not depend on the path.  The max ignores NaN, as ce_max_impl does.  The other way, float32
+ * scratch rows are scaled and narrowed into half N x C output rows, and (ce_store_row_f32) scaled into float32
+ * ones, with non-temporal stores for long rows.  Included by _rowmath.c after _ce_base.h and _ce_half.h,
+ * before the element types. */
 #ifndef CROSSENTROPY_CE_WIDEN_H
 #define CROSSENTROPY_CE_WIDEN_H
 
@@ -172,6 +174,17 @@ __attribute__((target("avx2"))) static inline __m128i ce_bf16x8_avx2(const float
 }
 #undef CE_ROUND_NEAREST
 
+/* float32 values times s, as they are (the float32 output rows) */
+__attribute__((target("avx512f"))) static inline __m512 ce_f32x16_avx512(const float *f, __m512 s)
+{
+    return _mm512_mul_ps(_mm512_loadu_ps(f), s);
+}
+
+__attribute__((target("avx2"))) static inline __m256 ce_f32x8_avx2(const float *f, __m256 s)
+{
+    return _mm256_mul_ps(_mm256_loadu_ps(f), s);
+}
+
 /* The scale vector s with 1 in lane `at` (the entry stored as it is) */
 __attribute__((target("avx512f"))) static inline __m512 ce_scale_at_512(__m512 s, npy_intp at)
 {
@@ -184,27 +197,28 @@ __attribute__((target("avx2"))) static inline __m256 ce_scale_at_256(__m256 s, n
     return _mm256_blendv_ps(s, _mm256_set1_ps(1.0f), _mm256_castsi256_ps(lane));
 }
 
-/* A row times s, except entry `keep` (< 0: none), narrowed VF at a time (ONE); with stream, whole 64-byte
- * lines of h (32 halves, LINE) go out as non-temporal stores once h is aligned (the caller fences).  The last
- * n % VF values go through a VF-value buffer (a vector step instead of a scalar conversion per value). */
-#define CE_NARROW_VECTOR(NAME, TARGET, VF, VEC, SET1, SCALE_AT, HVEC, HSTORE, ONE, LINE, CVT, ST)                \
-    __attribute__((target(TARGET))) static void NAME(const float *f, uint16_t *h, npy_intp n, float s,         \
-                                                     npy_intp keep, int stream)                                \
+/* A row times s, except entry `keep` (< 0: none), stored into h of type OUT VF at a time (ONE), converted by
+ * CVT (rounded to a half type, or float32 as it is); with stream, whole 64-byte lines of h (PER_LINE values,
+ * LINE) go out as non-temporal stores once h is aligned (the caller fences).  The last n % VF values go
+ * through a VF-value buffer (a vector step instead of a scalar conversion per value). */
+#define CE_NARROW_VECTOR(NAME, TARGET, OUT, VF, PER_LINE, VEC, SET1, SCALE_AT, HSTORE, ONE, LINE, CVT, ST)       \
+    __attribute__((target(TARGET))) static void NAME(const float *f, OUT *h, npy_intp n, float s, npy_intp keep, \
+                                                     int stream)                                               \
     {                                                                                                          \
         const VEC sv = SET1(s);                                                                                \
         npy_intp j = 0;                                                                                        \
         if (stream) {                                                                                          \
             for (; j < n && ((uintptr_t)(h + j) & 63); j++) h[j] = ST(f[j] * (j == keep ? 1.0f : s));          \
-            for (; j + 32 <= n; j += 32) LINE(h + j, f + j, SCALE_AT, CVT);                                    \
+            for (; j + PER_LINE <= n; j += PER_LINE) LINE(h + j, f + j, SCALE_AT, CVT);                        \
         }                                                                                                      \
         for (; j + VF <= n; j += VF) ONE(h + j, f + j, CE_SCALES_AT(j, SCALE_AT, VF), CVT);                    \
         if (j < n) {                                                                                           \
             const npy_intp k = n - j;                                                                          \
             float fb[VF] = {0};                                                                                \
-            uint16_t hb[VF];                                                                                   \
+            OUT hb[VF];                                                                                        \
             memcpy(fb, f + j, (size_t)k * sizeof(float));                                                      \
-            HSTORE((HVEC *)hb, CVT(fb, CE_SCALES_AT(j, SCALE_AT, VF)));                                        \
-            memcpy(h + j, hb, (size_t)k * sizeof(uint16_t));                                                   \
+            HSTORE((void *)hb, CVT(fb, CE_SCALES_AT(j, SCALE_AT, VF)));                                        \
+            memcpy(h + j, hb, (size_t)k * sizeof(OUT));                                                        \
         }                                                                                                      \
     }
 /* the scales of the W entries from j0: sv, or with a 1 at keep (AT: ce_scale_at_512 or _256) */
@@ -220,20 +234,38 @@ __attribute__((target("avx2"))) static inline __m256 ce_scale_at_256(__m256 s, n
                                                           CVT(q, CE_SCALES_AT(j, AT, 8)))),                  \
      _mm256_stream_si256((__m256i *)(p) + 1, _mm256_set_m128i(CVT((q) + 24, CE_SCALES_AT(j + 24, AT, 8)),    \
                                                               CVT((q) + 16, CE_SCALES_AT(j + 16, AT, 8)))))
-CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", 16, __m512, _mm512_set1_ps, ce_scale_at_512, __m256i,
+CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps, ce_scale_at_512,
                  _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits)
-CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", 16, __m512, _mm512_set1_ps, ce_scale_at_512, __m256i,
+CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps, ce_scale_at_512,
                  _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16)
 #if CE_WIDEN_BF16_INSN
-CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512bf16, "avx512f,avx512dq,avx512bf16", 16, __m512, _mm512_set1_ps,
-                 ce_scale_at_512, __m256i, _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512bf16,
-                 ce_st_bf16)
+CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512bf16, "avx512f,avx512dq,avx512bf16", uint16_t, 16, 32, __m512,
+                 _mm512_set1_ps, ce_scale_at_512, _mm256_storeu_si256, CE_ONE_512, CE_LINE_512,
+                 ce_bf16x16_avx512bf16, ce_st_bf16)
 #endif
-CE_NARROW_VECTOR(ce_narrow_row_f16_avx2, "avx2,f16c", 8, __m256, _mm256_set1_ps, ce_scale_at_256, __m128i,
+CE_NARROW_VECTOR(ce_narrow_row_f16_avx2, "avx2,f16c", uint16_t, 8, 32, __m256, _mm256_set1_ps, ce_scale_at_256,
                  _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_f16x8_avx2, ce_st_f16_bits)
-CE_NARROW_VECTOR(ce_narrow_row_bf16_avx2, "avx2", 8, __m256, _mm256_set1_ps, ce_scale_at_256, __m128i,
+CE_NARROW_VECTOR(ce_narrow_row_bf16_avx2, "avx2", uint16_t, 8, 32, __m256, _mm256_set1_ps, ce_scale_at_256,
                  _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_bf16x8_avx2, ce_st_bf16)
+
+/* The same into float32 output rows (the float32 loss+grad's streamed gradient rows): scaled as they are */
+#define CE_ST_F32(v) (v)
+#define CE_ONE_F32_512(p, q, sc, CVT) _mm512_storeu_ps(p, CVT(q, sc))
+#define CE_LINE_F32_512(p, q, AT, CVT) _mm512_stream_ps(p, CVT(q, CE_SCALES_AT(j, AT, 16)))
+#define CE_ONE_F32_256(p, q, sc, CVT) _mm256_storeu_ps(p, CVT(q, sc))
+#define CE_LINE_F32_256(p, q, AT, CVT)                     \
+    (_mm256_stream_ps(p, CVT(q, CE_SCALES_AT(j, AT, 8))), \
+     _mm256_stream_ps((p) + 8, CVT((q) + 8, CE_SCALES_AT(j + 8, AT, 8))))
+CE_NARROW_VECTOR(ce_store_row_f32_avx512, "avx512f", float, 16, 16, __m512, _mm512_set1_ps, ce_scale_at_512,
+                 _mm512_storeu_ps, CE_ONE_F32_512, CE_LINE_F32_512, ce_f32x16_avx512, CE_ST_F32)
+CE_NARROW_VECTOR(ce_store_row_f32_avx2, "avx2", float, 8, 16, __m256, _mm256_set1_ps, ce_scale_at_256,
+                 _mm256_storeu_ps, CE_ONE_F32_256, CE_LINE_F32_256, ce_f32x8_avx2, CE_ST_F32)
 #undef CE_NARROW_VECTOR
+#undef CE_ST_F32
+#undef CE_ONE_F32_512
+#undef CE_LINE_F32_512
+#undef CE_ONE_F32_256
+#undef CE_LINE_F32_256
 #undef CE_SCALES_AT
 #undef CE_ONE_512
 #undef CE_LINE_512
@@ -322,6 +354,21 @@ static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s,
     CE_NARROW_DISPATCH(ce_narrow_row_bf16_avx512, ce_narrow_row_bf16_avx2, ce_narrow_row_bf16_bits)
 }
 #undef CE_NARROW_DISPATCH
+
+/* A contiguous float32 row times s, except entry keep (< 0: none), taken as it is, stored into a float32 row;
+ * stream: as the narrowing above.  The float32 loss+grad's CE_NARROW_ROW (_rowmath.c). */
+static void ce_store_row_f32(const float *f, float *g, npy_intp n, float s, npy_intp keep, int stream)
+{
+#if CE_WIDEN_X86
+    switch (ce_widen_level()) {
+        case 2: ce_store_row_f32_avx512(f, g, n, s, keep, stream); return;
+        case 1: ce_store_row_f32_avx2(f, g, n, s, keep, stream); return;
+        default: break;
+    }
+#endif
+    (void)stream;
+    for (npy_intp j = 0; j < n; j++) g[j] = f[j] * (j == keep ? 1.0f : s);
+}
 
 /* Orders the non-temporal stores before whatever follows (the threads' join, the caller's reads). */
 static inline void ce_stream_fence(void)

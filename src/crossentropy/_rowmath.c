@@ -218,6 +218,10 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 /* ---- element types ---- */
 #define CE_INSTANTIATE "_ce_instantiate.h"
 
+/* the half conversions, and the row narrowing and streaming stores of N x C outputs */
+#include "_ce_half.h"
+#include "_ce_widen.h"
+
 /* float32: stored and computed in float */
 #define CE_S float
 #define CE_T float
@@ -227,6 +231,7 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 #define CE_LD(v) (v)
 #define CE_ST(v) (v)
 #define CE_KEEP_EXPS 1   /* the gradient row can hold the exps between sweeps (storage as wide as compute) */
+#define CE_NARROW_ROW ce_store_row_f32   /* long gradient rows streamed out (ce_xent_grad_rows_kept) */
 #define CE_NAME "float32"
 #define CE_NPY NPY_FLOAT32
 #define CE_TABLE_KIND CE_TABLE_F32   /* the table exps read the rows (_ce_exp_table.h), -1 for none */
@@ -248,8 +253,6 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
 
 /* ---- half precision (docs/half_precision.md): stored as 16 bits, computed in float32; per-row results
  * float32; N x C outputs in the half type ("...") or float32 ("...f", the dtype=float32 loops) ---- */
-#include "_ce_half.h"
-#include "_ce_widen.h"
 /* The half columns stage contiguous softmax cross-entropy rows: CE_WIDEN_ROW widens a row into a float32
  * scratch row, which then runs through the float32 column's row kernel (CE_WIDE names it). */
 #define CE_WIDE(name) CE_CAT(name, f32)

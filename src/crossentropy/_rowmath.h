@@ -77,6 +77,8 @@ typedef struct {
     float coef;
     int64_t keep;                          /* -1: none */
     float *kept;
+    int confident;                         /* a confident row: its entries above 0.5 take max_coef (ce_kept_value) */
+    float max_coef;
 } ce_unscaled_row;
 
 /* The next staged half row, widened block by block inside the current row's exp sweep (the staged half rows,

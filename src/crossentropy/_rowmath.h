@@ -68,10 +68,10 @@ typedef enum {
 } ce_binary_loss;
 
 /* An N x C output row a row kernel left unscaled for its caller (the half rows, _ce_rows_t.h, which scale it
- * while rounding it into the half output, instead of a pass of its own): the row holds exp(x_j - max), the
- * result is coef times the row, except at keep, which is already final (the label entry of a sparse gradient
- * row).  The row is the float32 kernel's output row, or `kept`, a float32 row of the caller's where a half
- * column's kernel keeps its exps (NULL: none). */
+ * while rounding it into the half output, instead of a pass of its own; the long float32 gradient rows, which
+ * scale it while streaming it out): the row holds exp(x_j - max), the result is coef times the row, except at
+ * keep, which is already final (the label entry of a sparse gradient row).  The row is the float32 kernel's
+ * output row, or `kept`, a float32 row of the caller's where the kernel keeps its exps (NULL: none). */
 typedef struct {
     int unscaled;                          /* 0: the kernel scaled the row itself */
     float coef;

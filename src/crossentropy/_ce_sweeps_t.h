@@ -120,7 +120,9 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
     /* contiguous float32 and half rows on the AVX-512 and AVX2 paths: the table exps (_ce_exp_table.h) */
     const int table = CE_TABLE_KIND >= 0 ? ce_simd_level() : 0;
     const uintptr_t pf = ce_pf_next_row(nx, n * (npy_intp)sizeof(CE_S), table, keep != NULL);
-    /* float32 rows keep their exps in the caller's row (the gradient, the output), half rows in scratch */
+    /* float32 rows keep their exps in the caller's row (the gradient, the output), half rows in scratch; the
+     * streamed float32 gradient rows (ce_grad_rows_streamed) in a scratch row too, which this prefetches for
+     * nothing (it stays in L2; leaving it out measured within noise) */
     const uintptr_t pfk = sizeof(CE_S) == sizeof(float) ? ce_pf_kept_row(keep, n * (npy_intp)sizeof(float)) : 0;
     /* how the blocks leave m out of the sums: by the position of its first entry, or by a compare */
     const npy_intp skip = table >= 3 ? ce_table_skip_for(table, CE_TABLE_KIND, x, n, (float)m, keep != NULL)

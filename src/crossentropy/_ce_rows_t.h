@@ -33,7 +33,8 @@ CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
  * staged half rows, and the float32 loss+grad's kept rows (ce_xent_grad_rows_kept) */
 CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
 {
-    return n * CE_SZG >= CE_STREAM_ROW_BYTES && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
+    const npy_intp min = ce_simd_level() == 3 ? CE_STREAM_ROW_BYTES_AVX2 : CE_STREAM_ROW_BYTES;
+    return n * CE_SZG >= min && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
 }
 
 #ifdef CE_WIDEN_ROW
@@ -636,8 +637,8 @@ CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0
 }
 
 /* Whether float32 rows of ce_is_sparse_grad stream their gradient rows out of a kept row (ce_xent_grad_rows_kept):
- * long rows in large calls (ce_stream_rows).  Shorter rows keep their exps in the gradient row, in the cache
- * (streaming rows of 1000 classes gained nothing on AMD Zen 4 or an Intel Xeon, of 600 lost on the Xeon). */
+ * long rows in large calls (ce_stream_rows: from 1000 classes, 2000 on the AVX2 path).  Shorter rows keep their
+ * exps in the gradient row, in the cache (streaming rows of 500 and 600 classes lost on an Intel Xeon). */
 CE_INLINE int CE_F(ce_grad_rows_streamed)(const ce_xent_problem *p)
 {
 #if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)

@@ -51,11 +51,14 @@ CE_NARROW_PORTABLE(ce_narrow_row_f16_bits, ce_st_f16_bits)
 CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, ce_st_bf16)
 #undef CE_NARROW_PORTABLE
 
-/* Output rows at least this long, in calls writing at least CE_STREAM_MIN_BYTES, are narrowed with
- * non-temporal stores: the narrowing pass follows the row's arithmetic instead of overlapping it, and
- * without the read for ownership it costs half the memory traffic (2048x50257 float16 loss+grad into out=,
- * one thread: about 1.2x -> 1.05x float32's time). Shorter rows and smaller outputs stay in the cache. */
-#define CE_STREAM_ROW_BYTES 16384
+/* Output rows at least this long (CE_STREAM_ROW_BYTES_AVX2 on the AVX2 path), in calls writing at least
+ * CE_STREAM_MIN_BYTES, are stored from a scratch row with non-temporal stores (ce_stream_rows): the store
+ * pass follows the row's arithmetic instead of overlapping it, and without the read for ownership it costs
+ * half the memory traffic (2048x50257 float16 loss+grad into out=, one thread: about 1.2x -> 1.05x
+ * float32's time).  On the AVX2 path rows of 4000 bytes lost 2-4% in whole calls (float32 65536x1000 loss+grad
+ * into out=), where rows of 8000 gained 12-15%.  Shorter rows and smaller outputs stay in the cache. */
+#define CE_STREAM_ROW_BYTES 4000
+#define CE_STREAM_ROW_BYTES_AVX2 8000
 #define CE_STREAM_MIN_BYTES ((double)(8 << 20))
 
 #if CE_WIDEN_X86

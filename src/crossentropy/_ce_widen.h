@@ -41,14 +41,17 @@ CE_WIDEN_PORTABLE(ce_widen_row_bf16_bits, ce_ld_bf16)
 CE_WIDEN_PORTABLE(ce_widen_row_f16_bits, ce_ld_f16_bits)
 #undef CE_WIDEN_PORTABLE
 
-#define CE_NARROW_PORTABLE(NAME, ST)                                                                  \
-    CE_CLONES static void NAME(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep)        \
+/* float32 output rows (ce_store_row_f32) take the values as they are */
+#define CE_ST_F32(v) (v)
+#define CE_NARROW_PORTABLE(NAME, OUT, ST)                                                             \
+    CE_CLONES static void NAME(const float *f, OUT *h, npy_intp n, float s, npy_intp keep)             \
     {                                                                                                 \
         CE_SIMD                                                                                       \
         for (npy_intp j = 0; j < n; j++) h[j] = ST(f[j] * (j == keep ? 1.0f : s));                    \
     }
-CE_NARROW_PORTABLE(ce_narrow_row_f16_bits, ce_st_f16_bits)
-CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, ce_st_bf16)
+CE_NARROW_PORTABLE(ce_narrow_row_f16_bits, uint16_t, ce_st_f16_bits)
+CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, uint16_t, ce_st_bf16)
+CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
 #undef CE_NARROW_PORTABLE
 
 /* Output rows at least this long (CE_STREAM_ROW_BYTES_AVX2 on the AVX2 path), in calls writing at least
@@ -252,7 +255,6 @@ CE_NARROW_VECTOR(ce_narrow_row_bf16_avx2, "avx2", uint16_t, 8, 32, __m256, _mm25
                  _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_bf16x8_avx2, ce_st_bf16)
 
 /* The same into float32 output rows (the float32 loss+grad's streamed gradient rows): scaled as they are */
-#define CE_ST_F32(v) (v)
 #define CE_ONE_F32_512(p, q, sc, CVT) _mm512_storeu_ps(p, CVT(q, sc))
 #define CE_LINE_F32_512(p, q, AT, CVT) _mm512_stream_ps(p, CVT(q, CE_SCALES_AT(j, AT, 16)))
 #define CE_ONE_F32_256(p, q, sc, CVT) _mm256_storeu_ps(p, CVT(q, sc))
@@ -264,7 +266,6 @@ CE_NARROW_VECTOR(ce_store_row_f32_avx512, "avx512f", float, 16, 16, __m512, _mm5
 CE_NARROW_VECTOR(ce_store_row_f32_avx2, "avx2", float, 8, 16, __m256, _mm256_set1_ps, ce_scale_at_256,
                  _mm256_storeu_ps, CE_ONE_F32_256, CE_LINE_F32_256, ce_f32x8_avx2, CE_ST_F32)
 #undef CE_NARROW_VECTOR
-#undef CE_ST_F32
 #undef CE_ONE_F32_512
 #undef CE_LINE_F32_512
 #undef CE_ONE_F32_256
@@ -356,22 +357,15 @@ static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s,
 #endif
     CE_NARROW_DISPATCH(ce_narrow_row_bf16_avx512, ce_narrow_row_bf16_avx2, ce_narrow_row_bf16_bits)
 }
-#undef CE_NARROW_DISPATCH
 
-/* A contiguous float32 row times s, except entry keep (< 0: none), taken as it is, stored into a float32 row;
- * stream: as the narrowing above.  The float32 loss+grad's CE_NARROW_ROW (_rowmath.c). */
-static void ce_store_row_f32(const float *f, float *g, npy_intp n, float s, npy_intp keep, int stream)
+/* A contiguous float32 row times s, except entry keep (< 0: none), taken as it is, stored into a float32 row
+ * h; stream: as the narrowing above.  The float32 loss+grad's CE_NARROW_ROW (_rowmath.c). */
+static void ce_store_row_f32(const float *f, float *h, npy_intp n, float s, npy_intp keep, int stream)
 {
-#if CE_WIDEN_X86
-    switch (ce_widen_level()) {
-        case 2: ce_store_row_f32_avx512(f, g, n, s, keep, stream); return;
-        case 1: ce_store_row_f32_avx2(f, g, n, s, keep, stream); return;
-        default: break;
-    }
-#endif
-    (void)stream;
-    for (npy_intp j = 0; j < n; j++) g[j] = f[j] * (j == keep ? 1.0f : s);
+    CE_NARROW_DISPATCH(ce_store_row_f32_avx512, ce_store_row_f32_avx2, ce_store_row_f32_portable)
 }
+#undef CE_NARROW_DISPATCH
+#undef CE_ST_F32
 
 /* Orders the non-temporal stores before whatever follows (the threads' join, the caller's reads). */
 static inline void ce_stream_fence(void)

@@ -440,6 +440,43 @@ def test_loss_and_grad_rows_read_in_registers(h, cols):
     assert (grad[[0, 9, 10, 200]].astype(F32) == 0).all()
 
 
+@pytest.mark.parametrize("cols", [1000, 2000, 4096])
+@pytest.mark.parametrize("h", HALVES)
+def test_long_gradient_rows_streamed(h, cols):
+    """A half loss+grad writing 8 MiB or more streams gradient rows of 2000 classes and more out with
+    non-temporal stores, each row stored while the next row's exps are computed (1000 classes stay in the
+    cache): losses and gradients still equal float32's on the same values (the gradient rounded once to the
+    half type), with confident rows, ignored and bad labels, and into a gradient whose rows start anywhere in
+    a cache line."""
+    from crossentropy import torch as cet
+
+    rng = np.random.default_rng(cols)
+    rows = (8 << 20) // (2 * cols) + 40
+    with np.errstate(under="ignore"):
+        x = (rng.standard_normal((rows, cols)) * 3).astype(h)
+    labels = rng.integers(0, cols, rows)
+    for i in range(20, 30):  # confident rows
+        x[i] = -40
+        x[i, labels[i] if i % 2 else (labels[i] + 1) % cols] = 0
+    labels[[5, 17]] = -100  # ignored by the torch layer
+    bad = labels.copy()
+    bad[[3, 11, 5, 17]] = [cols, -7, 0, 0]  # NaN rows
+    wide = np.full((rows, cols + 3), 7, h)
+    with np.errstate(all="ignore"):
+        want_loss, want_grad = ce.sparse_softmax_cross_entropy_and_grad(x.astype(F32), bad)
+        loss = ce.sparse_softmax_cross_entropy_and_grad(x, bad, out=(np.empty(rows, F32), wide[:, 1 : cols + 1]))[0]
+        torch_loss, torch_grad = cet.cross_entropy(x, labels, reduction="none", return_grad=True)
+        torch_want = cet.cross_entropy(x.astype(F32), labels, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(loss, want_loss)
+    assert (wide[:, [0, cols + 1, cols + 2]].astype(F32) == 7).all()
+    with np.errstate(over="ignore", under="ignore"):
+        np.testing.assert_array_equal(wide[:, 1 : cols + 1].astype(F32), want_grad.astype(h).astype(F32))
+        np.testing.assert_array_equal(torch_loss.astype(F32), torch_want[0].astype(h).astype(F32))
+        np.testing.assert_array_equal(torch_grad.astype(F32), torch_want[1].astype(h).astype(F32))
+    assert np.isnan(loss[[3, 11]]).all()
+    assert (torch_grad[[5, 17]].astype(F32) == 0).all()
+
+
 def assert_staged_equal_float32(kernel, x, labels, h):
     """The checks of the two tests above: kernel on half rows x equals it on x widened to float32."""
     t = soft_targets(x, h)

@@ -196,13 +196,14 @@ def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
             np.testing.assert_array_equal(fn(x), np.concatenate([fn(x[i : i + 1]) for i in range(rows)]))
 
 
-@pytest.mark.parametrize("classes", [1000, 2000, 4096, 50257])
+@pytest.mark.parametrize("classes", [1000, 2000, 4096, 50257, 70001])
 def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
-    """A float32 loss+grad of rows of 1000 classes and more (2000 on the AVX2 path) in a call writing 8 MiB or
-    more keeps each row's exps in a row of its own and streams the gradient rows out (ce_grad_rows_streamed):
-    losses and gradients equal those of the same rows in calls too small to stream, bit for bit, also for
-    confident rows (the label at the max or not, ties at the max, at many magnitudes), unusual rows, ignored and
-    bad labels, and into out= the logits."""
+    """A float32 loss+grad of rows of 1000 classes and more in a call writing 8 MiB or more keeps each row's
+    exps in a row of its own and streams the gradient rows out (ce_grad_rows_streamed), each during the next
+    row's exps (rows up to 64Ki classes) or after its own: losses and gradients equal those of the same rows
+    in calls too small to stream, bit for bit, also for confident rows (the label at the max or not, ties at
+    the max, at many magnitudes), unusual rows, ignored and bad labels, into out= the logits, and into
+    gradient rows that start anywhere in a cache line."""
     import crossentropy.torch as ctorch
 
     rng = np.random.default_rng(classes)
@@ -232,6 +233,11 @@ def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
         ]
         in_place = x.copy()
         got = ce.sparse_softmax_cross_entropy_and_grad(x, bad, out=(np.empty(rows, np.float32), in_place))[0]
+        # gradient rows that start anywhere in a cache line: each row's stores begin and end off a line
+        wide = np.full((rows, classes + 3), 7, np.float32)
+        ce.sparse_softmax_cross_entropy_and_grad(x, bad, out=(np.empty(rows, np.float32), wide[:, 1 : classes + 1]))
     np.testing.assert_array_equal(got, np.concatenate([w[0] for w in want]))
     np.testing.assert_array_equal(in_place, np.concatenate([w[1] for w in want]))
+    np.testing.assert_array_equal(wide[:, 1 : classes + 1], in_place)
+    assert (wide[:, [0, classes + 1, classes + 2]] == 7).all()
     assert np.isnan(got[[3, 20]]).all()

@@ -135,6 +135,14 @@ CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
     if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)at), _MM_HINT_T1);
 }
 
+/* The previous row's output stored up to entry j of this chunk (bh->base: the chunk's first entry in its row)
+ * every CE_BEHIND_STEP entries, unless bh is NULL (see ce_store_behind) */
+#define CE_BEHIND_STEP 256
+CE_TABLE_BODY void ce_table_behind(ce_store_behind *bh, npy_intp j)
+{
+    if (bh && j && (j & (CE_BEHIND_STEP - 1)) == 0) bh->store(bh, bh->base + j);
+}
+
 /* Half rows' maxima without converting, 32 (AVX-512) or 16 (AVX2) at a time.  As 16-bit integers the patterns
  * of a half type order as their values when any is >= +0 (signed max), and the negative ones in reverse
  * (unsigned min).  -inf's pattern starts both: the smallest value, and as unsigned below every negative NaN. */
@@ -169,7 +177,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_step16(__m512 xv, __m512 lo, __m51
  * cnt_out and takes the max of its part of nx into nmax_out */
 CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, float m, float xlo, float *keep,
                                                    const void *nx, uintptr_t pf, uintptr_t pfk, int kind,
-                                                   int *cnt_out, __m512 *nmax_out)
+                                                   ce_store_behind *bh, int *cnt_out, __m512 *nmax_out)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m512 t0 = _mm512_set1_ps(ce_exp_table_t0(m, 16)), lo = _mm512_set1_ps(xlo);
@@ -223,6 +231,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
     for (; j + 16 <= n; j += 16) {
         ce_table_prefetch(pf, j * es);
         ce_table_prefetch(pfk, j * 4);
+        ce_table_behind(bh, j);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
@@ -251,21 +260,24 @@ CE_TABLE_AVX512 CE_TABLE_BODY void ce_table_flush16(__m512 rest, __m512d *acc0, 
  * returns m when v is NaN).  NaN in x gives NaN sums.  The last n % 16 are one masked step.  With pf (an
  * address, or 0), the memory from pf on is prefetched into L2 at the pace x is read, and with pfk the memory
  * from pfk on at the pace keep is written (float32 rows only: half rows keep their exps in scratch); see
- * ce_pf_next_row, ce_pf_kept_row: addresses, not pointers, as they may lie past the array. */
+ * ce_pf_next_row, ce_pf_kept_row: addresses, not pointers, as they may lie past the array.  With bh (or NULL),
+ * the previous float32 row's output is stored along, a slice every CE_BEHIND_STEP entries (ce_store_behind). */
 CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, npy_intp n, float m, float xlo,
                                                               float *keep, const void *nx, uintptr_t pf,
-                                                              uintptr_t pfk, int kind)
+                                                              uintptr_t pfk, int kind, ce_store_behind *bh)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2, chunk = 16 * CE_TABLE_LANE_ADDS;
+    const npy_intp base = bh ? bh->base : 0;
     __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
     __m512 rest = _mm512_setzero_ps(), nmax = _mm512_set1_ps(-INFINITY);
     int cnt = 0;   /* n <= CE_TABLE_CALL_MAX */
     for (npy_intp j0 = 0; j0 < n; j0 += chunk) {
         if (j0) ce_table_flush16(rest, &acc0, &acc1);
+        if (bh) bh->base = base + j0;
         rest = ce_exp_chunk16((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,
                               keep ? keep + j0 : NULL, nx ? (const char *)nx + j0 * es : NULL,
-                              pf ? pf + (uintptr_t)(j0 * es) : 0, pfk ? pfk + (uintptr_t)(j0 * 4) : 0, kind, &cnt,
-                              &nmax);
+                              pf ? pf + (uintptr_t)(j0 * es) : 0, pfk ? pfk + (uintptr_t)(j0 * 4) : 0, kind, bh,
+                              &cnt, &nmax);
     }
     double sum;
     if (n <= chunk) {   /* one chunk: its lanes added in float32 (a short row pays for no conversion) */
@@ -350,7 +362,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_but8(npy_intp at, __m256i in, __m256
  * it), as ce_exp_chunk16 */
 CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, float m, float xlo, float *keep,
                                                 const void *nx, uintptr_t pf, uintptr_t pfk, int kind, npy_intp skip,
-                                                int *cnt_out, __m256 *nmax_out)
+                                                ce_store_behind *bh, int *cnt_out, __m256 *nmax_out)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2;
     const __m256 t0 = _mm256_set1_ps(ce_exp_table_t0(m, 8)), lo = _mm256_set1_ps(xlo);
@@ -414,6 +426,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
         if ((j & 8) == 0) {   /* a line per 16 float32 */
             ce_table_prefetch(pf, j * es);
             ce_table_prefetch(pfk, j * 4);
+            ce_table_behind(bh, j);
         }
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
         const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &cnt);
@@ -453,20 +466,23 @@ CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_flush8(__m256 rest, __m256d *acc0, __m
  * CE_TABLE_COUNT). */
 CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_intp n, float m, float xlo,
                                                            float *keep, const void *nx, uintptr_t pf,
-                                                           uintptr_t pfk, int kind, npy_intp skip)
+                                                           uintptr_t pfk, int kind, npy_intp skip,
+                                                           ce_store_behind *bh)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2, chunk = 8 * CE_TABLE_LANE_ADDS;
+    const npy_intp base = bh ? bh->base : 0;
     __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
     __m256 rest = _mm256_setzero_ps(), nmax = _mm256_set1_ps(-INFINITY);
     int cnt = 0;   /* n <= CE_TABLE_CALL_MAX */
     for (npy_intp j0 = 0; j0 < n; j0 += chunk) {
         if (j0) ce_table_flush8(rest, &acc0, &acc1);
+        if (bh) bh->base = base + j0;
         const npy_intp cskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT
                                                       : (skip >= j0 && skip < j0 + chunk ? skip - j0 : -1);
         rest = ce_exp_chunk8((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,
                              keep ? keep + j0 : NULL, nx ? (const char *)nx + j0 * es : NULL,
                              pf ? pf + (uintptr_t)(j0 * es) : 0, pfk ? pfk + (uintptr_t)(j0 * 4) : 0, kind, cskip,
-                             &cnt, &nmax);
+                             bh, &cnt, &nmax);
     }
     /* across the lanes: the halves, then pairs, then the last two (in float32 for one chunk, as above) */
     double sum;
@@ -523,16 +539,16 @@ static inline npy_intp ce_table_skip_for(int level, int kind, const void *x, npy
 #define CE_TABLE_BLOCKS(kind, suf)                                                                              \
     CE_TABLE_AVX512 static ce_exp_table_sums ce_exp_block_avx512_##suf(                                        \
         const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, uintptr_t pfk,   \
-        npy_intp skip)                                                                                          \
+        npy_intp skip, ce_store_behind *bh)                                                                     \
     {                                                                                                           \
         (void)skip;   /* always CE_TABLE_COUNT: see ce_table_skip_for */                                          \
-        return ce_exp_block16(x, n, m, xlo, keep, nx, pf, pfk, kind);                                           \
+        return ce_exp_block16(x, n, m, xlo, keep, nx, pf, pfk, kind, bh);                                       \
     }                                                                                                           \
     CE_TABLE_AVX2 static ce_exp_table_sums ce_exp_block_avx2_##suf(                                            \
         const void *x, npy_intp n, float m, float xlo, float *keep, const void *nx, uintptr_t pf, uintptr_t pfk,   \
-        npy_intp skip)                                                                                          \
+        npy_intp skip, ce_store_behind *bh)                                                                     \
     {                                                                                                           \
-        return ce_exp_block8(x, n, m, xlo, keep, nx, pf, pfk, kind, skip);                                      \
+        return ce_exp_block8(x, n, m, xlo, keep, nx, pf, pfk, kind, skip, bh);                                  \
     }
 CE_TABLE_BLOCKS(CE_TABLE_F32, f32)
 CE_TABLE_BLOCKS(CE_TABLE_F16, f16)
@@ -540,18 +556,19 @@ CE_TABLE_BLOCKS(CE_TABLE_BF16, bf16)
 #undef CE_TABLE_BLOCKS
 
 static inline ce_exp_table_sums ce_exp_block(int level, int kind, const void *x, npy_intp n, float m, float xlo,
-                                             float *keep, const void *nx, uintptr_t pf, uintptr_t pfk, npy_intp skip)
+                                             float *keep, const void *nx, uintptr_t pf, uintptr_t pfk, npy_intp skip,
+                                             ce_store_behind *bh)
 {
     switch (kind) {
         case CE_TABLE_F16:
-            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx, pf, pfk, skip)
-                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx, pf, pfk, skip);
+            return level == 4 ? ce_exp_block_avx512_f16(x, n, m, xlo, keep, nx, pf, pfk, skip, bh)
+                              : ce_exp_block_avx2_f16(x, n, m, xlo, keep, nx, pf, pfk, skip, bh);
         case CE_TABLE_BF16:
-            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx, pf, pfk, skip)
-                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx, pf, pfk, skip);
+            return level == 4 ? ce_exp_block_avx512_bf16(x, n, m, xlo, keep, nx, pf, pfk, skip, bh)
+                              : ce_exp_block_avx2_bf16(x, n, m, xlo, keep, nx, pf, pfk, skip, bh);
         default:
-            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx, pf, pfk, skip)
-                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx, pf, pfk, skip);
+            return level == 4 ? ce_exp_block_avx512_f32(x, n, m, xlo, keep, nx, pf, pfk, skip, bh)
+                              : ce_exp_block_avx2_f32(x, n, m, xlo, keep, nx, pf, pfk, skip, bh);
     }
 }
 #endif

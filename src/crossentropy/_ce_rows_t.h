@@ -33,8 +33,7 @@ CE_INLINE npy_intp CE_F(ce_out_rows_ahead)(npy_intp n, npy_intp cs, int stream)
  * staged half rows, and the float32 loss+grad's kept rows (ce_xent_grad_rows_kept) */
 CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
 {
-    const npy_intp min = ce_simd_level() == 3 ? CE_STREAM_ROW_BYTES_AVX2 : CE_STREAM_ROW_BYTES;
-    return n * CE_SZG >= min && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
+    return n * CE_SZG >= CE_STREAM_ROW_BYTES && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
 }
 
 #ifdef CE_WIDEN_ROW
@@ -279,10 +278,12 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
         s.m = m;
         s.dot = c * (m - CE_LD(x[y * sx]));   /* before the sweep: g may be x itself */
         /* without a next row (staged half rows, a block's last row) the sweep takes no max */
-        if (rel && keep && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 1, nx, nmax, NULL);
-        else if (rel && keep) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 0, NULL, NULL, wnext);
-        else if (rel && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 1, nx, nmax, NULL);
-        else if (rel) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 0, NULL, NULL, wnext);
+        if (rel && keep && nx)
+            s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 1, nx, nmax, NULL,
+                                         unscaled ? unscaled->behind : NULL);
+        else if (rel && keep) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, keep, 0, NULL, NULL, wnext, NULL);
+        else if (rel && nx) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 1, nx, nmax, NULL, NULL);
+        else if (rel) s.kept = CE_F(ce_expsum_rel)(x, n, m, &s.rest, &s.cnt, NULL, 0, NULL, NULL, wnext, NULL);
         else if (keep) s.kept = CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, keep, sk);
         else s.kept = CE_F(ce_expsum_impl)(x, n, sx, m, &s.rest, &s.cnt, NULL, 0);
         s.S = c;
@@ -309,7 +310,8 @@ CE_INLINE CE_T CE_F(ce_xent_logits_impl)(const CE_S *x, npy_intp sx, const CE_S 
             const int confident = s.cnt + s.rest == s.cnt;
             const CE_T gy = CE_F(ce_kept_value)(ey, e.coef, kcoef, confident) - e.tcoef * c;
             if (unscaled && (void *)keep == (unscaled->kept ? (void *)unscaled->kept : (void *)g)) {
-                *unscaled = (ce_unscaled_row){1, (float)kcoef, y, unscaled->kept, confident, (float)e.coef};
+                *unscaled = (ce_unscaled_row){1, (float)kcoef, y, unscaled->kept, confident, (float)e.coef,
+                                              unscaled->behind};
                 defer = 1;
                 keep[y] = gy;
             } else {
@@ -446,8 +448,8 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
             s->m = m;
             s->dot = c * (m - CE_LD(x[y]));
             s->S = c;
-            if (nx) CE_F(ce_expsum_rel)(x, n, m, &s->rest, &s->cnt, NULL, 1, nx, &mn, NULL);
-            else CE_F(ce_expsum_rel)(x, n, m, &s->rest, &s->cnt, NULL, 0, NULL, NULL, NULL);
+            if (nx) CE_F(ce_expsum_rel)(x, n, m, &s->rest, &s->cnt, NULL, 1, nx, &mn, NULL, NULL);
+            else CE_F(ce_expsum_rel)(x, n, m, &s->rest, &s->cnt, NULL, 0, NULL, NULL, NULL, NULL);
             dst[k++] = loss;
         } else if (todo > 0) {
             CE_F(ce_xent_row_carry)(p, i, m, nx, &mn);
@@ -473,10 +475,27 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
  * (p->unscaled->kept, ce_xent_grad_rows_kept) is scaled while stored into its output row: rounded into a half
  * row, or streamed into a long float32 row. */
 #ifdef CE_NARROW_ROW
+#if CE_KEEP_EXPS
+/* ce_store_behind's store for float32 output rows: up to entry upto, rounded down to a line of the output (each
+ * slice's non-temporal stores then fill whole lines), all of it from upto >= n */
+static void CE_F(ce_store_behind_to)(ce_store_behind *b, npy_intp upto)
+{
+    CE_SG *const h = (CE_SG *)b->out;
+    if (!h) return;
+    if (upto < b->n) upto = (npy_intp)((((uintptr_t)(h + upto)) & ~(uintptr_t)63) - (uintptr_t)h) / CE_SZG;
+    else upto = b->n;
+    if (upto <= b->at) return;
+    CE_NARROW_ROW(b->kept + b->at, h + b->at, upto - b->at, b->coef, (npy_intp)b->keep - b->at, 1);
+    b->at = upto;
+}
+#endif
+
 /* The row a row kernel left in u->kept (ce_xent_grad_rows_kept) stored into the output row g: a half row's
  * exps scaled while rounded; a float32 row the kernel finished (not left unscaled) as it is, one it left
  * unscaled at its scale, a confident one first scaled in place as the kernel scales its own rows
- * (ce_kept_value: its entries at the max take max_coef itself), its label entry left as it is. */
+ * (ce_kept_value: its entries at the max take max_coef itself), its label entry left as it is.  With
+ * u->behind (float32 rows streamed), the row is left to the next row's sweep instead, once the previous
+ * row's rest is stored, and u->kept becomes the previous row's, free again. */
 CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n, int stream)
 {
 #if CE_KEEP_EXPS
@@ -487,7 +506,16 @@ CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n,
         k[u->keep] = ky;
         u->coef = 1.0f;
     }
-    CE_NARROW_ROW(k, g, n, u->unscaled ? u->coef : 1.0f, u->unscaled ? (npy_intp)u->keep : -1, stream);
+    const float coef = u->unscaled ? u->coef : 1.0f;
+    const npy_intp keep = u->unscaled ? (npy_intp)u->keep : -1;
+    ce_store_behind *const b = u->behind;
+    if (b) {
+        b->store(b, n);
+        u->kept = b->kept;
+        *b = (ce_store_behind){b->store, k, g, n, 0, coef, keep, 0};
+    } else {
+        CE_NARROW_ROW(k, g, n, coef, keep, stream);
+    }
 #else
     if (u->unscaled) CE_NARROW_ROW(u->kept, g, n, u->coef, (npy_intp)u->keep, stream);
 #endif
@@ -523,11 +551,15 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
         if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, p->cols * CE_SZG);
         nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
 #ifdef CE_NARROW_ROW
-        if (u) CE_F(ce_store_kept_row)(u, CE_ROW(CE_SG, p->grad, p->g_rs, i), p->cols, stream);
+        if (u) {
+            CE_F(ce_store_kept_row)(u, CE_ROW(CE_SG, p->grad, p->g_rs, i), p->cols, stream);
+            if (CE_KEEP_EXPS) kq.grad = (char *)u->kept;   /* the next row's (ce_store_behind switches them) */
+        }
 #endif
         m = mn;
     }
 #ifdef CE_NARROW_ROW
+    if (u && u->behind) u->behind->store(u->behind, p->cols);   /* the last row */
     if (stream) ce_stream_fence();
 #endif
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
@@ -623,9 +655,17 @@ CE_INLINE int CE_F(ce_is_sparse_grad)(const ce_xent_problem *p)
 CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
 #ifdef CE_NARROW_ROW
-    float *kept = (float *)malloc((size_t)(p->cols > 0 ? p->cols : 1) * sizeof(float));
+    /* streamed float32 rows keep two: the row the sweep computes, and the row it stores meanwhile */
+    const npy_intp len = p->cols > 0 ? p->cols : 1;
+    const int behind = CE_KEEP_EXPS && CE_F(ce_stream_rows)(p->rows, p->cols) &&
+                       len * (npy_intp)sizeof(float) <= CE_BEHIND_MAX_BYTES;
+    float *kept = (float *)malloc((size_t)(behind ? 2 * len : len) * sizeof(float));
     if (!kept) return -1;
-    ce_unscaled_row unscaled = {0, 0.0f, -1, kept};
+    ce_unscaled_row unscaled = {0, 0.0f, -1, kept, 0, 0.0f, NULL};
+#if CE_KEEP_EXPS
+    ce_store_behind rows_behind = {CE_F(ce_store_behind_to), kept + len, NULL, 0, 0, 1.0f, -1, 0};
+    if (behind) unscaled.behind = &rows_behind;
+#endif
     ce_xent_problem q = *p;
     q.unscaled = &unscaled;
     const int res = CE_F(ce_xent_rows_direct)(&q, r0, r1);
@@ -637,7 +677,7 @@ CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0
 }
 
 /* Whether float32 rows of ce_is_sparse_grad stream their gradient rows out of a kept row (ce_xent_grad_rows_kept):
- * long rows in large calls (ce_stream_rows: from 1000 classes, 2000 on the AVX2 path).  Shorter rows keep their
+ * long rows in large calls (ce_stream_rows: from 1000 classes).  Shorter rows keep their
  * exps in the gradient row, in the cache (streaming rows of 500 and 600 classes lost on an Intel Xeon). */
 CE_INLINE int CE_F(ce_grad_rows_streamed)(const ce_xent_problem *p)
 {

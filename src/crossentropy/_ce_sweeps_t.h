@@ -99,12 +99,13 @@ CE_INLINE CE_T CE_F(ce_count_at_max)(CE_T tot, CE_T rest, double inv_top)
  * nx (the next row, as long), that row's max is taken in the same loop and returned: its first read, from
  * memory, then overlaps this row's exps, which run from the cache (the max sweep alone waits on memory).
  * has_nx, a constant at each call site: 0 takes no max (nx and nmax_out unused).  With wn (or NULL), the next
- * half row is widened block by block after each block's exps (see ce_widen_next).  The table exps also
+ * half row is widened block by block after each block's exps (see ce_widen_next); with bh (or NULL), the
+ * table exps store the previous row's output along (ce_store_behind).  The table exps also
  * prefetch the rows after the next one where that pays (ce_pf_next_row: long rows' forward; on Intel CPUs
  * every row). */
 CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m, CE_T *rest_out, CE_T *cnt_out,
                                               CE_T *keep, int has_nx, const CE_S *nx, CE_T *nmax_out,
-                                              ce_widen_next *wn)
+                                              ce_widen_next *wn, ce_store_behind *bh)
 {
     float wmax = -INFINITY;
     const CE_M(ce_exp_rel_t) er = CE_M(ce_exp_rel_row)(m);
@@ -140,9 +141,10 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
         if (table >= 3) {
             float *kb = keep ? (float *)keep + j0 : NULL;
             const npy_intp bskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT : (skip >= j0 && skip < j1 ? skip - j0 : -1);
+            if (bh) bh->base = j0;
             ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
                                                has_nx ? nx + j0 : NULL, pf ? pf + (uintptr_t)(j0 * sizeof(CE_S)) : 0,
-                                               pfk ? pfk + (uintptr_t)(j0 * sizeof(float)) : 0, bskip);
+                                               pfk ? pfk + (uintptr_t)(j0 * sizeof(float)) : 0, bskip, bh);
             rest_all += s.rest;
             cnt_all += s.cnt;   /* counted by the block */
             if (has_nx) mn = s.nmax > mn ? (CE_T)s.nmax : mn;
@@ -202,9 +204,9 @@ CE_INLINE CE_F(ce_lse_t) CE_F(ce_lse_stats_carry)(const CE_S *x, npy_intp n, npy
         return st;
     }
     if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX && nx)
-        st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 1, nx, nmax, NULL);
+        st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 1, nx, nmax, NULL, NULL);
     else if (sx == 1 && fabs((double)st.m) <= CE_REL_MAX)
-        st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 0, NULL, NULL, NULL);
+        st.kept = CE_F(ce_expsum_rel)(x, n, st.m, &rest, &cnt, keep, 0, NULL, NULL, NULL, NULL);
     else if (sx == 1) st.kept = CE_F(ce_expsum_impl)(x, n, 1, st.m, &rest, &cnt, keep, 1);
     else st.kept = CE_F(ce_expsum_impl)(x, n, sx, st.m, &rest, &cnt, keep, 1);
     st.L = CE_M(ce_log1p)(rest + (cnt - CE_K(1.0)));

@@ -54,15 +54,15 @@ CE_NARROW_PORTABLE(ce_narrow_row_bf16_bits, uint16_t, ce_st_bf16)
 CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
 #undef CE_NARROW_PORTABLE
 
-/* Output rows at least this long (CE_STREAM_ROW_BYTES_AVX2 on the AVX2 path), in calls writing at least
- * CE_STREAM_MIN_BYTES, are stored from a scratch row with non-temporal stores (ce_stream_rows): the store
- * pass follows the row's arithmetic instead of overlapping it, and without the read for ownership it costs
- * half the memory traffic (2048x50257 float16 loss+grad into out=, one thread: about 1.2x -> 1.05x
- * float32's time).  On the AVX2 path rows of 4000 bytes lost 2-4% in whole calls (float32 65536x1000 loss+grad
- * into out=), where rows of 8000 gained 12-15%.  Shorter rows and smaller outputs stay in the cache. */
+/* Output rows at least this long, in calls writing at least CE_STREAM_MIN_BYTES, are stored from a scratch row
+ * with non-temporal stores (ce_stream_rows): without the read for ownership that costs half the memory traffic
+ * (2048x50257 float16 loss+grad into out=, one thread: about 1.2x -> 1.05x float32's time).  The sparse
+ * loss+grad stores each such row during the next row's exps (ce_store_behind), for rows of up to
+ * CE_BEHIND_MAX_BYTES of float32: longer ones, whose two scratch rows would not stay in L2, after their own.
+ * Shorter rows and smaller outputs stay in the cache. */
 #define CE_STREAM_ROW_BYTES 4000
-#define CE_STREAM_ROW_BYTES_AVX2 8000
 #define CE_STREAM_MIN_BYTES ((double)(8 << 20))
+#define CE_BEHIND_MAX_BYTES (256 << 10)
 
 #if CE_WIDEN_X86
 /* In the loops below, max(v, m) returns m when v is NaN (the second operand wins unordered compares), so
@@ -203,11 +203,24 @@ __attribute__((target("avx2"))) static inline __m256 ce_scale_at_256(__m256 s, n
     return _mm256_blendv_ps(s, _mm256_set1_ps(1.0f), _mm256_castsi256_ps(lane));
 }
 
+/* fb[0, VF) = f[0, k) and zeros, k < VF, in one vector store: a copy by narrower stores would stall the vector
+ * load that reads fb back (no store forwarding) until the store buffer drains, non-temporal stores and all */
+__attribute__((target("avx512f"))) static inline void ce_tail_copy_512(float *fb, const float *f, npy_intp k)
+{
+    _mm512_storeu_ps(fb, _mm512_maskz_loadu_ps((__mmask16)((1u << k) - 1), f));
+}
+
+__attribute__((target("avx2"))) static inline void ce_tail_copy_256(float *fb, const float *f, npy_intp k)
+{
+    const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_storeu_ps(fb, _mm256_maskload_ps(f, in));
+}
+
 /* A row times s, except entry `keep` (< 0: none), stored into h of type OUT VF at a time (ONE), converted by
  * CVT (rounded to a half type, or float32 as it is); with stream, whole 64-byte lines of h (PER_LINE values,
  * LINE) go out as non-temporal stores once h is aligned (the caller fences).  The last n % VF values go
  * through a VF-value buffer (a vector step instead of a scalar conversion per value). */
-#define CE_NARROW_VECTOR(NAME, TARGET, OUT, VF, PER_LINE, VEC, SET1, SCALE_AT, HSTORE, ONE, LINE, CVT, ST)       \
+#define CE_NARROW_VECTOR(NAME, TARGET, OUT, VF, PER_LINE, VEC, SET1, SCALE_AT, HSTORE, ONE, LINE, CVT, ST, TAIL) \
     __attribute__((target(TARGET))) static void NAME(const float *f, OUT *h, npy_intp n, float s, npy_intp keep, \
                                                      int stream)                                               \
     {                                                                                                          \
@@ -220,9 +233,9 @@ __attribute__((target("avx2"))) static inline __m256 ce_scale_at_256(__m256 s, n
         for (; j + VF <= n; j += VF) ONE(h + j, f + j, CE_SCALES_AT(j, SCALE_AT, VF), CVT);                    \
         if (j < n) {                                                                                           \
             const npy_intp k = n - j;                                                                          \
-            float fb[VF] = {0};                                                                                \
+            float fb[VF];                                                                                      \
             OUT hb[VF];                                                                                        \
-            memcpy(fb, f + j, (size_t)k * sizeof(float));                                                      \
+            TAIL(fb, f + j, k);                                                                                \
             HSTORE((void *)hb, CVT(fb, CE_SCALES_AT(j, SCALE_AT, VF)));                                        \
             memcpy(h + j, hb, (size_t)k * sizeof(OUT));                                                        \
         }                                                                                                      \
@@ -241,18 +254,18 @@ __attribute__((target("avx2"))) static inline __m256 ce_scale_at_256(__m256 s, n
      _mm256_stream_si256((__m256i *)(p) + 1, _mm256_set_m128i(CVT((q) + 24, CE_SCALES_AT(j + 24, AT, 8)),    \
                                                               CVT((q) + 16, CE_SCALES_AT(j + 16, AT, 8)))))
 CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps, ce_scale_at_512,
-                 _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits)
+                 _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits, ce_tail_copy_512)
 CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps, ce_scale_at_512,
-                 _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16)
+                 _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16, ce_tail_copy_512)
 #if CE_WIDEN_BF16_INSN
 CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512bf16, "avx512f,avx512dq,avx512bf16", uint16_t, 16, 32, __m512,
                  _mm512_set1_ps, ce_scale_at_512, _mm256_storeu_si256, CE_ONE_512, CE_LINE_512,
-                 ce_bf16x16_avx512bf16, ce_st_bf16)
+                 ce_bf16x16_avx512bf16, ce_st_bf16, ce_tail_copy_512)
 #endif
 CE_NARROW_VECTOR(ce_narrow_row_f16_avx2, "avx2,f16c", uint16_t, 8, 32, __m256, _mm256_set1_ps, ce_scale_at_256,
-                 _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_f16x8_avx2, ce_st_f16_bits)
+                 _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_f16x8_avx2, ce_st_f16_bits, ce_tail_copy_256)
 CE_NARROW_VECTOR(ce_narrow_row_bf16_avx2, "avx2", uint16_t, 8, 32, __m256, _mm256_set1_ps, ce_scale_at_256,
-                 _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_bf16x8_avx2, ce_st_bf16)
+                 _mm_storeu_si128, CE_ONE_256, CE_LINE_256, ce_bf16x8_avx2, ce_st_bf16, ce_tail_copy_256)
 
 /* The same into float32 output rows (the float32 loss+grad's streamed gradient rows): scaled as they are */
 #define CE_ONE_F32_512(p, q, sc, CVT) _mm512_storeu_ps(p, CVT(q, sc))
@@ -262,9 +275,9 @@ CE_NARROW_VECTOR(ce_narrow_row_bf16_avx2, "avx2", uint16_t, 8, 32, __m256, _mm25
     (_mm256_stream_ps(p, CVT(q, CE_SCALES_AT(j, AT, 8))), \
      _mm256_stream_ps((p) + 8, CVT((q) + 8, CE_SCALES_AT(j + 8, AT, 8))))
 CE_NARROW_VECTOR(ce_store_row_f32_avx512, "avx512f", float, 16, 16, __m512, _mm512_set1_ps, ce_scale_at_512,
-                 _mm512_storeu_ps, CE_ONE_F32_512, CE_LINE_F32_512, ce_f32x16_avx512, CE_ST_F32)
+                 _mm512_storeu_ps, CE_ONE_F32_512, CE_LINE_F32_512, ce_f32x16_avx512, CE_ST_F32, ce_tail_copy_512)
 CE_NARROW_VECTOR(ce_store_row_f32_avx2, "avx2", float, 8, 16, __m256, _mm256_set1_ps, ce_scale_at_256,
-                 _mm256_storeu_ps, CE_ONE_F32_256, CE_LINE_F32_256, ce_f32x8_avx2, CE_ST_F32)
+                 _mm256_storeu_ps, CE_ONE_F32_256, CE_LINE_F32_256, ce_f32x8_avx2, CE_ST_F32, ce_tail_copy_256)
 #undef CE_NARROW_VECTOR
 #undef CE_ONE_F32_512
 #undef CE_LINE_F32_512

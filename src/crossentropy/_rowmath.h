@@ -67,6 +67,20 @@ typedef enum {
     CE_BIN_LOGITS_KERAS = 6,       /* Keras (JAX): ((1-z) x or -z x) + log1p(exp(-|x|)); +inf at x = +-inf */
 } ce_binary_loss;
 
+/* The previous row's N x C output, stored from its kept float32 row a slice at a time inside the current row's
+ * exp sweep (ce_xent_rows_direct's streamed rows), so that its non-temporal stores drain while the exps run
+ * instead of filling the store buffer in one burst after them.  store(b, upto) stores it up to about entry
+ * upto (to a line boundary; all of it from upto >= n). */
+typedef struct ce_store_behind {
+    void (*store)(struct ce_store_behind *, npy_intp);
+    float *kept;                           /* the row, unscaled but at keep */
+    void *out;                             /* its output row; NULL: nothing pending */
+    npy_intp n, at;                        /* its length, and how much of it is stored */
+    float coef;
+    int64_t keep;                          /* -1: none */
+    npy_intp base;                         /* set by the sweep: the entry its current block starts at */
+} ce_store_behind;
+
 /* An N x C output row a row kernel left unscaled for its caller (the half rows, _ce_rows_t.h, which scale it
  * while rounding it into the half output, instead of a pass of its own; the long float32 gradient rows, which
  * scale it while streaming it out): the row holds exp(x_j - max), the result is coef times the row, except at
@@ -79,6 +93,7 @@ typedef struct {
     float *kept;
     int confident;                         /* a confident row: its entries above 0.5 take max_coef (ce_kept_value) */
     float max_coef;
+    ce_store_behind *behind;               /* the previous row, stored during this row's sweep (or NULL) */
 } ce_unscaled_row;
 
 /* The next staged half row, widened block by block inside the current row's exp sweep (the staged half rows,

@@ -18,7 +18,7 @@
 static float x[N], nx[N];
 static uint16_t xh[N], nxh[N], xb[N], nxb[N];
 typedef ce_exp_table_sums (*block_fn)(const void *, npy_intp, float, float, float *, const void *, uintptr_t, uintptr_t,
-                                      npy_intp);
+                                      npy_intp, ce_store_behind *);
 
 static double now(void)
 {
@@ -34,7 +34,7 @@ static void run(const char *name, block_fn block, const void *row, const void *n
     for (int r = 0; r < 20; r++) {
         const double t = now();
         for (int i = 0; i < 20000; i++)
-            sink += block(row, N, 3.0f, 3.0f - 105.0f, NULL, next, 0, 0, CE_TABLE_COUNT).rest;
+            sink += block(row, N, 3.0f, 3.0f - 105.0f, NULL, next, 0, 0, CE_TABLE_COUNT, NULL).rest;
         const double dt = now() - t;
         best = dt < best ? dt : best;
     }

@@ -20,6 +20,8 @@
 #ifndef CROSSENTROPY_CE_EXP_TABLE_H
 #define CROSSENTROPY_CE_EXP_TABLE_H
 
+#include "_rowmath.h"   /* ce_store_behind */
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #include "_ce_half.h"

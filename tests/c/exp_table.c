@@ -33,7 +33,7 @@ static double ulps(float got, double ref)
 static float x[N], keep[N], keep_count[N], nx[N];
 
 typedef ce_exp_table_sums (*block_fn)(const void *, npy_intp, float, float, float *, const void *, uintptr_t, uintptr_t,
-                                      npy_intp);
+                                      npy_intp, ce_store_behind *);
 
 static int check(const char *path, block_fn block)
 {
@@ -57,7 +57,7 @@ static int check(const char *path, block_fn block)
             x[fill++] = m + d;
             const int last = b == 0x80000000u;
             if (fill == N || last) {
-                block(x, fill, m, xlo, keep, NULL, 0, 0, CE_TABLE_COUNT);
+                block(x, fill, m, xlo, keep, NULL, 0, 0, CE_TABLE_COUNT, NULL);
                 for (npy_intp j = 0; j < fill; j++) {
                     const float xc = x[j] < xlo ? xlo : x[j];
                     const double e = ulps(keep[j], exp(((double)xc - mref) * (1.0 - eps_ln2)));
@@ -91,7 +91,7 @@ static int check(const char *path, block_fn block)
             nmax = nx[j] > nmax ? nx[j] : nmax;
         }
         /* prefetching changes nothing */
-        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx, (uintptr_t)keep, CE_TABLE_COUNT);
+        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx, (uintptr_t)keep, CE_TABLE_COUNT, NULL);
         if (s.cnt != cnt || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
             printf("%s, n = %ld: rest %.9g count %d max %g, expected %.9g %d %g\n", path, (long)n, s.rest, s.cnt,
                    s.nmax, rest, cnt, nmax);
@@ -104,14 +104,14 @@ static int check(const char *path, block_fn block)
             }
         if (n > 0) {
             x[n - 1] = NAN;   /* in the last chunk */
-            s = block(x, n, m, m - 105.0f, keep, NULL, 0, 0, CE_TABLE_COUNT);
+            s = block(x, n, m, m - 105.0f, keep, NULL, 0, 0, CE_TABLE_COUNT, NULL);
             if (s.rest == s.rest || keep[n - 1] == keep[n - 1]) {
                 printf("%s, n = %ld: NaN lost (sum %g, kept %g)\n", path, (long)n, s.rest, keep[n - 1]);
                 bad = 1;
             }
             x[n - 1] = m;
             x[0] = NAN;   /* in the first */
-            s = block(x, n, m, m - 105.0f, NULL, NULL, 0, 0, CE_TABLE_COUNT);
+            s = block(x, n, m, m - 105.0f, NULL, NULL, 0, 0, CE_TABLE_COUNT, NULL);
             if (s.rest == s.rest) {
                 printf("%s, n = %ld: NaN in the first entry lost (sum %g)\n", path, (long)n, s.rest);
                 bad = 1;
@@ -145,15 +145,15 @@ static int check_skip(void)
                 rest += j == skip ? 0.0 : e;
                 nmax = nx[j] > nmax ? nx[j] : nmax;
             }
-            ce_exp_table_sums s = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, nx, (uintptr_t)nx, 0, skip);
+            ce_exp_table_sums s = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, nx, (uintptr_t)nx, 0, skip, NULL);
             if (s.cnt != (skip >= 0) || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
                 printf("AVX2 skip %ld of %ld: rest %.9g count %d max %g, expected %.9g %d %g\n", (long)skip, (long)n,
                        s.rest, s.cnt, s.nmax, rest, skip >= 0, nmax);
                 bad = 1;
             }
             /* with kept exps: the same sums, and the exps the compare's sweep keeps, bit for bit */
-            ce_exp_table_sums k = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, keep, nx, 0, (uintptr_t)keep, skip);
-            ce_exp_block_avx2_f32(x, n, m, m - 105.0f, keep_count, NULL, 0, 0, CE_TABLE_COUNT);
+            ce_exp_table_sums k = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, keep, nx, 0, (uintptr_t)keep, skip, NULL);
+            ce_exp_block_avx2_f32(x, n, m, m - 105.0f, keep_count, NULL, 0, 0, CE_TABLE_COUNT, NULL);
             if (memcmp(&k, &s, sizeof k) != 0 || memcmp(keep, keep_count, (size_t)n * sizeof(float)) != 0) {
                 printf("AVX2 skip %ld of %ld: kept exps or their sums differ\n", (long)skip, (long)n);
                 bad = 1;
@@ -162,7 +162,7 @@ static int check_skip(void)
                 const npy_intp at = skip == n - 1 ? 0 : n - 1;
                 const float keep_x = x[at];
                 x[at] = NAN;
-                s = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, 0, skip);
+                s = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, 0, skip, NULL);
                 if (s.rest == s.rest) {
                     printf("AVX2 skip %ld of %ld: NaN at %ld lost (sum %g)\n", (long)skip, (long)n, (long)at, s.rest);
                     bad = 1;
@@ -176,8 +176,8 @@ static int check_skip(void)
         for (npy_intp j = 0; j < n; j++) x[j] = j % 5 == 1 ? -INFINITY : m - 0.37f * (float)(j % 50) - 0.01f;
         const npy_intp at = (n * 7) % n;
         x[at] = m;
-        const ce_exp_table_sums a = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, 0, at);
-        const ce_exp_table_sums b = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, 0, CE_TABLE_COUNT);
+        const ce_exp_table_sums a = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, 0, at, NULL);
+        const ce_exp_table_sums b = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, NULL, 0, 0, CE_TABLE_COUNT, NULL);
         if (memcmp(&a, &b, sizeof a) != 0) {
             printf("AVX2 %ld entries, max at %ld: rest %.9g by position, %.9g by compare\n", (long)n, (long)at, a.rest,
                    b.rest);
@@ -219,11 +219,11 @@ static int same_as_f32(const char *path, block_fn half, block_fn f32, float (*wi
 {
     int bad = 0;
     for (npy_intp j = 0; j < n; j++) { x[j] = widen(xh[j]); nx[j] = widen(nxh[j]); }
-    const ce_exp_table_sums b = f32(x, n, m, m - 105.0f, keep, with_nx ? nx : NULL, 0, 0, CE_TABLE_COUNT);
-    const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, keep_h, with_nx ? nxh : NULL, 0, 0, CE_TABLE_COUNT);
+    const ce_exp_table_sums b = f32(x, n, m, m - 105.0f, keep, with_nx ? nx : NULL, 0, 0, CE_TABLE_COUNT, NULL);
+    const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, keep_h, with_nx ? nxh : NULL, 0, 0, CE_TABLE_COUNT, NULL);
     if (memcmp(&a, &b, sizeof a) != 0 || memcmp(keep_h, keep, (size_t)n * sizeof(float)) != 0) bad = 1;
     const ce_exp_table_sums c =
-        half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL, with_nx ? (uintptr_t)nxh : 0, 0, CE_TABLE_COUNT);
+        half(xh, n, m, m - 105.0f, NULL, with_nx ? nxh : NULL, with_nx ? (uintptr_t)nxh : 0, 0, CE_TABLE_COUNT, NULL);
     /* the total of the exps, each entry at m adding at most 1.42 (ce_exp_rel's top) */
     const float tot = fabsf(b.rest) + 1.42f * (float)b.cnt;
     if (b.rest != b.rest ? c.rest == c.rest : fabsf(c.rest - b.rest) > 0x1p-22f * tot) bad = 1;

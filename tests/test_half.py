@@ -443,11 +443,10 @@ def test_loss_and_grad_rows_read_in_registers(h, cols):
 @pytest.mark.parametrize("cols", [1000, 2000, 4096])
 @pytest.mark.parametrize("h", HALVES)
 def test_long_gradient_rows_streamed(h, cols):
-    """A half loss+grad writing 8 MiB or more streams gradient rows of 2000 classes and more out with
-    non-temporal stores, each row stored while the next row's exps are computed (1000 classes stay in the
-    cache): losses and gradients still equal float32's on the same values (the gradient rounded once to the
-    half type), with confident rows, ignored and bad labels, and into a gradient whose rows start anywhere in
-    a cache line."""
+    """A half loss+grad writing 8 MiB or more stores gradient rows of 2000 classes and more with non-temporal
+    stores (rows of 1000 classes stay in the cache): losses and gradients still equal float32's on the same
+    values (the gradient rounded once to the half type), with confident rows, ignored and bad labels, and into
+    a gradient whose rows start anywhere in a cache line, where each row's stores begin and end off a line."""
     from crossentropy import torch as cet
 
     rng = np.random.default_rng(cols)

@@ -91,7 +91,8 @@ static int check(const char *path, block_fn block)
             nmax = nx[j] > nmax ? nx[j] : nmax;
         }
         /* prefetching changes nothing */
-        ce_exp_table_sums s = block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx, (uintptr_t)keep, CE_TABLE_COUNT, NULL);
+        ce_exp_table_sums s =
+            block(x, n, m, m - 105.0f, keep, nx, (uintptr_t)nx, (uintptr_t)keep, CE_TABLE_COUNT, NULL);
         if (s.cnt != cnt || fabs(s.rest - rest) > 4e-7 * tot || s.nmax != nmax) {
             printf("%s, n = %ld: rest %.9g count %d max %g, expected %.9g %d %g\n", path, (long)n, s.rest, s.cnt,
                    s.nmax, rest, cnt, nmax);

@@ -137,12 +137,12 @@ CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
     if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)at), _MM_HINT_T1);
 }
 
-/* The previous row's output stored up to entry j of this chunk (bh->base: the chunk's first entry in its row)
- * every CE_BEHIND_STEP entries, unless bh is NULL (see ce_store_behind) */
+/* The previous row's output stored up to where this row's sweep keeps entry j of its chunk (keep + j), every
+ * CE_BEHIND_STEP entries of the chunk, unless bh is NULL (see ce_store_behind) */
 #define CE_BEHIND_STEP 256
-CE_TABLE_BODY void ce_table_behind(ce_store_behind *bh, npy_intp j)
+CE_TABLE_BODY void ce_table_behind(ce_store_behind *bh, const float *keep, npy_intp j)
 {
-    if (bh && j && (j & (CE_BEHIND_STEP - 1)) == 0) bh->store(bh, bh->base + j);
+    if (bh && j && (j & (CE_BEHIND_STEP - 1)) == 0) bh->store(bh, keep + j - bh->row);
 }
 
 /* Half rows' maxima without converting, 32 (AVX-512) or 16 (AVX2) at a time.  As 16-bit integers the patterns
@@ -233,7 +233,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
     for (; j + 16 <= n; j += 16) {
         ce_table_prefetch(pf, j * es);
         ce_table_prefetch(pfk, j * 4);
-        ce_table_behind(bh, j);
+        ce_table_behind(bh, keep, j);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
@@ -269,13 +269,11 @@ CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, np
                                                               uintptr_t pfk, int kind, ce_store_behind *bh)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2, chunk = 16 * CE_TABLE_LANE_ADDS;
-    const npy_intp base = bh ? bh->base : 0;
     __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
     __m512 rest = _mm512_setzero_ps(), nmax = _mm512_set1_ps(-INFINITY);
     int cnt = 0;   /* n <= CE_TABLE_CALL_MAX */
     for (npy_intp j0 = 0; j0 < n; j0 += chunk) {
         if (j0) ce_table_flush16(rest, &acc0, &acc1);
-        if (bh) bh->base = base + j0;
         rest = ce_exp_chunk16((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,
                               keep ? keep + j0 : NULL, nx ? (const char *)nx + j0 * es : NULL,
                               pf ? pf + (uintptr_t)(j0 * es) : 0, pfk ? pfk + (uintptr_t)(j0 * 4) : 0, kind, bh,
@@ -428,7 +426,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
         if ((j & 8) == 0) {   /* a line per 16 float32 */
             ce_table_prefetch(pf, j * es);
             ce_table_prefetch(pfk, j * 4);
-            ce_table_behind(bh, j);
+            ce_table_behind(bh, keep, j);
         }
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
         const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &cnt);
@@ -472,13 +470,11 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
                                                            ce_store_behind *bh)
 {
     const npy_intp es = kind == CE_TABLE_F32 ? 4 : 2, chunk = 8 * CE_TABLE_LANE_ADDS;
-    const npy_intp base = bh ? bh->base : 0;
     __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
     __m256 rest = _mm256_setzero_ps(), nmax = _mm256_set1_ps(-INFINITY);
     int cnt = 0;   /* n <= CE_TABLE_CALL_MAX */
     for (npy_intp j0 = 0; j0 < n; j0 += chunk) {
         if (j0) ce_table_flush8(rest, &acc0, &acc1);
-        if (bh) bh->base = base + j0;
         const npy_intp cskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT
                                                       : (skip >= j0 && skip < j0 + chunk ? skip - j0 : -1);
         rest = ce_exp_chunk8((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,

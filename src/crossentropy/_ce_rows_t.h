@@ -512,7 +512,7 @@ CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n,
     if (b) {
         b->store(b, n);
         u->kept = b->kept;
-        *b = (ce_store_behind){b->store, k, g, n, 0, coef, keep, 0};
+        *b = (ce_store_behind){b->store, k, g, n, 0, coef, keep, u->kept};
     } else {
         CE_NARROW_ROW(k, g, n, coef, keep, stream);
     }
@@ -663,7 +663,7 @@ CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0
     if (!kept) return -1;
     ce_unscaled_row unscaled = {0, 0.0f, -1, kept, 0, 0.0f, NULL};
 #if CE_KEEP_EXPS
-    ce_store_behind rows_behind = {CE_F(ce_store_behind_to), kept + len, NULL, 0, 0, 1.0f, -1, 0};
+    ce_store_behind rows_behind = {CE_F(ce_store_behind_to), kept + len, NULL, 0, 0, 1.0f, -1, kept};
     if (behind) unscaled.behind = &rows_behind;
 #endif
     ce_xent_problem q = *p;

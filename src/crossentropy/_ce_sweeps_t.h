@@ -141,7 +141,6 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
         if (table >= 3) {
             float *kb = keep ? (float *)keep + j0 : NULL;
             const npy_intp bskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT : (skip >= j0 && skip < j1 ? skip - j0 : -1);
-            if (bh) bh->base = j0;
             ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
                                                has_nx ? nx + j0 : NULL, pf ? pf + (uintptr_t)(j0 * sizeof(CE_S)) : 0,
                                                pfk ? pfk + (uintptr_t)(j0 * sizeof(float)) : 0, bskip, bh);

@@ -78,7 +78,7 @@ typedef struct ce_store_behind {
     npy_intp n, at;                        /* its length, and how much of it is stored */
     float coef;
     int64_t keep;                          /* -1: none */
-    npy_intp base;                         /* set by the sweep: the entry its current block starts at */
+    const float *row;                      /* the kept row the current sweep fills: where it is, from its address */
 } ce_store_behind;
 
 /* An N x C output row a row kernel left unscaled for its caller (the half rows, _ce_rows_t.h, which scale it

@@ -2,7 +2,9 @@
  * AVX2+F16C, AVX-512, AVX512_BF16 for bfloat16 narrowing) must agree bit for bit: every half value at three
  * alignments and tails, and short rows; for narrowing (float16 and bfloat16, plain and streaming stores,
  * unscaled and scaled, with one entry kept unscaled) every float16 value, the midpoints between neighbours
- * (ties), values between them, and float32 subnormals.
+ * (ties), values between them, float32 subnormals and the largest float32 values (ties to infinity).  The AVX2
+ * bfloat16 rounding for rows without NaN (path 4) runs on the same rows with their NaN replaced, and the row
+ * check that chooses it on rows with one NaN or infinity at every position.
  * Built and run by tests/test_half.py::test_widening_paths_agree; prints the mismatches, exits 1 on any. */
 #include <numpy/npy_common.h>
 #include <stdio.h>
@@ -19,8 +21,9 @@ static int same(float a, float b)
 }
 
 static uint16_t h[65536];
-static float ref[65536], got[65536], f[3 * 65536 + 4096];
-static uint16_t nref[3 * 65536 + 4096], ngot[3 * 65536 + 4096];
+#define ROW_MAX (3 * 65536 + 4096 + 16)
+static float ref[65536], got[65536], f[ROW_MAX], no_nan[ROW_MAX];
+static uint16_t nref[ROW_MAX], ngot[ROW_MAX];
 
 int main(void)
 {
@@ -82,6 +85,11 @@ int main(void)
         uint32_t u = ((i & 1) << 31) | (((i >> 1) * 0x1003u) & 0x00ffffffu);
         memcpy(&f[k++], &u, 4);
     }
+    /* the largest float32 values: below, at and above the tie between the largest bfloat16 and infinity */
+    const uint32_t tops[8] = {0x7f7f7fff, 0x7f7f8000, 0x7f7f8001, 0x7f7fffff, 0xff7f7fff, 0xff7f8000, 0xff7e8000,
+                              0x7f7e8000};
+    for (int i = 0; i < 8; i++) memcpy(&f[k++], &tops[i], 4);
+    for (npy_intp j = 0; j < k; j++) no_nan[j] = f[j] != f[j] ? 0.5f : f[j];   /* infinities stay */
     /* narrowing multiplies by a scale first (1: the row as it is), except at one entry (keep, < 0: none): at
      * the start, in the streaming head, in the body and in the tail */
     const float scales[2] = {1.0f, 0.3f};
@@ -90,10 +98,13 @@ int main(void)
         for (int ki = 0; ki < 5; ki++) {
             const float s = scales[si];
             for (int bf = 0; bf < 2; bf++) {
-                if (bf) ce_narrow_row_bf16_bits(f, nref, k, s, keeps[ki]);
-                else ce_narrow_row_f16_bits(f, nref, k, s, keeps[ki]);
-                for (int path = 1; path <= 3; path++) {
-                    if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16))) continue;
+                for (int path = 1; path <= 4; path++) {
+                    if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16)) ||
+                        (path == 4 && (!bf || !avx2)))
+                        continue;
+                    const float *row = path == 4 ? no_nan : f;
+                    if (bf) ce_narrow_row_bf16_bits(row, nref, k, s, keeps[ki]);
+                    else ce_narrow_row_f16_bits(row, nref, k, s, keeps[ki]);
                     for (int stream = 0; stream < 2; stream++) {
                         npy_intp off = stream * 3;   /* an unaligned start: the streaming loop's head and tail */
                         npy_intp keep = keeps[ki] < 0 ? -1 : keeps[ki] - off;
@@ -101,6 +112,8 @@ int main(void)
                         if (path == 1)
                             (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, s,
                                                                                    keep, stream);
+                        else if (path == 4)
+                            ce_narrow_row_bf16_no_nan_avx2(row + off, ngot + off, k - off, s, keep, stream);
 #if CE_WIDEN_BF16_INSN
                         else if (path == 3)
                             ce_narrow_row_bf16_avx512bf16(f + off, ngot + off, k - off, s, keep, stream);
@@ -110,13 +123,14 @@ int main(void)
                                                                                        keep, stream);
                         ce_stream_fence();
                         for (npy_intp j = off; j < k; j++) {
-                            int nan = f[j] != f[j];
+                            int nan = row[j] != row[j];
                             int ok = !nan ? ngot[j] == nref[j]
                                           : ((ngot[j] & (bf ? 0x7f80 : 0x7c00)) == (bf ? 0x7f80 : 0x7c00) &&
                                              (ngot[j] & (bf ? 0x7f : 0x3ff)));
                             if (!ok && bad++ < 5)
                                 printf("narrow %s path %d stream %d scale %g keep %ld: %a -> %04x, bits %04x\n",
-                                       bf ? "bf16" : "f16", path, stream, s, (long)keeps[ki], f[j], ngot[j], nref[j]);
+                                       bf ? "bf16" : "f16", path, stream, s, (long)keeps[ki], row[j], ngot[j],
+                                       nref[j]);
                         }
                     }
                 }
@@ -143,6 +157,23 @@ int main(void)
                         printf("short narrow %s path %d n %ld: entry %ld\n", bf ? "bf16" : "f16", path, (long)n,
                                (long)j);
                 }
+            }
+        }
+    }
+    /* the check before the AVX2 rounding without NaN: a NaN or infinity anywhere in rows of 1-80 */
+    if (avx2) {
+        float r[80];
+        const float odd[3] = {NAN, INFINITY, -INFINITY};
+        for (npy_intp n = 1; n <= 80; n++) {
+            for (npy_intp j = 0; j < n; j++) r[j] = 1.0f;
+            if (!ce_row_is_finite_avx2(r, n) && bad++ < 5) printf("finite row of %ld taken as not\n", (long)n);
+            for (npy_intp p = 0; p < n; p++) {
+                for (int o = 0; o < 3; o++) {
+                    r[p] = odd[o];
+                    if (ce_row_is_finite_avx2(r, n) && bad++ < 5)
+                        printf("row of %ld with %g at %ld taken as finite\n", (long)n, odd[o], (long)p);
+                }
+                r[p] = 1.0f;
             }
         }
     }

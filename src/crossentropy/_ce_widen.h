@@ -263,9 +263,14 @@ __attribute__((target("avx2"))) static inline void ce_tail_copy_256(float *fb, c
         npy_intp j = 0;                                                                                        \
         if (stream) {                                                                                          \
             for (; j < n && ((uintptr_t)(h + j) & 63); j++) h[j] = ST(f[j] * (j == keep ? 1.0f : s));          \
-            for (; j + PER_LINE <= n; j += PER_LINE) LINE(h + j, f + j, SCALE_AT, CVT);                        \
+            for (; j + PER_LINE <= n; j += PER_LINE) {                                                         \
+                if ((uint64_t)(keep - j) < (uint64_t)PER_LINE) LINE(h + j, f + j, SCALE_AT, CVT, CE_SCALES_AT);\
+                else LINE(h + j, f + j, SCALE_AT, CVT, CE_SCALES_NONE);                                        \
+            }                                                                                                  \
         }                                                                                                      \
-        for (; j + VF <= n; j += VF) ONE(h + j, f + j, CE_SCALES_AT(j, SCALE_AT, VF), CVT);                    \
+        const npy_intp j0 = j;                                                                                 \
+        for (; j + VF <= n; j += VF) ONE(h + j, f + j, sv, CVT);                                               \
+        if (keep >= j0 && keep < j) h[keep] = ST(f[keep]);   /* after its vector, as it is */                  \
         if (j < n) {                                                                                           \
             const npy_intp k = n - j;                                                                          \
             float fb[VF];                                                                                      \
@@ -277,17 +282,17 @@ __attribute__((target("avx2"))) static inline void ce_tail_copy_256(float *fb, c
     }
 /* the scales of the W entries from j0: sv, or with a 1 at keep (AT: ce_scale_at_512 or _256) */
 #define CE_SCALES_AT(j0, AT, W) ((uint64_t)(keep - (j0)) < (uint64_t)(W) ? AT(sv, keep - (j0)) : sv)
+#define CE_SCALES_NONE(j0, AT, W) sv   /* the lines without keep */
 #define CE_ONE_512(p, q, sc, CVT) _mm256_storeu_si256((__m256i *)(p), CVT(q, sc))
-#define CE_LINE_512(p, q, AT, CVT)                                                                           \
+#define CE_LINE_512(p, q, AT, CVT, SC)                                                                         \
     _mm512_stream_si512((__m512i *)(p),                                                                      \
-                        _mm512_inserti64x4(_mm512_castsi256_si512(CVT(q, CE_SCALES_AT(j, AT, 16))),          \
-                                           CVT((q) + 16, CE_SCALES_AT(j + 16, AT, 16)), 1))
+                        _mm512_inserti64x4(_mm512_castsi256_si512(CVT(q, SC(j, AT, 16))),                    \
+                                           CVT((q) + 16, SC(j + 16, AT, 16)), 1))
 #define CE_ONE_256(p, q, sc, CVT) _mm_storeu_si128((__m128i *)(p), CVT(q, sc))
-#define CE_LINE_256(p, q, AT, CVT)                                                                           \
-    (_mm256_stream_si256((__m256i *)(p), _mm256_set_m128i(CVT((q) + 8, CE_SCALES_AT(j + 8, AT, 8)),          \
-                                                          CVT(q, CE_SCALES_AT(j, AT, 8)))),                  \
-     _mm256_stream_si256((__m256i *)(p) + 1, _mm256_set_m128i(CVT((q) + 24, CE_SCALES_AT(j + 24, AT, 8)),    \
-                                                              CVT((q) + 16, CE_SCALES_AT(j + 16, AT, 8)))))
+#define CE_LINE_256(p, q, AT, CVT, SC)                                                                         \
+    (_mm256_stream_si256((__m256i *)(p), _mm256_set_m128i(CVT((q) + 8, SC(j + 8, AT, 8)), CVT(q, SC(j, AT, 8)))), \
+     _mm256_stream_si256((__m256i *)(p) + 1,                                                                     \
+                         _mm256_set_m128i(CVT((q) + 24, SC(j + 24, AT, 8)), CVT((q) + 16, SC(j + 16, AT, 8)))))
 CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps, ce_scale_at_512,
                  _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits, ce_tail_copy_512)
 CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps, ce_scale_at_512,
@@ -314,11 +319,10 @@ __attribute__((target("avx2"))) static void ce_narrow_row_bf16_avx2(const float 
 
 /* The same into float32 output rows (the float32 loss+grad's streamed gradient rows): scaled as they are */
 #define CE_ONE_F32_512(p, q, sc, CVT) _mm512_storeu_ps(p, CVT(q, sc))
-#define CE_LINE_F32_512(p, q, AT, CVT) _mm512_stream_ps(p, CVT(q, CE_SCALES_AT(j, AT, 16)))
+#define CE_LINE_F32_512(p, q, AT, CVT, SC) _mm512_stream_ps(p, CVT(q, SC(j, AT, 16)))
 #define CE_ONE_F32_256(p, q, sc, CVT) _mm256_storeu_ps(p, CVT(q, sc))
-#define CE_LINE_F32_256(p, q, AT, CVT)                     \
-    (_mm256_stream_ps(p, CVT(q, CE_SCALES_AT(j, AT, 8))), \
-     _mm256_stream_ps((p) + 8, CVT((q) + 8, CE_SCALES_AT(j + 8, AT, 8))))
+#define CE_LINE_F32_256(p, q, AT, CVT, SC) \
+    (_mm256_stream_ps(p, CVT(q, SC(j, AT, 8))), _mm256_stream_ps((p) + 8, CVT((q) + 8, SC(j + 8, AT, 8))))
 CE_NARROW_VECTOR(ce_store_row_f32_avx512, "avx512f", float, 16, 16, __m512, _mm512_set1_ps, ce_scale_at_512,
                  _mm512_storeu_ps, CE_ONE_F32_512, CE_LINE_F32_512, ce_f32x16_avx512, CE_ST_F32, ce_tail_copy_512)
 CE_NARROW_VECTOR(ce_store_row_f32_avx2, "avx2", float, 8, 16, __m256, _mm256_set1_ps, ce_scale_at_256,
@@ -329,6 +333,7 @@ CE_NARROW_VECTOR(ce_store_row_f32_avx2, "avx2", float, 8, 16, __m256, _mm256_set
 #undef CE_ONE_F32_256
 #undef CE_LINE_F32_256
 #undef CE_SCALES_AT
+#undef CE_SCALES_NONE
 #undef CE_ONE_512
 #undef CE_LINE_512
 #undef CE_ONE_256

@@ -91,11 +91,11 @@ int main(void)
     for (int i = 0; i < 8; i++) memcpy(&f[k++], &tops[i], 4);
     for (npy_intp j = 0; j < k; j++) no_nan[j] = f[j] != f[j] ? 0.5f : f[j];   /* infinities stay */
     /* narrowing multiplies by a scale first (1: the row as it is), except at one entry (keep, < 0: none): at
-     * the start, in the streaming head, in the body and in the tail */
+     * the start, in the streaming head, in the body's lines, in the vectors after the last line and in the tail */
     const float scales[2] = {1.0f, 0.3f};
-    const npy_intp keeps[5] = {-1, 0, 20, 1001, k - 5};
+    const npy_intp keeps[8] = {-1, 0, 20, 1001, k - 29, k - 20, k - 13, k - 5};
     for (int si = 0; si < 2; si++) {
-        for (int ki = 0; ki < 5; ki++) {
+        for (int ki = 0; ki < 8; ki++) {
             const float s = scales[si];
             for (int bf = 0; bf < 2; bf++) {
                 for (int path = 1; path <= 4; path++) {

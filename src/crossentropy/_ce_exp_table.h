@@ -45,11 +45,11 @@ static const int32_t ce_exp_table8[8] = {
 /* How a block leaves the row's max m out of rest.  skip = CE_TABLE_COUNT: every entry equal to m, counted in
  * cnt (a compare per step).  skip >= 0: entry `skip` alone (cnt 1), -1: none (cnt 0); other entries equal to m
  * are then added to rest like the others, which log1p(rest + cnt - 1) takes as well (they make rest >= 1,
- * where its precision no longer matters).  On the AVX2 path, the sums of float32 rows of CE_TABLE_SKIP_MIN
- * entries and more without kept exps (forward, logsumexp) take the position, found by ce_first_at_max_avx2:
- * the compare, its mask and its count cost 15-20% of that forward, and the search repays itself from about
- * 512 floats; with kept exps (loss+grad) the search did not (docs/performance.md).  Without ties at m both
- * give the same sums, bit for bit. */
+ * where its precision no longer matters).  On the AVX2 path, rows of CE_TABLE_SKIP_MIN entries and more
+ * take the position, found by ce_first_at_max_avx2 (float32 rows without kept exps: forward, logsumexp) or
+ * ce_first_pattern_avx2 (half rows, kept exps or not): the compare, its mask and its count cost 15-20% of
+ * the float32 forward, and the search repays itself from about 512 floats; for float32 rows with kept exps
+ * (loss+grad) it did not (docs/performance.md).  Without ties at m both give the same sums, bit for bit. */
 #define CE_TABLE_COUNT (-2)
 #define CE_TABLE_SKIP_MIN 768
 
@@ -321,6 +321,15 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_add8(__m256 xv, __m256 lo, __m256 t0
     return _mm256_mul_ps(p, s);
 }
 
+/* One step of 8 exps, every lane added to rest (p s + rest in one rounding, as ce_table_add8); returns them */
+CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_add_all8(__m256 xv, __m256 lo, __m256 t0, __m256i table, __m256 *rest)
+{
+    __m256 s;
+    const __m256 p = ce_exp8_avx2_parts(_mm256_max_ps(lo, xv), t0, table, &s);   /* NaN x stays NaN */
+    *rest = _mm256_fmadd_ps(p, s, *rest);
+    return _mm256_mul_ps(p, s);
+}
+
 /* One step of 8 exps: added to rest unless x equals m, those counted in cnt; returns them */
 CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_step8(__m256 xv, __m256 lo, __m256 mv, __m256 t0, __m256i table,
                                                   __m256 *rest, int *cnt)
@@ -343,10 +352,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_sum8_run(const void *x, npy_intp j0, n
             ce_table_prefetch(pf, j * es);
             ce_table_prefetch(pfk, j * 4);
         }
-        __m256 s;
-        const __m256 p = ce_exp8_avx2_parts(_mm256_max_ps(lo, ce_table_load8(x, j, all, 8, kind)), t0, table, &s);
-        *rest = _mm256_fmadd_ps(p, s, *rest);
-        if (keep) _mm256_storeu_ps(keep + j, _mm256_mul_ps(p, s));
+        const __m256 e = ce_table_add_all8(ce_table_load8(x, j, all, 8, kind), lo, t0, table, rest);
+        if (keep) _mm256_storeu_ps(keep + j, e);
         if (nx) *nmax = _mm256_max_ps(ce_table_load8(nx, j, all, 8, kind), *nmax);
     }
 }
@@ -370,9 +377,10 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
     const __m256i table = _mm256_loadu_si256((const __m256i *)ce_exp_table8);
     const __m256i all = _mm256_set1_epi32(-1), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256 rest = _mm256_setzero_ps(), nmax = ninf;
-    int cnt = 0;
+    int cnt = skip >= 0;   /* by position: the entry left out */
     npy_intp j = 0;
-    if (skip != CE_TABLE_COUNT) {
+    const int by_position = skip != CE_TABLE_COUNT;
+    if (by_position && kind == CE_TABLE_F32) {
         /* the full steps before and after the one holding entry `skip`, which adds the others */
         const npy_intp n8 = n & ~(npy_intp)7, s8 = skip >= 0 && skip < n8 ? skip & ~(npy_intp)7 : n8;
         ce_table_sum8_run(x, 0, s8, lo, t0, table, keep, nx, pf, pfk, kind, &rest, &nmax);
@@ -384,14 +392,15 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
             ce_table_sum8_run(x, s8 + 8, n8, lo, t0, table, keep, nx, pf, pfk, kind, &rest, &nmax);
         }
         j = n8;
-        cnt = skip >= 0;
     } else if (kind != CE_TABLE_F32) {   /* half rows, 16 at a time, as ce_exp_block16 takes 32 */
         __m256i smax = _mm256_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
+        /* bfloat16 without kept exps widens the even entries into a, the odd ones into b */
+        const int interleaved = kind == CE_TABLE_BF16 && !keep;
         for (; j + 16 <= n; j += 16) {
             const uint16_t *h = (const uint16_t *)x + j;
             ce_table_prefetch(pf, j * es);
             __m256 a, b;
-            if (kind == CE_TABLE_BF16 && !keep) {
+            if (interleaved) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)h);
                 a = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
                 b = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
@@ -399,8 +408,20 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
                 a = ce_table_load8(x, j, all, 8, kind);
                 b = ce_table_load8(x, j + 8, all, 8, kind);
             }
-            const __m256 ea = ce_table_step8(a, lo, mv, t0, table, &rest, &cnt);
-            const __m256 eb = ce_table_step8(b, lo, mv, t0, table, &rest, &cnt);
+            __m256 ea, eb;
+            if (!by_position) {
+                ea = ce_table_step8(a, lo, mv, t0, table, &rest, &cnt);
+                eb = ce_table_step8(b, lo, mv, t0, table, &rest, &cnt);
+            } else if ((size_t)(skip - j) >= 16) {
+                ea = ce_table_add_all8(a, lo, t0, table, &rest);
+                eb = ce_table_add_all8(b, lo, t0, table, &rest);
+            } else {   /* the step holding entry `skip`: its lane left out */
+                const npy_intp d = skip - j;
+                const npy_intp at_a = interleaved ? (d & 1 ? 8 : d >> 1) : d;
+                const npy_intp at_b = interleaved ? (d & 1 ? d >> 1 : 8) : d - 8;
+                ea = ce_table_add8(a, lo, t0, table, ce_table_but8(at_a, all, lane), &rest);
+                eb = ce_table_add8(b, lo, t0, table, ce_table_but8(at_b, all, lane), &rest);
+            }
             if (keep) {
                 _mm256_storeu_ps(keep + j, ea);
                 _mm256_storeu_ps(keep + j + 8, eb);
@@ -429,7 +450,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
             ce_table_behind(bh, keep, j);
         }
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
-        const __m256 e = ce_table_step8(xv, lo, mv, t0, table, &rest, &cnt);
+        const __m256 e = by_position ? ce_table_add8(xv, lo, t0, table, ce_table_but8(skip - j, all, lane), &rest)
+                                     : ce_table_step8(xv, lo, mv, t0, table, &rest, &cnt);
         if (keep) _mm256_storeu_ps(keep + j, e);
         if (nx) nmax = _mm256_max_ps(ce_table_load8(nx, j, all, 8, kind), nmax);
     }
@@ -439,7 +461,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
         const __m256 inf = _mm256_castsi256_ps(in);
         const __m256 xv = ce_table_load8(x, j, in, n - j, kind);
         __m256 taken;   /* the lanes added to rest */
-        if (skip != CE_TABLE_COUNT) {
+        if (by_position) {
             taken = ce_table_but8(skip - j, in, lane);
         } else {
             taken = _mm256_and_ps(_mm256_cmp_ps(xv, mv, _CMP_NEQ_UQ), inf);
@@ -522,14 +544,40 @@ CE_TABLE_AVX2 static npy_intp ce_first_at_max_avx2(const float *x, npy_intp n, f
     return -1;
 }
 
+/* The first entry of a half row h[0, n) whose pattern is pat (-1 for none), 64 at a time: ce_first_at_max_avx2
+ * for half rows, on the patterns, which are equal where the values are, but for -0 and +0 */
+CE_TABLE_AVX2 static npy_intp ce_first_pattern_avx2(const uint16_t *h, npy_intp n, uint16_t pat)
+{
+    const __m256i pv = _mm256_set1_epi16((short)pat);
+    npy_intp j = 0;
+    for (; j + 64 <= n; j += 64) {
+        const __m256i a = _mm256_cmpeq_epi16(_mm256_loadu_si256((const __m256i *)(h + j)), pv);
+        const __m256i b = _mm256_cmpeq_epi16(_mm256_loadu_si256((const __m256i *)(h + j + 16)), pv);
+        const __m256i c = _mm256_cmpeq_epi16(_mm256_loadu_si256((const __m256i *)(h + j + 32)), pv);
+        const __m256i d = _mm256_cmpeq_epi16(_mm256_loadu_si256((const __m256i *)(h + j + 48)), pv);
+        const __m256i any = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
+        if (!_mm256_testz_si256(any, any)) {   /* two mask bits per entry */
+            const uint64_t ab = (uint32_t)_mm256_movemask_epi8(a) | (uint64_t)(uint32_t)_mm256_movemask_epi8(b) << 32;
+            const uint64_t cd = (uint32_t)_mm256_movemask_epi8(c) | (uint64_t)(uint32_t)_mm256_movemask_epi8(d) << 32;
+            return ab ? j + __builtin_ctzll(ab) / 2 : j + 32 + __builtin_ctzll(cd) / 2;
+        }
+    }
+    for (; j < n; j++)
+        if (h[j] == pat) return j;
+    return -1;
+}
+
 /* The skip argument of ce_exp_block for a row x[0, n) of `kind` with max m on path `level` (kept: its exps are
  * kept), see CE_TABLE_COUNT.  AVX-512 leaves m out with a masked add, which a search for its position did
- * not repay (docs/performance.md). */
+ * not repay, nor did it float32 rows with kept exps (docs/performance.md).  Half rows, kept exps or not,
+ * search m's pattern (m is a half value), unless m is 0 (two patterns) or not finite. */
 static inline npy_intp ce_table_skip_for(int level, int kind, const void *x, npy_intp n, float m, int kept)
 {
-    if (level == 4) return CE_TABLE_COUNT;
-    return !kept && kind == CE_TABLE_F32 && n >= CE_TABLE_SKIP_MIN ? ce_first_at_max_avx2((const float *)x, n, m)
-                                                                   : CE_TABLE_COUNT;
+    if (level == 4 || n < CE_TABLE_SKIP_MIN) return CE_TABLE_COUNT;
+    if (kind == CE_TABLE_F32) return kept ? CE_TABLE_COUNT : ce_first_at_max_avx2((const float *)x, n, m);
+    if (m == 0.0f || !isfinite(m)) return CE_TABLE_COUNT;
+    const uint16_t pat = kind == CE_TABLE_F16 ? ce_st_f16_bits(m) : (uint16_t)(ce_half_bits_of_f32(m) >> 16);
+    return ce_first_pattern_avx2((const uint16_t *)x, n, pat);
 }
 
 /* The blocks, one function per path and element type (a target-specific body inlines only into its own

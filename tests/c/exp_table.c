@@ -11,7 +11,8 @@
  * widened values (bit for bit with kept exps; the sums to 2^-22 of the total without, when they add in
  * another order):
  * every half value as x and as the next row, every length 0..47, and next rows whose max the 16-bit
- * patterns decide (all negative, NaN, -inf).
+ * patterns decide (all negative, NaN, -inf); on the AVX2 path also leaving the max out by its position, found
+ * on the 16-bit patterns.
  * Built and run by tests/test_accuracy.py::test_table_exp; exits 77 without AVX2, 1 on any failure. */
 #include <numpy/npy_common.h>
 #include <stdio.h>
@@ -202,6 +203,13 @@ static int check_skip(void)
         printf("AVX2 first entry at the max: -0 and +0 not taken as equal, or an absent max found\n");
         bad = 1;
     }
+    /* float32 rows: by position without kept exps only */
+    for (npy_intp j = 0; j < 1000; j++) x[j] = j == 700 ? 2.5f : -1.0f;
+    if (ce_table_skip_for(3, CE_TABLE_F32, x, 1000, 2.5f, 0) != 700 ||
+        ce_table_skip_for(3, CE_TABLE_F32, x, 1000, 2.5f, 1) != CE_TABLE_COUNT) {
+        printf("AVX2 float32 skip: by position with kept exps, or not without\n");
+        bad = 1;
+    }
     printf("AVX2 sums leaving one entry out: %s\n", bad ? "wrong" : "right");
     return bad;
 }
@@ -274,6 +282,77 @@ static int check_half(const char *path, block_fn half, block_fn f32, float (*wid
     return bad;
 }
 
+/* The AVX2 half blocks that leave one given entry out (skip) instead of comparing: without ties, the same
+ * sums as the compare, bit for bit, with and without kept exps (bfloat16 without them widens the even and
+ * odd entries apart), the entry left out at every place of rows up to 100 and along longer ones; with a tie
+ * the count is 1 and the tie is added; then ce_table_skip_for finds the max's first entry by its pattern
+ * (kept exps or not), and compares where m is 0 or not finite, on short rows and on the AVX-512 path. */
+static int check_half_skip(const char *path, block_fn half, uint16_t (*narrow)(float), int kind)
+{
+    int bad = 0;
+    const float m = 2.5f;
+    const uint16_t hm = narrow(m);
+    for (npy_intp n = 1; n < 1400; n += n < 100 ? 1 : 37) {
+        for (npy_intp j = 0; j < n; j++)
+            xh[j] = j % 5 == 1 ? narrow(-INFINITY) : narrow(m - 0.37f * (float)(j % 50) - 0.01f);
+        for (npy_intp at = 0; at < n; at += n < 100 ? 1 : 13) {
+            const uint16_t was = xh[at];
+            xh[at] = hm;
+            for (int kept = 0; kept < 2; kept++) {
+                float *kp = kept ? keep_h : NULL;
+                const ce_exp_table_sums a = half(xh, n, m, m - 105.0f, kp, NULL, 0, 0, at, NULL);
+                const ce_exp_table_sums b =
+                    half(xh, n, m, m - 105.0f, kept ? keep : NULL, NULL, 0, 0, CE_TABLE_COUNT, NULL);
+                if (memcmp(&a, &b, sizeof a) != 0 || (kept && memcmp(keep_h, keep, (size_t)n * sizeof(float)) != 0)) {
+                    printf("%s %ld entries, max at %ld (kept %d): rest %.9g %d by position, %.9g %d by compare\n", path,
+                           (long)n, (long)at, kept, a.rest, a.cnt, b.rest, b.cnt);
+                    bad = 1;
+                }
+            }
+            const npy_intp tie = (at + n / 2) % n;   /* a second entry at m: added to rest, counted once */
+            if (tie != at) {
+                const uint16_t was_tie = xh[tie];
+                xh[tie] = hm;
+                const ce_exp_table_sums t = half(xh, n, m, m - 105.0f, NULL, NULL, 0, 0, at, NULL);
+                const ce_exp_table_sums c = half(xh, n, m, m - 105.0f, NULL, NULL, 0, 0, CE_TABLE_COUNT, NULL);
+                const double top = exp((double)m - ce_exp_table_ref(m));
+                if (t.cnt != 1 || c.cnt != 2 || fabs(t.rest - (c.rest + top)) > 1e-6 * (t.rest + c.rest)) {
+                    printf("%s %ld entries, ties at %ld and %ld: %.9g %d by position, %.9g %d by compare\n", path,
+                           (long)n, (long)at, (long)tie, t.rest, t.cnt, c.rest, c.cnt);
+                    bad = 1;
+                }
+                xh[tie] = was_tie;
+            }
+            if (n >= CE_TABLE_SKIP_MIN && ce_table_skip_for(3, kind, xh, n, m, 0) != at) {
+                printf("%s %ld entries: max's pattern not found at %ld\n", path, (long)n, (long)at);
+                bad = 1;
+            }
+            xh[at] = was;
+        }
+    }
+    /* m = 0 (-0 equal to it as well), infinite or NaN, and kept exps: the compare */
+    for (npy_intp j = 0; j < 1000; j++) xh[j] = narrow(-1.0f - (float)(j % 7));
+    const float odd[] = {0.0f, INFINITY, NAN};
+    for (int i = 0; i < 3; i++) {
+        if (ce_table_skip_for(3, kind, xh, 1000, odd[i], 0) != CE_TABLE_COUNT) {
+            printf("%s: max %g searched by its pattern\n", path, odd[i]);
+            bad = 1;
+        }
+    }
+    if (ce_table_skip_for(3, kind, xh, CE_TABLE_SKIP_MIN - 1, -1.0f, 0) != CE_TABLE_COUNT ||
+        ce_table_skip_for(4, kind, xh, 1000, -1.0f, 0) != CE_TABLE_COUNT ||
+        ce_table_skip_for(3, kind, xh, 1000, -1.0f, 1) != 0 || ce_table_skip_for(3, kind, xh, 1000, -1.0f, 0) != 0 ||
+        ce_table_skip_for(3, kind, xh, 1000, -0.5f, 0) != -1) {
+        printf("%s: skip for short rows, the AVX-512 path, or a max found or absent, wrong\n", path);
+        bad = 1;
+    }
+    printf("%s sums leaving one entry out: %s\n", path, bad ? "wrong" : "right");
+    return bad;
+}
+
+static uint16_t narrow_f16(float f) { return ce_st_f16_bits(f); }
+static uint16_t narrow_bf16(float f) { return ce_st_bf16(f); }
+
 int main(void)
 {
     __builtin_cpu_init();
@@ -289,6 +368,8 @@ int main(void)
     bad |= check_skip();
     bad |= check_half("AVX2 float16", ce_exp_block_avx2_f16, ce_exp_block_avx2_f32, widen_f16);
     bad |= check_half("AVX2 bfloat16", ce_exp_block_avx2_bf16, ce_exp_block_avx2_f32, widen_bf16);
+    bad |= check_half_skip("AVX2 float16", ce_exp_block_avx2_f16, narrow_f16, CE_TABLE_F16);
+    bad |= check_half_skip("AVX2 bfloat16", ce_exp_block_avx2_bf16, narrow_bf16, CE_TABLE_BF16);
     if (avx512) {
         bad |= check("AVX-512", ce_exp_block_avx512_f32);
         bad |= check_half("AVX-512 float16", ce_exp_block_avx512_f16, ce_exp_block_avx512_f32, widen_f16);

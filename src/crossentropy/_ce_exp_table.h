@@ -22,7 +22,7 @@
 
 #include "_rowmath.h"   /* ce_store_behind */
 
-#if defined(__GNUC__) && defined(__x86_64__)
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(CE_NO_INTRINSICS)   /* see _ce_widen.h */
 #include <immintrin.h>
 #include "_ce_half.h"
 #define CE_EXP_TABLE 1

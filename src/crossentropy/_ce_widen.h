@@ -11,7 +11,8 @@
 #ifndef CROSSENTROPY_CE_WIDEN_H
 #define CROSSENTROPY_CE_WIDEN_H
 
-#if defined(__GNUC__) && defined(__x86_64__)
+/* CE_NO_INTRINSICS: the portable code alone, as compiled off x86-64 (tests/test_half.py builds it) */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(CE_NO_INTRINSICS)
 #include <immintrin.h>
 #define CE_WIDEN_X86 1
 #else
@@ -456,8 +457,8 @@ static const char *ce_widen_f16_name(void)
  * float32 output rows to bfloat16 takes vcvtneps2bf16 where the CPU has AVX512_BF16. */
 static const char *ce_widen_bf16_name(void)
 {
-    if (ce_has_avx512bf16()) return "widened by shifts, rounded by AVX512_BF16 conversions";
 #if CE_WIDEN_X86
+    if (ce_has_avx512bf16()) return "widened by shifts, rounded by AVX512_BF16 conversions";
     switch (ce_widen_level()) {
         case 2: return "widened by shifts, rounded on the bits in AVX-512 registers";
         case 1: return "widened by shifts, rounded on the bits in AVX2 registers";

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <fenv.h>
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(CE_NO_INTRINSICS)
 #include <xmmintrin.h>
 #define CE_FP_MXCSR 1
 #else

@@ -2,7 +2,7 @@
  * kernel entry that allocates must either fall back to a path that needs no scratch (results as the normal
  * run's, within half-precision rounding) or, where none exists (half logits with float32 targets), leave its
  * rows NaN and return CE_ROW_NO_MEMORY.  Never a crash, never a silent wrong answer.
- * Built and run by tests/test_hardening_c.py::test_rows_without_scratch_memory; prints the failures, exits 1. */
+ * Built and run by tests/test_half.py::test_rows_without_scratch_memory; prints the failures, exits 1. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -39,6 +39,23 @@
  * exact. */
 #define CE_REL_MAX 16384.0
 
+/* query()'s answer (>= 0), asked once and kept in *answer (-1 before): the row sweeps ask for every row.
+ * Racing threads store the same value. */
+static inline int ce_ask_once(int *answer, int (*query)(void))
+{
+#if defined(__GNUC__)
+    int v = __atomic_load_n(answer, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = query();
+        __atomic_store_n(answer, v, __ATOMIC_RELAXED);
+    }
+    return v;
+#else
+    (void)answer;
+    return query();
+#endif
+}
+
 #define CE_CAT_(a, b) a##_##b
 #define CE_CAT(a, b) CE_CAT_(a, b)
 /* CE_F(name): a name for the element (storage) type being instantiated, e.g. ce_xent_row_f32.

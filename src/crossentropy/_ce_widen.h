@@ -340,9 +340,9 @@ CE_NARROW_VECTOR(ce_store_row_f32_avx2, "avx2", float, 8, 16, __m256, _mm256_set
 #undef CE_ONE_256
 #undef CE_LINE_256
 
-/* 2: AVX-512, 1: AVX2 and F16C, 0: neither.  The CPU's (a read of libgcc's CPU model, once per row) when the
- * SIMD clones are on; a build fixed to one path (meson option simd) keeps to that path's instructions. */
-static int ce_widen_level(void)
+/* 2: AVX-512, 1: AVX2 and F16C, 0: neither.  The CPU's (libgcc's CPU model, read once) when the SIMD clones
+ * are on; a build fixed to one path (meson option simd) keeps to that path's instructions. */
+static int ce_widen_level_query(void)
 {
 #if CE_CLONES_ON
     __builtin_cpu_init();
@@ -356,8 +356,14 @@ static int ce_widen_level(void)
     return 0;
 #endif
 }
+/* Asked for every row, and by the store behind a sweep every CE_BEHIND_STEP entries */
+static int ce_widen_level(void)
+{
+    static int level = -1;
+    return ce_ask_once(&level, ce_widen_level_query);
+}
 /* Whether the CPU (or the fixed build path) has AVX512_BF16 (and DQ) next to AVX-512, for bfloat16 narrowing */
-static int ce_has_avx512bf16(void)
+static int ce_has_avx512bf16_query(void)
 {
 #if !CE_WIDEN_BF16_INSN
     return 0;
@@ -370,6 +376,11 @@ static int ce_has_avx512bf16(void)
 #else
     return 0;
 #endif
+}
+static int ce_has_avx512bf16(void)
+{
+    static int has = -1;
+    return ce_ask_once(&has, ce_has_avx512bf16_query);
 }
 #define CE_WIDEN_DISPATCH(AVX512, AVX2, ...)      \
     switch (ce_widen_level()) {                  \

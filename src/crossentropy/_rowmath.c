@@ -30,23 +30,6 @@ static int ce_simd_level_query(void)
     return 0;
 }
 
-/* query()'s answer (>= 0), asked once and kept in *answer (-1 before): the row sweeps ask for every row.
- * Racing threads store the same value. */
-static int ce_ask_once(int *answer, int (*query)(void))
-{
-#if defined(__GNUC__)
-    int v = __atomic_load_n(answer, __ATOMIC_RELAXED);
-    if (v < 0) {
-        v = query();
-        __atomic_store_n(answer, v, __ATOMIC_RELAXED);
-    }
-    return v;
-#else
-    (void)answer;
-    return query();
-#endif
-}
-
 static int ce_simd_level(void)
 {
     static int level = -1;

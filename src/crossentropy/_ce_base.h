@@ -1,5 +1,6 @@
-/* Compiler plumbing shared by the row-math sources (included by _rowmath.c only): inlining, SIMD
- * pragmas, the target_clones dispatch and the name-pasting macros of the per-type templates. */
+/* Compiler plumbing shared by the row-math sources (included by _rowmath.c, and by the C tests before the
+ * headers they take from it): inlining, SIMD pragmas, the target_clones dispatch, answers asked once of the
+ * CPU (ce_ask_once) and the name-pasting macros of the per-type templates. */
 #ifndef CROSSENTROPY_CE_BASE_H
 #define CROSSENTROPY_CE_BASE_H
 

@@ -138,7 +138,8 @@ CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
 }
 
 /* The previous row's output stored up to where this row's sweep keeps entry j of its chunk (keep + j), every
- * CE_BEHIND_STEP entries of the chunk, unless bh is NULL (see ce_store_behind) */
+ * CE_BEHIND_STEP entries of the chunk, unless bh is NULL (see ce_store_behind): on the AVX-512 path (the AVX2
+ * path stores a line per step instead, ce_table_behind_line) */
 #define CE_BEHIND_STEP 256
 CE_TABLE_BODY void ce_table_behind(ce_store_behind *bh, const float *keep, npy_intp j)
 {
@@ -365,6 +366,43 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_but8(npy_intp at, __m256i in, __m256
     return _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_set1_epi32((int)at), lane), in));
 }
 
+/* The previous row's output (ce_store_behind) on the AVX2 path, from entry f[0] into h[0]: up to h's next line
+ * boundary and at most `left` entries, times s but entry `at` (when in [0, 16)); returns how many.  A whole
+ * line goes out as two non-temporal stores; the row's ends and the line holding `at` (three per row) through
+ * ce_table_behind_part, out of line, so that its constants take no registers from the sweep. */
+CE_TABLE_AVX2 __attribute__((noinline, cold)) static void ce_table_behind_part(const float *f, float *h, npy_intp k,
+                                                                             npy_intp at, float s)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), lane8 = _mm256_add_epi32(lane, _mm256_set1_epi32(8));
+    const __m256 sv = _mm256_set1_ps(s), one = _mm256_set1_ps(1.0f);
+    const __m256i av = _mm256_set1_epi32((uint64_t)at < 16 ? (int)at : -1);
+    const __m256 s0 = _mm256_blendv_ps(sv, one, _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, av)));
+    const __m256 s1 = _mm256_blendv_ps(sv, one, _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane8, av)));
+    if (k == 16) {
+        _mm256_stream_ps(h, _mm256_mul_ps(_mm256_loadu_ps(f), s0));
+        _mm256_stream_ps(h + 8, _mm256_mul_ps(_mm256_loadu_ps(f + 8), s1));
+    } else {   /* part of a line: masked loads (the row may end) and stores */
+        const __m256i kv = _mm256_set1_epi32((int)k);
+        const __m256i in0 = _mm256_cmpgt_epi32(kv, lane), in1 = _mm256_cmpgt_epi32(kv, lane8);
+        _mm256_maskstore_ps(h, in0, _mm256_mul_ps(_mm256_maskload_ps(f, in0), s0));
+        _mm256_maskstore_ps(h + 8, in1, _mm256_mul_ps(_mm256_maskload_ps(f + 8, in1), s1));
+    }
+}
+
+CE_TABLE_AVX2 CE_TABLE_BODY npy_intp ce_table_behind_line(const float *f, float *h, npy_intp left, npy_intp at,
+                                                         __m256 sv, float s)
+{
+    npy_intp k = 16 - (npy_intp)(((uintptr_t)h & 63) >> 2);
+    k = left < k ? left : k;
+    if (__builtin_expect(k == 16 && (uint64_t)at >= 16, 1)) {
+        _mm256_stream_ps(h, _mm256_mul_ps(_mm256_loadu_ps(f), sv));
+        _mm256_stream_ps(h + 8, _mm256_mul_ps(_mm256_loadu_ps(f + 8), sv));
+    } else {
+        ce_table_behind_part(f, h, k, at, s);
+    }
+    return k;
+}
+
 /* One chunk of ce_exp_block8 (n <= 8 CE_TABLE_LANE_ADDS; skip as there, relative to the chunk, -1 when not in
  * it), as ce_exp_chunk16 */
 CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, float m, float xlo, float *keep,
@@ -442,12 +480,35 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
                 for (npy_intp i = 0; i < j; i += 8) nmax = _mm256_max_ps(ce_table_load8(nx, i, all, 8, kind), nmax);
             }
         }
+    } else {   /* float32 rows by the compare (their loss+grad), two steps at a time: a line of x per step */
+        /* and a line of the previous row's output per step (float-aligned rows; others are stored after) */
+        float *const ho = bh && bh->out && ((uintptr_t)bh->out & 3) == 0 ? (float *)bh->out : NULL;
+        const float *const hk = ho ? bh->kept : NULL;
+        const npy_intp hn = ho ? bh->n : 0, hkeep = ho ? (npy_intp)bh->keep : -1;
+        const float hs = ho ? bh->coef : 0.0f;
+        const __m256 hsv = _mm256_set1_ps(hs);
+        npy_intp hat = ho ? bh->at : 0;
+        for (; j + 16 <= n; j += 16) {
+            ce_table_prefetch(pf, j * es);
+            ce_table_prefetch(pfk, j * 4);
+            const __m256 e0 = ce_table_step8(ce_table_load8(x, j, all, 8, kind), lo, mv, t0, table, &rest, &cnt);
+            const __m256 e1 = ce_table_step8(ce_table_load8(x, j + 8, all, 8, kind), lo, mv, t0, table, &rest, &cnt);
+            if (keep) {
+                _mm256_storeu_ps(keep + j, e0);
+                _mm256_storeu_ps(keep + j + 8, e1);
+            }
+            if (nx) {
+                nmax = _mm256_max_ps(ce_table_load8(nx, j, all, 8, kind), nmax);
+                nmax = _mm256_max_ps(ce_table_load8(nx, j + 8, all, 8, kind), nmax);
+            }
+            if (hat < hn) hat += ce_table_behind_line(hk + hat, ho + hat, hn - hat, hkeep - hat, hsv, hs);
+        }
+        if (ho) bh->at = hat;
     }
-    for (; j + 8 <= n; j += 8) {
+    for (; j + 8 <= n; j += 8) {   /* at most one step */
         if ((j & 8) == 0) {   /* a line per 16 float32 */
             ce_table_prefetch(pf, j * es);
             ce_table_prefetch(pfk, j * 4);
-            ce_table_behind(bh, keep, j);
         }
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
         const __m256 e = by_position ? ce_table_add8(xv, lo, t0, table, ce_table_but8(skip - j, all, lane), &rest)

@@ -1,6 +1,6 @@
 /* Instantiates the row-math templates for the element type defined just before (see _rowmath.c), then
  * forgets that type's macros so the next block can define its own. */
-/* Optional: CE_NARROW_ROW(f, h, n, scale, keep, stream), a contiguous float32 row (times scale, except entry
+/* Optional: CE_NARROW_ROW(f, h, n, scale, keep, how), a contiguous float32 row (times scale, except entry
  * keep) stored in the N x C output type (staged half rows); without it the template's loop does. */
 /* Output types default to the storage type: per-row results (CE_SR) and N x C outputs (CE_SG).  The half
  * columns set them (float32 row results; N x C outputs in half, or float32). */

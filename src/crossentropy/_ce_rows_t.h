@@ -67,7 +67,9 @@ CE_INLINE void CE_F(ce_store_scratch_row)(const float *src, CE_SG *dst, npy_intp
 #ifdef CE_NARROW_ROW
     if (sy == 1) {
         const int un = u != NULL && u->unscaled;
-        CE_NARROW_ROW(src, dst, n, un ? u->coef : 1.0f, un ? (npy_intp)u->keep : -1, stream);
+        /* a row left unscaled has finite exps unless x held NaN, which makes its coef NaN too */
+        const int how = (stream ? CE_NARROW_STREAM : 0) | (un && isfinite(u->coef) ? CE_NARROW_FINITE : 0);
+        CE_NARROW_ROW(src, dst, n, un ? u->coef : 1.0f, un ? (npy_intp)u->keep : -1, how);
         return;
     }
 #endif
@@ -497,7 +499,7 @@ static void CE_F(ce_store_behind_to)(ce_store_behind *b, npy_intp upto)
     if (upto < b->n) upto = (npy_intp)((((uintptr_t)(h + upto)) & ~(uintptr_t)63) - (uintptr_t)h) / CE_SZG;
     else upto = b->n;
     if (upto <= b->at) return;
-    CE_NARROW_ROW(b->kept + b->at, h + b->at, upto - b->at, b->coef, (npy_intp)b->keep - b->at, 1);
+    CE_NARROW_ROW(b->kept + b->at, h + b->at, upto - b->at, b->coef, (npy_intp)b->keep - b->at, CE_NARROW_STREAM);
     b->at = upto;
 }
 #endif
@@ -526,10 +528,13 @@ CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n,
         u->kept = b->kept;
         *b = (ce_store_behind){b->store, k, g, n, 0, coef, keep, u->kept};
     } else {
-        CE_NARROW_ROW(k, g, n, coef, keep, stream);
+        CE_NARROW_ROW(k, g, n, coef, keep, stream ? CE_NARROW_STREAM : 0);
     }
 #else
-    if (u->unscaled) CE_NARROW_ROW(u->kept, g, n, u->coef, (npy_intp)u->keep, stream);
+    /* finite exps and coef: as in ce_store_scratch_row */
+    if (u->unscaled)
+        CE_NARROW_ROW(u->kept, g, n, u->coef, (npy_intp)u->keep,
+                      (stream ? CE_NARROW_STREAM : 0) | (isfinite(u->coef) ? CE_NARROW_FINITE : 0));
 #endif
     u->unscaled = 0;
 }

@@ -62,6 +62,11 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
  * CE_BEHIND_MAX_BYTES of float32: longer ones, whose two scratch rows would not stay in L2, after their own.
  * Shorter rows and smaller outputs stay in the cache. */
 #define CE_STREAM_ROW_BYTES 4000
+/* How a row is narrowed (the last argument of CE_NARROW_ROW, bits): CE_NARROW_STREAM, non-temporal stores where
+ * they pay (CE_STREAM_ROW_BYTES), followed by ce_stream_fence() before the results are read; CE_NARROW_FINITE,
+ * the caller knows the row and its scale finite, so the AVX2 bfloat16 rounding leaves out its row check */
+#define CE_NARROW_STREAM 1
+#define CE_NARROW_FINITE 2
 #define CE_STREAM_MIN_BYTES ((double)(8 << 20))
 #define CE_BEHIND_MAX_BYTES (256 << 10)
 
@@ -253,16 +258,16 @@ __attribute__((target("avx2"))) static inline void ce_tail_copy_256(float *fb, c
 }
 
 /* A row times s, except entry `keep` (< 0: none), stored into h of type OUT VF at a time (ONE), converted by
- * CVT (rounded to a half type, or float32 as it is); with stream, whole 64-byte lines of h (PER_LINE values,
+ * CVT (rounded to a half type, or float32 as it is); with CE_NARROW_STREAM in `how`, whole 64-byte lines of h (PER_LINE values,
  * LINE) go out as non-temporal stores once h is aligned (the caller fences).  The last n % VF values go
  * through a VF-value buffer (a vector step instead of a scalar conversion per value). */
 #define CE_NARROW_VECTOR(NAME, TARGET, OUT, VF, PER_LINE, VEC, SET1, SCALE_AT, HSTORE, ONE, LINE, CVT, ST, TAIL) \
     __attribute__((target(TARGET))) static void NAME(const float *f, OUT *h, npy_intp n, float s, npy_intp keep, \
-                                                     int stream)                                               \
+                                                     int how)                                                  \
     {                                                                                                          \
         const VEC sv = SET1(s);                                                                                \
         npy_intp j = 0;                                                                                        \
-        if (stream) {                                                                                          \
+        if (how & CE_NARROW_STREAM) {                                                                          \
             for (; j < n && ((uintptr_t)(h + j) & 63); j++) h[j] = ST(f[j] * (j == keep ? 1.0f : s));          \
             for (; j + PER_LINE <= n; j += PER_LINE) {                                                         \
                 if ((uint64_t)(keep - j) < (uint64_t)PER_LINE) LINE(h + j, f + j, SCALE_AT, CVT, CE_SCALES_AT);\
@@ -312,10 +317,12 @@ CE_NARROW_VECTOR(ce_narrow_row_bf16_no_nan_avx2, "avx2", uint16_t, 8, 32, __m256
                  ce_tail_copy_256)
 /* A finite row times a finite s has no NaN product (at most an overflow to infinity, which rounds right) */
 __attribute__((target("avx2"))) static void ce_narrow_row_bf16_avx2(const float *f, uint16_t *h, npy_intp n,
-                                                                    float s, npy_intp keep, int stream)
+                                                                    float s, npy_intp keep, int how)
 {
-    if (isfinite(s) && ce_row_is_finite_avx2(f, n)) ce_narrow_row_bf16_no_nan_avx2(f, h, n, s, keep, stream);
-    else ce_narrow_row_bf16_nan_avx2(f, h, n, s, keep, stream);
+    if ((how & CE_NARROW_FINITE) || (isfinite(s) && ce_row_is_finite_avx2(f, n)))
+        ce_narrow_row_bf16_no_nan_avx2(f, h, n, s, keep, how);
+    else
+        ce_narrow_row_bf16_nan_avx2(f, h, n, s, keep, how);
 }
 
 /* The same into float32 output rows (the float32 loss+grad's streamed gradient rows): scaled as they are */
@@ -406,27 +413,26 @@ static float ce_widen_row_bf16(const uint16_t *h, float *f, npy_intp n)
 }
 
 /* A contiguous float32 row times s (1: the row as it is), except entry keep (< 0: none), which is taken as it
- * is, rounded into n half values; stream: non-temporal stores where they pay (CE_STREAM_ROW_BYTES), followed
- * by ce_stream_fence() before the results are read. */
+ * is, rounded into n half values; how: CE_NARROW_STREAM and CE_NARROW_FINITE, or 0 (see CE_NARROW_STREAM). */
 #if CE_WIDEN_X86
 #define CE_NARROW_DISPATCH(AVX512, AVX2, BITS)                  \
     int level = ce_widen_level();                               \
-    if (level == 2) AVX512(f, h, n, s, keep, stream);           \
-    else if (level == 1) AVX2(f, h, n, s, keep, stream);        \
+    if (level == 2) AVX512(f, h, n, s, keep, how);              \
+    else if (level == 1) AVX2(f, h, n, s, keep, how);           \
     else BITS(f, h, n, s, keep);
 #else
-#define CE_NARROW_DISPATCH(AVX512, AVX2, BITS) (void)stream; BITS(f, h, n, s, keep);
+#define CE_NARROW_DISPATCH(AVX512, AVX2, BITS) (void)how; BITS(f, h, n, s, keep);
 #endif
-static void ce_narrow_row_f16(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep, int stream)
+static void ce_narrow_row_f16(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep, int how)
 {
     CE_NARROW_DISPATCH(ce_narrow_row_f16_avx512, ce_narrow_row_f16_avx2, ce_narrow_row_f16_bits)
 }
 
-static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep, int stream)
+static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s, npy_intp keep, int how)
 {
 #if CE_WIDEN_BF16_INSN
     if (ce_has_avx512bf16()) {
-        ce_narrow_row_bf16_avx512bf16(f, h, n, s, keep, stream);
+        ce_narrow_row_bf16_avx512bf16(f, h, n, s, keep, how);
         return;
     }
 #endif
@@ -434,8 +440,8 @@ static void ce_narrow_row_bf16(const float *f, uint16_t *h, npy_intp n, float s,
 }
 
 /* A contiguous float32 row times s, except entry keep (< 0: none), taken as it is, stored into a float32 row
- * h; stream: as the narrowing above.  The float32 loss+grad's CE_NARROW_ROW (_rowmath.c). */
-static void ce_store_row_f32(const float *f, float *h, npy_intp n, float s, npy_intp keep, int stream)
+ * h; how: as the narrowing above.  The float32 loss+grad's CE_NARROW_ROW (_rowmath.c). */
+static void ce_store_row_f32(const float *f, float *h, npy_intp n, float s, npy_intp keep, int how)
 {
     CE_NARROW_DISPATCH(ce_store_row_f32_avx512, ce_store_row_f32_avx2, ce_store_row_f32_portable)
 }

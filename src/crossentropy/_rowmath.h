@@ -70,7 +70,8 @@ typedef enum {
 /* The previous row's N x C output, stored from its kept float32 row a slice at a time inside the current row's
  * exp sweep (ce_xent_rows_direct's streamed rows), so that its non-temporal stores drain while the exps run
  * instead of filling the store buffer in one burst after them.  store(b, upto) stores it up to about entry
- * upto (to a line boundary; all of it from upto >= n). */
+ * upto (to a line boundary; all of it from upto >= n); the AVX2 sweep stores it itself instead, a line per
+ * step, and advances `at` (ce_table_behind_line). */
 typedef struct ce_store_behind {
     void (*store)(struct ce_store_behind *, npy_intp);
     float *kept;                           /* the row, unscaled but at keep */

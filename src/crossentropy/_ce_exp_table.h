@@ -366,14 +366,14 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_but8(npy_intp at, __m256i in, __m256
     return _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_set1_epi32((int)at), lane), in));
 }
 
-/* The previous row's output (ce_store_behind) on the AVX2 path, from entry f[0] into h[0]: up to h's next line
- * boundary and at most `left` entries, times s but entry `at` (when in [0, 16)); returns how many.  A whole
- * line goes out as two non-temporal stores; the row's ends and the line holding `at` (three per row) through
- * ce_table_behind_part, out of line, so that its constants take no registers from the sweep. */
+/* k <= 16 entries of the previous row's output from f[0] into h[0] (up to a line boundary of h), times s but
+ * entry `at` (when in [0, 16)): a whole line as two non-temporal stores, less as masked stores.  Out of line,
+ * so that its constants take no registers from the sweep that calls it (see ce_table_behind_line). */
 CE_TABLE_AVX2 __attribute__((noinline, cold)) static void ce_table_behind_part(const float *f, float *h, npy_intp k,
                                                                              npy_intp at, float s)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), lane8 = _mm256_add_epi32(lane, _mm256_set1_epi32(8));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lane8 = _mm256_add_epi32(lane, _mm256_set1_epi32(8));
     const __m256 sv = _mm256_set1_ps(s), one = _mm256_set1_ps(1.0f);
     const __m256i av = _mm256_set1_epi32((uint64_t)at < 16 ? (int)at : -1);
     const __m256 s0 = _mm256_blendv_ps(sv, one, _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, av)));
@@ -389,6 +389,10 @@ CE_TABLE_AVX2 __attribute__((noinline, cold)) static void ce_table_behind_part(c
     }
 }
 
+/* The previous row's output (ce_store_behind) on the AVX2 path, from entry f[0] into h[0]: up to h's next line
+ * boundary and at most `left` (> 0) entries, times s (sv: s in every lane) but entry `at` (when in [0, 16));
+ * returns how many.  A whole line without `at` goes out here as two non-temporal stores; the row's two partial
+ * lines and the line holding `at` (three per row) through ce_table_behind_part. */
 CE_TABLE_AVX2 CE_TABLE_BODY npy_intp ce_table_behind_line(const float *f, float *h, npy_intp left, npy_intp at,
                                                          __m256 sv, float s)
 {

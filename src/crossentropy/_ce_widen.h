@@ -258,9 +258,9 @@ __attribute__((target("avx2"))) static inline void ce_tail_copy_256(float *fb, c
 }
 
 /* A row times s, except entry `keep` (< 0: none), stored into h of type OUT VF at a time (ONE), converted by
- * CVT (rounded to a half type, or float32 as it is); with CE_NARROW_STREAM in `how`, whole 64-byte lines of h (PER_LINE values,
- * LINE) go out as non-temporal stores once h is aligned (the caller fences).  The last n % VF values go
- * through a VF-value buffer (a vector step instead of a scalar conversion per value). */
+ * CVT (rounded to a half type, or float32 as it is); with CE_NARROW_STREAM in `how`, whole 64-byte lines of h
+ * (PER_LINE values, LINE) go out as non-temporal stores once h is aligned (the caller fences).  The last n % VF
+ * values go through a VF-value buffer (a vector step instead of a scalar conversion per value). */
 #define CE_NARROW_VECTOR(NAME, TARGET, OUT, VF, PER_LINE, VEC, SET1, SCALE_AT, HSTORE, ONE, LINE, CVT, ST, TAIL) \
     __attribute__((target(TARGET))) static void NAME(const float *f, OUT *h, npy_intp n, float s, npy_intp keep, \
                                                      int how)                                                  \

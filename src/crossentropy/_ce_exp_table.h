@@ -137,13 +137,30 @@ CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
     if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)at), _MM_HINT_T1);
 }
 
-/* The previous row's output stored up to where this row's sweep keeps entry j of its chunk (keep + j), every
- * CE_BEHIND_STEP entries of the chunk, unless bh is NULL (see ce_store_behind): on the AVX-512 path (the AVX2
- * path stores a line per step instead, ce_table_behind_line) */
-#define CE_BEHIND_STEP 256
-CE_TABLE_BODY void ce_table_behind(ce_store_behind *bh, const float *keep, npy_intp j)
+/* k <= 16 entries of the previous row's output (ce_store_behind) from f[0] into h[0] (up to a line boundary of
+ * h), times s but entry `at` (when in [0, 16)): a whole line as a non-temporal store, less as a masked store.
+ * Out of line, so that its constants take no registers from the sweep that calls it (ce_table_behind_line16). */
+CE_TABLE_AVX512 __attribute__((noinline, cold)) static void ce_table_behind_part16(const float *f, float *h,
+                                                                                npy_intp k, npy_intp at, float s)
 {
-    if (bh && j && (j & (CE_BEHIND_STEP - 1)) == 0) bh->store(bh, keep + j - bh->row);
+    const __mmask16 in = (__mmask16)(k >= 16 ? 0xffffu : (1u << k) - 1);
+    __m512 sv = _mm512_set1_ps(s);
+    if ((uint64_t)at < 16) sv = _mm512_mask_mov_ps(sv, (__mmask16)(1u << at), _mm512_set1_ps(1.0f));
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(in, f), sv);
+    if (k == 16) _mm512_stream_ps(h, v);
+    else _mm512_mask_storeu_ps(h, in, v);
+}
+
+/* The previous row's output (ce_store_behind) on the AVX-512 path, as ce_table_behind_line on the AVX2 path: up
+ * to h's next line boundary and at most `left` (> 0) entries; returns how many */
+CE_TABLE_AVX512 CE_TABLE_BODY npy_intp ce_table_behind_line16(const float *f, float *h, npy_intp left, npy_intp at,
+                                                              __m512 sv, float s)
+{
+    npy_intp k = 16 - (npy_intp)(((uintptr_t)h & 63) >> 2);
+    k = left < k ? left : k;
+    if (__builtin_expect(k == 16 && (uint64_t)at >= 16, 1)) _mm512_stream_ps(h, _mm512_mul_ps(_mm512_loadu_ps(f), sv));
+    else ce_table_behind_part16(f, h, k, at, s);
+    return k;
 }
 
 /* Half rows' maxima without converting, 32 (AVX-512) or 16 (AVX2) at a time.  As 16-bit integers the patterns
@@ -231,14 +248,23 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
             }
         }
     }
+    /* float32 rows: a line of x per step, and a line of the previous row's output (float-aligned rows; others
+     * are stored after the sweep) */
+    float *const ho = bh && bh->out && ((uintptr_t)bh->out & 3) == 0 ? (float *)bh->out : NULL;
+    const float *const hk = ho ? bh->kept : NULL;
+    const npy_intp hn = ho ? bh->n : 0, hkeep = ho ? (npy_intp)bh->keep : -1;
+    const float hs = ho ? bh->coef : 0.0f;
+    const __m512 hsv = _mm512_set1_ps(hs);
+    npy_intp hat = ho ? bh->at : 0;
     for (; j + 16 <= n; j += 16) {
         ce_table_prefetch(pf, j * es);
         ce_table_prefetch(pfk, j * 4);
-        ce_table_behind(bh, keep, j);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
+        if (hat < hn) hat += ce_table_behind_line16(hk + hat, ho + hat, hn - hat, hkeep - hat, hsv, hs);
     }
+    if (ho) bh->at = hat;
     if (j < n) {
         const __mmask16 in = (__mmask16)((1u << (n - j)) - 1);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, in, 1, kind), lo, mv, t0, table, in, &rest, &cnt);
@@ -264,7 +290,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY void ce_table_flush16(__m512 rest, __m512d *acc0, 
  * address, or 0), the memory from pf on is prefetched into L2 at the pace x is read, and with pfk the memory
  * from pfk on at the pace keep is written (float32 rows only: half rows keep their exps in scratch); see
  * ce_pf_next_row, ce_pf_kept_row: addresses, not pointers, as they may lie past the array.  With bh (or NULL),
- * the previous float32 row's output is stored along, a slice every CE_BEHIND_STEP entries (ce_store_behind). */
+ * the previous float32 row's output is stored along, a line per step (ce_store_behind). */
 CE_TABLE_AVX512 CE_TABLE_BODY ce_exp_table_sums ce_exp_block16(const void *x, npy_intp n, float m, float xlo,
                                                               float *keep, const void *nx, uintptr_t pf,
                                                               uintptr_t pfk, int kind, ce_store_behind *bh)

@@ -490,17 +490,14 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
  * row, or streamed into a long float32 row. */
 #ifdef CE_NARROW_ROW
 #if CE_KEEP_EXPS
-/* ce_store_behind's store for float32 output rows: up to entry upto, rounded down to a line of the output (each
- * slice's non-temporal stores then fill whole lines), all of it from upto >= n */
-static void CE_F(ce_store_behind_to)(ce_store_behind *b, npy_intp upto)
+/* What the sweep left of the previous row's output (ce_store_behind), stored: its last entries, or all of it
+ * where the sweep stored none (a row of another length, an output row off a float's alignment) */
+static void CE_F(ce_store_behind_rest)(ce_store_behind *b)
 {
     CE_SG *const h = (CE_SG *)b->out;
-    if (!h) return;
-    if (upto < b->n) upto = (npy_intp)((((uintptr_t)(h + upto)) & ~(uintptr_t)63) - (uintptr_t)h) / CE_SZG;
-    else upto = b->n;
-    if (upto <= b->at) return;
-    CE_NARROW_ROW(b->kept + b->at, h + b->at, upto - b->at, b->coef, (npy_intp)b->keep - b->at, CE_NARROW_STREAM);
-    b->at = upto;
+    if (!h || b->at >= b->n) return;
+    CE_NARROW_ROW(b->kept + b->at, h + b->at, b->n - b->at, b->coef, (npy_intp)b->keep - b->at, CE_NARROW_STREAM);
+    b->at = b->n;
 }
 #endif
 
@@ -524,9 +521,9 @@ CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n,
     const npy_intp keep = u->unscaled ? (npy_intp)u->keep : -1;
     ce_store_behind *const b = u->behind;
     if (b) {
-        b->store(b, n);
+        CE_F(ce_store_behind_rest)(b);
         u->kept = b->kept;
-        *b = (ce_store_behind){b->store, k, g, n, 0, coef, keep, u->kept};
+        *b = (ce_store_behind){k, g, n, 0, coef, keep};
     } else {
         CE_NARROW_ROW(k, g, n, coef, keep, stream ? CE_NARROW_STREAM : 0);
     }
@@ -577,7 +574,9 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
         m = mn;
     }
 #ifdef CE_NARROW_ROW
-    if (u && u->behind) u->behind->store(u->behind, p->cols);   /* the last row */
+#if CE_KEEP_EXPS
+    if (u && u->behind) CE_F(ce_store_behind_rest)(u->behind);   /* the last row */
+#endif
     if (stream) ce_stream_fence();
 #endif
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
@@ -682,7 +681,7 @@ CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0
     if (!kept) return -1;
     ce_unscaled_row unscaled = {0, 0.0f, -1, kept, 0, 0.0f, NULL};
 #if CE_KEEP_EXPS
-    ce_store_behind rows_behind = {CE_F(ce_store_behind_to), kept + len, NULL, 0, 0, 1.0f, -1, kept};
+    ce_store_behind rows_behind = {kept + len, NULL, 0, 0, 1.0f, -1};
     if (behind) unscaled.behind = &rows_behind;
 #endif
     ce_xent_problem q = *p;

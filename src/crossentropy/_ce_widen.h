@@ -363,7 +363,7 @@ static int ce_widen_level_query(void)
     return 0;
 #endif
 }
-/* Asked for every row, and by the store behind a sweep every CE_BEHIND_STEP entries */
+/* Asked for every narrowed or streamed row (and the end of each row stored behind the next row's sweep) */
 static int ce_widen_level(void)
 {
     static int level = -1;

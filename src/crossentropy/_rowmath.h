@@ -67,19 +67,17 @@ typedef enum {
     CE_BIN_LOGITS_KERAS = 6,       /* Keras (JAX): ((1-z) x or -z x) + log1p(exp(-|x|)); +inf at x = +-inf */
 } ce_binary_loss;
 
-/* The previous row's N x C output, stored from its kept float32 row a slice at a time inside the current row's
+/* The previous row's N x C output, stored from its kept float32 row a line at a time inside the current row's
  * exp sweep (ce_xent_rows_direct's streamed rows), so that its non-temporal stores drain while the exps run
- * instead of filling the store buffer in one burst after them.  store(b, upto) stores it up to about entry
- * upto (to a line boundary; all of it from upto >= n); the AVX2 sweep stores it itself instead, a line per
- * step, and advances `at` (ce_table_behind_line). */
-typedef struct ce_store_behind {
-    void (*store)(struct ce_store_behind *, npy_intp);
+ * instead of filling the store buffer in one burst after them.  The table sweeps store it, a line per step,
+ * and advance `at` (ce_table_behind_line16, ce_table_behind_line); the row kernel then stores what is left
+ * (ce_store_behind_rest, _ce_rows_t.h). */
+typedef struct {
     float *kept;                           /* the row, unscaled but at keep */
     void *out;                             /* its output row; NULL: nothing pending */
     npy_intp n, at;                        /* its length, and how much of it is stored */
     float coef;
     int64_t keep;                          /* -1: none */
-    const float *row;                      /* the kept row the current sweep fills: where it is, from its address */
 } ce_store_behind;
 
 /* An N x C output row a row kernel left unscaled for its caller (the half rows, _ce_rows_t.h, which scale it

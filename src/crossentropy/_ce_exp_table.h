@@ -137,6 +137,21 @@ CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
     if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)at), _MM_HINT_T1);
 }
 
+/* The previous row's output a float32 sweep stores along (ce_store_behind), as both paths' loops read it: n = 0
+ * (nothing to store) without bh, with nothing pending, or with an output row off a float's alignment (that
+ * row is stored after the sweep) */
+typedef struct {
+    float *out;
+    const float *kept;
+    npy_intp n, at, keep;
+    float coef;
+} ce_table_behind_row;
+CE_TABLE_BODY ce_table_behind_row ce_table_behind_of(const ce_store_behind *bh)
+{
+    if (!bh || !bh->out || ((uintptr_t)bh->out & 3) != 0) return (ce_table_behind_row){NULL, NULL, 0, 0, -1, 0.0f};
+    return (ce_table_behind_row){(float *)bh->out, bh->kept, bh->n, bh->at, (npy_intp)bh->keep, bh->coef};
+}
+
 /* k <= 16 entries of the previous row's output (ce_store_behind) from f[0] into h[0] (up to a line boundary of
  * h), times s but entry `at` (when in [0, 16)): a whole line as a non-temporal store, less as a masked store.
  * Out of line, so that its constants take no registers from the sweep that calls it (ce_table_behind_line16). */
@@ -248,23 +263,20 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
             }
         }
     }
-    /* float32 rows: a line of x per step, and a line of the previous row's output (float-aligned rows; others
-     * are stored after the sweep) */
-    float *const ho = bh && bh->out && ((uintptr_t)bh->out & 3) == 0 ? (float *)bh->out : NULL;
-    const float *const hk = ho ? bh->kept : NULL;
-    const npy_intp hn = ho ? bh->n : 0, hkeep = ho ? (npy_intp)bh->keep : -1;
-    const float hs = ho ? bh->coef : 0.0f;
-    const __m512 hsv = _mm512_set1_ps(hs);
-    npy_intp hat = ho ? bh->at : 0;
+    /* float32 rows: a line of x per step, and a line of the previous row's output */
+    ce_table_behind_row hb = ce_table_behind_of(bh);
+    const __m512 hsv = _mm512_set1_ps(hb.coef);
     for (; j + 16 <= n; j += 16) {
         ce_table_prefetch(pf, j * es);
         ce_table_prefetch(pfk, j * 4);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
-        if (hat < hn) hat += ce_table_behind_line16(hk + hat, ho + hat, hn - hat, hkeep - hat, hsv, hs);
+        if (hb.at < hb.n)
+            hb.at += ce_table_behind_line16(hb.kept + hb.at, hb.out + hb.at, hb.n - hb.at, hb.keep - hb.at, hsv,
+                                            hb.coef);
     }
-    if (ho) bh->at = hat;
+    if (hb.out) bh->at = hb.at;
     if (j < n) {
         const __mmask16 in = (__mmask16)((1u << (n - j)) - 1);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, in, 1, kind), lo, mv, t0, table, in, &rest, &cnt);
@@ -511,13 +523,9 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
             }
         }
     } else {   /* float32 rows by the compare (their loss+grad), two steps at a time: a line of x per step */
-        /* and a line of the previous row's output per step (float-aligned rows; others are stored after) */
-        float *const ho = bh && bh->out && ((uintptr_t)bh->out & 3) == 0 ? (float *)bh->out : NULL;
-        const float *const hk = ho ? bh->kept : NULL;
-        const npy_intp hn = ho ? bh->n : 0, hkeep = ho ? (npy_intp)bh->keep : -1;
-        const float hs = ho ? bh->coef : 0.0f;
-        const __m256 hsv = _mm256_set1_ps(hs);
-        npy_intp hat = ho ? bh->at : 0;
+        /* and a line of the previous row's output per step */
+        ce_table_behind_row hb = ce_table_behind_of(bh);
+        const __m256 hsv = _mm256_set1_ps(hb.coef);
         for (; j + 16 <= n; j += 16) {
             ce_table_prefetch(pf, j * es);
             ce_table_prefetch(pfk, j * 4);
@@ -531,9 +539,11 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
                 nmax = _mm256_max_ps(ce_table_load8(nx, j, all, 8, kind), nmax);
                 nmax = _mm256_max_ps(ce_table_load8(nx, j + 8, all, 8, kind), nmax);
             }
-            if (hat < hn) hat += ce_table_behind_line(hk + hat, ho + hat, hn - hat, hkeep - hat, hsv, hs);
+            if (hb.at < hb.n)
+                hb.at += ce_table_behind_line(hb.kept + hb.at, hb.out + hb.at, hb.n - hb.at, hb.keep - hb.at, hsv,
+                                              hb.coef);
         }
-        if (ho) bh->at = hat;
+        if (hb.out) bh->at = hb.at;
     }
     for (; j + 8 <= n; j += 8) {   /* at most one step */
         if ((j & 8) == 0) {   /* a line per 16 float32 */

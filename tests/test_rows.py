@@ -180,7 +180,10 @@ def test_transform_rows_carry_the_next_max(dtype, rows, classes, what):
 def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
     """The few-class block kernel (64 rows at a time, exps across rows) gives each row what it gives the same
     row alone, bit for bit, whatever shares its block: rows with a max beyond 16384 (which take other exps),
-    all -inf, with NaN or +inf, ties at the max; and a loss is the same with or without its gradient."""
+    all -inf, with NaN or +inf, ties at the max, ignored and out-of-range labels (blocks whose labels are all
+    plain take a faster path); and a loss is the same with or without its gradient."""
+    import crossentropy.torch as ctorch
+
     rng = np.random.default_rng(classes)
     rows = 130  # two full blocks and a short one
     x = (rng.standard_normal((rows, classes)) * 4).astype(dtype)
@@ -194,6 +197,17 @@ def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
         np.testing.assert_array_equal(grad, np.concatenate([a[1] for a in alone]))
         for fn in (ce.logsumexp, ce.softmax, ce.log_softmax):
             np.testing.assert_array_equal(fn(x), np.concatenate([fn(x[i : i + 1]) for i in range(rows)]))
+        bad, ignored = labels.copy(), labels.copy()
+        bad[[3, 70, 129]] = [classes, -7, -100]  # NaN rows
+        ignored[[3, 70, 129]] = -100
+        for fn, odd in (
+            (ce.sparse_softmax_cross_entropy_and_grad, bad),
+            (lambda a, b: ctorch.cross_entropy(a, b, reduction="none", return_grad=True), ignored),
+        ):
+            loss, grad = fn(x, odd)
+            alone = [fn(x[i : i + 1], odd[i : i + 1]) for i in range(rows)]
+            np.testing.assert_array_equal(loss, np.concatenate([a[0] for a in alone]))
+            np.testing.assert_array_equal(grad, np.concatenate([a[1] for a in alone]))
 
 
 @pytest.mark.parametrize("classes", [1000, 2000, 4096, 50257, 70001])

@@ -920,29 +920,46 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
     }
     CE_SIMD
     for (npy_intp i = 0; i < nv; i++) L[i] = CE_M(ce_log1p)(rest[i] + (cnt[i] - CE_K(1.0)));   /* = ce_xent_L */
-    /* per row, scalar: its label (gy, as a CE_T so that the gradient loop compares in its own lanes; -1 for none),
-     * its target dot product (ldot, where the max is finite), its weight (rw), and whether it is computed (live:
-     * 1; an ignored row's loss and gradient are 0, a bad label's NaN, as ce_row_label fills them, kept in gfill) */
-    CE_T rw[R], ldot[R], gy[R], live[R], gfill[R];
-    for (npy_intp i = 0; i < nb; i++) {
-        if (p->r) rw[i] = CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, r0 + i));
-        gy[i] = -1; ldot[i] = CE_K(0.0); live[i] = CE_K(1.0); gfill[i] = CE_K(0.0);
-        if (p->lab) {
-            int64_t y = -1;
-            CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
-            int todo = CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0 + i, n, loss, NULL, 1, &y);
-            if (todo <= 0) {
-                nbad += todo < 0;
-                live[i] = CE_K(0.0);
-                gfill[i] = todo < 0 ? (CE_T)NAN : CE_K(0.0);
-                continue;
-            }
-            gy[i] = (CE_T)y;   /* exact: y < CE_BLOCK_COLS */
-            if (m[i] > -(CE_T)INFINITY && m[i] < (CE_T)INFINITY) ldot[i] = c * (m[i] - xt[y * R + i]);
-        }
+    /* per row: its label (yl; 0 for none, a column its gradient fill overwrites harmlessly) and the exp there
+     * (ey; 0 for none), its target dot product (ldot, where the max is finite), its weight (rw), and whether it
+     * is computed (live: 1; an ignored row's loss and gradient are 0, a bad label's NaN, as ce_row_label fills
+     * them, kept in gfill).  Padding rows are not computed. */
+    CE_T rw[R], ldot[R], ey[R], live[R], gfill[R];
+    npy_intp yl[R];
+    for (npy_intp i = 0; i < nv; i++) {
+        rw[i] = CE_K(1.0); yl[i] = 0; ey[i] = CE_K(0.0); ldot[i] = CE_K(0.0); gfill[i] = CE_K(0.0);
+        live[i] = i < nb ? CE_K(1.0) : CE_K(0.0);
     }
-    for (npy_intp i = nb; i < nv; i++) {   /* padding rows */
-        rw[i] = CE_K(1.0); gy[i] = -1; ldot[i] = CE_K(0.0); live[i] = CE_K(0.0); gfill[i] = CE_K(0.0);
+    if (p->r)
+        for (npy_intp i = 0; i < nb; i++) rw[i] = CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, r0 + i));
+    if (p->lab) {
+        /* row by row through ce_row_label only when some label is ignored or out of range: its branches per row
+         * cost a tenth of the kernel */
+        if (!ce_block_labels(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0, nb, n, yl)) {
+            for (npy_intp i = 0; i < nb; i++) {
+                int64_t y = -1;
+                CE_SR *loss = CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i);
+                const int todo =
+                    CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, r0 + i, n, loss, NULL, 1, &y);
+                if (todo <= 0) {
+                    nbad += todo < 0;
+                    live[i] = CE_K(0.0);
+                    gfill[i] = todo < 0 ? (CE_T)NAN : CE_K(0.0);
+                    yl[i] = 0;
+                }
+            }
+        }
+        CE_T xy[R];
+        for (npy_intp i = 0; i < nv; i++) {
+            ey[i] = live[i] != 0 ? et[yl[i] * R + i] : CE_K(0.0);
+            xy[i] = xt[yl[i] * R + i];
+        }
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) {
+            const int on = (live[i] != 0) & (m[i] > -(CE_T)INFINITY) & (m[i] < (CE_T)INFINITY);
+            const CE_T mi = on ? m[i] : CE_K(0.0), xi = on ? xy[i] : CE_K(0.0);   /* no inf - inf in any lane */
+            ldot[i] = on ? c * (mi - xi) : CE_K(0.0);
+        }
     }
     /* the epilogues vectorised across rows, the loss first.  A row not computed (its label, or a max that is
      * not finite: NaN) takes neutral statistics and weight, so that it raises no floating-point signal the row
@@ -989,15 +1006,20 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
                 et[j * R + i] = gdo[i] != 0 ? gj : gfill[i];
             }
         }
-    } else {   /* sparse labels, as ce_xent_row: the exps scaled, the label entry less the target (gmax at the max) */
+    } else {   /* sparse labels, as ce_xent_row: the exps scaled, the label entry less the target (gmax at the max),
+                * the label entries apart: testing every entry for its row's label took a sixth of the kernel */
+        CE_T glab[R];
+        CE_SIMD
+        for (npy_intp i = 0; i < nv; i++) {
+            CE_T gj = gc[i] * ey[i];
+            gj = ey[i] == CE_K(1.0) ? gmax[i] : gj - gtc[i] * c;
+            glab[i] = gdo[i] != 0 ? gj : gfill[i];
+        }
         for (npy_intp j = 0; j < n; j++) {
             CE_SIMD
-            for (npy_intp i = 0; i < nv; i++) {
-                CE_T ej = et[j * R + i], gj = gc[i] * ej;
-                if ((CE_T)j == gy[i]) gj = ej == CE_K(1.0) ? gmax[i] : gj - gtc[i] * c;
-                et[j * R + i] = gdo[i] != 0 ? gj : gfill[i];
-            }
+            for (npy_intp i = 0; i < nv; i++) et[j * R + i] = gdo[i] != 0 ? gc[i] * et[j * R + i] : gfill[i];
         }
+        for (npy_intp i = 0; i < nb; i++) et[yl[i] * R + i] = glab[i];
     }
     CE_F(ce_block_write)(et, p->grad + r0 * p->g_rs, p->g_rs, nb, n);
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;

@@ -167,6 +167,19 @@ static inline int64_t ce_label_at(const char *lab, npy_intp rs, npy_intp i, int 
     return is64 ? *(const int64_t *)(lab + i * rs) : (int64_t)*(const int32_t *)(lab + i * rs);
 }
 
+/* Labels r0 .. r0 + nb - 1 into yl; 1 when every one is in [0, n) and none is the ignored label */
+static inline int ce_block_labels(const char *lab, npy_intp rs, int is64, int64_t ignore, npy_intp r0, npy_intp nb,
+                                  npy_intp n, npy_intp *yl)
+{
+    int plain = 1;
+    for (npy_intp i = 0; i < nb; i++) {
+        const int64_t y = ce_label_at(lab, rs, r0 + i, is64);
+        yl[i] = (npy_intp)y;
+        plain &= (y >= 0) & (y < n) & (y != ignore);
+    }
+    return plain;
+}
+
 /* ---- math, once per compute type ---- */
 #define CE_T float
 #define CE_UINT uint32_t

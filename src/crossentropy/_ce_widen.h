@@ -60,8 +60,9 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
  * (2048x50257 float16 loss+grad into out=, one thread: about 1.2x -> 1.05x float32's time).  The sparse
  * loss+grad stores each such row during the next row's exps (ce_store_behind), for rows of up to
  * CE_BEHIND_MAX_BYTES of float32: longer ones, whose two scratch rows would not stay in L2, after their own.
- * Shorter rows and smaller outputs stay in the cache. */
-#define CE_STREAM_ROW_BYTES 4000
+ * Shorter rows and smaller outputs stay in the cache (from 2000 bytes, float32 rows of 500 classes, streaming
+ * measured even to 6% slower; from 2400, 4-20% faster than in the cache: docs/performance.md). */
+#define CE_STREAM_ROW_BYTES 2400
 /* How a row is narrowed (the last argument of CE_NARROW_ROW, bits): CE_NARROW_STREAM, non-temporal stores where
  * they pay (CE_STREAM_ROW_BYTES), followed by ce_stream_fence() before the results are read; CE_NARROW_FINITE,
  * the caller knows the row and its scale finite, so the AVX2 bfloat16 rounding leaves out its row check */

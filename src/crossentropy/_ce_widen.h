@@ -61,7 +61,7 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
  * loss+grad stores each such row during the next row's exps (ce_store_behind), for rows of up to
  * CE_BEHIND_MAX_BYTES of float32: longer ones, whose two scratch rows would not stay in L2, after their own.
  * Shorter rows and smaller outputs stay in the cache (from 2000 bytes, float32 rows of 500 classes, streaming
- * measured even to 6% slower; from 2400, 4-20% faster than in the cache: docs/performance.md). */
+ * measured even to 6% slower; from 2400, 1-21% faster than in the cache: docs/performance.md). */
 #define CE_STREAM_ROW_BYTES 2400
 /* How a row is narrowed (the last argument of CE_NARROW_ROW, bits): CE_NARROW_STREAM, non-temporal stores where
  * they pay (CE_STREAM_ROW_BYTES), followed by ce_stream_fence() before the results are read; CE_NARROW_FINITE,

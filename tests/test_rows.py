@@ -213,8 +213,9 @@ def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
 @pytest.mark.parametrize("classes", [500, 600, 1000, 2000, 4096, 50257, 70001])
 def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
     """A float32 loss+grad of rows of 600 classes and more (500: kept in the cache) in a call writing 8 MiB or
-    more keeps each row's exps in a row of its own and streams the gradient rows out (ce_grad_rows_streamed),
-    each during the next row's exps (rows up to 64Ki classes) or after its own: losses and gradients equal
+    more into an output already in memory (a fresh one is written through the cache) keeps each row's exps in a
+    row of its own and streams the gradient rows out (ce_grad_rows_streamed), each during the next row's exps
+    (rows up to 64Ki classes) or after its own: losses and gradients equal
     those of the same rows in calls too small to stream, bit for bit, also for confident rows (the label at the
     max or not, ties at the max, at many magnitudes), unusual rows, ignored and bad labels, into out= the
     logits, and into gradient rows that start anywhere in a cache line."""
@@ -255,3 +256,43 @@ def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
     np.testing.assert_array_equal(wide[:, 1 : classes + 1], in_place)
     assert (wide[:, [0, classes + 1, classes + 2]] == 7).all()
     assert np.isnan(got[[3, 20]]).all()
+
+
+@pytest.mark.parametrize("classes", [500, 600, 1000, 4096, 70001])
+def test_long_softmax_rows_streamed_as_the_rows_alone(classes):
+    """float32 softmax and log_softmax rows of 600 classes and more (500: stored through the cache) in a call
+    writing 8 MiB or more are computed into a row of their own and streamed into their output rows when these
+    are in memory already (ce_transform_rows_streamed; a fresh output goes through the cache): the outputs equal
+    those of the same rows in calls too small to stream, bit for bit, also for confident rows (one to three
+    entries at the max: each exactly 1/ties), unusual rows, fresh, into out= the input, into output rows that
+    start anywhere in a cache line, and into an output off a float's alignment."""
+    rng = np.random.default_rng(classes + 1)
+    rows = (8 << 20) // (4 * classes) + 40
+    x = (rng.standard_normal((rows, classes)) * 3).astype(np.float32)
+    _unusual_rows(x[:14], 30000)
+    ties = {}
+    for i in range(14, 40):  # confident rows: every other entry 40 below the max
+        top = np.float32(rng.uniform(-9000, 9000))
+        x[i] = top - 40
+        ties[i] = rng.choice(classes, 1 + i % 3, replace=False)
+        x[i, ties[i]] = top
+    small = max(1, (4 << 20) // (4 * classes))  # rows per call that does not stream
+    with np.errstate(all="ignore"):
+        for fn in (ce.softmax, ce.log_softmax):
+            want = np.concatenate([fn(x[a : a + small]) for a in range(0, rows, small)])
+            np.testing.assert_array_equal(fn(x), want)
+            in_place = x.copy()
+            fn(in_place, out=in_place)
+            np.testing.assert_array_equal(in_place, want)
+            wide = np.full((rows, classes + 3), 7, np.float32)
+            fn(x, out=wide[:, 1 : classes + 1])
+            np.testing.assert_array_equal(wide[:, 1 : classes + 1], want)
+            assert (wide[:, [0, classes + 1, classes + 2]] == 7).all()
+            raw = np.zeros(rows * classes * 4 + 2, np.uint8)
+            off = np.frombuffer(raw.data, np.float32, rows * classes, offset=2).reshape(rows, classes)
+            assert not off.flags.aligned
+            fn(x, out=off)
+            np.testing.assert_array_equal(off, want)
+            if fn is ce.softmax:
+                for i, at in ties.items():
+                    assert (want[i, at] == np.float32(1 / len(at))).all()

@@ -47,6 +47,15 @@ CE_INLINE int CE_F(ce_stream_rows)(npy_intp rows, npy_intp n)
     return n * CE_SZG >= CE_STREAM_ROW_BYTES && (double)rows * (double)(n * CE_SZG) >= CE_STREAM_MIN_BYTES;
 }
 
+/* ce_stream_rows for the block of rows [r0, r1) of an output (row stride rs bytes) that is not fresh: the
+ * page in the block's middle, which no other thread writes, is in memory already (ce_page_not_resident; the
+ * first page of a fresh array holds the allocator's header) */
+CE_INLINE int CE_F(ce_stream_block)(npy_intp rows, npy_intp n, const char *out, npy_intp rs, npy_intp r0, npy_intp r1)
+{
+    if (!CE_F(ce_stream_rows)(rows, n)) return 0;
+    return !ce_page_not_resident(out + r0 * rs + (r1 - r0) * rs / 2 + n * CE_SZG / 2);
+}
+
 #ifdef CE_WIDEN_ROW
 /* ---------------------------------------------------------------------------------------------------
  * Staged half rows: a half row is widened once into a float32 scratch row (taking its max on the way,
@@ -162,7 +171,8 @@ CE_INLINE int CE_F(ce_transform_row_impl)(const void *pp, npy_intp i, CE_T m_kno
     CE_T kinv = inv * st.kept.ks;   /* for the kept exps */
     int confident = st.s == st.cnt;
     if (keep && p->unscaled) {   /* the caller scales (ce_unscaled_row) */
-        *p->unscaled = (ce_unscaled_row){1, (float)kinv, -1, NULL};
+        ce_unscaled_row *const u = p->unscaled;   /* (its kept row and the row stored behind stay) */
+        u->unscaled = 1; u->coef = (float)kinv; u->keep = -1; u->confident = confident; u->max_coef = (float)inv;
     } else if (keep) {
         CE_F(ce_kept_scale_row)(y, keep, n, inv, kinv, confident);
     } else if (p->what == CE_ROW_SOFTMAX) {
@@ -216,33 +226,122 @@ CE_INLINE int CE_F(ce_half_lse_direct)(const ce_transform_problem *p)
 }
 #endif
 
+#ifdef CE_NARROW_ROW
+#if CE_KEEP_EXPS
+/* What the sweep left of the previous row's output (ce_store_behind), stored: its last entries, or all of it
+ * where the sweep stored none (a row of another length, an output row off a float's alignment) */
+static void CE_F(ce_store_behind_rest)(ce_store_behind *b)
+{
+    CE_SG *const h = (CE_SG *)b->out;
+    if (!h || b->at >= b->n) return;
+    CE_NARROW_ROW(b->kept + b->at, h + b->at, b->n - b->at, b->coef, (npy_intp)b->keep - b->at, CE_NARROW_STREAM);
+    b->at = b->n;
+}
+#endif
+
+/* The row a row kernel left in u->kept (ce_xent_grad_rows_kept, ce_transform_rows) stored into the output row g:
+ * a half row's exps scaled while rounded; a float32 row the kernel finished (not left unscaled) as it is, one
+ * it left unscaled at its scale, a confident one first scaled in place as the kernel scales its own rows
+ * (ce_kept_value: its entries at the max take max_coef itself), its label entry (if any) left as it is.  With
+ * u->behind (float32 rows streamed), the row is left to the next row's sweep instead, once the previous
+ * row's rest is stored, and u->kept becomes the previous row's, free again. */
+CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n, int stream)
+{
+#if CE_KEEP_EXPS
+    float *k = u->kept;
+    if (u->unscaled && u->confident) {
+        const float ky = u->keep >= 0 ? k[u->keep] : 0.0f;
+        CE_F(ce_kept_scale_row)(k, k, n, u->max_coef, u->coef, 1);
+        if (u->keep >= 0) k[u->keep] = ky;
+        u->coef = 1.0f;
+    }
+    const float coef = u->unscaled ? u->coef : 1.0f;
+    const npy_intp keep = u->unscaled ? (npy_intp)u->keep : -1;
+    ce_store_behind *const b = u->behind;
+    if (b) {
+        CE_F(ce_store_behind_rest)(b);
+        u->kept = b->kept;
+        *b = (ce_store_behind){k, g, n, 0, coef, keep};
+    } else {
+        CE_NARROW_ROW(k, g, n, coef, keep, stream ? CE_NARROW_STREAM : 0);
+    }
+#else
+    /* finite exps and coef: as in ce_store_scratch_row */
+    if (u->unscaled)
+        CE_NARROW_ROW(u->kept, g, n, u->coef, (npy_intp)u->keep,
+                      (stream ? CE_NARROW_STREAM : 0) | (isfinite(u->coef) ? CE_NARROW_FINITE : 0));
+#endif
+    u->unscaled = 0;
+}
+#endif
+
+#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
+/* Whether float32 softmax / log_softmax rows [r0, r1) are computed into a kept row of their own, which stays in
+ * the cache, and streamed into their output rows (ce_stream_block), as the loss+grad's long rows are: plain
+ * stores read each output line from memory before writing it (into out=, one thread: softmax 0.80-0.97x the
+ * time, log_softmax 0.74-0.99x, docs/performance.md) */
+CE_INLINE int CE_F(ce_transform_rows_streamed)(const ce_transform_problem *p, npy_intp r0, npy_intp r1)
+{
+    return p->what != CE_ROW_LSE && p->y_cs == CE_SZG && CE_F(ce_stream_block)(p->rows, p->cols, p->y, p->y_rs, r0, r1);
+}
+#endif
+
 /* Rows [blk R, blk R + R), R = ce_block_rows, as ce_xent_rows_direct: each logsumexp row's statistics sweep
  * takes the max of the next contiguous row, whose read from memory then overlaps this row's exps (and, where
  * that pays, prefetches the rows after it: ce_pf_next_row); softmax and log_softmax rows do so from
  * CE_TRANSFORM_CARRY_MIN bytes on.  Half rows carry as logsumexp rows where ce_half_lse_direct, else go one at a
- * time (staged). */
+ * time (staged).  Long float32 softmax and log_softmax rows are streamed out of a kept row
+ * (ce_transform_rows_streamed). */
 CE_CLONES static int CE_F(ce_transform_rows)(const void *pp, npy_intp blk)
 {
     const ce_transform_problem *p = (const ce_transform_problem *)pp;
     const npy_intp R = ce_block_rows(p->pipe_rows, p->rows, p->cols), r0 = blk * R;
-    const npy_intp r1 = p->rows - r0 < R ? p->rows : r0 + R;
+    const npy_intp r1 = p->rows - r0 < R ? p->rows : r0 + R, n = p->cols;
     int res = 0;
 #ifdef CE_WIDEN_ROW
     const int carry = CE_F(ce_half_lse_direct)(p);
 #else
-    const int carry = p->x_cs == CE_SZ && (p->what == CE_ROW_LSE || p->cols * CE_SZ >= CE_TRANSFORM_CARRY_MIN);
+    const int carry = p->x_cs == CE_SZ && (p->what == CE_ROW_LSE || n * CE_SZ >= CE_TRANSFORM_CARRY_MIN);
 #endif
-    if (!carry) {
-        for (npy_intp i = r0; i < r1; i++) res |= CE_F(ce_transform_row)(pp, i);
-        return res;
+#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
+    /* the row kernel's output row is the kept row (a softmax row left unscaled, scaled while streamed out);
+     * without its memory, the rows go straight into their output rows */
+    float *const kept = CE_F(ce_transform_rows_streamed)(p, r0, r1) ? (float *)malloc((size_t)n * sizeof(float)) : NULL;
+    ce_unscaled_row u = {0, 0.0f, -1, kept, 0, 0.0f, NULL};
+    ce_transform_problem kq;
+    if (kept) {
+        kq = *p;
+        kq.y = (char *)kept; kq.y_rs = 0;
+        kq.unscaled = p->what == CE_ROW_SOFTMAX ? &u : NULL;
+        pp = &kq;
     }
+#else
+    float *const kept = NULL;
+#endif
     CE_T m = (CE_T)NAN;
     for (npy_intp i = r0; i < r1; i++) {
-        CE_T mn = (CE_T)NAN;
-        const CE_S *nx = i + 1 < r1 ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
-        res |= CE_F(ce_transform_row_carry)(pp, i, m, nx, &mn);
-        m = mn;
+        CE_SG *const y = CE_ROW(CE_SG, p->y, p->y_rs, i);
+        if (kept) CE_F(ce_prefetch_row_end)((const char *)y, n);
+        if (carry) {
+            CE_T mn = (CE_T)NAN;
+            const CE_S *nx = i + 1 < r1 ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
+            res |= CE_F(ce_transform_row_carry)(pp, i, m, nx, &mn);
+            m = mn;
+        } else {
+            res |= CE_F(ce_transform_row)(pp, i);
+        }
+#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
+        if (kept) CE_F(ce_store_kept_row)(&u, y, n, 1);
+#else
+        (void)y;
+#endif
     }
+#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
+    if (kept) {
+        ce_stream_fence();
+        free(kept);
+    }
+#endif
     return res;
 }
 
@@ -488,55 +587,6 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
  * ahead: ce_grad_rows_prefetched.)  A row its kernel left unscaled in the caller's float32 row
  * (p->unscaled->kept, ce_xent_grad_rows_kept) is scaled while stored into its output row: rounded into a half
  * row, or streamed into a long float32 row. */
-#ifdef CE_NARROW_ROW
-#if CE_KEEP_EXPS
-/* What the sweep left of the previous row's output (ce_store_behind), stored: its last entries, or all of it
- * where the sweep stored none (a row of another length, an output row off a float's alignment) */
-static void CE_F(ce_store_behind_rest)(ce_store_behind *b)
-{
-    CE_SG *const h = (CE_SG *)b->out;
-    if (!h || b->at >= b->n) return;
-    CE_NARROW_ROW(b->kept + b->at, h + b->at, b->n - b->at, b->coef, (npy_intp)b->keep - b->at, CE_NARROW_STREAM);
-    b->at = b->n;
-}
-#endif
-
-/* The row a row kernel left in u->kept (ce_xent_grad_rows_kept) stored into the output row g: a half row's
- * exps scaled while rounded; a float32 row the kernel finished (not left unscaled) as it is, one it left
- * unscaled at its scale, a confident one first scaled in place as the kernel scales its own rows
- * (ce_kept_value: its entries at the max take max_coef itself), its label entry left as it is.  With
- * u->behind (float32 rows streamed), the row is left to the next row's sweep instead, once the previous
- * row's rest is stored, and u->kept becomes the previous row's, free again. */
-CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n, int stream)
-{
-#if CE_KEEP_EXPS
-    float *k = u->kept;
-    if (u->unscaled && u->confident) {
-        const float ky = k[u->keep];
-        CE_F(ce_kept_scale_row)(k, k, n, u->max_coef, u->coef, 1);
-        k[u->keep] = ky;
-        u->coef = 1.0f;
-    }
-    const float coef = u->unscaled ? u->coef : 1.0f;
-    const npy_intp keep = u->unscaled ? (npy_intp)u->keep : -1;
-    ce_store_behind *const b = u->behind;
-    if (b) {
-        CE_F(ce_store_behind_rest)(b);
-        u->kept = b->kept;
-        *b = (ce_store_behind){k, g, n, 0, coef, keep};
-    } else {
-        CE_NARROW_ROW(k, g, n, coef, keep, stream ? CE_NARROW_STREAM : 0);
-    }
-#else
-    /* finite exps and coef: as in ce_store_scratch_row */
-    if (u->unscaled)
-        CE_NARROW_ROW(u->kept, g, n, u->coef, (npy_intp)u->keep,
-                      (stream ? CE_NARROW_STREAM : 0) | (isfinite(u->coef) ? CE_NARROW_FINITE : 0));
-#endif
-    u->unscaled = 0;
-}
-#endif
-
 CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
     if (CE_F(ce_is_sparse_forward)(p)) return CE_F(ce_xent_sparse_fwd_rows)(p, r0, r1);
@@ -694,15 +744,16 @@ CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0
 #endif
 }
 
-/* Whether float32 rows of ce_is_sparse_grad stream their gradient rows out of a kept row (ce_xent_grad_rows_kept):
- * long rows in large calls (ce_stream_rows: from 600 classes).  Shorter rows keep their exps in the gradient
- * row, in the cache (streaming rows of 500 classes measured even to 6% slower on an Intel Xeon). */
-CE_INLINE int CE_F(ce_grad_rows_streamed)(const ce_xent_problem *p)
+/* Whether float32 rows [r0, r1) of ce_is_sparse_grad stream their gradient rows out of a kept row
+ * (ce_xent_grad_rows_kept): long rows in large calls (ce_stream_rows: from 600 classes) into an output that is
+ * not fresh (ce_stream_block).  Shorter rows keep their exps in the gradient row, in the cache (streaming rows
+ * of 500 classes measured even to 6% slower on an Intel Xeon). */
+CE_INLINE int CE_F(ce_grad_rows_streamed)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
 #if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
-    return CE_F(ce_is_sparse_grad)(p) && CE_F(ce_stream_rows)(p->rows, p->cols);
+    return CE_F(ce_is_sparse_grad)(p) && CE_F(ce_stream_block)(p->rows, p->cols, p->grad, p->g_rs, r0, r1);
 #else
-    (void)p;
+    (void)p; (void)r0; (void)r1;
     return 0;
 #endif
 }
@@ -745,7 +796,7 @@ CE_CLONES static int CE_F(ce_xent_rows)(const void *pp, npy_intp blk)
     }
 #endif
     if (p->t_f32) return CE_F(ce_xent_rows_no_memory)(p, r0, r1);
-    if (CE_F(ce_grad_rows_streamed)(p)) {
+    if (CE_F(ce_grad_rows_streamed)(p, r0, r1)) {
         int res = CE_F(ce_xent_grad_rows_kept)(p, r0, r1);
         if (res >= 0) return res;
     }

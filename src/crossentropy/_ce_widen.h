@@ -71,6 +71,30 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
 #define CE_STREAM_MIN_BYTES ((double)(8 << 20))
 #define CE_BEHIND_MAX_BYTES (256 << 10)
 
+/* Whether the memory page holding `at` is known not to be in memory: an output NumPy has just allocated, whose
+ * pages the operating system zeroes at their first write, leaving the zeroed lines in the cache.  Such rows
+ * are stored through the cache: non-temporal stores would first write those lines back to memory (a fresh
+ * float32 loss+grad, one thread, takes 0.88-0.97x the time streamed, docs/performance.md).  The mincore system
+ * call reads the page table, never the memory; elsewhere than Linux, 0. */
+#if defined(__linux__)
+#include <unistd.h>
+/* as <sys/mman.h> declares it outside strict ISO C (the tests' -std=c11 builds) */
+int mincore(void *start, size_t length, unsigned char *vec);
+#endif
+static int ce_page_not_resident(const void *at)
+{
+#if defined(__linux__)
+    const long page = sysconf(_SC_PAGESIZE);
+    unsigned char in_memory = 1;
+    if (page <= 0) return 0;
+    void *start = (void *)((uintptr_t)at & ~(uintptr_t)(page - 1));
+    return mincore(start, 1, &in_memory) == 0 && !(in_memory & 1);
+#else
+    (void)at;
+    return 0;
+#endif
+}
+
 #if CE_WIDEN_X86
 /* In the loops below, max(v, m) returns m when v is NaN (the second operand wins unordered compares), so
  * NaN never enters m; two accumulators, as one max's latency would bound the loop. */

@@ -74,8 +74,8 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
 /* Whether the memory page holding `at` is known not to be in memory: an output NumPy has just allocated, whose
  * pages the operating system zeroes at their first write, leaving the zeroed lines in the cache.  Such rows
  * are stored through the cache: non-temporal stores would first write those lines back to memory (a fresh
- * float32 loss+grad, one thread, takes 0.88-0.97x the time streamed, docs/performance.md).  The mincore system
- * call reads the page table, never the memory; elsewhere than Linux, 0. */
+ * float32 loss+grad through the cache, one thread: 0.88-0.97x its time streamed, docs/performance.md).  The
+ * mincore system call reads the page table, never the memory; elsewhere than Linux, 0. */
 #if defined(__linux__)
 #include <unistd.h>
 /* as <sys/mman.h> declares it outside strict ISO C (the tests' -std=c11 builds) */

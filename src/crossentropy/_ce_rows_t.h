@@ -275,16 +275,19 @@ CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n,
 }
 #endif
 
-#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
 /* Whether float32 softmax / log_softmax rows [r0, r1) are computed into a kept row of their own, which stays in
  * the cache, and streamed into their output rows (ce_stream_block), as the loss+grad's long rows are: plain
  * stores read each output line from memory before writing it (into out=, one thread: softmax 0.80-0.97x the
  * time, log_softmax 0.74-0.99x, docs/performance.md) */
 CE_INLINE int CE_F(ce_transform_rows_streamed)(const ce_transform_problem *p, npy_intp r0, npy_intp r1)
 {
+#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
     return p->what != CE_ROW_LSE && p->y_cs == CE_SZG && CE_F(ce_stream_block)(p->rows, p->cols, p->y, p->y_rs, r0, r1);
-}
+#else
+    (void)p; (void)r0; (void)r1;
+    return 0;
 #endif
+}
 
 /* Rows [blk R, blk R + R), R = ce_block_rows, as ce_xent_rows_direct: each logsumexp row's statistics sweep
  * takes the max of the next contiguous row, whose read from memory then overlaps this row's exps (and, where
@@ -303,7 +306,6 @@ CE_CLONES static int CE_F(ce_transform_rows)(const void *pp, npy_intp blk)
 #else
     const int carry = p->x_cs == CE_SZ && (p->what == CE_ROW_LSE || n * CE_SZ >= CE_TRANSFORM_CARRY_MIN);
 #endif
-#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
     /* the row kernel's output row is the kept row (a softmax row left unscaled, scaled while streamed out);
      * without its memory, the rows go straight into their output rows */
     float *const kept = CE_F(ce_transform_rows_streamed)(p, r0, r1) ? (float *)malloc((size_t)n * sizeof(float)) : NULL;
@@ -315,9 +317,6 @@ CE_CLONES static int CE_F(ce_transform_rows)(const void *pp, npy_intp blk)
         kq.unscaled = p->what == CE_ROW_SOFTMAX ? &u : NULL;
         pp = &kq;
     }
-#else
-    float *const kept = NULL;
-#endif
     CE_T m = (CE_T)NAN;
     for (npy_intp i = r0; i < r1; i++) {
         CE_SG *const y = CE_ROW(CE_SG, p->y, p->y_rs, i);
@@ -330,18 +329,14 @@ CE_CLONES static int CE_F(ce_transform_rows)(const void *pp, npy_intp blk)
         } else {
             res |= CE_F(ce_transform_row)(pp, i);
         }
-#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
+#ifdef CE_NARROW_ROW
         if (kept) CE_F(ce_store_kept_row)(&u, y, n, 1);
-#else
-        (void)y;
 #endif
     }
-#if defined(CE_NARROW_ROW) && !defined(CE_WIDEN_ROW)
     if (kept) {
         ce_stream_fence();
         free(kept);
     }
-#endif
     return res;
 }
 

@@ -35,6 +35,13 @@ CE_INLINE void ce_tile_transpose_f64(const char *src, npy_intp ss, char *dst, np
     memcpy(dst, &o0, sizeof o0);
     memcpy(dst + ds, &o1, sizeof o1);
 }
+
+/* the tile of elements of `size` bytes (4 or 8, a constant at each call site) */
+CE_INLINE void ce_tile_transpose(const char *src, npy_intp ss, char *dst, npy_intp ds, const int size)
+{
+    if (size == 4) ce_tile_transpose_f32(src, ss, dst, ds);
+    else ce_tile_transpose_f64(src, ss, dst, ds);
+}
 #undef CE_SHUF
 #else
 #define CE_TILES 0
@@ -51,15 +58,17 @@ CE_INLINE void ce_transpose(const char *src, npy_intp ss, char *dst, npy_intp ds
     const npy_intp sz = size;
 #if CE_TILES
     if (rows >= w && cols >= w) {
+        /* a row of tiles by pointer steps: the tile origin computed per tile took more instructions than the
+         * tile's shuffles and stores */
+        const int whole = cols - cols % w;   /* columns in whole tiles; the rest ends with the tile at cols - w */
+        const npy_intp s_step = w * sz, d_step = w * ds;
         for (int r0 = 0; r0 < rows; r0 += w) {
             const int r = r0 + w <= rows ? r0 : rows - w;
-            for (int c0 = 0; c0 < cols; c0 += w) {
-                const int c = c0 + w <= cols ? c0 : cols - w;
-                const char *s = src + r * ss + c * sz;
-                char *d = dst + c * ds + r * sz;
-                if (size == 4) ce_tile_transpose_f32(s, ss, d, ds);
-                else ce_tile_transpose_f64(s, ss, d, ds);
-            }
+            const char *s = src + r * ss;
+            char *d = dst + r * sz;
+            for (int c = 0; c < whole; c += w, s += s_step, d += d_step) ce_tile_transpose(s, ss, d, ds, size);
+            if (whole < cols)   /* the last tile, overlapping the one before */
+                ce_tile_transpose(src + r * ss + (cols - w) * sz, ss, dst + (cols - w) * ds + r * sz, ds, size);
         }
         return;
     }

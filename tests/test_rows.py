@@ -210,6 +210,23 @@ def test_few_class_block_rows_do_not_depend_on_their_neighbours(dtype, classes):
             np.testing.assert_array_equal(grad, np.concatenate([a[1] for a in alone]))
 
 
+def _long_rows(classes, rng, at_max):
+    """Rows for the streaming tests: a call writing 8 MiB and 40 rows more, with a label per row, unusual rows
+    first, then confident rows (every other entry 40 below the max, at many magnitudes) whose max sits at
+    at_max(i, labels); and the rows per call that does not stream."""
+    rows = (8 << 20) // (4 * classes) + 40
+    x = (rng.standard_normal((rows, classes)) * 3).astype(np.float32)
+    labels = rng.integers(0, classes, rows)
+    _unusual_rows(x[:14], 30000)
+    ties = {}
+    for i in range(14, 40):
+        top = np.float32(rng.uniform(-9000, 9000))
+        x[i] = top - 40
+        ties[i] = at_max(i, labels)
+        x[i, ties[i]] = top
+    return x, labels, ties, max(1, (4 << 20) // (4 * classes))
+
+
 @pytest.mark.parametrize("classes", [500, 600, 1000, 2000, 4096, 50257, 70001])
 def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
     """A float32 loss+grad of rows of 600 classes and more (500: kept in the cache) in a call writing 8 MiB or
@@ -222,17 +239,12 @@ def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
     import crossentropy.torch as ctorch
 
     rng = np.random.default_rng(classes)
-    rows = (8 << 20) // (4 * classes) + 40
-    x = (rng.standard_normal((rows, classes)) * 3).astype(np.float32)
-    labels = rng.integers(0, classes, rows)
-    _unusual_rows(x[:14], 30000)
-    for i in range(14, 40):  # confident rows: every other entry 40 below the max
-        top = np.float32(rng.uniform(-9000, 9000))
-        x[i] = top - 40
-        at = [labels[i]] if i % 3 == 0 else rng.choice(classes, 1 + i % 3, replace=False)
-        x[i, at] = top
+    # confident rows: the label at the max (every third), or one to three entries at the max
+    x, labels, _, small = _long_rows(
+        classes, rng, lambda i, lab: [lab[i]] if i % 3 == 0 else rng.choice(classes, 1 + i % 3, replace=False)
+    )
+    rows = len(x)
     labels[[5, 17]] = -100
-    small = max(1, (4 << 20) // (4 * classes))  # rows per call that does not stream
     with np.errstate(all="ignore"):
         loss, grad = ctorch.cross_entropy(x, labels, reduction="none", return_grad=True)
         for a in range(0, rows, small):
@@ -267,16 +279,8 @@ def test_long_softmax_rows_streamed_as_the_rows_alone(classes):
     entries at the max: each exactly 1/ties), unusual rows, fresh, into out= the input, into output rows that
     start anywhere in a cache line, and into an output off a float's alignment."""
     rng = np.random.default_rng(classes + 1)
-    rows = (8 << 20) // (4 * classes) + 40
-    x = (rng.standard_normal((rows, classes)) * 3).astype(np.float32)
-    _unusual_rows(x[:14], 30000)
-    ties = {}
-    for i in range(14, 40):  # confident rows: every other entry 40 below the max
-        top = np.float32(rng.uniform(-9000, 9000))
-        x[i] = top - 40
-        ties[i] = rng.choice(classes, 1 + i % 3, replace=False)
-        x[i, ties[i]] = top
-    small = max(1, (4 << 20) // (4 * classes))  # rows per call that does not stream
+    x, _, ties, small = _long_rows(classes, rng, lambda i, _: rng.choice(classes, 1 + i % 3, replace=False))
+    rows = len(x)
     with np.errstate(all="ignore"):
         for fn in (ce.softmax, ce.log_softmax):
             want = np.concatenate([fn(x[a : a + small]) for a in range(0, rows, small)])

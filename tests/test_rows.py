@@ -227,15 +227,15 @@ def _long_rows(classes, rng, at_max):
     return x, labels, ties, max(1, (4 << 20) // (4 * classes))
 
 
-@pytest.mark.parametrize("classes", [500, 600, 1000, 2000, 4096, 50257, 70001])
+@pytest.mark.parametrize("classes", [500, 600, 1000, 2000, 4096, 50257, 70001, 140000])
 def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
     """A float32 loss+grad of rows of 600 classes and more (500: kept in the cache) in a call writing 8 MiB or
     more into an output already in memory (a fresh one is written through the cache) keeps each row's exps in a
     row of its own and streams the gradient rows out (ce_grad_rows_streamed), each during the next row's exps
-    (rows up to 64Ki classes) or after its own: losses and gradients equal those of the same rows in calls too
-    small to stream, bit for bit, also for confident rows (the label at the max or not, ties at the max, at many
-    magnitudes), unusual rows, ignored and bad labels, into out= the logits, and into gradient rows that start
-    anywhere in a cache line."""
+    (rows up to a quarter of the L2 cache: 64Ki classes with 1 MiB of L2, 128Ki with 2 MiB) or after its own:
+    losses and gradients equal those of the same rows in calls too small to stream, bit for bit, also for
+    confident rows (the label at the max or not, ties at the max, at many magnitudes), unusual rows, ignored and
+    bad labels, into out= the logits, and into gradient rows that start anywhere in a cache line."""
     import crossentropy.torch as ctorch
 
     rng = np.random.default_rng(classes)

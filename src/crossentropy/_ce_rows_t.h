@@ -721,7 +721,7 @@ CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0
     /* streamed float32 rows keep two: the row the sweep computes, and the row it stores meanwhile */
     const npy_intp len = p->cols > 0 ? p->cols : 1;
     const int behind = CE_KEEP_EXPS && CE_F(ce_stream_rows)(p->rows, p->cols) &&
-                       len * (npy_intp)sizeof(float) <= CE_BEHIND_MAX_BYTES;
+                       len * (npy_intp)sizeof(float) <= ce_behind_max_bytes();
     float *kept = (float *)malloc((size_t)(behind ? 2 * len : len) * sizeof(float));
     if (!kept) return -1;
     ce_unscaled_row unscaled = {0, 0.0f, -1, kept, 0, 0.0f, NULL};

@@ -59,7 +59,7 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
  * with non-temporal stores (ce_stream_rows): without the read for ownership that costs half the memory traffic
  * (2048x50257 float16 loss+grad into out=, one thread: about 1.2x -> 1.05x float32's time).  The sparse
  * loss+grad stores each such row during the next row's exps (ce_store_behind), for rows of up to
- * CE_BEHIND_MAX_BYTES of float32: longer ones, whose two scratch rows would not stay in L2, after their own.
+ * ce_behind_max_bytes() of float32: longer ones, whose two scratch rows would not stay in L2, after their own.
  * Shorter rows and smaller outputs stay in the cache (from 2000 bytes, float32 rows of 500 classes, streaming
  * measured even to 6% slower; from 2400, 1-21% faster than in the cache: docs/performance.md). */
 #define CE_STREAM_ROW_BYTES 2400
@@ -69,7 +69,7 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
 #define CE_NARROW_STREAM 1
 #define CE_NARROW_FINITE 2
 #define CE_STREAM_MIN_BYTES ((double)(8 << 20))
-#define CE_BEHIND_MAX_BYTES (256 << 10)
+#define CE_BEHIND_DEFAULT_BYTES (256 << 10)
 
 /* Whether the memory page holding `at` is known not to be in memory: an output NumPy has just allocated, whose
  * pages the operating system zeroes at their first write, leaving the zeroed lines in the cache.  Such rows
@@ -93,6 +93,24 @@ static int ce_page_not_resident(const void *at)
     (void)at;
     return 0;
 #endif
+}
+
+/* The longest float32 row, in bytes, stored during the next row's exps (ce_store_behind): a quarter of the L2
+ * cache, so that the two scratch rows fill half of it (AVX2, 2 MiB of L2: 512x128256 into out= 0.91-0.95x its
+ * time stored after its own row; with 1 MiB, 512x128256 lost 5-10%: docs/performance.md); where the L2's
+ * size is not known, CE_BEHIND_DEFAULT_BYTES. */
+static inline int ce_behind_query(void)
+{
+#if defined(__linux__) && defined(_SC_LEVEL2_CACHE_SIZE)
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 > 0 && l2 <= (1L << 30)) return (int)(l2 / 4);
+#endif
+    return CE_BEHIND_DEFAULT_BYTES;
+}
+static inline int ce_behind_max_bytes(void)
+{
+    static int answer = -1;
+    return ce_ask_once(&answer, ce_behind_query);
 }
 
 #if CE_WIDEN_X86

@@ -65,7 +65,8 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
 #define CE_STREAM_ROW_BYTES 2400
 /* How a row is narrowed (the last argument of CE_NARROW_ROW, bits): CE_NARROW_STREAM, non-temporal stores where
  * they pay (CE_STREAM_ROW_BYTES), followed by ce_stream_fence() before the results are read; CE_NARROW_FINITE,
- * the caller knows the row and its scale finite, so the AVX2 bfloat16 rounding leaves out its row check */
+ * the caller knows the row and its scale finite, so the bfloat16 roundings on the bits leave out their NaN test
+ * (and the AVX2 one its row check) */
 #define CE_NARROW_STREAM 1
 #define CE_NARROW_FINITE 2
 #define CE_STREAM_MIN_BYTES ((double)(8 << 20))
@@ -197,6 +198,16 @@ __attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_round_avx512
 __attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const float *f, __m512 s)
 {
     return ce_bf16x16_round_avx512(_mm512_mul_ps(_mm512_loadu_ps(f), s));
+}
+
+/* The same for products that cannot be NaN (CE_NARROW_FINITE): without the NaN test and masked move.
+ * Infinities and overflows round as above. */
+__attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_no_nan_avx512(const float *f, __m512 s)
+{
+    __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(f), s));
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
+                                 _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
 }
 
 #if CE_WIDEN_BF16_INSN
@@ -344,8 +355,20 @@ __attribute__((target("avx2"))) static inline void ce_tail_copy_256(float *fb, c
                          _mm256_set_m128i(CVT((q) + 24, SC(j + 24, AT, 8)), CVT((q) + 16, SC(j + 16, AT, 8)))))
 CE_NARROW_VECTOR(ce_narrow_row_f16_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps, ce_scale_at_512,
                  _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_f16x16_avx512, ce_st_f16_bits, ce_tail_copy_512)
-CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps, ce_scale_at_512,
-                 _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16, ce_tail_copy_512)
+CE_NARROW_VECTOR(ce_narrow_row_bf16_nan_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps,
+                 ce_scale_at_512, _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_avx512, ce_st_bf16,
+                 ce_tail_copy_512)
+CE_NARROW_VECTOR(ce_narrow_row_bf16_no_nan_avx512, "avx512f", uint16_t, 16, 32, __m512, _mm512_set1_ps,
+                 ce_scale_at_512, _mm256_storeu_si256, CE_ONE_512, CE_LINE_512, ce_bf16x16_no_nan_avx512, ce_st_bf16,
+                 ce_tail_copy_512)
+/* Only rows the caller knows finite take the rounding without the NaN test: on this path checking the row
+ * first would cost about what the test does */
+__attribute__((target("avx512f"))) static void ce_narrow_row_bf16_avx512(const float *f, uint16_t *h, npy_intp n,
+                                                                         float s, npy_intp keep, int how)
+{
+    if (how & CE_NARROW_FINITE) ce_narrow_row_bf16_no_nan_avx512(f, h, n, s, keep, how);
+    else ce_narrow_row_bf16_nan_avx512(f, h, n, s, keep, how);
+}
 #if CE_WIDEN_BF16_INSN
 CE_NARROW_VECTOR(ce_narrow_row_bf16_avx512bf16, "avx512f,avx512dq,avx512bf16", uint16_t, 16, 32, __m512,
                  _mm512_set1_ps, ce_scale_at_512, _mm256_storeu_si256, CE_ONE_512, CE_LINE_512,

@@ -3,8 +3,8 @@
  * alignments and tails, and short rows; for narrowing (float16 and bfloat16, plain and streaming stores,
  * unscaled and scaled, with one entry kept unscaled) every float16 value, the midpoints between neighbours
  * (ties), values between them, float32 subnormals and the largest float32 values (ties to infinity).  The AVX2
- * bfloat16 rounding for rows without NaN (path 4) runs on the same rows with their NaN replaced, and the row
- * check that chooses it on rows with one NaN or infinity at every position.
+ * and AVX-512 bfloat16 roundings for rows without NaN (paths 4 and 5) run on the same rows with their NaN
+ * replaced, and the AVX2 row check that chooses its rounding on rows with one NaN or infinity at every position.
  * Built and run by tests/test_half.py::test_widening_paths_agree; prints the mismatches, exits 1 on any. */
 #include <numpy/npy_common.h>
 #include <stdio.h>
@@ -98,11 +98,11 @@ int main(void)
         for (int ki = 0; ki < 8; ki++) {
             const float s = scales[si];
             for (int bf = 0; bf < 2; bf++) {
-                for (int path = 1; path <= 4; path++) {
+                for (int path = 1; path <= 5; path++) {
                     if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16)) ||
-                        (path == 4 && (!bf || !avx2)))
+                        (path == 4 && (!bf || !avx2)) || (path == 5 && (!bf || !avx512)))
                         continue;
-                    const float *row = path == 4 ? no_nan : f;
+                    const float *row = path >= 4 ? no_nan : f;
                     if (bf) ce_narrow_row_bf16_bits(row, nref, k, s, keeps[ki]);
                     else ce_narrow_row_f16_bits(row, nref, k, s, keeps[ki]);
                     for (int stream = 0; stream < 2; stream++) {
@@ -114,6 +114,9 @@ int main(void)
                                                                                    keep, stream);
                         else if (path == 4)
                             ce_narrow_row_bf16_no_nan_avx2(row + off, ngot + off, k - off, s, keep, stream);
+                        else if (path == 5)   /* rows the caller knows finite */
+                            ce_narrow_row_bf16_avx512(row + off, ngot + off, k - off, s, keep,
+                                                      stream | CE_NARROW_FINITE);
 #if CE_WIDEN_BF16_INSN
                         else if (path == 3)
                             ce_narrow_row_bf16_avx512bf16(f + off, ngot + off, k - off, s, keep, stream);
@@ -140,8 +143,10 @@ int main(void)
     /* short rows (the vector tail alone) and a keep in the tail, narrowed into a row of guards */
     for (npy_intp n = 1; n <= 40; n++) {
         for (int bf = 0; bf < 2; bf++) {
-            for (int path = 1; path <= 3; path++) {
-                if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16))) continue;
+            for (int path = 1; path <= 5; path++) {
+                if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16)) ||
+                    path == 4 || (path == 5 && (!bf || !avx512)))
+                    continue;
                 npy_intp keep = n / 2;
                 for (npy_intp j = 0; j < n + 16; j++) ngot[j] = 0xabcd;
                 if (bf) ce_narrow_row_bf16_bits(f + 7, nref, n, 0.3f, keep);
@@ -150,6 +155,7 @@ int main(void)
 #if CE_WIDEN_BF16_INSN
                 else if (path == 3) ce_narrow_row_bf16_avx512bf16(f + 7, ngot, n, 0.3f, keep, 0);
 #endif
+                else if (path == 5) ce_narrow_row_bf16_avx512(f + 7, ngot, n, 0.3f, keep, CE_NARROW_FINITE);
                 else (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + 7, ngot, n, 0.3f, keep, 0);
                 for (npy_intp j = 0; j < n + 16; j++) {
                     int ok = j < n ? ngot[j] == nref[j] : ngot[j] == 0xabcd;

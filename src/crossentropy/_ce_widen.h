@@ -183,12 +183,25 @@ __attribute__((target("avx512f"))) static inline __m256i ce_f16x16_avx512(const 
     return _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(f), s), CE_ROUND_NEAREST);
 }
 
+/* float32 bits rounded to nearest even at bit 16, the bfloat16 in the high half (a NaN may come out an
+ * infinity: the callers below keep NaN quiet, or know there is none) */
+__attribute__((target("avx512f"))) static inline __m512i ce_bf16_round_bits_512(__m512i u)
+{
+    return _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
+                            _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)));
+}
+
+__attribute__((target("avx2"))) static inline __m256i ce_bf16_round_bits_256(__m256i u)
+{
+    return _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)),
+                            _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1)));
+}
+
 __attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_round_avx512(__m512 v)
 {
     __m512i u = _mm512_castps_si512(v);
     __m512i hi = _mm512_srli_epi32(u, 16);
-    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
-                                 _mm512_and_si512(hi, _mm512_set1_epi32(1)));
+    __m512i r = ce_bf16_round_bits_512(u);
     __mmask16 nan =
         _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
     r = _mm512_mask_mov_epi32(_mm512_srli_epi32(r, 16), nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
@@ -204,9 +217,7 @@ __attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_avx512(const
  * Infinities and overflows round as above. */
 __attribute__((target("avx512f"))) static inline __m256i ce_bf16x16_no_nan_avx512(const float *f, __m512 s)
 {
-    __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(f), s));
-    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
-                                 _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)));
+    __m512i r = ce_bf16_round_bits_512(_mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(f), s)));
     return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
 }
 
@@ -232,8 +243,7 @@ __attribute__((target("avx2"))) static inline __m128i ce_bf16x8_avx2(const float
 {
     __m256i u = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(f), s));
     __m256i hi = _mm256_srli_epi32(u, 16);
-    __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)),
-                                 _mm256_and_si256(hi, _mm256_set1_epi32(1)));
+    __m256i r = ce_bf16_round_bits_256(u);
     __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
     r = _mm256_blendv_epi8(_mm256_srli_epi32(r, 16), _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
     return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));   /* values < 2^16: exact */
@@ -245,9 +255,7 @@ __attribute__((target("avx2"))) static inline __m128i ce_bf16x8_no_nan_avx2(cons
 {
     const __m256i high_halves = _mm256_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1,
                                                  2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1);
-    __m256i u = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(f), s));
-    __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)),
-                                 _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1)));
+    __m256i r = ce_bf16_round_bits_256(_mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(f), s)));
     r = _mm256_shuffle_epi8(r, high_halves);
     return _mm256_castsi256_si128(_mm256_permute4x64_epi64(r, 0x08));   /* 64-bit lanes 0 and 2 */
 }

@@ -25,13 +25,45 @@ static uint16_t h[65536];
 static float ref[65536], got[65536], f[ROW_MAX], no_nan[ROW_MAX];
 static uint16_t nref[ROW_MAX], ngot[ROW_MAX];
 
+static int avx2, avx512, avx512bf16;
+
+/* Whether narrowing path `path` runs on this CPU, for bfloat16 (bf) or float16 rows: 1 AVX2, 2 AVX-512,
+ * 3 AVX512_BF16 (vcvtneps2bf16), 4 and 5 the AVX2 and AVX-512 bfloat16 roundings of rows without NaN */
+static int narrow_path_runs(int path, int bf)
+{
+    switch (path) {
+        case 1: return avx2;
+        case 2: return avx512;
+        case 3: return bf && avx512bf16;
+        case 4: return bf && avx2;
+        case 5: return bf && avx512;
+        default: return 0;
+    }
+}
+
+/* A row narrowed by path `path` (narrow_path_runs), as the kernels call it; how: CE_NARROW_STREAM or 0 */
+static void narrow_by_path(int path, int bf, const float *row, uint16_t *out, npy_intp n, float s, npy_intp keep,
+                           int how)
+{
+    switch (path) {
+        case 1: (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(row, out, n, s, keep, how); break;
+        case 2: (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(row, out, n, s, keep, how); break;
+#if CE_WIDEN_BF16_INSN
+        case 3: ce_narrow_row_bf16_avx512bf16(row, out, n, s, keep, how); break;
+#endif
+        case 4: ce_narrow_row_bf16_no_nan_avx2(row, out, n, s, keep, how); break;
+        case 5: ce_narrow_row_bf16_avx512(row, out, n, s, keep, how | CE_NARROW_FINITE); break;   /* known finite */
+        default: break;
+    }
+}
+
 int main(void)
 {
     int bad = 0;
     __builtin_cpu_init();
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-    int avx512 = __builtin_cpu_supports("avx512f");
-    int avx512bf16 = ce_has_avx512bf16();   /* path 3: bfloat16 narrowing by vcvtneps2bf16 */
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    avx512 = __builtin_cpu_supports("avx512f");
+    avx512bf16 = ce_has_avx512bf16();
     for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
     for (int off = 0; off < 3; off++) {
         npy_intp n = 65536 - off * 7;
@@ -99,9 +131,7 @@ int main(void)
             const float s = scales[si];
             for (int bf = 0; bf < 2; bf++) {
                 for (int path = 1; path <= 5; path++) {
-                    if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16)) ||
-                        (path == 4 && (!bf || !avx2)) || (path == 5 && (!bf || !avx512)))
-                        continue;
+                    if (!narrow_path_runs(path, bf)) continue;
                     const float *row = path >= 4 ? no_nan : f;
                     if (bf) ce_narrow_row_bf16_bits(row, nref, k, s, keeps[ki]);
                     else ce_narrow_row_f16_bits(row, nref, k, s, keeps[ki]);
@@ -109,21 +139,7 @@ int main(void)
                         npy_intp off = stream * 3;   /* an unaligned start: the streaming loop's head and tail */
                         npy_intp keep = keeps[ki] < 0 ? -1 : keeps[ki] - off;
                         memset(ngot, 0, sizeof ngot);
-                        if (path == 1)
-                            (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + off, ngot + off, k - off, s,
-                                                                                   keep, stream);
-                        else if (path == 4)
-                            ce_narrow_row_bf16_no_nan_avx2(row + off, ngot + off, k - off, s, keep, stream);
-                        else if (path == 5)   /* rows the caller knows finite */
-                            ce_narrow_row_bf16_avx512(row + off, ngot + off, k - off, s, keep,
-                                                      stream | CE_NARROW_FINITE);
-#if CE_WIDEN_BF16_INSN
-                        else if (path == 3)
-                            ce_narrow_row_bf16_avx512bf16(f + off, ngot + off, k - off, s, keep, stream);
-#endif
-                        else
-                            (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + off, ngot + off, k - off, s,
-                                                                                       keep, stream);
+                        narrow_by_path(path, bf, row + off, ngot + off, k - off, s, keep, stream);
                         ce_stream_fence();
                         for (npy_intp j = off; j < k; j++) {
                             int nan = row[j] != row[j];
@@ -143,20 +159,13 @@ int main(void)
     /* short rows (the vector tail alone) and a keep in the tail, narrowed into a row of guards */
     for (npy_intp n = 1; n <= 40; n++) {
         for (int bf = 0; bf < 2; bf++) {
-            for (int path = 1; path <= 5; path++) {
-                if ((path == 1 && !avx2) || (path == 2 && !avx512) || (path == 3 && (!bf || !avx512bf16)) ||
-                    path == 4 || (path == 5 && (!bf || !avx512)))
-                    continue;
+            for (int path = 1; path <= 5; path++) {   /* f[7, 47) holds no NaN: paths 4 and 5 run on it too */
+                if (!narrow_path_runs(path, bf)) continue;
                 npy_intp keep = n / 2;
                 for (npy_intp j = 0; j < n + 16; j++) ngot[j] = 0xabcd;
                 if (bf) ce_narrow_row_bf16_bits(f + 7, nref, n, 0.3f, keep);
                 else ce_narrow_row_f16_bits(f + 7, nref, n, 0.3f, keep);
-                if (path == 1) (bf ? ce_narrow_row_bf16_avx2 : ce_narrow_row_f16_avx2)(f + 7, ngot, n, 0.3f, keep, 0);
-#if CE_WIDEN_BF16_INSN
-                else if (path == 3) ce_narrow_row_bf16_avx512bf16(f + 7, ngot, n, 0.3f, keep, 0);
-#endif
-                else if (path == 5) ce_narrow_row_bf16_avx512(f + 7, ngot, n, 0.3f, keep, CE_NARROW_FINITE);
-                else (bf ? ce_narrow_row_bf16_avx512 : ce_narrow_row_f16_avx512)(f + 7, ngot, n, 0.3f, keep, 0);
+                narrow_by_path(path, bf, f + 7, ngot, n, 0.3f, keep, 0);
                 for (npy_intp j = 0; j < n + 16; j++) {
                     int ok = j < n ? ngot[j] == nref[j] : ngot[j] == 0xabcd;
                     if (!ok && bad++ < 5)

@@ -17,18 +17,26 @@ loss+grad (``sparse_softmax_cross_entropy_and_grad``), and for each alternative 
 ``alternative time / our time`` -- a ratio >= 1 means we are faster.  Alternatives, each only when
 importable (a bare NumPy install gets the NumPy rows):
 
-* naive NumPy: ``log(sum(exp(x - max))) + max - x[label]`` and ``softmax - onehot``;
+* naive NumPy: ``log(sum(exp(x - max))) + max - x[label]`` and ``softmax - onehot`` (float16 and
+  bfloat16 logits are copied to float32 first, inside the timed call: NumPy has no fast half math);
 * ``np.sum(x)``: one single-threaded pass over the array;
-* read floor: a multi-threaded read of the array (``np.add.reduce`` on disjoint row blocks in a
-  ``ThreadPoolExecutor``; NumPy releases the GIL) -- what memory bandwidth allows for any method
-  that reads the logits once;
+* read floor: a multi-threaded read of the array (its bytes as 8-byte words, ``np.bitwise_or.reduce``
+  on disjoint blocks in a ``ThreadPoolExecutor``; NumPy releases the GIL) -- what memory bandwidth
+  allows for any method that reads the logits once;
 * copy floor (loss+grad): a multi-threaded ``np.copyto`` of the array into a preallocated one, in
   row blocks -- read once, write once, the least a gradient can cost;
-* scikit-learn ``HalfMultinomialLoss`` (``loss`` / ``loss_gradient``, ``n_threads``);
+* call floor (0 rows): the same call on the first 0 rows of the arrays -- what NumPy's gufunc
+  machinery costs per call before any row is computed (the floor of small calls such as 32x10);
+* scikit-learn ``HalfMultinomialLoss`` (``loss`` / ``loss_gradient``, ``n_threads``; float32 and
+  float64 only);
 * PyTorch CPU ``F.cross_entropy(reduction="none")``, forward and forward+backward
-  (``torch.set_num_threads``);
+  (``torch.set_num_threads``), on tensors of the same dtype (``torch.bfloat16`` for bfloat16);
 * JAX ``jit`` on CPU (``jax.nn.logsumexp(x, 1) - x[arange, y]`` and its VJP).  JAX's XLA CPU
   thread pool cannot be resized at runtime: it uses all cores in every column.
+
+``--dtypes`` takes float32, float64, float16 and bfloat16 (bfloat16 needs ml_dtypes).  Half logits give
+a float32 loss and a gradient of their own dtype, and the floors read and copy the half array, so a half
+column's floors move half of float32's bytes.
 
 ``--plot FILE.png`` (needs matplotlib) draws the same records: time per element against the thread
 count for the first shape with at least 1000 classes, and against the number of classes at one thread,
@@ -40,8 +48,10 @@ gradient) is checked against ours once per shape; a mismatch is flagged with ``!
 """
 
 import argparse
+import functools
 import gc
 import importlib
+import operator
 import os
 import platform
 import sys
@@ -71,6 +81,30 @@ def _parse_shapes(shapes):
             s = (int(n), int(c))
         out.append((int(s[0]), int(s[1])))
     return out
+
+
+def _dtype(name):
+    """A NumPy dtype from its name; bfloat16 from ml_dtypes."""
+    if str(name) == "bfloat16":
+        ml_dtypes = _optional("ml_dtypes")
+        if ml_dtypes is None:
+            raise SystemExit("--dtypes bfloat16 needs ml_dtypes (pip install ml_dtypes)")
+        return np.dtype(ml_dtypes.bfloat16)
+    dt = np.dtype(name)
+    if dt.kind != "f":
+        raise SystemExit(f"--dtypes: {name} is not a floating-point dtype")
+    return dt
+
+
+def _is_half(dtype):
+    return dtype.itemsize == 2
+
+
+def _random_logits(rng, shape, dtype):
+    """Standard normal logits of ``dtype`` (NumPy's generator draws float32 and float64 only)."""
+    if _is_half(dtype):
+        return rng.standard_normal(shape, dtype=np.float32).astype(dtype)
+    return rng.standard_normal(shape, dtype=dtype)
 
 
 def _parse_list(text, conv=str):
@@ -147,19 +181,33 @@ def _row_blocks(n, parts):
     return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=False) if b > a]
 
 
+def _words(x):
+    """The bytes of C-contiguous ``x`` as 8-byte words, and the last ``x.nbytes % 8`` bytes apart."""
+    b = x.reshape(-1).view(np.uint8)
+    k = b.size // 8 * 8
+    return b[:k].view(np.uint64), b[k:]
+
+
 class _Floors:
-    """Multi-threaded memory floors with ``threads`` workers on disjoint row blocks."""
+    """Multi-threaded memory floors with ``threads`` workers on disjoint blocks of the array."""
 
     def __init__(self, threads):
         self.threads = threads
         self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
 
     def read(self, x):
-        blocks = _row_blocks(x.shape[0], self.threads)
+        """Every byte of ``x`` read once: its 8-byte words OR-ed together, in ``threads`` blocks.  An
+        integer OR never waits on arithmetic; NumPy's float sum (pairwise) can run slower than memory on
+        one core, and a floor slower than memory is no floor.  Returns the OR of all bytes' words."""
+        words, tail = _words(x)
+        orr = np.bitwise_or.reduce
+        rest = int(orr(tail))
         if self.pool is None:
-            return lambda: np.add.reduce(x, axis=None)
-        red = np.add.reduce
-        return lambda: sum(self.pool.map(lambda ab: red(x[ab[0] : ab[1]], axis=None), blocks))
+            return lambda: int(orr(words)) | rest
+        blocks = _row_blocks(words.size, self.threads)
+        return lambda: functools.reduce(
+            operator.or_, self.pool.map(lambda ab: int(orr(words[ab[0] : ab[1]])), blocks), rest
+        )
 
     def copy(self, x, dst):
         blocks = _row_blocks(x.shape[0], self.threads)
@@ -232,15 +280,29 @@ def _load_alternatives(skip=()):
     return alts, versions
 
 
+def _call_floor(fn, x, y):
+    """The same call on the first 0 rows: NumPy's per-call cost, no row computed (returns None)."""
+    x0, y0 = x[:0], y[:0]
+
+    def call():
+        fn(x0, y0)
+
+    return call
+
+
 def _cases(ce, x, y, threads, floors, alts, scratch):
     """Yield (case, label, fn, threaded) for one array; fn() returns loss or (loss, grad) or None."""
     n, c = x.shape
+    half = _is_half(x.dtype)
+    # NumPy has no fast half math: a user copies half logits to float32 first (inside the timed call)
+    xn = (lambda: x.astype(np.float32)) if half else (lambda: x)
     # forward -------------------------------------------------------------------------------
     yield "forward", "ours", lambda: ce.sparse_softmax_cross_entropy(x, y), True
-    yield "forward", "naive NumPy", lambda: naive_forward(x, y), False
+    yield "forward", "naive NumPy", lambda: naive_forward(xn(), y), False
     yield "forward", "np.sum(x)", lambda: np.sum(x), False
     yield "forward", f"read floor ({threads} thr)", floors.read(x), True
-    if "sklearn" in alts:
+    yield "forward", "call floor (0 rows)", _call_floor(ce.sparse_softmax_cross_entropy, x, y), False
+    if "sklearn" in alts and not half:
         L = alts["sklearn"](n_classes=c)
         yf = y.astype(x.dtype)
         yield (
@@ -252,11 +314,11 @@ def _cases(ce, x, y, threads, floors, alts, scratch):
     if "torch" in alts:
         torch = alts["torch"]
         F = torch.nn.functional
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        xt, yt = _torch_tensor(torch, x), torch.from_numpy(y)
 
         def torch_fwd():
             with torch.no_grad():
-                return F.cross_entropy(xt, yt, reduction="none").numpy()
+                return _from_torch(F.cross_entropy(xt, yt, reduction="none"))
 
         yield "forward", "torch CPU", torch_fwd, True
     if "jax" in alts:
@@ -273,11 +335,12 @@ def _cases(ce, x, y, threads, floors, alts, scratch):
         lambda: ce.sparse_softmax_cross_entropy_and_grad(x, y, out=(loss, grad)),
         True,
     )
-    yield "loss+grad", "naive NumPy", lambda: naive_loss_grad(x, y), False
+    yield "loss+grad", "naive NumPy", lambda: naive_loss_grad(xn(), y), False
     yield "loss+grad", "np.sum(x)", lambda: np.sum(x), False
     yield "loss+grad", f"read floor ({threads} thr)", floors.read(x), True
     yield "loss+grad", f"copy floor ({threads} thr)", floors.copy(x, scratch["copy_dst"]), True
-    if "sklearn" in alts:
+    yield "loss+grad", "call floor (0 rows)", _call_floor(ce.sparse_softmax_cross_entropy_and_grad, x, y), False
+    if "sklearn" in alts and not half:
         yield (
             "loss+grad",
             "sklearn loss_gradient",
@@ -285,12 +348,12 @@ def _cases(ce, x, y, threads, floors, alts, scratch):
             True,
         )
     if "torch" in alts:
-        xg = torch.from_numpy(x).requires_grad_(True)  # shares x's memory
+        xg = _torch_tensor(torch, x).requires_grad_(True)  # shares x's memory
 
         def torch_fwd_bwd():
             out = F.cross_entropy(xg, yt, reduction="none")
             (g,) = torch.autograd.grad(out.sum(), xg)
-            return out.detach().numpy(), g.numpy()
+            return _from_torch(out.detach()), _from_torch(g)
 
         yield "loss+grad", "torch CPU fwd+bwd", torch_fwd_bwd, True
     if "jax" in alts:
@@ -304,14 +367,32 @@ def _cases(ce, x, y, threads, floors, alts, scratch):
         yield "loss+grad", "JAX jit value+vjp (all thr)", jax_lg, None
 
 
+def _torch_tensor(torch, x):
+    """x as a torch tensor sharing its memory (bfloat16 through its bits: torch cannot take ml_dtypes')."""
+    if x.dtype.name == "bfloat16":
+        return torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(x)
+
+
+def _from_torch(t):
+    """A torch tensor's values as a NumPy array (bfloat16 as float32: NumPy has no bfloat16 of its own)."""
+    return t.float().numpy() if str(t.dtype) == "torch.bfloat16" else t.numpy()
+
+
 def _check(result, ref, dtype):
     """Does an alternative's loss (and grad) agree with ours?  None when it returns no values."""
     if result is None or isinstance(result, list) or (not isinstance(result, tuple) and np.ndim(result) == 0):
         return True  # floors: no values to compare
-    rtol, atol = (2e-4, 2e-5) if dtype == np.float32 else (1e-9, 1e-12)
+    # half: the alternatives round their loss (torch, JAX) or not (NumPy's float32 copy), and the gradients
+    # are rounded to the half type: a few of its ulps (bfloat16's is 2**-8 relative)
+    rtol, atol = {8: (1e-9, 1e-12), 4: (2e-4, 2e-5)}.get(dtype.itemsize, (2e-2, 2e-3))
+
+    def close(a, b):
+        return np.allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=rtol, atol=atol)
+
     if isinstance(result, tuple):
-        return all(np.allclose(np.asarray(a), b, rtol=rtol, atol=atol) for a, b in zip(result, ref, strict=False))
-    return bool(np.allclose(np.asarray(result), ref[0], rtol=rtol, atol=atol))
+        return all(close(a, b) for a, b in zip(result, ref, strict=False))
+    return bool(close(result, ref[0]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -401,7 +482,8 @@ def run(
     """Measure and print the comparison tables; return a list of result records (dicts).
 
     shapes: list of (N, C) or "NxC" strings (default: the issue's shapes, or small ones if quick);
-    threads: list of thread counts (default: 1 and os.cpu_count()); dtypes: float32/float64 names;
+    threads: list of thread counts (default: 1 and os.cpu_count()); dtypes: float32, float64, float16,
+    bfloat16 names (bfloat16 needs ml_dtypes);
     skip: any of "sklearn", "torch", "jax"; max_mb: skip a (shape, dtype) whose logits
     exceed this many MB.
     """
@@ -409,7 +491,7 @@ def run(
 
     shapes = _parse_shapes(shapes or (QUICK_SHAPES if quick else DEFAULT_SHAPES))
     threads = list(dict.fromkeys(int(t) for t in (threads or [1, os.cpu_count() or 1])))
-    dtypes = [np.dtype(d) for d in dtypes]
+    dtypes = [_dtype(d) for d in dtypes]
     min_time = min_time if min_time is not None else (0.005 if quick else 0.02)
     alts, versions = _load_alternatives(skip)
     header(versions, file=file)
@@ -432,9 +514,10 @@ def run(
     labels = {"forward": [], "loss+grad": []}
     for (n, c), dtype in configs:
         rng = np.random.default_rng(0)
-        x = rng.standard_normal((n, c), dtype=dtype)
+        x = _random_logits(rng, (n, c), dtype)
         y = rng.integers(0, c, n, dtype=np.int64)
-        scratch = {"grad": np.zeros_like(x), "loss": np.zeros(n, dtype=dtype)}
+        loss_dtype = np.float32 if _is_half(dtype) else dtype  # half logits: a float32 loss
+        scratch = {"grad": np.zeros_like(x), "loss": np.zeros(n, dtype=loss_dtype)}
         scratch["copy_dst"] = scratch["grad"]  # shared preallocated N x C buffer
         if "jax" in alts:
             jnp = alts["jax"][0].numpy
@@ -586,7 +669,8 @@ def plot(records, path, title=None):
             byc[sh[1]] = sh
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), constrained_layout=True)
     for col, case in enumerate(("forward", "loss+grad")):
-        labels = [lab for (c, lab) in series if c == case]
+        # the call floor is per call, not per element: it has no place on these axes
+        labels = [lab for (c, lab) in series if c == case and not lab.startswith("call floor")]
         for lab in labels:
             pts = series[(case, lab)]
             color, ls, mk = _style(lab)
@@ -633,7 +717,7 @@ def main(argv=None):
     )
     p.add_argument("--shapes", help="comma list of NxC (default: the issue's shapes)")
     p.add_argument("--threads", help="comma list of thread counts (default: 1,os.cpu_count())")
-    p.add_argument("--dtypes", default="float32", help="comma list: float32,float64 (default float32)")
+    p.add_argument("--dtypes", default="float32", help="comma list: float32,float64,float16,bfloat16 (default float32)")
     p.add_argument("--repeat", type=int, default=None, help="samples per measurement (best of; default 5, quick 3)")
     p.add_argument("--min-time", type=float, default=None, help="seconds per sample (default 0.02, quick 0.005)")
     p.add_argument("--quick", action="store_true", help="small shapes, fewer repeats")

@@ -972,10 +972,13 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
      * them, kept in gfill).  Padding rows are not computed. */
     CE_T rw[R], ldot[R], ey[R], live[R], gfill[R];
     npy_intp yl[R];
+    /* (the float lanes apart from the integer ones: together, the loop did not vectorise) */
+    CE_SIMD
     for (npy_intp i = 0; i < nv; i++) {
-        rw[i] = CE_K(1.0); yl[i] = 0; ey[i] = CE_K(0.0); ldot[i] = CE_K(0.0); gfill[i] = CE_K(0.0);
+        rw[i] = CE_K(1.0); ey[i] = CE_K(0.0); ldot[i] = CE_K(0.0); gfill[i] = CE_K(0.0);
         live[i] = i < nb ? CE_K(1.0) : CE_K(0.0);
     }
+    for (npy_intp i = 0; i < nv; i++) yl[i] = 0;
     if (p->r)
         for (npy_intp i = 0; i < nb; i++) rw[i] = CE_LDR(*CE_ROW(const CE_SR, p->r, p->r_rs, r0 + i));
     if (p->lab) {
@@ -995,13 +998,17 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
                 }
             }
         }
+        /* every lane's label entry loaded (a row not computed has label 0), the rows not computed zeroed after:
+         * a load under its row's test was a branch per row */
         CE_T xy[R];
         for (npy_intp i = 0; i < nv; i++) {
-            ey[i] = live[i] != 0 ? et[yl[i] * R + i] : CE_K(0.0);
-            xy[i] = xt[yl[i] * R + i];
+            const npy_intp at = yl[i] * R + i;
+            ey[i] = et[at];
+            xy[i] = xt[at];
         }
         CE_SIMD
         for (npy_intp i = 0; i < nv; i++) {
+            ey[i] = live[i] != 0 ? ey[i] : CE_K(0.0);
             const int on = (live[i] != 0) & (m[i] > -(CE_T)INFINITY) & (m[i] < (CE_T)INFINITY);
             const CE_T mi = on ? m[i] : CE_K(0.0), xi = on ? xy[i] : CE_K(0.0);   /* no inf - inf in any lane */
             ldot[i] = on ? c * (mi - xi) : CE_K(0.0);
@@ -1023,7 +1030,13 @@ CE_INLINE int CE_F(ce_xent_small_block_impl)(const void *pp, npy_intp blk, const
         const CE_T loss = fin[i] != 0 ? CE_F(ce_xent_epilogue)(mode, &s, r).loss : (CE_T)NAN;
         lv[i] = live[i] != 0 ? loss : gfill[i];   /* (ce_row_label's fill) */
     }
-    for (npy_intp i = 0; i < nb; i++) *CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i) = CE_STR(lv[i]);
+    if (p->loss_rs == (npy_intp)sizeof(CE_SR)) {   /* contiguous losses: vector stores */
+        CE_SR *lo = CE_ROW(CE_SR, p->loss, p->loss_rs, r0);
+        CE_SIMD
+        for (npy_intp i = 0; i < nb; i++) lo[i] = CE_STR(lv[i]);
+    } else {
+        for (npy_intp i = 0; i < nb; i++) *CE_ROW(CE_SR, p->loss, p->loss_rs, r0 + i) = CE_STR(lv[i]);
+    }
     if (!p->grad) return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
     /* the gradient's coefficients (gmax: a sparse row's label entry at the max; gdo: 1 for a computed row, else
      * its gradient is gfill) */

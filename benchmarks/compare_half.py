@@ -26,6 +26,7 @@ import time
 import tracemalloc
 
 import numpy as np
+from compare import _torch_tensor  # benchmarks/ is on sys.path when this script runs
 
 import crossentropy as ce
 
@@ -70,10 +71,7 @@ def _torch_fns(x, y, threads):
     except ImportError:
         return None
     torch.set_num_threads(threads)
-    if x.dtype.name == "bfloat16":
-        tx = torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
-    else:
-        tx = torch.from_numpy(x)
+    tx = _torch_tensor(torch, x)
     ty = torch.from_numpy(y)
 
     def fwd():

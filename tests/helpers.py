@@ -1,5 +1,6 @@
 """Helpers shared by the test modules (pytest puts tests/ on sys.path)."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -33,3 +34,14 @@ def run_c_program(tmp_path, name, *flags):
     subprocess.run([cc, *flags, "-std=c11", "-fopenmp-simd", *includes, str(src), "-o", str(exe), "-lm"], check=True)
     proc = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
     return proc.returncode, proc.stdout
+
+
+def load_benchmark_script(name):
+    """benchmarks/NAME.py loaded as a module; the calling test module is skipped where the tree has no such script."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    if not script.is_file():
+        pytest.skip(f"benchmarks/{name}.py is not in this tree", allow_module_level=True)
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

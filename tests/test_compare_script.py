@@ -1,19 +1,13 @@
 """benchmarks/compare.py: its floors read every byte, and a tiny run of every dtype checks out (timings are
 not judged here)."""
 
-import importlib.util
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare.py"
-if not SCRIPT.is_file():
-    pytest.skip("benchmarks/compare.py is not in this tree", allow_module_level=True)
-_spec = importlib.util.spec_from_file_location("compare", SCRIPT)
-compare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(compare)
+compare = load_benchmark_script("compare")
 
 
 def _dtypes():

@@ -1,17 +1,12 @@
 """benchmarks/offline_html.py: the copy of asv's dashboard that loads its libraries locally (no network here)."""
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from helpers import load_benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "offline_html.py"
-if not SCRIPT.is_file():
-    pytest.skip("benchmarks/offline_html.py is not in this tree", allow_module_level=True)
-_spec = importlib.util.spec_from_file_location("offline_html", SCRIPT)
-offline_html = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(offline_html)
+offline_html = load_benchmark_script("offline_html")
 
 PAGE = """<head>
 <script src="https://code.jquery.com/jquery-3.3.1.min.js" integrity="x" crossorigin="anon" onerror="f()"></script>

@@ -43,7 +43,9 @@ count for the first shape with at least 1000 classes, and against the number of 
 for ours, the alternatives and the floors.
 
 Timing: ``time.perf_counter``, one warm-up call, then best of ``repeat`` samples, each sample
-looping the call enough times to last at least ``min_time`` seconds.  Every alternative's loss (and
+looping the call enough times to last at least ``min_time`` seconds.  The calls of one shape and thread
+count take their samples in turn, one of each per round, so that a slow spell of a shared host falls
+on all of them rather than on the one measured at that moment.  Every alternative's loss (and
 gradient) is checked against ours once per shape; a mismatch is flagged with ``!``.
 """
 
@@ -155,8 +157,8 @@ def _fmt_ratio(r, ok=True):
     return f"{r:.2f}{'' if ok else '!'}"
 
 
-def bench(fn, repeat=5, min_time=0.02):
-    """Best time of one call of ``fn`` in seconds: warm-up, then best of ``repeat`` samples."""
+def _calls_per_sample(fn, min_time):
+    """How many calls of ``fn`` make a sample of at least ``min_time`` seconds (after a warm-up call)."""
     fn()  # warm-up: JIT, thread start, page faults of caches
     once, spent = float("inf"), 0.0  # calibrate on the best of up to 3 calls (<= ~0.2 s)
     for _ in range(3):
@@ -166,13 +168,36 @@ def bench(fn, repeat=5, min_time=0.02):
         once, spent = min(once, dt), spent + dt
         if spent > 0.2:
             break
-    number = 1 if once >= min_time else min(100_000, int(min_time / max(once, 1e-7)) + 1)
-    best = float("inf")
+    return 1 if once >= min_time else min(100_000, int(min_time / max(once, 1e-7)) + 1)
+
+
+def _sample(fn, number):
+    """Seconds per call of ``fn`` over ``number`` calls in a row."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def bench(fn, repeat=5, min_time=0.02):
+    """Best time of one call of ``fn`` in seconds: warm-up, then best of ``repeat`` samples."""
+    return bench_interleaved([fn], repeat=repeat, min_time=min_time)[0]
+
+
+def bench_interleaved(fns, repeat=5, min_time=0.02):
+    """Best time of one call of each of ``fns`` in seconds, their samples taken in turn (one sample of
+    each per round, ``repeat`` rounds): a slow spell of the host then falls on every call alike, and
+    their ratios hold (measured one after the other on a shared VM, one ratio moved 1.7 -> 2.4).  Each
+    turn starts with an untimed call, so that a call that allocates finds its memory as in a loop of
+    calls: on a VM that hands freed memory back to its host, the first call after the others' turns
+    pays for fresh pages (naive NumPy at 65536x1000 then took twice its time)."""
+    numbers = [_calls_per_sample(fn, min_time) for fn in fns]
+    best = [float("inf")] * len(fns)
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
+        for i, (fn, number) in enumerate(zip(fns, numbers, strict=True)):
+            if len(fns) > 1:
+                fn()
+            best[i] = min(best[i], _sample(fn, number))
     return best
 
 
@@ -531,6 +556,7 @@ def run(
                 torch.set_num_threads(t)
             floors = _Floors(t)
             try:
+                timed = []  # (key, fn, threaded, ok): the calls this thread count measures, in turn
                 for case, label, fn, threaded in _cases(ce, x, y, t, floors, alts, scratch):
                     key = (case, label.replace(f"({t} thr)", "(threaded)"))
                     if key[1] not in labels[case]:
@@ -538,22 +564,24 @@ def run(
                     if label == "ours" and case not in refs:
                         out = fn()
                         refs[case] = out if isinstance(out, tuple) else (out,)
+                    if key in once:
+                        res[key + (t,)] = once[key]
+                        continue
                     ok = True
-                    if key not in once:
-                        if case in refs and label != "ours":
-                            try:
-                                ok = _check(fn(), refs[case], dtype)
-                            except Exception as exc:  # an alternative failing: report it
-                                print(f"# {label} failed on {n}x{c}: {exc}", file=file)
-                                ok = None
-                        if ok is None:
-                            res[key + (t,)] = (None, False)
-                            continue
-                        tm = bench(fn, repeat=repeat, min_time=min_time)
-                        if not threaded:
-                            once[key] = (tm, ok)
-                    else:
-                        tm, ok = once[key]
+                    if case in refs and label != "ours":
+                        try:
+                            ok = _check(fn(), refs[case], dtype)
+                        except Exception as exc:  # an alternative failing: report it
+                            print(f"# {label} failed on {n}x{c}: {exc}", file=file)
+                            ok = None
+                    if ok is None:
+                        res[key + (t,)] = (None, False)
+                        continue
+                    timed.append((key, fn, threaded, ok))
+                times = bench_interleaved([fn for _, fn, _, _ in timed], repeat=repeat, min_time=min_time)
+                for (key, _, threaded, ok), tm in zip(timed, times, strict=True):
+                    if not threaded:
+                        once[key] = (tm, ok)
                     res[key + (t,)] = (tm, ok)
             finally:
                 floors.close()

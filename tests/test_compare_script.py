@@ -2,6 +2,7 @@
 not judged here)."""
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -50,6 +51,23 @@ def test_copy_floor_copies_the_array(threads):
         np.testing.assert_array_equal(dst, x)
     finally:
         floors.close()
+
+
+def test_interleaved_samples_take_turns():
+    # after each call's warm-up and calibration, the samples go one of each per round
+    calls = []
+    fns = [lambda name=name: calls.append(name) for name in "abc"]
+    times = compare.bench_interleaved(fns, repeat=4, min_time=0.0)
+    assert len(times) == 3 and all(t > 0 for t in times)
+    assert calls[-24:] == list("aabbcc") * 4  # an untimed call, then the sample
+    assert calls[:-24] == sorted(calls[:-24])  # calibration: one call after the other
+
+
+def test_bench_is_the_best_sample():
+    # a call that is slow once, in the middle, is timed by its fast samples
+    slow = iter([0, 0, 0, 0, 0, 0.1] + [0] * 10)
+    t = compare.bench(lambda: time.sleep(next(slow)), repeat=5, min_time=0.0)
+    assert t < 0.01  # (the mean of the samples: 0.02)
 
 
 def test_run_every_dtype_with_numpy_and_the_floors():

@@ -44,9 +44,10 @@ for ours, the alternatives and the floors.
 
 Timing: ``time.perf_counter``, one warm-up call, then best of ``repeat`` samples, each sample
 looping the call enough times to last at least ``min_time`` seconds.  The calls of one shape and thread
-count take their samples in turn, one of each per round, so that a slow spell of a shared host falls
-on all of them rather than on the one measured at that moment.  Every alternative's loss (and
-gradient) is checked against ours once per shape; a mismatch is flagged with ``!``.
+count take their samples in turn, one of each per round and each after an untimed call, so that a slow
+spell of a shared host falls on all of them rather than on the one measured at that moment.  Every
+alternative's loss (and gradient) is checked against ours once per shape; a mismatch is flagged with
+``!``.
 """
 
 import argparse

@@ -11,8 +11,10 @@
  *                      kernel's ce_store_behind): two scratch rows, plus this row and the next, live in L2
  *   one read, behind   the same without the next row's max: each row read once, from memory (the pattern of a
  *                      sweep that would find the max as it goes)
+ * Each pattern prefetches the row it reads from memory PF_AHEAD bytes ahead, as the kernel does on Intel CPUs.
  * docs/performance.md ("What the kept rows cost without the exps") gives the figures. */
 #include <immintrin.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +35,25 @@ static float hsum(__m256 v)
     return s;
 }
 
+/* The line PF_AHEAD bytes past `at` into L2, as the kernel prefetches the row it reads from memory on Intel
+ * CPUs (ce_pf_next_row): an address, not a pointer, as it may lie past the array */
+#define PF_AHEAD 8192
+static void prefetch_ahead(const float *at)
+{
+    _mm_prefetch((const char *)((uintptr_t)at + PF_AHEAD), _MM_HINT_T1);
+}
+
 /* One row's sweep: x * a kept in k and summed, the max of the next row nx (NULL: none) taken along, and with
- * prev (NULL: none) the previous row's scratch row kp streamed into prev, scaled by sp, a vector per step. */
+ * prev (NULL: none) the previous row's scratch row kp streamed into prev, scaled by sp, a vector per step.
+ * The row read from memory (nx, else x) is prefetched ahead. */
 static float sweep(const float *x, float *k, long n, const float *nx, const float *kp, float *prev, float sp,
                    float *nmax)
 {
+    const float *from_memory = nx ? nx : x;
     const __m256 a = _mm256_set1_ps(1.0001f), sv = _mm256_set1_ps(sp);
     __m256 s = _mm256_setzero_ps(), m = _mm256_set1_ps(-1e30f);
     for (long j = 0; j < n; j += 8) {
+        if ((j & 15) == 0) prefetch_ahead(from_memory + j);   /* a line per 16 floats */
         const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + j), a);
         s = _mm256_add_ps(s, v);
         _mm256_storeu_ps(k + j, v);
@@ -63,7 +76,10 @@ static void store_row(const float *k, float *g, long n, float sc)
 static void one_pass(const float *x, float *g, long n)
 {
     const __m256 a = _mm256_set1_ps(1.0001f);
-    for (long j = 0; j < n; j += 8) _mm256_stream_ps(g + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), a));
+    for (long j = 0; j < n; j += 8) {
+        if ((j & 15) == 0) prefetch_ahead(x + j);
+        _mm256_stream_ps(g + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), a));
+    }
 }
 
 int main(int argc, char **argv)

@@ -137,24 +137,45 @@ CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
     if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)at), _MM_HINT_T1);
 }
 
+/* Where the previous row's output goes out in plain lines from entry `at` on: up to `stop`, each step stores a
+ * whole line of out (16 entries from a line boundary) times the coef, with nothing to mend; stop is `at`
+ * itself where the line at `at` is partial (the row's first or last) or holds entry `keep`, which the row's
+ * mending step (ce_table_behind_mend16, ce_table_behind_mend) stores.  One compare per plain step: working out
+ * each line's length and testing it for `keep` took 21 more instructions per step on the AVX2 path, 19 on
+ * AVX-512 (docs/performance.md, "The previous row stored in plain lines"). */
+typedef struct {
+    npy_intp at, stop;
+} ce_table_behind_pos;
+CE_TABLE_BODY ce_table_behind_pos ce_table_behind_at(const float *out, npy_intp at, npy_intp n, npy_intp keep)
+{
+    if (((uintptr_t)(out + at) & 63) != 0) return (ce_table_behind_pos){at, at};
+    npy_intp stop = at + (n - at) / 16 * 16;
+    if (keep >= at && keep < stop) stop = at + (keep - at) / 16 * 16;
+    return (ce_table_behind_pos){at, stop};
+}
+
 /* The previous row's output a float32 sweep stores along (ce_store_behind), as both paths' loops read it: n = 0
  * (nothing to store) without bh, with nothing pending, or with an output row off a float's alignment (that
- * row is stored after the sweep) */
+ * row is stored after the sweep); p: where it stands (ce_table_behind_at) */
 typedef struct {
     float *out;
     const float *kept;
-    npy_intp n, at, keep;
+    npy_intp n, keep;
+    ce_table_behind_pos p;
     float coef;
 } ce_table_behind_row;
 CE_TABLE_BODY ce_table_behind_row ce_table_behind_of(const ce_store_behind *bh)
 {
-    if (!bh || !bh->out || ((uintptr_t)bh->out & 3) != 0) return (ce_table_behind_row){NULL, NULL, 0, 0, -1, 0.0f};
-    return (ce_table_behind_row){(float *)bh->out, bh->kept, bh->n, bh->at, (npy_intp)bh->keep, bh->coef};
+    if (!bh || !bh->out || ((uintptr_t)bh->out & 3) != 0)
+        return (ce_table_behind_row){NULL, NULL, 0, -1, {0, 0}, 0.0f};
+    float *out = (float *)bh->out;
+    return (ce_table_behind_row){out, bh->kept, bh->n, (npy_intp)bh->keep,
+                                 ce_table_behind_at(out, bh->at, bh->n, (npy_intp)bh->keep), bh->coef};
 }
 
 /* k <= 16 entries of the previous row's output (ce_store_behind) from f[0] into h[0] (up to a line boundary of
  * h), times s but entry `at` (when in [0, 16)): a whole line as a non-temporal store, less as a masked store.
- * Out of line, so that its constants take no registers from the sweep that calls it (ce_table_behind_line16). */
+ * For ce_table_behind_mend16, out of line as it is: its constants take no registers from the sweep. */
 CE_TABLE_AVX512 __attribute__((noinline, cold)) static void ce_table_behind_part16(const float *f, float *h,
                                                                                 npy_intp k, npy_intp at, float s)
 {
@@ -166,16 +187,17 @@ CE_TABLE_AVX512 __attribute__((noinline, cold)) static void ce_table_behind_part
     else _mm512_mask_storeu_ps(h, in, v);
 }
 
-/* The previous row's output (ce_store_behind) on the AVX-512 path, as ce_table_behind_line on the AVX2 path: up
- * to h's next line boundary and at most `left` (> 0) entries; returns how many */
-CE_TABLE_AVX512 CE_TABLE_BODY npy_intp ce_table_behind_line16(const float *f, float *h, npy_intp left, npy_intp at,
-                                                              __m512 sv, float s)
+/* The previous row's output (ce_store_behind) on the AVX-512 path, one step where it stands at b.p.stop (and
+ * before its end): up to the output's next line boundary (ce_table_behind_part16); returns where it then
+ * stands.  Out of line, as ce_table_behind_part16. */
+CE_TABLE_AVX512 __attribute__((noinline, cold)) static ce_table_behind_pos ce_table_behind_mend16(
+    ce_table_behind_row b)
 {
-    npy_intp k = 16 - (npy_intp)(((uintptr_t)h & 63) >> 2);
+    const npy_intp at = b.p.at, left = b.n - at;
+    npy_intp k = 16 - (npy_intp)(((uintptr_t)(b.out + at) & 63) >> 2);
     k = left < k ? left : k;
-    if (__builtin_expect(k == 16 && (uint64_t)at >= 16, 1)) _mm512_stream_ps(h, _mm512_mul_ps(_mm512_loadu_ps(f), sv));
-    else ce_table_behind_part16(f, h, k, at, s);
-    return k;
+    ce_table_behind_part16(b.kept + at, b.out + at, k, b.keep - at, b.coef);
+    return ce_table_behind_at(b.out, at + k, b.n, b.keep);
 }
 
 /* Half rows' maxima without converting, 32 (AVX-512) or 16 (AVX2) at a time.  As 16-bit integers the patterns
@@ -272,11 +294,14 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
-        if (hb.at < hb.n)
-            hb.at += ce_table_behind_line16(hb.kept + hb.at, hb.out + hb.at, hb.n - hb.at, hb.keep - hb.at, hsv,
-                                            hb.coef);
+        if (__builtin_expect(hb.p.at < hb.p.stop, 1)) {
+            _mm512_stream_ps(hb.out + hb.p.at, _mm512_mul_ps(_mm512_loadu_ps(hb.kept + hb.p.at), hsv));
+            hb.p.at += 16;
+        } else if (hb.p.at < hb.n) {
+            hb.p = ce_table_behind_mend16(hb);
+        }
     }
-    if (hb.out) bh->at = hb.at;
+    if (hb.out) bh->at = hb.p.at;
     if (j < n) {
         const __mmask16 in = (__mmask16)((1u << (n - j)) - 1);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, in, 1, kind), lo, mv, t0, table, in, &rest, &cnt);
@@ -405,8 +430,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_but8(npy_intp at, __m256i in, __m256
 }
 
 /* k <= 16 entries of the previous row's output from f[0] into h[0] (up to a line boundary of h), times s but
- * entry `at` (when in [0, 16)): a whole line as two non-temporal stores, less as masked stores.  Out of line,
- * so that its constants take no registers from the sweep that calls it (see ce_table_behind_line). */
+ * entry `at` (when in [0, 16)): a whole line as two non-temporal stores, less as masked stores.  For
+ * ce_table_behind_mend, out of line as it is: its constants take no registers from the sweep. */
 CE_TABLE_AVX2 __attribute__((noinline, cold)) static void ce_table_behind_part(const float *f, float *h, npy_intp k,
                                                                              npy_intp at, float s)
 {
@@ -427,22 +452,17 @@ CE_TABLE_AVX2 __attribute__((noinline, cold)) static void ce_table_behind_part(c
     }
 }
 
-/* The previous row's output (ce_store_behind) on the AVX2 path, from entry f[0] into h[0]: up to h's next line
- * boundary and at most `left` (> 0) entries, times s (sv: s in every lane) but entry `at` (when in [0, 16));
- * returns how many.  A whole line without `at` goes out here as two non-temporal stores; the row's two partial
- * lines and the line holding `at` (three per row) through ce_table_behind_part. */
-CE_TABLE_AVX2 CE_TABLE_BODY npy_intp ce_table_behind_line(const float *f, float *h, npy_intp left, npy_intp at,
-                                                         __m256 sv, float s)
+/* The previous row's output (ce_store_behind) on the AVX2 path, one step where it stands at b.p.stop (and
+ * before its end), as ce_table_behind_mend16: the row's two partial lines and the line holding its `keep`
+ * entry (three per row) go out here, through ce_table_behind_part. */
+CE_TABLE_AVX2 __attribute__((noinline, cold)) static ce_table_behind_pos ce_table_behind_mend(
+    ce_table_behind_row b)
 {
-    npy_intp k = 16 - (npy_intp)(((uintptr_t)h & 63) >> 2);
+    const npy_intp at = b.p.at, left = b.n - at;
+    npy_intp k = 16 - (npy_intp)(((uintptr_t)(b.out + at) & 63) >> 2);
     k = left < k ? left : k;
-    if (__builtin_expect(k == 16 && (uint64_t)at >= 16, 1)) {
-        _mm256_stream_ps(h, _mm256_mul_ps(_mm256_loadu_ps(f), sv));
-        _mm256_stream_ps(h + 8, _mm256_mul_ps(_mm256_loadu_ps(f + 8), sv));
-    } else {
-        ce_table_behind_part(f, h, k, at, s);
-    }
-    return k;
+    ce_table_behind_part(b.kept + at, b.out + at, k, b.keep - at, b.coef);
+    return ce_table_behind_at(b.out, at + k, b.n, b.keep);
 }
 
 /* One chunk of ce_exp_block8 (n <= 8 CE_TABLE_LANE_ADDS; skip as there, relative to the chunk, -1 when not in
@@ -539,11 +559,15 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
                 nmax = _mm256_max_ps(ce_table_load8(nx, j, all, 8, kind), nmax);
                 nmax = _mm256_max_ps(ce_table_load8(nx, j + 8, all, 8, kind), nmax);
             }
-            if (hb.at < hb.n)
-                hb.at += ce_table_behind_line(hb.kept + hb.at, hb.out + hb.at, hb.n - hb.at, hb.keep - hb.at, hsv,
-                                              hb.coef);
+            if (__builtin_expect(hb.p.at < hb.p.stop, 1)) {   /* a whole line, as two non-temporal stores */
+                _mm256_stream_ps(hb.out + hb.p.at, _mm256_mul_ps(_mm256_loadu_ps(hb.kept + hb.p.at), hsv));
+                _mm256_stream_ps(hb.out + hb.p.at + 8, _mm256_mul_ps(_mm256_loadu_ps(hb.kept + hb.p.at + 8), hsv));
+                hb.p.at += 16;
+            } else if (hb.p.at < hb.n) {
+                hb.p = ce_table_behind_mend(hb);
+            }
         }
-        if (hb.out) bh->at = hb.at;
+        if (hb.out) bh->at = hb.p.at;
     }
     for (; j + 8 <= n; j += 8) {   /* at most one step */
         if ((j & 8) == 0) {   /* a line per 16 float32 */

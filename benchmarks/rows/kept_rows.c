@@ -90,12 +90,16 @@ int main(int argc, char **argv)
     }
     const long N = atol(argv[1]), C = atol(argv[2]) / 8 * 8;
     const int R = atoi(argv[3]);
+    if (N < 1 || C < 8 || R < 1) {
+        fprintf(stderr, "N and REPS must be at least 1, C at least 8\n");
+        return 2;
+    }
     const size_t bytes = (size_t)N * C * sizeof(float);
     /* rows 32-byte aligned (C a multiple of 8), as the streaming stores need */
     float *x = aligned_alloc(64, (bytes + 63) / 64 * 64), *g = aligned_alloc(64, (bytes + 63) / 64 * 64);
     float *k = aligned_alloc(64, ((size_t)2 * C * sizeof(float) + 63) / 64 * 64);
-    if (N < 1 || C < 8 || R < 1 || !x || !g || !k) {
-        fprintf(stderr, "bad arguments or no memory\n");
+    if (!x || !g || !k) {
+        fprintf(stderr, "no memory for %ldx%ld floats\n", N, C);
         return 2;
     }
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] = (float)(i % 1000) * 1e-3f;

@@ -140,7 +140,7 @@ CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
 /* Where the previous row's output goes out in plain lines from entry `at` on: up to `stop`, each step stores a
  * whole line of out (16 entries from a line boundary) times the coef, with nothing to mend; stop is `at`
  * itself where the line at `at` is partial (the row's first or last) or holds entry `keep`, which the row's
- * mending step (ce_table_behind_mend16, ce_table_behind_mend) stores.  One compare per plain step: working out
+ * mending step (ce_table_behind_mend) stores.  One compare per plain step: working out
  * each line's length and testing it for `keep` took 21 more instructions per step on the AVX2 path, 19 on
  * AVX-512 (docs/performance.md, "The previous row stored in plain lines"). */
 typedef struct {
@@ -173,9 +173,27 @@ CE_TABLE_BODY ce_table_behind_row ce_table_behind_of(const ce_store_behind *bh)
                                  ce_table_behind_at(out, bh->at, bh->n, (npy_intp)bh->keep), bh->coef};
 }
 
+/* How a path stores k <= 16 entries of the previous row's output from f[0] into h[0], times s but entry `at`
+ * (ce_table_behind_part16 on AVX-512, ce_table_behind_part on AVX2) */
+typedef void (*ce_table_part_fn)(const float *f, float *h, npy_intp k, npy_intp at, float s);
+
+/* The previous row's output (ce_store_behind), one step where it stands at b.p.stop (and before its end): up
+ * to the output's next line boundary, through the path's `part`; returns where it then stands.  The row's two
+ * partial lines and the line holding its `keep` entry (three per row) go out here, out of line, so that
+ * their constants take no registers from the sweep. */
+__attribute__((noinline, cold)) static ce_table_behind_pos ce_table_behind_mend(ce_table_behind_row b,
+                                                                               ce_table_part_fn part)
+{
+    const npy_intp at = b.p.at, left = b.n - at;
+    npy_intp k = 16 - (npy_intp)(((uintptr_t)(b.out + at) & 63) >> 2);
+    k = left < k ? left : k;
+    part(b.kept + at, b.out + at, k, b.keep - at, b.coef);
+    return ce_table_behind_at(b.out, at + k, b.n, b.keep);
+}
+
 /* k <= 16 entries of the previous row's output (ce_store_behind) from f[0] into h[0] (up to a line boundary of
  * h), times s but entry `at` (when in [0, 16)): a whole line as a non-temporal store, less as a masked store.
- * For ce_table_behind_mend16, out of line as it is: its constants take no registers from the sweep. */
+ * The AVX-512 path's ce_table_part_fn. */
 CE_TABLE_AVX512 __attribute__((noinline, cold)) static void ce_table_behind_part16(const float *f, float *h,
                                                                                 npy_intp k, npy_intp at, float s)
 {
@@ -185,19 +203,6 @@ CE_TABLE_AVX512 __attribute__((noinline, cold)) static void ce_table_behind_part
     const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(in, f), sv);
     if (k == 16) _mm512_stream_ps(h, v);
     else _mm512_mask_storeu_ps(h, in, v);
-}
-
-/* The previous row's output (ce_store_behind) on the AVX-512 path, one step where it stands at b.p.stop (and
- * before its end): up to the output's next line boundary (ce_table_behind_part16); returns where it then
- * stands.  Out of line, as ce_table_behind_part16. */
-CE_TABLE_AVX512 __attribute__((noinline, cold)) static ce_table_behind_pos ce_table_behind_mend16(
-    ce_table_behind_row b)
-{
-    const npy_intp at = b.p.at, left = b.n - at;
-    npy_intp k = 16 - (npy_intp)(((uintptr_t)(b.out + at) & 63) >> 2);
-    k = left < k ? left : k;
-    ce_table_behind_part16(b.kept + at, b.out + at, k, b.keep - at, b.coef);
-    return ce_table_behind_at(b.out, at + k, b.n, b.keep);
 }
 
 /* Half rows' maxima without converting, 32 (AVX-512) or 16 (AVX2) at a time.  As 16-bit integers the patterns
@@ -298,7 +303,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
             _mm512_stream_ps(hb.out + hb.p.at, _mm512_mul_ps(_mm512_loadu_ps(hb.kept + hb.p.at), hsv));
             hb.p.at += 16;
         } else if (hb.p.at < hb.n) {
-            hb.p = ce_table_behind_mend16(hb);
+            hb.p = ce_table_behind_mend(hb, ce_table_behind_part16);
         }
     }
     if (hb.out) bh->at = hb.p.at;
@@ -430,8 +435,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_table_but8(npy_intp at, __m256i in, __m256
 }
 
 /* k <= 16 entries of the previous row's output from f[0] into h[0] (up to a line boundary of h), times s but
- * entry `at` (when in [0, 16)): a whole line as two non-temporal stores, less as masked stores.  For
- * ce_table_behind_mend, out of line as it is: its constants take no registers from the sweep. */
+ * entry `at` (when in [0, 16)): a whole line as two non-temporal stores, less as masked stores.  The AVX2
+ * path's ce_table_part_fn. */
 CE_TABLE_AVX2 __attribute__((noinline, cold)) static void ce_table_behind_part(const float *f, float *h, npy_intp k,
                                                                              npy_intp at, float s)
 {
@@ -450,19 +455,6 @@ CE_TABLE_AVX2 __attribute__((noinline, cold)) static void ce_table_behind_part(c
         _mm256_maskstore_ps(h, in0, _mm256_mul_ps(_mm256_maskload_ps(f, in0), s0));
         _mm256_maskstore_ps(h + 8, in1, _mm256_mul_ps(_mm256_maskload_ps(f + 8, in1), s1));
     }
-}
-
-/* The previous row's output (ce_store_behind) on the AVX2 path, one step where it stands at b.p.stop (and
- * before its end), as ce_table_behind_mend16: the row's two partial lines and the line holding its `keep`
- * entry (three per row) go out here, through ce_table_behind_part. */
-CE_TABLE_AVX2 __attribute__((noinline, cold)) static ce_table_behind_pos ce_table_behind_mend(
-    ce_table_behind_row b)
-{
-    const npy_intp at = b.p.at, left = b.n - at;
-    npy_intp k = 16 - (npy_intp)(((uintptr_t)(b.out + at) & 63) >> 2);
-    k = left < k ? left : k;
-    ce_table_behind_part(b.kept + at, b.out + at, k, b.keep - at, b.coef);
-    return ce_table_behind_at(b.out, at + k, b.n, b.keep);
 }
 
 /* One chunk of ce_exp_block8 (n <= 8 CE_TABLE_LANE_ADDS; skip as there, relative to the chunk, -1 when not in
@@ -564,7 +556,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
                 _mm256_stream_ps(hb.out + hb.p.at + 8, _mm256_mul_ps(_mm256_loadu_ps(hb.kept + hb.p.at + 8), hsv));
                 hb.p.at += 16;
             } else if (hb.p.at < hb.n) {
-                hb.p = ce_table_behind_mend(hb);
+                hb.p = ce_table_behind_mend(hb, ce_table_behind_part);
             }
         }
         if (hb.out) bh->at = hb.p.at;

@@ -232,10 +232,12 @@ def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
     """A float32 loss+grad of rows of 600 classes and more (500: kept in the cache) in a call writing 8 MiB or
     more into an output already in memory (a fresh one is written through the cache) keeps each row's exps in a
     row of its own and streams the gradient rows out (ce_grad_rows_streamed), each during the next row's exps
-    (rows up to a quarter of the L2 cache: 64Ki classes with 1 MiB of L2, 128Ki with 2 MiB) or after its own:
-    losses and gradients equal those of the same rows in calls too small to stream, bit for bit, also for
-    confident rows (the label at the max or not, ties at the max, at many magnitudes), unusual rows, ignored and
-    bad labels, into out= the logits, and into gradient rows that start anywhere in a cache line."""
+    (rows up to a quarter of the L2 cache: 64Ki classes with 1 MiB of L2, 128Ki with 2 MiB; from a sixteenth of
+    it, 32Ki classes with 2 MiB, from the very row the sweep keeps its own exps in) or after its own: losses and
+    gradients equal those of the same rows in calls too small to stream, bit for bit, also for confident rows
+    (the label at the max or not, ties at the max, at many magnitudes), unusual rows, ignored and bad labels,
+    into out= the logits, into gradient rows that start anywhere in a cache line, and into an output off a
+    float's alignment (already in memory, so that it streams)."""
     import crossentropy.torch as ctorch
 
     rng = np.random.default_rng(classes)
@@ -263,10 +265,15 @@ def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
         # gradient rows that start anywhere in a cache line: each row's stores begin and end off a line
         wide = np.full((rows, classes + 3), 7, np.float32)
         ce.sparse_softmax_cross_entropy_and_grad(x, bad, out=(np.empty(rows, np.float32), wide[:, 1 : classes + 1]))
+        raw = np.ones(rows * classes * 4 + 2, np.uint8)
+        off = np.frombuffer(raw.data, np.float32, rows * classes, offset=2).reshape(rows, classes)
+        assert not off.flags.aligned
+        ce.sparse_softmax_cross_entropy_and_grad(x, bad, out=(np.empty(rows, np.float32), off))
     np.testing.assert_array_equal(got, np.concatenate([w[0] for w in want]))
     np.testing.assert_array_equal(in_place, np.concatenate([w[1] for w in want]))
     np.testing.assert_array_equal(wide[:, 1 : classes + 1], in_place)
     assert (wide[:, [0, classes + 1, classes + 2]] == 7).all()
+    np.testing.assert_array_equal(off, in_place)
     assert np.isnan(got[[3, 20]]).all()
 
 
@@ -292,7 +299,7 @@ def test_long_softmax_rows_streamed_as_the_rows_alone(classes):
             fn(x, out=wide[:, 1 : classes + 1])
             np.testing.assert_array_equal(wide[:, 1 : classes + 1], want)
             assert (wide[:, [0, classes + 1, classes + 2]] == 7).all()
-            raw = np.zeros(rows * classes * 4 + 2, np.uint8)
+            raw = np.ones(rows * classes * 4 + 2, np.uint8)  # in memory already, so that it streams
             off = np.frombuffer(raw.data, np.float32, rows * classes, offset=2).reshape(rows, classes)
             assert not off.flags.aligned
             fn(x, out=off)

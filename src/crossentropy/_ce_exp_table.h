@@ -163,14 +163,15 @@ typedef struct {
     npy_intp n, keep;
     ce_table_behind_pos p;
     float coef;
+    int shared;
 } ce_table_behind_row;
 CE_TABLE_BODY ce_table_behind_row ce_table_behind_of(const ce_store_behind *bh)
 {
     if (!bh || !bh->out || ((uintptr_t)bh->out & 3) != 0)
-        return (ce_table_behind_row){NULL, NULL, 0, -1, {0, 0}, 0.0f};
+        return (ce_table_behind_row){NULL, NULL, 0, -1, {0, 0}, 0.0f, 0};
     float *out = (float *)bh->out;
     return (ce_table_behind_row){out, bh->kept, bh->n, (npy_intp)bh->keep,
-                                 ce_table_behind_at(out, bh->at, bh->n, (npy_intp)bh->keep), bh->coef};
+                                 ce_table_behind_at(out, bh->at, bh->n, (npy_intp)bh->keep), bh->coef, bh->shared};
 }
 
 /* How a path stores k <= 16 entries of the previous row's output from f[0] into h[0], times s but entry `at`
@@ -189,6 +190,17 @@ __attribute__((noinline, cold)) static ce_table_behind_pos ce_table_behind_mend(
     k = left < k ? left : k;
     part(b.kept + at, b.out + at, k, b.keep - at, b.coef);
     return ce_table_behind_at(b.out, at + k, b.n, b.keep);
+}
+
+/* The previous row's output where its kept row is the one this sweep keeps its exps in (ce_store_behind's
+ * shared): stored up to a line past keep[0] before the sweep writes keep[0, 16), so that its entries are
+ * read before they are overwritten; the sweep's line per step then keeps that lead to the row's end. */
+__attribute__((noinline, cold)) static ce_table_behind_pos ce_table_behind_lead(ce_table_behind_row b,
+                                                                               const float *keep,
+                                                                               ce_table_part_fn part)
+{
+    while (b.p.at < b.n && b.kept + b.p.at < keep + 16) b.p = ce_table_behind_mend(b, part);
+    return b.p;
 }
 
 /* k <= 16 entries of the previous row's output (ce_store_behind) from f[0] into h[0] (up to a line boundary of
@@ -292,6 +304,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
     }
     /* float32 rows: a line of x per step, and a line of the previous row's output */
     ce_table_behind_row hb = ce_table_behind_of(bh);
+    if (hb.shared && keep) hb.p = ce_table_behind_lead(hb, keep, ce_table_behind_part16);
     const __m512 hsv = _mm512_set1_ps(hb.coef);
     for (; j + 16 <= n; j += 16) {
         ce_table_prefetch(pf, j * es);
@@ -537,6 +550,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
     } else {   /* float32 rows by the compare (their loss+grad), two steps at a time: a line of x per step */
         /* and a line of the previous row's output per step */
         ce_table_behind_row hb = ce_table_behind_of(bh);
+        if (hb.shared && keep) hb.p = ce_table_behind_lead(hb, keep, ce_table_behind_part);
         const __m256 hsv = _mm256_set1_ps(hb.coef);
         for (; j + 16 <= n; j += 16) {
             ce_table_prefetch(pf, j * es);

@@ -249,6 +249,8 @@ CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n,
 {
 #if CE_KEEP_EXPS
     float *k = u->kept;
+    ce_store_behind *const b = u->behind;
+    if (b) CE_F(ce_store_behind_rest)(b);   /* (with one shared kept row, the sweep has stored it all) */
     if (u->unscaled && u->confident) {
         const float ky = u->keep >= 0 ? k[u->keep] : 0.0f;
         CE_F(ce_kept_scale_row)(k, k, n, u->max_coef, u->coef, 1);
@@ -257,11 +259,9 @@ CE_INLINE void CE_F(ce_store_kept_row)(ce_unscaled_row *u, CE_SG *g, npy_intp n,
     }
     const float coef = u->unscaled ? u->coef : 1.0f;
     const npy_intp keep = u->unscaled ? (npy_intp)u->keep : -1;
-    ce_store_behind *const b = u->behind;
     if (b) {
-        CE_F(ce_store_behind_rest)(b);
         u->kept = b->kept;
-        *b = (ce_store_behind){k, g, n, 0, coef, keep};
+        *b = (ce_store_behind){k, g, n, 0, coef, keep, b->shared};
     } else {
         CE_NARROW_ROW(k, g, n, coef, keep, stream ? CE_NARROW_STREAM : 0);
     }
@@ -574,6 +574,28 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
     return nbad ? (CE_ROW_BAD_LABEL | (nbad << CE_COUNT_SHIFT)) : 0;
 }
 
+#if CE_KEEP_EXPS && defined(CE_NARROW_ROW)
+/* Whether row i's sweep, given its max m and the next row nx, stores the previous row's output along a line
+ * ahead of its own exps (the table sweep of a float32 row, given ce_store_behind, on the AVX-512 and AVX2
+ * paths): a row whose label settles it, whose max is not finite or beyond CE_REL_MAX, the last row of a block
+ * and an output row off a float's alignment take other sweeps. */
+CE_INLINE int CE_F(ce_sweep_stores_behind)(const ce_xent_problem *p, npy_intp i, CE_T m, const CE_S *nx,
+                                           const ce_store_behind *b)
+{
+#if CE_EXP_TABLE
+    if (CE_TABLE_KIND != CE_TABLE_F32 || ce_simd_level() < 3 || !nx || !(fabs((double)m) <= CE_REL_MAX) ||
+        ((uintptr_t)b->out & 3) != 0)
+        return 0;
+    CE_SR loss;
+    int64_t y;
+    return CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, i, p->cols, &loss, NULL, 0, &y) > 0;
+#else
+    (void)p; (void)i; (void)m; (void)nx; (void)b;
+    return 0;
+#endif
+}
+#endif
+
 /* Rows [r0, r1) of a softmax cross-entropy: each row's statistics sweep also takes the max of the next row
  * (contiguous rows), so that row's first read from memory overlaps this row's exps instead of following them.
  * (No software prefetch of the logit rows ahead here: on AMD Zen 4 the hardware prefetcher follows that read,
@@ -609,6 +631,12 @@ CE_INLINE int CE_F(ce_xent_rows_direct)(const ce_xent_problem *p, npy_intp r0, n
         const CE_S *nx = (i + 1 < r1 && p->x_cs == CE_SZ) ? CE_ROW(const CE_S, p->x, p->x_rs, i + 1) : NULL;
         if (pfw && i + pfw < p->rows) CE_F(ce_prefetch_row)(p->grad + (i + pfw) * p->g_rs, p->cols * CE_SZG);
         if (stream) CE_F(ce_prefetch_row_end)(p->grad + i * p->g_rs, p->cols);
+#if CE_KEEP_EXPS && defined(CE_NARROW_ROW)
+        /* one kept row for both (shared): a row whose sweep does not store the previous one along must not
+         * write the kept row before the previous row is stored */
+        ce_store_behind *const b = u ? u->behind : NULL;
+        if (b && b->shared && b->out && !CE_F(ce_sweep_stores_behind)(p, i, m, nx, b)) CE_F(ce_store_behind_rest)(b);
+#endif
         nbad += CE_F(ce_xent_row_carry)(pp, i, m, nx, &mn) & CE_ROW_BAD_LABEL;
 #ifdef CE_NARROW_ROW
         if (u) {
@@ -718,15 +746,23 @@ CE_INLINE int CE_F(ce_is_sparse_grad)(const ce_xent_problem *p)
 CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0, npy_intp r1)
 {
 #ifdef CE_NARROW_ROW
-    /* streamed float32 rows keep two: the row the sweep computes, and the row it stores meanwhile */
+    /* streamed float32 rows: the row the sweep computes and the row it stores meanwhile (ce_store_behind) share
+     * one kept row where the table sweeps store it, a line ahead of the exps they keep, and the rows are long
+     * (ce_behind_shared_min_bytes); else two alternate */
     const npy_intp len = p->cols > 0 ? p->cols : 1;
     const int behind = CE_KEEP_EXPS && CE_F(ce_stream_rows)(p->rows, p->cols) &&
                        len * (npy_intp)sizeof(float) <= ce_behind_max_bytes();
-    float *kept = (float *)malloc((size_t)(behind ? 2 * len : len) * sizeof(float));
+#if CE_EXP_TABLE
+    const int shared = behind && CE_TABLE_KIND == CE_TABLE_F32 && ce_simd_level() >= 3 &&
+                       len * (npy_intp)sizeof(float) >= ce_behind_shared_min_bytes();
+#else
+    const int shared = 0;
+#endif
+    float *kept = (float *)malloc((size_t)(behind && !shared ? 2 * len : len) * sizeof(float));
     if (!kept) return -1;
     ce_unscaled_row unscaled = {0, 0.0f, -1, kept, 0, 0.0f, NULL};
 #if CE_KEEP_EXPS
-    ce_store_behind rows_behind = {kept + len, NULL, 0, 0, 1.0f, -1};
+    ce_store_behind rows_behind = {shared ? kept : kept + len, NULL, 0, 0, 1.0f, -1, shared};
     if (behind) unscaled.behind = &rows_behind;
 #endif
     ce_xent_problem q = *p;

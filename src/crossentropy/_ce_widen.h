@@ -114,6 +114,15 @@ static inline int ce_behind_max_bytes(void)
     return ce_ask_once(&answer, ce_behind_query);
 }
 
+/* The shortest float32 row, in bytes, whose output the next row's sweep stores from the very row it keeps its
+ * own exps in (ce_store_behind's shared): a quarter of ce_behind_max_bytes() (32Ki classes with 2 MiB of L2).
+ * One scratch row instead of two leaves L2 to the rows read (AVX-512, 512x128256 into out= 0.8x its time);
+ * shorter rows keep two, which costs less per row (65536x1000 ran 5% slower shared): docs/performance.md. */
+static inline int ce_behind_shared_min_bytes(void)
+{
+    return ce_behind_max_bytes() / 4;
+}
+
 #if CE_WIDEN_X86
 /* In the loops below, max(v, m) returns m when v is NaN (the second operand wins unordered compares), so
  * NaN never enters m; two accumulators, as one max's latency would bound the loop. */

@@ -78,6 +78,8 @@ typedef struct {
     npy_intp n, at;                        /* its length, and how much of it is stored */
     float coef;
     int64_t keep;                          /* -1: none */
+    int shared;                            /* kept is also the row the sweep keeps its exps in (one scratch
+                                            * row): the sweep stores it a line ahead of them */
 } ce_store_behind;
 
 /* An N x C output row a row kernel left unscaled for its caller (the half rows, _ce_rows_t.h, which scale it

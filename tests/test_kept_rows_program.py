@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 SOURCE = Path(__file__).resolve().parents[1] / "benchmarks" / "rows" / "kept_rows.c"
-VARIANTS = ("memcpy", "one pass", "kept, then stored", "kept, stored behind", "one read, behind")
+VARIANTS = (
+    "memcpy",
+    "one pass",
+    "kept, then stored",
+    "kept, stored behind",
+    "one read, behind",
+    "one scratch, behind",
+)
 
 
 def _cpu_has_avx2():

@@ -227,13 +227,14 @@ def _long_rows(classes, rng, at_max):
     return x, labels, ties, max(1, (4 << 20) // (4 * classes))
 
 
-@pytest.mark.parametrize("classes", [500, 600, 1000, 2000, 4096, 50257, 70001, 140000])
+@pytest.mark.parametrize("classes", [500, 600, 1000, 2000, 4096, 50257, 70001, 140000, 300007])
 def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
     """A float32 loss+grad of rows of 600 classes and more (500: kept in the cache) in a call writing 8 MiB or
     more into an output already in memory (a fresh one is written through the cache) keeps each row's exps in a
-    row of its own and streams the gradient rows out (ce_grad_rows_streamed), each during the next row's exps
-    (rows up to a quarter of the L2 cache: 64Ki classes with 1 MiB of L2, 128Ki with 2 MiB; from a sixteenth of
-    it, 32Ki classes with 2 MiB, from the very row the sweep keeps its own exps in) or after its own: losses and
+    row of its own and streams the gradient rows out (ce_grad_rows_streamed), each during the next row's exps:
+    on the AVX-512 and AVX2 paths rows from a sixteenth of the L2 cache (32Ki classes with 2 MiB), whatever their
+    length, from the very row the sweep keeps its own exps in; shorter rows, and other paths' rows up to a
+    quarter of the L2 cache, from a second row (longer ones after their own sweep).  Losses and
     gradients equal those of the same rows in calls too small to stream, bit for bit, also for confident rows
     (the label at the max or not, ties at the max, at many magnitudes), unusual rows, ignored and bad labels,
     into out= the logits, into gradient rows that start anywhere in a cache line, and into an output off a

@@ -748,16 +748,17 @@ CE_INLINE int CE_F(ce_xent_grad_rows_kept)(const ce_xent_problem *p, npy_intp r0
 #ifdef CE_NARROW_ROW
     /* streamed float32 rows: the row the sweep computes and the row it stores meanwhile (ce_store_behind) share
      * one kept row where the table sweeps store it, a line ahead of the exps they keep, and the rows are long
-     * (ce_behind_shared_min_bytes); else two alternate */
-    const npy_intp len = p->cols > 0 ? p->cols : 1;
-    const int behind = CE_KEEP_EXPS && CE_F(ce_stream_rows)(p->rows, p->cols) &&
-                       len * (npy_intp)sizeof(float) <= ce_behind_max_bytes();
+     * (ce_behind_shared_min_bytes), whatever their length; else two alternate, for rows of up to
+     * ce_behind_max_bytes() (longer ones are stored after their own sweep) */
+    const npy_intp len = p->cols > 0 ? p->cols : 1, bytes = len * (npy_intp)sizeof(float);
+    const int stream = CE_KEEP_EXPS && CE_F(ce_stream_rows)(p->rows, p->cols);
 #if CE_EXP_TABLE
-    const int shared = behind && CE_TABLE_KIND == CE_TABLE_F32 && ce_simd_level() >= 3 &&
-                       len * (npy_intp)sizeof(float) >= ce_behind_shared_min_bytes();
+    const int shared = stream && CE_TABLE_KIND == CE_TABLE_F32 && ce_simd_level() >= 3 &&
+                       bytes >= ce_behind_shared_min_bytes();
 #else
     const int shared = 0;
 #endif
+    const int behind = shared || (stream && bytes <= ce_behind_max_bytes());
     float *kept = (float *)malloc((size_t)(behind && !shared ? 2 * len : len) * sizeof(float));
     if (!kept) return -1;
     ce_unscaled_row unscaled = {0, 0.0f, -1, kept, 0, 0.0f, NULL};

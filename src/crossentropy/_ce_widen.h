@@ -58,8 +58,9 @@ CE_NARROW_PORTABLE(ce_store_row_f32_portable, float, CE_ST_F32)
 /* Output rows at least this long, in calls writing at least CE_STREAM_MIN_BYTES, are stored from a scratch row
  * with non-temporal stores (ce_stream_rows): without the read for ownership that costs half the memory traffic
  * (2048x50257 float16 loss+grad into out=, one thread: about 1.2x -> 1.05x float32's time).  The sparse
- * loss+grad stores each such row during the next row's exps (ce_store_behind), for rows of up to
- * ce_behind_max_bytes() of float32: longer ones, whose two scratch rows would not stay in L2, after their own.
+ * loss+grad stores each such row during the next row's exps (ce_store_behind): on the table-exp paths rows from
+ * ce_behind_shared_min_bytes() of float32 whatever their length, from the row the sweep keeps its own exps in;
+ * other rows from a second scratch row, up to ce_behind_max_bytes() (longer ones after their own sweep).
  * Shorter rows and smaller outputs stay in the cache (from 2000 bytes, float32 rows of 500 classes, streaming
  * measured even to 6% slower; from 2400, 1-21% faster than in the cache: docs/performance.md). */
 #define CE_STREAM_ROW_BYTES 2400
@@ -96,8 +97,8 @@ static int ce_page_not_resident(const void *at)
 #endif
 }
 
-/* The longest float32 row, in bytes, stored during the next row's exps (ce_store_behind): a quarter of the L2
- * cache, so that the two scratch rows fill half of it (AVX2, 2 MiB of L2: 512x128256 into out= 0.91-0.95x its
+/* The longest float32 row, in bytes, stored during the next row's exps from a second scratch row
+ * (ce_store_behind without `shared`): a quarter of the L2 cache, so that the two scratch rows fill half of it (AVX2, 2 MiB of L2: 512x128256 into out= 0.91-0.95x its
  * time stored after its own row; with 1 MiB, 512x128256 lost 5-10%: docs/performance.md); where the L2's
  * size is not known, CE_BEHIND_DEFAULT_BYTES. */
 static inline int ce_behind_query(void)
@@ -115,9 +116,10 @@ static inline int ce_behind_max_bytes(void)
 }
 
 /* The shortest float32 row, in bytes, whose output the next row's sweep stores from the very row it keeps its
- * own exps in (ce_store_behind's shared): a quarter of ce_behind_max_bytes() (32Ki classes with 2 MiB of L2).
- * One scratch row instead of two leaves L2 to the rows read (AVX-512, 512x128256 into out= 0.8x its time);
- * shorter rows keep two, which costs less per row (65536x1000 ran 5% slower shared): docs/performance.md. */
+ * own exps in (ce_store_behind's shared), however long: a sixteenth of the L2 cache (32Ki classes with 2 MiB).
+ * One scratch row instead of two leaves L2 to the rows read (AVX-512, 512x128256 into out= 0.8x its time; rows
+ * longer than ce_behind_max_bytes(), stored after their own sweep before, 0.75-0.9x); shorter rows keep two,
+ * which costs less per row (65536x1000 ran 5% slower shared): docs/performance.md. */
 static inline int ce_behind_shared_min_bytes(void)
 {
     return ce_behind_max_bytes() / 4;

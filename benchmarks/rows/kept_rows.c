@@ -8,9 +8,13 @@
  *   kept, then stored  per row: its values kept in a scratch row (taking the next row's max along, as the
  *                      kernel's sweep does), then the scratch row scaled and streamed into the output row
  *   kept, stored behind  the same, the previous row's scratch row streamed during this row's sweep (the
- *                      kernel's ce_store_behind): two scratch rows, plus this row and the next, live in L2
+ *                      kernel's ce_store_behind for rows of up to 32Ki classes): two scratch rows, plus this
+ *                      row and the next, live in L2
  *   one read, behind   the same without the next row's max: each row read once, from memory (the pattern of a
  *                      sweep that would find the max as it goes)
+ *   one scratch, behind  kept, stored behind with one scratch row: each step streams the previous row's values
+ *                      out of it before it keeps this row's there (the kernel's shared ce_store_behind, from
+ *                      32Ki classes on a 2 MiB L2): three rows in L2
  * Each pattern prefetches the row it reads from memory PF_AHEAD bytes ahead, as the kernel does on Intel CPUs.
  * docs/performance.md ("What the kept rows cost without the exps") gives the figures. */
 #include <immintrin.h>
@@ -67,6 +71,28 @@ static float sweep(const float *x, float *k, long n, const float *nx, const floa
     return hsum(s);
 }
 
+/* sweep() with one scratch row k: each step streams the previous row's values (when prev is not NULL) before it
+ * keeps this row's in their place */
+static float sweep_shared(const float *x, float *k, long n, const float *nx, float *prev, float sp, float *nmax)
+{
+    const float *from_memory = nx ? nx : x;
+    const __m256 a = _mm256_set1_ps(1.0001f), sv = _mm256_set1_ps(sp);
+    __m256 s = _mm256_setzero_ps(), m = _mm256_set1_ps(-1e30f);
+    for (long j = 0; j < n; j += 8) {
+        if ((j & 15) == 0) prefetch_ahead(from_memory + j);
+        if (prev) _mm256_stream_ps(prev + j, _mm256_mul_ps(_mm256_loadu_ps(k + j), sv));
+        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + j), a);
+        s = _mm256_add_ps(s, v);
+        _mm256_storeu_ps(k + j, v);
+        if (nx) m = _mm256_max_ps(_mm256_loadu_ps(nx + j), m);
+    }
+    float f[8];
+    _mm256_storeu_ps(f, m);
+    for (int i = 1; i < 8; i++) f[0] = f[i] > f[0] ? f[i] : f[0];
+    *nmax = f[0];
+    return hsum(s);
+}
+
 static void store_row(const float *k, float *g, long n, float sc)
 {
     const __m256 sv = _mm256_set1_ps(sc);
@@ -104,11 +130,13 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < (size_t)N * C; i++) x[i] = (float)(i % 1000) * 1e-3f;
     memset(g, 0, bytes);
-    const char *names[] = {"memcpy", "one pass", "kept, then stored", "kept, stored behind", "one read, behind"};
-    double best[5] = {1e9, 1e9, 1e9, 1e9, 1e9};
+    enum { VARIANTS = 6 };
+    const char *names[VARIANTS] = {"memcpy", "one pass", "kept, then stored", "kept, stored behind", "one read, behind",
+                                   "one scratch, behind"};
+    double best[VARIANTS] = {1e9, 1e9, 1e9, 1e9, 1e9, 1e9};
     volatile float sink = 0;
     for (int r = 0; r < R; r++) {
-        for (int v = 0; v < 5; v++) {
+        for (int v = 0; v < VARIANTS; v++) {
             double t = now();
             if (v == 0) {
                 memcpy(g, x, bytes);
@@ -119,7 +147,10 @@ int main(int argc, char **argv)
                 for (long i = 0; i <= N; i++) {
                     float *kc = k + (i & 1) * C, *kp = k + ((i + 1) & 1) * C, nm = 0, s = 0;
                     const float *nx = i + 1 < N && v != 4 ? x + (i + 1) * C : NULL;
-                    if (v == 2) {
+                    if (v == 5) {
+                        if (i == N) store_row(k, g + (i - 1) * C, C, sp);
+                        else s = sweep_shared(x + i * C, k, C, nx, i ? g + (i - 1) * C : NULL, sp, &nm);
+                    } else if (v == 2) {
                         if (i == N) break;
                         s = sweep(x + i * C, kc, C, nx, NULL, NULL, 0, &nm);
                         store_row(kc, g + i * C, C, 1.0f / (s + 1.0f));
@@ -138,7 +169,7 @@ int main(int argc, char **argv)
         }
     }
     printf("%ldx%ld float32, one thread, best of %d\n", N, C, R);
-    for (int v = 0; v < 5; v++)
+    for (int v = 0; v < VARIANTS; v++)
         printf("  %-20s %8.2f ms  %.3f ns per element  %.2fx memcpy\n", names[v], best[v] * 1e3,
                best[v] / ((double)N * C) * 1e9, best[v] / best[0]);
     free(x);

@@ -98,9 +98,9 @@ static int ce_page_not_resident(const void *at)
 }
 
 /* The longest float32 row, in bytes, stored during the next row's exps from a second scratch row
- * (ce_store_behind without `shared`): a quarter of the L2 cache, so that the two scratch rows fill half of it (AVX2, 2 MiB of L2: 512x128256 into out= 0.91-0.95x its
- * time stored after its own row; with 1 MiB, 512x128256 lost 5-10%: docs/performance.md); where the L2's
- * size is not known, CE_BEHIND_DEFAULT_BYTES. */
+ * (ce_store_behind without `shared`): a quarter of the L2 cache, so that the two scratch rows fill half of it
+ * (AVX2, 2 MiB of L2: 512x128256 into out= 0.91-0.95x its time stored after its own row; with 1 MiB,
+ * 512x128256 lost 5-10%: docs/performance.md); where the L2's size is not known, CE_BEHIND_DEFAULT_BYTES. */
 static inline int ce_behind_query(void)
 {
 #if defined(__linux__) && defined(_SC_LEVEL2_CACHE_SIZE)

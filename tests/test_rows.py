@@ -234,8 +234,8 @@ def test_long_gradient_rows_streamed_as_the_rows_alone(classes):
     row of its own and streams the gradient rows out (ce_grad_rows_streamed), each during the next row's exps:
     on the AVX-512 and AVX2 paths rows from a sixteenth of the L2 cache (32Ki classes with 2 MiB), whatever their
     length, from the very row the sweep keeps its own exps in; shorter rows, and other paths' rows up to a
-    quarter of the L2 cache, from a second row (longer ones after their own sweep).  Losses and
-    gradients equal those of the same rows in calls too small to stream, bit for bit, also for confident rows
+    quarter of the L2 cache, from a second row (longer ones after their own sweep).  Losses and gradients
+    equal those of the same rows in calls too small to stream, bit for bit, also for confident rows
     (the label at the max or not, ties at the max, at many magnitudes), unusual rows, ignored and bad labels,
     into out= the logits, into gradient rows that start anywhere in a cache line, and into an output off a
     float's alignment (already in memory, so that it streams)."""

@@ -16,7 +16,8 @@
  *                      out of it before it keeps this row's there (the kernel's shared ce_store_behind, from
  *                      32Ki classes on a 2 MiB L2): three rows in L2
  * Each pattern prefetches the row it reads from memory PF_AHEAD bytes ahead, as the kernel does on Intel CPUs.
- * docs/performance.md ("What the kept rows cost without the exps") gives the figures. */
+ * docs/performance.md ("What the kept rows cost without the exps", "Long rows stored behind from one kept row")
+ * gives the figures. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>

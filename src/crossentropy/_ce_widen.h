@@ -116,10 +116,11 @@ static inline int ce_behind_max_bytes(void)
 }
 
 /* The shortest float32 row, in bytes, whose output the next row's sweep stores from the very row it keeps its
- * own exps in (ce_store_behind's shared), however long: a sixteenth of the L2 cache (32Ki classes with 2 MiB).
- * One scratch row instead of two leaves L2 to the rows read (AVX-512, 512x128256 into out= 0.8x its time; rows
- * longer than ce_behind_max_bytes(), stored after their own sweep before, 0.75-0.9x); shorter rows keep two,
- * which costs less per row (65536x1000 ran 5% slower shared): docs/performance.md. */
+ * own exps in (ce_store_behind's shared), however long: a quarter of ce_behind_max_bytes(), a sixteenth of the
+ * L2 cache (32Ki classes with 2 MiB).  One scratch row instead of two leaves L2 to the rows read (AVX-512,
+ * 512x128256 into out= 0.8x its time; rows longer than ce_behind_max_bytes(), stored after their own sweep
+ * before, 0.77-0.89x); shorter rows keep two, which costs less per row (65536x1000 ran 5% slower shared):
+ * docs/performance.md. */
 static inline int ce_behind_shared_min_bytes(void)
 {
     return ce_behind_max_bytes() / 4;

@@ -46,12 +46,16 @@ static const int32_t ce_exp_table8[8] = {
  * cnt (a compare per step).  skip >= 0: entry `skip` alone (cnt 1), -1: none (cnt 0); other entries equal to m
  * are then added to rest like the others, which log1p(rest + cnt - 1) takes as well (they make rest >= 1,
  * where its precision no longer matters).  On the AVX2 path, rows of CE_TABLE_SKIP_MIN entries and more
- * take the position, found by ce_first_at_max_avx2 (float32 rows without kept exps: forward, logsumexp) or
- * ce_first_pattern_avx2 (half rows, kept exps or not): the compare, its mask and its count cost 15-20% of
- * the float32 forward, and the search repays itself from about 512 floats; for float32 rows with kept exps
- * (loss+grad) it did not (docs/performance.md).  Without ties at m both give the same sums, bit for bit. */
+ * take the position, found by ce_first_at_max_avx2 (float32 rows without kept exps: forward, logsumexp; see
+ * CE_TABLE_FIND) or ce_first_pattern_avx2 (half rows, kept exps or not): the compare, its mask and its count
+ * cost 15-20% of the float32 forward, and the search repays itself from about 512 floats; for float32 rows with
+ * kept exps (loss+grad) it did not (docs/performance.md).  Without ties at m both give the same sums, bit for
+ * bit. */
 #define CE_TABLE_COUNT (-2)
 #define CE_TABLE_SKIP_MIN 768
+/* skip = CE_TABLE_FIND (float32 rows on the AVX2 path): the same position, looked for by each chunk of the block
+ * until one holds it, just before the chunk's exps, which then read the chunk from L1 instead of L2 */
+#define CE_TABLE_FIND (-3)
 
 /* One block's results, as ce_expsum_rel's loop adds them: the sum of the exps of the entries other than m,
  * how many entries equal m (counted from the compare that leaves them out of rest: one scalar popcount per
@@ -614,9 +618,11 @@ CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_flush8(__m256 rest, __m256d *acc0, __m
     *acc1 = _mm256_add_pd(*acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(rest, 1)));
 }
 
+CE_TABLE_AVX2 static npy_intp ce_first_at_max_avx2(const float *x, npy_intp n, float m);
+
 /* The same as ce_exp_block16, 8 at a time; the last n % 8 are one step of masked loads and stores.  With
  * skip != CE_TABLE_COUNT, the sums leave entry `skip` out instead of comparing each entry with m (see
- * CE_TABLE_COUNT). */
+ * CE_TABLE_COUNT, CE_TABLE_FIND). */
 CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_intp n, float m, float xlo,
                                                            float *keep, const void *nx, uintptr_t pf,
                                                            uintptr_t pfk, int kind, npy_intp skip,
@@ -626,11 +632,18 @@ CE_TABLE_AVX2 CE_TABLE_BODY ce_exp_table_sums ce_exp_block8(const void *x, npy_i
     __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
     __m256 rest = _mm256_setzero_ps(), nmax = _mm256_set1_ps(-INFINITY);
     int cnt = 0;   /* n <= CE_TABLE_CALL_MAX */
+    int found = 0;   /* CE_TABLE_FIND: a chunk held the entry */
     for (npy_intp j0 = 0; j0 < n; j0 += chunk) {
         if (j0) ce_table_flush8(rest, &acc0, &acc1);
-        const npy_intp cskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT
-                                                      : (skip >= j0 && skip < j0 + chunk ? skip - j0 : -1);
-        rest = ce_exp_chunk8((const char *)x + j0 * es, n - j0 < chunk ? n - j0 : chunk, m, xlo,
+        const npy_intp cn = n - j0 < chunk ? n - j0 : chunk;
+        npy_intp cskip;
+        if (skip == CE_TABLE_FIND) {
+            cskip = found ? -1 : ce_first_at_max_avx2((const float *)x + j0, cn, m);
+            found |= cskip >= 0;
+        } else {
+            cskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT : (skip >= j0 && skip < j0 + chunk ? skip - j0 : -1);
+        }
+        rest = ce_exp_chunk8((const char *)x + j0 * es, cn, m, xlo,
                              keep ? keep + j0 : NULL, nx ? (const char *)nx + j0 * es : NULL,
                              pf ? pf + (uintptr_t)(j0 * es) : 0, pfk ? pfk + (uintptr_t)(j0 * 4) : 0, kind, cskip,
                              bh, &cnt, &nmax);
@@ -699,13 +712,16 @@ CE_TABLE_AVX2 static npy_intp ce_first_pattern_avx2(const uint16_t *h, npy_intp 
 }
 
 /* The skip argument of ce_exp_block for a row x[0, n) of `kind` with max m on path `level` (kept: its exps are
- * kept), see CE_TABLE_COUNT.  AVX-512 leaves m out with a masked add, which a search for its position did
- * not repay, nor did it float32 rows with kept exps (docs/performance.md).  Half rows, kept exps or not,
- * search m's pattern (m is a half value), unless m is 0 (two patterns) or not finite. */
-static inline npy_intp ce_table_skip_for(int level, int kind, const void *x, npy_intp n, float m, int kept)
+ * kept; one_block: the row is one block), see CE_TABLE_COUNT and CE_TABLE_FIND.  AVX-512 leaves m out with a
+ * masked add, which a search for its position did not repay, nor did it float32 rows with kept exps
+ * (docs/performance.md).  Half rows, kept exps or not, search m's pattern (m is a half value), unless m is 0
+ * (two patterns) or not finite. */
+static inline npy_intp ce_table_skip_for(int level, int kind, const void *x, npy_intp n, float m, int kept,
+                                         int one_block)
 {
     if (level == 4 || n < CE_TABLE_SKIP_MIN) return CE_TABLE_COUNT;
-    if (kind == CE_TABLE_F32) return kept ? CE_TABLE_COUNT : ce_first_at_max_avx2((const float *)x, n, m);
+    if (kind == CE_TABLE_F32 && kept) return CE_TABLE_COUNT;
+    if (kind == CE_TABLE_F32) return one_block ? CE_TABLE_FIND : ce_first_at_max_avx2((const float *)x, n, m);
     if (m == 0.0f || !isfinite(m)) return CE_TABLE_COUNT;
     const uint16_t pat = kind == CE_TABLE_F16 ? ce_st_f16_bits(m) : (uint16_t)(ce_half_bits_of_f32(m) >> 16);
     return ce_first_pattern_avx2((const uint16_t *)x, n, pat);

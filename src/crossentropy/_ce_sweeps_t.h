@@ -125,14 +125,14 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
      * streamed float32 gradient rows (ce_grad_rows_streamed) in a scratch row too, which this prefetches for
      * nothing (it stays in L2; leaving it out measured within noise) */
     const uintptr_t pfk = sizeof(CE_S) == sizeof(float) ? ce_pf_kept_row(keep, n * (npy_intp)sizeof(float)) : 0;
-    /* how the blocks leave m out of the sums: by the position of its first entry, or by a compare */
-    const npy_intp skip = table >= 3 ? ce_table_skip_for(table, CE_TABLE_KIND, x, n, (float)m, keep != NULL)
-                                     : CE_TABLE_COUNT;
     /* the table exps' reference point is their own (see CE_TABLE_LN2) */
     if (table >= 3) inv_top = CE_M(ce_exp_near0)(ce_exp_table_ref((float)m) - (double)m);
     /* the table blocks bound their float32 sums themselves (CE_TABLE_LANE_ADDS): the whole row in one (up to
      * CE_TABLE_CALL_MAX), unless the next half row is widened block by block */
     if (table >= 3 && !wn && n > sb) sb = n < CE_TABLE_CALL_MAX ? n : CE_TABLE_CALL_MAX;
+    /* how the blocks leave m out of the sums: by the position of its first entry, or by a compare */
+    const npy_intp skip = table >= 3 ? ce_table_skip_for(table, CE_TABLE_KIND, x, n, (float)m, keep != NULL, n <= sb)
+                                     : CE_TABLE_COUNT;
 #endif
     const CE_F(ce_kept_t) kept = {(CE_T)inv_top, (CE_T)NAN};   /* the max entries unmarked */
     for (npy_intp j0 = 0; j0 < n; j0 += sb) {
@@ -140,7 +140,8 @@ CE_INLINE CE_F(ce_kept_t) CE_F(ce_expsum_rel)(const CE_S *x, npy_intp n, CE_T m,
 #if CE_EXP_TABLE
         if (table >= 3) {
             float *kb = keep ? (float *)keep + j0 : NULL;
-            const npy_intp bskip = skip == CE_TABLE_COUNT ? CE_TABLE_COUNT : (skip >= j0 && skip < j1 ? skip - j0 : -1);
+            const npy_intp bskip = skip == CE_TABLE_COUNT || skip == CE_TABLE_FIND ? skip
+                                   : (skip >= j0 && skip < j1 ? skip - j0 : -1);
             ce_exp_table_sums s = ce_exp_block(table, CE_TABLE_KIND, x + j0, j1 - j0, (float)m, (float)er.xlo, kb,
                                                has_nx ? nx + j0 : NULL, pf ? pf + (uintptr_t)(j0 * sizeof(CE_S)) : 0,
                                                pfk ? pfk + (uintptr_t)(j0 * sizeof(float)) : 0, bskip, bh);

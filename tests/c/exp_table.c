@@ -186,6 +186,22 @@ static int check_skip(void)
             bad = 1;
         }
     }
+    /* CE_TABLE_FIND, the first entry at m looked for chunk by chunk: the sums of that entry's position given,
+     * bit for bit, wherever it sits (in any chunk, or nowhere), with ties after it in its chunk and the next */
+    for (npy_intp n = 1; n < 2100; n += n < 40 ? 1 : 61) {
+        for (npy_intp at = -1; at < n; at += n < 40 ? 1 : 97) {
+            for (npy_intp j = 0; j < n; j++)
+                x[j] = j == at || (at >= 0 && (j == at + 5 || j == at + 600)) ? m : m - 0.37f * (float)(j % 50) - 0.01f;
+            const ce_exp_table_sums a = ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, nx, 0, 0, CE_TABLE_FIND, NULL);
+            const ce_exp_table_sums b =
+                ce_exp_block_avx2_f32(x, n, m, m - 105.0f, NULL, nx, 0, 0, ce_first_at_max_avx2(x, n, m), NULL);
+            if (memcmp(&a, &b, sizeof a) != 0) {
+                printf("AVX2 %ld entries, first max at %ld: rest %.9g count %d found by chunk, %.9g %d given\n",
+                       (long)n, (long)at, a.rest, a.cnt, b.rest, b.cnt);
+                bad = 1;
+            }
+        }
+    }
     for (npy_intp n = 0; n < 100; n++) {
         for (npy_intp at = -1; at < n; at++) {
             for (npy_intp j = 0; j < n; j++) x[j] = j == at ? 2.5f : (j > at && j % 3 == 0 ? 2.5f : -1.0f - (float)j);
@@ -203,10 +219,11 @@ static int check_skip(void)
         printf("AVX2 first entry at the max: -0 and +0 not taken as equal, or an absent max found\n");
         bad = 1;
     }
-    /* float32 rows: by position without kept exps only */
+    /* float32 rows: by position without kept exps only, found chunk by chunk in a row of one block */
     for (npy_intp j = 0; j < 1000; j++) x[j] = j == 700 ? 2.5f : -1.0f;
-    if (ce_table_skip_for(3, CE_TABLE_F32, x, 1000, 2.5f, 0) != 700 ||
-        ce_table_skip_for(3, CE_TABLE_F32, x, 1000, 2.5f, 1) != CE_TABLE_COUNT) {
+    if (ce_table_skip_for(3, CE_TABLE_F32, x, 1000, 2.5f, 0, 0) != 700 ||
+        ce_table_skip_for(3, CE_TABLE_F32, x, 1000, 2.5f, 0, 1) != CE_TABLE_FIND ||
+        ce_table_skip_for(3, CE_TABLE_F32, x, 1000, 2.5f, 1, 1) != CE_TABLE_COUNT) {
         printf("AVX2 float32 skip: by position with kept exps, or not without\n");
         bad = 1;
     }
@@ -338,7 +355,7 @@ static int check_half_skip(const char *path, block_fn half, uint16_t (*narrow)(f
                 }
                 xh[at_nan] = was_nan;
             }
-            if (n >= CE_TABLE_SKIP_MIN && ce_table_skip_for(3, kind, xh, n, m, 0) != at) {
+            if (n >= CE_TABLE_SKIP_MIN && ce_table_skip_for(3, kind, xh, n, m, 0, 1) != at) {
                 printf("%s %ld entries: max's pattern not found at %ld\n", path, (long)n, (long)at);
                 bad = 1;
             }
@@ -349,15 +366,16 @@ static int check_half_skip(const char *path, block_fn half, uint16_t (*narrow)(f
     for (npy_intp j = 0; j < 1000; j++) xh[j] = narrow(-1.0f - (float)(j % 7));
     const float odd[] = {0.0f, INFINITY, NAN};
     for (int i = 0; i < 3; i++) {
-        if (ce_table_skip_for(3, kind, xh, 1000, odd[i], 0) != CE_TABLE_COUNT) {
+        if (ce_table_skip_for(3, kind, xh, 1000, odd[i], 0, 1) != CE_TABLE_COUNT) {
             printf("%s: max %g searched by its pattern\n", path, odd[i]);
             bad = 1;
         }
     }
-    if (ce_table_skip_for(3, kind, xh, CE_TABLE_SKIP_MIN - 1, -1.0f, 0) != CE_TABLE_COUNT ||
-        ce_table_skip_for(4, kind, xh, 1000, -1.0f, 0) != CE_TABLE_COUNT ||
-        ce_table_skip_for(3, kind, xh, 1000, -1.0f, 1) != 0 || ce_table_skip_for(3, kind, xh, 1000, -1.0f, 0) != 0 ||
-        ce_table_skip_for(3, kind, xh, 1000, -0.5f, 0) != -1) {
+    if (ce_table_skip_for(3, kind, xh, CE_TABLE_SKIP_MIN - 1, -1.0f, 0, 1) != CE_TABLE_COUNT ||
+        ce_table_skip_for(4, kind, xh, 1000, -1.0f, 0, 1) != CE_TABLE_COUNT ||
+        ce_table_skip_for(3, kind, xh, 1000, -1.0f, 1, 1) != 0 ||
+        ce_table_skip_for(3, kind, xh, 1000, -1.0f, 0, 1) != 0 ||
+        ce_table_skip_for(3, kind, xh, 1000, -0.5f, 0, 1) != -1) {
         printf("%s: skip for short rows, the AVX-512 path, or a max found or absent, wrong\n", path);
         bad = 1;
     }

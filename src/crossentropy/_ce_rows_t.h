@@ -575,24 +575,17 @@ CE_INLINE int CE_F(ce_xent_sparse_fwd_rows)(const ce_xent_problem *p, npy_intp r
 }
 
 #if CE_KEEP_EXPS && defined(CE_NARROW_ROW)
-/* Whether row i's sweep, given its max m and the next row nx, stores the previous row's output along a line
- * ahead of its own exps (the table sweep of a float32 row, given ce_store_behind, on the AVX-512 and AVX2
- * paths): a row whose label settles it, whose max is not finite or beyond CE_REL_MAX, the last row of a block
- * and an output row off a float's alignment take other sweeps. */
+/* Whether row i's sweep, given its max m and the next row nx, stores the previous row's output b along a line
+ * ahead of its own exps, where b is shared (so the table sweep of a float32 row on the AVX-512 or AVX2 path:
+ * ce_xent_grad_rows_kept): a row whose label settles it, whose max is not finite or beyond CE_REL_MAX, the
+ * last row of a block and an output row off a float's alignment take other sweeps. */
 CE_INLINE int CE_F(ce_sweep_stores_behind)(const ce_xent_problem *p, npy_intp i, CE_T m, const CE_S *nx,
                                            const ce_store_behind *b)
 {
-#if CE_EXP_TABLE
-    if (CE_TABLE_KIND != CE_TABLE_F32 || ce_simd_level() < 3 || !nx || !(fabs((double)m) <= CE_REL_MAX) ||
-        ((uintptr_t)b->out & 3) != 0)
-        return 0;
+    if (!nx || !(fabs((double)m) <= CE_REL_MAX) || ((uintptr_t)b->out & 3) != 0) return 0;
     CE_SR loss;
     int64_t y;
     return CE_F(ce_row_label)(p->lab, p->lab_rs, p->lab_is64, p->ignore, i, p->cols, &loss, NULL, 0, &y) > 0;
-#else
-    (void)p; (void)i; (void)m; (void)nx; (void)b;
-    return 0;
-#endif
 }
 #endif
 

@@ -70,8 +70,8 @@ typedef enum {
 /* The previous row's N x C output, stored from its kept float32 row a line at a time inside the current row's
  * exp sweep (ce_xent_rows_direct's streamed rows), so that its non-temporal stores drain while the exps run
  * instead of filling the store buffer in one burst after them.  The table sweeps store it, a line per step,
- * and advance `at` (ce_table_behind_at, ce_table_behind_mend); the row kernel then
- * stores what is left (ce_store_behind_rest, _ce_rows_t.h). */
+ * and advance `at` (ce_table_behind_at, ce_table_behind_mend); the row kernel then stores what is left
+ * (ce_store_behind_rest, _ce_rows_t.h). */
 typedef struct {
     float *kept;                           /* the row, unscaled but at keep */
     void *out;                             /* its output row; NULL: nothing pending */

@@ -135,10 +135,23 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_load16(const void *p, npy_intp j, 
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
 }
 
-/* The line at byte `at` past the prefetch address pf into L2, unless pf is 0 (see ce_exp_block16) */
-CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at)
+/* Sweeps that keep their exps (loss+grad, softmax) also prefetch the first two lines of each 4 KiB page this far
+ * past the line they prefetch: the L2 cache's own prefetcher, which follows a stream within a page only, then
+ * brings the rest of that page into L2 before the sweep's prefetches reach it.  Each of those holds one of the
+ * core's few fill buffers until its line arrives, as each non-temporal store of the output rows does, and
+ * from L2 it arrives sooner.  On the 2-core Xeon the float32 loss+grad into out= took 0.90-0.97x its time,
+ * the forward (no output rows) 1.04-1.07x, hence the forward without (docs/performance.md, "Each page's
+ * first lines prefetched further ahead"). */
+#define CE_PF_PAGE_AHEAD 16384
+
+/* The line at byte `at` past the prefetch address pf into L2, unless pf is 0 (see ce_exp_block16); with
+ * pages, at a page's first two lines those of the page CE_PF_PAGE_AHEAD further as well */
+CE_TABLE_BODY void ce_table_prefetch(uintptr_t pf, npy_intp at, int pages)
 {
-    if (pf) _mm_prefetch((const char *)(pf + (uintptr_t)at), _MM_HINT_T1);
+    if (!pf) return;
+    const uintptr_t a = pf + (uintptr_t)at;
+    _mm_prefetch((const char *)a, _MM_HINT_T1);
+    if (pages && (a & 4095) < 128) _mm_prefetch((const char *)(a + CE_PF_PAGE_AHEAD), _MM_HINT_T1);
 }
 
 /* Where the previous row's output goes out in plain lines from entry `at` on: up to `stop`, each step stores a
@@ -271,7 +284,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
         __m512i smax = _mm512_set1_epi16((short)ce_table_half_ninf(kind)), umin = smax;
         for (; j + 32 <= n; j += 32) {
             const uint16_t *h = (const uint16_t *)x + j;
-            ce_table_prefetch(pf, j * es);
+            ce_table_prefetch(pf, j * es, keep != NULL);
             __m512 a, b;
             if (kind == CE_TABLE_BF16 && !keep) {
                 const __m512i v = _mm512_loadu_si512(h);
@@ -311,8 +324,8 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_exp_chunk16(const void *x, npy_intp n, f
     if (hb.shared && keep) hb.p = ce_table_behind_lead(hb, keep, ce_table_behind_part16);
     const __m512 hsv = _mm512_set1_ps(hb.coef);
     for (; j + 16 <= n; j += 16) {
-        ce_table_prefetch(pf, j * es);
-        ce_table_prefetch(pfk, j * 4);
+        ce_table_prefetch(pf, j * es, keep != NULL);
+        ce_table_prefetch(pfk, j * 4, 0);
         const __m512 e = ce_table_step16(ce_table_load16(x, j, 0, 0, kind), lo, mv, t0, table, 0xffff, &rest, &cnt);
         if (keep) _mm512_storeu_ps(keep + j, e);
         if (nx) nmax = _mm512_max_ps(ce_table_load16(nx, j, 0, 0, kind), nmax);
@@ -435,8 +448,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY void ce_table_sum8_run(const void *x, npy_intp j0, n
     const __m256i all = _mm256_set1_epi32(-1);
     for (npy_intp j = j0; j < j1; j += 8) {
         if ((j & 8) == 0) {   /* a line per 16 float32 */
-            ce_table_prefetch(pf, j * es);
-            ce_table_prefetch(pfk, j * 4);
+            ce_table_prefetch(pf, j * es, keep != NULL);
+            ce_table_prefetch(pfk, j * 4, 0);
         }
         const __m256 e = ce_table_add_all8(ce_table_load8(x, j, all, 8, kind), lo, t0, table, rest);
         if (keep) _mm256_storeu_ps(keep + j, e);
@@ -507,7 +520,7 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
         const int interleaved = kind == CE_TABLE_BF16 && !keep;
         for (; j + 16 <= n; j += 16) {
             const uint16_t *h = (const uint16_t *)x + j;
-            ce_table_prefetch(pf, j * es);
+            ce_table_prefetch(pf, j * es, keep != NULL);
             __m256 a, b;
             if (interleaved) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)h);
@@ -557,8 +570,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
         if (hb.shared && keep) hb.p = ce_table_behind_lead(hb, keep, ce_table_behind_part);
         const __m256 hsv = _mm256_set1_ps(hb.coef);
         for (; j + 16 <= n; j += 16) {
-            ce_table_prefetch(pf, j * es);
-            ce_table_prefetch(pfk, j * 4);
+            ce_table_prefetch(pf, j * es, keep != NULL);
+            ce_table_prefetch(pfk, j * 4, 0);
             const __m256 e0 = ce_table_step8(ce_table_load8(x, j, all, 8, kind), lo, mv, t0, table, &rest, &cnt);
             const __m256 e1 = ce_table_step8(ce_table_load8(x, j + 8, all, 8, kind), lo, mv, t0, table, &rest, &cnt);
             if (keep) {
@@ -581,8 +594,8 @@ CE_TABLE_AVX2 CE_TABLE_BODY __m256 ce_exp_chunk8(const void *x, npy_intp n, floa
     }
     for (; j + 8 <= n; j += 8) {   /* at most one step */
         if ((j & 8) == 0) {   /* a line per 16 float32 */
-            ce_table_prefetch(pf, j * es);
-            ce_table_prefetch(pfk, j * 4);
+            ce_table_prefetch(pf, j * es, keep != NULL);
+            ce_table_prefetch(pfk, j * 4, 0);
         }
         const __m256 xv = ce_table_load8(x, j, all, 8, kind);
         const __m256 e = by_position ? ce_table_add8(xv, lo, t0, table, ce_table_but8(skip - j, all, lane), &rest)

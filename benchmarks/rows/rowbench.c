@@ -15,17 +15,21 @@
 #include <stdlib.h>
 #include <time.h>
 static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+1e-9*t.tv_nsec;}
+static const char*const MODES[]={"fwd","fused","lse","softmax"};
 int main(int argc,char**argv){
+  int known=0; for(int i=0;argc>1&&i<4;i++) known|=!strcmp(argv[1],MODES[i]);
+  if(argc<5||!known||atol(argv[2])<1||atol(argv[3])<1||atoi(argv[4])<1){
+    fprintf(stderr,"usage: rowbench fwd|fused|lse|softmax N C REPS [f]   (N, C, REPS at least 1)\n"); return 2;}
   const char*mode=argv[1]; npy_intp N=atol(argv[2]),C=atol(argv[3]); int R=atoi(argv[4]);
   int floors = argc>5;
-  float*x=aligned_alloc(64,N*C*4),*g=aligned_alloc(64,N*C*4),*loss=malloc(N*4),*dst=aligned_alloc(64,N*C*4);
+  float*x=aligned_alloc(64,N*C*4),*g=aligned_alloc(64,N*C*4),*loss=calloc(N,4),*dst=aligned_alloc(64,N*C*4);
   int64_t*lab=malloc(N*8); unsigned s=1;
   for(npy_intp i=0;i<N*C;i++){s=s*1103515245u+12345u; x[i]=((int)(s>>8)%20000)/1000.0f-10.0f; g[i]=0; dst[i]=0;}
   for(npy_intp i=0;i<N;i++){s=s*1103515245u+12345u; lab[i]=(s>>8)%C;}
-  const char*dt=getenv("ROWBENCH_DTYPE"); int es=4; const ce_dtype_kernels*k=ce_kernels_for(NPY_FLOAT32);
+  const char*dt=getenv("ROWBENCH_DTYPE"); int es=4, bf=0; const ce_dtype_kernels*k=ce_kernels_for(NPY_FLOAT32);
   char*xe=(char*)x,*ge=(char*)g;
   if(dt&&strcmp(dt,"float32")){   /* the same values in a half type (x, g reused as 16-bit arrays) */
-    int bf=!strcmp(dt,"bfloat16"); es=2; uint16_t*h=aligned_alloc(64,N*C*2); uint16_t*hg=aligned_alloc(64,N*C*2);
+    bf=!strcmp(dt,"bfloat16"); es=2; uint16_t*h=aligned_alloc(64,N*C*2); uint16_t*hg=aligned_alloc(64,N*C*2);
     for(npy_intp i=0;i<N*C;i++){uint32_t u; memcpy(&u,&x[i],4); h[i]=bf?(uint16_t)(u>>16):0; hg[i]=0;
       if(!bf){_Float16 v=(_Float16)x[i]; memcpy(&h[i],&v,2);}}
     if(bf) ce_set_bfloat16_type_num(256);
@@ -79,7 +83,14 @@ int main(int argc,char**argv){
   double e=(double)N*C;
   printf("%s %ldx%ld: %.4f ns/elem", mode,(long)N,(long)C,best/e*1e9);
   if(floors) printf("  read %.4f copy %.4f  -> %.2fx read %.2fx copy", bestr/e*1e9,bestc/e*1e9,best/bestr,best/bestc);
+  /* the checksum: the losses (logsumexps) of the chunk's rows, or for softmax the sum of its output rows */
   double cs=0; for(npy_intp i=0;i<N;i++) cs+=loss[i];
+  if(!strcmp(mode,"softmax")) for(npy_intp i=0;i<N*C;i++){
+    if(es==4){cs+=((const float*)ge)[i];continue;}
+    uint16_t b; memcpy(&b,ge+2*i,2);
+    if(bf){uint32_t u=(uint32_t)b<<16; float f; memcpy(&f,&u,4); cs+=f;}
+    else{_Float16 h; memcpy(&h,&b,2); cs+=(float)h;}
+  }
   printf("  [checksum %.9g]\n",cs);
   return 0;
 }

@@ -140,7 +140,7 @@ CE_TABLE_AVX512 CE_TABLE_BODY __m512 ce_table_load16(const void *p, npy_intp j, 
  * brings the rest of that page into L2 before the sweep's prefetches reach it.  Each of those holds one of the
  * core's few fill buffers until its line arrives, as each non-temporal store of the output rows does, and
  * from L2 it arrives sooner.  On the 2-core Xeon the float32 loss+grad into out= of 1000 to 50257 classes
- * took 0.87-0.99x its time, the forward (no output rows) 1.01-1.09x, hence the forward without
+ * took 0.87-0.99x its time, the forward (no output rows) 0.99-1.12x, hence the forward without
  * (docs/performance.md, "Each page's first lines prefetched further ahead"). */
 #define CE_PF_PAGE_AHEAD 16384
 

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import platform
 import shutil
 import subprocess
 import sysconfig
@@ -20,6 +21,17 @@ def finite_difference(f, x, h=1e-6):
         down[i] -= h
         g[i] = (np.sum(f(up)) - np.sum(f(down))) / (2 * h)
     return g
+
+
+def x86_64_with_avx2():
+    """Whether this is an x86-64 CPU with AVX2, which the benchmark programs in benchmarks/rows/ are built for."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return False
+    return bool(__cpu_features__.get("AVX2"))
 
 
 def run_c_program(tmp_path, name, *flags):

@@ -1,13 +1,13 @@
 """benchmarks/rows/kept_rows.c builds, runs every variant and refuses bad arguments (its timings are not tested)."""
 
 import os
-import platform
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import x86_64_with_avx2
 
 SOURCE = Path(__file__).resolve().parents[1] / "benchmarks" / "rows" / "kept_rows.c"
 VARIANTS = (
@@ -20,20 +20,12 @@ VARIANTS = (
 )
 
 
-def _cpu_has_avx2():
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:
-        return False
-    return bool(__cpu_features__.get("AVX2"))
-
-
 @pytest.fixture(scope="module")
 def kept_rows(tmp_path_factory):
     cc = shutil.which(os.environ.get("CC", "cc"))
     if not SOURCE.is_file() or cc is None:
         pytest.skip("needs benchmarks/rows/kept_rows.c and a C compiler")
-    if platform.machine().lower() not in ("x86_64", "amd64") or not _cpu_has_avx2():
+    if not x86_64_with_avx2():
         pytest.skip("kept_rows.c is written for x86-64 with AVX2")
     exe = tmp_path_factory.mktemp("kept_rows") / "kept_rows"
     subprocess.run([cc, "-O2", "-mavx2", "-Wall", "-Wextra", "-Werror", str(SOURCE), "-o", str(exe)], check=True)

@@ -2,7 +2,6 @@
 match the package's results on the same values) and refuses bad arguments.  Its timings are not tested."""
 
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import x86_64_with_avx2
 
 import crossentropy as ce
 
@@ -20,21 +20,13 @@ N, C = 64, 1000  # one chunk of rows: the checksum covers them all
 LINE = re.compile(r"(\w+) (\d+)x(\d+): [0-9.]+ ns/elem  \[checksum (\S+)\]")
 
 
-def _cpu_has_avx2():
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:
-        return False
-    return bool(__cpu_features__.get("AVX2"))
-
-
 @pytest.fixture(scope="module")
 def rowbench(tmp_path_factory):
     cc = shutil.which(os.environ.get("CC", "cc"))
     src = ROOT / "src" / "crossentropy"
     if not BUILD.is_file() or not (src / "_rowmath.c").is_file() or cc is None or shutil.which("sh") is None:
         pytest.skip("needs benchmarks/rows/build.sh, the C sources and a C compiler")
-    if platform.machine().lower() not in ("x86_64", "amd64") or not _cpu_has_avx2():
+    if not x86_64_with_avx2():
         pytest.skip("built here for x86-64-v3 (AVX2)")
     exe = tmp_path_factory.mktemp("rowbench") / "rowbench"
     flags = ["-march=x86-64-v3", "-DCE_NO_CLONES", "-DROWS_API", "-DTRANSFORM_ROWS_API", "-DPIPE_ROWS_API", "-O1"]
